@@ -1,0 +1,218 @@
+"""The head grid: which attention heads a transformer has, and how stylehunt addresses them.
+
+A head is addressed as ``(layer, head)``, both 0-based, over a *flat* list of attention layers:
+
+* SD3 / SD3.5 (``SD3Transformer2DModel``): layers ``0 .. N-1`` are the joint attentions
+  ``transformer_blocks.{i}.attn`` (the paper's numbering). SD3.5-medium also has an image-only
+  attention ``transformer_blocks.{i}.attn2`` in its ``dual_attention_layers``; those come after the
+  joint layers, in block order: layer ``N + j`` is the ``attn2`` of the j-th dual block. On
+  SD3.5-medium (24 blocks, dual blocks 0..12) layer 24 is ``transformer_blocks.0.attn2`` and
+  layer 36 is ``transformer_blocks.12.attn2``.
+* FLUX.1 (``FluxTransformer2DModel``): layers ``0 .. D-1`` are the double-stream blocks
+  ``transformer_blocks.{i}.attn``, then ``D .. D+S-1`` the single-stream blocks
+  ``single_transformer_blocks.{j}.attn`` (FLUX.1-dev: 19 + 38 = 57 layers, as the paper counts).
+
+Only module attributes are read, so the grid of a real-size model built on the ``meta`` device
+costs no memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import torch
+
+from .errors import HeadOutOfRangeError, UnsupportedModelError
+
+__all__ = ["LayerInfo", "HeadGrid", "head_grid", "SUPPORTED_TRANSFORMERS"]
+
+#: Transformer classes whose heads stylehunt can address.
+SUPPORTED_TRANSFORMERS = ("SD3Transformer2DModel", "FluxTransformer2DModel")
+
+# Token layout of the sequence each kind of attention layer attends over.
+#   "image_text": joint sequence [image, text] (SD3 joint attention)
+#   "text_image": joint sequence [text, image] (FLUX double and single blocks)
+#   "image":      image tokens only (SD3.5 attn2)
+KINDS = ("image_text", "text_image", "image")
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One addressable attention layer."""
+
+    index: int
+    module_name: str
+    heads: int
+    head_dim: int
+    kind: str  # one of KINDS
+
+    @property
+    def has_text(self) -> bool:
+        return self.kind != "image"
+
+
+@dataclass(frozen=True)
+class HeadGrid:
+    """The addressable heads of one transformer."""
+
+    transformer_class: str
+    layers: tuple[LayerInfo, ...]
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def heads_per_layer(self) -> tuple[int, ...]:
+        return tuple(layer.heads for layer in self.layers)
+
+    @property
+    def num_heads(self) -> int:
+        """Total number of addressable heads."""
+        return sum(self.heads_per_layer)
+
+    @property
+    def head_dim(self) -> int:
+        dims = {layer.head_dim for layer in self.layers}
+        return dims.pop() if len(dims) == 1 else -1
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        """Every ``(layer, head)`` address, layer-major."""
+        for layer in self.layers:
+            for h in range(layer.heads):
+                yield (layer.index, h)
+
+    def __contains__(self, address: object) -> bool:
+        try:
+            self.check((address[0], address[1]))  # type: ignore[index]
+        except (HeadOutOfRangeError, TypeError, IndexError):
+            return False
+        return True
+
+    def check(self, address: tuple[int, int], where: str = "") -> None:
+        """Raise :class:`HeadOutOfRangeError` unless ``address`` exists in this grid."""
+        layer, head = address
+        prefix = f"{where}: " if where else ""
+        if not 0 <= layer < self.num_layers:
+            raise HeadOutOfRangeError(
+                f"{prefix}layer {layer} out of range for {self.transformer_class} with "
+                f"{self.num_layers} attention layers (valid: 0-{self.num_layers - 1})",
+                hint="run `stylehunt heads --model ...` to print this model's head grid",
+            )
+        n = self.layers[layer].heads
+        if not 0 <= head < n:
+            raise HeadOutOfRangeError(
+                f"{prefix}head {head} out of range for {n} heads in layer {layer} "
+                f"({self.layers[layer].module_name}; valid: 0-{n - 1})",
+                hint="run `stylehunt heads --model ...` to print this model's head grid",
+            )
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Architecture fingerprint: equal fingerprints mean head addresses mean the same thing."""
+        return {
+            "transformer_class": self.transformer_class,
+            "num_layers": self.num_layers,
+            "heads_per_layer": self.layers[0].heads if len(set(self.heads_per_layer)) == 1 else list(self.heads_per_layer),
+            "head_dim": self.head_dim,
+            "layer_kinds": _run_length([layer.kind for layer in self.layers]),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "transformer_class": self.transformer_class,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "layers": [
+                {"layer": l.index, "module": l.module_name, "heads": l.heads, "head_dim": l.head_dim, "kind": l.kind}
+                for l in self.layers
+            ],
+        }
+
+    def format(self) -> str:
+        """A human-readable table (what ``stylehunt heads`` prints)."""
+        lines = [
+            f"{self.transformer_class}: {self.num_layers} attention layers, {self.num_heads} heads"
+            f" (head dim {self.head_dim})",
+            f"{'layer':>5}  {'heads':>5}  {'kind':<10}  module",
+        ]
+        for l in self.layers:
+            lines.append(f"{l.index:>5}  {l.heads:>5}  {l.kind:<10}  {l.module_name}")
+        return "\n".join(lines)
+
+
+def _run_length(items: list[str]) -> list[list[Any]]:
+    out: list[list[Any]] = []
+    for item in items:
+        if out and out[-1][0] == item:
+            out[-1][1] += 1
+        else:
+            out.append([item, 1])
+    return out
+
+
+def _transformer_of(model: Any) -> torch.nn.Module:
+    """Accept a pipeline (anything with ``.transformer``) or a transformer."""
+    transformer = getattr(model, "transformer", None)
+    if isinstance(transformer, torch.nn.Module):
+        return transformer
+    if isinstance(model, torch.nn.Module):
+        return model
+    raise UnsupportedModelError(
+        f"expected a diffusers pipeline with a `.transformer` or a transformer model, got {type(model).__name__}",
+        hint=f"supported transformers: {', '.join(SUPPORTED_TRANSFORMERS)}",
+    )
+
+
+def _attention_layers(transformer: torch.nn.Module) -> list[tuple[str, torch.nn.Module, str]]:
+    """``(module_name, module, kind)`` for every addressable attention, in address order."""
+    cls = type(transformer).__name__
+    if cls == "SD3Transformer2DModel":
+        joint = [(f"transformer_blocks.{i}.attn", b.attn, "image_text") for i, b in enumerate(transformer.transformer_blocks)]
+        extra = [
+            (f"transformer_blocks.{i}.attn2", b.attn2, "image")
+            for i, b in enumerate(transformer.transformer_blocks)
+            if getattr(b, "attn2", None) is not None
+        ]
+        return joint + extra
+    if cls == "FluxTransformer2DModel":
+        double = [(f"transformer_blocks.{i}.attn", b.attn, "text_image") for i, b in enumerate(transformer.transformer_blocks)]
+        single = [
+            (f"single_transformer_blocks.{j}.attn", b.attn, "text_image")
+            for j, b in enumerate(transformer.single_transformer_blocks)
+        ]
+        return double + single
+    raise UnsupportedModelError(
+        f"unsupported transformer class {cls}; supported: {', '.join(SUPPORTED_TRANSFORMERS)}",
+    )
+
+
+def _head_dim(attn: torch.nn.Module) -> int:
+    head_dim = getattr(attn, "head_dim", None)
+    if head_dim is None:
+        head_dim = attn.inner_dim // attn.heads
+    return int(head_dim)
+
+
+def head_grid(model: Any) -> HeadGrid:
+    """The head grid of a pipeline's transformer (or of a transformer).
+
+    >>> from diffusers import SD3Transformer2DModel
+    >>> with torch.device("meta"):
+    ...     t = SD3Transformer2DModel(num_layers=2, num_attention_heads=4, attention_head_dim=8,
+    ...                               caption_projection_dim=32, joint_attention_dim=32, pooled_projection_dim=64)
+    >>> grid = head_grid(t)
+    >>> grid.num_layers, grid.heads_per_layer, grid.layers[1].module_name
+    (2, (4, 4), 'transformer_blocks.1.attn')
+    """
+    transformer = _transformer_of(model)
+    layers = tuple(
+        LayerInfo(index=i, module_name=name, heads=int(attn.heads), head_dim=_head_dim(attn), kind=kind)
+        for i, (name, attn, kind) in enumerate(_attention_layers(transformer))
+    )
+    return HeadGrid(transformer_class=type(transformer).__name__, layers=layers)
+
+
+def attention_modules(model: Any) -> list[torch.nn.Module]:
+    """The attention modules in address order (layer ``i`` is element ``i``)."""
+    return [attn for _, attn, _ in _attention_layers(_transformer_of(model))]
