@@ -78,6 +78,9 @@ class Preset:
     version: str | None = None
     model: str | None = None
     description: str = ""
+    #: architecture fingerprint (``HeadGrid.fingerprint()``) of the model the preset was made for;
+    #: when set, applying to a different architecture raises ArchitectureMismatchError.
+    fingerprint: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     metadata: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
