@@ -18,10 +18,18 @@ from .errors import (  # noqa: E402
 )
 from .heads import HeadGrid, LayerInfo, head_grid  # noqa: E402
 from .preset import Preset  # noqa: E402
+from .engine import AppliedGuidance, apply_table  # noqa: E402
+from .api import apply, applied, get_applied, remove  # noqa: E402
 
 __all__ = [
     "__version__",
     "Preset",
+    "apply",
+    "applied",
+    "remove",
+    "get_applied",
+    "apply_table",
+    "AppliedGuidance",
     "HeadGrid",
     "LayerInfo",
     "head_grid",

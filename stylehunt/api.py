@@ -1,0 +1,59 @@
+"""Top-level entry points: the engine's functions, accepting preset references as well as objects.
+
+This is the only place where the engine meets the registry: references (``"sd3-medium/golden-hour"``,
+``"hf-hub:owner/repo"``, a file path) are resolved to :class:`~stylehunt.Preset` objects here and
+handed to :mod:`stylehunt.engine`, which knows nothing of files or names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Iterator, Sequence, Union
+
+from . import engine
+from .preset import Preset
+
+PresetLike = Union[Preset, str, "os.PathLike[str]"]
+
+__all__ = ["apply", "applied", "remove", "get_applied", "resolve_presets"]
+
+
+def resolve_presets(presets: PresetLike | Sequence[PresetLike]) -> list[Preset]:
+    """Turn a preset, a reference, or a list mixing both into a list of :class:`Preset`."""
+    items = [presets] if isinstance(presets, (Preset, str, os.PathLike)) else list(presets)
+    out = []
+    for item in items:
+        if isinstance(item, (str, os.PathLike)):
+            from .registry import load_preset  # the registry is optional for the engine
+
+            item = load_preset(item)
+        out.append(item)
+    return out
+
+
+def apply(pipe: Any, presets: PresetLike | Sequence[PresetLike], **kwargs: Any) -> None:
+    """Guide ``pipe`` with presets or preset references; see :func:`stylehunt.engine.apply`.
+
+    >>> import stylehunt
+    >>> from stylehunt.tiny import load_tiny_pipeline
+    >>> pipe = load_tiny_pipeline("sd3")
+    >>> stylehunt.apply(pipe, stylehunt.Preset(heads=[(0, 1), (1, 3)], strength=0.5), scale=3.0)
+    >>> stylehunt.get_applied(pipe).strengths
+    (0.5,)
+    >>> stylehunt.remove(pipe)
+    >>> stylehunt.get_applied(pipe) is None
+    True
+    """
+    engine.apply(pipe, resolve_presets(presets), **kwargs)
+
+
+@contextlib.contextmanager
+def applied(pipe: Any, presets: PresetLike | Sequence[PresetLike], **kwargs: Any) -> Iterator[None]:
+    """Scoped :func:`apply`: restores what was applied before when the block ends."""
+    with engine.applied(pipe, resolve_presets(presets), **kwargs):
+        yield
+
+
+remove = engine.remove
+get_applied = engine.get_applied
