@@ -1,0 +1,308 @@
+"""The tiny offline pipelines: shapes, save/load round trip, determinism, and the build-once cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from diffusers import (
+    DiffusionPipeline,
+    FluxPipeline,
+    FluxTransformer2DModel,
+    SD3Transformer2DModel,
+    StableDiffusion3Pipeline,
+)
+
+import stylehunt.tiny as tiny
+from stylehunt.errors import StylehuntError, UnsupportedModelError
+from stylehunt.tiny import (
+    TINY_FAMILIES,
+    build_tiny_pipeline,
+    load_tiny_pipeline,
+    resolve_tiny_model,
+    save_tiny_pipeline,
+    tiny_pipeline_path,
+)
+
+EXPECTED_CLASSES = {
+    "sd3": (StableDiffusion3Pipeline, SD3Transformer2DModel),
+    "sd3.5": (StableDiffusion3Pipeline, SD3Transformer2DModel),
+    "flux": (FluxPipeline, FluxTransformer2DModel),
+}
+
+FIXTURES = {"sd3": "tiny_sd3_path", "sd3.5": "tiny_sd35_path", "flux": "tiny_flux_path"}
+
+
+@pytest.fixture(params=TINY_FAMILIES)
+def family_and_path(request):
+    return request.param, request.getfixturevalue(FIXTURES[request.param])
+
+
+def _load(path) -> DiffusionPipeline:
+    pipe = DiffusionPipeline.from_pretrained(path, local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _state(pipe) -> dict[str, torch.Tensor]:
+    out = {}
+    for name, component in pipe.components.items():
+        if isinstance(component, torch.nn.Module):
+            out.update({f"{name}.{k}": v for k, v in component.state_dict().items()})
+    return out
+
+
+def _run(pipe, size: int = 64, **kwargs) -> torch.Tensor:
+    kwargs.setdefault("height", size)
+    kwargs.setdefault("width", size)
+    return pipe(
+        "a cat",
+        num_inference_steps=2,
+        generator=torch.Generator().manual_seed(0),
+        output_type="pt",
+        **kwargs,
+    ).images
+
+
+def test_families():
+    assert TINY_FAMILIES == ("sd3", "sd3.5", "flux")
+
+
+def test_saved_pipeline_loads_into_the_right_classes(family_and_path):
+    family, path = family_and_path
+    pipe = _load(path)
+    pipe_cls, transformer_cls = EXPECTED_CLASSES[family]
+    assert type(pipe) is pipe_cls
+    assert type(pipe.transformer) is transformer_cls
+    assert pipe.vae_scale_factor == 8
+    assert pipe.transformer.dtype == torch.float32
+    assert pipe.device.type == "cpu"
+
+
+def test_saved_pipeline_has_the_weights_that_were_built(family_and_path):
+    family, path = family_and_path
+    built, loaded = _state(build_tiny_pipeline(family)), _state(_load(path))
+    assert built.keys() == loaded.keys()
+    assert all(torch.equal(built[k], loaded[k]) for k in built)
+
+
+def test_tokenizers_survive_save_and_load(family_and_path):
+    family, path = family_and_path
+    built, loaded = build_tiny_pipeline(family), _load(path)
+    names = ["tokenizer", "tokenizer_2"] + (["tokenizer_3"] if family != "flux" else [])
+    for name in names:
+        assert type(getattr(loaded, name)) is type(getattr(built, name))
+        text = "A photo of a Cat, 2 legs!"
+        ids = getattr(loaded, name)(text).input_ids
+        assert ids == getattr(built, name)(text).input_ids
+        assert getattr(loaded, name).unk_token_id not in ids[1:-1]  # every character is in the vocabulary
+
+
+def test_two_step_generation_gives_a_finite_image(family_and_path):
+    family, path = family_and_path
+    pipe = _load(path)
+    kwargs = {"guidance_scale": 3.5} if family == "flux" else {}
+    image = _run(pipe, 64, **kwargs)
+    assert image.shape == (1, 3, 64, 64)
+    assert torch.isfinite(image).all()
+    assert torch.equal(image, _run(pipe, 64, **kwargs))  # same seed, same image
+
+
+def test_pil_output_has_the_requested_size(tiny_sd3_path):
+    pipe = _load(tiny_sd3_path)
+    image = pipe("a cat", num_inference_steps=2, height=64, width=128).images[0]
+    assert image.size == (128, 64)
+
+
+def test_sd3_transformer_shapes(tiny_sd3_path, tiny_sd35_path):
+    sd3, sd35 = _load(tiny_sd3_path).transformer, _load(tiny_sd35_path).transformer
+    for t in (sd3, sd35):
+        assert t.config.num_layers == 2 and t.config.num_attention_heads == 4
+        assert t.config.patch_size == 1 and t.config.sample_size == 32
+    assert sd3.config.qk_norm is None
+    assert all(block.attn2 is None for block in sd3.transformer_blocks)
+    assert sd35.config.qk_norm == "rms_norm"
+    assert tuple(sd35.config.dual_attention_layers) == (0,)
+    assert [block.attn2 is not None for block in sd35.transformer_blocks] == [True, False]
+
+
+def test_sd3_default_resolution_is_256px_with_1024_image_tokens(tiny_sd3_path):
+    pipe = _load(tiny_sd3_path)
+    seen = []
+    hook = pipe.transformer.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs["hidden_states"].shape), with_kwargs=True
+    )
+    try:
+        # Default height/width and the default max_sequence_length (256).
+        image = pipe("a cat", num_inference_steps=1, output_type="pt").images
+    finally:
+        hook.remove()
+    assert image.shape == (1, 3, 256, 256)
+    assert torch.isfinite(image).all()
+    _, _, h, w = seen[0]
+    assert h * w == 1024
+
+
+def test_flux_is_dev_shaped_and_supports_true_cfg(tiny_flux_path):
+    pipe = _load(tiny_flux_path)
+    t = pipe.transformer
+    assert t.config.guidance_embeds is True
+    assert len(t.transformer_blocks) >= 1 and len(t.single_transformer_blocks) >= 1
+    assert pipe.vae.config.latent_channels == 1 and t.config.in_channels == 4
+    assert pipe.scheduler.config.use_dynamic_shifting is True
+    calls = []
+    hook = t.register_forward_pre_hook(lambda *a: calls.append(1))
+    try:
+        image = _run(pipe, 64, guidance_scale=3.5, true_cfg_scale=2.0, negative_prompt="blurry")
+    finally:
+        hook.remove()
+    assert image.shape == (1, 3, 64, 64) and torch.isfinite(image).all()
+    assert len(calls) == 4  # 2 steps x (cond + uncond)
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_same_seed_same_weights_other_seed_other_weights(family):
+    a, b, c = (_state(build_tiny_pipeline(family, seed=s)) for s in (0, 0, 1))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    differ = [k for k in a if not torch.equal(a[k], c[k])]
+    assert any(k.startswith("transformer.") for k in differ)
+    assert any(k.startswith("text_encoder.") for k in differ)
+
+
+def test_building_leaves_the_global_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    build_tiny_pipeline("sd3")
+    assert torch.equal(torch.rand(3), expected)
+
+
+def _stamp(folder: Path):
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return [(str(p.relative_to(folder)), p.stat().st_ino, p.stat().st_mtime_ns) for p in files]
+
+
+def test_tiny_pipeline_path_builds_once_under_stylehunt_cache(tmp_path, monkeypatch):
+    cache = tmp_path / "elsewhere"
+    monkeypatch.setenv("STYLEHUNT_CACHE", str(cache))
+    path = tiny_pipeline_path("sd3")
+    assert path == cache / "tiny" / "sd3-v1"
+    assert (path / "model_index.json").is_file()
+    first = _stamp(path)
+    calls = []
+    monkeypatch.setattr(tiny, "save_tiny_pipeline", lambda *a, **k: calls.append(a))
+    assert tiny_pipeline_path("sd3") == path
+    assert calls == []
+    assert _stamp(path) == first
+    assert sorted(p.name for p in (cache / "tiny").iterdir()) == ["sd3-v1"]  # no temporary leftovers
+
+
+def test_tiny_pipeline_path_default_is_under_home(_isolated_home, monkeypatch):
+    monkeypatch.delenv("STYLEHUNT_CACHE")
+    monkeypatch.setattr(tiny, "save_tiny_pipeline", _fake_save)
+    assert tiny_pipeline_path("flux") == _isolated_home / ".cache" / "stylehunt" / "tiny" / "flux-v1"
+
+
+def _fake_save(path, family="sd3", seed=0):
+    (Path(path) / "model_index.json").write_text("{}")
+    return Path(path)
+
+
+def test_interrupted_build_leaves_nothing_behind(tmp_path, monkeypatch):
+    monkeypatch.setenv("STYLEHUNT_CACHE", str(tmp_path))
+
+    def crash(path, family="sd3", seed=0):
+        (Path(path) / "half-written.safetensors").write_bytes(b"\0" * 10)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tiny, "save_tiny_pipeline", crash)
+    with pytest.raises(KeyboardInterrupt):
+        tiny_pipeline_path("sd3.5")
+    assert list((tmp_path / "tiny").iterdir()) == []
+
+    monkeypatch.setattr(tiny, "save_tiny_pipeline", _fake_save)
+    path = tiny_pipeline_path("sd3.5")
+    assert sorted(p.name for p in path.iterdir()) == ["model_index.json"]
+
+
+def test_incomplete_cache_folder_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("STYLEHUNT_CACHE", str(tmp_path))
+    broken = tmp_path / "tiny" / "sd3-v1"
+    broken.mkdir(parents=True)
+    (broken / "junk").write_text("x")
+    monkeypatch.setattr(tiny, "save_tiny_pipeline", _fake_save)
+    assert tiny_pipeline_path("sd3") == broken
+    assert sorted(p.name for p in broken.iterdir()) == ["model_index.json"]
+
+
+def test_concurrent_build_keeps_the_first_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("STYLEHUNT_CACHE", str(tmp_path))
+    final = tmp_path / "tiny" / "sd3-v1"
+
+    def other_process_wins(path, family="sd3", seed=0):
+        _fake_save(path)
+        final.mkdir(parents=True)
+        (final / "model_index.json").write_text('{"first": true}')
+        return Path(path)
+
+    monkeypatch.setattr(tiny, "save_tiny_pipeline", other_process_wins)
+    assert tiny_pipeline_path("sd3") == final
+    assert (final / "model_index.json").read_text() == '{"first": true}'
+    assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == ["sd3-v1"]
+
+
+def test_load_tiny_pipeline_uses_the_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("STYLEHUNT_CACHE", str(tmp_path))
+    pipe = load_tiny_pipeline("flux")
+    assert type(pipe) is FluxPipeline
+    assert (tmp_path / "tiny" / "flux-v1" / "model_index.json").is_file()
+    assert _state(pipe).keys() == _state(build_tiny_pipeline("flux")).keys()
+
+
+@pytest.mark.parametrize(
+    "name, family",
+    [
+        ("tiny-sd3", "sd3"),
+        ("tiny-sd3.5", "sd3.5"),
+        ("tiny-flux", "flux"),
+        ("tiny-SD3", None),
+        ("tiny-sd3.0", None),
+        ("tiny-", None),
+        ("sd3", None),
+        ("stabilityai/stable-diffusion-3-medium-diffusers", None),
+        ("./tiny-sd3", None),
+        ("", None),
+    ],
+)
+def test_resolve_tiny_model(name, family, monkeypatch):
+    monkeypatch.setattr(tiny, "save_tiny_pipeline", _fake_save)
+    resolved = resolve_tiny_model(name)
+    if family is None:
+        assert resolved is None
+    else:
+        assert resolved == tiny_pipeline_path(family)
+        assert resolved.name == f"{family}-v1"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: build_tiny_pipeline("sdxl"),
+        lambda: save_tiny_pipeline(os.devnull, "sdxl"),
+        lambda: tiny_pipeline_path("sdxl"),
+        lambda: load_tiny_pipeline("sdxl"),
+    ],
+    ids=["build", "save", "path", "load"],
+)
+def test_unknown_family_names_the_value_and_the_choices(call):
+    with pytest.raises(UnsupportedModelError) as info:
+        call()
+    assert isinstance(info.value, ValueError) and isinstance(info.value, StylehuntError)
+    assert info.value.family == "sdxl" and info.value.available == TINY_FAMILIES
+    assert "tiny-sd3.5" in info.value.hint
+    message = str(info.value)
+    assert "'sdxl'" in message
+    for family in TINY_FAMILIES:
+        assert repr(family) in message
