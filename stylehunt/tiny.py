@@ -312,6 +312,11 @@ def build_tiny_pipeline(family: str = "sd3", seed: int = 0) -> DiffusionPipeline
             pipe = FluxPipeline(**_flux_components(seed))
         else:
             pipe = StableDiffusion3Pipeline(**_sd3_components(seed, sd35=family == "sd3.5"))
+    # Inference mode, as from_pretrained leaves models: constructors build in train mode, whose
+    # dropout would make two identical calls differ.
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            component.eval()
     logger.debug("Built tiny %s pipeline (seed %d)", family, seed)
     return pipe
 

@@ -306,3 +306,14 @@ def test_unknown_family_names_the_value_and_the_choices(call):
     assert "'sdxl'" in message
     for family in TINY_FAMILIES:
         assert repr(family) in message
+
+
+@pytest.mark.parametrize("family", ["sd3", "flux"])
+def test_built_pipeline_is_in_eval_mode_and_repeatable(family):
+    """Constructors build in train mode; dropout there would make identical calls differ."""
+    pipe = build_tiny_pipeline(family)
+    pipe.set_progress_bar_config(disable=True)
+    assert not any(m.training for m in pipe.components.values() if isinstance(m, torch.nn.Module))
+    run = lambda: pipe("a cat", num_inference_steps=2, height=64, width=64, output_type="latent",
+                       generator=torch.Generator().manual_seed(0)).images
+    assert torch.equal(run(), run())
