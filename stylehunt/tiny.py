@@ -27,7 +27,7 @@ Example::
     pipe = load_tiny_pipeline("sd3")          # built once into the cache, then from_pretrained
     image = pipe("a cat", num_inference_steps=2, height=64, width=64).images[0]
 
-``tiny_pipeline_path`` caches under ``$STYLEHUNT_CACHE/tiny/<family>-v1`` (default
+``tiny_pipeline_path`` caches under ``$STYLEHUNT_CACHE/tiny/<family>-v2`` (default
 ``~/.cache/stylehunt``). The folder appears atomically (built in a temporary sibling, then
 ``os.replace``), so an interrupted build never leaves a half-written model behind.
 """
@@ -200,8 +200,8 @@ def _sd3_transformer(sd35: bool):
     return SD3Transformer2DModel(
         sample_size=32,  # default resolution 32 latent px * 8 = 256 px -> 1024 image tokens
         patch_size=1,
-        in_channels=4,
-        out_channels=4,
+        in_channels=16,  # 16 latent channels as the real SD3 VAE (the SD3 inpaint pipeline insists)
+        out_channels=16,
         num_layers=2,
         attention_head_dim=8,
         num_attention_heads=4,
@@ -251,7 +251,7 @@ def _sd3_components(seed: int, sd35: bool) -> dict[str, Any]:
     return {
         "transformer": _seeded(seed, 0, lambda: _sd3_transformer(sd35)),
         # Real SD3 VAE constants (16 latent channels there, 4 here).
-        "vae": _seeded(seed, 1, lambda: _vae(4, scaling_factor=1.5305, shift_factor=0.0609)),
+        "vae": _seeded(seed, 1, lambda: _vae(16, scaling_factor=1.5305, shift_factor=0.0609)),
         "text_encoder": _seeded(seed, 2, lambda: CLIPTextModelWithProjection(_clip_config(len(clip_tok)))),
         "text_encoder_2": _seeded(seed, 3, lambda: CLIPTextModelWithProjection(_clip_config(len(clip_tok)))),
         "text_encoder_3": _seeded(seed, 4, lambda: _t5_encoder(len(t5_tok), _SD3_T5_DIM)),
@@ -342,7 +342,7 @@ def _is_complete(folder: Path) -> bool:
 def tiny_pipeline_path(family: str = "sd3") -> Path:
     """The folder of the cached tiny ``family`` pipeline (seed 0), building it on first use.
 
-    The folder is ``$STYLEHUNT_CACHE/tiny/<family>-v1`` (default ``~/.cache/stylehunt``). It is
+    The folder is ``$STYLEHUNT_CACHE/tiny/<family>-v2`` (default ``~/.cache/stylehunt``). It is
     built in a temporary sibling folder and moved into place with ``os.replace``, so it either
     exists complete or not at all; later calls (and other processes) reuse it untouched.
     """

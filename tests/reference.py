@@ -1,0 +1,154 @@
+"""An independent, slow reference for head-level SoftPAG guidance.
+
+It shares no code with ``stylehunt.engine``:
+
+* attention is recomputed by *materialising* every map ``A = softmax(Q K^T * scale)`` and forming
+  ``A' = (1-u) A + u I`` with an explicit identity matrix (joint identity) or the masked PAG map
+  (image identity: image queries see their own image key plus all text keys), then ``A' V``;
+* the current layer is tracked with ordinary ``register_forward_pre_hook`` hooks;
+* guidance is formed from *separate* forwards, the way the paper writes it:
+  ``eps = eps_cfg + w (eps_c - eps_pert)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+
+def attention_layers(transformer):
+    """(module, kind) in stylehunt's documented address order (written out independently)."""
+    name = type(transformer).__name__
+    if name == "SD3Transformer2DModel":
+        blocks = transformer.transformer_blocks
+        out = [(b.attn, "image_text") for b in blocks]
+        out += [(b.attn2, "image") for b in blocks if getattr(b, "attn2", None) is not None]
+        return out
+    out = [(b.attn, "text_image") for b in transformer.transformer_blocks]
+    out += [(b.attn, "text_image") for b in transformer.single_transformer_blocks]
+    return out
+
+
+def identity_map(n: int, text_len: int, kind: str, mode: str, logits: torch.Tensor) -> torch.Tensor:
+    """The perturbed attention map for one head (rows x keys), materialised."""
+    eye = torch.eye(n, dtype=logits.dtype)
+    if mode == "joint" or kind == "image":
+        return eye
+    mask = torch.zeros(n, n, dtype=logits.dtype)
+    img = slice(0, n - text_len) if kind == "image_text" else slice(text_len, n)
+    mask[img, img] = float("-inf")
+    idx = torch.arange(n)[img]
+    mask[idx, idx] = 0.0
+    return torch.softmax(logits + mask, dim=-1)
+
+
+class ReferencePerturbation(TorchFunctionMode):
+    """Recompute SDPA with materialised, SoftPAG-modified maps for the given per-layer strengths."""
+
+    def __init__(self, transformer, table: torch.Tensor, mode: str, text_len: int):
+        super().__init__()
+        self.table = table  # (num_layers, max_heads)
+        self.mode = mode
+        self.text_len = text_len
+        self.current = None
+        self.handles = []
+        for index, (module, kind) in enumerate(attention_layers(transformer)):
+            self.handles.append(module.register_forward_pre_hook(self._enter(index, kind)))
+
+    def _enter(self, index, kind):
+        def hook(module, args):
+            self.current = (index, kind)
+
+        return hook
+
+    def close(self):
+        for h in self.handles:
+            h.remove()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is not F.scaled_dot_product_attention:
+            return func(*args, **kwargs)
+        names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale")
+        bound = dict(zip(names, args))
+        bound.update(kwargs)
+        q, k, v = bound["query"], bound["key"], bound["value"]
+        assert bound.get("attn_mask") is None
+        index, kind = self.current
+        scale = bound.get("scale") or 1.0 / math.sqrt(q.shape[-1])
+        logits = (q.double() @ k.double().transpose(-1, -2)) * scale  # (B, H, N, N)
+        attn = torch.softmax(logits, dim=-1)
+        n = q.shape[-2]
+        for h in range(q.shape[1]):
+            u = float(self.table[index, h]) if h < self.table.shape[1] else 0.0
+            if u == 0.0:
+                continue
+            for b in range(q.shape[0]):
+                target = identity_map(n, self.text_len, kind, self.mode, logits[b, h])
+                attn[b, h] = (1 - u) * attn[b, h] + u * target
+        return (attn @ v.double()).to(q.dtype)
+
+
+def perturbed_forward(transformer, table, mode, kwargs):
+    """One transformer forward with the reference perturbation (plain forward, no stylehunt)."""
+    text = kwargs.get("encoder_hidden_states")
+    ref = ReferencePerturbation(transformer, table, mode, 0 if text is None else text.shape[1])
+    try:
+        with ref:
+            return transformer(**kwargs)[0]
+    finally:
+        ref.close()
+
+
+def select_rows(kwargs, rows, batched):
+    return {k: (v[rows] if k in batched and torch.is_tensor(v) and v.dim() > 0 else v) for k, v in kwargs.items()}
+
+
+BATCHED = ("hidden_states", "encoder_hidden_states", "pooled_projections", "timestep", "guidance")
+
+
+class ReferenceGuidance:
+    """Run a stock pipeline and add ``w (eps_c - eps_pert)`` at the scheduler, from separate forwards.
+
+    The transformer's calls are recorded; the first call of each step holds the conditional rows
+    (second half under SD3 CFG, all rows otherwise). ``scheduler.step`` then receives the pipeline's
+    own ``eps_cfg`` plus ``w * (eps_c - eps_pert)``.
+    """
+
+    def __init__(self, pipe, table, scale, mode="joint"):
+        self.pipe, self.table, self.scale, self.mode = pipe, table, scale, mode
+        self.delta = None
+
+    def __enter__(self):
+        pipe, transformer = self.pipe, self.pipe.transformer
+        cls_forward = type(transformer).forward
+        step = pipe.scheduler.step
+        state = {"first": True}
+
+        def forward(*args, **kwargs):
+            out = cls_forward(transformer, *args, **kwargs)
+            if state["first"]:
+                state["first"] = False
+                batch = kwargs["hidden_states"].shape[0]
+                cfg = type(transformer).__name__ == "SD3Transformer2DModel" and pipe.do_classifier_free_guidance
+                rows = slice(batch // 2, batch) if cfg else slice(0, batch)
+                cond = select_rows(kwargs, rows, BATCHED)
+                eps_c = cls_forward(transformer, **{**cond, "return_dict": False})[0]
+                eps_p = perturbed_forward(transformer, self.table, self.mode, {**cond, "return_dict": False})
+                self.delta = eps_c - eps_p
+            return out
+
+        def scheduler_step(model_output, *args, **kwargs):
+            state["first"] = True
+            return step(model_output + self.scale * self.delta.to(model_output.dtype), *args, **kwargs)
+
+        transformer.forward = forward
+        pipe.scheduler.step = scheduler_step
+        return self
+
+    def __exit__(self, *exc):
+        del self.pipe.transformer.forward
+        del self.pipe.scheduler.step

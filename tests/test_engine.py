@@ -1,0 +1,458 @@
+"""The engine's correctness bar, on tiny random-weight pipelines loaded with from_pretrained."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from diffusers import (
+    DiffusionPipeline,
+    FluxImg2ImgPipeline,
+    FluxInpaintPipeline,
+    StableDiffusion3Img2ImgPipeline,
+    StableDiffusion3InpaintPipeline,
+    StableDiffusion3PAGPipeline,
+)
+
+import stylehunt
+from stylehunt.engine import strength_table
+from tests.reference import BATCHED, ReferenceGuidance, perturbed_forward, select_rows
+
+STEPS = 3
+PROMPTS = ["a lighthouse at dusk", "a bowl of fruit"]
+
+
+def _load(path):
+    pipe = DiffusionPipeline.from_pretrained(path)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture(scope="module")
+def sd3(tiny_sd3_path):
+    return _load(tiny_sd3_path)
+
+
+@pytest.fixture(scope="module")
+def sd35(tiny_sd35_path):
+    return _load(tiny_sd35_path)
+
+
+@pytest.fixture(scope="module")
+def flux(tiny_flux_path):
+    return _load(tiny_flux_path)
+
+
+@pytest.fixture(autouse=True)
+def _clean(request):
+    yield
+    for name in ("sd3", "sd35", "flux"):
+        if name in request.fixturenames:
+            stylehunt.remove(request.getfixturevalue(name))
+
+
+def run(pipe, prompt=PROMPTS, seed=0, **kwargs):
+    kwargs.setdefault("num_inference_steps", STEPS)
+    kwargs.setdefault("height", 64)
+    kwargs.setdefault("width", 64)
+    if "Flux" in type(pipe).__name__:
+        kwargs.setdefault("guidance_scale", 3.5)
+    return pipe(prompt, generator=torch.Generator().manual_seed(seed), output_type="latent", **kwargs).images
+
+
+def random_presets(grid, rng, n=2):
+    presets = []
+    for _ in range(n):
+        k = rng.randint(1, 4)
+        heads = rng.sample(list(grid), k)
+        presets.append(stylehunt.Preset(heads=heads, strength=round(rng.uniform(0.2, 1.0), 3)))
+    return presets
+
+
+def module_attributes(pipe):
+    return {name: sorted(vars(m)) for name, m in pipe.transformer.named_modules()}
+
+
+# 1. Equivalence with diffusers' SD3 PAG pipeline --------------------------------------------------
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+@pytest.mark.parametrize("cfg", [4.0, 1.0], ids=["cfg", "no-cfg"])
+def test_matches_diffusers_sd3_pag_pipeline(sd3, layer, cfg):
+    w = 2.5
+    pag = StableDiffusion3PAGPipeline.from_pipe(sd3, pag_applied_layers=[f"blocks.{layer}"])
+    pag.set_progress_bar_config(disable=True)
+    expected = run(pag, guidance_scale=cfg, pag_scale=w, pag_adaptive_scale=0.0)
+    plain = run(sd3, guidance_scale=cfg)
+
+    grid = stylehunt.head_grid(sd3)
+    whole_layer = stylehunt.Preset(heads=[(layer, h) for h in range(grid.layers[layer].heads)], strength=1.0)
+    stylehunt.apply(sd3, whole_layer, scale=w, identity="image")
+    ours = run(sd3, guidance_scale=cfg)
+
+    assert not torch.allclose(expected, plain, atol=1e-3), "PAG must change the output for the test to mean anything"
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-5)
+
+
+# 2. Equivalence with the slow materialising reference ---------------------------------------------
+
+
+@pytest.mark.parametrize("identity", ["joint", "image"])
+@pytest.mark.parametrize(
+    "family,seed,call",
+    [
+        ("sd3", 1, {"guidance_scale": 3.0}),
+        ("sd35", 2, {"guidance_scale": 3.0}),
+        ("flux", 3, {}),
+        ("flux", 4, {"true_cfg_scale": 2.0, "negative_prompt": ["blurry", "dark"]}),
+    ],
+    ids=["sd3-cfg", "sd3.5-cfg", "flux", "flux-true-cfg"],
+)
+def test_matches_materialising_reference(request, family, seed, call, identity):
+    pipe = request.getfixturevalue(family)
+    grid = stylehunt.head_grid(pipe)
+    rng = random.Random(seed)
+    presets = random_presets(grid, rng)
+    strengths = [p.strength for p in presets]
+    w = rng.uniform(1.0, 4.0)
+
+    stylehunt.apply(pipe, presets, scale=w, identity=identity)
+    ours = run(pipe, num_images_per_prompt=2, **call)  # batch of 4: 2 prompts x 2 images
+    stylehunt.remove(pipe)
+
+    table = strength_table(grid, presets, strengths)
+    with ReferenceGuidance(pipe, table, w, identity):
+        expected = run(pipe, num_images_per_prompt=2, **call)
+    plain = run(pipe, num_images_per_prompt=2, **call)
+
+    assert ours.shape[0] == 4
+    assert not torch.allclose(ours, plain, atol=1e-3)
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize(
+    "family,cls,extra",
+    [
+        ("sd3", StableDiffusion3Img2ImgPipeline, {"guidance_scale": 3.0, "strength": 0.7}),
+        ("sd3", StableDiffusion3InpaintPipeline, {"guidance_scale": 3.0, "strength": 0.9}),
+        ("flux", FluxImg2ImgPipeline, {"strength": 0.7}),
+        ("flux", FluxInpaintPipeline, {"strength": 0.9, "true_cfg_scale": 2.0, "negative_prompt": "dark"}),
+    ],
+    ids=lambda x: getattr(x, "__name__", None),
+)
+def test_img2img_and_inpaint_siblings(request, family, cls, extra):
+    base = request.getfixturevalue(family)
+    pipe = cls.from_pipe(base)
+    pipe.set_progress_bar_config(disable=True)
+    image = torch.rand(1, 3, 64, 64)
+    if "Inpaint" in cls.__name__:
+        extra = {**extra, "mask_image": torch.ones(1, 1, 64, 64)}
+    preset = stylehunt.Preset(heads=[(0, 0), (1, 1)], strength=0.8)
+    stylehunt.apply(pipe, preset, scale=2.0)
+    try:
+        ours = run(pipe, prompt="a cat", image=image, **extra)
+    finally:
+        stylehunt.remove(pipe)
+    table = strength_table(stylehunt.head_grid(pipe), [preset], [0.8])
+    with ReferenceGuidance(pipe, table, 2.0):
+        expected = run(pipe, prompt="a cat", image=image, **extra)
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-5)
+
+
+# 3. Neutral settings and exact removal ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["sd3", "sd35", "flux"])
+def test_zero_strength_zero_scale_and_remove_are_exact(request, family):
+    pipe = request.getfixturevalue(family)
+    attributes = module_attributes(pipe)
+    plain = run(pipe)
+    preset = stylehunt.Preset(heads=[(0, 1), (1, 0)], strength=0.7)
+
+    stylehunt.apply(pipe, preset, strengths=0.0, scale=3.0)
+    assert torch.equal(run(pipe), plain)
+    stylehunt.apply(pipe, preset, scale=0.0)
+    assert torch.equal(run(pipe), plain)
+    stylehunt.apply(pipe, preset, scale=3.0)
+    assert "forward" in vars(pipe.transformer)
+    assert not torch.equal(run(pipe), plain)
+
+    stylehunt.remove(pipe)
+    assert stylehunt.get_applied(pipe) is None
+    assert module_attributes(pipe) == attributes  # no attribute of ours remains, anywhere
+    assert torch.equal(run(pipe), plain)
+    stylehunt.remove(pipe)  # removing twice is a no-op
+
+
+def test_remove_restores_a_forward_wrapped_by_someone_else(sd3):
+    """A forward that was already an instance attribute (e.g. accelerate's hook) is put back, not deleted."""
+    transformer = sd3.transformer
+    calls = []
+    cls_forward = type(transformer).forward
+
+    def theirs(*args, **kwargs):
+        calls.append(1)
+        return cls_forward(transformer, *args, **kwargs)
+
+    transformer.forward = theirs
+    try:
+        stylehunt.apply(sd3, stylehunt.Preset(heads=[(0, 0)]), scale=1.0)
+        run(sd3)
+        assert calls, "the earlier wrapper must still be called through ours"
+        stylehunt.remove(sd3)
+        assert vars(transformer)["forward"] is theirs
+    finally:
+        del transformer.forward
+
+
+# 4. The guidance formula against separate forwards, per step, in the four pipeline cases ------------
+
+
+@pytest.mark.parametrize(
+    "family,call,kind",
+    [
+        ("sd3", {"guidance_scale": 4.0}, "cfg"),
+        ("sd3", {"guidance_scale": 1.0}, "plain"),
+        ("flux", {}, "plain"),
+        ("flux", {"true_cfg_scale": 3.0, "negative_prompt": "blurry"}, "true-cfg"),
+    ],
+    ids=["sd3-cfg", "sd3-no-cfg", "flux-distilled", "flux-true-cfg"],
+)
+def test_guidance_formula_per_step(request, family, call, kind):
+    pipe = request.getfixturevalue(family)
+    transformer = pipe.transformer
+    preset = stylehunt.Preset(heads=[(1, 0), (0, 1), (1, 1)], strength=0.6)
+    w = 2.0
+    g = call.get("guidance_scale", 1.0) if family == "sd3" else call.get("true_cfg_scale", 1.0)
+
+    stylehunt.apply(pipe, preset, scale=w)
+    calls, outputs = [], []
+    guided_forward = transformer.forward
+
+    def record(*args, **kwargs):
+        calls.append({k: v.clone() if torch.is_tensor(v) else v for k, v in kwargs.items()})
+        return guided_forward(*args, **kwargs)
+
+    step = pipe.scheduler.step
+
+    def record_step(model_output, *args, **kwargs):
+        outputs.append(model_output.clone())
+        return step(model_output, *args, **kwargs)
+
+    transformer.forward, pipe.scheduler.step = record, record_step
+    try:
+        run(pipe, prompt="a cat", **call)
+    finally:
+        transformer.forward = guided_forward
+        del pipe.scheduler.step
+        stylehunt.remove(pipe)
+
+    table = strength_table(stylehunt.head_grid(pipe), [preset], [preset.strength])
+    per_step = 2 if kind == "true-cfg" else 1
+    assert len(calls) == STEPS * per_step and len(outputs) == STEPS
+    for i, eps in enumerate(outputs):
+        main = {**calls[i * per_step], "return_dict": False}
+        batch = main["hidden_states"].shape[0]
+        with torch.no_grad():
+            if kind == "cfg":
+                cond = select_rows(main, slice(batch // 2, batch), BATCHED)
+                eps_u = transformer(**select_rows(main, slice(0, batch // 2), BATCHED))[0]
+            else:
+                cond = main
+            eps_c = transformer(**cond)[0]
+            eps_p = perturbed_forward(transformer, table, "joint", cond)
+            if kind == "cfg":
+                eps_cfg = eps_u + g * (eps_c - eps_u)
+            elif kind == "true-cfg":
+                eps_n = transformer(**{**calls[i * per_step + 1], "return_dict": False})[0]
+                eps_cfg = eps_n + g * (eps_c - eps_n)
+            else:
+                eps_cfg = eps_c
+        torch.testing.assert_close(eps, eps_cfg + w * (eps_c - eps_p), rtol=1e-4, atol=2e-5)
+
+
+# Composition, cost, per-row tables, interval ------------------------------------------------------
+
+
+def _rows_per_call(pipe):
+    rows = []
+    embedder = getattr(pipe.transformer, "pos_embed", None) or pipe.transformer.x_embedder
+    handle = embedder.register_forward_pre_hook(lambda m, args: rows.append(args[0].shape[0]))
+    return rows, handle
+
+
+def test_shared_head_combines_as_one_minus_product(sd3):
+    a = stylehunt.Preset(heads=[(0, 1), (1, 2)], strength=0.5, name="a")
+    b = stylehunt.Preset(heads=[(0, 1)], strength=0.5, name="b")
+    combined = stylehunt.Preset(heads=[(0, 1)], strength=0.75)
+    only_b_part = stylehunt.Preset(heads=[(1, 2)], strength=0.5)
+    stylehunt.apply(sd3, [a, b], scale=2.0)
+    both = run(sd3)
+    stylehunt.apply(sd3, [combined, only_b_part], scale=2.0)
+    torch.testing.assert_close(both, run(sd3), rtol=0, atol=0)
+
+
+def test_cost_does_not_grow_with_the_number_of_presets(sd3):
+    rows, handle = _rows_per_call(sd3)
+    try:
+        presets = [stylehunt.Preset(heads=[(0, h)], name=f"p{h}") for h in range(3)]
+        stylehunt.apply(sd3, presets[:1], scale=1.0)
+        run(sd3, guidance_scale=3.0)
+        one = list(rows)
+        rows.clear()
+        stylehunt.apply(sd3, presets, scale=1.0)
+        run(sd3, guidance_scale=3.0)
+        assert rows == one == [3 * len(PROMPTS)] * STEPS  # [uncond, cond, cond perturbed]
+    finally:
+        handle.remove()
+
+
+def test_per_row_tables_match_separate_runs(sd3):
+    grid = stylehunt.head_grid(sd3)
+    a = stylehunt.Preset(heads=[(0, 1)], strength=1.0)
+    b = stylehunt.Preset(heads=[(1, 3), (0, 2)], strength=0.5)
+    table = torch.stack([strength_table(grid, [a], [1.0]), strength_table(grid, [b], [0.5])])
+    stylehunt.apply_table(sd3, table, scale=2.0)
+    both = run(sd3, prompt=["a cat", "a cat"], guidance_scale=1.0)
+    singles = []
+    for p in (a, b):
+        stylehunt.apply(sd3, p, scale=2.0)
+        singles.append(run(sd3, prompt=["a cat", "a cat"], guidance_scale=1.0))
+    torch.testing.assert_close(both[0], singles[0][0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(both[1], singles[1][1], rtol=1e-5, atol=1e-6)
+    stylehunt.apply_table(sd3, table, scale=2.0)
+    with pytest.raises(stylehunt.GuidanceError, match="2 rows .* 3 conditional rows"):
+        run(sd3, prompt=["a", "b", "c"], guidance_scale=1.0)
+
+
+@pytest.mark.parametrize("start,stop,guided", [(0.0, 1.0, 4), (0.25, 0.75, 2), (0.5, 1.0, 2), (0.0, 0.2, 1)])
+def test_guidance_interval(sd3, start, stop, guided):
+    rows, handle = _rows_per_call(sd3)
+    try:
+        stylehunt.apply(sd3, stylehunt.Preset(heads=[(0, 0)]), scale=1.0, start=start, stop=stop)
+        run(sd3, prompt="a cat", guidance_scale=1.0, num_inference_steps=4)
+    finally:
+        handle.remove()
+    assert rows.count(2) == guided and rows.count(1) == 4 - guided
+
+
+def test_applied_context_restores_previous(sd3):
+    a = stylehunt.Preset(heads=[(0, 0)], name="a")
+    b = stylehunt.Preset(heads=[(1, 1)], name="b")
+    stylehunt.apply(sd3, a, scale=1.0)
+    with stylehunt.applied(sd3, b, strengths=0.3, scale=2.0):
+        inside = stylehunt.get_applied(sd3)
+        assert inside.names == ["b"] and inside.strengths == (0.3,)
+    after = stylehunt.get_applied(sd3)
+    assert after.names == ["a"] and after.scale == 1.0
+    stylehunt.remove(sd3)
+    with stylehunt.applied(sd3, b, scale=2.0):
+        pass
+    assert stylehunt.get_applied(sd3) is None
+
+
+# Bad input: clear errors, and the pipeline stays as it was ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "presets,kwargs,error,message",
+    [
+        ([stylehunt.Preset(heads=[(2, 0)])], {}, stylehunt.HeadOutOfRangeError, r"heads\[0\]: layer 2 out of range .* \(valid: 0-1\)"),
+        ([stylehunt.Preset(heads=[(0, 4)])], {}, stylehunt.HeadOutOfRangeError, r"head 4 out of range for 4 heads"),
+        ([stylehunt.Preset(heads=[(0, 0)])], {"strengths": 1.5}, stylehunt.GuidanceError, r"between 0.0 and 1.0, but got 1.5"),
+        ([stylehunt.Preset(heads=[(0, 0)])], {"scale": -1.0}, stylehunt.GuidanceError, r">= 0, but got -1.0"),
+        ([stylehunt.Preset(heads=[(0, 0)])], {"identity": "text"}, stylehunt.GuidanceError, r"\('joint', 'image'\), but got 'text'"),
+        ([stylehunt.Preset(heads=[(0, 0)])], {"start": 0.5, "stop": 0.5}, stylehunt.GuidanceError, r"start` < `stop"),
+        (
+            [stylehunt.Preset(heads=[(0, 0)], name="x"), stylehunt.Preset(heads=[(0, 1)], name="y")],
+            {"strengths": [0.5]},
+            stylehunt.GuidanceError,
+            r"1 strengths for 2 presets \(x, y\)",
+        ),
+        (
+            [stylehunt.Preset(heads=[(0, 0)], scale=2.0, name="x"), stylehunt.Preset(heads=[(0, 1)], scale=5.0, name="y")],
+            {},
+            stylehunt.GuidanceError,
+            r"different default scales \(x: 2, y: 5\)",
+        ),
+        ([], {}, stylehunt.GuidanceError, r"empty list"),
+    ],
+)
+def test_bad_input_leaves_pipeline_untouched(sd3, presets, kwargs, error, message):
+    good = stylehunt.Preset(heads=[(1, 2)], strength=0.5, name="good")
+    stylehunt.apply(sd3, good, scale=2.0)
+    before = run(sd3)
+    with pytest.raises(error, match=message):
+        stylehunt.apply(sd3, presets, **kwargs)
+    assert stylehunt.get_applied(sd3).names == ["good"]
+    assert torch.equal(run(sd3), before)
+
+
+def test_architecture_fingerprint_mismatch_and_fine_tune_warning(sd3, flux, caplog):
+    fp_flux = stylehunt.head_grid(flux).fingerprint()
+    foreign = stylehunt.Preset(heads=[(0, 0)], name="fluxy", model="tiny/flux", fingerprint=fp_flux)
+    with pytest.raises(stylehunt.ArchitectureMismatchError, match=r"FluxTransformer2DModel.*SD3Transformer2DModel"):
+        stylehunt.apply(sd3, foreign)
+    assert stylehunt.get_applied(sd3) is None
+    fp = stylehunt.head_grid(sd3).fingerprint()
+    tuned = stylehunt.Preset(heads=[(0, 0)], name="mine", model="someone/base-model", fingerprint=fp)
+    with caplog.at_level("WARNING", logger="stylehunt.engine"):
+        stylehunt.apply(sd3, tuned)
+    assert "same architecture" in caplog.text
+
+
+def test_unsupported_pipeline_and_transformer(sd3):
+    pag = StableDiffusion3PAGPipeline.from_pipe(sd3)
+    with pytest.raises(stylehunt.UnsupportedModelError, match="StableDiffusion3PAGPipeline; supported: StableDiffusion3Pipeline"):
+        stylehunt.apply(pag, stylehunt.Preset(heads=[(0, 0)]))
+    with pytest.raises(stylehunt.UnsupportedModelError, match="got str"):
+        stylehunt.head_grid("not a model")
+    with pytest.raises(stylehunt.UnsupportedModelError, match="unsupported transformer class Linear"):
+        stylehunt.head_grid(torch.nn.Linear(2, 2))
+
+
+def test_non_native_attention_backend_is_refused(flux):
+    flux.transformer.set_attention_backend("flex")
+    try:
+        with pytest.raises(stylehunt.UnsupportedModelError, match=r"'flex'.*set_attention_backend\('native'\)|'flex'"):
+            stylehunt.apply(flux, stylehunt.Preset(heads=[(0, 0)]))
+        assert "forward" not in vars(flux.transformer)
+    finally:
+        flux.transformer.set_attention_backend("native")
+
+
+def test_processor_that_bypasses_sdpa_is_refused_at_run_time(sd3):
+    from diffusers.models.attention_processor import JointAttnProcessor2_0
+
+    class ManualAttention(JointAttnProcessor2_0):
+        """Computes attention by hand (as a custom or third-party processor might)."""
+
+        def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, *args, **kwargs):
+            sdpa = torch.nn.functional.scaled_dot_product_attention
+
+            def manual(q, k, v, **_):
+                return torch.softmax(q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5, dim=-1) @ v
+
+            torch.nn.functional.scaled_dot_product_attention = manual
+            try:
+                return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask)
+            finally:
+                torch.nn.functional.scaled_dot_product_attention = sdpa
+
+    original = sd3.transformer.attn_processors
+    sd3.transformer.set_attn_processor(ManualAttention())
+    try:
+        stylehunt.apply(sd3, stylehunt.Preset(heads=[(0, 0)]), scale=1.0)
+        with pytest.raises(stylehunt.UnsupportedModelError, match="0 calls to torch's scaled_dot_product_attention"):
+            run(sd3)
+    finally:
+        stylehunt.remove(sd3)
+        sd3.transformer.set_attn_processor(original)
+
+
+def test_a_transformer_shared_by_two_pipelines_is_guided_once(sd3):
+    other = StableDiffusion3Img2ImgPipeline.from_pipe(sd3)
+    stylehunt.apply(sd3, stylehunt.Preset(heads=[(0, 0)]))
+    with pytest.raises(stylehunt.GuidanceError, match="already guided through another pipeline"):
+        stylehunt.apply(other, stylehunt.Preset(heads=[(0, 0)]))
