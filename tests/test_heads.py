@@ -1,0 +1,97 @@
+"""Head grids of real-size architectures, built on the meta device (no memory, no weights)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffusers import FluxTransformer2DModel, SD3Transformer2DModel
+
+import stylehunt
+from stylehunt.heads import attention_modules
+
+# The public transformer/config.json values (../shared/model-configs.md).
+SD3_MEDIUM = dict(
+    sample_size=128, patch_size=2, in_channels=16, num_layers=24, attention_head_dim=64, num_attention_heads=24,
+    joint_attention_dim=4096, caption_projection_dim=1536, pooled_projection_dim=2048, out_channels=16,
+    pos_embed_max_size=192,
+)
+SD35_MEDIUM = {**SD3_MEDIUM, "pos_embed_max_size": 384, "dual_attention_layers": tuple(range(13)), "qk_norm": "rms_norm"}
+SD35_LARGE = {**SD3_MEDIUM, "num_layers": 38, "num_attention_heads": 38, "caption_projection_dim": 2432, "qk_norm": "rms_norm"}
+FLUX_DEV = dict(
+    patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128, num_attention_heads=24,
+    joint_attention_dim=4096, pooled_projection_dim=768, guidance_embeds=True, axes_dims_rope=(16, 56, 56),
+)
+
+
+def meta(cls, config):
+    with torch.device("meta"):
+        return cls(**config)
+
+
+@pytest.fixture(scope="module")
+def sd3_medium():
+    return meta(SD3Transformer2DModel, SD3_MEDIUM)
+
+
+def test_sd3_medium_is_24_by_24(sd3_medium):
+    grid = stylehunt.head_grid(sd3_medium)
+    assert grid.num_layers == 24 and grid.heads_per_layer == (24,) * 24 and grid.num_heads == 576
+    assert grid.head_dim == 64
+    assert grid.layers[23].module_name == "transformer_blocks.23.attn"
+    assert {layer.kind for layer in grid.layers} == {"image_text"}
+    assert (0, 23) in grid and (23, 23) in grid and (24, 0) not in grid and (0, 24) not in grid
+
+
+def test_sd35_medium_addresses_attn2_after_the_joint_layers():
+    t = meta(SD3Transformer2DModel, SD35_MEDIUM)
+    grid = stylehunt.head_grid(t)
+    assert grid.num_layers == 24 + 13 and grid.num_heads == 37 * 24
+    assert [l.module_name for l in grid.layers[24:26]] == ["transformer_blocks.0.attn2", "transformer_blocks.1.attn2"]
+    assert grid.layers[36].module_name == "transformer_blocks.12.attn2" and grid.layers[36].kind == "image"
+    modules = attention_modules(t)
+    assert modules[24] is t.transformer_blocks[0].attn2 and modules[5] is t.transformer_blocks[5].attn
+
+
+def test_sd35_large_is_38_by_38():
+    grid = stylehunt.head_grid(meta(SD3Transformer2DModel, SD35_LARGE))
+    assert grid.num_layers == 38 and set(grid.heads_per_layer) == {38} and grid.head_dim == 64
+
+
+def test_flux_dev_is_57_by_24_double_blocks_first():
+    t = meta(FluxTransformer2DModel, FLUX_DEV)
+    grid = stylehunt.head_grid(t)
+    assert grid.num_layers == 57 and set(grid.heads_per_layer) == {24} and grid.head_dim == 128
+    assert grid.layers[18].module_name == "transformer_blocks.18.attn"
+    assert grid.layers[19].module_name == "single_transformer_blocks.0.attn"
+    assert grid.layers[56].module_name == "single_transformer_blocks.37.attn"
+    assert attention_modules(t)[19] is t.single_transformer_blocks[0].attn
+
+
+def test_fingerprints_tell_architectures_apart(sd3_medium):
+    sd3 = stylehunt.head_grid(sd3_medium).fingerprint()
+    sd35 = stylehunt.head_grid(meta(SD3Transformer2DModel, SD35_MEDIUM)).fingerprint()
+    assert sd3 == stylehunt.head_grid(meta(SD3Transformer2DModel, SD3_MEDIUM)).fingerprint()
+    assert sd3 != sd35
+    assert sd3 == {
+        "transformer_class": "SD3Transformer2DModel",
+        "num_layers": 24,
+        "heads_per_layer": 24,
+        "head_dim": 64,
+        "layer_kinds": [["image_text", 24]],
+    }
+    assert sd35["layer_kinds"] == [["image_text", 24], ["image", 13]]
+
+
+def test_check_names_the_bad_value_and_the_valid_range(sd3_medium):
+    grid = stylehunt.head_grid(sd3_medium)
+    with pytest.raises(stylehunt.HeadOutOfRangeError, match=r"heads\[3\]: head 40 out of range for 24 heads in layer 5"):
+        grid.check((5, 40), where="heads[3]")
+    with pytest.raises(stylehunt.HeadOutOfRangeError, match=r"layer 30 out of range .* 24 attention layers \(valid: 0-23\)"):
+        grid.check((30, 0))
+
+
+def test_grid_iterates_every_address_once(sd3_medium):
+    grid = stylehunt.head_grid(sd3_medium)
+    addresses = list(grid)
+    assert len(addresses) == len(set(addresses)) == 576 and addresses[:2] == [(0, 0), (0, 1)]
+    assert "24 attention layers, 576 heads" in grid.format()
