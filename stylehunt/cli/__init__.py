@@ -26,6 +26,16 @@ def cli(verbose: int) -> None:
     """Training-free style presets for Diffusion Transformers (SD3, SD3.5, FLUX.1)."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if verbose == 0:  # loading bars of diffusers/transformers are noise for a one-line command
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        try:
+            import diffusers.utils.logging as dlog
+            import transformers.utils.logging as tlog
+
+            dlog.disable_progress_bar()
+            tlog.disable_progress_bar()
+        except ImportError:  # pragma: no cover
+            pass
 
 
 def _register_commands() -> None:
