@@ -37,3 +37,150 @@ class GuidanceError(StylehuntError, ValueError):
 
 class ArchitectureMismatchError(StylehuntError, ValueError):
     """A preset was made for a different transformer architecture than the one it is applied to."""
+
+
+# --- preset files, references, registry and Hub (stylehunt.preset_file, .registry, .hub) ---------
+
+
+class PresetFileError(InvalidPresetError):
+    """A preset file is malformed: bad JSON, or a missing, mistyped or unknown field.
+
+    ``path`` is the file (or ``None`` for an in-memory dict), ``field`` the JSON path of the bad
+    value (``"heads[3]"``, ``"provenance.objective.text"``), or ``None`` for the file as a whole.
+    """
+
+    hint = "see docs/presets.md for the stylehunt_preset.json format"
+
+    def __init__(self, message: str, *, path: str | None = None, field: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.path = path
+        self.field = field
+
+
+class PresetFormatVersionError(PresetFileError):
+    """A preset file (or registry index) was written by a newer stylehunt than this one."""
+
+    hint = "upgrade stylehunt: pip install -U stylehunt"
+
+    def __init__(self, message: str, *, found: object, supported: int, path: str | None = None):
+        super().__init__(message, path=path, field="format_version")
+        self.found = found
+        self.supported = supported
+
+
+class PresetReferenceError(StylehuntError, ValueError):
+    """A preset reference is malformed or ambiguous (``owner/repo`` without ``hf-hub:``, ``..``)."""
+
+    hint = (
+        "write a registry name (`sd3-medium/golden-hour[@1.2.0]`), `hf-hub:owner/repo[@revision]`,"
+        " or a path to a .json file"
+    )
+
+    def __init__(self, message: str, *, ref: str, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.ref = ref
+
+
+class PresetNotFoundError(StylehuntError, LookupError):
+    """An unknown registry name or version. ``available`` lists what exists, ``suggestions`` the closest."""
+
+    hint = "run `stylehunt list` to see the registry"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        ref: str,
+        available: tuple[str, ...] = (),
+        suggestions: tuple[str, ...] = (),
+        hint: str | None = None,
+    ):
+        super().__init__(message, hint=hint)
+        self.ref = ref
+        self.available = tuple(available)
+        self.suggestions = tuple(suggestions)
+
+
+class RegistryIndexError(StylehuntError, ValueError):
+    """The registry catalogue (``index.json``, bundled or refreshed) is malformed."""
+
+    def __init__(self, message: str, *, source: str, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.source = source
+
+
+class PresetIntegrityError(StylehuntError, ValueError):
+    """A file's sha256 differs from the pinned one (a corrupted cache or a changed remote file)."""
+
+    hint = "delete the cached copy (`hf cache delete`) and run `stylehunt pull` again"
+
+    def __init__(self, message: str, *, path: str, expected: str, actual: str, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+
+
+class HubRepoNotFoundError(StylehuntError, LookupError):
+    """A Hub repository (or revision, or preset file in it) does not exist or denies access."""
+
+    hint = "check the name; for a private or gated repo log in with `hf auth login` or set HF_TOKEN"
+
+    def __init__(self, message: str, *, repo_id: str, revision: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.repo_id = repo_id
+        self.revision = revision
+
+
+class HubOfflineError(StylehuntError, ConnectionError):
+    """The Hub cannot be reached (or HF_HUB_OFFLINE=1) and the file is not in the local cache."""
+
+    hint = "run `stylehunt pull REF` while online (then it loads offline), or unset HF_HUB_OFFLINE"
+
+    def __init__(self, message: str, *, repo_id: str, revision: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.repo_id = repo_id
+        self.revision = revision
+
+
+class HubError(StylehuntError, ConnectionError):
+    """Any other failure talking to the Hub (server error, refused write, ...)."""
+
+    def __init__(self, message: str, *, repo_id: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.repo_id = repo_id
+
+
+class VersionExistsError(StylehuntError, FileExistsError):
+    """Publishing a version that already exists (its ``v<version>`` tag is on the Hub repo)."""
+
+    hint = "bump `version` (published versions are immutable)"
+
+    def __init__(self, message: str, *, repo_id: str, version: str, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.repo_id = repo_id
+        self.version = version
+
+
+class HubRevisionNotFoundError(HubRepoNotFoundError):
+    """The Hub repo exists but the revision (tag, branch or commit) does not; ``available`` lists its tags."""
+
+    def __init__(
+        self, message: str, *, repo_id: str, revision: str | None, available: tuple[str, ...] = (), hint: str | None = None
+    ):
+        super().__init__(message, repo_id=repo_id, revision=revision, hint=hint)
+        self.available = tuple(available)
+
+
+class ObjectiveError(StylehuntError, ValueError):
+    """A bad objective: unknown name, malformed weighted sum, bad option, or scores of the wrong shape."""
+
+
+class ScorerUnavailableError(StylehuntError, RuntimeError):
+    """A scorer's weights cannot be loaded here: not cached and the Hub is offline or unreachable,
+    not found on the Hub, or a local folder/file that is missing or unreadable."""
+
+
+class PromptSourceError(StylehuntError, ValueError):
+    """A prompt source cannot be read or yields no prompts: missing file, column or category,
+    a Hub dataset that is unavailable offline, or an empty result after filtering."""

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from .errors import InvalidPresetError
+from .errors import HeadOutOfRangeError, InvalidPresetError
 
-__all__ = ["Preset"]
+if TYPE_CHECKING:
+    from .hub import PublishResult
+
+__all__ = ["Preset", "check_heads_in_fingerprint"]
 
 
 def _check_unit_interval(value: Any, what: str) -> float:
@@ -52,6 +57,43 @@ def _normalise_heads(heads: Iterable[Any]) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
+def check_heads_in_fingerprint(heads: Sequence[tuple[int, int]], fingerprint: dict[str, Any]) -> None:
+    """Raise :class:`HeadOutOfRangeError` for the first head outside the fingerprint's head grid.
+
+    >>> fp = {"num_layers": 24, "heads_per_layer": 24}
+    >>> check_heads_in_fingerprint([(1, 10), (2, 40)], fp)
+    Traceback (most recent call last):
+    ...
+    stylehunt.errors.HeadOutOfRangeError: heads[1]: head 40 out of range for 24 heads in layer 2 (valid: 0-23)
+    """
+    num_layers = fingerprint.get("num_layers")
+    per_layer = fingerprint.get("heads_per_layer")
+    if not isinstance(num_layers, int) or not isinstance(per_layer, (int, list)):
+        return  # not a fingerprint we can read; the engine compares it to the real grid anyway
+    hint = f"the preset's model.fingerprint describes {num_layers} attention layers; heads are 0-based"
+    for i, (layer, head) in enumerate(heads):
+        if not 0 <= layer < num_layers:
+            raise HeadOutOfRangeError(
+                f"heads[{i}]: layer {layer} out of range for {num_layers} attention layers (valid: 0-{num_layers - 1})",
+                hint=hint,
+            )
+        n = per_layer[layer] if isinstance(per_layer, list) else per_layer
+        if not 0 <= head < n:
+            raise HeadOutOfRangeError(
+                f"heads[{i}]: head {head} out of range for {n} heads in layer {layer} (valid: 0-{n - 1})", hint=hint
+            )
+
+
+def _check_tags(tags: Any) -> tuple[str, ...]:
+    if isinstance(tags, (str, bytes)) or not isinstance(tags, Iterable):
+        raise InvalidPresetError(f"Expected `tags` to be a list of strings, but got {tags!r}")
+    out = tuple(tags)
+    for t in out:
+        if not isinstance(t, str) or not t.strip():
+            raise InvalidPresetError(f"Expected `tags` to be non-empty strings, but got {t!r}")
+    return out
+
+
 @dataclass(frozen=True)
 class Preset:
     """A set of attention heads to perturb with SoftPAG, with its default strength and scale.
@@ -61,7 +103,15 @@ class Preset:
             for the addressing scheme).
         strength: SoftPAG ``u`` in ``[0, 1]``: each head's attention map becomes ``(1-u) A + u I``.
         scale: default guidance scale ``w`` (used when :func:`stylehunt.apply` gets no ``scale``).
-        name, version, model, description: identity and provenance; may be empty for ad-hoc presets.
+        name, version, model, description: identity; may be empty for ad-hoc presets.
+        fingerprint: architecture fingerprint of the model the heads were chosen on; heads outside
+            its grid are refused here, and the engine refuses other architectures.
+        tags, license, provenance: catalogue fields of a preset file (see ``docs/presets.md``);
+            ``provenance`` says how the heads were chosen (``{"kind": "search" | "reported" |
+            "manual", ...}``).
+
+    Files: :meth:`load` takes any reference (registry name, ``hf-hub:owner/repo``, path),
+    :meth:`save` writes ``stylehunt_preset.json``, :meth:`push_to_hub` publishes a version.
 
     >>> Preset(heads=[(12, 5), (3, 17)], strength=0.5).heads
     ((12, 5), (3, 17))
@@ -82,11 +132,24 @@ class Preset:
     #: when set, applying to a different architecture raises ArchitectureMismatchError.
     fingerprint: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     metadata: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    tags: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    license: str | None = field(default=None, compare=False, repr=False)
+    #: how the heads were chosen (search settings and scores, or the published source)
+    provenance: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "heads", _normalise_heads(self.heads))
         object.__setattr__(self, "strength", _check_unit_interval(self.strength, "strength"))
         object.__setattr__(self, "scale", _check_scale(self.scale))
+        object.__setattr__(self, "tags", _check_tags(self.tags))
+        if self.license is not None and not isinstance(self.license, str):
+            raise InvalidPresetError(f"Expected `license` to be a string such as 'apache-2.0', but got {self.license!r}")
+        if self.provenance is not None and not isinstance(self.provenance, dict):
+            raise InvalidPresetError(f"Expected `provenance` to be a dict, but got {self.provenance!r}")
+        if self.fingerprint is not None:
+            if not isinstance(self.fingerprint, dict):
+                raise InvalidPresetError(f"Expected `fingerprint` to be a dict (HeadGrid.fingerprint()), but got {self.fingerprint!r}")
+            check_heads_in_fingerprint(self.heads, self.fingerprint)
 
     @property
     def label(self) -> str:
@@ -94,3 +157,63 @@ class Preset:
         if self.name:
             return f"{self.name}@{self.version}" if self.version else self.name
         return f"<preset with {len(self.heads)} head{'s' if len(self.heads) != 1 else ''}>"
+
+    # ---------------------------------------------------------------------------------- files
+
+    @classmethod
+    def load(cls, ref: "str | os.PathLike[str] | Preset") -> "Preset":
+        """Load a preset by reference: ``"sd3-medium/paper-l1h10[@1.0.0]"``, ``"hf-hub:owner/repo[@rev]"``
+        or a path to a ``.json`` file (see :func:`stylehunt.registry.load_preset`)."""
+        from .registry import load_preset
+
+        return load_preset(ref)
+
+    @classmethod
+    def from_file(cls, path: "str | os.PathLike[str]") -> "Preset":
+        """Read a local ``stylehunt_preset.json`` (or a folder holding one); no registry, no network."""
+        from .preset_file import read_preset_file
+
+        return read_preset_file(path)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Preset":
+        """Build a preset from the parsed JSON of a preset file, validating every field."""
+        from .preset_file import preset_from_dict
+
+        return preset_from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready file form (raises :class:`~stylehunt.errors.PresetFileError` if incomplete)."""
+        from .preset_file import preset_to_dict
+
+        return preset_to_dict(self)
+
+    def to_json(self) -> str:
+        """The exact text :meth:`save` writes."""
+        from .preset_file import dumps, preset_to_dict
+
+        return dumps(preset_to_dict(self))
+
+    def save(self, path: "str | os.PathLike[str]") -> Path:
+        """Write the preset file atomically; a folder (or a path without suffix) gets ``stylehunt_preset.json``.
+
+        Returns the path written.
+        """
+        from .preset_file import write_preset_file
+
+        return write_preset_file(self, path)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        version: str | None = None,
+        images: "Sequence[str | os.PathLike[str]]" = (),
+        private: bool | None = None,
+        token: str | None = None,
+        dry_run: bool = False,
+    ) -> "PublishResult":
+        """Publish this preset as ``v<version>`` of Hub repo ``repo_id`` (see :func:`stylehunt.hub.push_preset`)."""
+        from .hub import push_preset
+
+        return push_preset(self, repo_id, version=version, images=images, private=private, token=token, dry_run=dry_run)

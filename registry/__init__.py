@@ -1,0 +1,1 @@
+"""The bundled registry catalogue, ``index.json``; data only (the code is ``stylehunt.registry``)."""

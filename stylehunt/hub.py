@@ -1,0 +1,600 @@
+"""Every Hugging Face Hub call stylehunt makes, in one place.
+
+* Calls are stamped once with ``library_name="stylehunt"`` (the ``_download`` / ``_HfApi`` partials).
+* huggingface_hub's own cache, token and offline settings are used; because huggingface_hub reads
+  ``HF_ENDPOINT``, ``HF_HOME`` / ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` once at import, this module
+  re-reads them at call time (:func:`endpoint`, :func:`cache_dir`, :func:`is_offline`) and passes
+  them explicitly, so a process that changes them (tests, notebooks) gets what it asked for.
+* Downloads are checked: a cached file whose bytes no longer match the blob name huggingface_hub
+  stored it under (git oid or sha256), or the sha256 the registry pins, is never returned; it is
+  re-fetched when online and reported when not. :func:`cache_transaction` undoes whatever a failed
+  load added to the cache.
+* huggingface_hub exceptions become :mod:`stylehunt.errors` exceptions with the repo, the
+  revision and a fix.
+
+Nothing here runs at import time; every function that can touch the network says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+from huggingface_hub import CommitOperationAdd, HfApi, ModelCardData, constants, hf_hub_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.utils import validate_repo_id
+
+from . import __version__
+from .errors import (
+    HubError,
+    HubOfflineError,
+    HubRepoNotFoundError,
+    HubRevisionNotFoundError,
+    InvalidPresetError,
+    PresetIntegrityError,
+    PresetReferenceError,
+    StylehuntError,
+    VersionExistsError,
+)
+from .preset_file import FILENAME, dumps, parse_version, preset_to_dict
+
+if TYPE_CHECKING:
+    from .preset import Preset
+
+__all__ = [
+    "HubFile",
+    "PublishResult",
+    "endpoint",
+    "cache_dir",
+    "is_offline",
+    "download_file",
+    "cached_file",
+    "list_tags",
+    "cache_transaction",
+    "model_card",
+    "push_preset",
+    "version_tag",
+]
+
+logger = logging.getLogger(__name__)
+
+LIBRARY = {"library_name": "stylehunt", "library_version": __version__}
+#: hf_hub_download / HfApi stamped once with the library name and version.
+_download = partial(hf_hub_download, **LIBRARY)
+_HfApi = partial(HfApi, **LIBRARY)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
+_HEX40 = re.compile(r"[0-9a-f]{40}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def endpoint() -> str:
+    """The Hub endpoint: ``HF_ENDPOINT`` as set now, else huggingface_hub's default."""
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
+def is_offline() -> bool:
+    """``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``), read now as well as at huggingface_hub's import."""
+    return (
+        constants.HF_HUB_OFFLINE
+        or _truthy(os.environ.get("HF_HUB_OFFLINE"))
+        or _truthy(os.environ.get("TRANSFORMERS_OFFLINE"))
+    )
+
+
+def cache_dir() -> Path:
+    """huggingface_hub's cache folder, resolved from the environment as it is now (same rules)."""
+    explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if explicit:
+        return Path(os.path.expandvars(explicit)).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface"
+    )
+    return Path(os.path.expandvars(home)).expanduser() / "hub"
+
+
+def _api(token: str | None = None) -> HfApi:
+    return _HfApi(endpoint=endpoint(), token=token)
+
+
+def version_tag(version: str) -> str:
+    """The git tag a published version gets: ``v<version>``."""
+    return f"v{version}"
+
+
+def check_repo_id(repo_id: Any, ref: str | None = None) -> str:
+    """Validate ``owner/name`` without network; raise :class:`PresetReferenceError`."""
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise PresetReferenceError(f"{repo_id!r} is not a valid Hub repo id: {e}", ref=ref or str(repo_id)) from None
+    if "/" not in repo_id:
+        raise PresetReferenceError(
+            f"{repo_id!r} is not a valid Hub repo id: expected 'owner/name'", ref=ref or str(repo_id)
+        )
+    return repo_id
+
+
+# --------------------------------------------------------------------------------------------------
+# errors
+
+
+@contextlib.contextmanager
+def _hub_errors(repo_id: str, revision: str | None, what: str, filename: str = FILENAME) -> Iterator[None]:
+    """Turn huggingface_hub exceptions into stylehunt ones naming the repo and the fix."""
+    at = f"{repo_id}@{revision}" if revision else repo_id
+    try:
+        yield
+    except GatedRepoError as e:
+        raise HubRepoNotFoundError(
+            f"{what}: {repo_id} is a gated repository and this account has not been granted access",
+            repo_id=repo_id,
+            revision=revision,
+            hint=f"request access on {endpoint()}/{repo_id}, then log in with `hf auth login` or set HF_TOKEN",
+        ) from e
+    except RepositoryNotFoundError as e:
+        raise HubRepoNotFoundError(
+            f"{what}: Hub repository {repo_id} does not exist or denies access (HTTP {_status(e)})",
+            repo_id=repo_id,
+            revision=revision,
+        ) from e
+    except RevisionNotFoundError as e:
+        raise HubRevisionNotFoundError(
+            f"{what}: {repo_id} has no revision {revision!r}", repo_id=repo_id, revision=revision
+        ) from e
+    except EntryNotFoundError as e:
+        if isinstance(e, LocalEntryNotFoundError):
+            raise HubOfflineError(
+                f"{what}: {at} is not in the local cache and the Hub is unreachable"
+                + (" (HF_HUB_OFFLINE is set)" if is_offline() else f" ({endpoint()})"),
+                repo_id=repo_id,
+                revision=revision,
+            ) from e
+        raise HubRepoNotFoundError(
+            f"{what}: {at} has no file {filename!r}"
+            + ("; is it a stylehunt preset repository?" if filename == FILENAME else ""),
+            repo_id=repo_id,
+            revision=revision,
+            hint="a preset repository holds stylehunt_preset.json at its root (publish with `stylehunt publish`)"
+            if filename == FILENAME
+            else None,
+        ) from e
+    except OfflineModeIsEnabled as e:
+        raise HubOfflineError(f"{what}: offline mode is enabled (HF_HUB_OFFLINE)", repo_id=repo_id, revision=revision) from e
+    except HfHubHTTPError as e:
+        status = _status(e)
+        if status in (401, 403):
+            raise HubError(
+                f"{what}: the Hub refused access to {repo_id} (HTTP {status})",
+                repo_id=repo_id,
+                hint="use a token with write access: `hf auth login` or HF_TOKEN",
+            ) from e
+        raise HubError(f"{what}: Hub request for {at} failed (HTTP {status}): {_first_line(e)}", repo_id=repo_id) from e
+    except OSError as e:  # connection refused, DNS, timeouts surfaced by the HTTP client
+        if isinstance(e, StylehuntError):
+            raise
+        raise HubOfflineError(f"{what}: cannot reach the Hub at {endpoint()} ({e})", repo_id=repo_id, revision=revision) from e
+
+
+def _status(e: HfHubHTTPError) -> Any:
+    response = getattr(e, "response", None)
+    return getattr(response, "status_code", "?")
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# downloads
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """A file from the Hub, in huggingface_hub's cache."""
+
+    repo_id: str
+    revision: str
+    commit: str
+    path: Path  # snapshots/<commit>/<filename>
+    sha256: str
+
+
+def _repo_folder(repo_id: str, repo_type: str = "model") -> Path:
+    return cache_dir() / f"{repo_type}s--{repo_id.replace('/', '--')}"
+
+
+def _blob_mismatch(path: Path, data: bytes) -> tuple[str, str] | None:
+    """``(actual, expected)`` when the cached bytes do not match the blob name huggingface_hub gave them.
+
+    Regular files are stored as ``blobs/<git blob oid>``, LFS files as ``blobs/<sha256>``; a
+    copy-based cache (no symlinks) has no oid to compare with and passes.
+    """
+    blob = os.path.basename(os.path.realpath(path))
+    if _HEX40.fullmatch(blob):
+        actual = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    elif _HEX64.fullmatch(blob):
+        actual = hashlib.sha256(data).hexdigest()
+    else:
+        return None
+    return None if actual == blob else (actual, blob)
+
+
+def download_file(
+    repo_id: str,
+    filename: str = FILENAME,
+    *,
+    revision: str | None = None,
+    expected_sha256: str | None = None,
+    token: str | None = None,
+    what: str | None = None,
+) -> HubFile:
+    """Download (or find in the cache) one file of a model repo and check its bytes. Network unless cached.
+
+    With ``HF_HUB_OFFLINE=1`` only the cache is used (a file pulled at ``revision`` before is found
+    by the same ``revision``). A cached copy whose bytes do not match its blob name (a corrupted
+    cache) is re-fetched when online, and raises :class:`PresetIntegrityError` when offline. A file
+    whose sha256 differs from ``expected_sha256`` raises :class:`PresetIntegrityError`.
+    """
+    revision = revision or constants.DEFAULT_REVISION
+    what = what or f"hf-hub:{repo_id}@{revision}"
+    offline = is_offline()
+    kwargs = dict(revision=revision, cache_dir=str(cache_dir()), endpoint=endpoint(), token=token)
+    with _hub_errors(repo_id, revision, what, filename):
+        path = Path(_download(repo_id, filename, local_files_only=offline, **kwargs))
+        data = path.read_bytes()
+        mismatch = _blob_mismatch(path, data)
+        if mismatch and not offline:
+            logger.warning("%s: the cached %s is corrupted; downloading it again", what, filename)
+            path = Path(_download(repo_id, filename, force_download=True, **kwargs))
+            data = path.read_bytes()
+            mismatch = _blob_mismatch(path, data)
+    if mismatch:
+        raise PresetIntegrityError(
+            f"{what}: the cached {filename} is corrupted (its content hashes to {mismatch[0]}, but it was"
+            f" stored as {mismatch[1]}); it was not used",
+            path=str(path),
+            expected=mismatch[1],
+            actual=mismatch[0],
+            hint=f"run `stylehunt pull hf-hub:{repo_id}@{revision}` while online to fetch it again"
+            if offline
+            else "the Hub served different bytes than it announced; try again later",
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    if expected_sha256 is not None and digest != expected_sha256:
+        raise PresetIntegrityError(
+            f"{what}: {filename} has sha256 {digest}, but the registry pins {expected_sha256}; it was not used",
+            path=str(path),
+            expected=expected_sha256,
+            actual=digest,
+            hint="the file at that revision changed or the registry is wrong; report it, or load it by hf-hub: reference",
+        )
+    commit = path.relative_to(_repo_folder(repo_id) / "snapshots").parts[0] if _is_under(path, _repo_folder(repo_id)) else revision
+    return HubFile(repo_id=repo_id, revision=revision, commit=commit, path=path, sha256=digest)
+
+
+def cached_file(repo_id: str, filename: str, *, revision: str | None = None) -> Path | None:
+    """The cached copy of a file at ``revision`` (no network), or ``None`` if there is none.
+
+    Raises :class:`PresetIntegrityError` if the cached bytes are corrupted.
+    """
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, filename, cache_dir=str(cache_dir()), revision=revision or constants.DEFAULT_REVISION)
+    if not isinstance(found, str):
+        return None
+    path = Path(found)
+    mismatch = _blob_mismatch(path, path.read_bytes())
+    if mismatch:
+        raise PresetIntegrityError(
+            f"the cached {filename} of {repo_id} is corrupted (its content hashes to {mismatch[0]}, but it was"
+            f" stored as {mismatch[1]})",
+            path=str(path),
+            expected=mismatch[1],
+            actual=mismatch[0],
+        )
+    return path
+
+
+def _is_under(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+    except ValueError:
+        return False
+    return True
+
+
+def list_tags(repo_id: str, *, token: str | None = None) -> list[str]:
+    """The tags of a Hub repo (network). Empty when offline or on any error: used for messages only."""
+    if is_offline():
+        return []
+    try:
+        refs = _api(token).list_repo_refs(repo_id)
+    except (HfHubHTTPError, OSError) as e:
+        logger.debug("cannot list tags of %s: %s", repo_id, e)
+        return []
+    return sorted(t.name for t in refs.tags)
+
+
+@contextlib.contextmanager
+def cache_transaction(repo_id: str, repo_type: str = "model") -> Iterator[None]:
+    """Undo what a failed operation added to huggingface_hub's cache for ``repo_id``.
+
+    On an exception, files and folders created under the repo's cache folder are removed and
+    ``refs/*`` are restored; files that were there before (even a corrupted one) are left alone.
+    """
+    root = cache_dir()
+    folder = _repo_folder(repo_id, repo_type)
+    before = _listing(folder)
+    refs = {p: p.read_bytes() for p in before if p.relative_to(folder).parts[0] == "refs" and p.is_file()}
+    tag = root / "CACHEDIR.TAG"
+    had_tag = tag.exists()
+    had_root = root.exists()
+    try:
+        yield
+    except BaseException:
+        try:
+            after = _listing(folder)
+            for p in sorted(after - before, key=lambda q: len(q.parts), reverse=True):
+                if p.is_symlink() or p.is_file():
+                    p.unlink(missing_ok=True)
+            for p, content in refs.items():
+                if not p.exists() or p.read_bytes() != content:
+                    p.write_bytes(content)
+            for d in sorted(_dirs(folder), key=lambda q: len(q.parts), reverse=True):
+                if d not in before and not any(d.iterdir()):
+                    d.rmdir()
+            if folder.exists() and not before and not any(folder.iterdir()):
+                folder.rmdir()
+            if not had_tag and tag.exists():
+                tag.unlink()
+            if not had_root and root.exists():
+                shutil.rmtree(root, ignore_errors=True)
+        except OSError as cleanup_error:  # never hide the real error
+            logger.warning("could not undo cache changes for %s: %s", repo_id, cleanup_error)
+        raise
+
+
+def _listing(folder: Path) -> set[Path]:
+    if not folder.exists():
+        return set()
+    out = set()
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in filenames:
+            out.add(Path(dirpath) / name)
+        for name in dirnames:
+            out.add(Path(dirpath) / name)
+    return out
+
+
+def _dirs(folder: Path) -> list[Path]:
+    if not folder.exists():
+        return []
+    return [Path(dp) / d for dp, dns, _ in os.walk(folder) for d in dns if not (Path(dp) / d).is_symlink()]
+
+
+# --------------------------------------------------------------------------------------------------
+# publishing
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What :func:`push_preset` uploaded (or, with ``dry_run``, would upload)."""
+
+    repo_id: str
+    version: str
+    tag: str
+    files: tuple[tuple[str, int], ...]  # (path in repo, size in bytes)
+    dry_run: bool = False
+    commit: str | None = None
+    url: str | None = None
+    created_repo: bool = False
+
+    @property
+    def reference(self) -> str:
+        """The reference that loads exactly this version: ``hf-hub:owner/name@v1.2.0``."""
+        return f"hf-hub:{self.repo_id}@{self.tag}"
+
+
+def _family(preset: "Preset") -> str | None:
+    from .registry import model_alias_for
+
+    alias = model_alias_for(preset.model) if preset.model else None
+    if alias is not None:
+        return alias.family
+    cls = (preset.fingerprint or {}).get("transformer_class")
+    return {"SD3Transformer2DModel": "sd3", "FluxTransformer2DModel": "flux"}.get(cls)
+
+
+def _head_label(head: Sequence[int]) -> str:
+    return f"L{head[0]}H{head[1]}"
+
+
+def model_card(preset: "Preset", *, repo_id: str, previews: Sequence[str] = ()) -> str:
+    """The README.md of a published preset: YAML metadata for the Hub, then a human summary."""
+    version = preset.version or "0.0.0"
+    family = _family(preset)
+    tags = ["stylehunt", "style-preset"] + ([family] if family else []) + [t for t in preset.tags if t not in ("stylehunt", family)]
+    card_data = ModelCardData(
+        library_name="stylehunt",
+        license=preset.license,
+        base_model=preset.model,
+        base_model_relation="adapter",
+        tags=list(dict.fromkeys(tags)),
+    )
+    fp = preset.fingerprint
+    arch = (
+        f"{fp['transformer_class']}, {fp['num_layers']} attention layers x {fp['heads_per_layer']} heads, head dim {fp['head_dim']}"
+        if fp
+        else "not recorded"
+    )
+    prov = preset.provenance or {}
+    lines = [
+        "---",
+        card_data.to_yaml().rstrip(),
+        "---",
+        "",
+        f"# {preset.name} {version}",
+        "",
+        preset.description or "",
+        "",
+        "A [stylehunt](https://pypi.org/project/stylehunt/) style preset: training-free SoftPAG guidance on"
+        f" {len(preset.heads)} attention head{'s' if len(preset.heads) != 1 else ''} of `{preset.model}`."
+        " It contains no weights, only the head list and its default settings (`stylehunt_preset.json`).",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| heads (layer, head), in selection order | {', '.join(_head_label(h) for h in preset.heads)} |",
+        f"| strength u (SoftPAG) | {preset.strength} |",
+        f"| guidance scale w | {preset.scale} |",
+        f"| model | `{preset.model}` |",
+        f"| architecture | {arch} |",
+        f"| license | {preset.license} |",
+        "",
+        "## Use",
+        "",
+        "```python",
+        "import stylehunt",
+        f'stylehunt.apply(pipe, "hf-hub:{repo_id}@{version_tag(version)}")',
+        "image = pipe(prompt).images[0]",
+        "```",
+        "",
+        f"or `stylehunt show hf-hub:{repo_id}@{version_tag(version)}` to inspect it.",
+        "",
+        "## Provenance",
+        "",
+    ]
+    kind = prov.get("kind")
+    if kind == "search":
+        objective = prov.get("objective", {})
+        lines += [
+            f"Found by a HeadHunter search with stylehunt {prov.get('stylehunt_version')}:"
+            f" objective \"{objective.get('text')}\" scored by {objective.get('scorer')},"
+            f" {len(prov.get('prompts', []))} prompts x seeds {prov.get('seeds')}.",
+            "",
+            "| round | heads added | score |",
+            "|---|---|---|",
+        ]
+        for i, rnd in enumerate(prov.get("rounds", []), 1):
+            lines.append(f"| {i} | {', '.join(_head_label(h) for h in rnd['added'])} | {rnd['score']:.4g} |")
+        lines.append("")
+    elif kind:
+        lines += [f"{kind.capitalize()}: {prov.get('source')}", ""]
+        if prov.get("notes"):
+            lines += [prov["notes"], ""]
+    if previews:
+        lines += ["## Previews", ""] + [f"![preview]({p})" for p in previews] + [""]
+    return "\n".join(lines)
+
+
+def push_preset(
+    preset: "Preset",
+    repo_id: str,
+    *,
+    version: str | None = None,
+    images: Sequence[str | os.PathLike] = (),
+    private: bool | None = None,
+    token: str | None = None,
+    dry_run: bool = False,
+) -> PublishResult:
+    """Publish ``preset`` as version ``version`` of Hub repo ``repo_id``. Network unless ``dry_run``.
+
+    Creates the repo if needed, commits ``stylehunt_preset.json``, a generated ``README.md`` model
+    card and the preview ``images`` (as ``previews/<name>``) in one commit, then tags it
+    ``v<version>``. A version whose tag already exists is refused before anything is written
+    (:class:`VersionExistsError`). ``dry_run`` validates and returns the plan without any network.
+    """
+    check_repo_id(repo_id)
+    if version is not None:
+        try:
+            parse_version(version)
+        except InvalidPresetError as e:
+            raise InvalidPresetError(f"version: {e}") from None
+        preset = replace(preset, version=version)
+    file_text = dumps(preset_to_dict(preset))  # validates: name, version, license, model, provenance
+    version = preset.version
+    assert version is not None  # preset_to_dict requires it
+    tag = version_tag(version)
+
+    previews: list[tuple[str, Path]] = []
+    for image in images:
+        p = Path(image).expanduser()
+        if not p.is_file():
+            raise InvalidPresetError(f"preview image {str(image)!r} does not exist or is not a file")
+        if p.suffix.lower() not in IMAGE_SUFFIXES:
+            raise InvalidPresetError(f"preview image {str(image)!r}: expected one of {', '.join(IMAGE_SUFFIXES)}")
+        in_repo = f"previews/{p.name}"
+        if any(in_repo == q for q, _ in previews):
+            raise InvalidPresetError(f"two preview images are named {p.name!r}; rename one")
+        previews.append((in_repo, p))
+    card = model_card(preset, repo_id=repo_id, previews=[q for q, _ in previews])
+    contents: list[tuple[str, bytes | Path]] = [(FILENAME, file_text.encode()), ("README.md", card.encode())]
+    contents += previews
+    files = tuple((q, len(c) if isinstance(c, bytes) else c.stat().st_size) for q, c in contents)
+    plan = PublishResult(repo_id=repo_id, version=version, tag=tag, files=files, dry_run=True)
+    if dry_run:
+        return plan
+    if is_offline():
+        raise HubOfflineError(f"cannot publish {repo_id}: offline mode is enabled (HF_HUB_OFFLINE)", repo_id=repo_id)
+
+    api = _api(token)
+    what = f"publish {preset.name} {version} to {repo_id}"
+    created = False
+    with _hub_errors(repo_id, None, what):
+        try:
+            existing = {t.name for t in api.list_repo_refs(repo_id).tags}
+        except RepositoryNotFoundError:
+            existing = None
+        if existing is not None and tag in existing:
+            raise VersionExistsError(
+                f"{repo_id} already has version {version} (tag {tag}); published versions are immutable",
+                repo_id=repo_id,
+                version=version,
+                hint=f"existing tags: {', '.join(sorted(existing))}; publish with a higher --version",
+            )
+        if existing is None:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            created = True
+        operations = [
+            CommitOperationAdd(path_in_repo=q, path_or_fileobj=c if isinstance(c, bytes) else str(c)) for q, c in contents
+        ]
+        info = api.create_commit(
+            repo_id,
+            operations,
+            commit_message=f"Publish {preset.name} {version}",
+            commit_description=f"stylehunt {__version__}: {FILENAME}, model card"
+            + (f", {len(previews)} preview image(s)" if previews else ""),
+        )
+        try:
+            api.create_tag(repo_id, tag=tag, revision=info.oid, tag_message=f"{preset.name} {version}")
+        except HfHubHTTPError as e:
+            if _status(e) == 409:
+                raise VersionExistsError(
+                    f"{repo_id}: tag {tag} appeared while publishing (another publish of {version}?)",
+                    repo_id=repo_id,
+                    version=version,
+                ) from e
+            raise
+    logger.info("published %s %s to %s at %s", preset.name, version, repo_id, info.oid)
+    return replace(plan, dry_run=False, commit=info.oid, url=f"{endpoint()}/{repo_id}", created_repo=created)
