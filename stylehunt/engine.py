@@ -38,12 +38,13 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from .errors import ArchitectureMismatchError, GuidanceError, UnsupportedModelError
-from .heads import HeadGrid, LayerInfo, attention_modules, head_grid
+from .heads import HeadGrid, LayerInfo, _transformer_of, attention_modules, head_grid
 from .preset import Preset
 
 __all__ = [
     "apply",
     "apply_table",
+    "perturbed",
     "remove",
     "applied",
     "get_applied",
@@ -110,6 +111,12 @@ class _Rows:
     start: int  # perturbed rows are start .. start + table.shape[0]
     table: torch.Tensor  # (rows, num_layers, max_heads), float32, on the model's device
     text_len: int  # text tokens in the joint sequence (for identity="image")
+    heads: dict[int, torch.Tensor]  # layer -> heads with any strength > 0 (CPU; no device sync per layer)
+
+
+def _heads_by_layer(table: torch.Tensor) -> dict[int, torch.Tensor]:
+    active = table.reshape(-1, *table.shape[-2:]).amax(dim=0) > 0  # (layers, heads), on the CPU
+    return {layer: torch.nonzero(row).flatten() for layer, row in enumerate(active) if row.any()}
 
 
 class _SDPAMix(TorchFunctionMode):
@@ -132,10 +139,11 @@ class _SDPAMix(TorchFunctionMode):
 
     def _mix(self, out, query, key, value, attn_mask, scale):
         layer, rows = self.layer, self.rows
-        u = rows.table[:, layer.index, : layer.heads]  # (R, H)
-        heads = torch.nonzero(u.amax(dim=0) > 0).flatten()
-        if heads.numel() == 0:
+        heads = rows.heads.get(layer.index)
+        if heads is None:
             return out
+        heads = heads.to(out.device)
+        u = rows.table[:, layer.index, : layer.heads]  # (R, H)
         if out.shape[1] != layer.heads or value.shape[-2] != out.shape[-2]:
             raise UnsupportedModelError(
                 f"unexpected attention layout in {layer.module_name}: output {tuple(out.shape)}, value "
@@ -229,35 +237,25 @@ class AppliedGuidance:
         return [p.label for p in self.presets]
 
 
-class _Guidance:
-    """Everything stylehunt attached to one pipeline."""
+class _HeadPerturber:
+    """The attention-side hooks: while ``rows`` is set, perturbed rows/heads are rewritten at SDPA."""
 
-    def __init__(self, pipe: Any, grid: HeadGrid, config: AppliedGuidance):
-        self.pipe_ref = weakref.ref(pipe)
-        self.transformer = pipe.transformer
-        self.family = type(self.transformer).__name__
+    def __init__(self, transformer: torch.nn.Module, grid: HeadGrid, table: torch.Tensor, identity: str):
+        self.transformer = transformer
         self.grid = grid
-        self.config = config
-        self.rows: _Rows | None = None  # set only while a guided forward runs
-        self.delta: torch.Tensor | None = None  # eps_c - eps_pert of the current step
-        self.step_key: tuple[Any, Any] | None = None
-        self.signature = inspect.signature(type(self.transformer).forward)
+        self.table = table
+        self.identity = identity
+        self.rows: _Rows | None = None  # set only while a perturbed forward runs
         self.patches: list[_ForwardPatch] = []
-        self.inner = None  # the transformer forward our wrapper calls
-        self.any_active = any(_active_layers(config.table))
 
-    # -- installation -------------------------------------------------------------------------------
     def install(self) -> None:
         modules = attention_modules(self.transformer)
-        active = _active_layers(self.config.table)
+        active = _active_layers(self.table)
         try:
             for layer in self.grid.layers:
                 if active[layer.index]:
                     module = modules[layer.index]
-                    self.patches.append(_ForwardPatch(module, self._attention_wrapper(layer, module)))
-            patch = _ForwardPatch(self.transformer, self._transformer_forward)
-            self.patches.append(patch)
-            self.inner = patch.inner
+                    self.patches.append(_ForwardPatch(module, self._wrapper(layer, module)))
         except BaseException:
             self.uninstall()
             raise
@@ -267,15 +265,14 @@ class _Guidance:
             self.patches[-1].restore()
             self.patches.pop()
 
-    # -- attention ----------------------------------------------------------------------------------
-    def _attention_wrapper(self, layer: LayerInfo, module: torch.nn.Module):
+    def _wrapper(self, layer: LayerInfo, module: torch.nn.Module):
         inner = module.forward
 
         def forward(*args, **kwargs):
             rows = self.rows
             if rows is None:
                 return inner(*args, **kwargs)
-            mode = _SDPAMix(layer, rows, self.config.identity)
+            mode = _SDPAMix(layer, rows, self.identity)
             with mode:
                 out = inner(*args, **kwargs)
             if mode.calls != 1:
@@ -289,6 +286,38 @@ class _Guidance:
             return out
 
         return forward
+
+
+class _Guidance:
+    """Everything stylehunt attached to one pipeline: the attention hooks plus the transformer hook."""
+
+    def __init__(self, pipe: Any, grid: HeadGrid, config: AppliedGuidance):
+        self.pipe_ref = weakref.ref(pipe)
+        self.transformer = pipe.transformer
+        self.family = type(self.transformer).__name__
+        self.grid = grid
+        self.config = config
+        self.perturber = _HeadPerturber(self.transformer, grid, config.table, config.identity)
+        self.delta: torch.Tensor | None = None  # eps_c - eps_pert of the current step
+        self.step_key: tuple[Any, Any] | None = None
+        self.signature = inspect.signature(type(self.transformer).forward)
+        self.patch: _ForwardPatch | None = None
+        self.any_active = any(_active_layers(config.table))
+        self.heads = _heads_by_layer(config.table)
+
+    def install(self) -> None:
+        self.perturber.install()
+        try:
+            self.patch = _ForwardPatch(self.transformer, self._transformer_forward)
+        except BaseException:
+            self.perturber.uninstall()
+            raise
+
+    def uninstall(self) -> None:
+        if self.patch is not None:
+            self.patch.restore()
+            self.patch = None
+        self.perturber.uninstall()
 
     # -- transformer --------------------------------------------------------------------------------
     def _new_step(self) -> tuple[bool, float]:
@@ -321,7 +350,7 @@ class _Guidance:
         return slice(0, batch), None
 
     def _transformer_forward(self, *args, **kwargs):
-        inner = self.inner
+        inner = self.patch.inner
         bound = self.signature.bind_partial(self.transformer, *args, **kwargs).arguments
         bound.pop("self", None)
         extra = bound.pop("kwargs", {})
@@ -375,11 +404,13 @@ class _Guidance:
             if value is not None:
                 extended[name] = [_append_rows(v, cond, batch, name) for v in value]
         text = call.get("encoder_hidden_states")
-        self.rows = _Rows(start=batch, table=table, text_len=0 if text is None else int(text.shape[1]))
+        self.perturber.rows = _Rows(
+            start=batch, table=table, text_len=0 if text is None else int(text.shape[1]), heads=self.heads
+        )
         try:
             out = inner(**extended)
         finally:
-            self.rows = None
+            self.perturber.rows = None
         sample = _sample_of(out)
         main, perturbed = sample[:batch], sample[batch:]
         delta = main[cond] - perturbed
@@ -498,6 +529,18 @@ def _check_settings(scale: float, identity: str, start: float, stop: float) -> f
     if start >= stop:
         raise GuidanceError(f"Expected `start` < `stop`, but got start={start} and stop={stop}")
     return float(scale)
+
+
+def _check_table(grid: HeadGrid, table: Any) -> torch.Tensor:
+    max_heads = max(grid.heads_per_layer)
+    if not torch.is_tensor(table) or table.dim() not in (2, 3) or tuple(table.shape[-2:]) != (grid.num_layers, max_heads):
+        shape = tuple(table.shape) if torch.is_tensor(table) else type(table).__name__
+        raise GuidanceError(
+            f"Expected a strength table of shape ([rows,] {grid.num_layers}, {max_heads}), but got {shape}"
+        )
+    if not torch.isfinite(table).all() or table.min() < 0 or table.max() > 1:
+        raise GuidanceError("Expected every strength in the table to be between 0.0 and 1.0")
+    return table.detach().float().cpu()
 
 
 def _resolve_strengths(presets: Sequence[Preset], strengths: Any) -> tuple[float, ...]:
@@ -627,16 +670,35 @@ def apply_table(
     """
     grid = _check_pipeline(pipe)
     w = _check_settings(scale, identity, start, stop)
-    max_heads = max(grid.heads_per_layer)
-    if not torch.is_tensor(table) or table.dim() not in (2, 3) or tuple(table.shape[-2:]) != (grid.num_layers, max_heads):
-        shape = tuple(table.shape) if torch.is_tensor(table) else type(table).__name__
-        raise GuidanceError(
-            f"Expected a strength table of shape ([rows,] {grid.num_layers}, {max_heads}), but got {shape}"
-        )
-    if not torch.isfinite(table).all() or table.min() < 0 or table.max() > 1:
-        raise GuidanceError("Expected every strength in the table to be between 0.0 and 1.0")
-    config = AppliedGuidance((), (), w, identity, float(start), float(stop), table.detach().float().cpu())
+    config = AppliedGuidance((), (), w, identity, float(start), float(stop), _check_table(grid, table))
     _install(pipe, grid, config)
+
+
+@contextlib.contextmanager
+def perturbed(
+    model: Any, table: torch.Tensor, *, start: int = 0, identity: str = "joint", text_len: int = 0
+) -> Iterator[None]:
+    """Low-level: inside the block, every forward of ``model``'s transformer perturbs rows
+    ``start .. start + table.shape[0]`` with per-row strengths ``table`` (``(rows, layers, heads)``).
+
+    No guidance is formed: this is the perturbed model ``eps_pert`` alone (for analyses and
+    benchmarks). ``text_len`` (text tokens in the joint sequence) is needed for ``identity="image"``.
+    """
+    transformer = _transformer_of(model)
+    grid = head_grid(transformer)
+    _check_settings(1.0, identity, 0.0, 1.0)
+    table = _check_table(grid, table)
+    if table.dim() == 2:
+        table = table[None]
+    perturber = _HeadPerturber(transformer, grid, table, identity)
+    perturber.install()
+    device = next(transformer.parameters()).device
+    perturber.rows = _Rows(start=start, table=table.to(device), text_len=text_len, heads=_heads_by_layer(table))
+    try:
+        yield
+    finally:
+        perturber.rows = None
+        perturber.uninstall()
 
 
 def remove(pipe: Any) -> None:

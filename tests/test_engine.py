@@ -456,3 +456,30 @@ def test_a_transformer_shared_by_two_pipelines_is_guided_once(sd3):
     stylehunt.apply(sd3, stylehunt.Preset(heads=[(0, 0)]))
     with pytest.raises(stylehunt.GuidanceError, match="already guided through another pipeline"):
         stylehunt.apply(other, stylehunt.Preset(heads=[(0, 0)]))
+
+
+@pytest.mark.parametrize("identity", ["joint", "image"])
+@pytest.mark.parametrize("family", ["sd35", "flux"])
+def test_perturbed_forward_matches_reference(request, family, identity):
+    """The perturbation alone (no guidance), rows 1..2 of a batch of 3, against the materialising reference."""
+    pipe = request.getfixturevalue(family)
+    grid = stylehunt.head_grid(pipe)
+    presets = random_presets(grid, random.Random(7), n=2)
+    table = strength_table(grid, presets, [p.strength for p in presets])
+    recorded = []
+    handle = pipe.transformer.register_forward_pre_hook(lambda m, a, kw: recorded.append(kw), with_kwargs=True)
+    try:
+        run(pipe, prompt=["a", "b", "c"], num_inference_steps=1, **({"guidance_scale": 1.0} if family == "sd35" else {}))
+    finally:
+        handle.remove()
+    kwargs = {**recorded[0], "return_dict": False}
+    text_len = kwargs["encoder_hidden_states"].shape[1]
+    with torch.no_grad():
+        plain = pipe.transformer(**kwargs)[0]
+        with stylehunt.engine.perturbed(pipe, torch.stack([table, table]), start=1, identity=identity, text_len=text_len):
+            ours = pipe.transformer(**kwargs)[0]
+        expected = perturbed_forward(pipe.transformer, table, identity, select_rows(kwargs, slice(1, 3), BATCHED))
+    assert torch.equal(ours[0], plain[0])  # row 0 is not perturbed
+    torch.testing.assert_close(ours[1:], expected, rtol=1e-4, atol=2e-5)
+    assert not torch.allclose(ours[1:], plain[1:], atol=1e-4)
+    assert "forward" not in vars(pipe.transformer.transformer_blocks[0].attn)
