@@ -184,3 +184,26 @@ class ScorerUnavailableError(StylehuntError, RuntimeError):
 class PromptSourceError(StylehuntError, ValueError):
     """A prompt source cannot be read or yields no prompts: missing file, column or category,
     a Hub dataset that is unavailable offline, or an empty result after filtering."""
+
+
+# --- head search (stylehunt.search) -----------------------------------------------------------------
+
+
+class SearchConfigError(StylehuntError, ValueError):
+    """Bad search input, found before any image is generated: a setting, the prompts or seeds,
+    the head pool (``k`` larger than the pool), the run folder."""
+
+
+class ResumeMismatchError(SearchConfigError):
+    """A run folder was made by a search with a different configuration or model.
+
+    ``differences`` lists ``(field, saved value, new value)`` for what differs.
+    """
+
+    def __init__(self, message: str, *, differences: tuple = (), hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.differences = tuple(differences)
+
+
+class SearchError(StylehuntError, RuntimeError):
+    """The search failed while running: a non-finite score, or a run state that contradicts itself."""
