@@ -1,0 +1,196 @@
+"""``stylehunt list``, ``show``, ``pull`` and ``publish``: thin commands over :mod:`stylehunt.registry` and :mod:`stylehunt.hub`.
+
+Results go to stdout (``--format json`` for scripts), messages to stderr; errors reach the one
+error boundary in :func:`stylehunt.cli.main`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import cli
+
+
+def _heads_text(heads: Any) -> str:
+    return ", ".join(f"L{layer}H{head}" for layer, head in heads)
+
+
+def _arch_text(fp: dict[str, Any] | None) -> str:
+    if not fp:
+        return "not recorded"
+    return f"{fp['transformer_class']}, {fp['num_layers']} attention layers x {fp['heads_per_layer']} heads, head dim {fp['head_dim']}"
+
+
+def _echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2))
+
+
+@cli.command("list")
+@click.argument("pattern", default="*")
+@click.option("--model", "-m", default=None, metavar="M", help="Only presets for this model (alias such as sd3-medium, or its Hub id).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--refresh", is_flag=True, help="First fetch the newest registry index from the Hub (STYLEHUNT_INDEX_REPO).")
+def list_(pattern: str, model: str | None, fmt: str, refresh: bool) -> None:
+    """List registry presets whose name matches PATTERN (wildcards, e.g. 'sd3-medium/*')."""
+    from ..registry import get_index, list_presets, refresh_index
+
+    if refresh:
+        refresh_index()
+        click.echo("Refreshed the registry index.", err=True)
+    index = get_index()
+    names = list_presets(pattern, model=model)
+    rows = []
+    for name in names:
+        entry = index.presets[name]
+        alias = index.models[entry.model_alias]
+        rows.append(
+            {
+                "name": name,
+                "latest": entry.latest,
+                "versions": entry.sorted_versions(),
+                "model": alias.alias,
+                "model_id": alias.id,
+                "tags": list(entry.tags),
+                "description": entry.description,
+            }
+        )
+    if fmt == "json":
+        _echo_json(rows)
+        return
+    if not rows:
+        click.echo(f"No presets match {pattern!r}" + (f" for model {model}" if model else "") + ".", err=True)
+        return
+    width = max(len(r["name"]) for r in rows)
+    click.echo(f"{'NAME':<{width}}  {'LATEST':<8}  DESCRIPTION")
+    for r in rows:
+        desc = r["description"] if len(r["description"]) <= 72 else r["description"][:71] + "…"
+        click.echo(f"{r['name']:<{width}}  {r['latest']:<8}  {desc}")
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def show(ref: str, fmt: str) -> None:
+    """Show a preset: heads, strength, scale, model, provenance and where it came from.
+
+    REF is a registry name (sd3-medium/paper-l1h10[@1.0.0]), hf-hub:owner/repo[@revision] or a path.
+    """
+    from ..preset_file import preset_to_dict
+    from ..registry import get_index, model_alias_for, resolve_preset
+
+    resolved = resolve_preset(ref)
+    preset = resolved.preset
+    source = {
+        "ref": resolved.ref,
+        "kind": resolved.kind,
+        "path": str(resolved.path),
+        "sha256": resolved.sha256,
+        "repo_id": resolved.repo_id,
+        "revision": resolved.revision,
+        "commit": resolved.commit,
+    }
+    if fmt == "json":
+        _echo_json({"source": source, "preset": preset_to_dict(preset)})
+        return
+    alias = model_alias_for(preset.model) if preset.model else None
+    lines = [
+        f"{preset.name} {preset.version}",
+        f"  description:  {preset.description}",
+        f"  model:        {preset.model}" + (f" ({alias.alias})" if alias else ""),
+        f"  architecture: {_arch_text(preset.fingerprint)}",
+        f"  heads ({len(preset.heads)}):    {_heads_text(preset.heads)}",
+        f"  strength u:   {preset.strength}",
+        f"  scale w:      {preset.scale}",
+        f"  tags:         {', '.join(preset.tags) or '-'}",
+        f"  license:      {preset.license}",
+    ]
+    prov = preset.provenance or {}
+    if prov.get("kind") == "search":
+        objective = prov.get("objective", {})
+        lines.append(
+            f"  provenance:   search (stylehunt {prov.get('stylehunt_version')}): \"{objective.get('text')}\""
+            f" scored by {objective.get('scorer')}, {len(prov.get('prompts', []))} prompts, seeds {prov.get('seeds')}"
+        )
+        lines.append(f"  settings:     {json.dumps(prov.get('settings', {}), sort_keys=True)}")
+        for i, rnd in enumerate(prov.get("rounds", []), 1):
+            lines.append(f"    round {i}: +{_heads_text(rnd['added'])}  score {rnd['score']:.4g}")
+    else:
+        lines.append(f"  provenance:   {prov.get('kind')}: {prov.get('source')}")
+        if prov.get("notes"):
+            lines.append(f"                {prov['notes']}")
+    where = {
+        "bundled": f"bundled with stylehunt ({resolved.path})",
+        "hub": f"hf-hub:{resolved.repo_id}@{resolved.revision} (commit {resolved.commit})",
+        "path": str(resolved.path),
+    }[resolved.kind]
+    lines.append(f"  source:       {where}")
+    lines.append(f"  sha256:       {resolved.sha256}")
+    if resolved.kind != "path" and not resolved.ref.startswith("hf-hub:"):  # a registry name
+        lines.append(f"  versions:     {', '.join(get_index().presets[preset.name].sorted_versions())}")
+    click.echo("\n".join(lines))
+
+
+@cli.command()
+@click.argument("ref")
+def pull(ref: str) -> None:
+    """Download a preset into the Hugging Face cache, so REF later loads with HF_HUB_OFFLINE=1.
+
+    Prints the cached file's path.
+    """
+    from ..registry import resolve_preset
+
+    resolved = resolve_preset(ref)
+    if resolved.kind == "hub":
+        click.echo(
+            f"Pulled {resolved.preset.name} {resolved.preset.version} from hf-hub:{resolved.repo_id}@{resolved.revision}"
+            f" (commit {resolved.commit}); `{ref}` now loads offline.",
+            err=True,
+        )
+    elif resolved.kind == "bundled":
+        click.echo(f"{resolved.ref} is bundled with stylehunt; nothing to download.", err=True)
+    else:
+        click.echo(f"{resolved.path} is a local file; nothing to download.", err=True)
+    click.echo(str(resolved.path))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--repo", "repo_id", required=True, metavar="OWNER/NAME", help="Hub repo to publish to (created if needed).")
+@click.option("--version", "version", default=None, help="Version to publish (default: the file's `version`).")
+@click.option("--preview", "previews", multiple=True, type=click.Path(path_type=Path), metavar="IMAGE",
+              help="Preview image to upload to previews/ and show in the model card. Repeatable.")
+@click.option("--private", is_flag=True, default=None, help="Create the repo as private (if it does not exist).")
+@click.option("--dry-run", is_flag=True, help="Validate and show what would be uploaded; no network.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def publish(file: Path, repo_id: str, version: str | None, previews: tuple[Path, ...], private: bool | None,
+            dry_run: bool, yes: bool) -> None:
+    """Publish the preset FILE to a Hub repo as version v<version> (preset file, model card, previews).
+
+    A version that already exists on the repo is refused. Uses your Hugging Face token (HF_TOKEN or
+    `hf auth login`).
+    """
+    from ..hub import push_preset
+    from ..preset import Preset
+
+    preset = Preset.from_file(file)
+    plan = push_preset(preset, repo_id, version=version, images=previews, private=private, dry_run=True)
+    if dry_run:
+        click.echo(f"Would publish {preset.name} {plan.version} to {repo_id} and tag it {plan.tag}:")
+        for path, size in plan.files:
+            click.echo(f"  {path}  ({size} bytes)")
+        click.echo(f"It would then load as: {plan.reference}")
+        return
+    if not yes:
+        click.confirm(f"Publish {preset.name} {plan.version} to {repo_id} (tag {plan.tag})?", abort=True, err=True)
+    result = push_preset(preset, repo_id, version=version, images=previews, private=private)
+    click.echo(
+        f"Published {preset.name} {result.version} to {result.url} (commit {result.commit}, tag {result.tag}"
+        + (", new repo" if result.created_repo else "")
+        + ").",
+        err=True,
+    )
+    click.echo(result.reference)

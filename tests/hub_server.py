@@ -1,0 +1,458 @@
+"""A small Hub-protocol HTTP server for tests: the stock huggingface_hub client talks to it for real.
+
+It implements the routes huggingface_hub 2.4 uses for what stylehunt does, with the Hub's status
+codes and ``X-Error-Code`` headers (which the client turns into ``RepositoryNotFoundError``,
+``RevisionNotFoundError``, ``GatedRepoError``, ...):
+
+=======================================================  ==========================================
+``POST /api/repos/create``                               create_repo (409 if it exists)
+``POST /api/validate-yaml``                              README metadata check before a commit
+``GET  /api/whoami-v2``                                  whoami
+``GET  /api/agent-harnesses``                            user-agent agent detection (empty registry)
+``GET  /api/{type}s/{repo}[/revision/{rev}]``            model_info / repo_info
+``GET  /api/{type}s/{repo}/refs``                        list_repo_refs
+``GET  /api/{type}s/{repo}/tree/{rev}[/{path}]``         list_repo_tree
+``POST /api/{type}s/{repo}/preupload/{rev}``             upload modes
+``POST /api/{type}s/{repo}/commit/{rev}``                create_commit (NDJSON)
+``POST /api/{type}s/{repo}/tag/{rev}``                   create_tag (409 if it exists)
+``HEAD|GET /[{type}s/]{repo}/resolve/{rev}/{path}``      hf_hub_download (``X-Repo-Commit``, ``ETag``)
+=======================================================  ==========================================
+
+Simplifications (all invisible to the client for stylehunt's use): every upload is "regular"
+(base64 inside the commit). The real Hub answers "lfs" for binary files such as PNG previews, and
+the client then uploads through Xet, which this server does not implement; the client accepts
+either answer, so previews travel as regular files here. Commits are linear per branch, there are
+no pull requests, and repo ids are always ``owner/name``.
+
+Auth mirrors the Hub: no token and a private (or missing) repo -> 401 ``RepoNotFound``; a token and
+a missing repo -> 404 ``RepoNotFound``; a gated repo without a grant -> 403 ``GatedRepo`` on file
+downloads; writing needs a write token whose user (or org) owns the namespace -> else 403.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import yaml
+
+
+def git_blob_oid(data: bytes) -> str:
+    """The git object id of a blob: what the Hub sends as the ETag of a regular file."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.bin filter=lfs diff=lfs merge=lfs -text\n"
+
+
+@dataclass
+class Commit:
+    oid: str
+    parent: str | None
+    files: dict[str, bytes]
+    title: str
+    date: float
+
+
+@dataclass
+class Repo:
+    repo_id: str
+    repo_type: str
+    private: bool = False
+    gated: bool = False
+    granted: set[str] = field(default_factory=set)
+    commits: dict[str, Commit] = field(default_factory=dict)
+    branches: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def owner(self) -> str:
+        return self.repo_id.split("/")[0]
+
+
+class HubError(Exception):
+    def __init__(self, status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.code, self.headers = status, message, code, headers or {}
+
+
+class HubState:
+    """Repos, tokens and a request log, shared by the handler threads (guarded by one lock)."""
+
+    def __init__(self, base_url: str = ""):
+        self.base_url = base_url
+        self.repos: dict[tuple[str, str], Repo] = {}
+        self.tokens: dict[str, dict[str, Any]] = {}
+        self.requests: list[tuple[str, str]] = []
+        self.user_agents: list[str] = []
+        self.lock = threading.RLock()
+
+    # -- helpers for tests ------------------------------------------------------------------------
+
+    def add_token(self, token: str, user: str, *, orgs: tuple[str, ...] = (), write: bool = True) -> None:
+        self.tokens[token] = {"user": user, "orgs": tuple(orgs), "write": write}
+
+    def create_repo(self, repo_id: str, *, repo_type: str = "model", private: bool = False, gated: bool = False) -> Repo:
+        with self.lock:
+            repo = Repo(repo_id=repo_id, repo_type=repo_type, private=private, gated=gated)
+            self.repos[(repo_type, repo_id)] = repo
+            self._commit(repo, "main", {".gitattributes": GITATTRIBUTES}, [], "initial commit")
+            return repo
+
+    def commit_files(self, repo_id: str, files: dict[str, bytes], *, message: str = "update", branch: str = "main", repo_type: str = "model") -> str:
+        with self.lock:
+            repo = self.repos[(repo_type, repo_id)]
+            return self._commit(repo, branch, files, [], message)
+
+    def tag(self, repo_id: str, tag: str, revision: str = "main", *, repo_type: str = "model") -> str:
+        with self.lock:
+            repo = self.repos[(repo_type, repo_id)]
+            oid = self._resolve(repo, revision)
+            repo.tags[tag] = oid
+            return oid
+
+    def files(self, repo_id: str, revision: str = "main", *, repo_type: str = "model") -> dict[str, bytes]:
+        with self.lock:
+            repo = self.repos[(repo_type, repo_id)]
+            return dict(repo.commits[self._resolve(repo, revision)].files)
+
+    def writes(self) -> list[tuple[str, str]]:
+        """Requests that could change server state."""
+        return [(m, p) for m, p in self.requests if m in ("POST", "PUT", "DELETE")]
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _commit(self, repo: Repo, branch: str, add: dict[str, bytes], delete: list[str], title: str) -> str:
+        parent = repo.branches.get(branch)
+        files = dict(repo.commits[parent].files) if parent else {}
+        for path in delete:
+            files.pop(path, None)
+        files.update(add)
+        payload = json.dumps(
+            {"parent": parent, "title": title, "files": {p: git_blob_oid(b) for p, b in sorted(files.items())}, "t": time.time_ns()}
+        )
+        oid = hashlib.sha1(payload.encode()).hexdigest()
+        repo.commits[oid] = Commit(oid=oid, parent=parent, files=files, title=title, date=time.time())
+        repo.branches[branch] = oid
+        return oid
+
+    def _resolve(self, repo: Repo, revision: str) -> str:
+        if revision in repo.branches:
+            return repo.branches[revision]
+        if revision in repo.tags:
+            return repo.tags[revision]
+        if re.fullmatch(r"[0-9a-f]{40}", revision) and revision in repo.commits:
+            return revision
+        raise HubError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ts))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "FakeHub/1.0"
+    state: HubState  # set on the subclass by HubServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
+        pass
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None, *, head: bool = False) -> None:
+        self.send_response(status)
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not head and body:
+            self.wfile.write(body)
+
+    def _json(self, status: int, obj: Any) -> None:
+        self._send(status, json.dumps(obj).encode())
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _user(self) -> dict[str, Any] | None:
+        auth = self.headers.get("Authorization", "")
+        if not auth.startswith("Bearer "):
+            return None
+        token = auth[len("Bearer ") :]
+        if token not in self.state.tokens:
+            raise HubError(401, "Invalid credentials in Authorization header")
+        return self.state.tokens[token]
+
+    def _repo(self, repo_type: str, repo_id: str, *, write: bool = False, download: bool = False) -> Repo:
+        user = self._user()
+        repo = self.state.repos.get((repo_type, repo_id))
+        can_read = repo is not None and (
+            not repo.private or (user is not None and repo.owner in (user["user"], *user["orgs"]))
+        )
+        if not can_read:
+            raise HubError(404 if user else 401, "Repository not found", "RepoNotFound")
+        assert repo is not None
+        if write:
+            if user is None or repo.owner not in (user["user"], *user["orgs"]) or not user["write"]:
+                raise HubError(403, f"You don't have the rights to write to {repo_id}")
+        if download and repo.gated and (user is None or user["user"] not in repo.granted):
+            raise HubError(403, f"Access to model {repo_id} is restricted and you are not in the authorized list.", "GatedRepo")
+        return repo
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        path, query = url.path, parse_qs(url.query)
+        with self.state.lock:
+            self.state.requests.append((method, path))
+            self.state.user_agents.append(self.headers.get("User-Agent", ""))
+        try:
+            with self.state.lock:
+                self._route(method, path, query)
+        except HubError as e:
+            headers = {"X-Error-Message": e.message, **e.headers}
+            if e.code:
+                headers["X-Error-Code"] = e.code
+            self._send(e.status, json.dumps({"error": e.message}).encode(), headers, head=(method == "HEAD"))
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    # -- routes -----------------------------------------------------------------------------------
+
+    _API = re.compile(r"/api/(?P<type>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)(?P<rest>/.*)?")
+    _RESOLVE = re.compile(r"/(?:(?P<type>datasets|spaces)/)?(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)")
+
+    def _route(self, method: str, path: str, query: dict[str, list[str]]) -> None:
+        if method == "POST" and path == "/api/repos/create":
+            return self._create_repo()
+        if method == "POST" and path == "/api/validate-yaml":
+            return self._validate_yaml()
+        if method == "GET" and path == "/api/agent-harnesses":  # the client's agent detection (user agent)
+            return self._json(200, {"standardEnvVars": [], "harnesses": {}})
+        if method == "GET" and path == "/api/whoami-v2":
+            user = self._user()
+            if user is None:
+                raise HubError(401, "Invalid credentials in Authorization header")
+            role = "write" if user["write"] else "read"
+            return self._json(200, {"type": "user", "name": user["user"], "orgs": [{"name": o} for o in user["orgs"]], "auth": {"accessToken": {"role": role}}})
+        m = self._RESOLVE.fullmatch(path)
+        if m and method in ("GET", "HEAD"):
+            repo_type = (m["type"] or "models")[:-1]
+            return self._resolve(repo_type, m["repo"], unquote(m["rev"]), unquote(m["file"]), head=(method == "HEAD"))
+        m = self._API.fullmatch(path)
+        if m:
+            repo_type, repo_id, rest = m["type"][:-1], m["repo"], m["rest"] or ""
+            if method == "GET" and (rest == "" or rest.startswith("/revision/")):
+                return self._info(repo_type, repo_id, unquote(rest[len("/revision/") :]) if rest else "main")
+            if method == "GET" and rest == "/refs":
+                return self._refs(repo_type, repo_id)
+            t = re.fullmatch(r"/tree/([^/]+)(?:/(.+))?", rest)
+            if method == "GET" and t:
+                return self._tree(repo_type, repo_id, unquote(t[1]), unquote(t[2] or ""), query)
+            p = re.fullmatch(r"/(preupload|commit|tag)/([^/]+)", rest)
+            if method == "POST" and p:
+                handler = {"preupload": self._preupload, "commit": self._commit, "tag": self._tag}[p[1]]
+                return handler(repo_type, repo_id, unquote(p[2]))
+        raise HubError(404, f"Not found: {method} {path}")
+
+    def _create_repo(self) -> None:
+        user = self._user()
+        if user is None:
+            raise HubError(401, "You must be authenticated to create a repo")
+        payload = json.loads(self._body() or b"{}")
+        name, org = payload.get("name"), payload.get("organization")
+        repo_type = payload.get("type") or "model"
+        namespace = org or user["user"]
+        if namespace not in (user["user"], *user["orgs"]) or not user["write"]:
+            raise HubError(403, f"You don't have the rights to create a {repo_type} under the namespace \"{namespace}\"")
+        repo_id = f"{namespace}/{name}"
+        if (repo_type, repo_id) in self.state.repos:
+            raise HubError(409, f"You already created this {repo_type} repo")
+        private = payload.get("private") or payload.get("visibility") == "private"
+        self.state.create_repo(repo_id, repo_type=repo_type, private=bool(private))
+        prefix = "" if repo_type == "model" else f"{repo_type}s/"
+        self._json(200, {"url": f"{self.state.base_url}/{prefix}{repo_id}", "name": repo_id, "id": hashlib.sha1(repo_id.encode()).hexdigest()[:24]})
+
+    def _validate_yaml(self) -> None:
+        content = json.loads(self._body() or b"{}").get("content", "")
+        m = re.match(r"---\n(.*?)\n---", content, re.S)
+        errors = []
+        if m:
+            try:
+                meta = yaml.safe_load(m[1])
+                if meta is not None and not isinstance(meta, dict):
+                    errors.append({"message": "metadata must be a YAML mapping"})
+            except yaml.YAMLError as e:
+                errors.append({"message": f"invalid YAML: {e}"})
+        self._json(400 if errors else 200, {"errors": errors, "warnings": []})
+
+    def _info(self, repo_type: str, repo_id: str, revision: str) -> None:
+        repo = self._repo(repo_type, repo_id)
+        oid = self.state._resolve(repo, revision)
+        commit = repo.commits[oid]
+        card = commit.files.get("README.md", b"").decode(errors="replace")
+        m = re.match(r"---\n(.*?)\n---", card, re.S)
+        card_data = yaml.safe_load(m[1]) if m else None
+        self._json(
+            200,
+            {
+                "_id": hashlib.sha1(repo_id.encode()).hexdigest()[:24],
+                "id": repo_id,
+                "author": repo.owner,
+                "sha": oid,
+                "lastModified": _iso(commit.date),
+                "private": repo.private,
+                "gated": "auto" if repo.gated else False,
+                "disabled": False,
+                "tags": list((card_data or {}).get("tags", [])),
+                "library_name": (card_data or {}).get("library_name"),
+                "cardData": card_data,
+                "siblings": [{"rfilename": p} for p in sorted(commit.files)],
+            },
+        )
+
+    def _refs(self, repo_type: str, repo_id: str) -> None:
+        repo = self._repo(repo_type, repo_id)
+        self._json(
+            200,
+            {
+                "branches": [{"name": b, "ref": f"refs/heads/{b}", "targetCommit": o} for b, o in sorted(repo.branches.items())],
+                "converts": [],
+                "tags": [{"name": t, "ref": f"refs/tags/{t}", "targetCommit": o} for t, o in sorted(repo.tags.items())],
+            },
+        )
+
+    def _tree(self, repo_type: str, repo_id: str, revision: str, folder: str, query: dict[str, list[str]]) -> None:
+        repo = self._repo(repo_type, repo_id)
+        files = repo.commits[self.state._resolve(repo, revision)].files
+        recursive = (query.get("recursive") or ["false"])[0].lower() in ("1", "true")
+        prefix = f"{folder.rstrip('/')}/" if folder else ""
+        if folder and not any(p.startswith(prefix) for p in files):
+            raise HubError(404, f"{folder} does not exist", "EntryNotFound")
+        entries: dict[str, dict[str, Any]] = {}
+        for path, data in sorted(files.items()):
+            if not path.startswith(prefix):
+                continue
+            rest = path[len(prefix) :]
+            if "/" in rest and not recursive:
+                sub = prefix + rest.split("/", 1)[0]
+                entries[sub] = {"type": "directory", "oid": hashlib.sha1(sub.encode()).hexdigest(), "size": 0, "path": sub}
+                continue
+            if recursive:
+                parts = rest.split("/")[:-1]
+                for i in range(len(parts)):
+                    sub = prefix + "/".join(parts[: i + 1])
+                    entries[sub] = {"type": "directory", "oid": hashlib.sha1(sub.encode()).hexdigest(), "size": 0, "path": sub}
+            entries[path] = {"type": "file", "oid": git_blob_oid(data), "size": len(data), "path": path}
+        self._json(200, list(entries.values()))
+
+    def _preupload(self, repo_type: str, repo_id: str, revision: str) -> None:
+        repo = self._repo(repo_type, repo_id, write=True)
+        head = self.state._resolve(repo, revision)
+        files = repo.commits[head].files
+        payload = json.loads(self._body() or b"{}")
+        out = [
+            {
+                "path": f["path"],
+                "uploadMode": "regular",
+                "shouldIgnore": False,
+                "oid": git_blob_oid(files[f["path"]]) if f["path"] in files else None,
+            }
+            for f in payload.get("files", [])
+        ]
+        self._json(200, {"files": out, "commitOid": head})
+
+    def _commit(self, repo_type: str, repo_id: str, revision: str) -> None:
+        repo = self._repo(repo_type, repo_id, write=True)
+        if revision not in repo.branches:
+            raise HubError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+        if self.headers.get("Content-Type", "").split(";")[0] != "application/x-ndjson":
+            raise HubError(400, "expected application/x-ndjson")
+        header, add, delete = None, {}, []
+        for line in self._body().splitlines():
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            key, value = item.get("key"), item.get("value", {})
+            if key == "header":
+                header = value
+            elif key == "file":
+                if value.get("encoding") != "base64":
+                    raise HubError(400, "only base64 file content is supported")
+                add[value["path"]] = base64.b64decode(value["content"])
+            elif key in ("deletedFile", "deletedFolder"):
+                delete.append(value["path"])
+            else:
+                raise HubError(400, f"unsupported commit operation {key!r} (this server has no LFS storage)")
+        if header is None or not header.get("summary"):
+            raise HubError(400, "missing commit header")
+        parent = header.get("parentCommit")
+        if parent and parent != repo.branches[revision]:
+            raise HubError(412, "A commit has happened since. Please refresh and try again.")
+        oid = self.state._commit(repo, revision, add, delete, header["summary"])
+        prefix = "" if repo_type == "model" else f"{repo_type}s/"
+        self._json(200, {"success": True, "commitOid": oid, "commitUrl": f"{self.state.base_url}/{prefix}{repo_id}/commit/{oid}", "hookOutput": ""})
+
+    def _tag(self, repo_type: str, repo_id: str, revision: str) -> None:
+        repo = self._repo(repo_type, repo_id, write=True)
+        oid = self.state._resolve(repo, revision)
+        tag = json.loads(self._body() or b"{}").get("tag")
+        if not tag:
+            raise HubError(400, "missing tag")
+        if tag in repo.tags or tag in repo.branches:
+            raise HubError(409, f"Tag {tag} already exists")
+        repo.tags[tag] = oid
+        self._json(200, {})
+
+    def _resolve(self, repo_type: str, repo_id: str, revision: str, filename: str, *, head: bool) -> None:
+        repo = self._repo(repo_type, repo_id, download=True)
+        oid = self.state._resolve(repo, revision)
+        files = repo.commits[oid].files
+        if filename not in files:
+            raise HubError(404, "Entry not found", "EntryNotFound", {"X-Repo-Commit": oid})
+        data = files[filename]
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "X-Repo-Commit": oid,
+            "ETag": f'"{git_blob_oid(data)}"',
+            "Accept-Ranges": "bytes",
+        }
+        self._send(200, data, headers, head=head)
+
+
+class HubServer:
+    """Runs :class:`HubState` behind a ThreadingHTTPServer on 127.0.0.1 (a free port), in a thread."""
+
+    def __init__(self) -> None:
+        self.state = HubState()
+        handler = type("Handler", (_Handler,), {"state": self.state})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.state.base_url = self.url
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="fake-hub", daemon=True)
+
+    def __enter__(self) -> "HubServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join(timeout=5)
