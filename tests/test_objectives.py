@@ -557,7 +557,7 @@ def test_import_is_cheap():
     code = (  # whatever `import stylehunt` itself pulls in is not ours to judge
         "import sys, stylehunt\n"
         "before = set(sys.modules)\n"
-        "import stylehunt.objectives\n"
+        "import stylehunt.objectives, stylehunt.prompts\n"
         "heavy = [m for m in ('torch', 'open_clip', 'transformers', 'datasets', 'huggingface_hub', 'pyarrow')\n"
         "         if m in sys.modules and m not in before]\n"
         "assert not heavy, heavy\n"
