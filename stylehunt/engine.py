@@ -149,43 +149,56 @@ class _SDPAMix(TorchFunctionMode):
                 f"unexpected attention layout in {layer.module_name}: output {tuple(out.shape)}, value "
                 f"{tuple(value.shape)}; expected (batch, {layer.heads} heads, tokens, head_dim) self-attention"
             )
-        r0, r1 = rows.start, rows.start + u.shape[0]
+        rows_ = slice(rows.start, rows.start + u.shape[0])
         w = u[:, heads].to(out.dtype)[:, :, None, None]  # (R, Hs, 1, 1)
-        o = out[r0:r1, heads]
+        all_heads = heads.numel() == layer.heads
+        if torch.is_grad_enabled():
+            out = out.clone()  # SDPA's backward needs its own output untouched
+        # The perturbed rows of `out`, restricted to the selected heads: a view when every head is
+        # selected (written in place), else a copy that is scattered back below.
+        o = out[rows_] if all_heads else out[rows_].index_select(1, heads)
+        pick = (lambda x: x[rows_]) if all_heads else (lambda x: x[rows_].index_select(1, heads))
         if self.identity == "joint" or not layer.has_text:
-            target = value[r0:r1, heads]
-            mixed = torch.lerp(o, target, w)
+            o.lerp_(pick(value), w)
         else:
             if attn_mask is not None:
                 raise UnsupportedModelError(
                     f"identity='image' does not support attention masks (in {layer.module_name}); "
                     "use identity='joint'"
                 )
-            mixed = self._image_identity(o, query[r0:r1, heads], key[r0:r1, heads], value[r0:r1, heads], w, scale)
-        if torch.is_grad_enabled():
-            out = out.clone()
-        out[r0:r1, heads] = mixed
+            self._image_identity_(o, pick(query), pick(key), pick(value), w, scale)
+        if not all_heads:
+            out[rows_] = out[rows_].index_copy(1, heads, o)
         return out
 
-    def _image_identity(self, o, q, k, v, w, scale):
-        """Image queries attend to {own image key} + all text keys; text rows keep their output."""
-        n = q.shape[-2]
+    def _image_identity_(self, o, q, k, v, w, scale):
+        """In place on ``o``: image queries attend to {own image key} + all text keys; text rows unchanged.
+
+        Per chunk of image queries: ``lse`` of the text logits, ``text_out = softmax(text) V_text``,
+        and the self key enters as ``p_self = sigmoid(self_logit - lse)``, so the softmax over
+        {self} + text is ``p_self * v_self + (1 - p_self) * text_out``. Chunks keep the logits no
+        larger than one row of ``q``: the (image x text) map is never formed whole.
+        """
+        n, d = q.shape[-2], q.shape[-1]
         t = self.rows.text_len
         if not 0 < t < n:
             raise GuidanceError(f"cannot locate {t} text tokens in a joint sequence of {n} tokens")
-        img = slice(0, n - t) if self.layer.kind == "image_text" else slice(t, n)
+        img = range(0, n - t) if self.layer.kind == "image_text" else range(t, n)
         txt = slice(n - t, n) if self.layer.kind == "image_text" else slice(0, t)
-        scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-        qi, ki, vi = q[..., img, :], k[..., img, :], v[..., img, :]
+        scale = 1.0 / math.sqrt(d) if scale is None else scale
         acc = torch.float32 if q.dtype in (torch.float16, torch.bfloat16) else q.dtype
-        self_logit = (qi.to(acc) * ki.to(acc)).sum(-1, keepdim=True) * scale  # (R, H, Ni, 1)
-        text_logit = torch.matmul(qi.to(acc), k[..., txt, :].to(acc).transpose(-1, -2)) * scale  # (R, H, Ni, Nt)
-        logits = torch.cat([self_logit, text_logit], dim=-1)
-        probs = torch.softmax(logits, dim=-1)
-        pag_img = probs[..., :1] * vi.to(acc) + torch.matmul(probs[..., 1:], v[..., txt, :].to(acc))
-        mixed = o.clone()
-        mixed[..., img, :] = torch.lerp(o[..., img, :], pag_img.to(o.dtype), w)
-        return mixed
+        k_txt = k[..., txt, :].to(acc).transpose(-1, -2)
+        v_txt = v[..., txt, :].to(acc)
+        chunk = max(1, (n * d) // t)
+        for s in range(img.start, img.stop, chunk):
+            e = min(s + chunk, img.stop)
+            q_c = q[..., s:e, :].to(acc)
+            logits = torch.matmul(q_c, k_txt).mul_(scale)  # (R, H, c, Nt)
+            lse = torch.logsumexp(logits, dim=-1, keepdim=True)
+            text_out = torch.matmul(logits.sub_(lse).exp_(), v_txt)
+            p_self = torch.sigmoid((q_c * k[..., s:e, :].to(acc)).sum(-1, keepdim=True).mul_(scale).sub_(lse))
+            pag = torch.lerp(text_out, v[..., s:e, :].to(acc), p_self)
+            o[..., s:e, :].lerp_(pag.to(o.dtype), w)
 
 
 def _sdpa_arguments(query=None, key=None, value=None, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, **_):
