@@ -79,9 +79,10 @@ class Repo:
 
 
 class HubError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(self, status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None, body: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.code, self.headers = status, message, code, headers or {}
+        self.body = body or {}
 
 
 class HubState:
@@ -222,7 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"X-Error-Message": e.message, **e.headers}
             if e.code:
                 headers["X-Error-Code"] = e.code
-            self._send(e.status, json.dumps({"error": e.message}).encode(), headers, head=(method == "HEAD"))
+            self._send(e.status, json.dumps({"error": e.message, **e.body}).encode(), headers, head=(method == "HEAD"))
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -282,12 +283,13 @@ class _Handler(BaseHTTPRequestHandler):
         if namespace not in (user["user"], *user["orgs"]) or not user["write"]:
             raise HubError(403, f"You don't have the rights to create a {repo_type} under the namespace \"{namespace}\"")
         repo_id = f"{namespace}/{name}"
-        if (repo_type, repo_id) in self.state.repos:
-            raise HubError(409, f"You already created this {repo_type} repo")
+        prefix = "" if repo_type == "model" else f"{repo_type}s/"
+        url = f"{self.state.base_url}/{prefix}{repo_id}"
+        if (repo_type, repo_id) in self.state.repos:  # like the Hub, the conflict still says where the repo is
+            raise HubError(409, f"You already created this {repo_type} repo", body={"url": url})
         private = payload.get("private") or payload.get("visibility") == "private"
         self.state.create_repo(repo_id, repo_type=repo_type, private=bool(private))
-        prefix = "" if repo_type == "model" else f"{repo_type}s/"
-        self._json(200, {"url": f"{self.state.base_url}/{prefix}{repo_id}", "name": repo_id, "id": hashlib.sha1(repo_id.encode()).hexdigest()[:24]})
+        self._json(200, {"url": url, "name": repo_id, "id": hashlib.sha1(repo_id.encode()).hexdigest()[:24]})
 
     def _validate_yaml(self) -> None:
         content = json.loads(self._body() or b"{}").get("content", "")
@@ -446,7 +448,9 @@ class HubServer:
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.state.base_url = self.url
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="fake-hub", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-hub", daemon=True
+        )
 
     def __enter__(self) -> "HubServer":
         self._thread.start()

@@ -1,0 +1,232 @@
+"""``stylehunt list / show / pull / publish`` through the real entry point and its error boundary."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+import torch
+
+from stylehunt.cli import main
+from stylehunt.errors import PresetReferenceError
+from tests._hub_fixtures import WRITE_TOKEN, fake_hub, loopback_only, make_preset, publish  # noqa: F401
+
+PAPER = ["sd3-medium/paper-l0h23", "sd3-medium/paper-l11h15", "sd3-medium/paper-l13h17", "sd3-medium/paper-l1h10"]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(err: str, *fragments: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("Error: ") and lines[1].startswith("Hint: "), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
+
+
+# ---------------------------------------------------------------------------------------- list
+
+
+def test_list_table(capsys):
+    code, out, err = run(capsys, "list")
+    assert code == 0 and err == ""
+    lines = out.strip().splitlines()
+    assert lines[0].split() == ["NAME", "LATEST", "DESCRIPTION"]
+    assert [line.split()[0] for line in lines[1:]] == PAPER
+    assert all(line.split()[1] == "1.0.0" for line in lines[1:])
+
+
+def test_list_pattern_model_and_json(capsys):
+    code, out, _ = run(capsys, "list", "sd3-medium/paper-l1*", "--model", "sd3-medium", "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and [r["name"] for r in rows] == PAPER[1:]
+    assert rows[0]["model_id"] == "stabilityai/stable-diffusion-3-medium-diffusers"
+    assert rows[0]["versions"] == ["1.0.0"] and "shadow" in rows[1]["tags"]
+
+    code, out, err = run(capsys, "list", "--model", "flux.1-dev")
+    assert code == 0 and out == "" and "No presets match" in err
+
+
+def test_list_unknown_model_is_one_line_with_a_hint(capsys):
+    code, out, err = run(capsys, "list", "--model", "sd3-mediun")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "unknown model 'sd3-mediun'", "sd3-medium")
+
+
+# ---------------------------------------------------------------------------------------- show
+
+
+def test_show_bundled_preset(capsys):
+    code, out, err = run(capsys, "show", "sd3-medium/paper-l13h17")
+    assert code == 0 and err == ""
+    assert out.splitlines()[0] == "sd3-medium/paper-l13h17 1.0.0"
+    for fragment in [
+        "heads (1):    L13H17",
+        "strength u:   1.0",
+        "scale w:      3.0",
+        "stabilityai/stable-diffusion-3-medium-diffusers (sd3-medium)",
+        "SD3Transformer2DModel, 24 attention layers x 24 heads, head dim 64",
+        "provenance:   reported: arXiv:2506.10978",
+        "not re-measured here",
+        "source:       bundled with stylehunt",
+        "versions:     1.0.0",
+    ]:
+        assert fragment in out, fragment
+
+
+def test_show_json_is_the_file_plus_its_source(capsys):
+    code, out, _ = run(capsys, "show", "sd3-medium/paper-l1h10@1", "--format", "json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["preset"]["heads"] == [[1, 10]] and data["preset"]["format_version"] == 1
+    assert data["source"]["kind"] == "bundled" and data["source"]["ref"] == "sd3-medium/paper-l1h10@1.0.0"
+    assert len(data["source"]["sha256"]) == 64
+
+
+def test_show_search_provenance(capsys, tmp_path):
+    prov = {
+        "kind": "search",
+        "stylehunt_version": "0.1.0",
+        "objective": {"text": "golden hour", "scorer": "pickscore"},
+        "prompts": ["a cat"],
+        "seeds": [0, 1, 2],
+        "settings": {"rounds": 2, "heads_per_round": 1},
+        "rounds": [{"added": [[1, 10]], "score": 20.5}, {"added": [[13, 17]], "score": 21.25}],
+    }
+    path = make_preset(provenance=prov).save(tmp_path / "p.json")
+    code, out, _ = run(capsys, "show", str(path))
+    assert code == 0
+    assert 'search (stylehunt 0.1.0): "golden hour" scored by pickscore, 1 prompts, seeds [0, 1, 2]' in out
+    assert "round 2: +L13H17  score 21.25" in out
+    assert f"source:       {path}" in out
+
+
+def test_show_bad_inputs_are_one_line_errors(capsys, tmp_path):
+    code, out, err = run(capsys, "show", "stabilityai/golden-hour")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "write 'hf-hub:stabilityai/golden-hour'", "Hint: stylehunt show hf-hub:stabilityai/golden-hour")
+
+    code, _, err = run(capsys, "show", "sd3-medium/paper-l1h10@3")
+    assert code == 1
+    assert_one_line_error(err, "available: 1.0.0")
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(make_preset().to_json().replace('"strength": 0.5', '"strength": 1.5'))
+    code, _, err = run(capsys, "show", str(bad))
+    assert code == 1
+    assert_one_line_error(err, f"{bad}: strength: expected the SoftPAG strength u to be between 0.0 and 1.0, but got 1.5")
+
+
+def test_debug_variable_shows_the_traceback(capsys, monkeypatch):
+    monkeypatch.setenv("STYLEHUNT_DEBUG", "1")
+    with pytest.raises(PresetReferenceError):
+        main(["show", "stabilityai/golden-hour"])
+
+
+# ---------------------------------------------------------------------------------------- pull
+
+
+def test_pull_then_show_offline(capsys, fake_hub, monkeypatch):
+    commit = publish(fake_hub, "alice/golden-hour", make_preset())
+    code, out, err = run(capsys, "pull", "hf-hub:alice/golden-hour@v1.0.0")
+    assert code == 0
+    assert out.strip().endswith(f"snapshots/{commit}/stylehunt_preset.json")
+    assert f"(commit {commit})" in err and "now loads offline" in err
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, out, _ = run(capsys, "show", "hf-hub:alice/golden-hour@v1.0.0")
+    assert code == 0 and f"hf-hub:alice/golden-hour@v1.0.0 (commit {commit})" in out
+    code, _, err = run(capsys, "show", "hf-hub:alice/other")
+    assert code == 1
+    assert_one_line_error(err, "not in the local cache", "stylehunt pull")
+
+
+def test_pull_bundled_is_a_no_op(capsys):
+    code, out, err = run(capsys, "pull", "sd3-medium/paper-l0h23")
+    assert code == 0 and "nothing to download" in err
+    assert out.strip().endswith("sd3-medium/paper-l0h23/1.0.0/stylehunt_preset.json")
+
+
+# ---------------------------------------------------------------------------------------- publish
+
+
+def test_publish_dry_run_confirm_and_repeat(capsys, fake_hub, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_TOKEN", WRITE_TOKEN)
+    path = make_preset().save(tmp_path / "golden.json")
+    image = tmp_path / "look.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+
+    code, out, _ = run(capsys, "publish", str(path), "--repo", "alice/golden-hour", "--preview", str(image), "--dry-run")
+    assert code == 0 and "Would publish golden-hour 1.0.0 to alice/golden-hour and tag it v1.0.0" in out
+    assert "previews/look.png  (24 bytes)" in out and "hf-hub:alice/golden-hour@v1.0.0" in out
+    assert fake_hub.state.requests == []
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    code, out, err = run(capsys, "publish", str(path), "--repo", "alice/golden-hour")
+    assert code == 1 and "Aborted." in err and fake_hub.state.writes() == []
+
+    code, out, err = run(capsys, "publish", str(path), "--repo", "alice/golden-hour", "--preview", str(image), "--yes")
+    assert code == 0 and out.strip() == "hf-hub:alice/golden-hour@v1.0.0"
+    assert "Published golden-hour 1.0.0" in err and "new repo" in err
+    assert "previews/look.png" in fake_hub.state.files("alice/golden-hour", "v1.0.0")
+
+    code, _, err = run(capsys, "publish", str(path), "--repo", "alice/golden-hour", "--yes")
+    assert code == 1
+    assert_one_line_error(err, "already has version 1.0.0", "publish with a higher --version")
+
+    code, out, _ = run(capsys, "publish", str(path), "--repo", "alice/golden-hour", "--version", "1.0.1", "-y")
+    assert code == 0 and out.strip() == "hf-hub:alice/golden-hour@v1.0.1"
+
+
+def test_publish_invalid_file_fails_before_the_network(capsys, fake_hub, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    code, _, err = run(capsys, "publish", str(bad), "--repo", "alice/x", "--yes")
+    assert code == 1 and "malformed JSON" in err
+    assert fake_hub.state.requests == []
+
+
+# ---------------------------------------------------------------------------------------- with the engine
+
+
+def _meta_sd3_pipeline(name: str, **config):
+    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+
+    with torch.device("meta"):
+        transformer = SD3Transformer2DModel(**config)
+    pipe = StableDiffusion3Pipeline(
+        transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(), vae=None,
+        text_encoder=None, tokenizer=None, text_encoder_2=None, tokenizer_2=None, text_encoder_3=None, tokenizer_3=None,
+    )
+    pipe.register_to_config(_name_or_path=name)
+    return pipe
+
+
+def test_references_apply_and_carry_the_architecture(caplog):
+    """apply() takes registry references; the file's fingerprint and model id reach the engine's checks."""
+    import stylehunt
+    from stylehunt.errors import ArchitectureMismatchError
+
+    tiny = _meta_sd3_pipeline("tiny", num_layers=2, num_attention_heads=4, attention_head_dim=8,
+                              caption_projection_dim=32, joint_attention_dim=32, pooled_projection_dim=64)
+    with pytest.raises(ArchitectureMismatchError) as e:
+        stylehunt.apply(tiny, "sd3-medium/paper-l1h10")
+    assert "24 layers x 24 heads" in str(e.value) and "2 layers x 4 heads" in str(e.value)
+    assert stylehunt.get_applied(tiny) is None  # nothing changed in the pipeline
+
+    finetune = _meta_sd3_pipeline(
+        "someone/sd3-finetune", sample_size=128, patch_size=2, in_channels=16, num_layers=24, attention_head_dim=64,
+        num_attention_heads=24, joint_attention_dim=4096, caption_projection_dim=1536, pooled_projection_dim=2048,
+        out_channels=16, pos_embed_max_size=192,
+    )
+    with caplog.at_level(logging.WARNING):
+        stylehunt.apply(finetune, "sd3-medium/paper-l1h10")
+    assert "someone/sd3-finetune" in caplog.text and "same architecture" in caplog.text
+    assert stylehunt.get_applied(finetune).presets[0].name == "sd3-medium/paper-l1h10"
+    stylehunt.remove(finetune)
