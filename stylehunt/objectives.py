@@ -1295,6 +1295,9 @@ def build_objective(spec: "str | Mapping[str, Any] | Objective | Callable[..., A
         return _from_dict(spec, style)
     if not isinstance(spec, str):
         if callable(spec):
+            bad = sorted(set(options) - {"name", "batch_size"})
+            if bad:
+                raise ObjectiveError(f"Option(s) {bad} do not apply to a callable objective; accepted: batch_size, name")
             return CallableObjective(spec, **options)
         raise ObjectiveError(f"Expected an objective name, weighted sum, dict or callable, but got {spec!r}")
 

@@ -532,6 +532,9 @@ def test_callable_objective(images):
     scores = obj(images, PROMPTS)
     assert scores.dtype == torch.float32 and scores.shape == (5,)
     assert obj.describe()["callable"].endswith("mean_red")
+    assert O.build_objective(mean_red, name="red", batch_size=2).name == "red"
+    with pytest.raises(ObjectiveError, match="do not apply to a callable"):
+        O.build_objective(mean_red, style_weight=2)
     with pytest.raises(ObjectiveError, match="cannot be rebuilt"):
         O.build_objective(obj.describe())
     with pytest.raises(ObjectiveError, match=r"shape \(2,\) for 5 images"):
