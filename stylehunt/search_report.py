@@ -1,0 +1,192 @@
+"""Pictures of a search: the objective curve, the per-round image grid, and the head atlas.
+
+* :func:`render_curve`: objective vs number of selected heads (the paper's Fig. 4/6), on the
+  search pairs and on the held-out pairs, with the unguided baseline at 0 heads.
+* :func:`render_grid`: one row per prompt-seed pair; columns "no guidance", "round 1", ...; the
+  last column is the preset.
+* :func:`render_atlas`: single-head guidance for every head of some layers (the paper's Fig. 1):
+  one row per layer, one column per head, plus the unguided image in the first column.
+
+All return a ``PIL.Image``; matplotlib (for the curve) is imported only when called.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+    from .search import SearchResult
+
+__all__ = ["render_curve", "render_grid", "render_atlas", "tile"]
+
+logger = logging.getLogger(__name__)
+
+_LABEL_H = 14
+_PAD = 2
+
+
+def _font():
+    from PIL import ImageFont
+
+    return ImageFont.load_default()
+
+
+def _fit(text: str, width: int) -> str:
+    limit = max(3, width // 6)
+    return text if len(text) <= limit else text[: limit - 1] + "~"
+
+
+def tile(
+    cells: Sequence[Sequence["Image.Image | None"]],
+    *,
+    col_labels: Sequence[str] = (),
+    row_labels: Sequence[str] = (),
+    thumb: int = 96,
+    row_label_width: int = 0,
+) -> "Image.Image":
+    """Lay out ``cells[row][col]`` as thumbnails with optional labels (``None`` leaves a blank cell)."""
+    from PIL import Image, ImageDraw
+
+    rows = len(cells)
+    cols = max((len(r) for r in cells), default=0)
+    font = _font()
+    left = row_label_width if row_labels else 0
+    top = _LABEL_H if col_labels else 0
+    canvas = Image.new(
+        "RGB", (left + cols * (thumb + _PAD) + _PAD, top + rows * (thumb + _PAD) + _PAD), (255, 255, 255)
+    )
+    draw = ImageDraw.Draw(canvas)
+    for c, label in enumerate(col_labels):
+        draw.text((left + _PAD + c * (thumb + _PAD), 1), _fit(label, thumb), fill=(0, 0, 0), font=font)
+    for r, label in enumerate(row_labels):
+        draw.text((2, top + _PAD + r * (thumb + _PAD) + thumb // 2 - 5), _fit(label, left), fill=(0, 0, 0), font=font)
+    for r, row in enumerate(cells):
+        for c, image in enumerate(row):
+            if image is None:
+                continue
+            im = image.convert("RGB")
+            im.thumbnail((thumb, thumb))
+            canvas.paste(im, (left + _PAD + c * (thumb + _PAD), top + _PAD + r * (thumb + _PAD)))
+    return canvas
+
+
+def render_grid(images: dict[str, list["Image.Image"]], pairs: Sequence[tuple[str, int]], *, thumb: int = 96) -> "Image.Image":
+    """The search's image grid: rows are prompt-seed pairs, columns "no guidance" then each round."""
+    labels = list(images)
+    cells = [[images[label][i] for label in labels] for i in range(len(pairs))]
+    if labels:
+        labels[-1] = f"{labels[-1]} = preset" if labels[-1] != "no guidance" else labels[-1]
+    row_labels = [f"{p[:14]} s{s}" for p, s in pairs]
+    return tile(cells, col_labels=labels, row_labels=row_labels, thumb=thumb, row_label_width=110)
+
+
+def render_curve(result: "SearchResult", objective_name: str = "objective") -> "Image.Image":
+    """Objective vs number of heads: search pairs and held-out pairs, baseline at 0 heads."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    x = [0] + [len(r.heads) for r in result.rounds]
+    fig, ax = plt.subplots(figsize=(5, 3.4), dpi=100)
+    try:
+        ax.plot(x, [result.baseline] + [r.score for r in result.rounds], "o-", label="search prompts")
+        if result.heldout_baseline is not None:
+            ax.plot(x, [result.heldout_baseline] + [r.heldout for r in result.rounds], "s--", label="held-out prompts")
+        for r in result.rounds:
+            ax.annotate(f"r{r.round}", (len(r.heads), r.score), textcoords="offset points", xytext=(3, 4), fontsize=7)
+        ax.set_xlabel("number of heads (0 = no guidance)")
+        ax.set_ylabel(objective_name)
+        ax.set_title(f"{result.settings.strategy} search, w={result.settings.scale:g}, u={result.settings.strength:g}", fontsize=9)
+        ax.set_xticks(x)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+    finally:
+        plt.close(fig)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
+def render_atlas(
+    pipe: Any,
+    prompt: str,
+    *,
+    layers: str | Iterable[int] | None = None,
+    seed: int = 0,
+    scale: float = 3.0,
+    strength: float = 1.0,
+    steps: int = 20,
+    height: int | None = None,
+    width: int | None = None,
+    cfg_scale: float | None = None,
+    identity: str = "joint",
+    batch_size: int = 8,
+    thumb: int = 96,
+    progress: bool | None = None,
+) -> "Image.Image":
+    """Single-head guidance for every head of ``layers`` (default: all): the paper's Fig. 1.
+
+    One row per layer, one column per head; column 0 is the unguided image for reference. Every
+    image uses the same prompt and seed, so the differences are the heads' effects.
+    """
+    import sys
+
+    from .engine import _check_pipeline, get_applied
+    from .errors import SearchConfigError
+    from .search import SearchSettings, _default_size, _resolve_pool, _Sampler, _size_multiple, parse_layers
+
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise SearchConfigError(f"Expected a non-empty prompt, but got {prompt!r}")
+    grid = _check_pipeline(pipe)
+    if get_applied(pipe) is not None:
+        raise SearchConfigError("the pipeline already has stylehunt guidance applied", hint="call stylehunt.remove(pipe) first")
+    family = "flux" if "Flux" in type(pipe.transformer).__name__ else "sd3"
+    settings = SearchSettings(
+        rounds=1, per_round=1, scale=scale, strength=strength, steps=steps, height=height, width=width,
+        cfg_scale=cfg_scale, identity=identity, batch_size=batch_size,
+    )
+    h, w = settings.height or _default_size(pipe), settings.width or _default_size(pipe)
+    multiple = _size_multiple(pipe, family)
+    if h % multiple or w % multiple:
+        raise SearchConfigError(f"image size {h}x{w} is not a multiple of {multiple}", hint=f"use sizes divisible by {multiple}")
+    settings = settings.resolved(1, h, w)
+    wanted = parse_layers(layers)
+    heads = _resolve_pool(grid, None, wanted)
+    layer_ids = sorted({l for l, _ in heads})
+    sets = [()] + [((l, hh),) for l, hh in heads]
+    bar = None
+    if (sys.stderr.isatty() if progress is None else progress):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(sets), desc="atlas", unit="img")
+    images: list[Any] = []
+    with _Sampler(pipe, grid, settings) as sampler:
+        for i in range(0, len(sets), batch_size):
+            chunk = sets[i : i + batch_size]
+            images += sampler.generate(chunk, [(prompt, seed)] * len(chunk), steps)
+            if bar is not None:
+                bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+    by_head = dict(zip(sets[1:], images[1:]))
+    max_heads = max(grid.layers[l].heads for l in layer_ids)
+    cells = []
+    for l in layer_ids:
+        row = [images[0]] + [by_head.get(((l, hh),)) for hh in range(max_heads)]
+        cells.append(row)
+    logger.info("atlas: %d layers x up to %d heads for %r", len(layer_ids), max_heads, prompt)
+    return tile(
+        cells,
+        col_labels=["none"] + [f"h{hh}" for hh in range(max_heads)],
+        row_labels=[f"L{l}" for l in layer_ids],
+        thumb=thumb,
+        row_label_width=32,
+    )
