@@ -1,0 +1,294 @@
+"""The head search on the tiny random-weight SD3 (2 layers x 4 heads), 64 px, 2 steps, brightness.
+
+Covers: row independence from batch neighbours, determinism, the exhaustive strategy against a
+greedy recomputed by hand from the recorded scores, the screened strategy's screening / re-rank /
+pruning rules, the run folder, resume refusals, bad input (raised before any image), the CLI and
+the atlas.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from diffusers import DiffusionPipeline
+from PIL import Image
+
+import stylehunt
+from stylehunt.errors import (
+    ObjectiveError,
+    ResumeMismatchError,
+    ScorerUnavailableError,
+    SearchConfigError,
+)
+from stylehunt.search import SearchSettings, _Sampler, search
+from stylehunt.search_report import render_atlas
+
+PROMPTS = ["a red house", "a small dog"]
+HELDOUT = ["a tree by a lake"]
+FAST = dict(steps=2, height=64, width=64, batch_size=4, model_id="tiny-sd3")
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_sd3_path):
+    p = DiffusionPipeline.from_pretrained(tiny_sd3_path)
+    p.set_progress_bar_config(disable=True)
+    return p
+
+
+@pytest.fixture(scope="module")
+def exhaustive(pipe):
+    """rounds=2, k=2 over all 8 heads: round 1 scores 8 candidates, round 2 the other 6."""
+    return search(pipe, "brightness", PROMPTS, rounds=2, per_round=2, **FAST)
+
+
+@pytest.fixture
+def no_generation(monkeypatch):
+    """Make any image generation fail loudly: bad input must be refused before it."""
+
+    def boom(*args, **kwargs):
+        raise AssertionError("an image was generated before the bad input was refused")
+
+    monkeypatch.setattr(_Sampler, "generate", boom)
+
+
+# --- rows do not depend on their batch neighbours --------------------------------------------------
+
+
+def test_a_candidate_scores_the_same_whatever_its_batch_neighbours(pipe):
+    from stylehunt.objectives import build_objective
+
+    grid = stylehunt.head_grid(pipe)
+    settings = SearchSettings(steps=2, height=64, width=64).resolved(2, 64, 64)
+    target, pair = ((0, 1),), (PROMPTS[0], 0)
+    brightness = build_objective("brightness")
+    with _Sampler(pipe, grid, settings) as sampler:
+        alone = sampler.generate([target], [pair], 2)[0]
+        mixed = sampler.generate([((1, 3), (0, 2)), target, ()], [(PROMPTS[1], 1), pair, (PROMPTS[0], 5)], 2)[1]
+        last = sampler.generate([((0, 0),), ((1, 2),), ((1, 1),), target], [pair, pair, (PROMPTS[1], 1), pair], 2)[3]
+        unguided = sampler.generate([()], [pair], 2)[0]
+    a, b, c = (np.asarray(im, dtype=np.int16) for im in (alone, mixed, last))
+    assert np.abs(a - b).max() <= 2 and np.abs(a - c).max() <= 2  # float noise: at most 2/255 on a few pixels
+    scores = brightness([alone, mixed, last], [PROMPTS[0]] * 3)
+    assert torch.allclose(scores, scores[0].expand(3), atol=1e-5)
+    # ... and the guidance did change the image, so the comparison above is not vacuous
+    assert np.abs(a - np.asarray(unguided, dtype=np.int16)).max() > 10
+
+
+# --- exhaustive = the paper's greedy; determinism ----------------------------------------------------
+
+
+def test_exhaustive_equals_a_greedy_recomputed_from_the_recorded_scores(pipe, exhaustive):
+    pool = list(stylehunt.head_grid(pipe))
+    selected: list = []
+    for r in exhaustive.rounds:
+        # every head still in the pool was re-scored with the chosen set included
+        assert sorted(r.candidates) == sorted(set(pool) - set(selected))
+        assert r.screened == {}
+        by_hand = sorted(r.candidates, key=lambda c: (-r.candidates[c], c))[:2]
+        assert list(r.added) == by_hand
+        selected += by_hand
+        assert r.heads == tuple(selected)
+    assert exhaustive.heads == tuple(selected)
+    assert len(set(selected)) == 4
+
+
+def test_same_settings_and_seeds_give_the_same_heads_and_scores(pipe, exhaustive):
+    again = search(pipe, "brightness", PROMPTS, rounds=2, per_round=2, **FAST)
+    assert again.heads == exhaustive.heads
+    assert [r.candidates for r in again.rounds] == [r.candidates for r in exhaustive.rounds]
+    assert again.baseline == exhaustive.baseline
+    assert again.forward_rows == exhaustive.forward_rows
+
+
+def test_forward_rows_are_counted_per_stage(exhaustive):
+    # no CFG: an unguided image is 1 row per step; a guided one 2 (its perturbed copy)
+    m, steps = len(PROMPTS), FAST["steps"]
+    assert exhaustive.forward_rows["baseline"] == m * steps
+    assert exhaustive.forward_rows["full"] == (8 + 6) * m * steps * 2
+    assert exhaustive.forward_rows["set"] == 2 * m * steps * 2
+
+
+# --- screened strategy -------------------------------------------------------------------------------
+
+
+def test_screened_screens_reranks_and_prunes(pipe):
+    result = search(pipe, "brightness", PROMPTS, strategy="screened", rounds=2, per_round=1, rerank=2, keep=3,
+                    screen_prompts=1, screen_steps=1, **FAST)
+    r1, r2 = result.rounds
+    # round 1: all 8 heads screened, the 2 best re-scored at full settings, the best of those chosen
+    assert len(r1.screened) == 8
+    screen_order = sorted(r1.screened, key=lambda c: (-r1.screened[c], c))
+    assert sorted(r1.candidates) == sorted(screen_order[:2])
+    ranked = sorted(r1.candidates, key=lambda c: (-r1.candidates[c], c))
+    assert r1.added == (ranked[0],)
+    # round 2: only the 3 best-ranked unselected heads survive
+    survivors = (ranked[1:] + [c for c in screen_order if c not in r1.candidates])[:3]
+    assert sorted(r2.screened) == sorted(survivors)
+    assert len(r2.candidates) == 2 and set(r2.candidates) <= set(survivors)
+    # with k=1 the round's set is the best candidate's set: two evaluations in different batches agree
+    assert r1.score == pytest.approx(r1.candidates[r1.added[0]], abs=1e-5)
+    # screening: (8 + 3) candidates x 1 pair x 1 step x 2 rows; full: 2 rounds x 2 finalists x 2 pairs x 2 steps x 2
+    assert result.forward_rows["screen"] == (8 + 3) * 1 * 1 * 2
+    assert result.forward_rows["full"] == 2 * 2 * 2 * 2 * 2
+
+
+# --- run folder, resume refusals ----------------------------------------------------------------------
+
+
+def test_run_folder_holds_preset_scores_curve_grid_and_state(pipe, tmp_path):
+    out = tmp_path / "golden-hour"
+    result = search(pipe, "brightness", PROMPTS, heldout=HELDOUT, rounds=2, per_round=1, out=out, **FAST)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["curve.png", "grid.png", "scores.json", "state.json", "stylehunt_preset.json"]
+    preset = stylehunt.Preset.from_file(out)
+    assert preset.heads == result.heads and preset.name == "golden-hour" and preset.model == "tiny-sd3"
+    assert preset.fingerprint == stylehunt.head_grid(pipe).fingerprint()
+    prov = preset.provenance
+    assert prov["kind"] == "search" and prov["prompts"] == PROMPTS and prov["seeds"] == [0, 1]
+    assert [r["added"] for r in prov["rounds"]] == [[list(a) for a in r.added] for r in result.rounds]
+    held = prov["settings"]["heldout"]
+    assert held["preset"] == result.heldout_score and held["baseline"] == result.heldout_baseline
+    assert held["gain"] == pytest.approx(result.heldout_score - result.heldout_baseline)
+    assert prov["settings"]["objective"]["kind"] == "brightness" and prov["settings"]["strategy"] == "exhaustive"
+    scores = json.loads((out / "scores.json").read_text())
+    assert [len(r["candidates"]) for r in scores["rounds"]] == [8, 7]
+    assert scores["rounds"][0]["candidates"][0]["head"] == list(result.rounds[0].added[0])
+    state = json.loads((out / "state.json").read_text())
+    assert state["status"] == "done" and state["config"]["prompts"]["heldout"] == [[HELDOUT[0], 1000]]
+    grid = Image.open(out / "grid.png")
+    assert grid.width > 3 * 96 and grid.height > 2 * 96  # 3 columns (none, round 1, round 2) x 2 prompts
+    assert Image.open(out / "curve.png").size[0] > 200
+    assert list(result.images) == ["no guidance", "round 1", "round 2"]
+
+    # resuming a finished run recomputes nothing and gives the same result
+    again = search(pipe, "brightness", PROMPTS, heldout=HELDOUT, rounds=2, per_round=1, out=out, resume=True, **FAST)
+    assert again.heads == result.heads and [r.candidates for r in again.rounds] == [r.candidates for r in result.rounds]
+
+    # a different configuration is refused, naming what differs, before any image
+    with pytest.raises(ResumeMismatchError, match=r"settings\.steps: run has 2, now 3"):
+        search(pipe, "brightness", PROMPTS, heldout=HELDOUT, rounds=2, per_round=1, out=out, resume=True,
+               **{**FAST, "steps": 3})
+    with pytest.raises(ResumeMismatchError, match=r"model: run has 'tiny-sd3', now 'other/model'"):
+        search(pipe, "brightness", PROMPTS, heldout=HELDOUT, rounds=2, per_round=1, out=out, resume=True,
+               **{**FAST, "model_id": "other/model"})
+    with pytest.raises(SearchConfigError, match="already holds a search"):
+        search(pipe, "brightness", PROMPTS, heldout=HELDOUT, rounds=2, per_round=1, out=out, **FAST)
+
+
+# --- bad input: refused before any image is generated ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(objective="brightnes"), ObjectiveError, "did you mean 'brightness'"),
+        (dict(objective=42), SearchConfigError, "Expected `objective`"),
+        (dict(prompts=[]), SearchConfigError, "prompt set is empty"),
+        (dict(prompts=["a cat", "  "]), SearchConfigError, r"prompts\[1\]"),
+        (dict(per_round=9), SearchConfigError, "k=9 is larger than the pool of 8 heads"),
+        (dict(rounds=3, per_round=3), SearchConfigError, "would select 9 heads from a pool of only 8"),
+        (dict(layers="1", per_round=5), SearchConfigError, "pool of 4 heads"),
+        (dict(layers="0-2"), SearchConfigError, "layer 2 out of range"),
+        (dict(pool=[(0, 1), (0, 9)]), stylehunt.HeadOutOfRangeError, r"pool\[1\]: head 9 out of range"),
+        (dict(strategy="fast"), SearchConfigError, "Unknown search strategy 'fast'"),
+        (dict(seeds=[0]), SearchConfigError, "1 seeds for 2 prompts"),
+        (dict(height=60), SearchConfigError, "not a multiple of 8"),
+        (dict(screen_steps=3, strategy="screened"), SearchConfigError, "screen_steps"),
+        (dict(strategy="screened", rerank=0), SearchConfigError, "rerank"),
+        (dict(strength=0.0), SearchConfigError, "strength"),
+    ],
+)
+def test_bad_input_is_refused_before_any_image(pipe, no_generation, kwargs, error, message):
+    args = dict(objective="brightness", prompts=PROMPTS, rounds=1, per_round=1, **FAST)
+    args.update(kwargs)
+    with pytest.raises(error, match=message):
+        search(pipe, args.pop("objective"), args.pop("prompts"), **args)
+
+
+def test_a_scorer_that_cannot_load_offline_fails_before_any_image(pipe, no_generation, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ScorerUnavailableError, match="PickScore"):
+        search(pipe, "pickscore", PROMPTS, style="golden hour", rounds=1, per_round=1, **FAST)
+
+
+def test_a_guided_pipeline_and_a_local_model_without_hub_id_are_refused(pipe, no_generation, tmp_path):
+    stylehunt.apply(pipe, stylehunt.Preset(heads=[(0, 1)]))
+    try:
+        with pytest.raises(SearchConfigError, match="already has stylehunt guidance"):
+            search(pipe, "brightness", PROMPTS, rounds=1, per_round=1, **FAST)
+    finally:
+        stylehunt.remove(pipe)
+    with pytest.raises(SearchConfigError, match="Hub id"):
+        search(pipe, "brightness", PROMPTS, rounds=1, per_round=1, out=tmp_path / "r",
+               **{**FAST, "model_id": None})
+    assert not (tmp_path / "r").exists()
+
+
+# --- CLI and atlas -------------------------------------------------------------------------------------
+
+
+def _cli(capsys, *args):
+    from stylehunt.cli import main
+
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_search_resume_and_errors(tiny_sd3_path, tmp_path, capsys, monkeypatch):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red house\na small dog\na tree by a lake\na bowl of fruit\n")
+    out = tmp_path / "run"
+    base = ["search", "--model", tiny_sd3_path, "--model-id", "tiny-sd3", "--objective", "brightness",
+            "--prompts", prompts, "--num-prompts", 2, "--num-heldout", 1, "--rounds", 1, "--per-round", 1,
+            "--steps", 2, "--resolution", 64, "--batch-size", 4]
+    code, stdout, err = _cli(capsys, *base, "--out", out, "--format", "json")
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert (out / "command.json").is_file() and (out / "stylehunt_preset.json").is_file()
+    assert summary["heads"] == [list(a) for a in stylehunt.Preset.from_file(out).heads]
+
+    def no_model(*a, **k):
+        raise AssertionError("the model was loaded before the bad input was refused")
+
+    monkeypatch.setattr("stylehunt.models.load_pipeline", no_model)
+    code, _, err = _cli(capsys, "search", "--resume", out, "--steps", 3)
+    assert code == 1 and "--steps: the run used 2, got 3" in err
+    code, _, err = _cli(capsys, *base, "--out", out)
+    assert code == 1 and "already holds a search" in err and f"--resume {out}" in err
+    table = tmp_path / "prompts.tsv"
+    table.write_text("Prompt\tCategory\na red house\tThings\na small dog\tAnimals\na tree\tPlants\n")
+    code, _, err = _cli(capsys, *base, "--prompts", table, "--prompt-column", "Text", "--out", tmp_path / "x")
+    assert code == 1 and "no column 'Text'" in err and "Prompt, Category" in err
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    code, _, err = _cli(capsys, *base, "--prompts", empty, "--out", tmp_path / "x")
+    assert code == 1 and "empty.txt" in err
+    code, _, err = _cli(capsys, *base, "--objective", "warmthh", "--out", tmp_path / "x")
+    assert code == 1 and "did you mean 'warmth'" in err
+    code, _, err = _cli(capsys, *base, "--per-round", 20, "--out", tmp_path / "x")
+    assert code == 1 and "larger than the pool of 8 heads" in err
+    monkeypatch.undo()
+
+    # --resume alone takes every option from the run
+    code, stdout, err = _cli(capsys, "search", "--resume", out, "--format", "json")
+    assert code == 0, err
+    assert json.loads(stdout)["heads"] == summary["heads"]
+
+
+def test_atlas_one_row_per_layer_one_column_per_head(pipe, tiny_sd3_path, tmp_path, capsys):
+    image = render_atlas(pipe, "a red house", steps=2, height=64, width=64, thumb=32)
+    # 2 layers x (unguided + 4 heads) cells of 32 px, labels on top and left
+    assert image.height >= 2 * 32 and image.height < 3 * 32 + 30
+    assert image.width >= 5 * 32 and image.width < 6 * 32 + 40
+    code, stdout, err = _cli(capsys, "atlas", "--model", tiny_sd3_path, "--prompt", "a red house", "--layers", "1",
+                             "--steps", 2, "--resolution", 64, "--thumb", 32, "--out", tmp_path / "atlas.png")
+    assert code == 0, err
+    one_layer = Image.open(tmp_path / "atlas.png")
+    assert one_layer.height < image.height and one_layer.width == image.width
+    code, _, err = _cli(capsys, "atlas", "--model", tiny_sd3_path, "--prompt", "x", "--layers", "7",
+                        "--out", tmp_path / "bad.png")
+    assert code == 1 and "layer 7 out of range" in err
