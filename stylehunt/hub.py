@@ -22,8 +22,7 @@ import hashlib
 import logging
 import os
 import re
-import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
@@ -107,11 +106,12 @@ def cache_dir() -> Path:
     """huggingface_hub's cache folder, resolved from the environment as it is now (same rules)."""
     explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
     if explicit:
-        return Path(os.path.expandvars(explicit)).expanduser()
+        return Path(os.path.expandvars(explicit)).expanduser().resolve()
     home = os.environ.get("HF_HOME") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface"
     )
-    return Path(os.path.expandvars(home)).expanduser() / "hub"
+    # resolved like hf_hub_download resolves it, so paths it returns are comparable with ours
+    return (Path(os.path.expandvars(home)).expanduser() / "hub").resolve()
 
 
 def _api(token: str | None = None) -> HfApi:
@@ -346,17 +346,15 @@ def cache_transaction(repo_id: str, repo_type: str = "model") -> Iterator[None]:
     """
     root = cache_dir()
     folder = _repo_folder(repo_id, repo_type)
+    locks = root / ".locks" / folder.name
     before = _listing(folder)
     refs = {p: p.read_bytes() for p in before if p.relative_to(folder).parts[0] == "refs" and p.is_file()}
-    tag = root / "CACHEDIR.TAG"
-    had_tag = tag.exists()
-    had_root = root.exists()
+    existed = {p: p.exists() for p in (root, root / ".locks", locks, root / "CACHEDIR.TAG")}
     try:
         yield
     except BaseException:
         try:
-            after = _listing(folder)
-            for p in sorted(after - before, key=lambda q: len(q.parts), reverse=True):
+            for p in sorted(_listing(folder) - before, key=lambda q: len(q.parts), reverse=True):
                 if p.is_symlink() or p.is_file():
                     p.unlink(missing_ok=True)
             for p, content in refs.items():
@@ -367,10 +365,14 @@ def cache_transaction(repo_id: str, repo_type: str = "model") -> Iterator[None]:
                     d.rmdir()
             if folder.exists() and not before and not any(folder.iterdir()):
                 folder.rmdir()
-            if not had_tag and tag.exists():
-                tag.unlink()
-            if not had_root and root.exists():
-                shutil.rmtree(root, ignore_errors=True)
+            if not existed[locks] and locks.is_dir():  # lock files of this repo's downloads only
+                for lock in locks.glob("*.lock"):
+                    lock.unlink(missing_ok=True)
+            if not existed[root / "CACHEDIR.TAG"]:
+                (root / "CACHEDIR.TAG").unlink(missing_ok=True)
+            for d in (locks, root / ".locks", root):  # folders this call created, if now empty
+                if not existed[d] and d.is_dir() and not any(d.iterdir()):
+                    d.rmdir()
         except OSError as cleanup_error:  # never hide the real error
             logger.warning("could not undo cache changes for %s: %s", repo_id, cleanup_error)
         raise

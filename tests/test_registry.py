@@ -21,9 +21,9 @@ from stylehunt.errors import (
 )
 from stylehunt.heads import head_grid
 from stylehunt.preset import Preset
-from stylehunt.preset_file import FILENAME, dumps
+from stylehunt.preset_file import dumps
 from stylehunt.registry import RegistryIndex, list_presets, load_preset, parse_reference, resolve_preset
-from tests._hub_fixtures import SD3_FP, SD3_ID, cache_listing, fake_hub, loopback_only, make_preset, publish  # noqa: F401
+from tests._hub_fixtures import SD3_ID, cache_listing, fake_hub, loopback_only, make_preset, publish  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER = {
