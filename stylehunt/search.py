@@ -423,6 +423,10 @@ class _Dist:
     def num_processes(self) -> int:
         return self.state.num_processes
 
+    @property
+    def process_index(self) -> int:
+        return self.state.process_index
+
     def map(self, items: list[Any], fn: Callable[[Any], Any]) -> list[Any]:
         """``[fn(x) for x in items]`` with the items dealt out over the processes, gathered in order."""
         if self.num_processes == 1:
@@ -514,6 +518,9 @@ def _open_store(out: Path | None, resume: bool, config: dict[str, Any], writer: 
             differences=tuple(diffs),
             hint="resume with the run's own settings (the CLI fills omitted options from the run), or start a new --out",
         )
+    if writer:  # temporary files of a write that was killed before its os.replace
+        for stale in out.glob(f".{STATE_FILE}.*.tmp"):
+            stale.unlink(missing_ok=True)
     return _Store(out / STATE_FILE, config, writer, data=saved), True
 
 
@@ -727,11 +734,12 @@ class _Runner:
                     "scores": scores,
                     "rows": self.sampler.rows - before,
                     "seconds": round(time.perf_counter() - t0, 4),
+                    "process": self.dist.process_index,
                 }
 
             results = self.dist.map(wave, run)
             for res in results:
-                meta["units"][str(res["unit"])] = {k: res[k] for k in ("scores", "rows", "seconds")}
+                meta["units"][str(res["unit"])] = {k: res[k] for k in ("scores", "rows", "seconds", "process")}
                 self.rows[stage] = self.rows.get(stage, 0) + res["rows"]
                 self.seconds[stage] = self.seconds.get(stage, 0.0) + res["seconds"]
             self.store.save()
