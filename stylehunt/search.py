@@ -545,7 +545,9 @@ class _Sampler:
 
     def __enter__(self) -> "_Sampler":
         transformer = self.pipe.transformer
-        embedder = getattr(transformer, "pos_embed", None) or getattr(transformer, "x_embedder", None)
+        # the module that first sees the (possibly extended) latent batch: SD3's patch embedding,
+        # FLUX's x_embedder (FLUX's pos_embed is the RoPE over token ids, not the batch)
+        embedder = getattr(transformer, "x_embedder" if self.family == "flux" else "pos_embed", None)
         if embedder is None:  # pragma: no cover - both supported classes have one
             raise SearchError(f"cannot find the input embedder of {type(transformer).__name__} to count rows")
 

@@ -111,12 +111,32 @@ def test_forward_rows_are_counted_per_stage(exhaustive):
     assert exhaustive.forward_rows["set"] == 2 * m * steps * 2
 
 
+@pytest.mark.parametrize("family, cfg", [("flux", None), ("flux", 2.0), ("sd3", 2.0)])
+def test_rows_per_image_and_step_with_and_without_cfg(family, cfg, pipe, tiny_flux_path):
+    """Unguided: 1 row (2 with CFG); guided: +1 perturbed row. FLUX's true CFG is a second call per step."""
+    p = pipe
+    if family == "flux":
+        p = DiffusionPipeline.from_pretrained(tiny_flux_path)
+    result = search(p, "warmth", PROMPTS, rounds=1, per_round=1, layers="0", cfg_scale=cfg,
+                    **{**FAST, "model_id": f"tiny-{family}"})
+    heads_in_layer0 = len(result.rounds[0].candidates)
+    plain = 2 if cfg else 1
+    image_steps = len(PROMPTS) * FAST["steps"]
+    assert result.forward_rows == {
+        "baseline": plain * image_steps,
+        "full": heads_in_layer0 * (plain + 1) * image_steps,
+        "set": (plain + 1) * image_steps,
+    }
+
+
 # --- screened strategy -------------------------------------------------------------------------------
 
 
-def test_screened_screens_reranks_and_prunes(pipe):
+def test_screened_screens_reranks_and_prunes(pipe, capsys):
     result = search(pipe, "brightness", PROMPTS, strategy="screened", rounds=2, per_round=1, rerank=2, keep=3,
-                    screen_prompts=1, screen_steps=1, **FAST)
+                    screen_prompts=1, screen_steps=1, progress=True, **FAST)
+    bars = capsys.readouterr().err
+    assert "search:" in bars and "round 2/2" in bars and "img" in bars  # overall bar (with ETA) and per-round bar
     r1, r2 = result.rounds
     # round 1: all 8 heads screened, the 2 best re-scored at full settings, the best of those chosen
     assert len(r1.screened) == 8
