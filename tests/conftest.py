@@ -2,7 +2,34 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
+
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch):
+    """No test reaches the network: a connection to anything but loopback is refused, as on CI.
+
+    (It raises ConnectionRefusedError, an OSError, so code under test sees what an offline machine
+    shows it. huggingface_hub's one-off agent-harness lookup is also given an empty registry.)
+    """
+    real_connect = socket.socket.connect
+
+    def connect(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in _LOOPBACK:
+            raise ConnectionRefusedError(f"tests may only connect to loopback, not {address!r}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    try:
+        from huggingface_hub.utils import _detect_agent
+
+        monkeypatch.setattr(_detect_agent, "_registry", {"standardEnvVars": [], "harnesses": {}})
+    except (ImportError, AttributeError):  # other huggingface_hub versions
+        pass
 
 
 @pytest.fixture(autouse=True)
