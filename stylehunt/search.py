@@ -7,10 +7,11 @@ used as guidance, raises an objective on generated images. Two strategies:
   still in the pool *with the already chosen set included* (``S + {c}``), averaged over the M
   prompt-seed pairs at the full settings, and adds the ``per_round`` best to ``S``.
 * ``"screened"`` spends most generations on cheap screening. In each round the candidates are
-  first scored at ``screen_steps`` denoising steps on the first ``screen_prompts`` pairs; only the
-  ``rerank`` best are re-scored at the full settings, and the round picks from those full scores.
-  After a round only the ``keep`` best-ranked unselected heads stay in the pool: heads far below
-  the top are not generated again. ``benchmarks/search.py`` measures it against the exhaustive
+  first scored at ``screen_steps`` denoising steps (default a quarter of ``steps``) on the first
+  ``screen_prompts`` pairs (default all); only the ``rerank`` best are re-scored at the full
+  settings, and the round picks from those full scores. Rounds after the first consider only the
+  ``keep`` best-ranked unselected heads (by the latest scores each head has): heads far below the
+  top are not generated again. ``benchmarks/search.py`` measures it against the exhaustive
   strategy (forward rows, wall time, held-out objective).
 
 Mechanics (``docs/search.md`` has the reasoning):
@@ -141,10 +142,10 @@ class SearchSettings:
         batch_size: images per pipeline call (one unit of work). Part of the configuration: it
             decides which images share a forward pass, hence the last bits of the scores.
         screen_steps, screen_prompts, rerank, keep: the ``screened`` strategy's knobs (ignored by
-            ``exhaustive``): screening steps (default ``steps // 2``), screening pairs (default 2,
-            the first pairs), candidates re-scored at full settings per round (default
-            ``2 * per_round``), and unselected heads kept for the next round (default
-            ``2 * per_round``).
+            ``exhaustive``): screening steps (default ``steps // 4``), screening pairs (default:
+            all M; fewer takes the first ones), candidates re-scored at full settings per round
+            (default ``2 * per_round``), and the best-ranked unselected heads considered in each
+            round after the first (default ``4 * per_round``).
 
     >>> SearchSettings(rounds=0)
     Traceback (most recent call last):
@@ -209,16 +210,16 @@ class SearchSettings:
         if self.strategy == "exhaustive":
             screen = {"screen_steps": None, "screen_prompts": None, "rerank": None, "keep": None}
         else:
-            screen_prompts = self.screen_prompts if self.screen_prompts is not None else min(2, num_prompts)
+            screen_prompts = self.screen_prompts if self.screen_prompts is not None else num_prompts
             if screen_prompts > num_prompts:
                 raise SearchConfigError(
                     f"Expected `screen_prompts` <= the number of search prompts ({num_prompts}), but got {screen_prompts}"
                 )
             screen = {
-                "screen_steps": self.screen_steps if self.screen_steps is not None else max(1, self.steps // 2),
+                "screen_steps": self.screen_steps if self.screen_steps is not None else max(1, self.steps // 4),
                 "screen_prompts": screen_prompts,
                 "rerank": self.rerank if self.rerank is not None else 2 * self.per_round,
-                "keep": self.keep if self.keep is not None else 2 * self.per_round,
+                "keep": self.keep if self.keep is not None else 4 * self.per_round,
             }
         return dataclasses.replace(self, height=height, width=width, **screen)
 
@@ -1141,11 +1142,20 @@ def search(
 
 
 def _greedy(runner: _Runner, s: SearchSettings, pool: list[Address], bar: _Progress, m: int) -> list[RoundResult]:
+    """The greedy rounds. ``exhaustive``: every unselected head, every round, at full settings.
+
+    ``screened``: ``priority`` orders every unselected head by the latest evidence about it (this
+    round's full scores first, then this round's screening scores, then older rankings); each
+    round after the first considers only its first ``keep`` heads.
+    """
     selected: list[Address] = []
-    survivors: list[Address] = list(pool)  # sorted
+    priority: list[Address] = list(pool)  # sorted by address before any evidence
     results: list[RoundResult] = []
     for r in range(1, s.rounds + 1):
-        candidates = sorted(c for c in survivors if c not in selected)
+        unselected = [c for c in priority if c not in selected]
+        if s.strategy == "screened" and r > 1:
+            unselected = unselected[: s.keep]
+        candidates = sorted(unselected)
         base = tuple(selected)
         screened: dict[Address, float] = {}
         screen_order: list[Address] = []
@@ -1164,24 +1174,25 @@ def _greedy(runner: _Runner, s: SearchSettings, pool: list[Address], bar: _Progr
         added = tuple(ranked[: s.per_round])
         selected.extend(added)
         set_score = runner.evaluate(f"r{r}.set", [tuple(selected)], "search", s.steps)[0]
-        if s.strategy == "screened":
-            rest = ranked[s.per_round :] + [c for c in screen_order if c not in full]
-            survivors = sorted(rest[: s.keep])
+        seen = set(ranked) | set(screen_order)
+        priority = ranked[s.per_round :] + [c for c in screen_order if c not in full] + [
+            c for c in priority if c not in seen and c not in selected
+        ]
         results.append(
             RoundResult(round=r, added=added, heads=tuple(selected), score=set_score, candidates=full, screened=screened)
         )
         logger.info("round %d/%d: added %s, score %.4g", r, s.rounds, [list(a) for a in added], set_score)
         if bar.enabled:
-            left = _remaining_estimate(s, r, len(pool), m, len(runner.pairs["heldout"]), len(survivors))
+            left = _remaining_estimate(s, r, len(pool), m, len(runner.pairs["heldout"]))
             bar.retotal(bar.overall.n + left)
     return results
 
 
-def _remaining_estimate(s: SearchSettings, done_rounds: int, pool: int, m: int, heldout: int, survivors: int) -> int:
+def _remaining_estimate(s: SearchSettings, done_rounds: int, pool: int, m: int, heldout: int) -> int:
     total = 0
     remaining = pool - done_rounds * s.per_round
     for _ in range(done_rounds, s.rounds):
-        cands = remaining if s.strategy == "exhaustive" else min(survivors, remaining)
+        cands = remaining if s.strategy == "exhaustive" else min(s.keep, remaining)
         if s.strategy == "screened" and cands > s.rerank:
             total += cands * s.screen_prompts + s.rerank * m
         else:

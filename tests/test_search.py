@@ -155,6 +155,24 @@ def test_screened_screens_reranks_and_prunes(pipe, capsys):
     assert result.forward_rows["full"] == 2 * 2 * 2 * 2 * 2
 
 
+def test_screened_refills_its_short_list_from_older_rankings(pipe):
+    # keep=2 and k=1 over 4 rounds: each later round screens the 2 best-ranked unselected heads,
+    # refilled from round 1's screening order once this round's own candidates run out
+    result = search(pipe, "brightness", PROMPTS, strategy="screened", rounds=4, per_round=1, rerank=1, keep=2,
+                    screen_prompts=1, screen_steps=1, **FAST)
+    r1 = result.rounds[0]
+    order = sorted(r1.screened, key=lambda c: (-r1.screened[c], c))
+    for previous, r in zip(result.rounds, result.rounds[1:]):
+        assert len(r.screened) == 2 and len(r.candidates) == 1
+        assert not set(r.screened) & set(previous.heads)
+    assert len(set(result.heads)) == 4
+    # rerank=1: round 1's only finalist is its screening winner; round 2 looks at the next two
+    assert r1.added == (order[0],)
+    assert set(result.rounds[1].screened) == {order[1], order[2]}
+    # a later round had to reach further down round 1's order
+    assert any(set(r.screened) - set(order[:3]) for r in result.rounds[2:])
+
+
 # --- run folder, resume refusals ----------------------------------------------------------------------
 
 
