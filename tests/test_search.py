@@ -129,6 +129,20 @@ def test_rows_per_image_and_step_with_and_without_cfg(family, cfg, pipe, tiny_fl
     }
 
 
+def red_share(images, prompts):
+    """A plain callable objective: mean share of red in the image."""
+    return [float(np.asarray(im, dtype=np.float64)[..., 0].mean() / 255.0) for im in images]
+
+
+def test_a_plain_callable_objective_is_searched_and_recorded(pipe, tmp_path):
+    result = search(pipe, red_share, PROMPTS, rounds=1, per_round=1, layers="1", out=tmp_path / "red", **FAST)
+    r = result.rounds[0]
+    assert sorted(r.candidates) == [(1, h) for h in range(4)]
+    assert r.added == (max(r.candidates, key=lambda c: (r.candidates[c], -c[1])),)
+    described = stylehunt.Preset.from_file(tmp_path / "red").provenance["settings"]["objective"]
+    assert described["kind"] == "callable" and described["callable"].endswith("red_share")
+
+
 # --- screened strategy -------------------------------------------------------------------------------
 
 
