@@ -705,7 +705,6 @@ class _Runner:
         self.progress = progress
         self.rows: dict[str, int] = {}
         self.seconds: dict[str, float] = {}
-        self.images_done = 0
 
     def evaluate(self, phase: str, sets: list[HeadSet], pairs_name: str, steps: int) -> list[float]:
         """Mean objective of each head set over the pairs ``pairs_name``."""
@@ -1270,6 +1269,7 @@ def _build_preset(*, round_results, settings, grid, model_id, name, version, lic
         "forward_rows": rows,
     }
     scorer = getattr(objective, "name", None) or objective_info.get("kind") or "objective"
+    style = style or _style_of(objective_info)
     provenance = {
         "kind": "search",
         "stylehunt_version": version_str,
@@ -1306,6 +1306,23 @@ def _build_preset(*, round_results, settings, grid, model_id, name, version, lic
         license=license,
         provenance=provenance,
     )
+
+
+def _style_of(info: Any) -> str:
+    """The first ``style`` text in an objective's ``describe()`` (weighted sums nest terms)."""
+    if isinstance(info, dict):
+        if isinstance(info.get("style"), str) and info["style"].strip():
+            return info["style"]
+        values = info.values()
+    elif isinstance(info, list):
+        values = info
+    else:
+        return ""
+    for value in values:
+        found = _style_of(value)
+        if found:
+            return found
+    return ""
 
 
 def _scores_document(result: SearchResult) -> dict[str, Any]:

@@ -344,3 +344,12 @@ def test_atlas_one_row_per_layer_one_column_per_head(pipe, tiny_sd3_path, tmp_pa
     code, _, err = _cli(capsys, "atlas", "--model", tiny_sd3_path, "--prompt", "x", "--layers", "7",
                         "--out", tmp_path / "bad.png")
     assert code == 1 and "layer 7 out of range" in err
+
+
+def test_the_preset_records_the_style_text_of_a_built_objective():
+    from stylehunt.objectives import build_objective
+    from stylehunt.search import _style_of
+
+    info = build_objective("pickscore+0.5*aesthetic", style="sunlit, golden hour").describe()
+    assert _style_of(info) == "sunlit, golden hour"
+    assert _style_of(build_objective("warmth").describe()) == ""
