@@ -40,7 +40,7 @@ from .preset import Preset  # noqa: E402
 from .engine import AppliedGuidance, apply_table  # noqa: E402
 from .api import apply, applied, get_applied, remove  # noqa: E402
 from .registry import list_presets, load_preset  # noqa: E402
-from .search import SearchResult, SearchSettings, search  # noqa: E402
+from .headhunter import SearchResult, SearchSettings, search  # noqa: E402
 
 __all__ = [
     "__version__",

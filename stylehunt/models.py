@@ -42,6 +42,8 @@ def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", devi
             hint="pass a local folder written by save_pretrained, a Hub id available in your cache "
             "(HF_HUB_OFFLINE=1 needs it cached), or tiny-sd3 / tiny-sd3.5 / tiny-flux",
         ) from e
+    if path != name:  # a tiny model: its id is the name, not the cache folder it was built into
+        pipe.register_to_config(_name_or_path=name)
     if device:
         pipe = pipe.to(device)
     logger.info("loaded %s from %s", type(pipe).__name__, path)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-    from .search import SearchResult
+    from .headhunter import SearchResult
 
 __all__ = ["render_curve", "render_grid", "render_atlas", "tile"]
 
@@ -141,7 +141,7 @@ def render_atlas(
 
     from .engine import _check_pipeline, get_applied
     from .errors import SearchConfigError
-    from .search import SearchSettings, _default_size, _resolve_pool, _Sampler, _size_multiple, parse_layers
+    from .headhunter import SearchSettings, _default_size, _resolve_pool, _Sampler, _size_multiple, parse_layers
 
     if not isinstance(prompt, str) or not prompt.strip():
         raise SearchConfigError(f"Expected a non-empty prompt, but got {prompt!r}")

@@ -1,9 +1,9 @@
-"""``stylehunt search`` and ``stylehunt atlas``: thin commands over :mod:`stylehunt.search`.
+"""``stylehunt search`` and ``stylehunt atlas``: thin commands over :mod:`stylehunt.headhunter`.
 
 ``search`` checks everything it can before loading the model (objective name, prompt source and
 column, a resume folder's configuration, k against the head pool read from the model's config on
 the meta device, the scorer's weights), then loads the pipeline and calls
-:func:`stylehunt.search.search`. Under ``accelerate launch -m stylehunt search ...`` every process
+:func:`stylehunt.search`. Under ``accelerate launch -m stylehunt search ...`` every process
 runs this same command; the library splits the work.
 
 Resuming: ``--resume DIR`` continues the run in DIR. The command line of the run is kept in
@@ -43,7 +43,7 @@ def _option_name(key: str) -> str:
 
 def _merge_resume(ctx: click.Context, opts: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """Fill options not given from the run's command.json; refuse options given with another value."""
-    from ..search import STATE_FILE
+    from ..headhunter import STATE_FILE
 
     if not run_dir.is_dir():
         raise SearchConfigError(f"nothing to resume: run folder {run_dir} does not exist", hint="check the --resume path")
@@ -88,7 +88,7 @@ def _pool_check(model: str, layers: str | None, rounds: int, per_round: int, set
     """k against the pool, from the model's transformer config on the meta device (no weights)."""
     from ..heads import head_grid
     from ..models import load_transformer_skeleton
-    from ..search import SearchSettings, _check_pool_size, _resolve_pool
+    from ..headhunter import SearchSettings, _check_pool_size, _resolve_pool
 
     grid = head_grid(load_transformer_skeleton(model))
     pool = _resolve_pool(grid, None, layers)
@@ -187,7 +187,7 @@ def search(ctx: click.Context, **opts: Any) -> None:
         raise click.UsageError("give --model (a folder, a Hub id, or tiny-sd3 / tiny-sd3.5 / tiny-flux)")
 
     from ..prompts import load_prompts
-    from ..search import SearchSettings, search as run_search
+    from ..headhunter import SearchSettings, search as run_search
 
     # 1. cheap checks, no weights
     objective = _load_objective(opts["objective"], opts["style"])
@@ -212,7 +212,7 @@ def search(ctx: click.Context, **opts: Any) -> None:
 
     pipe = load_pipeline(opts["model"], dtype=opts["dtype"], device=_device(device))
     if resume_dir is None and _is_main():
-        from ..search import _atomic_write, _json_bytes
+        from ..headhunter import _atomic_write, _json_bytes
 
         _atomic_write(run_dir / COMMAND_FILE, _json_bytes({k: opts[k] for k in _RECORDED}))
     heldout = heldout_set if opts["num_heldout"] > 0 else None
@@ -268,7 +268,7 @@ def atlas(model, prompt, layers, seed, scale, strength, steps, resolution, cfg, 
     """Single-head guidance for every head of some layers: one row per layer, one column per head."""
     from ..heads import head_grid
     from ..models import load_pipeline, load_transformer_skeleton
-    from ..search import SearchSettings, _resolve_pool
+    from ..headhunter import SearchSettings, _resolve_pool
     from ..search_report import render_atlas
 
     SearchSettings(rounds=1, per_round=1, scale=scale, strength=strength, steps=steps, height=resolution,

@@ -36,7 +36,7 @@ Mechanics (``docs/search.md`` has the reasoning):
 
 Example (tiny random-weight model, weight-free objective)::
 
-    from stylehunt.search import search
+    from stylehunt.headhunter import search
     from stylehunt.tiny import load_tiny_pipeline
     pipe = load_tiny_pipeline("sd3")
     result = search(pipe, "brightness", ["a house", "a dog"], rounds=2, per_round=1,
