@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/stylehunt generate --model tiny-sd3 --heads 0:1,1:2 --strength 1.0 --scale 3 \
-		--prompt "a lighthouse at dusk" --steps 8 --baseline --out $(OUT)/lighthouse.png
+	rm -rf $(OUT)
+	$(BIN)/stylehunt search --model tiny-sd3 --style warm --objective warmth --prompts default \
+		--num-prompts 3 --num-heldout 3 --rounds 2 --per-round 1 --steps 4 --resolution 64 --out $(OUT)/run
+	$(BIN)/stylehunt generate --model tiny-sd3 --preset $(OUT)/run/stylehunt_preset.json \
+		--prompt "a lighthouse at dusk" --steps 4 --height 64 --width 64 --baseline --out $(OUT)/lighthouse.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q

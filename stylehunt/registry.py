@@ -49,6 +49,7 @@ from .errors import (
     RegistryIndexError,
 )
 from .preset import Preset
+from .tiny import TINY_MODEL_NAMES
 from .preset_file import (
     FILENAME,
     MAX_FILE_BYTES,
@@ -303,8 +304,12 @@ class RegistryIndex:
                 raise fail(at, "a model alias is lowercase letters, digits and single '.', '_' or '-'")
             if not isinstance(entry, dict) or set(entry) != {"id", "family", "fingerprint"}:
                 raise fail(at, "expected an object with exactly `id`, `family` and `fingerprint`")
-            if not _is_hub_shaped(entry["id"]):
-                raise fail(f"{at}.id", f"expected a Hub model id 'owner/name', but got {entry['id']!r}")
+            if not (_is_hub_shaped(entry["id"]) or entry["id"] in TINY_MODEL_NAMES):
+                raise fail(
+                    f"{at}.id",
+                    f"expected a Hub model id 'owner/name' or one of {', '.join(TINY_MODEL_NAMES)}, "
+                    f"but got {entry['id']!r}",
+                )
             family = r.string(entry["family"], f"{at}.family")
             fingerprint = _check_fingerprint(r, entry["fingerprint"], f"{at}.fingerprint")
             out[alias] = ModelAlias(alias=alias, id=entry["id"], family=family, fingerprint=fingerprint)

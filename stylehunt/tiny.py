@@ -54,6 +54,7 @@ __all__ = [
     "tiny_pipeline_path",
     "load_tiny_pipeline",
     "resolve_tiny_model",
+    "TINY_MODEL_NAMES",
 ]
 
 logger = logging.getLogger(__name__)
@@ -378,6 +379,10 @@ def load_tiny_pipeline(family: str = "sd3") -> DiffusionPipeline:
     from diffusers import DiffusionPipeline
 
     return DiffusionPipeline.from_pretrained(tiny_pipeline_path(family), local_files_only=True)
+
+
+#: The names ``--model`` and the registry accept for the tiny models: ``tiny-sd3`` etc.
+TINY_MODEL_NAMES = tuple(f"tiny-{family}" for family in TINY_FAMILIES)
 
 
 def resolve_tiny_model(name: str) -> Path | None:

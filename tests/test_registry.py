@@ -32,6 +32,9 @@ PAPER = {
     "sd3-medium/paper-l0h23": (0, 23),
     "sd3-medium/paper-l11h15": (11, 15),
 }
+# Made by a real search run on the tiny demo model (see its provenance).
+TINY = {"tiny-sd3/warm"}
+BUNDLED = sorted([*PAPER, *TINY])
 
 # The public transformer/config.json values (docs: /work/shared/model-configs.md), independent of index.json.
 _SD3 = dict(
@@ -97,8 +100,8 @@ def test_alias_fingerprints_equal_the_real_models_built_on_meta(alias):
     assert entry.fingerprint == head_grid(transformer).fingerprint()
 
 
-def test_model_aliases_are_the_documented_five():
-    assert sorted(registry.model_aliases()) == sorted(REAL_CONFIGS)
+def test_model_aliases_are_the_documented_five_plus_the_tiny_demo_model():
+    assert sorted(registry.model_aliases()) == sorted([*REAL_CONFIGS, "tiny-sd3"])
     assert registry.model_alias_for(SD3_ID).alias == "sd3-medium"
     assert registry.model_alias_for("flux.1-dev").family == "flux"
     assert registry.model_alias_for("someone/else") is None
@@ -106,7 +109,7 @@ def test_model_aliases_are_the_documented_five():
 
 def test_bundled_presets_match_their_pins_and_the_paper():
     index = registry.get_index()
-    assert sorted(index.presets) == sorted(PAPER)
+    assert sorted(index.presets) == BUNDLED
     for name, head in PAPER.items():
         entry = index.presets[name]
         loc = entry.versions["1.0.0"]
@@ -248,7 +251,7 @@ def test_unknown_name_lists_what_exists_and_the_closest():
     with pytest.raises(PresetNotFoundError) as e:
         load_preset("sd3-medium/paper-l1h1")
     assert e.value.suggestions[0] == "sd3-medium/paper-l1h10"
-    assert set(e.value.available) == set(PAPER)
+    assert set(e.value.available) == set(BUNDLED)
     assert "closest: sd3-medium/paper-l1h10" in str(e.value)
     with pytest.raises(PresetNotFoundError) as e:
         load_preset("paper-l13h17")  # the alias is missing: the slug still finds it
@@ -309,7 +312,7 @@ def test_invalid_local_file_raises_the_file_error(tmp_path):
 
 
 def test_list_presets_wildcards_sorted_and_model_filter():
-    assert list_presets() == sorted(PAPER)
+    assert list_presets() == BUNDLED
     assert list_presets("sd3-medium/paper-l1*") == ["sd3-medium/paper-l11h15", "sd3-medium/paper-l13h17", "sd3-medium/paper-l1h10"]
     assert list_presets("*l0h23") == ["sd3-medium/paper-l0h23"]
     assert list_presets("flux*") == []
@@ -328,7 +331,7 @@ def test_list_presets_refuses_an_unknown_model():
 def test_listing_and_loading_need_no_network(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
-    assert list_presets() == sorted(PAPER)
+    assert list_presets() == BUNDLED
     assert load_preset("sd3-medium/paper-l11h15").heads == ((11, 15),)
 
 
@@ -425,3 +428,26 @@ def test_refresh_while_offline_says_so(fake_hub, monkeypatch):
     with pytest.raises(HubOfflineError):
         registry.refresh_index("stylehunt-org/registry")
     assert cache_listing() == {}
+
+
+def test_bundled_tiny_preset_applies_by_name_to_the_tiny_model(tiny_sd3_path):
+    """The tiny alias's fingerprint is the real tiny model's, and its search-made preset applies by name."""
+    import stylehunt
+    from diffusers import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(tiny_sd3_path)
+    pipe.set_progress_bar_config(disable=True)
+    assert registry.model_aliases()["tiny-sd3"].fingerprint == head_grid(pipe).fingerprint()
+    preset = load_preset("tiny-sd3/warm")
+    assert preset.provenance["kind"] == "search" and preset.model == "tiny-sd3"
+    entry = registry.get_index().presets["tiny-sd3/warm"]
+    raw = (ROOT / "presets" / entry.versions["1.0.0"].file).read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == entry.versions["1.0.0"].sha256
+    assert list_presets(model="tiny-sd3") == ["tiny-sd3/warm"]
+    run = lambda: pipe("a cat", num_inference_steps=2, height=64, width=64, output_type="latent",
+                       generator=torch.Generator().manual_seed(0)).images
+    plain = run()
+    with stylehunt.applied(pipe, "tiny-sd3/warm@1"):
+        assert stylehunt.get_applied(pipe).names == ["tiny-sd3/warm@1.0.0"]
+        guided = run()
+    assert not torch.equal(guided, plain) and torch.equal(run(), plain)

@@ -115,7 +115,16 @@ def show(ref: str, fmt: str) -> None:
             f"  provenance:   search (stylehunt {prov.get('stylehunt_version')}): \"{objective.get('text')}\""
             f" scored by {objective.get('scorer')}, {len(prov.get('prompts', []))} prompts, seeds {prov.get('seeds')}"
         )
-        lines.append(f"  settings:     {json.dumps(prov.get('settings', {}), sort_keys=True)}")
+        settings = prov.get("settings", {})
+        # Scalars only: nested records (prompt lists, per-round held-out scores) are in --format json.
+        flat = {k: v for k, v in sorted(settings.items()) if not isinstance(v, (dict, list))}
+        lines.append("  settings:     " + ", ".join(f"{k}={v}" for k, v in flat.items()))
+        heldout = settings.get("heldout")
+        if isinstance(heldout, dict) and "preset" in heldout:
+            lines.append(
+                f"  held-out:     {heldout['preset']:.5g} with the preset, {heldout.get('baseline', float('nan')):.5g} "
+                f"without ({len(heldout.get('prompts', []))} prompts)"
+            )
         for i, rnd in enumerate(prov.get("rounds", []), 1):
             lines.append(f"    round {i}: +{_heads_text(rnd['added'])}  score {rnd['score']:.4g}")
     else:
