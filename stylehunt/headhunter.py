@@ -54,7 +54,6 @@ import logging
 import math
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +61,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import torch
 
+from .preset_file import atomic_write_bytes as _atomic_write
 from .errors import ResumeMismatchError, SearchConfigError, SearchError, StylehuntError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -360,19 +360,6 @@ def _short(value: Any, limit: int = 80) -> str:
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -895,10 +882,11 @@ def _size_multiple(pipe: Any, family: str) -> int:
     return vae * int(getattr(pipe, "patch_size", None) or getattr(pipe.transformer.config, "patch_size", 1))
 
 
-def _estimate_images(s: SearchSettings, pool: int, m: int, heldout: int) -> int:
-    total = m  # baseline
-    remaining = pool
-    for r in range(s.rounds):
+def _estimate_images(s: SearchSettings, pool: int, m: int, heldout: int, done_rounds: int = 0) -> int:
+    """Images left to generate once ``done_rounds`` rounds are done (0: the whole run, baseline included)."""
+    total = m if done_rounds == 0 else 0  # the unguided baseline
+    remaining = pool - done_rounds * s.per_round
+    for r in range(done_rounds, s.rounds):
         cands = remaining if (s.strategy == "exhaustive" or r == 0) else min(s.keep, remaining)
         if s.strategy == "screened" and cands > s.rerank:
             total += cands * s.screen_prompts + s.rerank * m
@@ -1182,23 +1170,10 @@ def _greedy(runner: _Runner, s: SearchSettings, pool: list[Address], bar: _Progr
         )
         logger.info("round %d/%d: added %s, score %.4g", r, s.rounds, [list(a) for a in added], set_score)
         if bar.enabled:
-            left = _remaining_estimate(s, r, len(pool), m, len(runner.pairs["heldout"]))
+            left = _estimate_images(s, len(pool), m, len(runner.pairs["heldout"]), done_rounds=r)
             bar.retotal(bar.overall.n + left)
     return results
 
-
-def _remaining_estimate(s: SearchSettings, done_rounds: int, pool: int, m: int, heldout: int) -> int:
-    total = 0
-    remaining = pool - done_rounds * s.per_round
-    for _ in range(done_rounds, s.rounds):
-        cands = remaining if s.strategy == "exhaustive" else min(s.keep, remaining)
-        if s.strategy == "screened" and cands > s.rerank:
-            total += cands * s.screen_prompts + s.rerank * m
-        else:
-            total += cands * m
-        total += m
-        remaining -= s.per_round
-    return total + (s.rounds + 1) * heldout
 
 
 # --------------------------------------------------------------------------------------------------
