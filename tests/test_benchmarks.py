@@ -1,0 +1,39 @@
+"""The benchmark scripts run end to end (tiny settings) and print the ratios they exist to print.
+
+Timings are not asserted here: only that the scripts work, so a rename cannot silently break them.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_script(name: str, *args: str, env_home: Path) -> str:
+    import os
+
+    env = {**os.environ, "HOME": str(env_home), "STYLEHUNT_CACHE": str(env_home / "stylehunt"),
+           "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_overhead_benchmark_prints_both_ratios(_isolated_home):
+    out = run_script("overhead.py", "--repeats", "1", "--steps", "1", env_home=_isolated_home)
+    assert re.search(r"time ratio \(stylehunt identity=image / diffusers PAG.*\): \d+\.\d{3}", out)
+    assert re.search(r"time ratio \(stylehunt identity=joint / diffusers PAG.*\): \d+\.\d{3}", out)
+    assert re.search(r"memory ratio .*: \d+\.\d{3}", out)
+    assert "1024 image tokens" in out
+
+
+def test_search_benchmark_prints_the_comparison(_isolated_home):
+    out = run_script("search.py", "--layers", "2", "--heads", "4", "--prompts", "2", "--heldout", "1", "--rounds", "1",
+                     "--per-round", "1", "--steps", "2", env_home=_isolated_home)
+    assert re.search(r"screened vs exhaustive: [\d.]+x fewer forward rows", out)
+    assert re.search(r"^exhaustive\s+\d+", out, re.M) and re.search(r"^screened\s+\d+", out, re.M)
