@@ -3,14 +3,18 @@
 A preset is a small set of attention heads perturbed at sampling time (SoftPAG) to steer images
 toward a style. ``apply`` / ``applied`` / ``remove`` guide a stock diffusers pipeline with presets;
 ``load_preset`` / ``list_presets`` reach the registry; ``search`` makes new presets. See ``docs/``.
-Importing this package does no network access and imports neither diffusers nor any scorer.
+
+Importing this package is cheap: it does no network access and imports neither torch, diffusers nor
+any scorer. Each public name is imported from the room that owns it on first use (PEP 562), so
+``stylehunt.Preset.load(...)`` and ``stylehunt.list_presets()`` work without torch.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import (  # noqa: E402
+from ._lazy import lazy_exports  # noqa: E402
+from .errors import (  # noqa: E402  (stdlib-only module: cheap)
     StylehuntError,
     InvalidPresetError,
     HeadOutOfRangeError,
@@ -35,12 +39,28 @@ from .errors import (  # noqa: E402
     ResumeMismatchError,
     SearchError,
 )
-from .heads import HeadGrid, LayerInfo, head_grid  # noqa: E402
-from .preset import Preset  # noqa: E402
-from .engine import AppliedGuidance, apply_table  # noqa: E402
-from .api import apply, applied, get_applied, remove  # noqa: E402
-from .registry import list_presets, load_preset  # noqa: E402
-from .headhunter import SearchResult, SearchSettings, search  # noqa: E402
+
+_EXPORTS = {
+    # engine: guidance on a pipeline, and the head grid
+    "apply": ".api",
+    "applied": ".api",
+    "remove": ".api",
+    "get_applied": ".api",
+    "apply_table": ".engine",
+    "AppliedGuidance": ".engine",
+    "HeadGrid": ".engine",
+    "LayerInfo": ".engine",
+    "head_grid": ".engine",
+    # registry: the preset and where presets come from
+    "Preset": ".registry",
+    "load_preset": ".registry",
+    "list_presets": ".registry",
+    # search: making presets
+    "search": ".search",
+    "SearchSettings": ".search",
+    "SearchResult": ".search",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     "__version__",

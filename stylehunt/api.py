@@ -11,8 +11,8 @@ import contextlib
 import os
 from typing import Any, Iterator, Sequence, Union
 
-from . import engine
-from .preset import Preset
+from .engine import guidance as engine
+from .registry.preset import Preset
 
 PresetLike = Union[Preset, str, "os.PathLike[str]"]
 
@@ -25,7 +25,7 @@ def resolve_presets(presets: PresetLike | Sequence[PresetLike]) -> list[Preset]:
     out = []
     for item in items:
         if isinstance(item, (str, os.PathLike)):
-            from .registry import load_preset  # the registry is optional for the engine
+            from .registry.index import load_preset  # the registry is optional for the engine
 
             item = load_preset(item)
         out.append(item)

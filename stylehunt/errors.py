@@ -39,7 +39,7 @@ class ArchitectureMismatchError(StylehuntError, ValueError):
     """A preset was made for a different transformer architecture than the one it is applied to."""
 
 
-# --- preset files, references, registry and Hub (stylehunt.preset_file, .registry, .hub) ---------
+# --- preset files, references, registry and Hub (stylehunt.registry.fileformat, .registry, .hub) ---------
 
 
 class PresetFileError(InvalidPresetError):
@@ -186,7 +186,7 @@ class PromptSourceError(StylehuntError, ValueError):
     a Hub dataset that is unavailable offline, or an empty result after filtering."""
 
 
-# --- head search (stylehunt.headhunter) -----------------------------------------------------------------
+# --- head search (stylehunt.search) -----------------------------------------------------------------
 
 
 class SearchConfigError(StylehuntError, ValueError):

@@ -52,10 +52,10 @@ from .errors import (
     StylehuntError,
     VersionExistsError,
 )
-from .preset_file import FILENAME, dumps, parse_version, preset_to_dict
+from .registry.fileformat import FILENAME, dumps, parse_version, preset_to_dict
 
 if TYPE_CHECKING:
-    from .preset import Preset
+    from .registry.preset import Preset
 
 __all__ = [
     "HubFile",
@@ -420,7 +420,7 @@ class PublishResult:
 
 
 def _family(preset: "Preset") -> str | None:
-    from .registry import model_alias_for
+    from .registry.index import model_alias_for
 
     alias = model_alias_for(preset.model) if preset.model else None
     if alias is not None:

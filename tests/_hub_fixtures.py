@@ -10,7 +10,7 @@ import pytest
 
 from tests.hub_server import HubServer
 from stylehunt import hub
-from stylehunt.preset import Preset
+from stylehunt.registry.preset import Preset
 
 SD3_ID = "stabilityai/stable-diffusion-3-medium-diffusers"
 SD3_FP = {

@@ -7,7 +7,7 @@ import torch
 from diffusers import FluxTransformer2DModel, SD3Transformer2DModel
 
 import stylehunt
-from stylehunt.heads import attention_modules
+from stylehunt.engine.heads import attention_modules
 
 # The public transformer/config.json values (../shared/model-configs.md).
 SD3_MEDIUM = dict(

@@ -21,7 +21,7 @@ from stylehunt.errors import (
     PresetReferenceError,
     VersionExistsError,
 )
-from stylehunt.preset import Preset
+from stylehunt.registry.preset import Preset
 from stylehunt.registry import load_preset, resolve_preset
 from tests._hub_fixtures import (  # noqa: F401
     READ_TOKEN,

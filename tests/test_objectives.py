@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from stylehunt import objectives as O
+from stylehunt.objectives import scorers as O
 from stylehunt.errors import ObjectiveError, ScorerUnavailableError, StylehuntError
 
 EMBED = 16  # projection / embedding size of both tiny CLIPs (and so the aesthetic MLP input size)

@@ -15,8 +15,8 @@ from stylehunt.errors import (
     PresetFileError,
     PresetFormatVersionError,
 )
-from stylehunt.preset import Preset
-from stylehunt.preset_file import FILENAME, FORMAT_VERSION, dumps, loads, parse_version, read_preset_file
+from stylehunt.registry.preset import Preset
+from stylehunt.registry.fileformat import FILENAME, FORMAT_VERSION, dumps, loads, parse_version, read_preset_file
 
 SEARCH_PROVENANCE = {
     "kind": "search",

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from stylehunt import hub, registry
+from stylehunt import hub
+from stylehunt.registry import index as registry
 from stylehunt.errors import (
     HubOfflineError,
     PresetFileError,
@@ -19,9 +20,9 @@ from stylehunt.errors import (
     PresetReferenceError,
     RegistryIndexError,
 )
-from stylehunt.heads import head_grid
-from stylehunt.preset import Preset
-from stylehunt.preset_file import dumps
+from stylehunt.engine.heads import head_grid
+from stylehunt.registry.preset import Preset
+from stylehunt.registry.fileformat import dumps
 from stylehunt.registry import RegistryIndex, list_presets, load_preset, parse_reference, resolve_preset
 from tests._hub_fixtures import SD3_ID, cache_listing, fake_hub, loopback_only, make_preset, publish  # noqa: F401
 

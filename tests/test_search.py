@@ -23,8 +23,8 @@ from stylehunt.errors import (
     ScorerUnavailableError,
     SearchConfigError,
 )
-from stylehunt.headhunter import SearchSettings, _Sampler, search
-from stylehunt.search_report import render_atlas
+from stylehunt.search.headhunter import SearchSettings, _Sampler, search
+from stylehunt.search.report import render_atlas
 
 PROMPTS = ["a red house", "a small dog"]
 HELDOUT = ["a tree by a lake"]
@@ -348,7 +348,7 @@ def test_atlas_one_row_per_layer_one_column_per_head(pipe, tiny_sd3_path, tmp_pa
 
 def test_the_preset_records_the_style_text_of_a_built_objective():
     from stylehunt.objectives import build_objective
-    from stylehunt.headhunter import _style_of
+    from stylehunt.search.headhunter import _style_of
 
     info = build_objective("pickscore+0.5*aesthetic", style="sunlit, golden hour").describe()
     assert _style_of(info) == "sunlit, golden hour"

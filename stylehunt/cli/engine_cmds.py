@@ -64,7 +64,7 @@ def generate(model, presets, head_specs, strengths, scale, identity, prompt, neg
 
     from ..api import apply, remove, resolve_presets
     from ..models import load_pipeline
-    from ..preset import Preset
+    from ..registry.preset import Preset
 
     if not presets and not head_specs:
         raise click.UsageError("give at least one --preset REF or --heads L:H,...")
@@ -108,7 +108,7 @@ def heads(model, fmt):
 
     Only transformer/config.json is read; the transformer is built on the meta device (no weights).
     """
-    from ..heads import head_grid
+    from ..engine.heads import head_grid
     from ..models import load_transformer_skeleton
 
     grid = head_grid(load_transformer_skeleton(model))

@@ -36,7 +36,7 @@ def _echo_json(obj: Any) -> None:
 @click.option("--refresh", is_flag=True, help="First fetch the newest registry index from the Hub (STYLEHUNT_INDEX_REPO).")
 def list_(pattern: str, model: str | None, fmt: str, refresh: bool) -> None:
     """List registry presets whose name matches PATTERN (wildcards, e.g. 'sd3-medium/*')."""
-    from ..registry import get_index, list_presets, refresh_index
+    from ..registry.index import get_index, list_presets, refresh_index
 
     if refresh:
         refresh_index()
@@ -79,8 +79,8 @@ def show(ref: str, fmt: str) -> None:
 
     REF is a registry name (sd3-medium/paper-l1h10[@1.0.0]), hf-hub:owner/repo[@revision] or a path.
     """
-    from ..preset_file import preset_to_dict
-    from ..registry import get_index, model_alias_for, resolve_preset
+    from ..registry.fileformat import preset_to_dict
+    from ..registry.index import get_index, model_alias_for, resolve_preset
 
     resolved = resolve_preset(ref)
     preset = resolved.preset
@@ -150,7 +150,7 @@ def pull(ref: str) -> None:
 
     Prints the cached file's path.
     """
-    from ..registry import resolve_preset
+    from ..registry.index import resolve_preset
 
     resolved = resolve_preset(ref)
     if resolved.kind == "hub":
@@ -183,7 +183,7 @@ def publish(file: Path, repo_id: str, version: str | None, previews: tuple[Path,
     `hf auth login`).
     """
     from ..hub import push_preset
-    from ..preset import Preset
+    from ..registry.preset import Preset
 
     preset = Preset.from_file(file)
     plan = push_preset(preset, repo_id, version=version, images=previews, private=private, dry_run=True)

@@ -1,4 +1,4 @@
-"""``stylehunt search`` and ``stylehunt atlas``: thin commands over :mod:`stylehunt.headhunter`.
+"""``stylehunt search`` and ``stylehunt atlas``: thin commands over :mod:`stylehunt.search`.
 
 ``search`` checks everything it can before loading the model (objective name, prompt source and
 column, a resume folder's configuration, k against the head pool read from the model's config on
@@ -43,7 +43,7 @@ def _option_name(key: str) -> str:
 
 def _merge_resume(ctx: click.Context, opts: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """Fill options not given from the run's command.json; refuse options given with another value."""
-    from ..headhunter import STATE_FILE
+    from ..search.headhunter import STATE_FILE
 
     if not run_dir.is_dir():
         raise SearchConfigError(f"nothing to resume: run folder {run_dir} does not exist", hint="check the --resume path")
@@ -79,16 +79,16 @@ def _merge_resume(ctx: click.Context, opts: dict[str, Any], run_dir: Path) -> di
 
 
 def _load_objective(spec: str, style: str):
-    from ..objectives import build_objective
+    from ..objectives.scorers import build_objective
 
     return build_objective(spec, style=style)
 
 
 def _pool_check(model: str, layers: str | None, rounds: int, per_round: int, settings_kwargs: dict[str, Any]) -> None:
     """k against the pool, from the model's transformer config on the meta device (no weights)."""
-    from ..heads import head_grid
+    from ..engine.heads import head_grid
     from ..models import load_transformer_skeleton
-    from ..headhunter import SearchSettings, _check_pool_size, _resolve_pool
+    from ..search.headhunter import SearchSettings, _check_pool_size, _resolve_pool
 
     grid = head_grid(load_transformer_skeleton(model))
     pool = _resolve_pool(grid, None, layers)
@@ -186,8 +186,8 @@ def search(ctx: click.Context, **opts: Any) -> None:
     if not opts["model"]:
         raise click.UsageError("give --model (a folder, a Hub id, or tiny-sd3 / tiny-sd3.5 / tiny-flux)")
 
-    from ..prompts import load_prompts
-    from ..headhunter import SearchSettings, search as run_search
+    from ..prompts.sources import load_prompts
+    from ..search.headhunter import SearchSettings, search as run_search
 
     # 1. cheap checks, no weights
     objective = _load_objective(opts["objective"], opts["style"])
@@ -212,7 +212,7 @@ def search(ctx: click.Context, **opts: Any) -> None:
 
     pipe = load_pipeline(opts["model"], dtype=opts["dtype"], device=_device(device))
     if resume_dir is None and _is_main():
-        from ..headhunter import _atomic_write, _json_bytes
+        from ..search.headhunter import _atomic_write, _json_bytes
 
         _atomic_write(run_dir / COMMAND_FILE, _json_bytes({k: opts[k] for k in _RECORDED}))
     heldout = heldout_set if opts["num_heldout"] > 0 else None
@@ -266,10 +266,10 @@ def search(ctx: click.Context, **opts: Any) -> None:
 def atlas(model, prompt, layers, seed, scale, strength, steps, resolution, cfg, identity, batch_size, thumb, dtype,
           device, progress, out):
     """Single-head guidance for every head of some layers: one row per layer, one column per head."""
-    from ..heads import head_grid
+    from ..engine.heads import head_grid
     from ..models import load_pipeline, load_transformer_skeleton
-    from ..headhunter import SearchSettings, _resolve_pool
-    from ..search_report import render_atlas
+    from ..search.headhunter import SearchSettings, _resolve_pool
+    from ..search.report import render_atlas
 
     SearchSettings(rounds=1, per_round=1, scale=scale, strength=strength, steps=steps, height=resolution,
                    width=resolution, cfg_scale=cfg, identity=identity, batch_size=batch_size)

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from .errors import HeadOutOfRangeError, InvalidPresetError
+from ..errors import HeadOutOfRangeError, InvalidPresetError
 
 if TYPE_CHECKING:
-    from .hub import PublishResult
+    from ..hub import PublishResult
 
 __all__ = ["Preset", "check_heads_in_fingerprint"]
 
@@ -99,7 +99,7 @@ class Preset:
     """A set of attention heads to perturb with SoftPAG, with its default strength and scale.
 
     Args:
-        heads: ``(layer, head)`` pairs, 0-based, in selection order (see :mod:`stylehunt.heads`
+        heads: ``(layer, head)`` pairs, 0-based, in selection order (see :mod:`stylehunt.engine.heads`
             for the addressing scheme).
         strength: SoftPAG ``u`` in ``[0, 1]``: each head's attention map becomes ``(1-u) A + u I``.
         scale: default guidance scale ``w`` (used when :func:`stylehunt.apply` gets no ``scale``).
@@ -164,33 +164,33 @@ class Preset:
     def load(cls, ref: "str | os.PathLike[str] | Preset") -> "Preset":
         """Load a preset by reference: ``"sd3-medium/paper-l1h10[@1.0.0]"``, ``"hf-hub:owner/repo[@rev]"``
         or a path to a ``.json`` file (see :func:`stylehunt.registry.load_preset`)."""
-        from .registry import load_preset
+        from .index import load_preset
 
         return load_preset(ref)
 
     @classmethod
     def from_file(cls, path: "str | os.PathLike[str]") -> "Preset":
         """Read a local ``stylehunt_preset.json`` (or a folder holding one); no registry, no network."""
-        from .preset_file import read_preset_file
+        from .fileformat import read_preset_file
 
         return read_preset_file(path)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Preset":
         """Build a preset from the parsed JSON of a preset file, validating every field."""
-        from .preset_file import preset_from_dict
+        from .fileformat import preset_from_dict
 
         return preset_from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready file form (raises :class:`~stylehunt.errors.PresetFileError` if incomplete)."""
-        from .preset_file import preset_to_dict
+        from .fileformat import preset_to_dict
 
         return preset_to_dict(self)
 
     def to_json(self) -> str:
         """The exact text :meth:`save` writes."""
-        from .preset_file import dumps, preset_to_dict
+        from .fileformat import dumps, preset_to_dict
 
         return dumps(preset_to_dict(self))
 
@@ -199,7 +199,7 @@ class Preset:
 
         Returns the path written.
         """
-        from .preset_file import write_preset_file
+        from .fileformat import write_preset_file
 
         return write_preset_file(self, path)
 
@@ -214,6 +214,6 @@ class Preset:
         dry_run: bool = False,
     ) -> "PublishResult":
         """Publish this preset as ``v<version>`` of Hub repo ``repo_id`` (see :func:`stylehunt.hub.push_preset`)."""
-        from .hub import push_preset
+        from ..hub import push_preset
 
         return push_preset(self, repo_id, version=version, images=images, private=private, token=token, dry_run=dry_run)

@@ -139,13 +139,13 @@ def render_atlas(
     """
     import sys
 
-    from .engine import _check_pipeline, get_applied
-    from .errors import SearchConfigError
+    from ..engine.guidance import check_pipeline, get_applied
+    from ..errors import SearchConfigError
     from .headhunter import SearchSettings, _default_size, _resolve_pool, _Sampler, _size_multiple, parse_layers
 
     if not isinstance(prompt, str) or not prompt.strip():
         raise SearchConfigError(f"Expected a non-empty prompt, but got {prompt!r}")
-    grid = _check_pipeline(pipe)
+    grid = check_pipeline(pipe)
     if get_applied(pipe) is not None:
         raise SearchConfigError("the pipeline already has stylehunt guidance applied", hint="call stylehunt.remove(pipe) first")
     family = "flux" if "Flux" in type(pipe.transformer).__name__ else "sd3"

@@ -41,7 +41,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .errors import UnsupportedModelError
+from ..errors import UnsupportedModelError
 
 if TYPE_CHECKING:  # heavy imports only when building
     from diffusers import DiffusionPipeline

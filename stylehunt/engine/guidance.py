@@ -37,9 +37,9 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from .errors import ArchitectureMismatchError, GuidanceError, UnsupportedModelError
-from .heads import HeadGrid, LayerInfo, _transformer_of, attention_modules, head_grid
-from .preset import Preset
+from ..errors import ArchitectureMismatchError, GuidanceError, UnsupportedModelError
+from .heads import HeadGrid, LayerInfo, transformer_of, attention_modules, head_grid
+from ..registry.preset import Preset
 
 __all__ = [
     "apply",
@@ -469,7 +469,7 @@ _APPLIED: "weakref.WeakKeyDictionary[Any, _Guidance]" = weakref.WeakKeyDictionar
 _OWNER: "weakref.WeakKeyDictionary[torch.nn.Module, Any]" = weakref.WeakKeyDictionary()
 
 
-def _check_pipeline(pipe: Any) -> HeadGrid:
+def check_pipeline(pipe: Any) -> HeadGrid:
     names = {cls.__name__ for cls in type(pipe).__mro__}
     if not names.intersection(SUPPORTED_PIPELINES):
         raise UnsupportedModelError(
@@ -656,7 +656,7 @@ def apply(
     Raises :class:`~stylehunt.errors.StylehuntError` subclasses; on error the pipeline is unchanged.
     """
     presets = _as_presets(presets)
-    grid = _check_pipeline(pipe)
+    grid = check_pipeline(pipe)
     _check_compatibility(pipe, grid, presets)
     u = _resolve_strengths(presets, strengths)
     w = _check_settings(_resolve_scale(presets, scale), identity, start, stop)
@@ -681,7 +681,7 @@ def apply_table(
     ``(num_images, num_layers, max_heads)``: one head set per conditional row, so one pipeline call
     evaluates several candidate head sets side by side.
     """
-    grid = _check_pipeline(pipe)
+    grid = check_pipeline(pipe)
     w = _check_settings(scale, identity, start, stop)
     config = AppliedGuidance((), (), w, identity, float(start), float(stop), _check_table(grid, table))
     _install(pipe, grid, config)
@@ -697,7 +697,7 @@ def perturbed(
     No guidance is formed: this is the perturbed model ``eps_pert`` alone (for analyses and
     benchmarks). ``text_len`` (text tokens in the joint sequence) is needed for ``identity="image"``.
     """
-    transformer = _transformer_of(model)
+    transformer = transformer_of(model)
     grid = head_grid(transformer)
     _check_settings(1.0, identity, 0.0, 1.0)
     table = _check_table(grid, table)

@@ -36,7 +36,7 @@ Mechanics (``docs/search.md`` has the reasoning):
 
 Example (tiny random-weight model, weight-free objective)::
 
-    from stylehunt.headhunter import search
+    from stylehunt.search import search
     from stylehunt.tiny import load_tiny_pipeline
     pipe = load_tiny_pipeline("sd3")
     result = search(pipe, "brightness", ["a house", "a dog"], rounds=2, per_round=1,
@@ -61,13 +61,13 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import torch
 
-from .preset_file import atomic_write_bytes as _atomic_write
-from .errors import ResumeMismatchError, SearchConfigError, SearchError, StylehuntError
+from ..registry.fileformat import atomic_write_bytes as _atomic_write
+from ..errors import ResumeMismatchError, SearchConfigError, SearchError, StylehuntError
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-    from .preset import Preset
+    from ..registry.preset import Preset
 
 __all__ = [
     "search",
@@ -186,7 +186,7 @@ class SearchSettings:
         if self.cfg_scale is not None:
             value = _float_setting(self.cfg_scale, "cfg_scale", 1.0, 1e4, low_open=True)
             object.__setattr__(self, "cfg_scale", value)
-        from .engine import IDENTITY_MODES
+        from ..engine.guidance import IDENTITY_MODES
 
         if self.identity not in IDENTITY_MODES:
             raise SearchConfigError(f"Expected `identity` to be one of {IDENTITY_MODES}, but got {self.identity!r}")
@@ -364,7 +364,7 @@ def _short(value: Any, limit: int = 80) -> str:
 
 def _json_bytes(obj: Any) -> bytes:
     """Indented JSON with ``[layer, head]`` pairs kept on one line."""
-    from .preset_file import dumps
+    from ..registry.fileformat import dumps
 
     return dumps(obj).encode("utf-8")
 
@@ -609,7 +609,7 @@ class _Sampler:
 
     def generate(self, sets: list[HeadSet], pairs: list[tuple[str, int]], steps: int) -> list["Image.Image"]:
         """One pipeline call: image i uses head set ``sets[i]`` and prompt-seed pair ``pairs[i]``."""
-        from .engine import apply_table, remove
+        from ..engine.guidance import apply_table, remove
 
         s = self.settings
         table = self.table(sets)
@@ -844,7 +844,7 @@ def _check_pool_size(pool_size: int, settings: SearchSettings) -> None:
 
 
 def _objective(objective: Any, style: str) -> Any:
-    from .objectives import Objective, build_objective
+    from ..objectives.scorers import Objective, build_objective
 
     if isinstance(objective, Objective):
         if style:
@@ -970,8 +970,8 @@ def search(
     generated), :class:`~stylehunt.errors.ResumeMismatchError`, :class:`~stylehunt.errors.ObjectiveError`,
     :class:`~stylehunt.errors.ScorerUnavailableError`.
     """
-    from . import __version__
-    from .engine import _check_pipeline, get_applied
+    from .. import __version__
+    from ..engine.guidance import check_pipeline, get_applied
 
     # ---- validation: everything cheap, before the objective's weights or any image -------------
     settings = SearchSettings(
@@ -979,7 +979,7 @@ def search(
         height=height, width=width, cfg_scale=cfg_scale, identity=identity, batch_size=batch_size,
         screen_steps=screen_steps, screen_prompts=screen_prompts, rerank=rerank, keep=keep,
     )
-    grid = _check_pipeline(pipe)
+    grid = check_pipeline(pipe)
     if get_applied(pipe) is not None:
         raise SearchConfigError(
             "the pipeline already has stylehunt guidance applied; the search needs it bare",
@@ -1190,8 +1190,8 @@ def _slug(text: str) -> str:
 
 def _check_preset_fields(name: str, version: str, license: str, model_id: str | None, head: Address, grid: Any) -> None:
     """Build and serialise a stand-in preset now, so a bad name/version/license/model id fails before the work."""
-    from .errors import InvalidPresetError
-    from .preset import Preset
+    from ..errors import InvalidPresetError
+    from ..registry.preset import Preset
 
     if model_id is None:
         raise SearchConfigError(
@@ -1220,7 +1220,7 @@ def _check_report_deps() -> None:
 def _build_preset(*, round_results, settings, grid, model_id, name, version, license, style, objective, objective_info,
                   prompt_info, heldout_info, pairs, baseline, heldout_base, heldout_final, rows, pool_size,
                   version_str) -> "Preset":
-    from .preset import Preset
+    from ..registry.preset import Preset
 
     heads = [a for r in round_results for a in r.added]
     heldout = None
@@ -1326,7 +1326,7 @@ def _scores_document(result: SearchResult) -> dict[str, Any]:
 
 
 def _write_outputs(result: SearchResult, store: _Store, objective: Any) -> None:
-    from .search_report import render_curve, render_grid
+    from .report import render_curve, render_grid
 
     run_dir = Path(result.run_dir)
     _atomic_write(run_dir / SCORES_FILE, _json_bytes(_scores_document(result)))

@@ -4,7 +4,7 @@ Sources (:func:`load_prompts`):
 
 ==========================  ===================================================================
 ``"default"``               40 varied content prompts in 8 categories written for stylehunt
-                            (``stylehunt/data/default_prompts.tsv``, columns Prompt, Category).
+                            (``stylehunt/prompts/data/default_prompts.tsv``, columns Prompt, Category).
 ``"parti"``                 PartiPrompts from the Hub dataset ``nateraw/parti-prompts`` (column
                             ``Prompt``, categories in ``Category``). Offline, pass the TSV path.
 ``"hf:OWNER/NAME"``         any Hugging Face ``datasets`` source, with ``split``/``column``; a dict
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from .errors import PromptSourceError
+from ..errors import PromptSourceError
 
 __all__ = ["PromptSet", "load_prompts", "generation_seeds", "PARTI_DATASET", "PROMPT_COLUMNS", "CATEGORY_COLUMNS"]
 
@@ -288,14 +288,14 @@ def _read_local(path: Path) -> _Table:
 
 def _datasets_cache_dir() -> str:
     """HF_DATASETS_CACHE / HF_HOME, re-read now (datasets reads them at import)."""
-    from .objectives import _hf_home
+    from ..objectives.scorers import _hf_home
 
     return os.path.expanduser(os.environ.get("HF_DATASETS_CACHE") or os.path.join(_hf_home(), "datasets"))
 
 
 def _read_hub(kwargs: dict[str, Any], *, hint: str | None) -> _Table:
     """``datasets.load_dataset(**kwargs)`` with an offline check first (no minutes of retries)."""
-    from .objectives import _hub_status
+    from ..objectives.scorers import _hub_status
 
     repo = str(kwargs.get("path", ""))
     is_hub_repo = "/" in repo and not os.path.exists(repo) and repo not in {"csv", "json", "parquet", "text"}
@@ -497,7 +497,7 @@ def load_prompts(
         if text == "default":
             from importlib import resources
 
-            ref = resources.files("stylehunt").joinpath("data", "default_prompts.tsv")
+            ref = resources.files("stylehunt.prompts").joinpath("data", "default_prompts.tsv")
             with resources.as_file(ref) as path:
                 table = _read_local(Path(path))
             where, label = "the default prompt set", "default"

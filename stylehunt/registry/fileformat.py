@@ -22,7 +22,7 @@ file written by a newer format version is refused with a hint to upgrade. The fu
       "metadata": {}                                # optional, free-form JSON
     }
 
->>> from stylehunt.preset_file import parse_version
+>>> from stylehunt.registry.fileformat import parse_version
 >>> sorted(["1.10.0", "1.2.0", "1.2.0-rc.1"], key=parse_version)
 ['1.2.0-rc.1', '1.2.0', '1.10.0']
 """
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from .errors import (
+from ..errors import (
     HeadOutOfRangeError,
     InvalidPresetError,
     PresetFileError,
@@ -278,7 +278,7 @@ def _describe(value: Any) -> str:
 
 
 def _check_fingerprint(r: _Reader, fp: Any, field: str) -> dict[str, Any]:
-    from .heads import KINDS, SUPPORTED_TRANSFORMERS
+    from ..engine.heads import KINDS, SUPPORTED_TRANSFORMERS
 
     fp = r.object(fp, field)
     r.keys(fp, field, FINGERPRINT_KEYS, FINGERPRINT_KEYS)

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 import torch
 
-from .errors import HeadOutOfRangeError, UnsupportedModelError
+from ..errors import HeadOutOfRangeError, UnsupportedModelError
 
 __all__ = ["LayerInfo", "HeadGrid", "head_grid", "SUPPORTED_TRANSFORMERS"]
 
@@ -151,7 +151,7 @@ def _run_length(items: list[str]) -> list[list[Any]]:
     return out
 
 
-def _transformer_of(model: Any) -> torch.nn.Module:
+def transformer_of(model: Any) -> torch.nn.Module:
     """Accept a pipeline (anything with ``.transformer``) or a transformer."""
     transformer = getattr(model, "transformer", None)
     if isinstance(transformer, torch.nn.Module):
@@ -205,7 +205,7 @@ def head_grid(model: Any) -> HeadGrid:
     >>> grid.num_layers, grid.heads_per_layer, grid.layers[1].module_name
     (2, (4, 4), 'transformer_blocks.1.attn')
     """
-    transformer = _transformer_of(model)
+    transformer = transformer_of(model)
     layers = tuple(
         LayerInfo(index=i, module_name=name, heads=int(attn.heads), head_dim=_head_dim(attn), kind=kind)
         for i, (name, attn, kind) in enumerate(_attention_layers(transformer))
@@ -215,4 +215,4 @@ def head_grid(model: Any) -> HeadGrid:
 
 def attention_modules(model: Any) -> list[torch.nn.Module]:
     """The attention modules in address order (layer ``i`` is element ``i``)."""
-    return [attn for _, attn, _ in _attention_layers(_transformer_of(model))]
+    return [attn for _, attn, _ in _attention_layers(transformer_of(model))]

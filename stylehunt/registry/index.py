@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from .errors import (
+from ..errors import (
     HubRevisionNotFoundError,
     InvalidPresetError,
     PresetFileError,
@@ -49,8 +49,8 @@ from .errors import (
     RegistryIndexError,
 )
 from .preset import Preset
-from .tiny import TINY_MODEL_NAMES
-from .preset_file import (
+from ..tiny import TINY_MODEL_NAMES
+from .fileformat import (
     FILENAME,
     MAX_FILE_BYTES,
     Version,
@@ -91,7 +91,7 @@ HUB_PREFIX = "hf-hub:"
 
 _PRESETS_PACKAGE = "stylehunt.presets"
 _INDEX_PACKAGE = "stylehunt.registry_data"
-_SOURCE_ROOT = Path(__file__).resolve().parent.parent  # a source checkout: presets/ and registry/ live here
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]  # a source checkout: presets/ and registry/ live here
 _SPEC_RE = re.compile(r"(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?)?")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -146,7 +146,7 @@ def parse_reference(ref: "str | os.PathLike[str]") -> Reference:
     if not text:
         raise PresetReferenceError("empty preset reference", ref=ref)
     if text.startswith(HUB_PREFIX):
-        from .hub import check_repo_id
+        from ..hub import check_repo_id
 
         repo_id, at, revision = text[len(HUB_PREFIX) :].partition("@")
         check_repo_id(repo_id, ref=text)
@@ -427,7 +427,7 @@ def _index_repo() -> tuple[str, str]:
 
 
 def _cached_remote_index() -> RegistryIndex | None:
-    from . import hub
+    from .. import hub
 
     repo, revision = _index_repo()
     source = f"hf-hub:{repo}@{revision} (cached)"
@@ -455,7 +455,7 @@ def refresh_index(repo_id: str | None = None, *, revision: str | None = None) ->
     to ``STYLEHUNT_INDEX_REVISION`` (else ``main``). An invalid index is refused and the cache is
     left as it was. Returns the merged index now in use.
     """
-    from . import hub
+    from .. import hub
 
     default_repo, default_revision = _index_repo()
     repo = hub.check_repo_id(repo_id or default_repo)
@@ -634,7 +634,7 @@ def _resolve_name(ref: Reference) -> ResolvedPreset:
         _check_identity(preset, name, version, canonical)
         return ResolvedPreset(preset=preset, ref=canonical, kind="bundled", path=Path(str(resource)), sha256=digest)
 
-    from . import hub
+    from .. import hub
 
     assert loc.repo_id is not None
     with hub.cache_transaction(loc.repo_id):
@@ -665,7 +665,7 @@ def _check_identity(preset: Preset, name: str, version: str, canonical: str) -> 
 
 
 def _resolve_hub(ref: Reference) -> ResolvedPreset:
-    from . import hub
+    from .. import hub
 
     assert ref.repo_id is not None
     try:

@@ -44,7 +44,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
-from .errors import ObjectiveError, ScorerUnavailableError
+from ..errors import ObjectiveError, ScorerUnavailableError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -128,7 +128,7 @@ def _hub_status(repo_id: str, *, repo_type: str = "model") -> tuple[str, str]:
     from huggingface_hub import HfApi
     from huggingface_hub.errors import RepositoryNotFoundError
 
-    from . import __version__
+    from .. import __version__
 
     api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, library_name="stylehunt", library_version=__version__)
     try:
@@ -143,7 +143,7 @@ def _hub_status(repo_id: str, *, repo_type: str = "model") -> tuple[str, str]:
 def _hub_download(repo_id: str, filename: str, *, cache_dir: str | None, local_only: bool, revision: str | None = None) -> str:
     from huggingface_hub import hf_hub_download
 
-    from . import __version__
+    from .. import __version__
 
     return hf_hub_download(
         repo_id,
