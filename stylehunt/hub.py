@@ -102,16 +102,75 @@ def is_offline() -> bool:
     )
 
 
-def cache_dir() -> Path:
-    """huggingface_hub's cache folder, resolved from the environment as it is now (same rules)."""
-    explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
-    if explicit:
-        return Path(os.path.expandvars(explicit)).expanduser().resolve()
+def hf_home() -> Path:
+    """huggingface_hub's home folder (``HF_HOME``, else ``$XDG_CACHE_HOME/huggingface``), read now.
+
+    huggingface_hub reads these variables once, at its import; we re-read them so a process (or a
+    test) that changes them later still lands in the same place hf_hub_download would use.
+    """
     home = os.environ.get("HF_HOME") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface"
     )
+    return Path(os.path.expandvars(home)).expanduser()
+
+
+def cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """huggingface_hub's cache folder (or ``explicit``), resolved from the environment as it is now (same rules)."""
+    if explicit is not None:
+        return Path(os.fspath(explicit)).expanduser().resolve()
+    explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if explicit:
+        return Path(os.path.expandvars(explicit)).expanduser().resolve()
     # resolved like hf_hub_download resolves it, so paths it returns are comparable with ours
-    return (Path(os.path.expandvars(home)).expanduser() / "hub").resolve()
+    return (hf_home() / "hub").resolve()
+
+
+def datasets_cache_dir() -> Path:
+    """The ``datasets`` library's cache (``HF_DATASETS_CACHE``, else ``HF_HOME/datasets``), read now."""
+    explicit = os.environ.get("HF_DATASETS_CACHE")
+    return Path(os.path.expandvars(explicit)).expanduser() if explicit else hf_home() / "datasets"
+
+
+#: seconds for the one "does the Hub answer" request of :func:`repo_status`
+PROBE_TIMEOUT = 10.0
+
+
+def repo_status(repo_id: str, *, repo_type: str = "model", timeout: float = PROBE_TIMEOUT) -> tuple[str, str]:
+    """``(status, reason)``: ``"online"``, ``"cache-only"`` (offline or unreachable) or ``"missing"``.
+
+    Makes at most one short request, and none in offline mode, so a caller can fall back to the
+    cache at once instead of waiting out a client's retries.
+    """
+    if is_offline():
+        return "cache-only", "offline mode is on (HF_HUB_OFFLINE=1)"
+    try:
+        _api().repo_info(repo_id, repo_type=repo_type, timeout=timeout)
+    except RepositoryNotFoundError as e:
+        return "missing", f"the Hub has no {repo_type} repository {repo_id!r} (or it is private: set HF_TOKEN) ({e})"
+    except Exception as e:  # any network/server failure: fall back to the cache
+        return "cache-only", f"the Hub cannot be reached ({type(e).__name__}: {e})"
+    return "online", ""
+
+
+def download(
+    repo_id: str,
+    filename: str,
+    *,
+    revision: str | None = None,
+    repo_type: str = "model",
+    cache: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+) -> str:
+    """``hf_hub_download`` stamped with our library name, into :func:`cache_dir` (or ``cache``); raw errors."""
+    return _download(
+        repo_id,
+        filename,
+        revision=revision,
+        repo_type=repo_type,
+        cache_dir=str(cache_dir(cache)),
+        local_files_only=local_files_only,
+        endpoint=endpoint(),
+    )
 
 
 def _api(token: str | None = None) -> HfApi:

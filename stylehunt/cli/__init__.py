@@ -7,50 +7,18 @@ traceback. Results go to stdout, messages to stderr. Library modules never impor
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
 import click
 
-from .. import __version__
 from ..errors import StylehuntError
 
 DEBUG_ENV = "STYLEHUNT_DEBUG"
 
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="stylehunt")
-@click.option("-v", "--verbose", count=True, help="More log output on stderr (-v info, -vv debug).")
-def cli(verbose: int) -> None:
-    """Training-free style presets for Diffusion Transformers (SD3, SD3.5, FLUX.1)."""
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if verbose == 0:  # loading bars of diffusers/transformers are noise for a one-line command
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        try:
-            import diffusers.utils.logging as dlog
-            import transformers.utils.logging as tlog
-
-            dlog.disable_progress_bar()
-            tlog.disable_progress_bar()
-        except ImportError:  # pragma: no cover
-            pass
-
-
-def _register_commands() -> None:
-    # Each module adds its commands to `cli`; kept in separate files so they can grow apart.
-    from . import engine_cmds  # noqa: F401
-
-    for optional in ("registry_cmds", "search_cmds"):
-        try:
-            __import__(f"{__name__}.{optional}")
-        except ModuleNotFoundError as e:  # pragma: no cover - module not written yet
-            if e.name != f"{__name__}.{optional}":
-                raise
-
-
-_register_commands()
+# The group, then each command module attaches its commands to it (kept apart so they can grow apart).
+from .app import cli  # noqa: E402
+from . import engine_cmds, registry_cmds, search_cmds  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

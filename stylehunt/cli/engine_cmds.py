@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import cli
+from .app import cli
 from ..errors import GuidanceError
 
 logger = logging.getLogger(__name__)

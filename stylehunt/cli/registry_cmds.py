@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from . import cli
+from .app import cli
 
 
 def _heads_text(heads: Any) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from . import cli
+from .app import cli
 from ..errors import ResumeMismatchError, SearchConfigError
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,30 @@
+"""The ``stylehunt`` click group: global options only. Commands attach themselves in their modules."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from .. import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="stylehunt")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """Training-free style presets for Diffusion Transformers (SD3, SD3.5, FLUX.1)."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if verbose == 0:  # loading bars of diffusers/transformers are noise for a one-line command
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        try:
+            import diffusers.utils.logging as dlog
+            import transformers.utils.logging as tlog
+
+            dlog.disable_progress_bar()
+            tlog.disable_progress_bar()
+        except ImportError:  # pragma: no cover
+            pass
