@@ -11,7 +11,7 @@ import contextlib
 import os
 from typing import Any, Iterator, Sequence, Union
 
-from .engine import guidance as engine
+from . import engine
 from .registry.preset import Preset
 
 PresetLike = Union[Preset, str, "os.PathLike[str]"]

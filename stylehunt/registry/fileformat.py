@@ -30,16 +30,15 @@ file written by a newer format version is refused with a hint to upgrade. The fu
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from ..files import atomic_write_bytes
 from ..errors import (
     HeadOutOfRangeError,
     InvalidPresetError,
@@ -64,8 +63,6 @@ __all__ = [
     "loads",
     "read_preset_file",
     "write_preset_file",
-    "sha256_file",
-    "atomic_write_bytes",
 ]
 
 #: The one file name of a preset, bundled, on disk (in a folder) and in a Hub repo.
@@ -621,23 +618,6 @@ def read_preset_file(path: str | os.PathLike) -> "Preset":
     return loads(raw, path=p)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary sibling and ``os.replace`` (never a half file)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
 def write_preset_file(preset: "Preset", path: str | os.PathLike) -> Path:
     """Write ``preset`` to ``path`` (a ``.json`` file, or a folder that gets ``stylehunt_preset.json``)."""
     text = dumps(preset_to_dict(preset))
@@ -645,11 +625,3 @@ def write_preset_file(preset: "Preset", path: str | os.PathLike) -> Path:
     if p.is_dir() or (not p.suffix and not p.exists()):
         p = p / FILENAME
     return atomic_write_bytes(p, text.encode("utf-8"))
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 16), b""):
-            h.update(chunk)
-    return h.hexdigest()

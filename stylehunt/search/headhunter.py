@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import torch
 
-from ..registry.fileformat import atomic_write_bytes as _atomic_write
+from ..files import atomic_write_bytes as _atomic_write
 from ..errors import ResumeMismatchError, SearchConfigError, SearchError, StylehuntError
 
 if TYPE_CHECKING:  # pragma: no cover
