@@ -16,7 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
-from stylehunt.objectives import scorers as O
+import stylehunt.objectives as O
+from stylehunt.objectives import loading
 from stylehunt.errors import ObjectiveError, ScorerUnavailableError, StylehuntError
 
 EMBED = 16  # projection / embedding size of both tiny CLIPs (and so the aesthetic MLP input size)
@@ -223,7 +224,7 @@ def test_pickscore_from_offline_hub_cache(tiny_hf_clip, images, tmp_path, offlin
 
 
 def test_clip_local_dir_contract_negative_and_loads_once(tiny_open_clip, images, monkeypatch):
-    creates = _count_calls(monkeypatch, O, "_create_open_clip")
+    creates = _count_calls(monkeypatch, loading, "_create_open_clip")
     model = f"local-dir:{tiny_open_clip}"
     pos = O.ClipObjective("a watercolor painting", model=model, batch_size=3)
     scores = _check_model_objective(pos, images, PROMPTS)
@@ -281,7 +282,7 @@ def test_clip_model_name_errors(tiny_open_clip):
 
 def test_aesthetic_matches_reference_mlp_and_shares_clip(tiny_open_clip, tiny_aesthetic, images, monkeypatch):
     path, reference = tiny_aesthetic
-    creates = _count_calls(monkeypatch, O, "_create_open_clip")
+    creates = _count_calls(monkeypatch, loading, "_create_open_clip")
     clip_model = f"local-dir:{tiny_open_clip}"
     aes = O.AestheticObjective(weights=str(path), clip_model=clip_model, batch_size=2)
     clip = O.ClipObjective("x", model=clip_model)

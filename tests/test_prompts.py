@@ -1,4 +1,4 @@
-"""Prompt sources: the real PartiPrompts TSV (read in place), local formats, sampling and splits, errors."""
+"""Prompt sources: a slice of the real PartiPrompts TSV (read in place), local formats, sampling and splits, errors."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import pytest
 from stylehunt.errors import PromptSourceError, StylehuntError
 from stylehunt.prompts import PromptSet, generation_seeds, load_prompts
 
-# shared/ sits beside the repository (../shared from the repo root); never copied into the project
-PARTI_TSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "parti-prompts" / "PartiPrompts.tsv"
+# 104 rows of PartiPrompts.tsv, unchanged, in all 12 categories (how they were taken: SOURCE.md beside it)
+PARTI_TSV = Path(__file__).resolve().parent / "data" / "parti-prompts" / "PartiPrompts-slice.tsv"
 
 PARTI_CATEGORIES = {
-    "Abstract": 51, "Animals": 314, "Artifacts": 287, "Arts": 66, "Food & Beverage": 74, "Illustrations": 124,
-    "Indoor Scenes": 40, "Outdoor Scenes": 131, "People": 177, "Produce & Plants": 50, "Vehicles": 104,
-    "World Knowledge": 214,
+    "Abstract": 4, "Animals": 23, "Artifacts": 18, "Arts": 2, "Food & Beverage": 5, "Illustrations": 8,
+    "Indoor Scenes": 2, "Outdoor Scenes": 10, "People": 10, "Produce & Plants": 4, "Vehicles": 5,
+    "World Knowledge": 13,
 }
 
 
@@ -29,13 +29,13 @@ def _raw_parti_rows() -> list[list[str]]:
 
 
 # ------------------------------------------------------------------------------------------------
-# PartiPrompts, read in place
+# PartiPrompts (the slice), read in place
 # ------------------------------------------------------------------------------------------------
 
 
 def test_parti_tsv_rows_and_categories():
     ps = load_prompts(str(PARTI_TSV))
-    assert len(ps) == 1632 and ps.category_counts() == PARTI_CATEGORIES
+    assert len(ps) == 104 and ps.category_counts() == PARTI_CATEGORIES
     assert ps.prompts[0] == "bond" and ps.categories[0] == "Abstract"
     assert ps.prompts == [row[0].strip() for row in _raw_parti_rows()]
     quoted = [p for p in ps.prompts if '"Fly an airplane"' in p]
@@ -45,7 +45,7 @@ def test_parti_tsv_rows_and_categories():
 
 @pytest.mark.parametrize(
     "category, count",
-    [("Animals", 314), ("animals", 314), ("  Food & Beverage ", 74), (["People", "Vehicles"], 281)],
+    [("Animals", 23), ("animals", 23), ("  Food & Beverage ", 5), (["People", "Vehicles"], 15)],
 )
 def test_parti_category_filter(category, count):
     ps = load_prompts(str(PARTI_TSV), category=category)
@@ -58,7 +58,7 @@ def test_parti_filter_by_other_column_and_limit():
     basic = sum(1 for row in _raw_parti_rows() if row[2] == "Basic")
     assert len(load_prompts(str(PARTI_TSV), filter="Challenge=Basic")) == basic
     both = load_prompts(str(PARTI_TSV), category="Animals", filter={"Challenge": ["Basic", "Imagination"]})
-    assert 0 < len(both) < 314 and set(both.categories) == {"Animals"}
+    assert 0 < len(both) < 23 and set(both.categories) == {"Animals"}
     short = load_prompts(str(PARTI_TSV), filter=lambda row: len(row["Prompt"]) < 10, limit=7)
     assert len(short) == 7 and all(len(p) < 10 for p in short)
 
@@ -74,7 +74,7 @@ def test_parti_unknown_category_lists_available():
 def test_parti_tsv_through_datasets_matches_local_reader():
     via_datasets = load_prompts({"path": "csv", "data_files": str(PARTI_TSV), "delimiter": "\t"}, category="Arts")
     local = load_prompts(str(PARTI_TSV), category="Arts")
-    assert via_datasets.prompts == local.prompts and len(local) == 66
+    assert via_datasets.prompts == local.prompts and len(local) == 2
 
 
 @pytest.fixture()
@@ -233,7 +233,7 @@ def test_sample_is_seeded_and_without_replacement():
     assert len(set(a.prompts)) == 20 and set(a.prompts) <= set(ps.prompts)
     assert all(ps.categories[ps.prompts.index(p)] == cat for p, cat in zip(a.prompts, a.categories))
     assert "sample(n=20, seed=3)" in a.source
-    with pytest.raises(PromptSourceError, match="at most 1632"):
+    with pytest.raises(PromptSourceError, match="at most 104"):
         ps.sample(2000)
 
 

@@ -1,7 +1,15 @@
-"""Prompt sources for the head search: the bundled default set, PartiPrompts, datasets, local files."""
+"""Prompt sources for the head search: the bundled default set, PartiPrompts, datasets, local files.
+
+:func:`load_prompts` (:mod:`.sources`) reads a source (:mod:`.readers`) and narrows it by column,
+category, filter and limit (:mod:`.selection`) into a :class:`PromptSet` (:mod:`.promptset`), which
+samples, splits into disjoint search and held-out prompts, and describes itself for provenance;
+:func:`generation_seeds` gives the fixed per-prompt seeds.
+"""
 
 from __future__ import annotations
 
-from .sources import CATEGORY_COLUMNS, PARTI_DATASET, PROMPT_COLUMNS, PromptSet, generation_seeds, load_prompts
+from .promptset import PromptSet, generation_seeds
+from .selection import CATEGORY_COLUMNS, PROMPT_COLUMNS
+from .sources import PARTI_DATASET, load_prompts
 
 __all__ = ["PromptSet", "load_prompts", "generation_seeds", "PARTI_DATASET", "PROMPT_COLUMNS", "CATEGORY_COLUMNS"]
