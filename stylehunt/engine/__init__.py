@@ -1,9 +1,16 @@
 """The engine: head-level SoftPAG guidance attached to a stock diffusers pipeline at sampling time.
 
-Rooms inside: :mod:`.heads` (the head grid and its flat addressing; imports no torch at module
-level), :mod:`.guidance` (apply / remove / the perturbed forward), :mod:`.families` (what each
-transformer family needs). The names below are imported on first use, so ``stylehunt.engine.heads``
-stays importable without torch.
+Modules inside:
+
+* :mod:`.heads`: the head grid and its flat addressing (imports no torch at module level);
+* :mod:`.families`: one module per transformer family, declaring what the engine must know about it;
+* :mod:`.perturbation`: SoftPAG on selected heads of selected rows, at the attention's SDPA call;
+* :mod:`.guided_forward`: the transformer forward that appends perturbed rows and adds the guidance;
+* :mod:`.forward_patch`: instance-level ``forward`` replacement with an exact way back;
+* :mod:`.lifecycle`: apply / apply_table / perturbed / remove / get_applied / applied.
+
+The names below are imported on first use, so ``import stylehunt.engine`` and
+``stylehunt.engine.heads`` stay importable without torch.
 """
 
 from __future__ import annotations
@@ -11,21 +18,22 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "apply": ".guidance",
-    "applied": ".guidance",
-    "remove": ".guidance",
-    "get_applied": ".guidance",
-    "apply_table": ".guidance",
-    "perturbed": ".guidance",
-    "strength_table": ".guidance",
-    "AppliedGuidance": ".guidance",
-    "IDENTITY_MODES": ".guidance",
-    "SUPPORTED_PIPELINES": ".guidance",
-    "check_pipeline": ".guidance",
+    "apply": ".lifecycle",
+    "applied": ".lifecycle",
+    "remove": ".lifecycle",
+    "get_applied": ".lifecycle",
+    "apply_table": ".lifecycle",
+    "perturbed": ".lifecycle",
+    "check_pipeline": ".lifecycle",
+    "AppliedGuidance": ".guided_forward",
+    "strength_table": ".perturbation",
+    "IDENTITY_MODES": ".perturbation",
+    "SUPPORTED_PIPELINES": ".families",
     "HeadGrid": ".heads",
     "LayerInfo": ".heads",
     "head_grid": ".heads",
     "attention_modules": ".heads",
+    "transformer_of": ".heads",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 __all__ = sorted(_EXPORTS)

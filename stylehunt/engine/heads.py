@@ -1,40 +1,36 @@
 """The head grid: which attention heads a transformer has, and how stylehunt addresses them.
 
-A head is addressed as ``(layer, head)``, both 0-based, over a *flat* list of attention layers:
-
-* SD3 / SD3.5 (``SD3Transformer2DModel``): layers ``0 .. N-1`` are the joint attentions
-  ``transformer_blocks.{i}.attn`` (the paper's numbering). SD3.5-medium also has an image-only
-  attention ``transformer_blocks.{i}.attn2`` in its ``dual_attention_layers``; those come after the
-  joint layers, in block order: layer ``N + j`` is the ``attn2`` of the j-th dual block. On
-  SD3.5-medium (24 blocks, dual blocks 0..12) layer 24 is ``transformer_blocks.0.attn2`` and
-  layer 36 is ``transformer_blocks.12.attn2``.
-* FLUX.1 (``FluxTransformer2DModel``): layers ``0 .. D-1`` are the double-stream blocks
-  ``transformer_blocks.{i}.attn``, then ``D .. D+S-1`` the single-stream blocks
-  ``single_transformer_blocks.{j}.attn`` (FLUX.1-dev: 19 + 38 = 57 layers, as the paper counts).
+A head is addressed as ``(layer, head)``, both 0-based, over a *flat* list of attention layers whose
+order each family declares (:mod:`.families`): for SD3 / SD3.5 the joint ``transformer_blocks.{i}.attn``
+then SD3.5's image-only ``attn2`` (:mod:`.families.sd3`); for FLUX.1 the double-stream then the
+single-stream blocks (:mod:`.families.flux`).
 
 Only module attributes are read, so the grid of a real-size model built on the ``meta`` device
-costs no memory.
+costs no memory. This module imports no torch at module level: the registry uses its vocabulary
+(:data:`KINDS`, :data:`SUPPORTED_TRANSFORMERS`, :class:`HeadGrid`, fingerprints) without it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator
-
-import torch
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import HeadOutOfRangeError, UnsupportedModelError
+from .families import SUPPORTED_TRANSFORMERS, family_of
+from .families.spec import KINDS, AttentionLayer
 
-__all__ = ["LayerInfo", "HeadGrid", "head_grid", "SUPPORTED_TRANSFORMERS"]
+if TYPE_CHECKING:
+    import torch
 
-#: Transformer classes whose heads stylehunt can address.
-SUPPORTED_TRANSFORMERS = ("SD3Transformer2DModel", "FluxTransformer2DModel")
-
-# Token layout of the sequence each kind of attention layer attends over.
-#   "image_text": joint sequence [image, text] (SD3 joint attention)
-#   "text_image": joint sequence [text, image] (FLUX double and single blocks)
-#   "image":      image tokens only (SD3.5 attn2)
-KINDS = ("image_text", "text_image", "image")
+__all__ = [
+    "LayerInfo",
+    "HeadGrid",
+    "head_grid",
+    "attention_modules",
+    "transformer_of",
+    "KINDS",
+    "SUPPORTED_TRANSFORMERS",
+]
 
 
 @dataclass(frozen=True)
@@ -153,6 +149,8 @@ def _run_length(items: list[str]) -> list[list[Any]]:
 
 def transformer_of(model: Any) -> torch.nn.Module:
     """Accept a pipeline (anything with ``.transformer``) or a transformer."""
+    import torch
+
     transformer = getattr(model, "transformer", None)
     if isinstance(transformer, torch.nn.Module):
         return transformer
@@ -164,27 +162,9 @@ def transformer_of(model: Any) -> torch.nn.Module:
     )
 
 
-def _attention_layers(transformer: torch.nn.Module) -> list[tuple[str, torch.nn.Module, str]]:
-    """``(module_name, module, kind)`` for every addressable attention, in address order."""
-    cls = type(transformer).__name__
-    if cls == "SD3Transformer2DModel":
-        joint = [(f"transformer_blocks.{i}.attn", b.attn, "image_text") for i, b in enumerate(transformer.transformer_blocks)]
-        extra = [
-            (f"transformer_blocks.{i}.attn2", b.attn2, "image")
-            for i, b in enumerate(transformer.transformer_blocks)
-            if getattr(b, "attn2", None) is not None
-        ]
-        return joint + extra
-    if cls == "FluxTransformer2DModel":
-        double = [(f"transformer_blocks.{i}.attn", b.attn, "text_image") for i, b in enumerate(transformer.transformer_blocks)]
-        single = [
-            (f"single_transformer_blocks.{j}.attn", b.attn, "text_image")
-            for j, b in enumerate(transformer.single_transformer_blocks)
-        ]
-        return double + single
-    raise UnsupportedModelError(
-        f"unsupported transformer class {cls}; supported: {', '.join(SUPPORTED_TRANSFORMERS)}",
-    )
+def _attention_layers(transformer: Any) -> list[AttentionLayer]:
+    """Every addressable attention of ``transformer``, in address order, as its family lists them."""
+    return family_of(type(transformer).__name__).attention_layers(transformer)
 
 
 def _head_dim(attn: torch.nn.Module) -> int:
@@ -197,6 +177,7 @@ def _head_dim(attn: torch.nn.Module) -> int:
 def head_grid(model: Any) -> HeadGrid:
     """The head grid of a pipeline's transformer (or of a transformer).
 
+    >>> import torch
     >>> from diffusers import SD3Transformer2DModel
     >>> with torch.device("meta"):
     ...     t = SD3Transformer2DModel(num_layers=2, num_attention_heads=4, attention_head_dim=8,
@@ -215,4 +196,4 @@ def head_grid(model: Any) -> HeadGrid:
 
 def attention_modules(model: Any) -> list[torch.nn.Module]:
     """The attention modules in address order (layer ``i`` is element ``i``)."""
-    return [attn for _, attn, _ in _attention_layers(transformer_of(model))]
+    return [layer.module for layer in _attention_layers(transformer_of(model))]

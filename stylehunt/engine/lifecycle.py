@@ -1,0 +1,335 @@
+"""Attaching guidance to a pipeline and taking it off again: the engine's public entry points.
+
+:func:`apply` / :func:`applied` guide a pipeline with presets, :func:`apply_table` with a raw strength
+table (the search), :func:`perturbed` runs the perturbed model alone; :func:`remove` and
+:func:`get_applied` undo and report. Settings are checked here, before anything is attached, so a
+bad call leaves the pipeline as it was. What is attached is kept in module-level weak maps, not on
+the pipeline: removal deletes the instance attributes (or restores the ones that were there), so the
+modules fall back to their class ``forward`` and nothing of ours remains.
+
+The engine knows nothing of files, the registry or the search. It takes presets duck-typed: a
+:class:`~stylehunt.Preset`, or any object with the attributes in :data:`PRESET_ATTRIBUTES`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import weakref
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import torch
+
+from ..errors import ArchitectureMismatchError, GuidanceError, UnsupportedModelError
+from .families import SUPPORTED_PIPELINES
+from .guided_forward import AppliedGuidance, GuidedTransformer
+from .heads import HeadGrid, attention_modules, head_grid, transformer_of
+from .perturbation import IDENTITY_MODES, HeadPerturber, PerturbedRows, active_layers, heads_by_layer, strength_table
+
+if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
+    from ..registry.preset import Preset
+
+__all__ = [
+    "apply",
+    "apply_table",
+    "perturbed",
+    "remove",
+    "applied",
+    "get_applied",
+    "check_pipeline",
+    "PRESET_ATTRIBUTES",
+]
+
+logger = logging.getLogger(__name__)
+
+#: What the engine reads from a preset; any object that has them all is taken as one.
+PRESET_ATTRIBUTES = ("heads", "strength", "scale", "fingerprint", "label", "name", "model")
+
+_NATIVE_BACKENDS = (None, "native")
+
+
+# pipeline -> GuidedTransformer; weak so a dropped pipeline takes its state with it.
+_APPLIED: "weakref.WeakKeyDictionary[Any, GuidedTransformer]" = weakref.WeakKeyDictionary()
+# transformer -> pipeline it is guided through (a transformer shared by two pipelines is guided once).
+_OWNER: "weakref.WeakKeyDictionary[torch.nn.Module, Any]" = weakref.WeakKeyDictionary()
+
+
+def check_pipeline(pipe: Any) -> HeadGrid:
+    """The head grid of ``pipe``; raises :class:`UnsupportedModelError` unless the engine can guide it."""
+    names = {cls.__name__ for cls in type(pipe).__mro__}
+    if not names.intersection(SUPPORTED_PIPELINES):
+        raise UnsupportedModelError(
+            f"unsupported pipeline class {type(pipe).__name__}; supported: {', '.join(SUPPORTED_PIPELINES)}"
+        )
+    grid = head_grid(pipe)  # raises UnsupportedModelError for other transformer classes
+    scheduler = getattr(pipe, "scheduler", None)
+    if not hasattr(scheduler, "step_index") or not hasattr(scheduler, "timesteps"):
+        raise UnsupportedModelError(
+            f"scheduler {type(scheduler).__name__} has no `step_index`/`timesteps`; stylehunt needs them to "
+            "know where a denoising step starts"
+        )
+    return grid
+
+
+def _check_backends(pipe: Any, grid: HeadGrid, table: torch.Tensor) -> None:
+    modules = attention_modules(pipe)
+    active = active_layers(table)
+    for layer in grid.layers:
+        if not active[layer.index]:
+            continue
+        backend = getattr(getattr(modules[layer.index], "processor", None), "_attention_backend", None)
+        backend = getattr(backend, "value", backend)
+        if backend not in _NATIVE_BACKENDS:
+            raise UnsupportedModelError(
+                f"attention backend {backend!r} on {layer.module_name} never calls torch's "
+                "scaled_dot_product_attention, where stylehunt perturbs heads",
+                hint="call pipe.transformer.set_attention_backend('native') before stylehunt.apply",
+            )
+
+
+def _check_compatibility(pipe: Any, grid: HeadGrid, presets: Sequence[Preset]) -> None:
+    mine = grid.fingerprint()
+    model_id = getattr(getattr(pipe, "config", None), "_name_or_path", None) or getattr(
+        pipe.transformer.config, "_name_or_path", None
+    )
+    for preset in presets:
+        if preset.fingerprint is not None and preset.fingerprint != mine:
+            raise ArchitectureMismatchError(
+                f"preset {preset.label} was made for {_describe(preset.fingerprint)} "
+                f"({preset.model or 'unknown model'}), but this pipeline's transformer is {_describe(mine)}",
+                hint="use a preset made for this model (stylehunt list --model ...)",
+            )
+        if preset.fingerprint is not None and preset.model and model_id and preset.model != model_id:
+            logger.warning(
+                "preset %s was made for %s; applying it to %s, which has the same architecture (a fine-tune?)",
+                preset.label,
+                preset.model,
+                model_id,
+            )
+        for i, address in enumerate(preset.heads):
+            grid.check(address, where=f"preset {preset.label}: heads[{i}]")
+
+
+def _describe(fp: dict[str, Any]) -> str:
+    return (
+        f"{fp.get('transformer_class')} with {fp.get('num_layers')} layers x {fp.get('heads_per_layer')} heads "
+        f"(head dim {fp.get('head_dim')})"
+    )
+
+
+def _check_settings(scale: float, identity: str, start: float, stop: float) -> float:
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
+        raise GuidanceError(f"Expected `scale` to be a finite number >= 0, but got {scale!r}")
+    if identity not in IDENTITY_MODES:
+        raise GuidanceError(f"Expected `identity` to be one of {IDENTITY_MODES}, but got {identity!r}")
+    for name, value in (("start", start), ("stop", stop)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise GuidanceError(f"Expected `{name}` to be a fraction between 0.0 and 1.0, but got {value!r}")
+    if start >= stop:
+        raise GuidanceError(f"Expected `start` < `stop`, but got start={start} and stop={stop}")
+    return float(scale)
+
+
+def _check_table(grid: HeadGrid, table: Any) -> torch.Tensor:
+    max_heads = max(grid.heads_per_layer)
+    if not torch.is_tensor(table) or table.dim() not in (2, 3) or tuple(table.shape[-2:]) != (grid.num_layers, max_heads):
+        shape = tuple(table.shape) if torch.is_tensor(table) else type(table).__name__
+        raise GuidanceError(
+            f"Expected a strength table of shape ([rows,] {grid.num_layers}, {max_heads}), but got {shape}"
+        )
+    if not torch.isfinite(table).all() or table.min() < 0 or table.max() > 1:
+        raise GuidanceError("Expected every strength in the table to be between 0.0 and 1.0")
+    return table.detach().float().cpu()
+
+
+def _resolve_strengths(presets: Sequence[Preset], strengths: Any) -> tuple[float, ...]:
+    if strengths is None:
+        return tuple(p.strength for p in presets)
+    if isinstance(strengths, (int, float)) and not isinstance(strengths, bool):
+        values = [strengths] * len(presets)
+    else:
+        values = list(strengths)
+        if len(values) != len(presets):
+            raise GuidanceError(
+                f"got {len(values)} strengths for {len(presets)} presets ({', '.join(p.label for p in presets)}); "
+                "pass one float for all, or one per preset"
+            )
+    out = []
+    for preset, u in zip(presets, values):
+        if isinstance(u, bool) or not isinstance(u, (int, float)) or not 0.0 <= u <= 1.0:
+            raise GuidanceError(f"Expected strength for {preset.label} to be between 0.0 and 1.0, but got {u!r}")
+        out.append(float(u))
+    return tuple(out)
+
+
+def _resolve_scale(presets: Sequence[Preset], scale: float | None) -> float:
+    if scale is not None:
+        return scale
+    scales = sorted({p.scale for p in presets})
+    if len(scales) > 1:
+        raise GuidanceError(
+            "the presets have different default scales ("
+            + ", ".join(f"{p.label}: {p.scale:g}" for p in presets)
+            + "); pass scale= explicitly"
+        )
+    return scales[0]
+
+
+def _is_preset(obj: Any) -> bool:
+    return all(hasattr(obj, name) for name in PRESET_ATTRIBUTES)
+
+
+def _as_presets(presets: Preset | Sequence[Preset]) -> tuple[Preset, ...]:
+    if _is_preset(presets):
+        return (presets,)
+    if isinstance(presets, (str, bytes)) or not isinstance(presets, Sequence):
+        raise GuidanceError(
+            f"Expected a Preset or a list of Presets, but got {type(presets).__name__}; "
+            "load references with stylehunt.apply (top level) or stylehunt.load_preset"
+        )
+    out = tuple(presets)
+    for p in out:
+        if not _is_preset(p):
+            raise GuidanceError(f"Expected Preset objects, but got {type(p).__name__}: {p!r}")
+    if not out:
+        raise GuidanceError("Expected at least one preset, but got an empty list; use stylehunt.remove(pipe) to clear")
+    labels = [p.label for p in out if p.name]
+    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    if dupes:
+        raise GuidanceError(f"preset(s) given twice: {', '.join(dupes)}")
+    return out
+
+
+def _install(pipe: Any, grid: HeadGrid, config: AppliedGuidance) -> None:
+    owner = _OWNER.get(pipe.transformer)
+    if owner is not None and owner is not pipe:
+        raise GuidanceError(
+            f"this transformer is already guided through another pipeline object ({type(owner).__name__}); "
+            "call stylehunt.remove() on that pipeline first"
+        )
+    _check_backends(pipe, grid, config.table)
+    previous = _APPLIED.get(pipe)
+    state = GuidedTransformer(pipe, grid, config)
+    if previous is not None:
+        previous.uninstall()
+    try:
+        state.install()
+    except BaseException:
+        if previous is not None:
+            previous.install()
+        raise
+    _APPLIED[pipe] = state
+    _OWNER[pipe.transformer] = pipe
+
+
+def apply(
+    pipe: Any,
+    presets: Preset | Sequence[Preset],
+    *,
+    scale: float | None = None,
+    strengths: float | Sequence[float] | None = None,
+    identity: str = "joint",
+    start: float = 0.0,
+    stop: float = 1.0,
+) -> None:
+    """Guide ``pipe`` with one or more presets; replaces whatever was applied before.
+
+    Args:
+        pipe: a stock diffusers pipeline (see ``SUPPORTED_PIPELINES``).
+        presets: one :class:`~stylehunt.Preset` or a list of them (any object with the attributes in
+            :data:`PRESET_ATTRIBUTES` will do). All are perturbed in one extra forward row.
+        scale: guidance scale ``w >= 0``; default: the presets' (common) default scale.
+        strengths: SoftPAG ``u`` overriding each preset's own: a float for all or one per preset.
+        identity: ``"joint"`` (every token attends to itself; the paper's choice) or ``"image"``
+            (diffusers' SD3 PAG: image queries keep their own image key plus all text keys).
+        start, stop: guide only while ``start <= i / len(scheduler.timesteps) < stop`` for step index i.
+
+    Raises :class:`~stylehunt.errors.StylehuntError` subclasses; on error the pipeline is unchanged.
+    """
+    presets = _as_presets(presets)
+    grid = check_pipeline(pipe)
+    _check_compatibility(pipe, grid, presets)
+    u = _resolve_strengths(presets, strengths)
+    w = _check_settings(_resolve_scale(presets, scale), identity, start, stop)
+    table = strength_table(grid, presets, u)
+    config = AppliedGuidance(presets, u, w, identity, float(start), float(stop), table)
+    _install(pipe, grid, config)
+    logger.info("stylehunt: applied %s (w=%g, u=%s, identity=%s)", ", ".join(config.names), w, u, identity)
+
+
+def apply_table(
+    pipe: Any,
+    table: torch.Tensor,
+    *,
+    scale: float,
+    identity: str = "joint",
+    start: float = 0.0,
+    stop: float = 1.0,
+) -> None:
+    """Low-level: guide with a raw strength table instead of presets (used by the search).
+
+    ``table`` is ``(num_layers, max_heads)`` (the same heads for every image) or
+    ``(num_images, num_layers, max_heads)``: one head set per conditional row, so one pipeline call
+    evaluates several candidate head sets side by side.
+    """
+    grid = check_pipeline(pipe)
+    w = _check_settings(scale, identity, start, stop)
+    config = AppliedGuidance((), (), w, identity, float(start), float(stop), _check_table(grid, table))
+    _install(pipe, grid, config)
+
+
+@contextlib.contextmanager
+def perturbed(
+    model: Any, table: torch.Tensor, *, start: int = 0, identity: str = "joint", text_len: int = 0
+) -> Iterator[None]:
+    """Low-level: inside the block, every forward of ``model``'s transformer perturbs rows
+    ``start .. start + table.shape[0]`` with per-row strengths ``table`` (``(rows, layers, heads)``).
+
+    No guidance is formed: this is the perturbed model ``eps_pert`` alone (for analyses and
+    benchmarks). ``text_len`` (text tokens in the joint sequence) is needed for ``identity="image"``.
+    """
+    transformer = transformer_of(model)
+    grid = head_grid(transformer)
+    _check_settings(1.0, identity, 0.0, 1.0)
+    table = _check_table(grid, table)
+    if table.dim() == 2:
+        table = table[None]
+    perturber = HeadPerturber(transformer, grid, table, identity)
+    perturber.install()
+    device = next(transformer.parameters()).device
+    perturber.rows = PerturbedRows(start=start, table=table.to(device), text_len=text_len, heads=heads_by_layer(table))
+    try:
+        yield
+    finally:
+        perturber.rows = None
+        perturber.uninstall()
+
+
+def remove(pipe: Any) -> None:
+    """Remove everything stylehunt applied to ``pipe`` (a no-op when nothing is applied)."""
+    state = _APPLIED.get(pipe)
+    if state is None:
+        return
+    state.uninstall()
+    del _APPLIED[pipe]
+    _OWNER.pop(pipe.transformer, None)
+
+
+def get_applied(pipe: Any) -> AppliedGuidance | None:
+    """What is applied to ``pipe``, or ``None``."""
+    state = _APPLIED.get(pipe)
+    return None if state is None else state.config
+
+
+@contextlib.contextmanager
+def applied(pipe: Any, presets: Preset | Sequence[Preset], **kwargs: Any) -> Iterator[None]:
+    """``apply`` for the duration of a ``with`` block, then restore what was applied before (if anything)."""
+    before = get_applied(pipe)
+    apply(pipe, presets, **kwargs)
+    try:
+        yield
+    finally:
+        remove(pipe)
+        if before is not None:
+            _install(pipe, head_grid(pipe), before)
