@@ -18,13 +18,23 @@ def cli(verbose: int) -> None:
     """Training-free style presets for Diffusion Transformers (SD3, SD3.5, FLUX.1)."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if verbose == 0:  # loading bars of diffusers/transformers are noise for a one-line command
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        try:
-            import diffusers.utils.logging as dlog
-            import transformers.utils.logging as tlog
+    click.get_current_context().obj = {"verbose": verbose}
 
-            dlog.disable_progress_bar()
-            tlog.disable_progress_bar()
-        except ImportError:  # pragma: no cover
-            pass
+
+def quiet_model_loading() -> None:
+    """Silence diffusers'/transformers' loading bars (noise for a one-line command) unless ``-v`` was given.
+
+    Called by the commands that load a model, just before they do: importing diffusers and
+    transformers costs seconds, so commands that never load one (``list``, ``show``, ``--help``)
+    must not pay for it here.
+    """
+    ctx = click.get_current_context(silent=True)
+    verbose = ((ctx.find_root().obj if ctx else None) or {}).get("verbose", 0)
+    if verbose:
+        return
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import diffusers.utils.logging as dlog
+    import transformers.utils.logging as tlog
+
+    dlog.disable_progress_bar()
+    tlog.disable_progress_bar()

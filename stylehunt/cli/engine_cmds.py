@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .app import cli
+from .app import cli, quiet_model_loading
 from ..errors import GuidanceError
 
 logger = logging.getLogger(__name__)
@@ -64,13 +64,14 @@ def generate(model, presets, head_specs, strengths, scale, identity, prompt, neg
 
     from ..api import apply, remove, resolve_presets
     from ..models import load_pipeline
-    from ..registry.preset import Preset
+    from ..registry import Preset
 
     if not presets and not head_specs:
         raise click.UsageError("give at least one --preset REF or --heads L:H,...")
     chosen = resolve_presets(list(presets)) + [Preset(heads=_parse_heads(s)) for s in head_specs]
     if strengths and len(strengths) not in (1, len(chosen)):
         raise GuidanceError(f"got {len(strengths)} --strength values for {len(chosen)} presets; give one, or one per preset")
+    quiet_model_loading()
     pipe = load_pipeline(model, dtype=dtype, device=device)
     pipe.set_progress_bar_config(disable=True)
     kwargs = {"num_inference_steps": steps, "height": height, "width": width}
