@@ -12,7 +12,7 @@ import os
 from typing import Any, Iterator, Sequence, Union
 
 from . import engine
-from .registry.preset import Preset
+from .registry import Preset, load_preset
 
 PresetLike = Union[Preset, str, "os.PathLike[str]"]
 
@@ -22,14 +22,7 @@ __all__ = ["apply", "applied", "remove", "get_applied", "resolve_presets"]
 def resolve_presets(presets: PresetLike | Sequence[PresetLike]) -> list[Preset]:
     """Turn a preset, a reference, or a list mixing both into a list of :class:`Preset`."""
     items = [presets] if isinstance(presets, (Preset, str, os.PathLike)) else list(presets)
-    out = []
-    for item in items:
-        if isinstance(item, (str, os.PathLike)):
-            from .registry.index import load_preset  # the registry is optional for the engine
-
-            item = load_preset(item)
-        out.append(item)
-    return out
+    return [load_preset(item) if isinstance(item, (str, os.PathLike)) else item for item in items]
 
 
 def apply(pipe: Any, presets: PresetLike | Sequence[PresetLike], **kwargs: Any) -> None:

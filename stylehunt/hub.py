@@ -1,6 +1,9 @@
 """Every Hugging Face Hub call stylehunt makes, in one place.
 
 * Calls are stamped once with ``library_name="stylehunt"`` (the ``_download`` / ``_HfApi`` partials).
+* Everything here is Hub access shared by every room: the registry (presets, the index,
+  publishing), the scorers' weights and the prompt datasets. It imports nothing from the registry;
+  a caller says what its missing file means (``missing_note`` / ``missing_hint``).
 * huggingface_hub's own cache, token and offline settings are used; because huggingface_hub reads
   ``HF_ENDPOINT``, ``HF_HOME`` / ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` once at import, this module
   re-reads them at call time (:func:`endpoint`, :func:`cache_dir`, :func:`is_offline`) and passes
@@ -22,12 +25,12 @@ import hashlib
 import logging
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
-from huggingface_hub import CommitOperationAdd, HfApi, ModelCardData, constants, hf_hub_download
+from huggingface_hub import CommitOperationAdd, HfApi, constants, hf_hub_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
@@ -46,30 +49,18 @@ from .errors import (
     HubOfflineError,
     HubRepoNotFoundError,
     HubRevisionNotFoundError,
-    InvalidPresetError,
     PresetIntegrityError,
     PresetReferenceError,
     StylehuntError,
-    VersionExistsError,
 )
-from .registry.fileformat import FILENAME, dumps, parse_version, preset_to_dict
-
-if TYPE_CHECKING:
-    from .registry.preset import Preset
 
 __all__ = [
-    "HubFile",
-    "PublishResult",
-    "endpoint",
-    "cache_dir",
-    "is_offline",
-    "download_file",
-    "cached_file",
-    "list_tags",
-    "cache_transaction",
-    "model_card",
-    "push_preset",
-    "version_tag",
+    # settings, read at call time
+    "endpoint", "is_offline", "hf_home", "cache_dir", "datasets_cache_dir", "PROBE_TIMEOUT", "repo_status",
+    # reading: raw and checked downloads, the cache, error translation
+    "download", "HubFile", "download_file", "cached_file", "list_tags", "cache_transaction", "hub_errors",
+    # names and writing
+    "check_repo_id", "version_tag", "repo_tags", "create_repo", "commit_files", "create_tag",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,7 +70,6 @@ LIBRARY = {"library_name": "stylehunt", "library_version": __version__}
 _download = partial(hf_hub_download, **LIBRARY)
 _HfApi = partial(HfApi, **LIBRARY)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 _HEX40 = re.compile(r"[0-9a-f]{40}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -200,8 +190,19 @@ def check_repo_id(repo_id: Any, ref: str | None = None) -> str:
 
 
 @contextlib.contextmanager
-def _hub_errors(repo_id: str, revision: str | None, what: str, filename: str = FILENAME) -> Iterator[None]:
-    """Turn huggingface_hub exceptions into stylehunt ones naming the repo and the fix."""
+def hub_errors(
+    repo_id: str,
+    revision: str | None,
+    what: str,
+    filename: str | None = None,
+    *,
+    missing_note: str | None = None,
+    missing_hint: str | None = None,
+) -> Iterator[None]:
+    """Turn huggingface_hub exceptions into stylehunt ones naming the repo and the fix (``what`` starts the message).
+
+    If ``filename`` is missing from the repo, ``missing_note`` ends the message and ``missing_hint`` is the hint.
+    """
     at = f"{repo_id}@{revision}" if revision else repo_id
     try:
         yield
@@ -231,13 +232,10 @@ def _hub_errors(repo_id: str, revision: str | None, what: str, filename: str = F
                 revision=revision,
             ) from e
         raise HubRepoNotFoundError(
-            f"{what}: {at} has no file {filename!r}"
-            + ("; is it a stylehunt preset repository?" if filename == FILENAME else ""),
+            f"{what}: {at} has no file" + (f" {filename!r}" if filename else "") + (f"; {missing_note}" if missing_note else ""),
             repo_id=repo_id,
             revision=revision,
-            hint="a preset repository holds stylehunt_preset.json at its root (publish with `stylehunt publish`)"
-            if filename == FILENAME
-            else None,
+            hint=missing_hint,
         ) from e
     except OfflineModeIsEnabled as e:
         raise HubOfflineError(f"{what}: offline mode is enabled (HF_HUB_OFFLINE)", repo_id=repo_id, revision=revision) from e
@@ -302,25 +300,28 @@ def _blob_mismatch(path: Path, data: bytes) -> tuple[str, str] | None:
 
 def download_file(
     repo_id: str,
-    filename: str = FILENAME,
+    filename: str,
     *,
     revision: str | None = None,
     expected_sha256: str | None = None,
     token: str | None = None,
     what: str | None = None,
+    missing_note: str | None = None,
+    missing_hint: str | None = None,
 ) -> HubFile:
     """Download (or find in the cache) one file of a model repo and check its bytes. Network unless cached.
 
     With ``HF_HUB_OFFLINE=1`` only the cache is used (a file pulled at ``revision`` before is found
     by the same ``revision``). A cached copy whose bytes do not match its blob name (a corrupted
     cache) is re-fetched when online, and raises :class:`PresetIntegrityError` when offline. A file
-    whose sha256 differs from ``expected_sha256`` raises :class:`PresetIntegrityError`.
+    whose sha256 differs from ``expected_sha256`` raises :class:`PresetIntegrityError`. Errors are
+    translated by :func:`hub_errors` (``what``, ``missing_note`` and ``missing_hint`` are passed on).
     """
     revision = revision or constants.DEFAULT_REVISION
     what = what or f"hf-hub:{repo_id}@{revision}"
     offline = is_offline()
     kwargs = dict(revision=revision, cache_dir=str(cache_dir()), endpoint=endpoint(), token=token)
-    with _hub_errors(repo_id, revision, what, filename):
+    with hub_errors(repo_id, revision, what, filename, missing_note=missing_note, missing_hint=missing_hint):
         path = Path(_download(repo_id, filename, local_files_only=offline, **kwargs))
         data = path.read_bytes()
         mismatch = _blob_mismatch(path, data)
@@ -456,206 +457,40 @@ def _dirs(folder: Path) -> list[Path]:
 
 
 # --------------------------------------------------------------------------------------------------
-# publishing
+# writing (publishing uses these inside hub_errors, which translates their errors)
 
 
-@dataclass(frozen=True)
-class PublishResult:
-    """What :func:`push_preset` uploaded (or, with ``dry_run``, would upload)."""
-
-    repo_id: str
-    version: str
-    tag: str
-    files: tuple[tuple[str, int], ...]  # (path in repo, size in bytes)
-    dry_run: bool = False
-    commit: str | None = None
-    url: str | None = None
-    created_repo: bool = False
-
-    @property
-    def reference(self) -> str:
-        """The reference that loads exactly this version: ``hf-hub:owner/name@v1.2.0``."""
-        return f"hf-hub:{self.repo_id}@{self.tag}"
+def repo_tags(repo_id: str, *, token: str | None = None) -> set[str] | None:
+    """The tag names of a Hub repo, or ``None`` if the repo does not exist (or is hidden from ``token``). Network."""
+    try:
+        refs = _api(token).list_repo_refs(repo_id)
+    except RepositoryNotFoundError:
+        return None
+    return {t.name for t in refs.tags}
 
 
-def _family(preset: "Preset") -> str | None:
-    from .registry.index import model_alias_for
-
-    alias = model_alias_for(preset.model) if preset.model else None
-    if alias is not None:
-        return alias.family
-    cls = (preset.fingerprint or {}).get("transformer_class")
-    return {"SD3Transformer2DModel": "sd3", "FluxTransformer2DModel": "flux"}.get(cls)
+def create_repo(repo_id: str, *, private: bool | None = None, token: str | None = None) -> None:
+    """Create a model repo (nothing happens if it exists). Network."""
+    _api(token).create_repo(repo_id, private=private, exist_ok=True)
 
 
-def _head_label(head: Sequence[int]) -> str:
-    return f"L{head[0]}H{head[1]}"
-
-
-def model_card(preset: "Preset", *, repo_id: str, previews: Sequence[str] = ()) -> str:
-    """The README.md of a published preset: YAML metadata for the Hub, then a human summary."""
-    version = preset.version or "0.0.0"
-    family = _family(preset)
-    tags = ["stylehunt", "style-preset"] + ([family] if family else []) + [t for t in preset.tags if t not in ("stylehunt", family)]
-    card_data = ModelCardData(
-        library_name="stylehunt",
-        license=preset.license,
-        base_model=preset.model,
-        base_model_relation="adapter",
-        tags=list(dict.fromkeys(tags)),
-    )
-    fp = preset.fingerprint
-    arch = (
-        f"{fp['transformer_class']}, {fp['num_layers']} attention layers x {fp['heads_per_layer']} heads, head dim {fp['head_dim']}"
-        if fp
-        else "not recorded"
-    )
-    prov = preset.provenance or {}
-    lines = [
-        "---",
-        card_data.to_yaml().rstrip(),
-        "---",
-        "",
-        f"# {preset.name} {version}",
-        "",
-        preset.description or "",
-        "",
-        "A [stylehunt](https://pypi.org/project/stylehunt/) style preset: training-free SoftPAG guidance on"
-        f" {len(preset.heads)} attention head{'s' if len(preset.heads) != 1 else ''} of `{preset.model}`."
-        " It contains no weights, only the head list and its default settings (`stylehunt_preset.json`).",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| heads (layer, head), in selection order | {', '.join(_head_label(h) for h in preset.heads)} |",
-        f"| strength u (SoftPAG) | {preset.strength} |",
-        f"| guidance scale w | {preset.scale} |",
-        f"| model | `{preset.model}` |",
-        f"| architecture | {arch} |",
-        f"| license | {preset.license} |",
-        "",
-        "## Use",
-        "",
-        "```python",
-        "import stylehunt",
-        f'stylehunt.apply(pipe, "hf-hub:{repo_id}@{version_tag(version)}")',
-        "image = pipe(prompt).images[0]",
-        "```",
-        "",
-        f"or `stylehunt show hf-hub:{repo_id}@{version_tag(version)}` to inspect it.",
-        "",
-        "## Provenance",
-        "",
+def commit_files(
+    repo_id: str, files: Sequence[tuple[str, bytes | Path]], *, message: str, description: str = "", token: str | None = None
+) -> str:
+    """Commit ``files`` (``(path in repo, bytes or a local file)``) to ``main`` in one commit; return its id. Network."""
+    operations = [
+        CommitOperationAdd(path_in_repo=path, path_or_fileobj=content if isinstance(content, bytes) else str(content))
+        for path, content in files
     ]
-    kind = prov.get("kind")
-    if kind == "search":
-        objective = prov.get("objective", {})
-        lines += [
-            f"Found by a HeadHunter search with stylehunt {prov.get('stylehunt_version')}:"
-            f" objective \"{objective.get('text')}\" scored by {objective.get('scorer')},"
-            f" {len(prov.get('prompts', []))} prompts x seeds {prov.get('seeds')}.",
-            "",
-            "| round | heads added | score |",
-            "|---|---|---|",
-        ]
-        for i, rnd in enumerate(prov.get("rounds", []), 1):
-            lines.append(f"| {i} | {', '.join(_head_label(h) for h in rnd['added'])} | {rnd['score']:.4g} |")
-        lines.append("")
-    elif kind:
-        lines += [f"{kind.capitalize()}: {prov.get('source')}", ""]
-        if prov.get("notes"):
-            lines += [prov["notes"], ""]
-    if previews:
-        lines += ["## Previews", ""] + [f"![preview]({p})" for p in previews] + [""]
-    return "\n".join(lines)
+    return _api(token).create_commit(repo_id, operations, commit_message=message, commit_description=description).oid
 
 
-def push_preset(
-    preset: "Preset",
-    repo_id: str,
-    *,
-    version: str | None = None,
-    images: Sequence[str | os.PathLike] = (),
-    private: bool | None = None,
-    token: str | None = None,
-    dry_run: bool = False,
-) -> PublishResult:
-    """Publish ``preset`` as version ``version`` of Hub repo ``repo_id``. Network unless ``dry_run``.
-
-    Creates the repo if needed, commits ``stylehunt_preset.json``, a generated ``README.md`` model
-    card and the preview ``images`` (as ``previews/<name>``) in one commit, then tags it
-    ``v<version>``. A version whose tag already exists is refused before anything is written
-    (:class:`VersionExistsError`). ``dry_run`` validates and returns the plan without any network.
-    """
-    check_repo_id(repo_id)
-    if version is not None:
-        try:
-            parse_version(version)
-        except InvalidPresetError as e:
-            raise InvalidPresetError(f"version: {e}") from None
-        preset = replace(preset, version=version)
-    file_text = dumps(preset_to_dict(preset))  # validates: name, version, license, model, provenance
-    version = preset.version
-    assert version is not None  # preset_to_dict requires it
-    tag = version_tag(version)
-
-    previews: list[tuple[str, Path]] = []
-    for image in images:
-        p = Path(image).expanduser()
-        if not p.is_file():
-            raise InvalidPresetError(f"preview image {str(image)!r} does not exist or is not a file")
-        if p.suffix.lower() not in IMAGE_SUFFIXES:
-            raise InvalidPresetError(f"preview image {str(image)!r}: expected one of {', '.join(IMAGE_SUFFIXES)}")
-        in_repo = f"previews/{p.name}"
-        if any(in_repo == q for q, _ in previews):
-            raise InvalidPresetError(f"two preview images are named {p.name!r}; rename one")
-        previews.append((in_repo, p))
-    card = model_card(preset, repo_id=repo_id, previews=[q for q, _ in previews])
-    contents: list[tuple[str, bytes | Path]] = [(FILENAME, file_text.encode()), ("README.md", card.encode())]
-    contents += previews
-    files = tuple((q, len(c) if isinstance(c, bytes) else c.stat().st_size) for q, c in contents)
-    plan = PublishResult(repo_id=repo_id, version=version, tag=tag, files=files, dry_run=True)
-    if dry_run:
-        return plan
-    if is_offline():
-        raise HubOfflineError(f"cannot publish {repo_id}: offline mode is enabled (HF_HUB_OFFLINE)", repo_id=repo_id)
-
-    api = _api(token)
-    what = f"publish {preset.name} {version} to {repo_id}"
-    created = False
-    with _hub_errors(repo_id, None, what):
-        try:
-            existing = {t.name for t in api.list_repo_refs(repo_id).tags}
-        except RepositoryNotFoundError:
-            existing = None
-        if existing is not None and tag in existing:
-            raise VersionExistsError(
-                f"{repo_id} already has version {version} (tag {tag}); published versions are immutable",
-                repo_id=repo_id,
-                version=version,
-                hint=f"existing tags: {', '.join(sorted(existing))}; publish with a higher --version",
-            )
-        if existing is None:
-            api.create_repo(repo_id, private=private, exist_ok=True)
-            created = True
-        operations = [
-            CommitOperationAdd(path_in_repo=q, path_or_fileobj=c if isinstance(c, bytes) else str(c)) for q, c in contents
-        ]
-        info = api.create_commit(
-            repo_id,
-            operations,
-            commit_message=f"Publish {preset.name} {version}",
-            commit_description=f"stylehunt {__version__}: {FILENAME}, model card"
-            + (f", {len(previews)} preview image(s)" if previews else ""),
-        )
-        try:
-            api.create_tag(repo_id, tag=tag, revision=info.oid, tag_message=f"{preset.name} {version}")
-        except HfHubHTTPError as e:
-            if _status(e) == 409:
-                raise VersionExistsError(
-                    f"{repo_id}: tag {tag} appeared while publishing (another publish of {version}?)",
-                    repo_id=repo_id,
-                    version=version,
-                ) from e
-            raise
-    logger.info("published %s %s to %s at %s", preset.name, version, repo_id, info.oid)
-    return replace(plan, dry_run=False, commit=info.oid, url=f"{endpoint()}/{repo_id}", created_repo=created)
+def create_tag(repo_id: str, tag: str, *, revision: str, message: str, token: str | None = None) -> bool:
+    """Tag ``revision``; ``False`` if the tag exists already (HTTP 409: it appeared since the caller looked). Network."""
+    try:
+        _api(token).create_tag(repo_id, tag=tag, revision=revision, tag_message=message)
+    except HfHubHTTPError as e:
+        if _status(e) == 409:
+            return False
+        raise
+    return True

@@ -15,8 +15,9 @@ from stylehunt.errors import (
     PresetFileError,
     PresetFormatVersionError,
 )
-from stylehunt.registry.preset import Preset
-from stylehunt.registry.fileformat import FILENAME, FORMAT_VERSION, dumps, loads, parse_version, read_preset_file
+from stylehunt.registry.fileformat import FILENAME, FORMAT_VERSION, dumps
+from stylehunt.registry.names import parse_version
+from stylehunt.registry.preset import Preset, loads, read_preset_file
 
 SEARCH_PROVENANCE = {
     "kind": "search",

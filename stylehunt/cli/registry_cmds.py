@@ -1,4 +1,4 @@
-"""``stylehunt list``, ``show``, ``pull`` and ``publish``: thin commands over :mod:`stylehunt.registry` and :mod:`stylehunt.hub`.
+"""``stylehunt list``, ``show``, ``pull`` and ``publish``: thin commands over :mod:`stylehunt.registry`.
 
 Results go to stdout (``--format json`` for scripts), messages to stderr; errors reach the one
 error boundary in :func:`stylehunt.cli.main`.
@@ -36,7 +36,7 @@ def _echo_json(obj: Any) -> None:
 @click.option("--refresh", is_flag=True, help="First fetch the newest registry index from the Hub (STYLEHUNT_INDEX_REPO).")
 def list_(pattern: str, model: str | None, fmt: str, refresh: bool) -> None:
     """List registry presets whose name matches PATTERN (wildcards, e.g. 'sd3-medium/*')."""
-    from ..registry.index import get_index, list_presets, refresh_index
+    from ..registry import get_index, list_presets, refresh_index
 
     if refresh:
         refresh_index()
@@ -79,8 +79,7 @@ def show(ref: str, fmt: str) -> None:
 
     REF is a registry name (sd3-medium/paper-l1h10[@1.0.0]), hf-hub:owner/repo[@revision] or a path.
     """
-    from ..registry.fileformat import preset_to_dict
-    from ..registry.index import get_index, model_alias_for, resolve_preset
+    from ..registry import get_index, model_alias_for, resolve_preset
 
     resolved = resolve_preset(ref)
     preset = resolved.preset
@@ -94,7 +93,7 @@ def show(ref: str, fmt: str) -> None:
         "commit": resolved.commit,
     }
     if fmt == "json":
-        _echo_json({"source": source, "preset": preset_to_dict(preset)})
+        _echo_json({"source": source, "preset": preset.to_dict()})
         return
     alias = model_alias_for(preset.model) if preset.model else None
     lines = [
@@ -150,7 +149,7 @@ def pull(ref: str) -> None:
 
     Prints the cached file's path.
     """
-    from ..registry.index import resolve_preset
+    from ..registry import resolve_preset
 
     resolved = resolve_preset(ref)
     if resolved.kind == "hub":
@@ -182,8 +181,8 @@ def publish(file: Path, repo_id: str, version: str | None, previews: tuple[Path,
     A version that already exists on the repo is refused. Uses your Hugging Face token (HF_TOKEN or
     `hf auth login`).
     """
-    from ..hub import push_preset
-    from ..registry.preset import Preset
+    from ..registry import Preset
+    from ..registry.publish import push_preset
 
     preset = Preset.from_file(file)
     plan = push_preset(preset, repo_id, version=version, images=previews, private=private, dry_run=True)

@@ -1,25 +1,26 @@
 """The registry: the preset as a distributable artifact.
 
-The preset file format (:mod:`.fileformat`), the in-memory :class:`Preset` (:mod:`.preset`),
-references, the bundled and remote index and model aliases (:mod:`.index`). Every Hub call goes
-through :mod:`stylehunt.hub`. Nothing here imports torch.
+Modules, bottom to top (each imports only those above it in this list):
+
+* :mod:`.names`: preset names and semantic versions.
+* :mod:`.fields`: field checks with JSON-path errors, and the architecture fingerprint.
+* :mod:`.fileformat`: the preset file ``stylehunt_preset.json`` (dicts and text; no :class:`Preset`).
+* :mod:`.references`: what a reference string means (name, ``hf-hub:``, path).
+* :mod:`.indexfile`: the catalogue file ``index.json``; :mod:`.index`: the catalogue in use,
+  model aliases, listing, version selection.
+* :mod:`.locate`: finding, downloading and verifying the file a reference names.
+* :mod:`.publish`: pushing a preset to the Hub (model card, tag).
+* :mod:`.preset`: :class:`Preset`, and the functions that build presets from all of the above.
+
+Every Hub call goes through :mod:`stylehunt.hub`. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
-from .preset import Preset
-from .index import (
-    RegistryIndex,
-    ResolvedPreset,
-    get_index,
-    list_presets,
-    load_preset,
-    model_alias_for,
-    model_aliases,
-    parse_reference,
-    refresh_index,
-    resolve_preset,
-)
+from .index import get_index, list_presets, model_alias_for, model_aliases, refresh_index
+from .indexfile import RegistryIndex
+from .preset import Preset, ResolvedPreset, load_preset, resolve_preset
+from .references import parse_reference
 
 __all__ = [
     "Preset",

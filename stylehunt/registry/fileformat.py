@@ -22,46 +22,37 @@ file written by a newer format version is refused with a hint to upgrade. The fu
       "metadata": {}                                # optional, free-form JSON
     }
 
->>> from stylehunt.registry.fileformat import parse_version
->>> sorted(["1.10.0", "1.2.0", "1.2.0-rc.1"], key=parse_version)
-['1.2.0-rc.1', '1.2.0', '1.10.0']
+Reading and writing work on plain data: :func:`parse_preset_dict` turns a parsed file into the
+keyword arguments of :class:`~stylehunt.Preset` (which builds the object, in
+:mod:`stylehunt.registry.preset`), and :func:`preset_to_dict` reads a preset's attributes back
+into the file form. Names and versions are checked by :mod:`.names`, fields and fingerprints by
+:mod:`.fields`.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
+from ..errors import HeadOutOfRangeError, InvalidPresetError, PresetFileError, PresetFormatVersionError
 from ..files import atomic_write_bytes
-from ..errors import (
-    HeadOutOfRangeError,
-    InvalidPresetError,
-    PresetFileError,
-    PresetFormatVersionError,
-)
-
-if TYPE_CHECKING:
-    from .preset import Preset
+from .fields import FieldReader, check_fingerprint, check_heads_in_fingerprint, describe
+from .names import is_valid_name, parse_version, validate_name
 
 __all__ = [
     "FILENAME",
     "FORMAT_VERSION",
     "MAX_FILE_BYTES",
-    "Version",
-    "parse_version",
-    "is_valid_name",
-    "validate_name",
+    "PRESET_FIELDS",
+    "parse_preset_dict",
+    "parse_preset_json",
+    "read_preset_bytes",
     "preset_to_dict",
-    "preset_from_dict",
     "dumps",
-    "loads",
-    "read_preset_file",
     "write_preset_file",
 ]
 
@@ -71,6 +62,22 @@ FILENAME = "stylehunt_preset.json"
 FORMAT_VERSION = 1
 #: Preset files are small; anything larger is refused before parsing.
 MAX_FILE_BYTES = 1 << 20
+#: The attributes of a preset that its file stores (what :func:`preset_to_dict` reads, and the
+#: keyword arguments :func:`parse_preset_dict` returns).
+PRESET_FIELDS = (
+    "name",
+    "version",
+    "description",
+    "tags",
+    "license",
+    "model",
+    "fingerprint",
+    "heads",
+    "strength",
+    "scale",
+    "provenance",
+    "metadata",
+)
 
 TOP_LEVEL_KEYS = (
     "format_version",
@@ -88,236 +95,20 @@ TOP_LEVEL_KEYS = (
 )
 REQUIRED_KEYS = ("format_version", "name", "version", "license", "model", "heads", "strength", "scale", "provenance")
 MODEL_KEYS = ("id", "fingerprint")
-FINGERPRINT_KEYS = ("transformer_class", "num_layers", "heads_per_layer", "head_dim", "layer_kinds")
 PROVENANCE_KINDS = ("search", "reported", "manual")
 SEARCH_PROVENANCE_KEYS = ("kind", "stylehunt_version", "objective", "prompts", "seeds", "settings", "rounds", "created", "notes")
 SEARCH_REQUIRED = ("stylehunt_version", "objective", "prompts", "seeds", "settings", "rounds")
 SOURCE_PROVENANCE_KEYS = ("kind", "source", "notes", "stylehunt_version", "created")
 ROUND_KEYS = ("added", "score", "candidates")
 
-# A name segment: lowercase alphanumerics joined by single '.', '_' or '-' (so never '..', never a
-# leading '/', never a path); a name is `slug` or `alias/slug`.
-_SEGMENT = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
-_NAME_RE = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})?")
-_SEGMENT_RE = re.compile(_SEGMENT)
-_MAX_NAME = 96
 _LICENSE_RE = re.compile(r"[a-z0-9][a-z0-9._+-]{0,63}")
-_SEMVER_RE = re.compile(
-    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
-)
-
-
-# --------------------------------------------------------------------------------------------------
-# versions and names
-
-
-@dataclass(frozen=True, order=False)
-class Version:
-    """A semantic version ``MAJOR.MINOR.PATCH[-prerelease]`` (no build metadata), ordered by semver rules."""
-
-    major: int
-    minor: int
-    patch: int
-    prerelease: tuple[int | str, ...] = ()
-
-    def __str__(self) -> str:
-        core = f"{self.major}.{self.minor}.{self.patch}"
-        return core + ("-" + ".".join(str(p) for p in self.prerelease) if self.prerelease else "")
-
-    def _key(self) -> tuple:
-        # A release sorts after its prereleases; numeric identifiers sort before alphanumeric ones.
-        pre = tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in self.prerelease)
-        return (self.major, self.minor, self.patch, 0 if self.prerelease else 1, pre)
-
-    def __lt__(self, other: "Version") -> bool:
-        return self._key() < other._key()
-
-    def __le__(self, other: "Version") -> bool:
-        return self._key() <= other._key()
-
-    def __gt__(self, other: "Version") -> bool:
-        return self._key() > other._key()
-
-    def __ge__(self, other: "Version") -> bool:
-        return self._key() >= other._key()
-
-
-def parse_version(text: Any) -> Version:
-    """Parse a semver string; raise :class:`InvalidPresetError` naming the bad value."""
-    if not isinstance(text, str) or not _SEMVER_RE.fullmatch(text):
-        raise InvalidPresetError(
-            f"Expected a semantic version MAJOR.MINOR.PATCH such as '1.2.0' (optionally '-rc.1'), but got {text!r}"
-        )
-    m = _SEMVER_RE.fullmatch(text)
-    assert m is not None  # for type checkers; checked above
-    pre = tuple(int(p) if p.isdigit() else p for p in m.group(4).split(".")) if m.group(4) else ()
-    return Version(int(m.group(1)), int(m.group(2)), int(m.group(3)), pre)
-
-
-def is_valid_name(name: Any, *, allow_alias: bool = True) -> bool:
-    """Whether ``name`` is a valid preset name (``slug`` or ``alias/slug``)."""
-    if not isinstance(name, str) or len(name) > _MAX_NAME:
-        return False
-    pattern = _NAME_RE if allow_alias else _SEGMENT_RE
-    return pattern.fullmatch(name) is not None
-
-
-def validate_name(name: Any, what: str = "name") -> str:
-    if not is_valid_name(name):
-        raise InvalidPresetError(
-            f"{what}: expected `slug` or `model-alias/slug` (lowercase letters, digits and single '.', '_' or"
-            f" '-' between them, at most {_MAX_NAME} characters; no '..', no leading '/'), but got {name!r}"
-        )
-    return name
 
 
 # --------------------------------------------------------------------------------------------------
 # field checks (each raises PresetFileError pointing at the field)
 
 
-class _Reader:
-    """Validates one file's dict; every error carries the file path and the field path."""
-
-    def __init__(self, path: str | None):
-        self.path = path
-
-    def fail(self, field: str | None, message: str, *, hint: str | None = None) -> PresetFileError:
-        where = f"{self.path}: " if self.path else ""
-        at = f"{field}: " if field else ""
-        return PresetFileError(f"{where}{at}{message}", path=self.path, field=field, hint=hint)
-
-    def object(self, value: Any, field: str) -> dict:
-        if not isinstance(value, dict):
-            raise self.fail(field, f"expected a JSON object, but got {_describe(value)}")
-        return value
-
-    def keys(self, obj: Mapping, field: str | None, allowed: tuple[str, ...], required: tuple[str, ...]) -> None:
-        prefix = f"{field}." if field else ""
-        for key in obj:
-            if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                suggestion = f"; did you mean `{close[0]}`?" if close else f"; allowed: {', '.join(allowed)}"
-                raise self.fail(f"{prefix}{key}", f"unknown field{suggestion}")
-        for key in required:
-            if key not in obj:
-                raise self.fail(f"{prefix}{key}", "missing required field")
-
-    def string(self, value: Any, field: str, *, empty: bool = False, max_len: int = 100_000) -> str:
-        if not isinstance(value, str):
-            raise self.fail(field, f"expected a string, but got {_describe(value)}")
-        if not empty and not value.strip():
-            raise self.fail(field, "expected a non-empty string")
-        if len(value) > max_len:
-            raise self.fail(field, f"expected at most {max_len} characters, but got {len(value)}")
-        return value
-
-    def integer(self, value: Any, field: str, *, minimum: int | None = None) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(field, f"expected an integer, but got {_describe(value)}")
-        if minimum is not None and value < minimum:
-            raise self.fail(field, f"expected an integer >= {minimum}, but got {value}")
-        return value
-
-    def number(self, value: Any, field: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise self.fail(field, f"expected a finite number, but got {_describe(value)}")
-        return float(value)
-
-    def array(self, value: Any, field: str, *, nonempty: bool = False) -> list:
-        if not isinstance(value, list):
-            raise self.fail(field, f"expected a JSON array, but got {_describe(value)}")
-        if nonempty and not value:
-            raise self.fail(field, "expected a non-empty array")
-        return value
-
-    def head(self, value: Any, field: str) -> tuple[int, int]:
-        if (
-            not isinstance(value, list)
-            or len(value) != 2
-            or not all(isinstance(x, int) and not isinstance(x, bool) for x in value)
-        ):
-            raise self.fail(field, f"expected a [layer, head] pair of integers, but got {_describe(value)}")
-        if value[0] < 0 or value[1] < 0:
-            raise self.fail(field, f"layer and head are 0-based and must be >= 0, but got {value}")
-        return (value[0], value[1])
-
-    def heads(self, value: Any, field: str) -> list[tuple[int, int]]:
-        items = self.array(value, field, nonempty=True)
-        out: list[tuple[int, int]] = []
-        seen: dict[tuple[int, int], int] = {}
-        for i, item in enumerate(items):
-            head = self.head(item, f"{field}[{i}]")
-            if head in seen:
-                raise self.fail(
-                    f"{field}[{i}]",
-                    f"duplicate head {list(head)} (already {field}[{seen[head]}]); each head may appear once",
-                )
-            seen[head] = i
-            out.append(head)
-        return out
-
-
-def _describe(value: Any) -> str:
-    kind = {
-        dict: "an object",
-        list: "an array",
-        str: "a string",
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
-    text = json.dumps(value) if isinstance(value, (str, int, float, bool, type(None))) else None
-    if text is None:
-        text = json.dumps(value)[:60] if isinstance(value, (list, dict)) else repr(value)[:60]
-    return f"{kind} ({text})" if value is not None else kind
-
-
-def _check_fingerprint(r: _Reader, fp: Any, field: str) -> dict[str, Any]:
-    from ..engine.heads import KINDS, SUPPORTED_TRANSFORMERS
-
-    fp = r.object(fp, field)
-    r.keys(fp, field, FINGERPRINT_KEYS, FINGERPRINT_KEYS)
-    cls = r.string(fp["transformer_class"], f"{field}.transformer_class")
-    if cls not in SUPPORTED_TRANSFORMERS:
-        raise r.fail(
-            f"{field}.transformer_class",
-            f"unsupported transformer class {cls!r}; supported: {', '.join(SUPPORTED_TRANSFORMERS)}",
-        )
-    num_layers = r.integer(fp["num_layers"], f"{field}.num_layers", minimum=1)
-    hpl = fp["heads_per_layer"]
-    if isinstance(hpl, list):
-        if len(hpl) != num_layers:
-            raise r.fail(f"{field}.heads_per_layer", f"expected {num_layers} entries (num_layers), but got {len(hpl)}")
-        for i, n in enumerate(hpl):
-            r.integer(n, f"{field}.heads_per_layer[{i}]", minimum=1)
-    else:
-        r.integer(hpl, f"{field}.heads_per_layer", minimum=1)
-    head_dim = r.integer(fp["head_dim"], f"{field}.head_dim", minimum=-1)
-    if head_dim == 0:
-        raise r.fail(f"{field}.head_dim", "expected a positive head dim (or -1 when layers differ), but got 0")
-    kinds = r.array(fp["layer_kinds"], f"{field}.layer_kinds", nonempty=True)
-    total = 0
-    for i, run in enumerate(kinds):
-        at = f"{field}.layer_kinds[{i}]"
-        if not isinstance(run, list) or len(run) != 2:
-            raise r.fail(at, f"expected a [kind, count] pair, but got {_describe(run)}")
-        if run[0] not in KINDS:
-            raise r.fail(at, f"unknown layer kind {run[0]!r}; known: {', '.join(KINDS)}")
-        total += r.integer(run[1], at, minimum=1)
-    if total != num_layers:
-        raise r.fail(f"{field}.layer_kinds", f"counts add up to {total}, but num_layers is {num_layers}")
-    return {
-        "transformer_class": cls,
-        "num_layers": num_layers,
-        "heads_per_layer": list(hpl) if isinstance(hpl, list) else hpl,
-        "head_dim": head_dim,
-        "layer_kinds": [[k, n] for k, n in kinds],
-    }
-
-
-def _check_model_id(r: _Reader, value: Any, field: str) -> str:
+def _check_model_id(r: FieldReader, value: Any, field: str) -> str:
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     value = r.string(value, field)
@@ -332,7 +123,7 @@ def _check_model_id(r: _Reader, value: Any, field: str) -> str:
     return value
 
 
-def _json_only(r: _Reader, value: Any, field: str) -> Any:
+def _json_only(r: FieldReader, value: Any, field: str) -> Any:
     """Free-form JSON (settings, metadata): plain JSON values, with keys sorted for stable files."""
     if isinstance(value, dict):
         for k in value:
@@ -348,14 +139,14 @@ def _json_only(r: _Reader, value: Any, field: str) -> Any:
     raise r.fail(field, f"expected a JSON value, but got {type(value).__name__}")
 
 
-def _check_provenance(r: _Reader, value: Any, heads: list[tuple[int, int]]) -> dict[str, Any]:
+def _check_provenance(r: FieldReader, value: Any, heads: list[tuple[int, int]]) -> dict[str, Any]:
     field = "provenance"
     prov = r.object(value, field)
     if "kind" not in prov:
         raise r.fail(f"{field}.kind", f"missing required field (one of: {', '.join(PROVENANCE_KINDS)})")
     kind = prov["kind"]
     if kind not in PROVENANCE_KINDS:
-        raise r.fail(f"{field}.kind", f"expected one of {', '.join(PROVENANCE_KINDS)}, but got {_describe(kind)}")
+        raise r.fail(f"{field}.kind", f"expected one of {', '.join(PROVENANCE_KINDS)}, but got {describe(kind)}")
     out: dict[str, Any] = {"kind": kind}
     if kind != "search":
         r.keys(prov, field, SOURCE_PROVENANCE_KEYS, ("kind", "source"))
@@ -414,24 +205,22 @@ def _check_provenance(r: _Reader, value: Any, heads: list[tuple[int, int]]) -> d
 
 
 # --------------------------------------------------------------------------------------------------
-# dict <-> Preset
+# file dict <-> preset fields
 
 
-def preset_from_dict(data: Any, *, path: str | os.PathLike | None = None) -> "Preset":
-    """Validate a parsed preset file and build the :class:`~stylehunt.Preset`.
+def parse_preset_dict(data: Any, *, path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Validate a parsed preset file; return the keyword arguments of :class:`~stylehunt.Preset`.
 
-    Raises :class:`~stylehunt.errors.PresetFileError` (or a subclass) naming the field.
+    Raises :class:`~stylehunt.errors.PresetFileError` (or a subclass) naming the file and the field.
     """
-    from .preset import Preset, check_heads_in_fingerprint
-
-    r = _Reader(str(path) if path is not None else None)
+    r = FieldReader(str(path) if path is not None else None)
     if not isinstance(data, dict):
-        raise r.fail(None, f"expected a JSON object at the top level, but got {_describe(data)}")
+        raise r.fail(None, f"expected a JSON object at the top level, but got {describe(data)}")
     if "format_version" not in data:
         raise r.fail("format_version", "missing required field; is this a stylehunt preset file?")
     fv = data["format_version"]
     if isinstance(fv, bool) or not isinstance(fv, int) or fv < 1:
-        raise r.fail("format_version", f"expected a positive integer, but got {_describe(fv)}")
+        raise r.fail("format_version", f"expected a positive integer, but got {describe(fv)}")
     if fv > FORMAT_VERSION:
         where = f"{r.path}: " if r.path else ""
         raise PresetFormatVersionError(
@@ -469,7 +258,7 @@ def preset_from_dict(data: Any, *, path: str | os.PathLike | None = None) -> "Pr
     model = r.object(data["model"], "model")
     r.keys(model, "model", MODEL_KEYS, ("id",))
     model_id = _check_model_id(r, model["id"], "model.id")
-    fingerprint = _check_fingerprint(r, model["fingerprint"], "model.fingerprint") if "fingerprint" in model else None
+    fingerprint = check_fingerprint(r, model["fingerprint"], "model.fingerprint") if "fingerprint" in model else None
 
     heads = r.heads(data["heads"], "heads")
     if fingerprint is not None:
@@ -487,28 +276,29 @@ def preset_from_dict(data: Any, *, path: str | os.PathLike | None = None) -> "Pr
     provenance = _check_provenance(r, data["provenance"], heads)
     metadata = _json_only(r, r.object(data.get("metadata", {}), "metadata"), "metadata")
 
-    return Preset(
-        heads=heads,
-        strength=strength,
-        scale=scale,
-        name=name,
-        version=version,
-        model=model_id,
-        description=description,
-        fingerprint=fingerprint,
-        metadata=metadata,
-        tags=tuple(clean_tags),
-        license=license_,
-        provenance=provenance,
-    )
+    return {
+        "heads": heads,
+        "strength": strength,
+        "scale": scale,
+        "name": name,
+        "version": version,
+        "model": model_id,
+        "description": description,
+        "fingerprint": fingerprint,
+        "metadata": metadata,
+        "tags": tuple(clean_tags),
+        "license": license_,
+        "provenance": provenance,
+    }
 
 
-def preset_to_dict(preset: "Preset") -> dict[str, Any]:
-    """The file form of ``preset``; raises :class:`PresetFileError` if it cannot be saved as is.
+def preset_to_dict(preset: Any) -> dict[str, Any]:
+    """The file form of ``preset`` (a :class:`~stylehunt.Preset`: its :data:`PRESET_FIELDS` and ``label`` are read).
 
-    A saved preset must say what it is and where it came from: ``name``, ``version`` (semver),
-    ``license``, ``model`` (a Hub id) and ``provenance`` are required. The result is validated by
-    :func:`preset_from_dict`, so whatever ``save`` writes, ``load`` reads back.
+    Raises :class:`PresetFileError` if it cannot be saved as is: a saved preset must say what it is
+    and where it came from, so ``name``, ``version`` (semver), ``license``, ``model`` (a Hub id) and
+    ``provenance`` are required. The result is validated by :func:`parse_preset_dict`, so whatever
+    ``save`` writes, ``load`` reads back.
     """
     missing = [f for f in ("name", "version", "license", "model", "provenance") if not getattr(preset, f)]
     if missing:
@@ -523,33 +313,37 @@ def preset_to_dict(preset: "Preset") -> dict[str, Any]:
             ),
         )
     try:
-        raw = json.loads(json.dumps(_raw_dict(preset), allow_nan=False))
+        raw = json.loads(json.dumps(_file_dict({f: getattr(preset, f) for f in PRESET_FIELDS}), allow_nan=False))
     except (TypeError, ValueError) as e:
         raise PresetFileError(f"cannot save {preset.label}: not plain JSON ({e})", hint="provenance and metadata must hold JSON values only") from None
     # Round-trip through the reader: whatever save writes, load reads back (and nested keys get a stable order).
-    return _raw_dict(preset_from_dict(raw))
+    return _file_dict(parse_preset_dict(raw))
 
 
-def _raw_dict(preset: "Preset") -> dict[str, Any]:
-    model: dict[str, Any] = {"id": preset.model}
-    if preset.fingerprint is not None:
-        model["fingerprint"] = preset.fingerprint
+def _file_dict(fields: Mapping[str, Any]) -> dict[str, Any]:
+    model: dict[str, Any] = {"id": fields["model"]}
+    if fields["fingerprint"] is not None:
+        model["fingerprint"] = fields["fingerprint"]
     data: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
-        "name": preset.name,
-        "version": preset.version,
-        "description": preset.description,
-        "tags": list(preset.tags),
-        "license": preset.license,
+        "name": fields["name"],
+        "version": fields["version"],
+        "description": fields["description"],
+        "tags": list(fields["tags"]),
+        "license": fields["license"],
         "model": model,
-        "heads": [list(h) for h in preset.heads],
-        "strength": preset.strength,
-        "scale": preset.scale,
-        "provenance": preset.provenance,
+        "heads": [list(h) for h in fields["heads"]],
+        "strength": fields["strength"],
+        "scale": fields["scale"],
+        "provenance": fields["provenance"],
     }
-    if preset.metadata:
-        data["metadata"] = preset.metadata
+    if fields["metadata"]:
+        data["metadata"] = fields["metadata"]
     return data
+
+
+# --------------------------------------------------------------------------------------------------
+# text and files
 
 
 def dumps(data: Mapping[str, Any]) -> str:
@@ -576,8 +370,11 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def loads(raw: bytes | str, *, path: str | os.PathLike | None = None) -> "Preset":
-    """Parse and validate the bytes of a preset file."""
+def parse_preset_json(raw: bytes | str, *, path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Parse and validate the bytes (or text) of a preset file; return the :class:`~stylehunt.Preset` keyword arguments.
+
+    Strict JSON: duplicate keys, ``NaN`` and ``Infinity`` are refused, as are files over :data:`MAX_FILE_BYTES`.
+    """
     where = f"{path}: " if path is not None else ""
     if isinstance(raw, bytes):
         if len(raw) > MAX_FILE_BYTES:
@@ -596,15 +393,18 @@ def loads(raw: bytes | str, *, path: str | os.PathLike | None = None) -> "Preset
         ) from None
     except ValueError as e:  # duplicate key, NaN/Infinity
         raise PresetFileError(f"{where}malformed JSON: {e}", path=_s(path)) from None
-    return preset_from_dict(data, path=path)
+    return parse_preset_dict(data, path=path)
 
 
 def _s(path: str | os.PathLike | None) -> str | None:
     return None if path is None else str(path)
 
 
-def read_preset_file(path: str | os.PathLike) -> "Preset":
-    """Read a ``stylehunt_preset.json`` (or a folder holding one)."""
+def read_preset_bytes(path: str | os.PathLike) -> tuple[Path, bytes]:
+    """``(file, bytes)`` of a local ``stylehunt_preset.json`` (or a folder holding one); no network.
+
+    Reads at most :data:`MAX_FILE_BYTES` + 1 bytes, so an oversized file is refused without reading it whole.
+    """
     p = Path(path).expanduser()
     if p.is_dir():
         p = p / FILENAME
@@ -615,10 +415,10 @@ def read_preset_file(path: str | os.PathLike) -> "Preset":
         raise PresetFileError(f"{p}: no such file", path=str(p), hint="check the path (a folder must hold stylehunt_preset.json)") from None
     except OSError as e:
         raise PresetFileError(f"{p}: cannot read ({e.strerror or e})", path=str(p)) from None
-    return loads(raw, path=p)
+    return p, raw
 
 
-def write_preset_file(preset: "Preset", path: str | os.PathLike) -> Path:
+def write_preset_file(preset: Any, path: str | os.PathLike) -> Path:
     """Write ``preset`` to ``path`` (a ``.json`` file, or a folder that gets ``stylehunt_preset.json``)."""
     text = dumps(preset_to_dict(preset))
     p = Path(path).expanduser()

@@ -1,4 +1,14 @@
-"""The in-memory preset: a validated set of attention heads plus default strength and scale."""
+"""The in-memory preset, and the functions that build presets from files and references.
+
+:class:`Preset` is a validated set of attention heads plus default strength and scale. This module
+is the top of the registry: the modules below it work on plain data (the file format on dicts,
+:mod:`.locate` on references and bytes) and this one turns what they return into presets:
+:func:`resolve_preset` / :func:`load_preset` for any reference, :func:`read_preset_file`,
+:func:`loads` and :func:`preset_from_dict` for a file, its text or its parsed JSON.
+
+>>> load_preset("sd3-medium/paper-l1h10@1").heads
+((1, 10),)
+"""
 
 from __future__ import annotations
 
@@ -6,14 +16,17 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 
-from ..errors import HeadOutOfRangeError, InvalidPresetError
+from ..errors import InvalidPresetError
+from .fields import check_heads_in_fingerprint
+from .fileformat import dumps, parse_preset_dict, parse_preset_json, preset_to_dict, read_preset_bytes, write_preset_file
+from .locate import locate_preset
 
 if TYPE_CHECKING:
-    from ..hub import PublishResult
+    from .publish import PublishResult
 
-__all__ = ["Preset", "check_heads_in_fingerprint"]
+__all__ = ["Preset", "ResolvedPreset", "resolve_preset", "load_preset", "read_preset_file", "loads", "preset_from_dict"]
 
 
 def _check_unit_interval(value: Any, what: str) -> float:
@@ -55,33 +68,6 @@ def _normalise_heads(heads: Iterable[Any]) -> tuple[tuple[int, int], ...]:
     if not out:
         raise InvalidPresetError("Expected `heads` to name at least one (layer, head) pair, but got an empty list")
     return tuple(out)
-
-
-def check_heads_in_fingerprint(heads: Sequence[tuple[int, int]], fingerprint: dict[str, Any]) -> None:
-    """Raise :class:`HeadOutOfRangeError` for the first head outside the fingerprint's head grid.
-
-    >>> fp = {"num_layers": 24, "heads_per_layer": 24}
-    >>> check_heads_in_fingerprint([(1, 10), (2, 40)], fp)
-    Traceback (most recent call last):
-    ...
-    stylehunt.errors.HeadOutOfRangeError: heads[1]: head 40 out of range for 24 heads in layer 2 (valid: 0-23)
-    """
-    num_layers = fingerprint.get("num_layers")
-    per_layer = fingerprint.get("heads_per_layer")
-    if not isinstance(num_layers, int) or not isinstance(per_layer, (int, list)):
-        return  # not a fingerprint we can read; the engine compares it to the real grid anyway
-    hint = f"the preset's model.fingerprint describes {num_layers} attention layers; heads are 0-based"
-    for i, (layer, head) in enumerate(heads):
-        if not 0 <= layer < num_layers:
-            raise HeadOutOfRangeError(
-                f"heads[{i}]: layer {layer} out of range for {num_layers} attention layers (valid: 0-{num_layers - 1})",
-                hint=hint,
-            )
-        n = per_layer[layer] if isinstance(per_layer, list) else per_layer
-        if not 0 <= head < n:
-            raise HeadOutOfRangeError(
-                f"heads[{i}]: head {head} out of range for {n} heads in layer {layer} (valid: 0-{n - 1})", hint=hint
-            )
 
 
 def _check_tags(tags: Any) -> tuple[str, ...]:
@@ -163,35 +149,25 @@ class Preset:
     @classmethod
     def load(cls, ref: "str | os.PathLike[str] | Preset") -> "Preset":
         """Load a preset by reference: ``"sd3-medium/paper-l1h10[@1.0.0]"``, ``"hf-hub:owner/repo[@rev]"``
-        or a path to a ``.json`` file (see :func:`stylehunt.registry.load_preset`)."""
-        from .index import load_preset
-
+        or a path to a ``.json`` file (see :func:`load_preset`)."""
         return load_preset(ref)
 
     @classmethod
     def from_file(cls, path: "str | os.PathLike[str]") -> "Preset":
         """Read a local ``stylehunt_preset.json`` (or a folder holding one); no registry, no network."""
-        from .fileformat import read_preset_file
-
         return read_preset_file(path)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Preset":
         """Build a preset from the parsed JSON of a preset file, validating every field."""
-        from .fileformat import preset_from_dict
-
         return preset_from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready file form (raises :class:`~stylehunt.errors.PresetFileError` if incomplete)."""
-        from .fileformat import preset_to_dict
-
         return preset_to_dict(self)
 
     def to_json(self) -> str:
         """The exact text :meth:`save` writes."""
-        from .fileformat import dumps, preset_to_dict
-
         return dumps(preset_to_dict(self))
 
     def save(self, path: "str | os.PathLike[str]") -> Path:
@@ -199,8 +175,6 @@ class Preset:
 
         Returns the path written.
         """
-        from .fileformat import write_preset_file
-
         return write_preset_file(self, path)
 
     def push_to_hub(
@@ -213,7 +187,77 @@ class Preset:
         token: str | None = None,
         dry_run: bool = False,
     ) -> "PublishResult":
-        """Publish this preset as ``v<version>`` of Hub repo ``repo_id`` (see :func:`stylehunt.hub.push_preset`)."""
-        from ..hub import push_preset
+        """Publish this preset as ``v<version>`` of Hub repo ``repo_id`` (see :func:`stylehunt.registry.publish.push_preset`)."""
+        from .publish import push_preset  # imports huggingface_hub: only when publishing
 
         return push_preset(self, repo_id, version=version, images=images, private=private, token=token, dry_run=dry_run)
+
+
+# --------------------------------------------------------------------------------------------------
+# presets from files and references
+
+
+def preset_from_dict(data: Any, *, path: "str | os.PathLike[str] | None" = None) -> Preset:
+    """Validate the parsed JSON of a preset file and build the :class:`Preset`.
+
+    Raises :class:`~stylehunt.errors.PresetFileError` (or a subclass) naming the field (and ``path``, if given).
+    """
+    return Preset(**parse_preset_dict(data, path=path))
+
+
+def loads(raw: bytes | str, *, path: "str | os.PathLike[str] | None" = None) -> Preset:
+    """Parse and validate the bytes (or text) of a preset file."""
+    return Preset(**parse_preset_json(raw, path=path))
+
+
+def read_preset_file(path: "str | os.PathLike[str]") -> Preset:
+    """Read a ``stylehunt_preset.json`` (or a folder holding one)."""
+    file, raw = read_preset_bytes(path)
+    return loads(raw, path=file)
+
+
+@dataclass(frozen=True)
+class ResolvedPreset:
+    """A loaded preset and exactly where it came from."""
+
+    preset: Preset
+    ref: str  # canonical reference: "name@1.2.0", "hf-hub:owner/repo@<commit>" or the path
+    kind: Literal["bundled", "hub", "path"]
+    path: Path  # the local file that was read (bundled, cache snapshot or user file)
+    sha256: str
+    repo_id: str | None = None
+    revision: str | None = None
+    commit: str | None = None
+
+
+def resolve_preset(ref: "str | os.PathLike[str]") -> ResolvedPreset:
+    """Find, fetch (if needed), verify and parse a preset; report where it came from.
+
+    Registry names and bundled files need no network; Hub files are downloaded into huggingface_hub's
+    cache (revision-pinned) unless already there, and with ``HF_HUB_OFFLINE=1`` only the cache is
+    used. Whatever fails leaves the cache as it was.
+    """
+    found = locate_preset(ref)
+    return ResolvedPreset(
+        preset=Preset(**found.fields),
+        ref=found.ref,
+        kind=found.kind,
+        path=found.path,
+        sha256=found.sha256,
+        repo_id=found.repo_id,
+        revision=found.revision,
+        commit=found.commit,
+    )
+
+
+def load_preset(ref: "str | os.PathLike[str] | Preset") -> Preset:
+    """Load a preset by reference (a :class:`Preset` is returned as is).
+
+    Raises :class:`~stylehunt.errors.PresetReferenceError` (malformed reference),
+    :class:`~stylehunt.errors.PresetNotFoundError` (unknown name or version, with what exists),
+    :class:`~stylehunt.errors.PresetFileError` (invalid file), and the Hub errors of
+    :mod:`stylehunt.hub` (repo missing or denied, offline with nothing cached, corrupted cache).
+    """
+    if isinstance(ref, Preset):
+        return ref
+    return resolve_preset(ref).preset

@@ -1,0 +1,171 @@
+"""Finding a preset file by reference: read or download it, verify it, validate it, say where it came from.
+
+A registry name is looked up in the catalogue (:func:`~.index.find_version`) and read from the
+bundled ``presets/`` (checked against the index's sha256 pin) or downloaded from its pinned Hub
+repo; an ``hf-hub:`` reference is downloaded from any repo and revision; a path is read from disk.
+What comes back is plain data, the validated fields and their source (:class:`LocatedPreset`);
+:func:`stylehunt.registry.preset.resolve_preset` turns it into a :class:`~stylehunt.Preset`.
+
+Hub downloads go into huggingface_hub's cache (revision-pinned), use only the cache with
+``HF_HUB_OFFLINE=1``, and run inside :func:`stylehunt.hub.cache_transaction`, so a file that fails
+any check (pin, validation, identity) leaves the cache as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Mapping
+
+from ..errors import HubRevisionNotFoundError, PresetIntegrityError, RegistryIndexError
+from .fileformat import FILENAME, parse_preset_json, read_preset_bytes
+from .index import bundled_preset_file, find_version
+from .references import HUB_PREFIX, Reference, is_version_spec, parse_reference
+
+if TYPE_CHECKING:
+    from ..hub import HubFile
+
+__all__ = ["LocatedPreset", "locate_preset"]
+
+#: How a Hub repo without a preset file is reported (see :func:`stylehunt.hub.hub_errors`).
+_NOT_A_PRESET_REPO = "is it a stylehunt preset repository?"
+_PRESET_REPO_HINT = "a preset repository holds stylehunt_preset.json at its root (publish with `stylehunt publish`)"
+
+
+@dataclass(frozen=True)
+class LocatedPreset:
+    """A preset file found, verified and validated, and exactly where it came from."""
+
+    fields: Mapping[str, Any]  # the keyword arguments of Preset (see fileformat.parse_preset_dict)
+    ref: str  # canonical reference: "name@1.2.0", "hf-hub:owner/repo@<commit>" or the path
+    kind: Literal["bundled", "hub", "path"]
+    path: Path  # the local file that was read (bundled, cache snapshot or user file)
+    sha256: str
+    repo_id: str | None = None
+    revision: str | None = None
+    commit: str | None = None
+
+
+def locate_preset(ref: "str | os.PathLike[str]") -> LocatedPreset:
+    """Find, fetch (if needed), verify and validate the preset file ``ref`` names.
+
+    Registry names and bundled files need no network; Hub files are downloaded into
+    huggingface_hub's cache unless already there. Raises the errors of
+    :func:`~stylehunt.registry.load_preset`.
+    """
+    parsed = parse_reference(ref)
+    if parsed.kind == "name":
+        return _locate_name(parsed)
+    if parsed.kind == "hub":
+        return _locate_hub(parsed)
+    assert parsed.path is not None  # parse_reference sets it for paths
+    path, raw = read_preset_bytes(parsed.path)
+    fields = parse_preset_json(raw, path=path)
+    return LocatedPreset(fields=fields, ref=str(path), kind="path", path=path, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def _download_preset(repo_id: str, revision: str | None, what: str, expected_sha256: str | None = None) -> "HubFile":
+    from .. import hub
+
+    return hub.download_file(
+        repo_id,
+        FILENAME,
+        revision=revision,
+        expected_sha256=expected_sha256,
+        what=what,
+        missing_note=_NOT_A_PRESET_REPO,
+        missing_hint=_PRESET_REPO_HINT,
+    )
+
+
+def _locate_name(ref: Reference) -> LocatedPreset:
+    loc = find_version(ref)
+    name, version = ref.name, loc.version
+    canonical = f"{name}@{version}"
+    if loc.bundled:
+        assert loc.file is not None  # what `bundled` means
+        resource = bundled_preset_file(loc.file)
+        try:
+            raw = resource.read_bytes()
+        except OSError as e:
+            raise PresetIntegrityError(
+                f"{canonical}: bundled file {loc.file} is missing ({e})",
+                path=str(resource),
+                expected=loc.sha256 or "",
+                actual="missing",
+                hint="reinstall stylehunt: pip install --force-reinstall stylehunt",
+            ) from None
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest != loc.sha256:
+            raise PresetIntegrityError(
+                f"{canonical}: bundled file {loc.file} has sha256 {digest}, but the index pins {loc.sha256}",
+                path=str(resource),
+                expected=loc.sha256 or "",
+                actual=digest,
+                hint="the installed package was modified; reinstall stylehunt: pip install --force-reinstall stylehunt",
+            )
+        fields = parse_preset_json(raw, path=f"{canonical} ({loc.file})")
+        _check_identity(fields, name, version, canonical)
+        return LocatedPreset(fields=fields, ref=canonical, kind="bundled", path=Path(str(resource)), sha256=digest)
+
+    from .. import hub
+
+    assert loc.repo_id is not None  # an index entry is a bundled file or a Hub repo
+    with hub.cache_transaction(loc.repo_id):
+        fetched = _download_preset(loc.repo_id, loc.revision, canonical, expected_sha256=loc.sha256)
+        fields = parse_preset_json(fetched.path.read_bytes(), path=f"{canonical} (hf-hub:{loc.repo_id}@{loc.revision})")
+        _check_identity(fields, name, version, canonical)
+    return LocatedPreset(
+        fields=fields,
+        ref=canonical,
+        kind="hub",
+        path=fetched.path,
+        sha256=fetched.sha256,
+        repo_id=loc.repo_id,
+        revision=loc.revision,
+        commit=fetched.commit,
+    )
+
+
+def _check_identity(fields: Mapping[str, Any], name: str | None, version: str, canonical: str) -> None:
+    """The file an index entry points at must say it is that entry."""
+    if fields["name"] != name or fields["version"] != version:
+        raise RegistryIndexError(
+            f"{canonical}: the file says it is {fields['name']}@{fields['version']}",
+            source=canonical,
+            hint="the registry index points at the wrong file; report it",
+        )
+
+
+def _locate_hub(ref: Reference) -> LocatedPreset:
+    from .. import hub
+
+    assert ref.repo_id is not None  # parse_reference sets it for hf-hub: references
+    try:
+        with hub.cache_transaction(ref.repo_id):
+            fetched = _download_preset(ref.repo_id, ref.revision, ref.text)
+            fields = parse_preset_json(fetched.path.read_bytes(), path=f"{ref.text} ({FILENAME})")
+    except HubRevisionNotFoundError as e:
+        tags = tuple(hub.list_tags(ref.repo_id))
+        hint = None
+        if ref.revision and is_version_spec(ref.revision) and f"v{ref.revision}" in tags:
+            hint = f"published versions are tagged with a 'v': write hf-hub:{ref.repo_id}@v{ref.revision}"
+        raise HubRevisionNotFoundError(
+            f"{e}" + (f"; tags: {', '.join(tags)}" if tags else ""),
+            repo_id=ref.repo_id,
+            revision=ref.revision,
+            available=tags,
+            hint=hint or ("use one of the tags, or omit @revision for main" if tags else None),
+        ) from e
+    return LocatedPreset(
+        fields=fields,
+        ref=f"{HUB_PREFIX}{ref.repo_id}@{fetched.commit}",
+        kind="hub",
+        path=fetched.path,
+        sha256=fetched.sha256,
+        repo_id=ref.repo_id,
+        revision=fetched.revision,
+        commit=fetched.commit,
+    )
