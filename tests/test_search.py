@@ -23,8 +23,9 @@ from stylehunt.errors import (
     ScorerUnavailableError,
     SearchConfigError,
 )
-from stylehunt.search.headhunter import SearchSettings, _Sampler, search
+from stylehunt.search import SearchSettings, search
 from stylehunt.search.report import render_atlas
+from stylehunt.search.sampler import Sampler
 
 PROMPTS = ["a red house", "a small dog"]
 HELDOUT = ["a tree by a lake"]
@@ -51,7 +52,7 @@ def no_generation(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("an image was generated before the bad input was refused")
 
-    monkeypatch.setattr(_Sampler, "generate", boom)
+    monkeypatch.setattr(Sampler, "generate", boom)
 
 
 # --- rows do not depend on their batch neighbours --------------------------------------------------
@@ -64,7 +65,7 @@ def test_a_candidate_scores_the_same_whatever_its_batch_neighbours(pipe):
     settings = SearchSettings(steps=2, height=64, width=64).resolved(2, 64, 64)
     target, pair = ((0, 1),), (PROMPTS[0], 0)
     brightness = build_objective("brightness")
-    with _Sampler(pipe, grid, settings) as sampler:
+    with Sampler(pipe, grid, settings) as sampler:
         alone = sampler.generate([target], [pair], 2)[0]
         mixed = sampler.generate([((1, 3), (0, 2)), target, ()], [(PROMPTS[1], 1), pair, (PROMPTS[0], 5)], 2)[1]
         last = sampler.generate([((0, 0),), ((1, 2),), ((1, 1),), target], [pair, pair, (PROMPTS[1], 1), pair], 2)[3]
@@ -348,8 +349,70 @@ def test_atlas_one_row_per_layer_one_column_per_head(pipe, tiny_sd3_path, tmp_pa
 
 def test_the_preset_records_the_style_text_of_a_built_objective():
     from stylehunt.objectives import build_objective
-    from stylehunt.search.headhunter import _style_of
+    from stylehunt.search.outputs import style_of
 
     info = build_objective("pickscore+0.5*aesthetic", style="sunlit, golden hour").describe()
-    assert _style_of(info) == "sunlit, golden hour"
-    assert _style_of(build_objective("warmth").describe()) == ""
+    assert style_of(info) == "sunlit, golden hour"
+    assert style_of(build_objective("warmth").describe()) == ""
+
+
+# --- the help states the defaults the code uses --------------------------------------------------------
+
+
+def _help_records(command_name):
+    """``{parameter name: its help line as --help prints it, whitespace collapsed}``."""
+    import click
+
+    from stylehunt.cli import search_cmds
+
+    command = getattr(search_cmds, command_name)
+    ctx = click.Context(command, info_name=command_name)
+    records = {p.name: p.get_help_record(ctx) for p in command.params}
+    return {name: " ".join(r[1].split()) for name, r in records.items() if r}
+
+
+def test_search_and_atlas_help_state_the_defaults_the_code_uses(capsys):
+    import inspect
+
+    from stylehunt.search import settings as st
+
+    code, out, _ = _cli(capsys, "search", "--help")
+    assert code == 0
+    shown = " ".join(out.split())
+    records = _help_records("search")
+    stated = {
+        "screen_steps": f"(default: steps // {st.SCREEN_STEPS_DIVISOR}, at least 1)",
+        "screen_prompts": "(default: all of them)",
+        "rerank": f"(default: {st.RERANK_PER_K}k)",
+        "keep": f"(default: {st.KEEP_PER_K}k)",
+        "num_heldout": f"SEED+{st.HELDOUT_SEED_OFFSET}+i",
+    }
+    defaults = {
+        "strategy": st.DEFAULT_STRATEGY, "rounds": st.DEFAULT_ROUNDS, "per_round": st.DEFAULT_PER_ROUND,
+        "scale": st.DEFAULT_SCALE, "strength": st.DEFAULT_STRENGTH, "steps": st.DEFAULT_STEPS,
+        "identity": st.DEFAULT_IDENTITY, "batch_size": st.DEFAULT_BATCH_SIZE, "seed": st.DEFAULT_SEED,
+        "version": st.DEFAULT_PRESET_VERSION, "license_": st.DEFAULT_PRESET_LICENSE,
+    }
+    stated.update({name: f"[default: {value}]" for name, value in defaults.items()})
+    for name, text in stated.items():
+        assert text in records[name] and text in shown, name
+    # ... and those are the defaults the search resolves to, from Python as from the CLI
+    k, steps, m = 3, 22, 5
+    s = SearchSettings(strategy="screened", steps=steps, per_round=k).resolved(m, 64, 64)
+    assert (s.screen_steps, s.screen_prompts, s.rerank, s.keep) == (
+        max(1, steps // st.SCREEN_STEPS_DIVISOR), m, st.RERANK_PER_K * k, st.KEEP_PER_K * k)
+    signature = inspect.signature(search).parameters
+    for name, value in defaults.items():
+        python_name = {"seed": "base_seed", "license_": "license"}.get(name, name)
+        assert signature[python_name].default == value, name
+
+    code, out, _ = _cli(capsys, "atlas", "--help")
+    assert code == 0
+    shown = " ".join(out.split())
+    records = _help_records("atlas")
+    atlas = inspect.signature(render_atlas).parameters
+    for name, value in {"seed": st.DEFAULT_SEED, "scale": st.DEFAULT_SCALE, "strength": st.DEFAULT_STRENGTH,
+                        "steps": st.DEFAULT_STEPS, "identity": st.DEFAULT_IDENTITY,
+                        "batch_size": st.DEFAULT_BATCH_SIZE, "thumb": st.DEFAULT_THUMB}.items():
+        assert f"[default: {value}]" in records[name] and f"[default: {value}]" in shown, name
+        assert atlas[name].default == value, name

@@ -23,10 +23,31 @@ import click
 
 from .app import cli
 from ..errors import ResumeMismatchError, SearchConfigError
+from ..search.settings import (  # torch-free: the defaults, their help text, the checks before loading
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_IDENTITY,
+    DEFAULT_PER_ROUND,
+    DEFAULT_PRESET_LICENSE,
+    DEFAULT_PRESET_VERSION,
+    DEFAULT_ROUNDS,
+    DEFAULT_SCALE,
+    DEFAULT_SEED,
+    DEFAULT_STEPS,
+    DEFAULT_STRATEGY,
+    DEFAULT_STRENGTH,
+    DEFAULT_THUMB,
+    HELDOUT_SEED_OFFSET,
+    KEEP_PER_K,
+    RERANK_PER_K,
+    SCREEN_STEPS_DIVISOR,
+    STRATEGIES,
+    SearchSettings,
+    check_pool_size,
+    resolve_pool,
+)
+from ..search.store import STATE_FILE, read_command, write_command
 
 logger = logging.getLogger(__name__)
-
-COMMAND_FILE = "command.json"
 
 # Options that decide the result: recorded in command.json and checked on --resume.
 _RECORDED = (
@@ -43,20 +64,9 @@ def _option_name(key: str) -> str:
 
 def _merge_resume(ctx: click.Context, opts: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """Fill options not given from the run's command.json; refuse options given with another value."""
-    from ..search.headhunter import STATE_FILE
-
-    if not run_dir.is_dir():
-        raise SearchConfigError(f"nothing to resume: run folder {run_dir} does not exist", hint="check the --resume path")
-    path = run_dir / COMMAND_FILE
-    if not path.is_file():
-        if not (run_dir / STATE_FILE).is_file():
-            raise SearchConfigError(f"nothing to resume in {run_dir}: no {COMMAND_FILE} and no {STATE_FILE}",
-                                    hint="start the run with --out instead")
+    saved = read_command(run_dir)
+    if saved is None:
         return opts  # a run started from Python: every option must be given again; the library compares
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise SearchConfigError(f"{path}: cannot read the run's command line ({e})") from None
     merged = dict(opts)
     diffs = []
     for key in _RECORDED:
@@ -79,20 +89,19 @@ def _merge_resume(ctx: click.Context, opts: dict[str, Any], run_dir: Path) -> di
 
 
 def _load_objective(spec: str, style: str):
-    from ..objectives.scorers import build_objective
+    from ..objectives import build_objective
 
     return build_objective(spec, style=style)
 
 
 def _pool_check(model: str, layers: str | None, rounds: int, per_round: int, settings_kwargs: dict[str, Any]) -> None:
     """k against the pool, from the model's transformer config on the meta device (no weights)."""
-    from ..engine.heads import head_grid
+    from ..engine import head_grid
     from ..models import load_transformer_skeleton
-    from ..search.headhunter import SearchSettings, _check_pool_size, _resolve_pool
 
     grid = head_grid(load_transformer_skeleton(model))
-    pool = _resolve_pool(grid, None, layers)
-    _check_pool_size(len(pool), SearchSettings(rounds=rounds, per_round=per_round, **settings_kwargs))
+    pool = resolve_pool(grid, None, layers)
+    check_pool_size(len(pool), SearchSettings(rounds=rounds, per_round=per_round, **settings_kwargs))
 
 
 def _model_id(model: str, model_id: str | None) -> str | None:
@@ -130,30 +139,39 @@ def _is_main() -> bool:
               help="Content prompts: default, parti, hf:OWNER/NAME, or a .txt/.csv/.tsv/.jsonl/.json/.parquet file.")
 @click.option("--prompt-column", default=None, help="Prompt column of a table source.")
 @click.option("--category", default=None, help="Keep only this category of the prompt source.")
-@click.option("--num-prompts", type=int, default=5, show_default=True, help="M search prompts (seeds 0..M-1).")
+@click.option("--num-prompts", type=int, default=5, show_default=True,
+              help="M search prompts (generation seeds SEED+0 .. SEED+M-1).")
 @click.option("--num-heldout", type=int, default=10, show_default=True,
-              help="Held-out prompts (disjoint from the search prompts) for the preset's held-out score; 0: none.")
+              help="Held-out prompts (disjoint from the search prompts) for the preset's held-out score "
+              f"(generation seeds SEED+{HELDOUT_SEED_OFFSET}+i); 0: none.")
 @click.option("--prompt-seed", type=int, default=0, show_default=True, help="Seed of the search/held-out prompt draw.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Base generation seed.")
-@click.option("--strategy", type=click.Choice(["exhaustive", "screened"]), default="exhaustive", show_default=True,
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Base generation seed SEED.")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default=DEFAULT_STRATEGY, show_default=True,
               help="exhaustive: the paper's greedy search; screened: cheap screening, full re-rank of the best.")
-@click.option("--rounds", type=int, default=5, show_default=True, help="R greedy rounds.")
-@click.option("--per-round", "-k", type=int, default=3, show_default=True, help="k heads added per round.")
-@click.option("--scale", "-w", type=float, default=3.0, show_default=True, help="Guidance scale w during the search.")
-@click.option("--strength", "-u", type=float, default=1.0, show_default=True, help="SoftPAG u during the search.")
-@click.option("--steps", type=int, default=20, show_default=True, help="Denoising steps.")
+@click.option("--rounds", type=int, default=DEFAULT_ROUNDS, show_default=True, help="R greedy rounds.")
+@click.option("--per-round", "-k", type=int, default=DEFAULT_PER_ROUND, show_default=True, help="k heads added per round.")
+@click.option("--scale", "-w", type=float, default=DEFAULT_SCALE, show_default=True,
+              help="Guidance scale w during the search.")
+@click.option("--strength", "-u", type=float, default=DEFAULT_STRENGTH, show_default=True,
+              help="SoftPAG u during the search.")
+@click.option("--steps", type=int, default=DEFAULT_STEPS, show_default=True, help="Denoising steps.")
 @click.option("--resolution", type=int, default=None, help="Image size in px (default: the model's).")
 @click.option("--cfg", type=float, default=None, help="Classifier-free guidance scale during the search (default: none).")
-@click.option("--identity", type=click.Choice(["joint", "image"]), default="joint", show_default=True)
+@click.option("--identity", type=click.Choice(["joint", "image"]), default=DEFAULT_IDENTITY, show_default=True)
 @click.option("--layers", default=None, help="Restrict the head pool to these layers, e.g. 0-5,12.")
-@click.option("--batch-size", type=int, default=8, show_default=True, help="Images per pipeline call.")
-@click.option("--screen-steps", type=int, default=None, help="screened: steps while screening (default steps/2).")
-@click.option("--screen-prompts", type=int, default=None, help="screened: prompts while screening (default 2).")
-@click.option("--rerank", type=int, default=None, help="screened: candidates re-scored at full settings (default 2k).")
-@click.option("--keep", type=int, default=None, help="screened: heads kept for the next round (default 2k).")
+@click.option("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, show_default=True, help="Images per pipeline call.")
+@click.option("--screen-steps", type=int, default=None,
+              help=f"screened: denoising steps while screening (default: steps // {SCREEN_STEPS_DIVISOR}, at least 1).")
+@click.option("--screen-prompts", type=int, default=None,
+              help="screened: screen on the first N search prompts (default: all of them).")
+@click.option("--rerank", type=int, default=None,
+              help=f"screened: candidates re-scored at full settings in each round (default: {RERANK_PER_K}k).")
+@click.option("--keep", type=int, default=None,
+              help=f"screened: best-ranked unselected heads considered in each round after the first "
+              f"(default: {KEEP_PER_K}k).")
 @click.option("--name", default=None, help="Preset name (default: the run folder's name).")
-@click.option("--version", "version", default="0.1.0", show_default=True, help="Preset version (semver).")
-@click.option("--license", "license_", default="other", show_default=True, help="Preset license id.")
+@click.option("--version", "version", default=DEFAULT_PRESET_VERSION, show_default=True, help="Preset version (semver).")
+@click.option("--license", "license_", default=DEFAULT_PRESET_LICENSE, show_default=True, help="Preset license id.")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
 @click.option("--device", default=None, help="torch device (default: cpu, or each process's GPU under accelerate).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="New run folder.")
@@ -186,8 +204,8 @@ def search(ctx: click.Context, **opts: Any) -> None:
     if not opts["model"]:
         raise click.UsageError("give --model (a folder, a Hub id, or tiny-sd3 / tiny-sd3.5 / tiny-flux)")
 
-    from ..prompts.sources import load_prompts
-    from ..search.headhunter import SearchSettings, search as run_search
+    from ..prompts import load_prompts
+    from ..search.headhunter import search as run_search
 
     # 1. cheap checks, no weights
     objective = _load_objective(opts["objective"], opts["style"])
@@ -203,7 +221,7 @@ def search(ctx: click.Context, **opts: Any) -> None:
     )
     SearchSettings(rounds=opts["rounds"], per_round=opts["per_round"], **settings_kwargs)
     _pool_check(opts["model"], opts["layers"], opts["rounds"], opts["per_round"], settings_kwargs)
-    if resume_dir is None and (run_dir / "state.json").exists():
+    if resume_dir is None and (run_dir / STATE_FILE).exists():
         raise SearchConfigError(f"run folder {run_dir} already holds a search", hint=f"continue it with --resume {run_dir}")
     # 2. the scorer's weights (ScorerUnavailableError when not available offline)
     objective.load()
@@ -212,9 +230,7 @@ def search(ctx: click.Context, **opts: Any) -> None:
 
     pipe = load_pipeline(opts["model"], dtype=opts["dtype"], device=_device(device))
     if resume_dir is None and _is_main():
-        from ..search.headhunter import _atomic_write, _json_bytes
-
-        _atomic_write(run_dir / COMMAND_FILE, _json_bytes({k: opts[k] for k in _RECORDED}))
+        write_command(run_dir, {k: opts[k] for k in _RECORDED})
     heldout = heldout_set if opts["num_heldout"] > 0 else None
     result = run_search(
         pipe, objective, search_set, heldout=heldout, base_seed=opts["seed"], rounds=opts["rounds"],
@@ -250,15 +266,15 @@ def search(ctx: click.Context, **opts: Any) -> None:
 @click.option("--model", required=True, help="Pipeline folder, Hub id, or tiny-sd3 / tiny-sd3.5 / tiny-flux.")
 @click.option("--prompt", required=True, help="Text prompt (the same for every cell).")
 @click.option("--layers", default=None, help="Layers to show, e.g. 0-5 (default: all).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--scale", "-w", type=float, default=3.0, show_default=True, help="Guidance scale w.")
-@click.option("--strength", "-u", type=float, default=1.0, show_default=True, help="SoftPAG u.")
-@click.option("--steps", type=int, default=20, show_default=True)
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True)
+@click.option("--scale", "-w", type=float, default=DEFAULT_SCALE, show_default=True, help="Guidance scale w.")
+@click.option("--strength", "-u", type=float, default=DEFAULT_STRENGTH, show_default=True, help="SoftPAG u.")
+@click.option("--steps", type=int, default=DEFAULT_STEPS, show_default=True)
 @click.option("--resolution", type=int, default=None, help="Image size in px (default: the model's).")
 @click.option("--cfg", type=float, default=None, help="Classifier-free guidance scale (default: none).")
-@click.option("--identity", type=click.Choice(["joint", "image"]), default="joint", show_default=True)
-@click.option("--batch-size", type=int, default=8, show_default=True)
-@click.option("--thumb", type=int, default=96, show_default=True, help="Cell size in px.")
+@click.option("--identity", type=click.Choice(["joint", "image"]), default=DEFAULT_IDENTITY, show_default=True)
+@click.option("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, show_default=True)
+@click.option("--thumb", type=int, default=DEFAULT_THUMB, show_default=True, help="Cell size in px.")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
 @click.option("--device", default=None)
 @click.option("--progress/--no-progress", default=None)
@@ -266,14 +282,13 @@ def search(ctx: click.Context, **opts: Any) -> None:
 def atlas(model, prompt, layers, seed, scale, strength, steps, resolution, cfg, identity, batch_size, thumb, dtype,
           device, progress, out):
     """Single-head guidance for every head of some layers: one row per layer, one column per head."""
-    from ..engine.heads import head_grid
+    from ..engine import head_grid
     from ..models import load_pipeline, load_transformer_skeleton
-    from ..search.headhunter import SearchSettings, _resolve_pool
     from ..search.report import render_atlas
 
     SearchSettings(rounds=1, per_round=1, scale=scale, strength=strength, steps=steps, height=resolution,
                    width=resolution, cfg_scale=cfg, identity=identity, batch_size=batch_size)
-    _resolve_pool(head_grid(load_transformer_skeleton(model)), None, layers)  # bad --layers before loading
+    resolve_pool(head_grid(load_transformer_skeleton(model)), None, layers)  # bad --layers before loading
     pipe = load_pipeline(model, dtype=dtype, device=device)
     image = render_atlas(pipe, prompt, layers=layers, seed=seed, scale=scale, strength=strength, steps=steps,
                          height=resolution, width=resolution, cfg_scale=cfg, identity=identity,

@@ -1,31 +1,30 @@
-"""HeadHunter: the greedy head search that makes presets, its run folder and its report."""
+"""HeadHunter: the greedy head search that makes presets, its run folder and its report.
+
+Modules: :mod:`.settings` (defaults, validation, head pool, image size; no torch),
+:mod:`.headhunter` (:func:`search`), :mod:`.strategies` (the greedy rounds), :mod:`.runner`
+(units of work), :mod:`.sampler` (batched generation with per-image head sets), :mod:`.store`
+(``state.json``, resume, ``command.json``), :mod:`.distribution` (accelerate), :mod:`.results`,
+:mod:`.outputs` (the preset and the run folder's files), :mod:`.report` (curve, grid, atlas).
+The names below are imported on first use, so ``import stylehunt.search.settings`` (the CLI's
+``--help``) imports no torch.
+"""
 
 from __future__ import annotations
 
-from .headhunter import (
-    CURVE_FILE,
-    GRID_FILE,
-    SCORES_FILE,
-    STATE_FILE,
-    STRATEGIES,
-    RoundResult,
-    SearchResult,
-    SearchSettings,
-    parse_layers,
-    read_state,
-    search,
-)
+from .._lazy import lazy_exports
 
-__all__ = [
-    "search",
-    "SearchSettings",
-    "SearchResult",
-    "RoundResult",
-    "STRATEGIES",
-    "STATE_FILE",
-    "SCORES_FILE",
-    "CURVE_FILE",
-    "GRID_FILE",
-    "read_state",
-    "parse_layers",
-]
+_EXPORTS = {
+    "search": ".headhunter",
+    "SearchSettings": ".settings",
+    "STRATEGIES": ".settings",
+    "parse_layers": ".settings",
+    "SearchResult": ".results",
+    "RoundResult": ".results",
+    "STATE_FILE": ".store",
+    "read_state": ".store",
+    "SCORES_FILE": ".outputs",
+    "CURVE_FILE": ".outputs",
+    "GRID_FILE": ".outputs",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+__all__ = sorted(_EXPORTS)

@@ -7,7 +7,8 @@
 * :func:`render_atlas`: single-head guidance for every head of some layers (the paper's Fig. 1):
   one row per layer, one column per head, plus the unguided image in the first column.
 
-All return a ``PIL.Image``; matplotlib (for the curve) is imported only when called.
+All return a ``PIL.Image``; PIL, matplotlib (for the curve) and torch (for the atlas) are imported
+only when called.
 """
 
 from __future__ import annotations
@@ -16,10 +17,24 @@ import io
 import logging
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from ..errors import SearchConfigError
+from .settings import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_IDENTITY,
+    DEFAULT_SCALE,
+    DEFAULT_SEED,
+    DEFAULT_STEPS,
+    DEFAULT_STRENGTH,
+    DEFAULT_THUMB,
+    SearchSettings,
+    image_size,
+    resolve_pool,
+)
+
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-    from .headhunter import SearchResult
+    from .results import SearchResult
 
 __all__ = ["render_curve", "render_grid", "render_atlas", "tile"]
 
@@ -45,7 +60,7 @@ def tile(
     *,
     col_labels: Sequence[str] = (),
     row_labels: Sequence[str] = (),
-    thumb: int = 96,
+    thumb: int = DEFAULT_THUMB,
     row_label_width: int = 0,
 ) -> "Image.Image":
     """Lay out ``cells[row][col]`` as thumbnails with optional labels (``None`` leaves a blank cell)."""
@@ -74,7 +89,7 @@ def tile(
     return canvas
 
 
-def render_grid(images: dict[str, list["Image.Image"]], pairs: Sequence[tuple[str, int]], *, thumb: int = 96) -> "Image.Image":
+def render_grid(images: dict[str, list["Image.Image"]], pairs: Sequence[tuple[str, int]], *, thumb: int = DEFAULT_THUMB) -> "Image.Image":
     """The search's image grid: rows are prompt-seed pairs, columns "no guidance" then each round."""
     labels = list(images)
     cells = [[images[label][i] for label in labels] for i in range(len(pairs))]
@@ -120,16 +135,16 @@ def render_atlas(
     prompt: str,
     *,
     layers: str | Iterable[int] | None = None,
-    seed: int = 0,
-    scale: float = 3.0,
-    strength: float = 1.0,
-    steps: int = 20,
+    seed: int = DEFAULT_SEED,
+    scale: float = DEFAULT_SCALE,
+    strength: float = DEFAULT_STRENGTH,
+    steps: int = DEFAULT_STEPS,
     height: int | None = None,
     width: int | None = None,
     cfg_scale: float | None = None,
-    identity: str = "joint",
-    batch_size: int = 8,
-    thumb: int = 96,
+    identity: str = DEFAULT_IDENTITY,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    thumb: int = DEFAULT_THUMB,
     progress: bool | None = None,
 ) -> "Image.Image":
     """Single-head guidance for every head of ``layers`` (default: all): the paper's Fig. 1.
@@ -139,27 +154,20 @@ def render_atlas(
     """
     import sys
 
-    from ..engine.guidance import check_pipeline, get_applied
-    from ..errors import SearchConfigError
-    from .headhunter import SearchSettings, _default_size, _resolve_pool, _Sampler, _size_multiple, parse_layers
+    from ..engine import check_pipeline, get_applied
+    from .sampler import Sampler
 
     if not isinstance(prompt, str) or not prompt.strip():
         raise SearchConfigError(f"Expected a non-empty prompt, but got {prompt!r}")
     grid = check_pipeline(pipe)
     if get_applied(pipe) is not None:
         raise SearchConfigError("the pipeline already has stylehunt guidance applied", hint="call stylehunt.remove(pipe) first")
-    family = "flux" if "Flux" in type(pipe.transformer).__name__ else "sd3"
     settings = SearchSettings(
         rounds=1, per_round=1, scale=scale, strength=strength, steps=steps, height=height, width=width,
         cfg_scale=cfg_scale, identity=identity, batch_size=batch_size,
     )
-    h, w = settings.height or _default_size(pipe), settings.width or _default_size(pipe)
-    multiple = _size_multiple(pipe, family)
-    if h % multiple or w % multiple:
-        raise SearchConfigError(f"image size {h}x{w} is not a multiple of {multiple}", hint=f"use sizes divisible by {multiple}")
-    settings = settings.resolved(1, h, w)
-    wanted = parse_layers(layers)
-    heads = _resolve_pool(grid, None, wanted)
+    settings = settings.resolved(1, *image_size(pipe, settings))
+    heads = resolve_pool(grid, None, layers)
     layer_ids = sorted({l for l, _ in heads})
     sets = [()] + [((l, hh),) for l, hh in heads]
     bar = None
@@ -168,7 +176,7 @@ def render_atlas(
 
         bar = tqdm(total=len(sets), desc="atlas", unit="img")
     images: list[Any] = []
-    with _Sampler(pipe, grid, settings) as sampler:
+    with Sampler(pipe, grid, settings) as sampler:
         for i in range(0, len(sets), batch_size):
             chunk = sets[i : i + batch_size]
             images += sampler.generate(chunk, [(prompt, seed)] * len(chunk), steps)

@@ -1,0 +1,211 @@
+"""What a finished search leaves: the preset with its provenance, and the run folder's result files.
+
+:func:`build_preset` turns the rounds into a :class:`~stylehunt.registry.preset.Preset` whose
+``provenance`` records how it was found (objective, prompts and seeds, every setting, every
+round's candidate scores, held-out scores, forward rows). :func:`write_outputs` writes
+``scores.json``, ``curve.png``, ``grid.png`` and ``stylehunt_preset.json`` into the run folder.
+:func:`check_preset_fields` and :func:`check_report_deps` refuse, before any work, what would
+make that last step fail. Imports no torch.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidPresetError, SearchConfigError
+from ..files import atomic_write_bytes
+from .results import RoundResult, SearchResult
+from .settings import Address, SearchSettings
+from .store import canonical_json, json_bytes
+from .strategies import rank
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..registry.preset import Preset
+
+__all__ = [
+    "SCORES_FILE",
+    "CURVE_FILE",
+    "GRID_FILE",
+    "slug",
+    "check_preset_fields",
+    "check_report_deps",
+    "build_preset",
+    "style_of",
+    "scores_document",
+    "write_outputs",
+]
+
+logger = logging.getLogger(__name__)
+
+SCORES_FILE = "scores.json"
+CURVE_FILE = "curve.png"
+GRID_FILE = "grid.png"
+
+
+def slug(text: str) -> str:
+    """A preset name from a folder name: lower case, runs of other characters as ``-``.
+
+    >>> slug("Golden Hour (v2)")
+    'golden-hour-v2'
+    """
+    out = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return out[:64].strip("-") or "search"
+
+
+def check_preset_fields(name: str, version: str, license: str, model_id: str | None, head: Address, grid: Any) -> None:
+    """Build and serialise a stand-in preset now, so a bad name/version/license/model id fails before the work."""
+    from ..registry.preset import Preset
+
+    if model_id is None:
+        raise SearchConfigError(
+            "the saved preset needs the model's Hub id, and the pipeline was loaded from a local folder",
+            hint="pass model_id='org/name' (CLI: --model-id org/name)",
+        )
+    try:
+        stand_in = Preset(
+            heads=[head], name=name, version=version, license=license, model=model_id,
+            fingerprint=grid.fingerprint(), provenance={"kind": "manual", "source": "validation"},
+        )
+        stand_in.to_dict()
+    except InvalidPresetError as e:
+        raise SearchConfigError(f"the run's preset cannot be saved: {e}", hint=e.hint or "check name, version, license and model_id") from None
+
+
+def check_report_deps() -> None:
+    """Refuse a run folder without matplotlib (``curve.png``) before any image is generated."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise SearchConfigError(
+            "writing a run folder needs matplotlib (for curve.png)", hint="pip install 'stylehunt[search]'"
+        ) from None
+
+
+def build_preset(*, round_results: list[RoundResult], settings: SearchSettings, grid: Any, model_id: str | None,
+                 name: str, version: str, license: str, style: str, objective: Any, objective_info: dict[str, Any],
+                 prompt_info: dict[str, Any] | None, heldout_info: dict[str, Any] | None,
+                 pairs: dict[str, list[tuple[str, int]]], baseline: float, heldout_base: float | None,
+                 heldout_final: float | None, rows: dict[str, int], pool_size: int, version_str: str) -> Preset:
+    """The search's preset: the heads in selection order at the search's u and w, with full provenance."""
+    from ..registry.preset import Preset
+
+    heads = [a for r in round_results for a in r.added]
+    heldout = None
+    if heldout_final is not None:
+        heldout = {
+            "baseline": heldout_base,
+            "preset": heldout_final,
+            "gain": heldout_final - heldout_base,
+            "per_round": [r.heldout for r in round_results],
+            "prompts": [p for p, _ in pairs["heldout"]],
+            "seeds": [s for _, s in pairs["heldout"]],
+        }
+    search_settings = {
+        **settings.to_dict(),
+        "pool_size": pool_size,
+        "objective": objective_info,
+        "prompt_source": prompt_info,
+        "heldout_source": heldout_info,
+        "baseline_score": baseline,
+        "heldout": heldout,
+        "forward_rows": rows,
+    }
+    scorer = getattr(objective, "name", None) or objective_info.get("kind") or "objective"
+    style = style or style_of(objective_info)
+    provenance = {
+        "kind": "search",
+        "stylehunt_version": version_str,
+        "objective": {"text": style or scorer, "scorer": scorer},
+        "prompts": [p for p, _ in pairs["search"]],
+        "seeds": [s for _, s in pairs["search"]],
+        "settings": json.loads(canonical_json(search_settings)),
+        "rounds": [
+            {
+                "added": [list(a) for a in r.added],
+                "score": r.score,
+                "candidates": [{"head": list(c), "score": v} for c, v in sorted(r.candidates.items())],
+            }
+            for r in round_results
+        ],
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    gain = "" if heldout_final is None else f"; held-out {heldout_final:.4g} vs {heldout_base:.4g} without guidance"
+    description = (
+        f"{len(heads)} heads found by {'an' if settings.strategy[0] in 'aeiou' else 'a'} {settings.strategy} search for {scorer}"
+        + (f" ({style})" if style else "")
+        + f" at w={settings.scale:g}, u={settings.strength:g}{gain}"
+    )
+    return Preset(
+        heads=heads,
+        strength=settings.strength,
+        scale=settings.scale,
+        name=name,
+        version=version,
+        model=model_id,
+        description=description,
+        fingerprint=grid.fingerprint(),
+        tags=("search",),
+        license=license,
+        provenance=provenance,
+    )
+
+
+def style_of(info: Any) -> str:
+    """The first ``style`` text in an objective's ``describe()`` (weighted sums nest terms)."""
+    if isinstance(info, dict):
+        if isinstance(info.get("style"), str) and info["style"].strip():
+            return info["style"]
+        values = info.values()
+    elif isinstance(info, list):
+        values = info
+    else:
+        return ""
+    for value in values:
+        found = style_of(value)
+        if found:
+            return found
+    return ""
+
+
+def scores_document(result: SearchResult) -> dict[str, Any]:
+    """The content of ``scores.json``: every round's scores, best first, and the run's totals."""
+    return {
+        "strategy": result.settings.strategy,
+        "settings": result.settings.to_dict(),
+        "baseline": result.baseline,
+        "heads": [list(a) for a in result.heads],
+        "rounds": [
+            {
+                "round": r.round,
+                "added": [list(a) for a in r.added],
+                "heads": [list(a) for a in r.heads],
+                "score": r.score,
+                "heldout": r.heldout,
+                # best first, as the round ranked them (ties: smaller address first)
+                "candidates": [{"head": list(c), "score": r.candidates[c]} for c in rank(r.candidates, r.candidates)],
+                "screened": [{"head": list(c), "score": r.screened[c]} for c in rank(r.screened, r.screened)],
+            }
+            for r in result.rounds
+        ],
+        "heldout": {"baseline": result.heldout_baseline, "preset": result.heldout_score, "gain": result.heldout_gain},
+        "forward_rows": result.forward_rows,
+        "seconds": result.seconds,
+    }
+
+
+def write_outputs(result: SearchResult, objective: Any) -> None:
+    """Write ``scores.json``, ``curve.png``, ``grid.png`` and the preset into ``result.run_dir``."""
+    from .report import render_curve, render_grid
+
+    run_dir = Path(result.run_dir)
+    atomic_write_bytes(run_dir / SCORES_FILE, json_bytes(scores_document(result)))
+    label = getattr(objective, "name", "objective")
+    render_curve(result, label).save(run_dir / CURVE_FILE)
+    render_grid(result.images, result.grid_pairs).save(run_dir / GRID_FILE)
+    result.preset.save(run_dir)
+    logger.info("wrote %s", run_dir)
