@@ -1,29 +1,95 @@
-"""Files on the user's disk: atomic writes and content hashes, shared by the registry and the search.
+"""Files on the user's disk: atomic writes, content hashes, and bounded reads.
 
 Everything stylehunt writes (preset files, run-folder JSON and figures) goes through
 :func:`atomic_write_bytes`, so a reader never sees half a file and a crash leaves the old one.
+
+Everything stylehunt parses (preset files, the registry index, run-folder JSON) goes through
+:func:`read_regular_file` and :func:`load_json` (or both at once, :func:`read_json`), so no input
+can hang a command, fill memory or exhaust the stack:
+
+* only regular files are read: a FIFO, device, socket or folder is refused before a byte is read
+  (a FIFO would block forever, ``/dev/zero`` never ends);
+* at most ``max_bytes`` are read, whatever the file's size;
+* JSON nested deeper than :data:`MAX_JSON_DEPTH` is refused before it is parsed (the parser, and
+  every function walking the result, recurse once per level);
+* strict JSON by default: duplicate keys, ``NaN`` and ``Infinity`` are refused.
+
+Each refusal is one message naming the file; the caller chooses the exception class (``error``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
+import stat
 import tempfile
 from pathlib import Path
+from typing import Any, Callable
 
-__all__ = ["atomic_write_bytes", "sha256_file"]
+from .errors import StylehuntError
+
+__all__ = ["MAX_JSON_DEPTH", "atomic_write_bytes", "sha256_file", "read_regular_file", "load_json", "read_json"]
+
+#: Arrays and objects nested deeper than this are refused. stylehunt's own files need at most 7
+#: (a search preset's provenance; the registry index needs 6), so this is far above any valid file
+#: and far below Python's recursion limit.
+MAX_JSON_DEPTH = 64
+
+#: Builds the exception a refused read raises, from the message and an optional hint; an error
+#: class such as :class:`~stylehunt.errors.PresetFileError` works as is, or a lambda that adds fields.
+ErrorFactory = Callable[..., BaseException]
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux), else set and restored."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary sibling and ``os.replace`` (never a half file)."""
+    """Write ``data`` to ``path`` via a temporary sibling and ``os.replace`` (never a half file).
+
+    A symlink at ``path`` is replaced, never followed. The file gets the permissions the user's
+    umask gives new files (``0644`` under the usual ``022``), or keeps those of the regular file it
+    replaces (the temporary file alone would be ``0600``).
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        old = os.lstat(target)
+        mode = stat.S_IMODE(old.st_mode) if stat.S_ISREG(old.st_mode) else None
+    except OSError:
+        mode = None
+    if mode is None:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
+        if not hasattr(os, "fchmod"):
+            os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -38,3 +104,163 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 16), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# bounded reads
+
+
+def _kind(mode: int) -> str | None:
+    """What a non-regular file is (``"a named pipe (FIFO)"``), or ``None`` for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
+
+
+def _too_large(what: str, size: int | str, max_bytes: int, error: ErrorFactory) -> BaseException:
+    return error(f"{what}: file is {size} bytes; the limit is {max_bytes} bytes (at most that much is read)")
+
+
+def read_regular_file(
+    path: str | os.PathLike, *, max_bytes: int, what: str | None = None, error: ErrorFactory = StylehuntError
+) -> bytes:
+    """The bytes of the regular file ``path`` (symlinks followed), refusing anything else or anything larger.
+
+    A FIFO, device, socket or folder is refused without blocking (it is opened non-blocking and
+    checked with ``fstat`` before any read); a file over ``max_bytes`` is refused from its size,
+    and never more than ``max_bytes + 1`` bytes are read even if it grows meanwhile. Refusals raise
+    ``error(message, hint=...)``; the message starts with ``what`` (default: the path).
+
+    >>> read_regular_file("/dev/null", max_bytes=10, what="prompts")
+    Traceback (most recent call last):
+    ...
+    stylehunt.errors.StylehuntError: prompts: a character device, not a regular file; stylehunt reads only regular files
+    """
+    name = os.fspath(path)
+    what = what or name
+    nonblock = getattr(os, "O_NONBLOCK", 0)
+    if not nonblock:  # no non-blocking open (Windows): look before opening
+        try:
+            kind = _kind(os.stat(name).st_mode)
+        except OSError:
+            kind = None  # open() below reports it
+        if kind:
+            raise _not_regular(what, kind, error)
+    try:
+        fd = os.open(name, os.O_RDONLY | nonblock | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise error(f"{what}: no such file", hint="check the path") from None
+    except OSError as e:
+        raise error(f"{what}: cannot read ({e.strerror or e})") from None
+    info = os.fstat(fd)
+    kind = _kind(info.st_mode)
+    if kind or info.st_size > max_bytes:
+        os.close(fd)
+        raise _not_regular(what, kind, error) if kind else _too_large(what, info.st_size, max_bytes, error)
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read(max_bytes + 1)
+        except OSError as e:
+            raise error(f"{what}: cannot read ({e.strerror or e})") from None
+    if len(data) > max_bytes:
+        raise _too_large(what, f"more than {max_bytes}", max_bytes, error)
+    return data
+
+
+def _not_regular(what: str, kind: str, error: ErrorFactory) -> BaseException:
+    return error(
+        f"{what}: {kind}, not a regular file; stylehunt reads only regular files",
+        hint="give the path of a file (a named pipe, device or folder is never read)",
+    )
+
+
+# Strings first (they may hold brackets), then the brackets outside them. Exact for valid JSON; for
+# malformed JSON a wrong count only changes which refusal is reported.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _deeper_than(text: str, limit: int) -> bool:
+    depth = 0
+    for m in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        if m.group() in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def load_json(
+    raw: bytes | str,
+    *,
+    what: str | None = None,
+    max_bytes: int | None = None,
+    max_depth: int = MAX_JSON_DEPTH,
+    strict: bool = True,
+    error: ErrorFactory = StylehuntError,
+) -> Any:
+    """Parse JSON text (or UTF-8 bytes) with bounds: size, nesting depth and, if ``strict``, no duplicate keys or NaN.
+
+    Bytes over ``max_bytes`` and arrays/objects nested deeper than ``max_depth`` are refused before
+    parsing. Every refusal, and malformed JSON, raises ``error(message, hint=...)`` with a message
+    starting ``"<what>: "`` (nothing when ``what`` is ``None``).
+
+    >>> load_json('{"heads": [[1, 10]]}')
+    {'heads': [[1, 10]]}
+    >>> load_json("[" * 100 + "]" * 100, what="p.json")
+    Traceback (most recent call last):
+    ...
+    stylehunt.errors.StylehuntError: p.json: JSON nested more than 64 levels deep (arrays and objects inside each other); the limit is 64
+    """
+    where = f"{what}: " if what else ""
+    if isinstance(raw, (bytes, bytearray)):
+        if max_bytes is not None and len(raw) > max_bytes:
+            raise _too_large(what or "JSON", len(raw), max_bytes, error)
+        try:
+            raw = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise error(f"{where}not UTF-8 text ({e})") from None
+    elif max_bytes is not None and len(raw) > max_bytes:  # characters: at least as many bytes
+        raise _too_large(what or "JSON", f"more than {max_bytes}", max_bytes, error)
+    if _deeper_than(raw, max_depth):
+        raise error(
+            f"{where}JSON nested more than {max_depth} levels deep (arrays and objects inside each other);"
+            f" the limit is {max_depth}"
+        )
+    hooks: dict[str, Any] = {"object_pairs_hook": _no_duplicate_keys, "parse_constant": _refuse_constant} if strict else {}
+    try:
+        return json.loads(raw, **hooks)
+    except json.JSONDecodeError as e:
+        raise error(f"{where}malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except (ValueError, RecursionError) as e:  # duplicate key, NaN/Infinity; RecursionError cannot pass the depth check
+        raise error(f"{where}malformed JSON: {e}") from None
+
+
+def read_json(
+    path: str | os.PathLike,
+    *,
+    max_bytes: int,
+    what: str | None = None,
+    max_depth: int = MAX_JSON_DEPTH,
+    strict: bool = True,
+    error: ErrorFactory = StylehuntError,
+) -> Any:
+    """:func:`read_regular_file` then :func:`load_json`: the parsed JSON of a regular file, within every bound."""
+    what = what or os.fspath(path)
+    raw = read_regular_file(path, max_bytes=max_bytes, what=what, error=error)
+    return load_json(raw, what=what, max_depth=max_depth, strict=strict, error=error)

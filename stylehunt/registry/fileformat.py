@@ -36,10 +36,10 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..errors import HeadOutOfRangeError, InvalidPresetError, PresetFileError, PresetFormatVersionError
-from ..files import atomic_write_bytes
+from ..files import atomic_write_bytes, load_json, read_regular_file
 from .fields import FieldReader, check_fingerprint, check_heads_in_fingerprint, describe
 from .names import is_valid_name, parse_version, validate_name
 
@@ -313,9 +313,10 @@ def preset_to_dict(preset: Any) -> dict[str, Any]:
             ),
         )
     try:
-        raw = json.loads(json.dumps(_file_dict({f: getattr(preset, f) for f in PRESET_FIELDS}), allow_nan=False))
-    except (TypeError, ValueError) as e:
+        text = json.dumps(_file_dict({f: getattr(preset, f) for f in PRESET_FIELDS}), allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as e:
         raise PresetFileError(f"cannot save {preset.label}: not plain JSON ({e})", hint="provenance and metadata must hold JSON values only") from None
+    raw = load_json(text, what=f"cannot save {preset.label}", error=_file_error(None))  # the depth limit of every reader
     # Round-trip through the reader: whatever save writes, load reads back (and nested keys get a stable order).
     return _file_dict(parse_preset_dict(raw))
 
@@ -357,42 +358,19 @@ def dumps(data: Mapping[str, Any]) -> str:
 _PAIR_RE = re.compile(r'\[\s*("(?:[^"\\\n]|\\.)*"|-?\d+),\s*(-?\d+)\s*\]')
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+def _file_error(path: str | os.PathLike | None) -> Callable[..., PresetFileError]:
+    """How :mod:`stylehunt.files` refusals of a preset file are raised: :class:`PresetFileError` naming it."""
+    return lambda message, hint=None: PresetFileError(message, path=_s(path), hint=hint)
 
 
 def parse_preset_json(raw: bytes | str, *, path: str | os.PathLike | None = None) -> dict[str, Any]:
     """Parse and validate the bytes (or text) of a preset file; return the :class:`~stylehunt.Preset` keyword arguments.
 
-    Strict JSON: duplicate keys, ``NaN`` and ``Infinity`` are refused, as are files over :data:`MAX_FILE_BYTES`.
+    Strict JSON (:func:`stylehunt.files.load_json`): duplicate keys, ``NaN`` and ``Infinity`` are
+    refused, as are files over :data:`MAX_FILE_BYTES` and nesting deeper than
+    :data:`~stylehunt.files.MAX_JSON_DEPTH`.
     """
-    where = f"{path}: " if path is not None else ""
-    if isinstance(raw, bytes):
-        if len(raw) > MAX_FILE_BYTES:
-            raise PresetFileError(
-                f"{where}file is {len(raw)} bytes; preset files are at most {MAX_FILE_BYTES}", path=_s(path)
-            )
-        try:
-            raw = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise PresetFileError(f"{where}not UTF-8 text ({e})", path=_s(path)) from None
-    try:
-        data = json.loads(raw, object_pairs_hook=_no_duplicate_keys, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as e:
-        raise PresetFileError(
-            f"{where}malformed JSON: {e.msg} at line {e.lineno} column {e.colno}", path=_s(path)
-        ) from None
-    except ValueError as e:  # duplicate key, NaN/Infinity
-        raise PresetFileError(f"{where}malformed JSON: {e}", path=_s(path)) from None
+    data = load_json(raw, what=_s(path), max_bytes=MAX_FILE_BYTES, error=_file_error(path))
     return parse_preset_dict(data, path=path)
 
 
@@ -403,19 +381,15 @@ def _s(path: str | os.PathLike | None) -> str | None:
 def read_preset_bytes(path: str | os.PathLike) -> tuple[Path, bytes]:
     """``(file, bytes)`` of a local ``stylehunt_preset.json`` (or a folder holding one); no network.
 
-    Reads at most :data:`MAX_FILE_BYTES` + 1 bytes, so an oversized file is refused without reading it whole.
+    Only a regular file is read (a named pipe or device is refused without blocking), and at most
+    :data:`MAX_FILE_BYTES` of it (:func:`stylehunt.files.read_regular_file`).
     """
     p = Path(path).expanduser()
     if p.is_dir():
+        if not (p / FILENAME).exists():
+            raise PresetFileError(f"{p}: folder holds no {FILENAME}", path=str(p), hint="give the preset file, or the folder it is in")
         p = p / FILENAME
-    try:
-        with open(p, "rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise PresetFileError(f"{p}: no such file", path=str(p), hint="check the path (a folder must hold stylehunt_preset.json)") from None
-    except OSError as e:
-        raise PresetFileError(f"{p}: cannot read ({e.strerror or e})", path=str(p)) from None
-    return p, raw
+    return p, read_regular_file(p, max_bytes=MAX_FILE_BYTES, error=_file_error(p))
 
 
 def write_preset_file(preset: Any, path: str | os.PathLike) -> Path:

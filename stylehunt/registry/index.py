@@ -19,14 +19,14 @@ import difflib
 import fnmatch
 import functools
 import importlib.resources
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import PresetIntegrityError, PresetNotFoundError, PresetReferenceError, RegistryIndexError
-from .indexfile import INDEX_FILENAME, IndexEntry, ModelAlias, RegistryIndex, VersionEntry
+from ..errors import PresetFileError, PresetIntegrityError, PresetNotFoundError, PresetReferenceError, RegistryIndexError
+from ..files import read_json
+from .indexfile import INDEX_FILENAME, MAX_INDEX_BYTES, IndexEntry, ModelAlias, RegistryIndex, VersionEntry
 from .names import parse_version
 from .references import Reference, path_hint
 
@@ -69,14 +69,22 @@ def bundled_preset_file(relative: str) -> Any:
     return _bundled(_PRESETS_PACKAGE, "presets", *relative.split("/"))
 
 
+def _index_error(source: str, hint: str | None = None) -> Any:
+    """How :mod:`stylehunt.files` refusals of an index are raised: :class:`RegistryIndexError` naming its source."""
+    return lambda message, hint=hint: RegistryIndexError(message, source=source, hint=hint)
+
+
+def _read_index(path: Any, source: str, hint: str | None = None) -> Any:
+    """The parsed JSON of an index file: a regular file, at most MAX_INDEX_BYTES, strict and depth-bounded JSON."""
+    return read_json(path, max_bytes=MAX_INDEX_BYTES, what=source, error=_index_error(source, hint))
+
+
 @functools.lru_cache(maxsize=1)
 def _bundled_index() -> RegistryIndex:
     resource = _bundled(_INDEX_PACKAGE, "registry", INDEX_FILENAME)
     source = f"bundled {INDEX_FILENAME}"
-    try:
-        data = json.loads(resource.read_bytes())
-    except (OSError, ValueError) as e:
-        raise RegistryIndexError(f"{source}: cannot read ({e})", source=source, hint="reinstall stylehunt") from None
+    with importlib.resources.as_file(resource) as path:
+        data = _read_index(path, source, hint="reinstall stylehunt")
     return RegistryIndex.parse(data, source=source)
 
 
@@ -91,11 +99,11 @@ def _cached_remote_index() -> RegistryIndex | None:
     repo, revision = _index_repo()
     source = f"hf-hub:{repo}@{revision} (cached)"
     try:
-        path = hub.cached_file(repo, INDEX_FILENAME, revision=revision)
+        path = hub.cached_file(repo, INDEX_FILENAME, revision=revision, max_bytes=MAX_INDEX_BYTES)
         if path is None:
             return None
-        return RegistryIndex.parse(json.loads(path.read_bytes()), source=source, allow_files=False)
-    except (PresetIntegrityError, RegistryIndexError, ValueError, OSError) as e:
+        return RegistryIndex.parse(_read_index(path, source), source=source, allow_files=False)
+    except (PresetIntegrityError, PresetFileError, PresetReferenceError, RegistryIndexError, OSError) as e:
         logger.warning("ignoring the refreshed registry index %s: %s; using the bundled index", source, e)
         return None
 
@@ -118,15 +126,15 @@ def refresh_index(repo_id: str | None = None, *, revision: str | None = None) ->
 
     default_repo, default_revision = _index_repo()
     repo = hub.check_repo_id(repo_id or default_repo)
-    revision = revision or default_revision
+    revision = hub.check_revision(revision or default_revision)
     source = f"hf-hub:{repo}@{revision}"
     with hub.cache_transaction(repo):
-        fetched = hub.download_file(repo, INDEX_FILENAME, revision=revision, what=f"refresh the registry index from {source}")
+        what = f"refresh the registry index from {source}"
         try:
-            data = json.loads(fetched.path.read_bytes())
-        except ValueError as e:
-            raise RegistryIndexError(f"{source}: malformed JSON ({e})", source=source) from None
-        remote = RegistryIndex.parse(data, source=source, allow_files=False)
+            fetched = hub.download_file(repo, INDEX_FILENAME, revision=revision, max_bytes=MAX_INDEX_BYTES, what=what)
+        except PresetFileError as e:  # over the size limit: an index problem, not a preset's
+            raise RegistryIndexError(str(e), source=source, hint=e.hint) from None
+        remote = RegistryIndex.parse(_read_index(fetched.path, source), source=source, allow_files=False)
     if revision != default_revision or repo != default_repo:
         logger.info("refreshed %s; set STYLEHUNT_INDEX_REPO/STYLEHUNT_INDEX_REVISION to use it by default", source)
         return remote.merged_under(_bundled_index())

@@ -19,13 +19,16 @@ from .fields import FieldReader, check_fingerprint
 from .fileformat import FILENAME
 from .names import is_hub_repo_id, is_valid_name, parse_version
 
-__all__ = ["INDEX_FILENAME", "INDEX_FORMAT_VERSION", "ModelAlias", "VersionEntry", "IndexEntry", "RegistryIndex"]
+__all__ = ["INDEX_FILENAME", "INDEX_FORMAT_VERSION", "MAX_INDEX_BYTES", "ModelAlias", "VersionEntry", "IndexEntry", "RegistryIndex"]
 
 logger = logging.getLogger(__name__)
 
 INDEX_FILENAME = "index.json"
 #: The catalogue format this stylehunt reads.
 INDEX_FORMAT_VERSION = 1
+#: An index larger than this is refused before it is read (the bundled one is a few KB; each
+#: preset version adds about 300 bytes).
+MAX_INDEX_BYTES = 8 << 20
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
@@ -223,4 +226,9 @@ def _parse_location(r: FieldReader, loc: Any, version: str, at: str, fail, allow
     if not is_hub_repo_id(loc["repo"]):
         raise fail(f"{at}.repo", f"expected a Hub repo id 'owner/name', but got {loc['repo']!r}")
     revision = r.string(loc["revision"], f"{at}.revision")
+    from ..hub import revision_problem  # only a Hub location needs the Hub client
+
+    problem = revision_problem(revision)
+    if problem:
+        raise fail(f"{at}.revision", f"{revision!r} is not a valid git revision: {problem}")
     return VersionEntry(version=version, repo_id=loc["repo"], revision=revision, sha256=sha)

@@ -14,14 +14,17 @@ any check (pin, validation, identity) leaves the cache as it was.
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 from ..errors import HubRevisionNotFoundError, PresetIntegrityError, RegistryIndexError
-from .fileformat import FILENAME, parse_preset_json, read_preset_bytes
+from ..files import read_regular_file
+from .fileformat import FILENAME, MAX_FILE_BYTES, parse_preset_json, read_preset_bytes
 from .index import bundled_preset_file, find_version
+from .indexfile import VersionEntry
 from .references import HUB_PREFIX, Reference, is_version_spec, parse_reference
 
 if TYPE_CHECKING:
@@ -72,12 +75,28 @@ def _download_preset(repo_id: str, revision: str | None, what: str, expected_sha
     return hub.download_file(
         repo_id,
         FILENAME,
+        max_bytes=MAX_FILE_BYTES,
         revision=revision,
         expected_sha256=expected_sha256,
         what=what,
         missing_note=_NOT_A_PRESET_REPO,
         missing_hint=_PRESET_REPO_HINT,
     )
+
+
+def _read_fetched(fetched: "HubFile", what: str) -> bytes:
+    """The bytes of a downloaded preset file: read with the file-size limit, and the very bytes hub checked."""
+    _, raw = read_preset_bytes(fetched.path)
+    actual = hashlib.sha256(raw).hexdigest()
+    if actual != fetched.sha256:
+        raise PresetIntegrityError(
+            f"{what}: the cached {FILENAME} changed while it was being read; it was not used",
+            path=str(fetched.path),
+            expected=fetched.sha256,
+            actual=actual,
+            hint="try again; if it persists, delete the cached copy (`hf cache delete`)",
+        )
+    return raw
 
 
 def _locate_name(ref: Reference) -> LocatedPreset:
@@ -87,16 +106,7 @@ def _locate_name(ref: Reference) -> LocatedPreset:
     if loc.bundled:
         assert loc.file is not None  # what `bundled` means
         resource = bundled_preset_file(loc.file)
-        try:
-            raw = resource.read_bytes()
-        except OSError as e:
-            raise PresetIntegrityError(
-                f"{canonical}: bundled file {loc.file} is missing ({e})",
-                path=str(resource),
-                expected=loc.sha256 or "",
-                actual="missing",
-                hint="reinstall stylehunt: pip install --force-reinstall stylehunt",
-            ) from None
+        raw = _read_bundled(resource, loc, canonical)
         digest = hashlib.sha256(raw).hexdigest()
         if digest != loc.sha256:
             raise PresetIntegrityError(
@@ -115,7 +125,7 @@ def _locate_name(ref: Reference) -> LocatedPreset:
     assert loc.repo_id is not None  # an index entry is a bundled file or a Hub repo
     with hub.cache_transaction(loc.repo_id):
         fetched = _download_preset(loc.repo_id, loc.revision, canonical, expected_sha256=loc.sha256)
-        fields = parse_preset_json(fetched.path.read_bytes(), path=f"{canonical} (hf-hub:{loc.repo_id}@{loc.revision})")
+        fields = parse_preset_json(_read_fetched(fetched, canonical), path=f"{canonical} (hf-hub:{loc.repo_id}@{loc.revision})")
         _check_identity(fields, name, version, canonical)
     return LocatedPreset(
         fields=fields,
@@ -127,6 +137,22 @@ def _locate_name(ref: Reference) -> LocatedPreset:
         revision=loc.revision,
         commit=fetched.commit,
     )
+
+
+def _read_bundled(resource: Any, loc: VersionEntry, canonical: str) -> bytes:
+    """A bundled preset file's bytes (a regular file of at most MAX_FILE_BYTES); anything else means a damaged install."""
+
+    def damaged(message: str, hint: str | None = None) -> PresetIntegrityError:
+        return PresetIntegrityError(
+            message,
+            path=str(resource),
+            expected=loc.sha256 or "",
+            actual="unreadable",
+            hint="reinstall stylehunt: pip install --force-reinstall stylehunt",
+        )
+
+    with importlib.resources.as_file(resource) as file:
+        return read_regular_file(file, max_bytes=MAX_FILE_BYTES, what=f"{canonical}: bundled file {loc.file}", error=damaged)
 
 
 def _check_identity(fields: Mapping[str, Any], name: str | None, version: str, canonical: str) -> None:
@@ -146,7 +172,7 @@ def _locate_hub(ref: Reference) -> LocatedPreset:
     try:
         with hub.cache_transaction(ref.repo_id):
             fetched = _download_preset(ref.repo_id, ref.revision, ref.text)
-            fields = parse_preset_json(fetched.path.read_bytes(), path=f"{ref.text} ({FILENAME})")
+            fields = parse_preset_json(_read_fetched(fetched, ref.text), path=f"{ref.text} ({FILENAME})")
     except HubRevisionNotFoundError as e:
         tags = tuple(hub.list_tags(ref.repo_id))
         hint = None

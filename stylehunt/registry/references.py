@@ -5,7 +5,7 @@
     sd3-medium/golden-hour            registry name, newest release
     sd3-medium/golden-hour@1.2.0      exactly that version
     sd3-medium/golden-hour@1 / @1.2   newest release matching
-    hf-hub:owner/repo[@revision]      any Hub repo, any revision (tag v1.2.0, branch, commit)
+    hf-hub:owner/repo[@revision]      any Hub repo, any revision (tag v1.2.0, branch, commit; git's ref rules)
     ./my.json, /abs/x.json, ~/p/      a local file (or a folder holding stylehunt_preset.json)
 
 A name is never a path and never silently a Hub id: ``owner/repo`` that is not in the registry is
@@ -81,12 +81,14 @@ def parse_reference(ref: "str | os.PathLike[str]") -> Reference:
     if not text:
         raise PresetReferenceError("empty preset reference", ref=ref)
     if text.startswith(HUB_PREFIX):
-        from ..hub import check_repo_id
+        from ..hub import check_repo_id, check_revision
 
         repo_id, at, revision = text[len(HUB_PREFIX) :].partition("@")
         check_repo_id(repo_id, ref=text)
         if at and not revision.strip():
             raise PresetReferenceError(f"{text!r}: empty revision after '@'", ref=text, hint="write hf-hub:owner/repo@v1.2.0")
+        if at:
+            check_revision(revision, ref=text)  # git's ref rules: a revision becomes a file name in the cache
         return Reference(kind="hub", text=text, repo_id=repo_id, revision=revision or None)
     if _looks_like_path(text):
         return Reference(kind="path", text=text, path=Path(text).expanduser())

@@ -1,0 +1,42 @@
+"""Every Hugging Face Hub call stylehunt makes, in one place.
+
+* Calls are stamped once with ``library_name="stylehunt"`` (:mod:`.connection`).
+* Everything here is Hub access shared by every room: the registry (presets, the index,
+  publishing), the scorers' weights and the prompt datasets. It imports nothing from the registry;
+  a caller says what its missing file means (``missing_note`` / ``missing_hint``).
+* huggingface_hub's own cache, token and offline settings are used; because huggingface_hub reads
+  ``HF_ENDPOINT``, ``HF_HOME`` / ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` once at import, this
+  package re-reads them at call time (:func:`endpoint`, :func:`cache_dir`, :func:`is_offline`) and
+  passes them explicitly, so a process that changes them (tests, notebooks) gets what it asked for.
+* Names are checked before they reach the client (:mod:`.names`): repo ids, and revisions by git's
+  ref rules, so a revision from a user, an index or a hostile server's tag list can never name a
+  path outside the cache (huggingface_hub stores a tag as the file ``refs/<revision>``).
+* Downloads are checked (:mod:`.download`): a file's size is read from the Hub's metadata and a file
+  over the caller's limit is refused before it is downloaded; a cached file whose bytes no longer
+  match the blob name huggingface_hub stored it under (git oid or sha256), or the sha256 the
+  registry pins, is never returned; it is re-fetched when online and reported when not.
+  :func:`cache_transaction` (:mod:`.cache`) undoes whatever a failed load added to the cache.
+* huggingface_hub exceptions become :mod:`stylehunt.errors` exceptions with the repo, the
+  revision and a fix (:mod:`.translate`); writes for publishing are in :mod:`.write`.
+
+Nothing here runs at import time; every function that can touch the network says so.
+"""
+
+from __future__ import annotations
+
+from .cache import cache_transaction
+from .connection import PROBE_TIMEOUT, cache_dir, datasets_cache_dir, endpoint, hf_home, is_offline, repo_status
+from .download import HubFile, cached_file, download, download_file, list_tags
+from .names import check_repo_id, check_revision, is_valid_revision, revision_problem, version_tag
+from .translate import hub_errors
+from .write import commit_files, create_repo, create_tag, repo_tags
+
+__all__ = [
+    # settings, read at call time
+    "endpoint", "is_offline", "hf_home", "cache_dir", "datasets_cache_dir", "PROBE_TIMEOUT", "repo_status",
+    # reading: raw and checked downloads, the cache, error translation
+    "download", "HubFile", "download_file", "cached_file", "list_tags", "cache_transaction", "hub_errors",
+    # names and writing
+    "check_repo_id", "check_revision", "is_valid_revision", "revision_problem", "version_tag",
+    "repo_tags", "create_repo", "commit_files", "create_tag",
+]

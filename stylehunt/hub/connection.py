@@ -1,0 +1,108 @@
+"""Where the Hub is and how we talk to it: endpoint, cache and offline settings read at call time, the stamped client.
+
+huggingface_hub reads ``HF_ENDPOINT``, ``HF_HOME`` / ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` once,
+at its import; these functions re-read them now, so a process (or a test) that changes them
+later still lands where it asked.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from pathlib import Path
+
+from huggingface_hub import HfApi, constants, hf_hub_download
+from huggingface_hub.errors import RepositoryNotFoundError
+
+from .. import __version__
+
+__all__ = [
+    "LIBRARY",
+    "hf_download",
+    "api",
+    "endpoint",
+    "is_offline",
+    "hf_home",
+    "cache_dir",
+    "datasets_cache_dir",
+    "PROBE_TIMEOUT",
+    "repo_status",
+]
+
+LIBRARY = {"library_name": "stylehunt", "library_version": __version__}
+#: hf_hub_download stamped once with the library name and version.
+hf_download = partial(hf_hub_download, **LIBRARY)
+_HfApi = partial(HfApi, **LIBRARY)
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def endpoint() -> str:
+    """The Hub endpoint: ``HF_ENDPOINT`` as set now, else huggingface_hub's default."""
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
+def api(token: str | None = None) -> HfApi:
+    """An ``HfApi`` stamped with our library name, on :func:`endpoint`."""
+    return _HfApi(endpoint=endpoint(), token=token)
+
+
+def is_offline() -> bool:
+    """``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``), read now as well as at huggingface_hub's import."""
+    return (
+        constants.HF_HUB_OFFLINE
+        or _truthy(os.environ.get("HF_HUB_OFFLINE"))
+        or _truthy(os.environ.get("TRANSFORMERS_OFFLINE"))
+    )
+
+
+def hf_home() -> Path:
+    """huggingface_hub's home folder (``HF_HOME``, else ``$XDG_CACHE_HOME/huggingface``), read now.
+
+    huggingface_hub reads these variables once, at its import; we re-read them so a process (or a
+    test) that changes them later still lands in the same place hf_hub_download would use.
+    """
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface"
+    )
+    return Path(os.path.expandvars(home)).expanduser()
+
+
+def cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """huggingface_hub's cache folder (or ``explicit``), resolved from the environment as it is now (same rules)."""
+    if explicit is not None:
+        return Path(os.fspath(explicit)).expanduser().resolve()
+    explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if explicit:
+        return Path(os.path.expandvars(explicit)).expanduser().resolve()
+    # resolved like hf_hub_download resolves it, so paths it returns are comparable with ours
+    return (hf_home() / "hub").resolve()
+
+
+def datasets_cache_dir() -> Path:
+    """The ``datasets`` library's cache (``HF_DATASETS_CACHE``, else ``HF_HOME/datasets``), read now."""
+    explicit = os.environ.get("HF_DATASETS_CACHE")
+    return Path(os.path.expandvars(explicit)).expanduser() if explicit else hf_home() / "datasets"
+
+
+#: seconds for the one "does the Hub answer" request of :func:`repo_status`
+PROBE_TIMEOUT = 10.0
+
+
+def repo_status(repo_id: str, *, repo_type: str = "model", timeout: float = PROBE_TIMEOUT) -> tuple[str, str]:
+    """``(status, reason)``: ``"online"``, ``"cache-only"`` (offline or unreachable) or ``"missing"``.
+
+    Makes at most one short request, and none in offline mode, so a caller can fall back to the
+    cache at once instead of waiting out a client's retries.
+    """
+    if is_offline():
+        return "cache-only", "offline mode is on (HF_HUB_OFFLINE=1)"
+    try:
+        api().repo_info(repo_id, repo_type=repo_type, timeout=timeout)
+    except RepositoryNotFoundError as e:
+        return "missing", f"the Hub has no {repo_type} repository {repo_id!r} (or it is private: set HF_TOKEN) ({e})"
+    except Exception as e:  # any network/server failure: fall back to the cache
+        return "cache-only", f"the Hub cannot be reached ({type(e).__name__}: {e})"
+    return "online", ""

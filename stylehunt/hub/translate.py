@@ -1,0 +1,96 @@
+"""huggingface_hub exceptions as stylehunt ones: the repo, the revision, and a fix."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+from ..errors import HubError, HubOfflineError, HubRepoNotFoundError, HubRevisionNotFoundError, StylehuntError
+from .connection import endpoint, is_offline
+
+__all__ = ["hub_errors", "http_status"]
+
+
+@contextlib.contextmanager
+def hub_errors(
+    repo_id: str,
+    revision: str | None,
+    what: str,
+    filename: str | None = None,
+    *,
+    missing_note: str | None = None,
+    missing_hint: str | None = None,
+) -> Iterator[None]:
+    """Turn huggingface_hub exceptions into stylehunt ones naming the repo and the fix (``what`` starts the message).
+
+    If ``filename`` is missing from the repo, ``missing_note`` ends the message and ``missing_hint`` is the hint.
+    """
+    at = f"{repo_id}@{revision}" if revision else repo_id
+    try:
+        yield
+    except GatedRepoError as e:
+        raise HubRepoNotFoundError(
+            f"{what}: {repo_id} is a gated repository and this account has not been granted access",
+            repo_id=repo_id,
+            revision=revision,
+            hint=f"request access on {endpoint()}/{repo_id}, then log in with `hf auth login` or set HF_TOKEN",
+        ) from e
+    except RepositoryNotFoundError as e:
+        raise HubRepoNotFoundError(
+            f"{what}: Hub repository {repo_id} does not exist or denies access (HTTP {http_status(e)})",
+            repo_id=repo_id,
+            revision=revision,
+        ) from e
+    except RevisionNotFoundError as e:
+        raise HubRevisionNotFoundError(
+            f"{what}: {repo_id} has no revision {revision!r}", repo_id=repo_id, revision=revision
+        ) from e
+    except EntryNotFoundError as e:
+        if isinstance(e, LocalEntryNotFoundError):
+            raise HubOfflineError(
+                f"{what}: {at} is not in the local cache and the Hub is unreachable"
+                + (" (HF_HUB_OFFLINE is set)" if is_offline() else f" ({endpoint()})"),
+                repo_id=repo_id,
+                revision=revision,
+            ) from e
+        raise HubRepoNotFoundError(
+            f"{what}: {at} has no file" + (f" {filename!r}" if filename else "") + (f"; {missing_note}" if missing_note else ""),
+            repo_id=repo_id,
+            revision=revision,
+            hint=missing_hint,
+        ) from e
+    except OfflineModeIsEnabled as e:
+        raise HubOfflineError(f"{what}: offline mode is enabled (HF_HUB_OFFLINE)", repo_id=repo_id, revision=revision) from e
+    except HfHubHTTPError as e:
+        status = http_status(e)
+        if status in (401, 403):
+            raise HubError(
+                f"{what}: the Hub refused access to {repo_id} (HTTP {status})",
+                repo_id=repo_id,
+                hint="use a token with write access: `hf auth login` or HF_TOKEN",
+            ) from e
+        raise HubError(f"{what}: Hub request for {at} failed (HTTP {status}): {_first_line(e)}", repo_id=repo_id) from e
+    except OSError as e:  # connection refused, DNS, timeouts surfaced by the HTTP client
+        if isinstance(e, StylehuntError):
+            raise
+        raise HubOfflineError(f"{what}: cannot reach the Hub at {endpoint()} ({e})", repo_id=repo_id, revision=revision) from e
+
+
+def http_status(e: HfHubHTTPError) -> Any:
+    """The HTTP status of a failed Hub request (``"?"`` if there was no response)."""
+    response = getattr(e, "response", None)
+    return getattr(response, "status_code", "?")
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
