@@ -13,6 +13,7 @@ is the top of the registry: the modules below it work on plain data (the file fo
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,20 +30,39 @@ if TYPE_CHECKING:
 __all__ = ["Preset", "ResolvedPreset", "resolve_preset", "load_preset", "read_preset_file", "loads", "preset_from_dict"]
 
 
+def _finite_float(value: Any) -> float | None:
+    """``value`` as a plain float if it is a finite real number, else ``None``.
+
+    Any object with ``__float__`` counts (int, float, ``Fraction``, numpy scalars, a one-element
+    torch tensor), except booleans (Python, numpy or torch) and strings.
+    """
+    if isinstance(value, (bool, str, bytes)) or str(getattr(value, "dtype", "")).endswith("bool"):
+        return None
+    if not hasattr(type(value), "__float__"):
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError, RuntimeError):  # e.g. an array or tensor of several elements
+        return None
+    return out if math.isfinite(out) else None
+
+
 def _check_unit_interval(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    number = _finite_float(value)
+    if number is None:
         raise InvalidPresetError(f"Expected `{what}` to be a number between 0.0 and 1.0, but got {value!r}")
-    if not 0.0 <= value <= 1.0:
-        raise InvalidPresetError(f"Expected `{what}` to be between 0.0 and 1.0, but got {value}")
-    return float(value)
+    if not 0.0 <= number <= 1.0:
+        raise InvalidPresetError(f"Expected `{what}` to be between 0.0 and 1.0, but got {number}")
+    return number
 
 
 def _check_scale(value: Any, what: str = "scale") -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    number = _finite_float(value)
+    if number is None:
         raise InvalidPresetError(f"Expected `{what}` to be a finite number >= 0, but got {value!r}")
-    if value < 0:
-        raise InvalidPresetError(f"Expected `{what}` to be >= 0, but got {value}")
-    return float(value)
+    if number < 0:
+        raise InvalidPresetError(f"Expected `{what}` to be >= 0, but got {number}")
+    return number
 
 
 def _normalise_heads(heads: Iterable[Any]) -> tuple[tuple[int, int], ...]:
@@ -55,7 +75,7 @@ def _normalise_heads(heads: Iterable[Any]) -> tuple[tuple[int, int], ...]:
             isinstance(item, (str, bytes))
             or not hasattr(item, "__len__")
             or len(item) != 2
-            or not all(isinstance(x, int) and not isinstance(x, bool) for x in item)
+            or not all(isinstance(x, numbers.Integral) and not isinstance(x, bool) for x in item)
         ):
             raise InvalidPresetError(f"heads[{i}]: expected a (layer, head) pair of integers, but got {item!r}")
         layer, head = int(item[0]), int(item[1])
