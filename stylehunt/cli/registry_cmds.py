@@ -1,7 +1,9 @@
 """``stylehunt list``, ``show``, ``pull`` and ``publish``: thin commands over :mod:`stylehunt.registry`.
 
 Results go to stdout (``--format json`` for scripts), messages to stderr; errors reach the one
-error boundary in :func:`stylehunt.cli.main`.
+error boundary in :func:`stylehunt.cli.main`. Preset files and indexes come from anyone: every
+line of text output goes through :func:`~.terminal.printable` (one line stays one line; escape
+sequences are shown, not obeyed), and JSON output escapes every non-ASCII character.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import click
 
 from .app import cli
+from .terminal import printable
 
 
 def _heads_text(heads: Any) -> str:
@@ -25,8 +28,20 @@ def _arch_text(fp: dict[str, Any] | None) -> str:
     return f"{fp['transformer_class']}, {fp['num_layers']} attention layers x {fp['heads_per_layer']} heads, head dim {fp['head_dim']}"
 
 
+def _score(value: Any) -> str:
+    """A score as ``.5g`` (anything else in a hand-written file as its JSON)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.5g}"
+    return json.dumps(value)
+
+
 def _echo_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2))
+    click.echo(json.dumps(obj, indent=2))  # ensure_ascii: control, bidi and all non-ASCII characters as \uXXXX
+
+
+def _echo(*lines: str, err: bool = False) -> None:
+    """Print each line through :func:`printable`, a newline inside a value shown as ``\\n``."""
+    click.echo("\n".join(printable(line, newlines=False) for line in lines), err=err)
 
 
 @cli.command("list")
@@ -40,7 +55,7 @@ def list_(pattern: str, model: str | None, fmt: str, refresh: bool) -> None:
 
     if refresh:
         refresh_index()
-        click.echo("Refreshed the registry index.", err=True)
+        _echo("Refreshed the registry index.", err=True)
     index = get_index()
     names = list_presets(pattern, model=model)
     rows = []
@@ -62,13 +77,14 @@ def list_(pattern: str, model: str | None, fmt: str, refresh: bool) -> None:
         _echo_json(rows)
         return
     if not rows:
-        click.echo(f"No presets match {pattern!r}" + (f" for model {model}" if model else "") + ".", err=True)
+        _echo(f"No presets match {pattern!r}" + (f" for model {model}" if model else "") + ".", err=True)
         return
     width = max(len(r["name"]) for r in rows)
-    click.echo(f"{'NAME':<{width}}  {'LATEST':<8}  DESCRIPTION")
+    table = [f"{'NAME':<{width}}  {'LATEST':<8}  DESCRIPTION"]
     for r in rows:
         desc = r["description"] if len(r["description"]) <= 72 else r["description"][:71] + "…"
-        click.echo(f"{r['name']:<{width}}  {r['latest']:<8}  {desc}")
+        table.append(f"{r['name']:<{width}}  {r['latest']:<8}  {desc}")
+    _echo(*table)
 
 
 @cli.command()
@@ -119,10 +135,11 @@ def show(ref: str, fmt: str) -> None:
         flat = {k: v for k, v in sorted(settings.items()) if not isinstance(v, (dict, list))}
         lines.append("  settings:     " + ", ".join(f"{k}={v}" for k, v in flat.items()))
         heldout = settings.get("heldout")
-        if isinstance(heldout, dict) and "preset" in heldout:
+        if isinstance(heldout, dict) and "preset" in heldout:  # free-form settings: any JSON may be here
+            prompts = heldout.get("prompts", [])
             lines.append(
-                f"  held-out:     {heldout['preset']:.5g} with the preset, {heldout.get('baseline', float('nan')):.5g} "
-                f"without ({len(heldout.get('prompts', []))} prompts)"
+                f"  held-out:     {_score(heldout['preset'])} with the preset, {_score(heldout.get('baseline', float('nan')))} "
+                f"without ({len(prompts) if isinstance(prompts, list) else '?'} prompts)"
             )
         for i, rnd in enumerate(prov.get("rounds", []), 1):
             lines.append(f"    round {i}: +{_heads_text(rnd['added'])}  score {rnd['score']:.4g}")
@@ -139,7 +156,7 @@ def show(ref: str, fmt: str) -> None:
     lines.append(f"  sha256:       {resolved.sha256}")
     if resolved.kind != "path" and not resolved.ref.startswith("hf-hub:"):  # a registry name
         lines.append(f"  versions:     {', '.join(get_index().presets[preset.name].sorted_versions())}")
-    click.echo("\n".join(lines))
+    _echo(*lines)
 
 
 @cli.command()
@@ -153,16 +170,16 @@ def pull(ref: str) -> None:
 
     resolved = resolve_preset(ref)
     if resolved.kind == "hub":
-        click.echo(
+        _echo(
             f"Pulled {resolved.preset.name} {resolved.preset.version} from hf-hub:{resolved.repo_id}@{resolved.revision}"
             f" (commit {resolved.commit}); `{ref}` now loads offline.",
             err=True,
         )
     elif resolved.kind == "bundled":
-        click.echo(f"{resolved.ref} is bundled with stylehunt; nothing to download.", err=True)
+        _echo(f"{resolved.ref} is bundled with stylehunt; nothing to download.", err=True)
     else:
-        click.echo(f"{resolved.path} is a local file; nothing to download.", err=True)
-    click.echo(str(resolved.path))
+        _echo(f"{resolved.path} is a local file; nothing to download.", err=True)
+    _echo(str(resolved.path))
 
 
 @cli.command()
@@ -187,18 +204,19 @@ def publish(file: Path, repo_id: str, version: str | None, previews: tuple[Path,
     preset = Preset.from_file(file)
     plan = push_preset(preset, repo_id, version=version, images=previews, private=private, dry_run=True)
     if dry_run:
-        click.echo(f"Would publish {preset.name} {plan.version} to {repo_id} and tag it {plan.tag}:")
-        for path, size in plan.files:
-            click.echo(f"  {path}  ({size} bytes)")
-        click.echo(f"It would then load as: {plan.reference}")
+        _echo(
+            f"Would publish {preset.name} {plan.version} to {repo_id} and tag it {plan.tag}:",
+            *(f"  {path}  ({size} bytes)" for path, size in plan.files),
+            f"It would then load as: {plan.reference}",
+        )
         return
     if not yes:
-        click.confirm(f"Publish {preset.name} {plan.version} to {repo_id} (tag {plan.tag})?", abort=True, err=True)
+        click.confirm(printable(f"Publish {preset.name} {plan.version} to {repo_id} (tag {plan.tag})?", newlines=False), abort=True, err=True)
     result = push_preset(preset, repo_id, version=version, images=previews, private=private)
-    click.echo(
+    _echo(
         f"Published {preset.name} {result.version} to {result.url} (commit {result.commit}, tag {result.tag}"
         + (", new repo" if result.created_repo else "")
         + ").",
         err=True,
     )
-    click.echo(result.reference)
+    _echo(result.reference)
