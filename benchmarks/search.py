@@ -67,7 +67,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
 
     from stylehunt.prompts import load_prompts
-    from stylehunt.search import search
+    from stylehunt.headhunter import search
 
     pipe = build_pipeline(args.layers, args.heads, args.seed)
     search_set, heldout_set = load_prompts("default").split(args.prompts, args.heldout, seed=0)

@@ -56,9 +56,9 @@ _EXPORTS = {
     "load_preset": ".registry",
     "list_presets": ".registry",
     # search: making presets
-    "search": ".search",
-    "SearchSettings": ".search",
-    "SearchResult": ".search",
+    "search": ".headhunter",
+    "SearchSettings": ".headhunter",
+    "SearchResult": ".headhunter",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 

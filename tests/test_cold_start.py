@@ -92,3 +92,17 @@ def test_startup_benchmark_prints_the_ratio(tmp_path):
     import re
 
     assert re.search(r"startup ratio \(stylehunt list / import click\): \d+\.\d{3}", proc.stdout)
+
+
+def test_public_names_are_not_shadowed_by_subpackages(tmp_path):
+    """Importing a room's submodule (as the CLI does) must not replace a public function of the same name."""
+    code = (
+        "import json, sys, stylehunt\n"
+        "from stylehunt.cli import main\n"
+        "main(['search', '--help'])\n"
+        "import stylehunt.headhunter.settings, stylehunt.engine.heads, stylehunt.registry.preset\n"
+        "names = [n for n in stylehunt.__all__ if n != '__version__']\n"
+        "print('\\n' + json.dumps({'modules': [n for n in names if type(getattr(stylehunt, n)).__name__ == 'module']}))\n"
+    )
+    assert _run(code, [], tmp_path)["modules"] == []
+    assert callable(__import__("stylehunt").search)

@@ -23,9 +23,9 @@ from stylehunt.errors import (
     ScorerUnavailableError,
     SearchConfigError,
 )
-from stylehunt.search import SearchSettings, search
-from stylehunt.search.report import render_atlas
-from stylehunt.search.sampler import Sampler
+from stylehunt.headhunter import SearchSettings, search
+from stylehunt.headhunter.report import render_atlas
+from stylehunt.headhunter.sampler import Sampler
 
 PROMPTS = ["a red house", "a small dog"]
 HELDOUT = ["a tree by a lake"]
@@ -349,7 +349,7 @@ def test_atlas_one_row_per_layer_one_column_per_head(pipe, tiny_sd3_path, tmp_pa
 
 def test_the_preset_records_the_style_text_of_a_built_objective():
     from stylehunt.objectives import build_objective
-    from stylehunt.search.outputs import style_of
+    from stylehunt.headhunter.outputs import style_of
 
     info = build_objective("pickscore+0.5*aesthetic", style="sunlit, golden hour").describe()
     assert style_of(info) == "sunlit, golden hour"
@@ -374,7 +374,7 @@ def _help_records(command_name):
 def test_search_and_atlas_help_state_the_defaults_the_code_uses(capsys):
     import inspect
 
-    from stylehunt.search import settings as st
+    from stylehunt.headhunter import settings as st
 
     code, out, _ = _cli(capsys, "search", "--help")
     assert code == 0

@@ -31,7 +31,7 @@ ALLOWED = {
     "prompts": {"errors", "_lazy", "hub"},
     "models": {"errors", "tiny"},
     "api": {"engine", "registry", "errors"},
-    "search": {"engine", "registry", "objectives", "prompts", "files", "errors", "_lazy", "root"},
+    "headhunter": {"engine", "registry", "objectives", "prompts", "files", "errors", "_lazy", "root"},
     "cli": None,  # the CLI sits on top of everything
     "__main__": {"cli"},
 }

@@ -1,4 +1,4 @@
-"""``stylehunt search`` and ``stylehunt atlas``: thin commands over :mod:`stylehunt.search`.
+"""``stylehunt search`` and ``stylehunt atlas``: thin commands over :mod:`stylehunt.headhunter`.
 
 ``search`` checks everything it can before loading the model (objective name, prompt source and
 column, a resume folder's configuration, k against the head pool read from the model's config on
@@ -23,7 +23,7 @@ import click
 
 from .app import cli
 from ..errors import ResumeMismatchError, SearchConfigError
-from ..search.settings import (  # torch-free: the defaults, their help text, the checks before loading
+from ..headhunter.settings import (  # torch-free: the defaults, their help text, the checks before loading
     DEFAULT_BATCH_SIZE,
     DEFAULT_IDENTITY,
     DEFAULT_PER_ROUND,
@@ -45,7 +45,7 @@ from ..search.settings import (  # torch-free: the defaults, their help text, th
     check_pool_size,
     resolve_pool,
 )
-from ..search.store import STATE_FILE, read_command, write_command
+from ..headhunter.store import STATE_FILE, read_command, write_command
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def search(ctx: click.Context, **opts: Any) -> None:
         raise click.UsageError("give --model (a folder, a Hub id, or tiny-sd3 / tiny-sd3.5 / tiny-flux)")
 
     from ..prompts import load_prompts
-    from ..search.headhunter import search as run_search
+    from ..headhunter.hunt import search as run_search
 
     # 1. cheap checks, no weights
     objective = _load_objective(opts["objective"], opts["style"])
@@ -284,7 +284,7 @@ def atlas(model, prompt, layers, seed, scale, strength, steps, resolution, cfg, 
     """Single-head guidance for every head of some layers: one row per layer, one column per head."""
     from ..engine import head_grid
     from ..models import load_pipeline, load_transformer_skeleton
-    from ..search.report import render_atlas
+    from ..headhunter.report import render_atlas
 
     SearchSettings(rounds=1, per_round=1, scale=scale, strength=strength, steps=steps, height=resolution,
                    width=resolution, cfg_scale=cfg, identity=identity, batch_size=batch_size)

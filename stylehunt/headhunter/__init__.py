@@ -1,11 +1,11 @@
 """HeadHunter: the greedy head search that makes presets, its run folder and its report.
 
 Modules: :mod:`.settings` (defaults, validation, head pool, image size; no torch),
-:mod:`.headhunter` (:func:`search`), :mod:`.strategies` (the greedy rounds), :mod:`.runner`
+:mod:`.hunt` (:func:`search`), :mod:`.strategies` (the greedy rounds), :mod:`.runner`
 (units of work), :mod:`.sampler` (batched generation with per-image head sets), :mod:`.store`
 (``state.json``, resume, ``command.json``), :mod:`.distribution` (accelerate), :mod:`.results`,
 :mod:`.outputs` (the preset and the run folder's files), :mod:`.report` (curve, grid, atlas).
-The names below are imported on first use, so ``import stylehunt.search.settings`` (the CLI's
+The names below are imported on first use, so ``import stylehunt.headhunter.settings`` (the CLI's
 ``--help``) imports no torch.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "search": ".headhunter",
+    "search": ".hunt",
     "SearchSettings": ".settings",
     "STRATEGIES": ".settings",
     "parse_layers": ".settings",

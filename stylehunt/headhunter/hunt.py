@@ -2,7 +2,7 @@
 
 :func:`search` finds a preset: a small set of ``(layer, head)`` addresses whose SoftPAG perturbation,
 used as guidance, raises an objective on generated images. Two strategies
-(:mod:`stylehunt.search.strategies`):
+(:mod:`stylehunt.headhunter.strategies`):
 
 * ``"exhaustive"`` is the paper's procedure exactly. Each of ``rounds`` rounds scores every head
   still in the pool *with the already chosen set included* (``S + {c}``), averaged over the M
@@ -42,7 +42,7 @@ Settings and their defaults are in :mod:`.settings`; the figures in :mod:`.repor
 
 Example (tiny random-weight model, weight-free objective)::
 
-    from stylehunt.search import search
+    from stylehunt.headhunter import search
     from stylehunt.tiny import load_tiny_pipeline
     pipe = load_tiny_pipeline("sd3")
     result = search(pipe, "brightness", ["a house", "a dog"], rounds=2, per_round=1,

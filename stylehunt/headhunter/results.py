@@ -37,7 +37,7 @@ class RoundResult:
 
 @dataclass
 class SearchResult:
-    """What :func:`stylehunt.search.search` returns."""
+    """What :func:`stylehunt.headhunter.search` returns."""
 
     preset: Preset
     rounds: list[RoundResult]

@@ -1,7 +1,7 @@
 """What decides a search's result besides model, objective and prompts: defaults, validation, the pool.
 
-Every default of the search lives here once: :class:`SearchSettings`, :func:`stylehunt.search.search`,
-:func:`stylehunt.search.report.render_atlas` and the ``stylehunt search`` / ``stylehunt atlas``
+Every default of the search lives here once: :class:`SearchSettings`, :func:`stylehunt.headhunter.search`,
+:func:`stylehunt.headhunter.report.render_atlas` and the ``stylehunt search`` / ``stylehunt atlas``
 options (defaults and help text) are built from the constants below, so the help cannot state a
 default the code does not use. The module also resolves the head pool (``pool`` / ``layers``),
 checks it against ``R x k``, and works out the image size a pipeline takes.
@@ -54,7 +54,7 @@ __all__ = [
 Address = tuple[int, int]
 HeadSet = tuple[Address, ...]
 
-#: Search strategies: ``exhaustive`` (the paper's greedy) and ``screened`` (see :mod:`stylehunt.search.headhunter`).
+#: Search strategies: ``exhaustive`` (the paper's greedy) and ``screened`` (see :mod:`stylehunt.headhunter.hunt`).
 STRATEGIES = ("exhaustive", "screened")
 
 # The paper's style search: M = 5 prompts, R = 5 rounds of k = 3 heads, w = 3, u = 1, 20 steps, no CFG.
@@ -110,7 +110,7 @@ class SearchSettings:
     """Everything besides model, objective, prompts and pool that decides a search's result.
 
     Args:
-        strategy: ``"exhaustive"`` (the paper) or ``"screened"`` (see :mod:`stylehunt.search.headhunter`).
+        strategy: ``"exhaustive"`` (the paper) or ``"screened"`` (see :mod:`stylehunt.headhunter.hunt`).
         rounds: R, greedy rounds.
         per_round: k, heads added per round.
         scale: guidance scale w of the head perturbation during the search.
