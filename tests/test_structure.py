@@ -180,3 +180,13 @@ def test_submodules_do_not_import_their_own_package_init():
         package = name.rpartition(".")[0]
         bad += [f"{name} -> {package}.{n}" for t, n in _imports(name) if t == package and n and package != "stylehunt"]
     assert not bad, f"submodules importing names from their own package __init__: {bad}"
+
+
+def test_every_package_ships_in_the_wheel():
+    """pyproject.toml lists packages explicitly (presets/ and registry/ are mapped in): a new room must be listed."""
+    import tomllib
+
+    config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    packages = {name for name, path in SOURCES.items() if path.name == "__init__.py"}
+    assert packages <= listed, f"packages missing from pyproject.toml [tool.setuptools] packages: {sorted(packages - listed)}"
