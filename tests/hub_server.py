@@ -15,8 +15,17 @@ codes and ``X-Error-Code`` headers (which the client turns into ``RepositoryNotF
 ``POST /api/{type}s/{repo}/preupload/{rev}``             upload modes
 ``POST /api/{type}s/{repo}/commit/{rev}``                create_commit (NDJSON)
 ``POST /api/{type}s/{repo}/tag/{rev}``                   create_tag (409 if it exists)
-``HEAD|GET /[{type}s/]{repo}/resolve/{rev}/{path}``      hf_hub_download (``X-Repo-Commit``, ``ETag``)
+``HEAD|GET /[{type}s/]{repo}/resolve/{rev}/{path}``      hf_hub_download (``X-Repo-Commit``, ``ETag``,
+                                                         ``Content-Length``; LFS files: 302, see below)
+``HEAD|GET http://localhost:{port}/lfs-cdn/{sha256}``    the "CDN" an LFS file is redirected to
 =======================================================  ==========================================
+
+File sizes are announced as the Hub announces them, so a client can refuse a file before
+downloading it: a regular file answers ``HEAD`` with its ``Content-Length``; an LFS file (over
+10 MiB, as the Hub requires, or committed with ``lfs=``) answers ``302`` with ``X-Linked-Size``,
+``X-Linked-Etag`` (its sha256) and a ``Location`` on another host name (``localhost`` instead of
+``127.0.0.1``), which the client does not follow for ``HEAD``. ``HubState.sent`` records the body
+bytes of every response, so a test can check how much of a file was served.
 
 Simplifications (all invisible to the client for stylehunt's use): every upload is "regular"
 (base64 inside the commit). The real Hub answers "lfs" for binary files such as PNG previews, and
@@ -51,6 +60,8 @@ def git_blob_oid(data: bytes) -> str:
 
 
 GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.bin filter=lfs diff=lfs merge=lfs -text\n"
+#: Files above this size are stored with LFS (the Hub refuses larger regular files).
+LFS_THRESHOLD = 10 << 20
 
 
 @dataclass
@@ -60,6 +71,7 @@ class Commit:
     files: dict[str, bytes]
     title: str
     date: float
+    lfs: frozenset[str] = frozenset()  # paths stored with LFS (besides those over LFS_THRESHOLD)
 
 
 @dataclass
@@ -93,6 +105,8 @@ class HubState:
         self.repos: dict[tuple[str, str], Repo] = {}
         self.tokens: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []
+        self.sent: list[tuple[str, str, int]] = []  # (method, path, body bytes) of every response
+        self.lfs_blobs: dict[str, bytes] = {}  # sha256 -> content, served by the "CDN"
         self.user_agents: list[str] = []
         self.lock = threading.RLock()
 
@@ -108,10 +122,20 @@ class HubState:
             self._commit(repo, "main", {".gitattributes": GITATTRIBUTES}, [], "initial commit")
             return repo
 
-    def commit_files(self, repo_id: str, files: dict[str, bytes], *, message: str = "update", branch: str = "main", repo_type: str = "model") -> str:
+    def commit_files(
+        self,
+        repo_id: str,
+        files: dict[str, bytes],
+        *,
+        message: str = "update",
+        branch: str = "main",
+        repo_type: str = "model",
+        lfs: tuple[str, ...] = (),
+    ) -> str:
+        """Commit directly (no client); paths in ``lfs`` are served as LFS files whatever their size."""
         with self.lock:
             repo = self.repos[(repo_type, repo_id)]
-            return self._commit(repo, branch, files, [], message)
+            return self._commit(repo, branch, files, [], message, lfs=lfs)
 
     def tag(self, repo_id: str, tag: str, revision: str = "main", *, repo_type: str = "model") -> str:
         with self.lock:
@@ -129,11 +153,17 @@ class HubState:
         """Requests that could change server state."""
         return [(m, p) for m, p in self.requests if m in ("POST", "PUT", "DELETE")]
 
+    def bytes_sent(self, fragment: str = "") -> int:
+        """Body bytes served in responses to paths containing ``fragment``."""
+        with self.lock:
+            return sum(n for _, path, n in self.sent if fragment in path)
+
     # -- internals --------------------------------------------------------------------------------
 
-    def _commit(self, repo: Repo, branch: str, add: dict[str, bytes], delete: list[str], title: str) -> str:
+    def _commit(self, repo: Repo, branch: str, add: dict[str, bytes], delete: list[str], title: str, lfs: tuple[str, ...] = ()) -> str:
         parent = repo.branches.get(branch)
         files = dict(repo.commits[parent].files) if parent else {}
+        stored_lfs = set(repo.commits[parent].lfs) if parent else set()
         for path in delete:
             files.pop(path, None)
         files.update(add)
@@ -141,7 +171,10 @@ class HubState:
             {"parent": parent, "title": title, "files": {p: git_blob_oid(b) for p, b in sorted(files.items())}, "t": time.time_ns()}
         )
         oid = hashlib.sha1(payload.encode()).hexdigest()
-        repo.commits[oid] = Commit(oid=oid, parent=parent, files=files, title=title, date=time.time())
+        stored_lfs = {p for p in stored_lfs | set(lfs) if p in files} | {p for p, b in add.items() if len(b) > LFS_THRESHOLD}
+        for p in stored_lfs & set(add):
+            self.lfs_blobs[hashlib.sha256(add[p]).hexdigest()] = add[p]
+        repo.commits[oid] = Commit(oid=oid, parent=parent, files=files, title=title, date=time.time(), lfs=frozenset(stored_lfs))
         repo.branches[branch] = oid
         return oid
 
@@ -175,6 +208,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        with self.state.lock:  # counted before it is written, so a test that has the answer sees the count
+            self.state.sent.append((self.command, urlsplit(self.path).path, 0 if head else len(body)))
         if not head and body:
             self.wfile.write(body)
 
@@ -237,6 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- routes -----------------------------------------------------------------------------------
 
     _API = re.compile(r"/api/(?P<type>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)(?P<rest>/.*)?")
+    _CDN = re.compile(r"/lfs-cdn/(?P<sha>[0-9a-f]{64})")
     _RESOLVE = re.compile(r"/(?:(?P<type>datasets|spaces)/)?(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)")
 
     def _route(self, method: str, path: str, query: dict[str, list[str]]) -> None:
@@ -252,6 +288,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise HubError(401, "Invalid credentials in Authorization header")
             role = "write" if user["write"] else "read"
             return self._json(200, {"type": "user", "name": user["user"], "orgs": [{"name": o} for o in user["orgs"]], "auth": {"accessToken": {"role": role}}})
+        m = self._CDN.fullmatch(path)
+        if m and method in ("GET", "HEAD"):
+            return self._cdn(m["sha"], head=(method == "HEAD"))
         m = self._RESOLVE.fullmatch(path)
         if m and method in ("GET", "HEAD"):
             repo_type = (m["type"] or "models")[:-1]
@@ -429,6 +468,18 @@ class _Handler(BaseHTTPRequestHandler):
         if filename not in files:
             raise HubError(404, "Entry not found", "EntryNotFound", {"X-Repo-Commit": oid})
         data = files[filename]
+        if filename in repo.commits[oid].lfs:
+            # As the Hub: the metadata is on the redirect itself; the bytes come from another host.
+            sha = hashlib.sha256(data).hexdigest()
+            port = self.server.server_address[1]
+            headers = {
+                "X-Repo-Commit": oid,
+                "X-Linked-Etag": f'"{sha}"',
+                "X-Linked-Size": str(len(data)),
+                "ETag": f'"{git_blob_oid(data)}"',
+                "Location": f"http://localhost:{port}/lfs-cdn/{sha}",
+            }
+            return self._send(302, b"", headers, head=head)
         headers = {
             "Content-Type": "application/octet-stream",
             "X-Repo-Commit": oid,
@@ -436,6 +487,11 @@ class _Handler(BaseHTTPRequestHandler):
             "Accept-Ranges": "bytes",
         }
         self._send(200, data, headers, head=head)
+
+    def _cdn(self, sha: str, *, head: bool) -> None:
+        if sha not in self.state.lfs_blobs:
+            raise HubError(404, "Entry not found")
+        self._send(200, self.state.lfs_blobs[sha], {"Content-Type": "application/octet-stream", "ETag": f'"{sha}"'}, head=head)
 
 
 class HubServer:

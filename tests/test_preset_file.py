@@ -302,3 +302,61 @@ def test_semver_ordering_and_errors():
     for bad in ["1", "1.0", "01.0.0", "v1.0.0", "1.0.0+build"]:
         with pytest.raises(InvalidPresetError):
             parse_version(bad)
+
+
+# ---------------------------------------------------------------------------------------- numeric types
+
+
+def _scalars():
+    import numpy as np
+    import torch
+
+    return [
+        (np.float32(0.5), 0.5),
+        (np.float64(0.25), 0.25),
+        (np.int64(1), 1.0),
+        (torch.tensor(0.5), 0.5),  # a 0-dim tensor
+        (torch.tensor(0.75, dtype=torch.float64), 0.75),
+        (1, 1.0),
+    ]
+
+
+@pytest.mark.parametrize("value, expected", _scalars(), ids=lambda v: type(v).__name__)
+def test_numpy_and_torch_scalars_are_accepted_as_strength_and_scale(tmp_path, value, expected):
+    preset = make_preset(strength=value, scale=value)
+    assert type(preset.strength) is float and type(preset.scale) is float
+    assert preset.strength == expected and preset.scale == expected
+    preset.save(tmp_path / "p.json")  # a plain float: the file is plain JSON
+    assert read_preset_file(tmp_path / "p.json").strength == expected
+
+
+def test_numpy_integers_are_accepted_in_heads():
+    import numpy as np
+
+    preset = make_preset(heads=[(np.int64(1), np.int32(10))])
+    assert preset.heads == ((1, 10),) and type(preset.heads[0][0]) is int
+
+
+def _bad_scalars():
+    import numpy as np
+    import torch
+
+    return [np.bool_(True), torch.tensor(True), np.float32("nan"), torch.tensor(float("inf")), torch.tensor([0.5, 0.2]), np.array([0.1, 0.2]), "0.5", None, 1j]
+
+
+@pytest.mark.parametrize("value", _bad_scalars(), ids=repr)
+def test_bad_scalars_keep_the_messages(value):
+    with pytest.raises(InvalidPresetError, match=r"Expected `strength` to be a number between 0.0 and 1.0, but got"):
+        make_preset(strength=value)
+    with pytest.raises(InvalidPresetError, match=r"Expected `scale` to be a finite number >= 0, but got"):
+        make_preset(scale=value)
+
+
+def test_out_of_range_scalars_keep_the_messages():
+    import numpy as np
+    import torch
+
+    with pytest.raises(InvalidPresetError, match=r"Expected `strength` to be between 0.0 and 1.0, but got 1.5"):
+        make_preset(strength=np.float64(1.5))
+    with pytest.raises(InvalidPresetError, match=r"Expected `scale` to be >= 0, but got -1.0"):
+        make_preset(scale=torch.tensor(-1.0))

@@ -105,8 +105,9 @@ def _digest(path: Path, what: str, filename: str, max_bytes: int) -> _Digest:
 
 
 def _too_large(what: str, filename: str, size: int | str, max_bytes: int, where: str) -> PresetFileError:
+    done = "downloaded" if where == "on the Hub" else "read"
     return PresetFileError(
-        f"{what}: {filename} is {size} bytes {where}; the limit is {max_bytes} bytes, so it was not read",
+        f"{what}: {filename} is {size} bytes {where}; the limit is {max_bytes} bytes, so it was not {done}",
         hint="no valid file is that large; check the repository",
     )
 

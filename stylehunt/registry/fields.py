@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 from typing import Any, Mapping, Sequence
 
 from ..errors import HeadOutOfRangeError, PresetFileError
@@ -18,6 +19,7 @@ from ..errors import HeadOutOfRangeError, PresetFileError
 __all__ = ["FINGERPRINT_KEYS", "FieldReader", "describe", "check_fingerprint", "check_heads_in_fingerprint"]
 
 FINGERPRINT_KEYS = ("transformer_class", "num_layers", "heads_per_layer", "head_dim", "layer_kinds")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def describe(value: Any) -> str:
@@ -73,6 +75,9 @@ class FieldReader:
             raise self.fail(field, "expected a non-empty string")
         if len(value) > max_len:
             raise self.fail(field, f"expected at most {max_len} characters, but got {len(value)}")
+        surrogate = _SURROGATE.search(value)
+        if surrogate:  # JSON can spell one ("\\ud800"), but it is not text: it cannot be written back or printed
+            raise self.fail(field, f"expected Unicode text, but it holds the lone surrogate {surrogate.group()!r}")
         return value
 
     def integer(self, value: Any, field: str, *, minimum: int | None = None) -> int:

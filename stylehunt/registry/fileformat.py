@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ..errors import HeadOutOfRangeError, InvalidPresetError, PresetFileError, PresetFormatVersionError
-from ..files import atomic_write_bytes, load_json, read_regular_file
+from ..files import MAX_JSON_DEPTH, atomic_write_bytes, load_json, read_regular_file
 from .fields import FieldReader, check_fingerprint, check_heads_in_fingerprint, describe
 from .names import is_valid_name, parse_version, validate_name
 
@@ -123,18 +123,27 @@ def _check_model_id(r: FieldReader, value: Any, field: str) -> str:
     return value
 
 
-def _json_only(r: FieldReader, value: Any, field: str) -> Any:
-    """Free-form JSON (settings, metadata): plain JSON values, with keys sorted for stable files."""
+def _json_only(r: FieldReader, value: Any, field: str, depth: int = 1) -> Any:
+    """Free-form JSON (settings, metadata): plain JSON values, with keys sorted for stable files.
+
+    Nesting is bounded as in every file read (:data:`~stylehunt.files.MAX_JSON_DEPTH`), also for
+    a dict given in Python (``Preset.from_dict``), so the walk cannot exhaust the stack.
+    """
+    if isinstance(value, (dict, list)) and depth > MAX_JSON_DEPTH:
+        raise r.fail(field, f"nested more than {MAX_JSON_DEPTH} levels deep")
     if isinstance(value, dict):
         for k in value:
             if not isinstance(k, str):
                 raise r.fail(field, f"object keys must be strings, but got {k!r}")
-        return {k: _json_only(r, value[k], f"{field}.{k}") for k in sorted(value)}
+            r.string(k, f"{field} (a key)", empty=True, max_len=MAX_FILE_BYTES)  # no lone surrogates
+        return {k: _json_only(r, value[k], f"{field}.{k}", depth + 1) for k in sorted(value)}
     if isinstance(value, list):
-        return [_json_only(r, v, f"{field}[{i}]") for i, v in enumerate(value)]
+        return [_json_only(r, v, f"{field}[{i}]", depth + 1) for i, v in enumerate(value)]
     if isinstance(value, float) and not math.isfinite(value):
         raise r.fail(field, f"expected a finite number, but got {value!r}")
-    if value is None or isinstance(value, (str, int, float, bool)):
+    if isinstance(value, str):
+        return r.string(value, field, empty=True, max_len=MAX_FILE_BYTES)
+    if value is None or isinstance(value, (int, float, bool)):
         return value
     raise r.fail(field, f"expected a JSON value, but got {type(value).__name__}")
 

@@ -76,7 +76,8 @@ def _index_error(source: str, hint: str | None = None) -> Any:
 
 def _read_index(path: Any, source: str, hint: str | None = None) -> Any:
     """The parsed JSON of an index file: a regular file, at most MAX_INDEX_BYTES, strict and depth-bounded JSON."""
-    return read_json(path, max_bytes=MAX_INDEX_BYTES, what=source, error=_index_error(source, hint))
+    what = source if INDEX_FILENAME in source else f"{source} {INDEX_FILENAME}"
+    return read_json(path, max_bytes=MAX_INDEX_BYTES, what=what, error=_index_error(source, hint))
 
 
 @functools.lru_cache(maxsize=1)
