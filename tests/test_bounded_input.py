@@ -321,6 +321,15 @@ def test_a_bad_index_revision_setting_falls_back_to_the_bundled_index(monkeypatc
     assert "not a valid revision" in caplog.text
 
 
+def test_a_bad_index_repo_setting_falls_back_to_the_bundled_index(monkeypatch, caplog):
+    monkeypatch.setenv("STYLEHUNT_INDEX_REPO", "../x")
+    with caplog.at_level(logging.WARNING):
+        assert "sd3-medium/paper-l1h10" in registry_index.get_index().presets
+    assert "is not a valid Hub repo id" in caplog.text
+    with pytest.raises(PresetReferenceError, match="'../x' is not a valid Hub repo id"):
+        refresh_index()
+
+
 def test_hostile_tags_are_never_passed_on(fake_hub, caplog):
     oid = publish(fake_hub, "alice/golden-hour", make_preset())
     for tag in ("../../../../x", "v2\x1b[31m", "a b"):
@@ -439,3 +448,4 @@ def test_cli_pull_refuses_a_nested_hub_preset_and_keeps_the_cache_clean(fake_hub
     proc = cli("pull", "hf-hub:alice/deep", cwd=tmp_path)
     refused(proc, "hf-hub:alice/deep", "nested more than 64 levels deep")
     assert cache_listing() == {}
+

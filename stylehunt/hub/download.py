@@ -23,7 +23,7 @@ from huggingface_hub.errors import HfHubHTTPError
 from ..errors import PresetFileError, PresetIntegrityError
 from .cache import is_under, repo_folder
 from .connection import api, cache_dir, endpoint, hf_download, is_offline
-from .names import check_revision, is_valid_revision
+from .names import check_repo_id, check_revision, is_valid_revision
 from .translate import hub_errors
 
 __all__ = ["download", "HubFile", "download_file", "cached_file", "list_tags"]
@@ -142,15 +142,17 @@ def download_file(
 ) -> HubFile:
     """Download (or find in the cache) one small file of a model repo and check it. Network unless cached.
 
-    The file's size is read from the Hub's metadata first: over ``max_bytes`` (or not announced)
-    raises :class:`PresetFileError` before anything is downloaded. ``revision`` must follow git's
-    ref rules (:class:`PresetReferenceError`). With ``HF_HUB_OFFLINE=1`` only the cache is used (a
-    file pulled at ``revision`` before is found by the same ``revision``). A cached copy whose bytes
-    do not match its blob name (a corrupted cache) is re-fetched when online, and raises
-    :class:`PresetIntegrityError` when offline. A file whose sha256 differs from
-    ``expected_sha256`` raises :class:`PresetIntegrityError`. Errors are translated by
-    :func:`~.translate.hub_errors` (``what``, ``missing_note`` and ``missing_hint`` are passed on).
+    ``repo_id`` must be ``owner/name`` and ``revision`` must follow git's ref rules
+    (:class:`PresetReferenceError`). The file's size is read from the Hub's metadata first: over
+    ``max_bytes`` (or not announced) raises :class:`PresetFileError` before anything is
+    downloaded. With ``HF_HUB_OFFLINE=1`` only the cache is used (a file pulled at ``revision``
+    before is found by the same ``revision``). A cached copy whose bytes do not match its blob name
+    (a corrupted cache) is re-fetched when online, and raises :class:`PresetIntegrityError` when
+    offline. A file whose sha256 differs from ``expected_sha256`` raises
+    :class:`PresetIntegrityError`. Errors are translated by :func:`~.translate.hub_errors`
+    (``what``, ``missing_note`` and ``missing_hint`` are passed on).
     """
+    check_repo_id(repo_id)
     revision = check_revision(revision or constants.DEFAULT_REVISION)
     what = what or f"hf-hub:{repo_id}@{revision}"
     offline = is_offline()
@@ -202,10 +204,11 @@ def cached_file(repo_id: str, filename: str, *, max_bytes: int, revision: str | 
 
     Raises :class:`PresetIntegrityError` if the cached bytes are corrupted, :class:`PresetFileError`
     if the copy is over ``max_bytes`` or not a regular file, :class:`PresetReferenceError` if
-    ``revision`` breaks git's ref rules.
+    ``repo_id`` is not ``owner/name`` or ``revision`` breaks git's ref rules.
     """
     from huggingface_hub import try_to_load_from_cache
 
+    check_repo_id(repo_id)
     revision = check_revision(revision or constants.DEFAULT_REVISION)
     found = try_to_load_from_cache(repo_id, filename, cache_dir=str(cache_dir()), revision=revision)
     if not isinstance(found, str):
