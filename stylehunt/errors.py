@@ -35,8 +35,46 @@ class GuidanceError(StylehuntError, ValueError):
     """Bad guidance settings (scale, strengths, identity mode, interval) or misuse of apply/remove."""
 
 
+class NonFiniteGuidanceError(GuidanceError):
+    """The guidance made the model's prediction non-finite (inf/NaN): the scale is too large.
+
+    ``scale`` is the guidance scale, ``step`` the 1-based denoising step it happened at, of ``steps``.
+    """
+
+    hint = "use a smaller scale (typical scales are 1 to 10)"
+
+    def __init__(self, message: str, *, scale: float, step: int, steps: int, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.scale = scale
+        self.step = step
+        self.steps = steps
+
+
 class ArchitectureMismatchError(StylehuntError, ValueError):
     """A preset was made for a different transformer architecture than the one it is applied to."""
+
+
+class DeviceError(StylehuntError, ValueError):
+    """A torch device that cannot be used here: not a device name, or no such device on this machine.
+
+    ``device`` is the value given, ``reason`` what is missing (``"no CUDA GPU is available ..."``).
+    """
+
+    hint = "leave the device out to run on the CPU, or install a torch build for your GPU"
+
+    def __init__(self, message: str, *, device: str, reason: str, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.device = device
+        self.reason = reason
+
+
+class StorageError(StylehuntError, OSError):
+    """A folder or file stylehunt must write cannot be written: permissions, a read-only or full
+    disk, a file where a folder should be. ``path`` is the path that failed."""
+
+    def __init__(self, message: str, *, path: str, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.path = path
 
 
 # --- preset files, references, registry and Hub (stylehunt.registry.fileformat, .registry, .hub) ---------

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..errors import GuidanceError
+from ..errors import GuidanceError, NonFiniteGuidanceError
 from .families import family_of
 from .forward_patch import ForwardPatch
 from .heads import HeadGrid
@@ -63,6 +63,7 @@ class GuidedTransformer:
         self.perturber = HeadPerturber(self.transformer, grid, config.table, config.identity)
         self.delta: torch.Tensor | None = None  # eps_c - eps_pert of the current step
         self.step_key: tuple[Any, Any] | None = None
+        self.step: tuple[int, int] = (0, 0)  # (0-based index, number of steps) of the current step
         self.signature = inspect.signature(type(self.transformer).forward)
         self.patch: ForwardPatch | None = None
         self.any_active = any(active_layers(config.table))
@@ -95,6 +96,7 @@ class GuidedTransformer:
         new = self.step_key is None or self.step_key[0] is not timesteps or self.step_key[1] != step_index
         self.step_key = (timesteps, step_index)
         index = step_index if step_index is not None else (getattr(scheduler, "begin_index", None) or 0)
+        self.step = (index, len(timesteps))
         return new, index / max(len(timesteps), 1)
 
     def _cond_rows(self, batch: int) -> tuple[slice, slice | None]:
@@ -136,7 +138,7 @@ class GuidedTransformer:
                 f"unexpected second transformer call in one denoising step with batch {sample.shape[0]} "
                 f"(the guided conditional batch is {self.delta.shape[0]}); this pipeline's call pattern is not supported"
             )
-        return _replace_sample(out, sample + cfg.scale * self.delta)
+        return _replace_sample(out, self._finite(sample + cfg.scale * self.delta, sample))
 
     def _main_call(self, inner, call: dict[str, Any]):
         cfg = self.config
@@ -182,7 +184,26 @@ class GuidedTransformer:
         if uncond is not None:
             guided[uncond] += cfg.scale * delta
         self.delta = delta
-        return _replace_sample(out, guided)
+        return _replace_sample(out, self._finite(guided, main))
+
+    def _finite(self, guided: torch.Tensor, unguided: torch.Tensor) -> torch.Tensor:
+        """``guided``, unless adding the guidance made it non-finite where the model's own prediction was not.
+
+        A huge scale (``1e300``) overflows ``w * delta`` to inf; handed to the scheduler, that makes
+        NaN latents and, silently, a black image. One ``isfinite().all()`` per call costs nothing
+        next to a transformer forward. A prediction that was already non-finite (e.g. a float16
+        overflow inside the model) is the model's, not the guidance's, and is passed on as it is.
+        """
+        if bool(torch.isfinite(guided).all()) or not bool(torch.isfinite(unguided).all()):
+            return guided
+        index, total = self.step
+        raise NonFiniteGuidanceError(
+            f"guidance scale {self.config.scale:g} made the prediction non-finite (inf/NaN) at denoising step "
+            f"{index + 1} of {total}",
+            scale=self.config.scale,
+            step=index + 1,
+            steps=total,
+        )
 
 
 def _append_rows(value: torch.Tensor, cond: slice, batch: int, name: str) -> torch.Tensor:

@@ -118,17 +118,41 @@ def _describe(fp: dict[str, Any]) -> str:
     )
 
 
-def _check_settings(scale: float, identity: str, start: float, stop: float) -> float:
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
+def _as_real(value: Any) -> float | None:
+    """``float(value)`` for a real number, else ``None``: the rule :class:`~stylehunt.Preset` uses too.
+
+    Any object with ``__float__`` counts (int, float, ``Fraction``, numpy scalars, a one-element
+    numpy array or torch tensor), so a strength or scale computed with numpy or torch needs no
+    ``float()``; booleans (Python, numpy or torch: ``True`` is no strength), complex numbers,
+    strings and arrays of several values do not.
+    """
+    dtype = str(getattr(value, "dtype", ""))
+    if isinstance(value, (bool, str, bytes)) or "bool" in dtype or "complex" in dtype:
+        return None
+    if not hasattr(type(value), "__float__"):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):  # an array or tensor of several values
+        return None
+
+
+def _check_settings(scale: Any, identity: str, start: Any, stop: Any) -> tuple[float, float, float]:
+    """``(scale, start, stop)`` as floats, once each is checked."""
+    w = _as_real(scale)
+    if w is None or not math.isfinite(w) or w < 0:
         raise GuidanceError(f"Expected `scale` to be a finite number >= 0, but got {scale!r}")
     if identity not in IDENTITY_MODES:
         raise GuidanceError(f"Expected `identity` to be one of {IDENTITY_MODES}, but got {identity!r}")
+    fractions = []
     for name, value in (("start", start), ("stop", stop)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        x = _as_real(value)
+        if x is None or not 0.0 <= x <= 1.0:
             raise GuidanceError(f"Expected `{name}` to be a fraction between 0.0 and 1.0, but got {value!r}")
-    if start >= stop:
+        fractions.append(x)
+    if fractions[0] >= fractions[1]:
         raise GuidanceError(f"Expected `start` < `stop`, but got start={start} and stop={stop}")
-    return float(scale)
+    return w, fractions[0], fractions[1]
 
 
 def _check_table(grid: HeadGrid, table: Any) -> torch.Tensor:
@@ -146,7 +170,7 @@ def _check_table(grid: HeadGrid, table: Any) -> torch.Tensor:
 def _resolve_strengths(presets: Sequence[Preset], strengths: Any) -> tuple[float, ...]:
     if strengths is None:
         return tuple(p.strength for p in presets)
-    if isinstance(strengths, (int, float)) and not isinstance(strengths, bool):
+    if getattr(strengths, "ndim", 0) == 0 and _as_real(strengths) is not None:  # one for all (not a 1-d tensor)
         values = [strengths] * len(presets)
     else:
         values = list(strengths)
@@ -157,9 +181,10 @@ def _resolve_strengths(presets: Sequence[Preset], strengths: Any) -> tuple[float
             )
     out = []
     for preset, u in zip(presets, values):
-        if isinstance(u, bool) or not isinstance(u, (int, float)) or not 0.0 <= u <= 1.0:
+        x = _as_real(u)
+        if x is None or not 0.0 <= x <= 1.0:
             raise GuidanceError(f"Expected strength for {preset.label} to be between 0.0 and 1.0, but got {u!r}")
-        out.append(float(u))
+        out.append(x)
     return tuple(out)
 
 
@@ -251,9 +276,9 @@ def apply(
     grid = check_pipeline(pipe)
     _check_compatibility(pipe, grid, presets)
     u = _resolve_strengths(presets, strengths)
-    w = _check_settings(_resolve_scale(presets, scale), identity, start, stop)
+    w, start, stop = _check_settings(_resolve_scale(presets, scale), identity, start, stop)
     table = strength_table(grid, presets, u)
-    config = AppliedGuidance(presets, u, w, identity, float(start), float(stop), table)
+    config = AppliedGuidance(presets, u, w, identity, start, stop, table)
     _install(pipe, grid, config)
     logger.info("stylehunt: applied %s (w=%g, u=%s, identity=%s)", ", ".join(config.names), w, u, identity)
 
@@ -274,8 +299,8 @@ def apply_table(
     evaluates several candidate head sets side by side.
     """
     grid = check_pipeline(pipe)
-    w = _check_settings(scale, identity, start, stop)
-    config = AppliedGuidance((), (), w, identity, float(start), float(stop), _check_table(grid, table))
+    w, start, stop = _check_settings(scale, identity, start, stop)
+    config = AppliedGuidance((), (), w, identity, start, stop, _check_table(grid, table))
     _install(pipe, grid, config)
 
 

@@ -57,6 +57,7 @@ __all__ = [
     "load_tiny_pipeline",
     "resolve_tiny_model",
     "TINY_MODEL_NAMES",
+    "cache_root",
 ]
 
 logger = logging.getLogger(__name__)
@@ -136,7 +137,8 @@ def save_tiny_pipeline(path: str | os.PathLike[str], family: str = "sd3", seed: 
     return path
 
 
-def _cache_root() -> Path:
+def cache_root() -> Path:
+    """stylehunt's cache folder: ``$STYLEHUNT_CACHE``, else ``~/.cache/stylehunt`` (read now, not at import)."""
     env = os.environ.get("STYLEHUNT_CACHE")
     return Path(env).expanduser() if env else Path("~/.cache/stylehunt").expanduser()
 
@@ -153,7 +155,7 @@ def tiny_pipeline_path(family: str = "sd3") -> Path:
     exists complete or not at all; later calls (and other processes) reuse it untouched.
     """
     _check_family(family)
-    parent = _cache_root() / "tiny"
+    parent = cache_root() / "tiny"
     final = parent / f"{family}-{_CACHE_VERSION}"
     if _is_complete(final):
         return final
