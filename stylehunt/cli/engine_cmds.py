@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 import click
 
 from .app import cli, quiet_model_loading
-from ..errors import GuidanceError
+from .params import FiniteFloat, device_option, image_out, seed_option
+from ..errors import GuidanceError, NonFiniteGuidanceError
 
 logger = logging.getLogger(__name__)
 
@@ -36,68 +38,128 @@ def _parse_heads(spec: str) -> list[tuple[int, int]]:
               help="Preset reference (registry name, hf-hub:owner/repo, or a file). Repeatable.")
 @click.option("--heads", "head_specs", multiple=True, metavar="L:H,...",
               help="An ad-hoc preset from (layer, head) pairs, e.g. 12:5,3:17. Repeatable.")
-@click.option("--strength", "strengths", multiple=True, type=float,
+@click.option("--strength", "strengths", multiple=True, type=FiniteFloat(0.0, 1.0),
               help="SoftPAG u in [0, 1]: once for all presets, or once per preset (in order: --preset then --heads).")
-@click.option("--scale", type=float, default=None, help="Head guidance scale w (default: the presets' own, else 3).")
+@click.option("--scale", type=FiniteFloat(min=0.0), default=None,
+              help="Head guidance scale w (default: the presets' own, else 3).")
 @click.option("--identity", type=click.Choice(["joint", "image"]), default="joint", show_default=True,
               help="joint: every token attends to itself; image: diffusers' SD3 PAG semantics.")
 @click.option("--prompt", required=True, help="Text prompt.")
 @click.option("--negative-prompt", default=None, help="Negative prompt (SD3 CFG, or FLUX true CFG).")
-@click.option("--guidance-scale", type=float, default=None,
+@click.option("--guidance-scale", type=FiniteFloat(), default=None,
               help="The pipeline's own guidance_scale (SD3 CFG; FLUX distilled guidance).")
-@click.option("--true-cfg-scale", type=float, default=None, help="FLUX true CFG scale (needs --negative-prompt).")
-@click.option("--steps", type=int, default=20, show_default=True, help="Denoising steps.")
-@click.option("--height", type=int, default=None, help="Image height in px (default: the model's).")
-@click.option("--width", type=int, default=None, help="Image width in px (default: the model's).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--start", type=float, default=0.0, show_default=True, help="Guide from this fraction of the steps.")
-@click.option("--stop", type=float, default=1.0, show_default=True, help="Guide until this fraction of the steps.")
+@click.option("--true-cfg-scale", type=FiniteFloat(), default=None,
+              help="FLUX true CFG scale (needs --negative-prompt; FLUX pipelines only).")
+@click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True, help="Denoising steps.")
+@click.option("--height", type=click.IntRange(min=1), default=None,
+              help="Image height in px, a multiple of the pixels one token covers (16 for SD3 and FLUX.1, "
+              "8 for tiny-sd3). Default: the model's.")
+@click.option("--width", type=click.IntRange(min=1), default=None, help="Image width in px (as --height).")
+@click.option("--seed", type=int, default=0, show_default=True, callback=seed_option)
+@click.option("--start", type=FiniteFloat(0.0, 1.0), default=0.0, show_default=True,
+              help="Guide from this fraction of the steps.")
+@click.option("--stop", type=FiniteFloat(0.0, 1.0), default=1.0, show_default=True,
+              help="Guide until this fraction of the steps.")
 @click.option("--baseline/--no-baseline", default=False,
               help="Also write the unguided image (same seed) next to --out, as NAME.baseline.png.")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
-@click.option("--device", default=None, help="torch device, e.g. cuda (default: cpu).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output PNG path.")
+@click.option("--device", default=None, callback=device_option, help="torch device, e.g. cuda (default: cpu).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, callback=image_out,
+              help="Output image path (.png, .jpg, .webp, ...).")
 def generate(model, presets, head_specs, strengths, scale, identity, prompt, negative_prompt, guidance_scale,
              true_cfg_scale, steps, height, width, seed, start, stop, baseline, dtype, device, out):
-    """Generate an image with presets applied (and optionally the unguided baseline)."""
+    """Generate an image with presets applied (and optionally the unguided baseline).
+
+    Every option is checked before the model loads, except what needs the model (the size multiple,
+    whether the pipeline takes --true-cfg-scale), which is checked before the first step. Nothing
+    is written unless every image came out finite.
+    """
+    if not presets and not head_specs:
+        raise click.UsageError("give at least one --preset REF or --heads L:H,...")
+    if start >= stop:
+        raise click.BadParameter(f"--start {start:g} must be below --stop {stop:g}", param_hint="'--start' / '--stop'")
+    if true_cfg_scale is not None and negative_prompt is None:
+        raise click.BadParameter("FLUX true CFG compares against a negative prompt; give --negative-prompt too",
+                                 param_hint="'--true-cfg-scale'")
+    import numpy as np
     import torch
 
     from ..api import apply, remove, resolve_presets
     from ..models import load_pipeline
     from ..registry import Preset
 
-    if not presets and not head_specs:
-        raise click.UsageError("give at least one --preset REF or --heads L:H,...")
     chosen = resolve_presets(list(presets)) + [Preset(heads=_parse_heads(s)) for s in head_specs]
     if strengths and len(strengths) not in (1, len(chosen)):
         raise GuidanceError(f"got {len(strengths)} --strength values for {len(chosen)} presets; give one, or one per preset")
+    if scale is None and len({p.scale for p in chosen}) > 1:
+        defaults = ", ".join(f"{p.label}: {p.scale:g}" for p in chosen)
+        raise click.BadParameter(f"the presets have different default scales ({defaults}); choose one",
+                                 param_hint="'--scale'")
     quiet_model_loading()
     pipe = load_pipeline(model, dtype=dtype, device=device)
     pipe.set_progress_bar_config(disable=True)
-    kwargs = {"num_inference_steps": steps, "height": height, "width": width}
+    _check_for_pipeline(pipe, height=height, width=width, true_cfg_scale=true_cfg_scale)
+    kwargs = {"num_inference_steps": steps, "height": height, "width": width, "output_type": "np"}
     for key, value in (("negative_prompt", negative_prompt), ("guidance_scale", guidance_scale),
                        ("true_cfg_scale", true_cfg_scale)):
         if value is not None:
             kwargs[key] = value
-    apply_kwargs = dict(scale=scale if scale is not None else None, identity=identity, start=start, stop=stop)
+    apply_kwargs = dict(scale=scale, identity=identity, start=start, stop=stop)
     if strengths:
         apply_kwargs["strengths"] = strengths[0] if len(strengths) == 1 else list(strengths)
+
+    def image(what: str):
+        pixels = pipe(prompt, generator=torch.Generator().manual_seed(seed), **kwargs).images
+        if not np.isfinite(pixels).all():  # the pipeline's own CFG overflowed, or the model in its --dtype
+            given = [f"{flag} {value:g}" for flag, value in (("--guidance-scale", guidance_scale),
+                                                             ("--true-cfg-scale", true_cfg_scale)) if value is not None]
+            raise GuidanceError(
+                f"the {what} image came out non-finite (NaN/inf) with {', '.join(given + [f'--dtype {dtype}'])}; "
+                "nothing was written",
+                hint="lower --guidance-scale / --true-cfg-scale"
+                + ("" if dtype == "float32" else ", or use --dtype float32 (half precision overflows sooner)"),
+            )
+        return pipe.numpy_to_pil(pixels)[0]
+
     apply(pipe, chosen, **apply_kwargs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    written = []
     try:
-        image = pipe(prompt, generator=torch.Generator().manual_seed(seed), **kwargs).images[0]
-        image.save(out)
-        written.append(out)
+        images = [(out, image("guided"))]
+    except NonFiniteGuidanceError as e:
+        raise NonFiniteGuidanceError(
+            f"--scale {e.scale:g} made the prediction non-finite (inf/NaN) at step {e.step} of {e.steps}; "
+            "nothing was written",
+            scale=e.scale, step=e.step, steps=e.steps, hint="lower --scale (typical scales are 1 to 10)",
+        ) from None
     finally:
         remove(pipe)
     if baseline:
-        plain = pipe(prompt, generator=torch.Generator().manual_seed(seed), **kwargs).images[0]
-        path = out.with_name(f"{out.stem}.baseline{out.suffix or '.png'}")
-        plain.save(path)
-        written.append(path)
-    for path in written:
+        images.append((out.with_name(f"{out.stem}.baseline{out.suffix}"), image("baseline")))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path, picture in images:
+        picture.save(path)
+    for path, _ in images:
         click.echo(str(path))
+
+
+def _check_for_pipeline(pipe, *, height: int | None, width: int | None, true_cfg_scale: float | None) -> None:
+    """The options only the loaded pipeline can judge, checked before the first step."""
+    from ..models import image_size_multiple
+
+    if true_cfg_scale is not None and "true_cfg_scale" not in inspect.signature(pipe.__call__).parameters:
+        raise click.BadParameter(
+            f"{type(pipe).__name__} has no true CFG (only FLUX pipelines take it); use --guidance-scale",
+            param_hint="'--true-cfg-scale'",
+        )
+    multiple = image_size_multiple(pipe)
+    for flag, value in (("--height", height), ("--width", width)):
+        if value is not None and value % multiple:
+            below, above = value // multiple * multiple, (value // multiple + 1) * multiple
+            nearest = f"{below} or {above}" if below else str(above)
+            raise click.BadParameter(
+                f"{value} is not a multiple of {multiple} (one {type(pipe).__name__} token covers "
+                f"{multiple}x{multiple} pixels); use {nearest}",
+                param_hint=f"'{flag}'",
+            )
 
 
 @cli.command()
@@ -109,10 +171,10 @@ def heads(model, fmt):
 
     Only transformer/config.json is read; the transformer is built on the meta device (no weights).
     """
-    from ..engine.heads import head_grid
+    from ..engine.heads import SUPPORTED_TRANSFORMERS, head_grid
     from ..models import load_transformer_skeleton
 
-    grid = head_grid(load_transformer_skeleton(model))
+    grid = head_grid(load_transformer_skeleton(model, supported=SUPPORTED_TRANSFORMERS))
     if fmt == "json":
         click.echo(json.dumps({**grid.to_dict(), "fingerprint": grid.fingerprint()}, indent=2))
     else:

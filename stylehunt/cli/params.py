@@ -1,0 +1,112 @@
+"""Option checks that run while click parses the command line, so an error names the flag.
+
+A value that is wrong whatever the machine (``--steps 0``, ``--scale nan``, ``--out x.xyz``) is a
+usage error: click prints "Invalid value for '--flag'" and the command exits 2. A value that is
+fine but unusable here (an ``--out`` folder this user cannot write, ``--device cuda`` without a GPU)
+is a :class:`~stylehunt.errors.StylehuntError` naming the flag and exits 1. Either way nothing is
+loaded and nothing is written first.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import DeviceError, StorageError
+
+__all__ = ["FiniteFloat", "image_out", "device_option", "seed_option", "writable_folder_problem"]
+
+#: The seeds ``torch.Generator.manual_seed`` takes: a signed or unsigned 64-bit integer.
+SEED_RANGE = (-(2**63), 2**64 - 1)
+
+
+class FiniteFloat(click.FloatRange):
+    """A float in an optional range that is also finite: ``nan``, ``inf`` and ``1e999`` are refused.
+
+    (``click.FloatRange`` alone lets ``nan`` through: every comparison with it is false.)
+    """
+
+    name = "float"
+
+    def _describe_range(self) -> str:  # the "[x>=0.0]" of --help; nothing to say when unbounded
+        return "" if self.min is None and self.max is None else super()._describe_range()
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return rv
+
+
+def writable_folder_problem(folder: Path) -> tuple[Path, str] | None:
+    """``(path, why)`` if files cannot be created in ``folder`` (or in the folders it would need), else ``None``.
+
+    Looks at the nearest folder that exists, without creating anything: it must be a folder, and
+    this user must be able to write and enter it (``os.access``, which also sees a read-only mount).
+    """
+    probe = Path(os.path.abspath(folder))
+    while not os.path.lexists(probe) and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return probe, "it is a file, not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return probe, "permission denied (or a read-only file system)"
+    return None
+
+
+def image_out(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Callback for an image ``--out``: a suffix PIL can write RGB images as, in a folder this user can write.
+
+    The format is tried on a 1x1 image (some registered formats cannot hold RGB), so a bad suffix
+    is refused before a model is loaded rather than after every image is generated.
+    """
+    if value is None:
+        return None
+    from PIL import Image
+
+    flag = param.opts[0] if param.opts else "--out"
+    suffix = value.suffix.lower()
+    fmt = Image.registered_extensions().get(suffix)
+    error = None
+    if fmt is None or fmt not in Image.SAVE:
+        error = f"{suffix!r} is not an image format PIL can write" if suffix else "it has no image suffix"
+    else:
+        try:
+            Image.new("RGB", (1, 1)).save(io.BytesIO(), format=fmt)
+        except (OSError, ValueError, KeyError) as e:
+            error = f"PIL cannot write RGB images as {fmt} ({e})"
+    if error:
+        raise click.BadParameter(f"{value.name}: {error}; use .png (or .jpg, .webp)", ctx=ctx, param=param)
+    problem = writable_folder_problem(value.parent)
+    if problem is None and value.exists() and not os.access(value, os.W_OK):
+        problem = value, "the file exists and is read-only"
+    if problem:
+        path, why = problem
+        raise StorageError(f"{flag} {value}: cannot write to {path}: {why}", path=str(path),
+                           hint=f"choose an {flag} in a folder you can write to")
+    return value
+
+
+def device_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Callback for ``--device``: refuse a device this machine lacks before any model is loaded."""
+    if value is None:
+        return None
+    from ..models import check_device
+
+    flag = param.opts[0] if param.opts else "--device"
+    try:
+        return check_device(value)
+    except DeviceError as e:
+        raise DeviceError(f"{flag} {value}: {e.reason}", device=value, reason=e.reason, hint=e.hint) from None
+
+
+def seed_option(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """Callback for ``--seed``: a seed torch takes (a 64-bit integer), not an overflow mid-command."""
+    if value is not None and not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+        raise click.BadParameter(f"{value} is not a 64-bit seed (use 0 to 2**64-1)", ctx=ctx, param=param)
+    return value
