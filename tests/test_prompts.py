@@ -275,3 +275,34 @@ def test_generation_seeds():
         generation_seeds(-1)
     with pytest.raises(PromptSourceError):
         generation_seeds(2, base_seed=1.5)
+
+
+def test_prompt_files_are_bounded(tmp_path):
+    """A FIFO is refused without blocking; JSON nested past the limit is refused before parsing."""
+    import os
+    import threading
+
+    fifo = tmp_path / "prompts.txt"
+    os.mkfifo(fifo)
+    outcome = []
+    worker = threading.Thread(target=lambda: outcome.append(_error_of(lambda: load_prompts(fifo))), daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert outcome and "named pipe" in outcome[0], "reading a FIFO must fail at once, not block"
+
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 500 + '"a"' + "]" * 500)
+    with pytest.raises(PromptSourceError, match="nested more than 64 levels"):
+        load_prompts(deep)
+    lines = tmp_path / "deep.jsonl"
+    lines.write_text('{"prompt": "a"}\n' + "[" * 500 + "]" * 500 + "\n")
+    with pytest.raises(PromptSourceError, match="line 2 is not valid JSON"):
+        load_prompts(lines)
+
+
+def _error_of(fn):
+    try:
+        fn()
+    except PromptSourceError as e:
+        return str(e)
+    return "no error"

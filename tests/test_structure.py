@@ -28,7 +28,7 @@ ALLOWED = {
     "engine": {"errors", "_lazy"},
     "registry": {"errors", "_lazy", "files", "hub", "tiny", "engine.heads", "root"},
     "objectives": {"errors", "_lazy", "hub", "root"},
-    "prompts": {"errors", "_lazy", "hub"},
+    "prompts": {"errors", "_lazy", "hub", "files"},
     "models": {"errors", "tiny"},
     "api": {"engine", "registry", "errors"},
     "headhunter": {"engine", "registry", "objectives", "prompts", "files", "errors", "_lazy", "root"},

@@ -1,6 +1,8 @@
 """Readers: every prompt source becomes a :class:`Table` (columns and rows) before any selection.
 
-Local files are read with the standard library (and pyarrow for ``.parquet``); anything else goes
+Local files are read through :func:`stylehunt.files.read_regular_file` (regular files only, at most
+:data:`MAX_PROMPT_FILE_BYTES`; JSON nesting bounded by :func:`stylehunt.files.load_json`), then parsed
+with the standard library (and pyarrow for ``.parquet``); anything else goes
 through ``datasets.load_dataset`` (:func:`read_dataset`), after a quick
 :func:`stylehunt.hub.repo_status` probe so an unreachable Hub fails at once instead of retrying.
 """
@@ -8,16 +10,19 @@ through ``datasets.load_dataset`` (:func:`read_dataset`), after a quick
 from __future__ import annotations
 
 import csv
-import json
+import io
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..errors import PromptSourceError
+from ..files import load_json, read_regular_file
 
-__all__ = ["Table", "LOCAL_SUFFIXES", "read_local", "read_dataset"]
+__all__ = ["Table", "LOCAL_SUFFIXES", "MAX_PROMPT_FILE_BYTES", "read_local", "read_dataset"]
 
 LOCAL_SUFFIXES = (".txt", ".csv", ".tsv", ".jsonl", ".json", ".parquet")
+#: A local prompt file larger than this is refused before it is read (PartiPrompts is 0.2 MB).
+MAX_PROMPT_FILE_BYTES = 256 << 20
 
 
 class Table:
@@ -55,15 +60,13 @@ class Table:
         return {c: self._data[c][i] for c in self.columns}
 
 
-def _read_delimited(path: Path, delimiter: str) -> Table:
+def _read_delimited(text: str, delimiter: str) -> Table:
     # TSV has no quoting (fields cannot hold tabs): a prompt that starts with a quote, like
     # PartiPrompts' '"G I G G L E" painted ...', keeps it. CSV uses standard quoting.
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f, delimiter=delimiter, quoting=quoting)
-        rows = list(reader)
-        columns = list(reader.fieldnames or [])
-    return Table(columns, rows=rows)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    rows = list(reader)
+    return Table(list(reader.fieldnames or []), rows=rows)
 
 
 def _records_table(records: list[Any], where: str) -> Table:
@@ -79,49 +82,50 @@ def _records_table(records: list[Any], where: str) -> Table:
     return Table(columns, rows=records)
 
 
+def _invalid_json(where: str):
+    """An error factory for :func:`stylehunt.files.load_json`: ``<where> is not valid JSON (<why>)``."""
+    return lambda message, hint=None: PromptSourceError(f"{where} is not valid JSON ({message})", hint=hint)
+
+
 def read_local(path: Path) -> Table:
     """Read a local prompt file by its suffix (one of :data:`LOCAL_SUFFIXES`) into a :class:`Table`."""
     suffix = path.suffix.lower()
+    if suffix not in LOCAL_SUFFIXES:
+        raise PromptSourceError(f"Unsupported prompt file type {suffix!r} ({path}); use one of {', '.join(LOCAL_SUFFIXES)}")
+    raw = read_regular_file(path, max_bytes=MAX_PROMPT_FILE_BYTES, what=f"prompt file {path}", error=PromptSourceError)
     try:
-        if suffix == ".tsv":
-            return _read_delimited(path, "\t")
-        if suffix == ".csv":
-            return _read_delimited(path, ",")
-        if suffix == ".jsonl":
-            records = []
-            with path.open(encoding="utf-8-sig") as f:
-                for n, line in enumerate(f, 1):
-                    if line.strip():
-                        try:
-                            records.append(json.loads(line))
-                        except json.JSONDecodeError as e:
-                            raise PromptSourceError(f"{path}: line {n} is not valid JSON ({e.msg})") from e
-            return _records_table(records, str(path))
-        if suffix == ".json":
-            try:
-                records = json.loads(path.read_text(encoding="utf-8-sig"))
-            except json.JSONDecodeError as e:
-                raise PromptSourceError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from e
-            if not isinstance(records, list):
-                raise PromptSourceError(f"{path}: expected a JSON list of prompts or of objects, but got a {type(records).__name__}")
-            return _records_table(records, str(path))
         if suffix == ".parquet":
             try:
+                import pyarrow as pa
                 import pyarrow.parquet as pq
             except ImportError as e:  # pragma: no cover - pyarrow comes with datasets
                 raise PromptSourceError("Reading .parquet needs pyarrow", hint="pip install 'stylehunt[search]'") from e
-            table = pq.read_table(path)
+            table = pq.read_table(pa.BufferReader(raw))
             return Table(list(table.column_names), data=table.to_pydict())
-        if suffix == ".txt":
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-            return Table(["text"], data={"text": lines})
+        text = raw.decode("utf-8-sig")
+        if suffix == ".tsv":
+            return _read_delimited(text, "\t")
+        if suffix == ".csv":
+            return _read_delimited(text, ",")
+        if suffix == ".jsonl":
+            records = [
+                load_json(line, strict=False, error=_invalid_json(f"{path}: line {n}"))
+                for n, line in enumerate(text.splitlines(), 1)
+                if line.strip()
+            ]
+            return _records_table(records, str(path))
+        if suffix == ".json":
+            records = load_json(text, strict=False, error=_invalid_json(str(path)))
+            if not isinstance(records, list):
+                raise PromptSourceError(f"{path}: expected a JSON list of prompts or of objects, but got a {type(records).__name__}")
+            return _records_table(records, str(path))
+        return Table(["text"], data={"text": text.splitlines()})  # .txt
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise PromptSourceError(f"Cannot read prompts from {path}: {e}") from e
     except PromptSourceError:
         raise
     except Exception as e:  # pyarrow errors for a corrupt parquet file, ...
         raise PromptSourceError(f"Cannot read prompts from {path}: {type(e).__name__}: {e}") from e
-    raise PromptSourceError(f"Unsupported prompt file type {suffix!r} ({path}); use one of {', '.join(LOCAL_SUFFIXES)}")
 
 
 def read_dataset(kwargs: dict[str, Any], *, hint: str | None) -> Table:
