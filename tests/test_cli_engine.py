@@ -60,3 +60,12 @@ def test_usage_errors_exit_2(tmp_path, capsys):
 def test_unloadable_model_names_it(tmp_path, capsys):
     assert main(["heads", "--model", str(tmp_path / "nowhere")]) == 1
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_generate_writes_the_format_its_suffix_names(tiny_sd3_path, tmp_path, capsys):
+    out = tmp_path / "new" / "cat.jpg"
+    assert main(["generate", "--model", str(tiny_sd3_path), "--heads", "0:1", "--prompt", "a cat", "--steps", "1",
+                 "--height", "64", "--width", "72", "--out", str(out), "--baseline"]) == 0
+    assert capsys.readouterr().out.split() == [str(out), str(tmp_path / "new" / "cat.baseline.jpg")]
+    with Image.open(out) as image:
+        assert image.format == "JPEG" and image.size == (72, 64)
