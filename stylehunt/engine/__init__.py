@@ -3,7 +3,8 @@
 Modules inside:
 
 * :mod:`.heads`: the head grid and its flat addressing (imports no torch at module level);
-* :mod:`.families`: one module per transformer family, declaring what the engine must know about it;
+* :mod:`.families`: one adapter module per model family, declaring what the engine must know about
+  it, and the adapter registry (:func:`register_adapter`, entry point group ``stylehunt.adapters``);
 * :mod:`.perturbation`: SoftPAG on selected heads of selected rows, at the attention's SDPA call;
 * :mod:`.guided_forward`: the transformer forward that appends perturbed rows and adds the guidance;
 * :mod:`.forward_patch`: instance-level ``forward`` replacement with an exact way back;
@@ -29,6 +30,10 @@ _EXPORTS = {
     "strength_table": ".perturbation",
     "IDENTITY_MODES": ".perturbation",
     "SUPPORTED_PIPELINES": ".families",
+    "register_adapter": ".families",
+    "adapters": ".families",
+    "Adapter": ".families.spec",
+    "LayerGroup": ".families.spec",
     "HeadGrid": ".heads",
     "LayerInfo": ".heads",
     "head_grid": ".heads",

@@ -9,8 +9,8 @@ pipeline's own CFG is an affine combination whose weights sum to 1, so the resul
 ``eps_cfg + w (eps_c - eps_pert)``. Later calls in the same step (FLUX's true-CFG negative pass,
 SD3's skip-layer pass) get the same ``w * delta`` added, which keeps every such combination exact.
 
-Which forward arguments carry the batch, and whether the pipeline batches CFG as
-``[uncond, cond]``, is read from the transformer's family (:mod:`.families`).
+Which forward arguments carry the batch, and how the pipeline lays out its conditional rows, is
+read from the pipeline's adapter (:mod:`.families`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..errors import GuidanceError, NonFiniteGuidanceError
-from .families import family_of
+from ..errors import GuidanceError, NonFiniteGuidanceError, UnsupportedModelError
+from .families.spec import Adapter
 from .forward_patch import ForwardPatch
 from .heads import HeadGrid
 from .perturbation import HeadPerturber, PerturbedRows, active_layers, heads_by_layer
@@ -54,10 +54,10 @@ class AppliedGuidance:
 class GuidedTransformer:
     """Everything stylehunt attached to one pipeline: the attention hooks plus the transformer hook."""
 
-    def __init__(self, pipe: Any, grid: HeadGrid, config: AppliedGuidance):
+    def __init__(self, pipe: Any, adapter: Adapter, grid: HeadGrid, config: AppliedGuidance):
         self.pipe_ref = weakref.ref(pipe)
         self.transformer = pipe.transformer
-        self.family = family_of(type(self.transformer).__name__)
+        self.adapter = adapter
         self.grid = grid
         self.config = config
         self.perturber = HeadPerturber(self.transformer, grid, config.table, config.identity)
@@ -101,20 +101,27 @@ class GuidedTransformer:
 
     def _cond_rows(self, batch: int) -> tuple[slice, slice | None]:
         """(conditional rows, their unconditional partners) of the pipeline's own batch."""
-        pipe = self.pipe_ref()
-        if self.family.cfg_in_batch:
+        pipe, layout = self.pipe_ref(), self.adapter.cfg
+        if layout in ("uncond_first", "cond_first"):
             try:
-                cfg = bool(pipe.do_classifier_free_guidance)
+                cfg = bool(getattr(pipe, self.adapter.cfg_flag))
             except AttributeError as e:
                 raise GuidanceError(
                     "the guided transformer was called outside a pipeline call; call the pipeline instead"
                 ) from e
             if cfg:
-                half = batch // 2
-                return slice(half, batch), slice(0, half)
+                first, second = slice(0, batch // 2), slice(batch // 2, batch)
+                return (second, first) if layout == "uncond_first" else (first, second)
         return slice(0, batch), None
 
     def _transformer_forward(self, *args, **kwargs):
+        for name in self.adapter.refuse_if_set:
+            if kwargs.get(name) is not None:
+                raise UnsupportedModelError(
+                    f"the transformer was called with `{name}` set: {self.adapter.name} pipelines that cache "
+                    "keys/values per batch row cannot be guided by stylehunt (it appends perturbed rows)",
+                    hint="generate without the KV cache, or stylehunt.remove(pipe) first",
+                )
         inner = self.patch.inner
         bound = self.signature.bind_partial(self.transformer, *args, **kwargs).arguments
         bound.pop("self", None)
@@ -160,15 +167,19 @@ class GuidedTransformer:
                 "joint_attention_kwargs with tensors (e.g. IP-Adapter embeddings) are not supported with stylehunt guidance"
             )
         extended = dict(call)
-        for name in self.family.batched_args:
+        for name in self.adapter.batched:
             value = call.get(name)
             if torch.is_tensor(value) and value.dim() > 0:
                 extended[name] = _append_rows(value, cond, batch, name)
-        for name in self.family.batched_list_args:
+        for name in self.adapter.batched_per_sample:
+            value = call.get(name)
+            if value is not None:
+                extended[name] = _append_items(list(value), cond, batch, name)
+        for name in self.adapter.batched_per_block:
             value = call.get(name)
             if value is not None:
                 extended[name] = [_append_rows(v, cond, batch, name) for v in value]
-        text = call.get("encoder_hidden_states")
+        text = call.get(self.adapter.text_arg)
         self.perturber.rows = PerturbedRows(
             start=batch, table=table, text_len=0 if text is None else int(text.shape[1]), heads=self.heads
         )
@@ -212,6 +223,15 @@ def _append_rows(value: torch.Tensor, cond: slice, batch: int, name: str) -> tor
             f"transformer argument `{name}` has batch {value.shape[0]}, expected {batch}; cannot add perturbed rows"
         )
     return torch.cat([value, value[cond]], dim=0)
+
+
+def _append_items(value: list[Any], cond: slice, batch: int, name: str) -> list[Any]:
+    if len(value) != batch:
+        raise GuidanceError(
+            f"transformer argument `{name}` has {len(value)} entries, expected one per row ({batch}); "
+            "cannot add perturbed rows"
+        )
+    return value + value[cond]
 
 
 def _sample_of(out: Any) -> torch.Tensor:

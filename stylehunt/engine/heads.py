@@ -1,9 +1,10 @@
 """The head grid: which attention heads a transformer has, and how stylehunt addresses them.
 
 A head is addressed as ``(layer, head)``, both 0-based, over a *flat* list of attention layers whose
-order each family declares (:mod:`.families`): for SD3 / SD3.5 the joint ``transformer_blocks.{i}.attn``
-then SD3.5's image-only ``attn2`` (:mod:`.families.sd3`); for FLUX.1 the double-stream then the
-single-stream blocks (:mod:`.families.flux`).
+order each family's adapter declares (:mod:`.families`): for SD3 / SD3.5 the joint
+``transformer_blocks.{i}.attn`` then SD3.5's image-only ``attn2`` (:mod:`.families.sd3`); for FLUX.1
+and Chroma the double-stream then the single-stream blocks (:mod:`.families.flux`,
+:mod:`.families.chroma`).
 
 Only module attributes are read, so the grid of a real-size model built on the ``meta`` device
 costs no memory. This module imports no torch at module level: the registry uses its vocabulary
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import HeadOutOfRangeError, UnsupportedModelError
-from .families import SUPPORTED_TRANSFORMERS, family_of
+from .families import adapter_for_transformer, supported_transformers
 from .families.spec import KINDS, AttentionLayer
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ __all__ = [
     "head_grid",
     "attention_modules",
     "transformer_of",
+    "fingerprint_family",
     "KINDS",
     "SUPPORTED_TRANSFORMERS",
 ]
@@ -54,6 +56,10 @@ class HeadGrid:
 
     transformer_class: str
     layers: tuple[LayerInfo, ...]
+    #: the adapter's name (``"chroma"``); empty for a grid built by hand
+    family: str = ""
+    #: whether :meth:`fingerprint` records ``family`` (see ``Adapter.fingerprint_family``)
+    family_in_fingerprint: bool = False
 
     @property
     def num_layers(self) -> int:
@@ -105,8 +111,14 @@ class HeadGrid:
             )
 
     def fingerprint(self) -> dict[str, Any]:
-        """Architecture fingerprint: equal fingerprints mean head addresses mean the same thing."""
+        """Architecture fingerprint: equal fingerprints mean head addresses mean the same thing.
+
+        Families added since fingerprints record their family carry ``"family"`` (first); SD3 and
+        FLUX.1 fingerprints do not, and :func:`fingerprint_family` derives theirs from the class.
+        """
+        family = {"family": self.family} if self.family and self.family_in_fingerprint else {}
         return {
+            **family,
             "transformer_class": self.transformer_class,
             "num_layers": self.num_layers,
             "heads_per_layer": self.layers[0].heads if len(set(self.heads_per_layer)) == 1 else list(self.heads_per_layer),
@@ -158,13 +170,33 @@ def transformer_of(model: Any) -> torch.nn.Module:
         return model
     raise UnsupportedModelError(
         f"expected a diffusers pipeline with a `.transformer` or a transformer model, got {type(model).__name__}",
-        hint=f"supported transformers: {', '.join(SUPPORTED_TRANSFORMERS)}",
+        hint=f"supported transformers: {', '.join(supported_transformers())}",
     )
 
 
 def _attention_layers(transformer: Any) -> list[AttentionLayer]:
     """Every addressable attention of ``transformer``, in address order, as its family lists them."""
-    return family_of(type(transformer).__name__).attention_layers(transformer)
+    return adapter_for_transformer(type(transformer).__name__).attention_layers(transformer)
+
+
+def fingerprint_family(fingerprint: dict[str, Any]) -> str | None:
+    """The family a fingerprint was made for: its ``"family"``, else the one of its transformer class.
+
+    Fingerprints written before families were recorded (every SD3 and FLUX.1 preset) have no
+    ``"family"``; theirs is the family that owns their transformer class. ``None`` when neither
+    says (an unknown class).
+
+    >>> fingerprint_family({"transformer_class": "FluxTransformer2DModel"})
+    'flux'
+    >>> fingerprint_family({"family": "chroma", "transformer_class": "ChromaTransformer2DModel"})
+    'chroma'
+    """
+    if fingerprint.get("family"):
+        return str(fingerprint["family"])
+    cls = fingerprint.get("transformer_class")
+    if cls in supported_transformers():
+        return adapter_for_transformer(cls).name
+    return None
 
 
 def _head_dim(attn: torch.nn.Module) -> int:
@@ -187,13 +219,26 @@ def head_grid(model: Any) -> HeadGrid:
     (2, (4, 4), 'transformer_blocks.1.attn')
     """
     transformer = transformer_of(model)
+    adapter = adapter_for_transformer(type(transformer).__name__)
     layers = tuple(
         LayerInfo(index=i, module_name=name, heads=int(attn.heads), head_dim=_head_dim(attn), kind=kind)
-        for i, (name, attn, kind) in enumerate(_attention_layers(transformer))
+        for i, (name, attn, kind) in enumerate(adapter.attention_layers(transformer))
     )
-    return HeadGrid(transformer_class=type(transformer).__name__, layers=layers)
+    return HeadGrid(
+        transformer_class=type(transformer).__name__,
+        layers=layers,
+        family=adapter.name,
+        family_in_fingerprint=adapter.fingerprint_family,
+    )
 
 
 def attention_modules(model: Any) -> list[torch.nn.Module]:
     """The attention modules in address order (layer ``i`` is element ``i``)."""
     return [layer.module for layer in _attention_layers(transformer_of(model))]
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    # Computed on access, so that registered and entry-point adapters count too.
+    if name == "SUPPORTED_TRANSFORMERS":
+        return supported_transformers()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

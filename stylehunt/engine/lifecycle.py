@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import torch
 
 from ..errors import ArchitectureMismatchError, GuidanceError, UnsupportedModelError
-from .families import SUPPORTED_PIPELINES
+from .families import adapter_for_pipeline, adapter_for_transformer
+from .families.spec import Adapter
 from .guided_forward import AppliedGuidance, GuidedTransformer
-from .heads import HeadGrid, attention_modules, head_grid, transformer_of
+from .heads import HeadGrid, attention_modules, fingerprint_family, head_grid, transformer_of
 from .perturbation import IDENTITY_MODES, HeadPerturber, PerturbedRows, active_layers, heads_by_layer, strength_table
 
 if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
@@ -57,19 +58,34 @@ _OWNER: "weakref.WeakKeyDictionary[torch.nn.Module, Any]" = weakref.WeakKeyDicti
 
 def check_pipeline(pipe: Any) -> HeadGrid:
     """The head grid of ``pipe``; raises :class:`UnsupportedModelError` unless the engine can guide it."""
-    names = {cls.__name__ for cls in type(pipe).__mro__}
-    if not names.intersection(SUPPORTED_PIPELINES):
+    return _check_pipeline(pipe)[1]
+
+
+def _check_pipeline(pipe: Any) -> tuple[Adapter, HeadGrid]:
+    adapter = adapter_for_pipeline(pipe)  # raises for unsupported and refused pipelines
+    missing = adapter.unsupported_features()
+    if missing:
         raise UnsupportedModelError(
-            f"unsupported pipeline class {type(pipe).__name__}; supported: {', '.join(SUPPORTED_PIPELINES)}"
+            f"{type(pipe).__name__} (family {adapter.name}) needs {' and '.join(missing)}, which this stylehunt "
+            "version cannot guide yet"
         )
-    grid = head_grid(pipe)  # raises UnsupportedModelError for other transformer classes
+    grid = head_grid(pipe)
     scheduler = getattr(pipe, "scheduler", None)
     if not hasattr(scheduler, "step_index") or not hasattr(scheduler, "timesteps"):
         raise UnsupportedModelError(
             f"scheduler {type(scheduler).__name__} has no `step_index`/`timesteps`; stylehunt needs them to "
             "know where a denoising step starts"
         )
-    return grid
+    return adapter, grid
+
+
+def _check_identity(pipe: Any, adapter: Adapter, identity: str) -> None:
+    if identity in IDENTITY_MODES and identity not in adapter.identities:
+        note = f": {adapter.identity_note}" if adapter.identity_note else ""
+        raise GuidanceError(
+            f"identity={identity!r} is not supported for the {adapter.name} family ({type(pipe).__name__}){note}; "
+            f"use identity={adapter.identities[0]!r}"
+        )
 
 
 def _check_backends(pipe: Any, grid: HeadGrid, table: torch.Tensor) -> None:
@@ -90,11 +106,20 @@ def _check_backends(pipe: Any, grid: HeadGrid, table: torch.Tensor) -> None:
 
 def _check_compatibility(pipe: Any, grid: HeadGrid, presets: Sequence[Preset]) -> None:
     mine = grid.fingerprint()
+    my_family = fingerprint_family(mine)
     model_id = getattr(getattr(pipe, "config", None), "_name_or_path", None) or getattr(
         pipe.transformer.config, "_name_or_path", None
     )
     for preset in presets:
-        if preset.fingerprint is not None and preset.fingerprint != mine:
+        theirs = preset.fingerprint
+        if theirs is not None and fingerprint_family(theirs) != my_family:
+            raise ArchitectureMismatchError(
+                f"preset {preset.label} was made for the {fingerprint_family(theirs) or 'unknown'} family "
+                f"({_describe(theirs)}; {preset.model or 'unknown model'}), but this pipeline is {my_family} "
+                f"({_describe(mine)})",
+                hint="use a preset made for this model (stylehunt list --model ...)",
+            )
+        if theirs is not None and _without_family(theirs) != _without_family(mine):
             raise ArchitectureMismatchError(
                 f"preset {preset.label} was made for {_describe(preset.fingerprint)} "
                 f"({preset.model or 'unknown model'}), but this pipeline's transformer is {_describe(mine)}",
@@ -109,6 +134,11 @@ def _check_compatibility(pipe: Any, grid: HeadGrid, presets: Sequence[Preset]) -
             )
         for i, address in enumerate(preset.heads):
             grid.check(address, where=f"preset {preset.label}: heads[{i}]")
+
+
+def _without_family(fp: dict[str, Any]) -> dict[str, Any]:
+    """A fingerprint without ``family``, which old fingerprints lack (it is compared on its own)."""
+    return {k: v for k, v in fp.items() if k != "family"}
 
 
 def _describe(fp: dict[str, Any]) -> str:
@@ -226,7 +256,7 @@ def _as_presets(presets: Preset | Sequence[Preset]) -> tuple[Preset, ...]:
     return out
 
 
-def _install(pipe: Any, grid: HeadGrid, config: AppliedGuidance) -> None:
+def _install(pipe: Any, adapter: Adapter, grid: HeadGrid, config: AppliedGuidance) -> None:
     owner = _OWNER.get(pipe.transformer)
     if owner is not None and owner is not pipe:
         raise GuidanceError(
@@ -235,7 +265,7 @@ def _install(pipe: Any, grid: HeadGrid, config: AppliedGuidance) -> None:
         )
     _check_backends(pipe, grid, config.table)
     previous = _APPLIED.get(pipe)
-    state = GuidedTransformer(pipe, grid, config)
+    state = GuidedTransformer(pipe, adapter, grid, config)
     if previous is not None:
         previous.uninstall()
     try:
@@ -261,25 +291,27 @@ def apply(
     """Guide ``pipe`` with one or more presets; replaces whatever was applied before.
 
     Args:
-        pipe: a stock diffusers pipeline (see ``SUPPORTED_PIPELINES``).
+        pipe: a stock diffusers pipeline of a supported family (see ``SUPPORTED_PIPELINES``).
         presets: one :class:`~stylehunt.Preset` or a list of them (any object with the attributes in
             :data:`PRESET_ATTRIBUTES` will do). All are perturbed in one extra forward row.
         scale: guidance scale ``w >= 0``; default: the presets' (common) default scale.
         strengths: SoftPAG ``u`` overriding each preset's own: a float for all or one per preset.
         identity: ``"joint"`` (every token attends to itself; the paper's choice) or ``"image"``
-            (diffusers' SD3 PAG: image queries keep their own image key plus all text keys).
+            (diffusers' SD3 PAG: image queries keep their own image key plus all text keys), where
+            the family allows it (not Chroma: its text padding mask reaches the attention).
         start, stop: guide only while ``start <= i / len(scheduler.timesteps) < stop`` for step index i.
 
     Raises :class:`~stylehunt.errors.StylehuntError` subclasses; on error the pipeline is unchanged.
     """
     presets = _as_presets(presets)
-    grid = check_pipeline(pipe)
+    adapter, grid = _check_pipeline(pipe)
     _check_compatibility(pipe, grid, presets)
     u = _resolve_strengths(presets, strengths)
     w, start, stop = _check_settings(_resolve_scale(presets, scale), identity, start, stop)
+    _check_identity(pipe, adapter, identity)
     table = strength_table(grid, presets, u)
     config = AppliedGuidance(presets, u, w, identity, start, stop, table)
-    _install(pipe, grid, config)
+    _install(pipe, adapter, grid, config)
     logger.info("stylehunt: applied %s (w=%g, u=%s, identity=%s)", ", ".join(config.names), w, u, identity)
 
 
@@ -298,10 +330,11 @@ def apply_table(
     ``(num_images, num_layers, max_heads)``: one head set per conditional row, so one pipeline call
     evaluates several candidate head sets side by side.
     """
-    grid = check_pipeline(pipe)
+    adapter, grid = _check_pipeline(pipe)
     w, start, stop = _check_settings(scale, identity, start, stop)
+    _check_identity(pipe, adapter, identity)
     config = AppliedGuidance((), (), w, identity, start, stop, _check_table(grid, table))
-    _install(pipe, grid, config)
+    _install(pipe, adapter, grid, config)
 
 
 @contextlib.contextmanager
@@ -317,6 +350,7 @@ def perturbed(
     transformer = transformer_of(model)
     grid = head_grid(transformer)
     _check_settings(1.0, identity, 0.0, 1.0)
+    _check_identity(transformer, adapter_for_transformer(grid.transformer_class), identity)
     table = _check_table(grid, table)
     if table.dim() == 2:
         table = table[None]
@@ -357,4 +391,4 @@ def applied(pipe: Any, presets: Preset | Sequence[Preset], **kwargs: Any) -> Ite
     finally:
         remove(pipe)
         if before is not None:
-            _install(pipe, head_grid(pipe), before)
+            _install(pipe, *_check_pipeline(pipe), before)

@@ -1,38 +1,159 @@
-"""Per-family knowledge: one module per transformer family, each declaring one :class:`~.spec.Family`.
+"""Per-family knowledge: one module per model family, each declaring one :class:`~.spec.Adapter`.
 
-The generic engine looks a family up by its transformer's class name (:func:`family_of`) and reads
-the declared data; it never branches on a family's name. Adding a family means adding one module
-that builds a ``FAMILY`` and listing it in :data:`FAMILIES`. Nothing here imports torch.
+The generic engine looks an adapter up by a pipeline's class (:func:`adapter_for_pipeline`) or a
+transformer's class name (:func:`adapter_for_transformer`) and reads the declared data; it never
+branches on a family's name. A built-in family is one module that builds an ``ADAPTER``, listed in
+:data:`BUILTIN`. Third parties call :func:`register_adapter`, or name an ``Adapter`` in the entry
+point group ``stylehunt.adapters`` (loaded on the first lookup). Nothing here imports torch.
 
->>> SUPPORTED_TRANSFORMERS
-('SD3Transformer2DModel', 'FluxTransformer2DModel')
->>> family_of("FluxTransformer2DModel").pipelines
-('FluxPipeline', 'FluxImg2ImgPipeline', 'FluxInpaintPipeline')
+>>> supported_transformers()
+('SD3Transformer2DModel', 'FluxTransformer2DModel', 'ChromaTransformer2DModel')
+>>> adapter_for_transformer("ChromaTransformer2DModel").pipeline_classes
+('ChromaPipeline', 'ChromaImg2ImgPipeline', 'ChromaInpaintPipeline')
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from ...errors import UnsupportedModelError
-from . import flux, sd3
-from .spec import Family
+from . import chroma, flux, sd3
+from .spec import Adapter
 
-__all__ = ["FAMILIES", "SUPPORTED_TRANSFORMERS", "SUPPORTED_PIPELINES", "family_of"]
+__all__ = [
+    "BUILTIN",
+    "ENTRY_POINT_GROUP",
+    "REFUSED_PIPELINES",
+    "register_adapter",
+    "adapters",
+    "adapter_named",
+    "adapter_for_transformer",
+    "adapter_for_pipeline",
+    "supported_transformers",
+    "supported_pipelines",
+    "SUPPORTED_TRANSFORMERS",
+    "SUPPORTED_PIPELINES",
+]
 
-#: Every supported family, in the order error messages and listings name them.
-FAMILIES: tuple[Family, ...] = (sd3.FAMILY, flux.FAMILY)
+logger = logging.getLogger(__name__)
 
-#: Transformer classes whose heads stylehunt can address.
-SUPPORTED_TRANSFORMERS = tuple(family.transformer_class for family in FAMILIES)
+#: The built-in families, in the order error messages and listings name them.
+BUILTIN: tuple[Adapter, ...] = (sd3.ADAPTER, flux.ADAPTER, chroma.ADAPTER)
 
-#: Pipeline classes (and their subclasses) ``apply`` accepts.
-SUPPORTED_PIPELINES = tuple(pipeline for family in FAMILIES for pipeline in family.pipelines)
+#: Entry point group a package uses to add an adapter: ``name = "pkg.module:ADAPTER"``.
+ENTRY_POINT_GROUP = "stylehunt.adapters"
+
+#: Pipelines refused by class name, with the reason: they cache per-row attention keys and values
+#: (a KV cache) across steps, so an appended perturbed row has no cache entry to read.
+REFUSED_PIPELINES = {
+    "Flux2KleinKVPipeline": "it caches reference-image keys/values per batch row (kv_cache)",
+    "QwenImage21Pipeline": "it caches keys/values per batch row (kv_cache)",
+    "GlmImagePipeline": "it caches keys/values per batch row (kv_cache)",
+}
+
+_registered: list[Adapter] = list(BUILTIN)
+_entry_points_loaded = False
 
 
-def family_of(transformer_class: str) -> Family:
+def register_adapter(adapter: Adapter) -> Adapter:
+    """Add a family (or replace the one of the same name); returns ``adapter``.
+
+    Lookups try adapters in registration order, so a third-party adapter for a transformer class
+    a built-in family already covers is consulted only for its own pipeline classes.
+    """
+    if not isinstance(adapter, Adapter):
+        raise TypeError(f"register_adapter expects a stylehunt Adapter, but got {type(adapter).__name__}")
+    for i, known in enumerate(_registered):
+        if known.name == adapter.name:
+            _registered[i] = adapter
+            return adapter
+    _registered.append(adapter)
+    return adapter
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            register_adapter(ep.load())
+        except Exception as e:  # a broken plugin must not stop the built-in families from working
+            logger.warning("ignoring stylehunt adapter entry point %s (%s): %s", ep.name, ep.value, e)
+
+
+def adapters() -> tuple[Adapter, ...]:
+    """Every known family: the built-in ones, then registered and entry-point ones."""
+    _load_entry_points()
+    return tuple(_registered)
+
+
+def adapter_named(name: str) -> Adapter | None:
+    """The family called ``name``, or ``None``."""
+    return next((a for a in adapters() if a.name == name), None)
+
+
+def supported_transformers() -> tuple[str, ...]:
+    """Transformer classes whose heads stylehunt can address."""
+    return tuple(dict.fromkeys(cls for a in adapters() for cls in a.transformer_classes))
+
+
+def supported_pipelines() -> tuple[str, ...]:
+    """Pipeline classes (and their subclasses) ``apply`` accepts."""
+    return tuple(dict.fromkeys(cls for a in adapters() for cls in a.pipeline_classes))
+
+
+def _families() -> str:
+    return "; ".join(f"{a.name}: {', '.join(a.pipeline_classes)}" for a in adapters())
+
+
+def adapter_for_transformer(transformer_class: str) -> Adapter:
     """The family whose transformer class is named ``transformer_class`` (as diffusers saves it)."""
-    for family in FAMILIES:
-        if family.transformer_class == transformer_class:
-            return family
+    for adapter in adapters():
+        if transformer_class in adapter.transformer_classes:
+            return adapter
     raise UnsupportedModelError(
-        f"unsupported transformer class {transformer_class}; supported: {', '.join(SUPPORTED_TRANSFORMERS)}",
+        f"unsupported transformer class {transformer_class}; supported: {', '.join(supported_transformers())}",
+        hint=f"supported families: {_families()}",
     )
+
+
+def adapter_for_pipeline(pipe: Any) -> Adapter:
+    """The family that guides ``pipe``: its class (or a base class) and its transformer's must match."""
+    names = [cls.__name__ for cls in type(pipe).__mro__]
+    refused = next((n for n in names if n in REFUSED_PIPELINES), None)
+    if refused is not None:
+        raise UnsupportedModelError(
+            f"pipeline class {type(pipe).__name__} is not supported: {REFUSED_PIPELINES[refused]}, and stylehunt "
+            "guides by appending perturbed rows to the batch",
+            hint="use the same model through a pipeline without a KV cache",
+        )
+    transformer = type(getattr(pipe, "transformer", None)).__name__
+    candidates = [a for a in adapters() if set(names).intersection(a.pipeline_classes)]
+    for adapter in candidates:
+        if transformer in adapter.transformer_classes:
+            return adapter
+    if candidates:
+        adapter_for_transformer(transformer)  # raises for a transformer class no family knows
+        raise UnsupportedModelError(
+            f"{type(pipe).__name__} holds a {transformer}, but its family "
+            f"({', '.join(a.name for a in candidates)}) expects "
+            f"{', '.join(c for a in candidates for c in a.transformer_classes)}"
+        )
+    raise UnsupportedModelError(
+        f"unsupported pipeline class {type(pipe).__name__}; supported: {', '.join(supported_pipelines())}",
+        hint=f"supported families: {_families()}",
+    )
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    # Computed on access so that registered and entry-point adapters count too.
+    if name == "SUPPORTED_TRANSFORMERS":
+        return supported_transformers()
+    if name == "SUPPORTED_PIPELINES":
+        return supported_pipelines()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,31 +10,17 @@ transformer call of a step is conditional (true CFG runs a separate, later call)
 
 from __future__ import annotations
 
-from typing import Any
+from .spec import Adapter, LayerGroup
 
-from .spec import AttentionLayer, Family
+__all__ = ["ADAPTER"]
 
-__all__ = ["FAMILY"]
-
-
-def attention_layers(transformer: Any) -> list[AttentionLayer]:
-    """The double-stream blocks' attentions, then the single-stream blocks'."""
-    double = [
-        AttentionLayer(f"transformer_blocks.{i}.attn", b.attn, "text_image")
-        for i, b in enumerate(transformer.transformer_blocks)
-    ]
-    single = [
-        AttentionLayer(f"single_transformer_blocks.{j}.attn", b.attn, "text_image")
-        for j, b in enumerate(transformer.single_transformer_blocks)
-    ]
-    return double + single
-
-
-FAMILY = Family(
-    transformer_class="FluxTransformer2DModel",
-    pipelines=("FluxPipeline", "FluxImg2ImgPipeline", "FluxInpaintPipeline"),
-    batched_args=("hidden_states", "encoder_hidden_states", "pooled_projections", "timestep", "guidance"),
-    batched_list_args=("controlnet_block_samples", "controlnet_single_block_samples"),
-    cfg_in_batch=False,
-    attention_layers=attention_layers,
+ADAPTER = Adapter(
+    name="flux",
+    transformer_classes=("FluxTransformer2DModel",),
+    pipeline_classes=("FluxPipeline", "FluxImg2ImgPipeline", "FluxInpaintPipeline"),
+    layer_groups=(LayerGroup("transformer_blocks"), LayerGroup("single_transformer_blocks")),
+    batched=("hidden_states", "encoder_hidden_states", "pooled_projections", "timestep", "guidance"),
+    batched_per_block=("controlnet_block_samples", "controlnet_single_block_samples"),
+    cfg="separate",
+    fingerprint_family=False,  # FLUX.1 presets predate the field: their family is their transformer class's
 )

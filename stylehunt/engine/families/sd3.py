@@ -7,35 +7,26 @@ layers, in block order: layer ``N + j`` is the ``attn2`` of the j-th dual block.
 (24 blocks, dual blocks 0..12) layer 24 is ``transformer_blocks.0.attn2`` and layer 36 is
 ``transformer_blocks.12.attn2``.
 
-The SD3 pipelines run classifier-free guidance as one ``[uncond, cond]`` batch.
+The SD3 pipelines run classifier-free guidance as one ``[uncond, cond]`` batch, announced by
+``do_classifier_free_guidance``; their skip-layer pass is a later call in the same step.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from .spec import Adapter, LayerGroup
 
-from .spec import AttentionLayer, Family
+__all__ = ["ADAPTER"]
 
-__all__ = ["FAMILY"]
-
-
-def attention_layers(transformer: Any) -> list[AttentionLayer]:
-    """The joint attentions of every block, then the ``attn2`` of the dual blocks (SD3.5)."""
-    blocks = transformer.transformer_blocks
-    joint = [AttentionLayer(f"transformer_blocks.{i}.attn", b.attn, "image_text") for i, b in enumerate(blocks)]
-    extra = [
-        AttentionLayer(f"transformer_blocks.{i}.attn2", b.attn2, "image")
-        for i, b in enumerate(blocks)
-        if getattr(b, "attn2", None) is not None
-    ]
-    return joint + extra
-
-
-FAMILY = Family(
-    transformer_class="SD3Transformer2DModel",
-    pipelines=("StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline", "StableDiffusion3InpaintPipeline"),
-    batched_args=("hidden_states", "encoder_hidden_states", "pooled_projections", "timestep"),
-    batched_list_args=("block_controlnet_hidden_states",),
-    cfg_in_batch=True,
-    attention_layers=attention_layers,
+ADAPTER = Adapter(
+    name="sd3",
+    transformer_classes=("SD3Transformer2DModel",),
+    pipeline_classes=("StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline", "StableDiffusion3InpaintPipeline"),
+    layer_groups=(
+        LayerGroup("transformer_blocks", "attn", "image_text"),
+        LayerGroup("transformer_blocks", "attn2", "image", optional=True),
+    ),
+    batched=("hidden_states", "encoder_hidden_states", "pooled_projections", "timestep"),
+    batched_per_block=("block_controlnet_hidden_states",),
+    cfg="uncond_first",
+    fingerprint_family=False,  # SD3 presets predate the field: their family is their transformer class's
 )

@@ -1,16 +1,31 @@
-"""What the engine must know about one transformer family, as data.
+"""What the engine must know about one model family, as data: the :class:`Adapter`.
 
-A family module (``sd3.py``, ``flux.py``, ...) builds one :class:`Family`; the generic engine reads
-its fields and never branches on a family's name. Nothing here imports torch: the registry reads the
-vocabulary (:data:`KINDS`, the supported transformer classes) without it.
+A family module (``sd3.py``, ``flux.py``, ``chroma.py``, ...) declares one ``ADAPTER``; the generic
+engine reads its fields and never branches on a family's name. Nothing here imports torch: the
+registry reads the vocabulary (:data:`KINDS`, the supported transformer classes) without it.
+
+The fields answer the questions on which diffusers families differ (see ``docs/engine.md``,
+"Adding a model family"): which attention layers are addressable and in what order, which forward
+arguments carry the batch, how the pipeline lays out its conditional rows, what the transformer
+returns, which components denoise, where the guidance term goes, which identity modes the token
+layout allows, and which arguments the engine cannot guide through.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
-__all__ = ["KINDS", "AttentionLayer", "Family"]
+__all__ = [
+    "KINDS",
+    "CFG_LAYOUTS",
+    "OUTPUTS",
+    "INJECTIONS",
+    "IDENTITIES",
+    "AttentionLayer",
+    "LayerGroup",
+    "Adapter",
+]
 
 #: Token layout of the sequence each kind of attention layer attends over:
 #:
@@ -19,9 +34,31 @@ __all__ = ["KINDS", "AttentionLayer", "Family"]
 #: * ``"image"``: image tokens only (SD3.5 ``attn2``)
 KINDS = ("image_text", "text_image", "image")
 
+#: How a pipeline lays out its conditional rows in the transformer calls of one denoising step:
+#:
+#: * ``"uncond_first"``: one batched call ``[uncond, cond]`` while CFG is on (SD3);
+#: * ``"cond_first"``: one batched call ``[cond, uncond]`` while CFG is on (Z-Image base);
+#: * ``"separate"``: the first call holds only conditional rows; a later call in the same step is
+#:   the unconditional one (FLUX true CFG, Chroma, Qwen-Image, Wan);
+#: * ``"none"``: every row is conditional and there is no second call (distilled models).
+CFG_LAYOUTS = ("uncond_first", "cond_first", "separate", "none")
+
+#: What the transformer's forward returns: ``"tensor"`` (``out[0]`` / ``out.sample``, every family
+#: so far). ``"per_sample_list"`` (Z-Image) is named here but not implemented yet.
+OUTPUTS = ("tensor",)
+
+#: Where ``w (eps_c - eps_pert)`` is added: ``"transformer"`` (its output; exact when the pipeline's
+#: CFG is an affine combination) or ``"scheduler"`` (the ``model_output`` handed to
+#: ``scheduler.step``, needed when the CFG is renormalised, as in Qwen-Image's true CFG). Only
+#: ``"transformer"`` is implemented; an adapter that declares ``"scheduler"`` is refused at apply.
+INJECTIONS = ("transformer", "scheduler")
+
+#: What a perturbed head's attention map becomes at strength 1 (see ``docs/engine.md``).
+IDENTITIES = ("joint", "image")
+
 
 class AttentionLayer(NamedTuple):
-    """One addressable attention module of a transformer, as a family lists it."""
+    """One addressable attention module of a transformer, as its adapter lists it."""
 
     module_name: str  # dotted path inside the transformer, e.g. "transformer_blocks.0.attn"
     module: Any  # the attention module itself
@@ -29,20 +66,108 @@ class AttentionLayer(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Family:
-    """One transformer family: which classes it covers and how its forward and layers are laid out."""
+class LayerGroup:
+    """One run of addressable attentions: the attribute ``attn`` of every block in ``blocks``.
 
-    #: class name of the family's transformer (e.g. ``"SD3Transformer2DModel"``); lookup is by this name
-    transformer_class: str
-    #: pipeline classes (and their subclasses) the engine guides with this transformer
-    pipelines: tuple[str, ...]
-    #: transformer forward arguments that carry the batch on dim 0 (perturbed rows are appended to them)
-    batched_args: tuple[str, ...]
-    #: transformer forward arguments that are lists of such tensors (ControlNet residuals)
-    batched_list_args: tuple[str, ...]
-    #: True when the pipeline runs classifier-free guidance as one ``[uncond, cond]`` batch, announced
-    #: by its ``do_classifier_free_guidance``; False when every row of the first call is conditional
-    cfg_in_batch: bool
-    #: every addressable attention layer of a transformer, in address order (layer ``i`` is element ``i``)
-    attention_layers: Callable[[Any], list[AttentionLayer]]
+    The groups of an adapter, in order, give the flat layer addresses: group 0's blocks first.
+    """
 
+    #: dotted path of a ``ModuleList`` on the transformer, e.g. ``"transformer_blocks"``
+    blocks: str
+    #: dotted path of the attention inside one block, e.g. ``"attn"``, ``"attn2"``, ``"attn1"``
+    attn: str = "attn"
+    #: token layout at the attention's SDPA call (one of :data:`KINDS`)
+    kind: str = "text_image"
+    #: skip blocks where the attention is missing or ``None`` (SD3.5 has ``attn2`` in some blocks only)
+    optional: bool = False
+
+    def layers(self, transformer: Any) -> list[AttentionLayer]:
+        """This group's attentions in ``transformer``, in block order."""
+        out = []
+        for i, block in enumerate(_resolve(transformer, self.blocks)):
+            module = _resolve(block, self.attn, missing_ok=self.optional)
+            if module is not None:
+                out.append(AttentionLayer(f"{self.blocks}.{i}.{self.attn}", module, self.kind))
+        return out
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """One model family: which classes it covers and how its forward and layers are laid out."""
+
+    #: short family name, recorded in preset fingerprints (``"chroma"``)
+    name: str
+    #: class names of the family's transformers, as diffusers saves them in ``_class_name``
+    transformer_classes: tuple[str, ...]
+    #: pipeline classes (and their subclasses) the engine guides
+    pipeline_classes: tuple[str, ...]
+    #: the addressable attentions, in flat address order
+    layer_groups: tuple[LayerGroup, ...]
+    #: forward arguments that are tensors carrying the batch on dim 0
+    batched: tuple[str, ...] = ("hidden_states", "encoder_hidden_states", "timestep")
+    #: forward arguments that are Python lists with one entry per row
+    batched_per_sample: tuple[str, ...] = ()
+    #: forward arguments that are lists of batched tensors, one per block (ControlNet residuals)
+    batched_per_block: tuple[str, ...] = ()
+    #: conditional row layout, one of :data:`CFG_LAYOUTS`
+    cfg: str = "separate"
+    #: for a batched layout: the pipeline attribute that says whether CFG is on in this call
+    cfg_flag: str = "do_classifier_free_guidance"
+    #: the transformer's output type, one of :data:`OUTPUTS`
+    output: str = "tensor"
+    #: pipeline attributes holding the denoisers (one today; Wan 2.2 has two experts)
+    denoisers: tuple[str, ...] = ("transformer",)
+    #: where the guidance term is added, one of :data:`INJECTIONS`
+    inject: str = "transformer"
+    #: the identity modes this family's token layout allows (a subset of :data:`IDENTITIES`)
+    identities: tuple[str, ...] = IDENTITIES
+    #: why a mode is missing from ``identities``, for the error message
+    identity_note: str = ""
+    #: forward arguments the engine cannot guide through: a call that sets one is refused (KV caches
+    #: hold keys/values per batch row, so an appended perturbed row would read another row's cache)
+    refuse_if_set: tuple[str, ...] = ("kv_cache", "kv_cache_mode")
+    #: the forward argument whose dim 1 is the number of text tokens (for ``identity="image"``)
+    text_arg: str = "encoder_hidden_states"
+    #: record ``"family"`` in fingerprints; False only for the families whose published presets
+    #: predate the field (SD3, FLUX.1), so their fingerprints stay byte-identical
+    fingerprint_family: bool = True
+
+    def __post_init__(self) -> None:
+        for field, value, allowed in (
+            ("cfg", self.cfg, CFG_LAYOUTS),
+            ("output", self.output, OUTPUTS),
+            ("inject", self.inject, INJECTIONS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"adapter {self.name!r}: `{field}` must be one of {allowed}, but got {value!r}")
+        for group in self.layer_groups:
+            if group.kind not in KINDS:
+                raise ValueError(f"adapter {self.name!r}: layer kind must be one of {KINDS}, but got {group.kind!r}")
+        bad = [m for m in self.identities if m not in IDENTITIES]
+        if bad or not self.identities:
+            raise ValueError(f"adapter {self.name!r}: `identities` must be a non-empty subset of {IDENTITIES}")
+        if not (self.transformer_classes and self.pipeline_classes and self.layer_groups and self.denoisers):
+            raise ValueError(
+                f"adapter {self.name!r} needs transformer_classes, pipeline_classes, layer_groups and denoisers"
+            )
+
+    def attention_layers(self, transformer: Any) -> list[AttentionLayer]:
+        """Every addressable attention of ``transformer``, in address order (layer ``i`` is element ``i``)."""
+        return [layer for group in self.layer_groups for layer in group.layers(transformer)]
+
+    def unsupported_features(self) -> list[str]:
+        """Declared features this engine version cannot guide yet (empty for every built-in family)."""
+        out = []
+        if self.inject != "transformer":
+            out.append(f"guidance injected at `{self.inject}`")
+        if len(self.denoisers) != 1:
+            out.append(f"{len(self.denoisers)} denoisers ({', '.join(self.denoisers)})")
+        return out
+
+
+def _resolve(obj: Any, path: str, missing_ok: bool = False) -> Any:
+    for part in path.split("."):
+        obj = getattr(obj, part, None) if missing_ok else getattr(obj, part)
+        if obj is None:
+            return None
+    return obj

@@ -1,0 +1,28 @@
+"""Chroma (``ChromaTransformer2DModel``): FLUX.1's layout with a text padding mask.
+
+Layers are addressed as for FLUX.1: the double-stream blocks ``transformer_blocks.{i}.attn``,
+then the single-stream blocks ``single_transformer_blocks.{j}.attn``, all over [text, image]
+(Chroma1-HD: 19 + 38 = 57 layers x 24 heads).
+
+The Chroma pipelines run CFG as two calls per step, conditional first, each with its own
+``attention_mask`` (a [text, image] mask that hides the text padding). The mask carries the batch,
+so it is appended with the other rows. The mask reaches SDPA, so only the joint identity is exact.
+"""
+
+from __future__ import annotations
+
+from .spec import Adapter, LayerGroup
+
+__all__ = ["ADAPTER"]
+
+ADAPTER = Adapter(
+    name="chroma",
+    transformer_classes=("ChromaTransformer2DModel",),
+    pipeline_classes=("ChromaPipeline", "ChromaImg2ImgPipeline", "ChromaInpaintPipeline"),
+    layer_groups=(LayerGroup("transformer_blocks"), LayerGroup("single_transformer_blocks")),
+    batched=("hidden_states", "encoder_hidden_states", "timestep", "attention_mask"),
+    batched_per_block=("controlnet_block_samples", "controlnet_single_block_samples"),
+    cfg="separate",
+    identities=("joint",),
+    identity_note="its text padding mask reaches the attention, and identity='image' does not take masks",
+)
