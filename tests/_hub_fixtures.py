@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 from typing import Any
@@ -94,10 +95,27 @@ def cache_listing() -> dict[str, bytes | str]:
     return out
 
 
-def publish(server: HubServer, repo_id: str, preset: Preset, *, tag: str | None = None) -> str:
-    """Put a preset file into a repo on the server directly (no client), tagged; returns the commit."""
+def publish(server: HubServer, repo_id: str, preset: Preset, *, tag: str | None = None, card: bool = False) -> str:
+    """Put a preset file into a repo on the server directly (no client), tagged; returns the commit.
+
+    With ``card``, the model card ``stylehunt publish`` writes goes with it (what the Hub's search reads).
+    """
+    from stylehunt.registry.publish import model_card
+
     if (("model", repo_id)) not in server.state.repos:
         server.state.create_repo(repo_id)
-    oid = server.state.commit_files(repo_id, {"stylehunt_preset.json": preset.to_json().encode()})
+    files = {"stylehunt_preset.json": preset.to_json().encode()}
+    if card:
+        files["README.md"] = model_card(preset, repo_id=repo_id).encode()
+    oid = server.state.commit_files(repo_id, files)
     server.state.tag(repo_id, tag or f"v{preset.version}", oid)
     return oid
+
+
+def index_repo(server: HubServer, repo_id: str = "stylehunt-org/registry", presets: dict | None = None) -> str:
+    """A registry index repo on the server: the bundled model aliases and ``presets``; returns the commit."""
+    data = json.loads((Path(__file__).resolve().parent.parent / "registry" / "index.json").read_text())
+    data["presets"] = presets or {}
+    if ("model", repo_id) not in server.state.repos:
+        server.state.create_repo(repo_id)
+    return server.state.commit_files(repo_id, {"index.json": (json.dumps(data, indent=2) + "\n").encode()})

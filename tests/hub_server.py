@@ -13,8 +13,14 @@ codes and ``X-Error-Code`` headers (which the client turns into ``RepositoryNotF
 ``GET  /api/{type}s/{repo}/refs``                        list_repo_refs
 ``GET  /api/{type}s/{repo}/tree/{rev}[/{path}]``         list_repo_tree
 ``POST /api/{type}s/{repo}/preupload/{rev}``             upload modes
-``POST /api/{type}s/{repo}/commit/{rev}``                create_commit (NDJSON)
+``POST /api/{type}s/{repo}/commit/{rev}``                create_commit (NDJSON); ``?create_pr=1``
+                                                         opens a pull request (``pullRequestUrl``)
 ``POST /api/{type}s/{repo}/tag/{rev}``                   create_tag (409 if it exists)
+``GET  /api/models``                                     list_models: ``filter`` (each a tag), ``search``,
+                                                         ``author``, ``sort``, ``limit``, ``expand``;
+                                                         pages through a ``Link: <...>; rel="next"`` header
+``GET  /api/{type}s/{repo}/discussions``                 get_repo_discussions (``type``, ``status``,
+                                                         ``author``, page ``p`` of 50)
 ``HEAD|GET /[{type}s/]{repo}/resolve/{rev}/{path}``      hf_hub_download (``X-Repo-Commit``, ``ETag``,
                                                          ``Content-Length``; LFS files: 302, see below)
 ``HEAD|GET http://localhost:{port}/lfs-cdn/{sha256}``    the "CDN" an LFS file is redirected to
@@ -30,8 +36,18 @@ bytes of every response, so a test can check how much of a file was served.
 Simplifications (all invisible to the client for stylehunt's use): every upload is "regular"
 (base64 inside the commit). The real Hub answers "lfs" for binary files such as PNG previews, and
 the client then uploads through Xet, which this server does not implement; the client accepts
-either answer, so previews travel as regular files here. Commits are linear per branch, there are
-no pull requests, and repo ids are always ``owner/name``.
+either answer, so previews travel as regular files here. Commits are linear per branch, and repo
+ids are always ``owner/name``.
+
+Model search works as the Hub's: a repo's tags are its model card's ``tags`` plus its
+``library_name``, ``license:<id>``, ``base_model:<id>`` and ``base_model:<relation>:<id>``; every
+``filter`` must be one of them; ``search`` is a case-insensitive substring of the id; results are
+sorted descending. Downloads and likes are whatever a test sets on the :class:`Repo`.
+
+Pull requests work as on the Hub: anyone with a write token may open one on a public repo (no
+write access to the repo needed); its branch ``refs/pr/<num>`` starts at ``parentCommit`` (else
+``main``) and is readable like any revision (``resolve``, ``revision``), but is not listed in
+``refs``. Pull requests and discussions share their numbers. :meth:`HubState.merge_pr` merges one.
 
 Auth mirrors the Hub: no token and a private (or missing) repo -> 401 ``RepoNotFound``; a token and
 a missing repo -> 404 ``RepoNotFound``; a gated repo without a grant -> 403 ``GatedRepo`` on file
@@ -49,7 +65,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import yaml
 
@@ -75,6 +91,18 @@ class Commit:
 
 
 @dataclass
+class PullRequest:
+    num: int
+    title: str
+    author: str
+    description: str
+    base: str  # the commit its branch started from
+    head: str  # the commit its branch points at
+    created: float
+    status: str = "open"  # open, closed, merged
+
+
+@dataclass
 class Repo:
     repo_id: str
     repo_type: str
@@ -84,6 +112,10 @@ class Repo:
     commits: dict[str, Commit] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    prs: dict[int, PullRequest] = field(default_factory=dict)
+    downloads: int = 0
+    likes: int = 0
+    created: float = field(default_factory=time.time)
 
     @property
     def owner(self) -> str:
@@ -108,6 +140,8 @@ class HubState:
         self.sent: list[tuple[str, str, int]] = []  # (method, path, body bytes) of every response
         self.lfs_blobs: dict[str, bytes] = {}  # sha256 -> content, served by the "CDN"
         self.user_agents: list[str] = []
+        self.queries: list[tuple[str, dict[str, list[str]]]] = []  # (path, query) of every GET with a query
+        self.page_size = 1000  # model search results per page, as the Hub's cap
         self.lock = threading.RLock()
 
     # -- helpers for tests ------------------------------------------------------------------------
@@ -149,6 +183,24 @@ class HubState:
             repo = self.repos[(repo_type, repo_id)]
             return dict(repo.commits[self._resolve(repo, revision)].files)
 
+    def open_pr(self, repo_id: str, files: dict[str, bytes], *, title: str, author: str = "alice", description: str = "") -> int:
+        """Open a pull request directly (no client): its branch is main plus ``files``; returns its number."""
+        with self.lock:
+            repo = self.repos[("model", repo_id)]
+            return self._open_pr(repo, title, author, description, repo.branches["main"], files, [])
+
+    def merge_pr(self, repo_id: str, num: int) -> str:
+        """Merge pull request ``num`` into main: main gets the files the pull request changed; returns the commit."""
+        with self.lock:
+            repo = self.repos[("model", repo_id)]
+            pr = repo.prs[num]
+            base, head = repo.commits[pr.base].files, repo.commits[pr.head].files
+            changed = {p: b for p, b in head.items() if base.get(p) != b}
+            deleted = [p for p in base if p not in head]
+            oid = self._commit(repo, "main", changed, deleted, f"Merge pull request #{num}: {pr.title}")
+            pr.status = "merged"
+            return oid
+
     def writes(self) -> list[tuple[str, str]]:
         """Requests that could change server state."""
         return [(m, p) for m, p in self.requests if m in ("POST", "PUT", "DELETE")]
@@ -178,7 +230,19 @@ class HubState:
         repo.branches[branch] = oid
         return oid
 
+    def _open_pr(self, repo: Repo, title: str, author: str, description: str, base: str, add: dict[str, bytes], delete: list[str]) -> int:
+        num = len(repo.prs) + 1
+        ref = f"refs/pr/{num}"
+        repo.branches[ref] = base  # committed on as a branch, then kept apart from the listed branches
+        head = self._commit(repo, ref, add, delete, title)
+        del repo.branches[ref]
+        repo.prs[num] = PullRequest(num=num, title=title, author=author, description=description, base=base, head=head, created=time.time())
+        return num
+
     def _resolve(self, repo: Repo, revision: str) -> str:
+        m = re.fullmatch(r"refs/pr/(\d+)", revision)
+        if m and int(m[1]) in repo.prs:
+            return repo.prs[int(m[1])].head
         if revision in repo.branches:
             return repo.branches[revision]
         if revision in repo.tags:
@@ -190,6 +254,30 @@ class HubState:
 
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ts))
+
+
+def _card_data(commit: Commit) -> dict[str, Any] | None:
+    """The YAML metadata of a commit's README.md, or ``None``."""
+    card = commit.files.get("README.md", b"").decode(errors="replace")
+    m = re.match(r"---\n(.*?)\n---", card, re.S)
+    data = yaml.safe_load(m[1]) if m else None
+    return data if isinstance(data, dict) else None
+
+
+def _hub_tags(card_data: dict[str, Any] | None) -> list[str]:
+    """A repo's tags as the Hub derives them from its card: tags, library, license, base model (and relation)."""
+    data = card_data or {}
+    tags = [str(t) for t in data.get("tags") or []]
+    if data.get("library_name"):
+        tags.append(str(data["library_name"]))
+    if data.get("license"):
+        tags.append(f"license:{data['license']}")
+    bases = data.get("base_model") or []
+    for base in [bases] if isinstance(bases, str) else bases:
+        tags.append(f"base_model:{base}")
+        if data.get("base_model_relation"):
+            tags.append(f"base_model:{data['base_model_relation']}:{base}")
+    return list(dict.fromkeys(tags))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -251,6 +339,8 @@ class _Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.requests.append((method, path))
             self.state.user_agents.append(self.headers.get("User-Agent", ""))
+            if query:
+                self.state.queries.append((path, query))
         try:
             with self.state.lock:
                 self._route(method, path, query)
@@ -282,6 +372,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._validate_yaml()
         if method == "GET" and path == "/api/agent-harnesses":  # the client's agent detection (user agent)
             return self._json(200, {"standardEnvVars": [], "harnesses": {}})
+        if method == "GET" and path == "/api/models":
+            return self._search(query)
         if method == "GET" and path == "/api/whoami-v2":
             user = self._user()
             if user is None:
@@ -302,13 +394,18 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._info(repo_type, repo_id, unquote(rest[len("/revision/") :]) if rest else "main")
             if method == "GET" and rest == "/refs":
                 return self._refs(repo_type, repo_id)
+            if method == "GET" and rest == "/discussions":
+                return self._discussions(repo_type, repo_id, query)
             t = re.fullmatch(r"/tree/([^/]+)(?:/(.+))?", rest)
             if method == "GET" and t:
                 return self._tree(repo_type, repo_id, unquote(t[1]), unquote(t[2] or ""), query)
             p = re.fullmatch(r"/(preupload|commit|tag)/([^/]+)", rest)
             if method == "POST" and p:
-                handler = {"preupload": self._preupload, "commit": self._commit, "tag": self._tag}[p[1]]
-                return handler(repo_type, repo_id, unquote(p[2]))
+                if p[1] == "tag":
+                    return self._tag(repo_type, repo_id, unquote(p[2]))
+                create_pr = (query.get("create_pr") or [""])[0] == "1"
+                handler = self._preupload if p[1] == "preupload" else self._commit
+                return handler(repo_type, repo_id, unquote(p[2]), create_pr)
         raise HubError(404, f"Not found: {method} {path}")
 
     def _create_repo(self) -> None:
@@ -347,9 +444,7 @@ class _Handler(BaseHTTPRequestHandler):
         repo = self._repo(repo_type, repo_id)
         oid = self.state._resolve(repo, revision)
         commit = repo.commits[oid]
-        card = commit.files.get("README.md", b"").decode(errors="replace")
-        m = re.match(r"---\n(.*?)\n---", card, re.S)
-        card_data = yaml.safe_load(m[1]) if m else None
+        card_data = _card_data(commit)
         self._json(
             200,
             {
@@ -361,8 +456,10 @@ class _Handler(BaseHTTPRequestHandler):
                 "private": repo.private,
                 "gated": "auto" if repo.gated else False,
                 "disabled": False,
-                "tags": list((card_data or {}).get("tags", [])),
+                "tags": _hub_tags(card_data),
                 "library_name": (card_data or {}).get("library_name"),
+                "downloads": repo.downloads,
+                "likes": repo.likes,
                 "cardData": card_data,
                 "siblings": [{"rfilename": p} for p in sorted(commit.files)],
             },
@@ -403,8 +500,25 @@ class _Handler(BaseHTTPRequestHandler):
             entries[path] = {"type": "file", "oid": git_blob_oid(data), "size": len(data), "path": path}
         self._json(200, list(entries.values()))
 
-    def _preupload(self, repo_type: str, repo_id: str, revision: str) -> None:
-        repo = self._repo(repo_type, repo_id, write=True)
+    def _contributor(self, repo: Repo, revision: str, create_pr: bool) -> dict[str, Any] | None:
+        """Who may write here: the owner, or (for a pull request) anyone with a write token; the PR author on its branch."""
+        m = re.fullmatch(r"refs/pr/(\d+)", revision)
+        if not create_pr and not m:
+            return None  # an ordinary write: _repo(write=True) checked it
+        user = self._user()
+        if user is None or not user["write"]:
+            raise HubError(401 if user is None else 403, "You must be logged in with a write token to open a pull request")
+        if m and int(m[1]) in repo.prs and repo.prs[int(m[1])].author not in (user["user"], repo.owner):
+            raise HubError(403, f"You cannot push to pull request #{m[1]} of {repo.repo_id}")
+        return user
+
+    def _writable(self, repo_type: str, repo_id: str, revision: str, create_pr: bool) -> tuple[Repo, dict[str, Any] | None]:
+        to_pr = create_pr or re.fullmatch(r"refs/pr/\d+", revision) is not None
+        repo = self._repo(repo_type, repo_id, write=not to_pr)
+        return repo, self._contributor(repo, revision, create_pr)
+
+    def _preupload(self, repo_type: str, repo_id: str, revision: str, create_pr: bool = False) -> None:
+        repo, _ = self._writable(repo_type, repo_id, revision, create_pr)
         head = self.state._resolve(repo, revision)
         files = repo.commits[head].files
         payload = json.loads(self._body() or b"{}")
@@ -419,9 +533,10 @@ class _Handler(BaseHTTPRequestHandler):
         ]
         self._json(200, {"files": out, "commitOid": head})
 
-    def _commit(self, repo_type: str, repo_id: str, revision: str) -> None:
-        repo = self._repo(repo_type, repo_id, write=True)
-        if revision not in repo.branches:
+    def _commit(self, repo_type: str, repo_id: str, revision: str, create_pr: bool = False) -> None:
+        repo, user = self._writable(repo_type, repo_id, revision, create_pr)
+        pr_match = re.fullmatch(r"refs/pr/(\d+)", revision)
+        if revision not in repo.branches and not (pr_match and int(pr_match[1]) in repo.prs):
             raise HubError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
         if self.headers.get("Content-Type", "").split(";")[0] != "application/x-ndjson":
             raise HubError(400, "expected application/x-ndjson")
@@ -444,11 +559,93 @@ class _Handler(BaseHTTPRequestHandler):
         if header is None or not header.get("summary"):
             raise HubError(400, "missing commit header")
         parent = header.get("parentCommit")
+        prefix = "" if repo_type == "model" else f"{repo_type}s/"
+        url = f"{self.state.base_url}/{prefix}{repo_id}"
+        if create_pr:  # the branch starts at parentCommit (else the revision's head)
+            assert user is not None
+            if parent and parent not in repo.commits:
+                raise HubError(400, f"Invalid parent commit: {parent}")
+            base = parent or self.state._resolve(repo, revision)
+            num = self.state._open_pr(repo, header["summary"], user["user"], header.get("description", ""), base, add, delete)
+            oid = repo.prs[num].head
+            return self._json(200, {"success": True, "commitOid": oid, "commitUrl": f"{url}/commit/{oid}",
+                                    "pullRequestUrl": f"{url}/discussions/{num}", "hookOutput": ""})
+        if pr_match:  # another commit on a pull request's branch
+            pr = repo.prs[int(pr_match[1])]
+            if parent and parent != pr.head:
+                raise HubError(412, "A commit has happened since. Please refresh and try again.")
+            repo.branches[revision] = pr.head
+            pr.head = self.state._commit(repo, revision, add, delete, header["summary"])
+            del repo.branches[revision]
+            return self._json(200, {"success": True, "commitOid": pr.head, "commitUrl": f"{url}/commit/{pr.head}", "hookOutput": ""})
         if parent and parent != repo.branches[revision]:
             raise HubError(412, "A commit has happened since. Please refresh and try again.")
         oid = self.state._commit(repo, revision, add, delete, header["summary"])
-        prefix = "" if repo_type == "model" else f"{repo_type}s/"
-        self._json(200, {"success": True, "commitOid": oid, "commitUrl": f"{self.state.base_url}/{prefix}{repo_id}/commit/{oid}", "hookOutput": ""})
+        self._json(200, {"success": True, "commitOid": oid, "commitUrl": f"{url}/commit/{oid}", "hookOutput": ""})
+
+    def _search(self, query: dict[str, list[str]]) -> None:
+        """``GET /api/models``: as the Hub answers ``HfApi.list_models`` (only ``expand``ed properties, when given)."""
+        user = self._user()
+        filters = query.get("filter", [])
+        search = (query.get("search") or [""])[0].lower()
+        author = (query.get("author") or [None])[0]
+        sort = (query.get("sort") or [None])[0]
+        limit = int((query.get("limit") or [self.state.page_size])[0])
+        start = int((query.get("cursor") or ["0"])[0])
+        expand = query.get("expand")
+        if sort not in (None, "downloads", "likes", "lastModified", "createdAt", "trendingScore"):
+            raise HubError(400, f"Invalid sort parameter: {sort}")
+        rows = []
+        for (repo_type, repo_id), repo in self.state.repos.items():
+            if repo_type != "model" or (repo.private and (user is None or repo.owner not in (user["user"], *user["orgs"]))):
+                continue
+            head = repo.commits[repo.branches["main"]]
+            card_data = _card_data(head)
+            tags = _hub_tags(card_data)
+            if not all(f in tags for f in filters) or search not in repo_id.lower() or author not in (None, repo.owner):
+                continue
+            rows.append({
+                "_id": hashlib.sha1(repo_id.encode()).hexdigest()[:24], "id": repo_id, "modelId": repo_id,
+                "author": repo.owner, "sha": head.oid, "lastModified": _iso(head.date), "createdAt": _iso(repo.created),
+                "private": repo.private, "gated": "auto" if repo.gated else False, "downloads": repo.downloads,
+                "likes": repo.likes, "trendingScore": 0, "tags": tags, "library_name": (card_data or {}).get("library_name"),
+            })
+        key = {"downloads": "downloads", "likes": "likes", "lastModified": "lastModified", "createdAt": "createdAt"}.get(sort or "")
+        if key:
+            rows.sort(key=lambda r: r[key], reverse=True)
+        size = min(limit, self.state.page_size)
+        page = rows[start : min(start + size, limit)]
+        if expand:
+            page = [{k: v for k, v in r.items() if k in ("_id", "id", *expand)} for r in page]
+        headers = {}
+        if start + size < len(rows) and start + size < limit:  # the Hub pages with a Link header, as GitHub does
+            rest = [(k, v) for k, vs in query.items() if k != "cursor" for v in vs]
+            rest.append(("cursor", str(start + size)))
+            headers["Link"] = f'<{self.state.base_url}/api/models?{urlencode(rest)}>; rel="next"'
+        self._send(200, json.dumps(page).encode(), headers)
+
+    def _discussions(self, repo_type: str, repo_id: str, query: dict[str, list[str]]) -> None:
+        """``GET .../discussions``: pull requests (the only discussions here), newest first, 50 a page."""
+        repo = self._repo(repo_type, repo_id)
+        kind = (query.get("type") or ["all"])[0]
+        status = (query.get("status") or ["all"])[0]
+        author = (query.get("author") or [None])[0]
+        page_index = int((query.get("p") or ["0"])[0])
+        prs = [
+            pr for pr in sorted(repo.prs.values(), key=lambda pr: pr.num, reverse=True)
+            if kind in ("all", "pull_request")
+            and (status == "all" or pr.status == status or (status == "closed" and pr.status == "merged"))
+            and author in (None, pr.author)
+        ]
+        start = page_index * 50
+        items = [
+            {"num": pr.num, "title": pr.title, "status": pr.status, "isPullRequest": True, "createdAt": _iso(pr.created),
+             "author": {"name": pr.author}, "repo": {"name": repo.repo_id, "type": repo.repo_type}, "numComments": 1,
+             "pinned": False, "topReactions": []}
+            for pr in prs[start : start + 50]
+        ]
+        closed = sum(1 for pr in repo.prs.values() if pr.status != "open")
+        self._json(200, {"discussions": items, "count": len(prs), "start": start, "numClosedDiscussions": closed})
 
     def _tag(self, repo_type: str, repo_id: str, revision: str) -> None:
         repo = self._repo(repo_type, repo_id, write=True)

@@ -18,6 +18,9 @@
   :func:`cache_transaction` (:mod:`.cache`) undoes whatever a failed load added to the cache.
 * huggingface_hub exceptions become :mod:`stylehunt.errors` exceptions with the repo, the
   revision and a fix (:mod:`.translate`); writes for publishing are in :mod:`.write`.
+* Finding presets and curating the registry: the model search (:mod:`.search`: filters, free
+  text, sort, limit, after a one-request probe so an unreachable Hub is reported at once) and pull
+  requests (:mod:`.pulls`: open one with a commit, list the open ones; ``refs/pr/<num>`` revisions).
 
 Nothing here runs at import time; every function that can touch the network says so.
 """
@@ -28,6 +31,8 @@ from .cache import cache_transaction
 from .connection import PROBE_TIMEOUT, cache_dir, datasets_cache_dir, endpoint, hf_home, is_offline, repo_status
 from .download import HubFile, cached_file, download, download_file, list_tags
 from .names import check_repo_id, check_revision, is_valid_revision, revision_problem, version_tag
+from .pulls import MAX_PULL_REQUESTS, PullRequest, list_pull_requests, open_pull_request
+from .search import MODEL_SORTS, ModelHit, probe, search_models
 from .translate import hub_errors
 from .write import commit_files, create_repo, create_tag, repo_tags
 
@@ -39,4 +44,7 @@ __all__ = [
     # names and writing
     "check_repo_id", "check_revision", "is_valid_revision", "revision_problem", "version_tag",
     "repo_tags", "create_repo", "commit_files", "create_tag",
+    # finding presets, and pull requests on the registry index
+    "MODEL_SORTS", "ModelHit", "probe", "search_models",
+    "PullRequest", "MAX_PULL_REQUESTS", "open_pull_request", "list_pull_requests",
 ]

@@ -8,13 +8,15 @@ later still lands where it asked.
 from __future__ import annotations
 
 import os
-from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from huggingface_hub import HfApi, constants, hf_hub_download
-from huggingface_hub.errors import RepositoryNotFoundError
+from huggingface_hub import constants
 
 from .. import __version__
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
 
 __all__ = [
     "LIBRARY",
@@ -30,9 +32,17 @@ __all__ = [
 ]
 
 LIBRARY = {"library_name": "stylehunt", "library_version": __version__}
-#: hf_hub_download stamped once with the library name and version.
-hf_download = partial(hf_hub_download, **LIBRARY)
-_HfApi = partial(HfApi, **LIBRARY)
+
+
+def hf_download(*args: Any, **kwargs: Any) -> Any:
+    """``hf_hub_download`` stamped with the library name and version.
+
+    huggingface_hub's client modules are imported here, on first use, not when this package is:
+    ``stylehunt list`` reads the cache only and should not pay for them.
+    """
+    from huggingface_hub import hf_hub_download
+
+    return hf_hub_download(*args, **LIBRARY, **kwargs)
 
 
 def _truthy(value: str | None) -> bool:
@@ -44,9 +54,11 @@ def endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
-def api(token: str | None = None) -> HfApi:
-    """An ``HfApi`` stamped with our library name, on :func:`endpoint`."""
-    return _HfApi(endpoint=endpoint(), token=token)
+def api(token: str | None = None) -> "HfApi":
+    """An ``HfApi`` stamped with our library name, on :func:`endpoint` (imported on first use, as above)."""
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=endpoint(), token=token, **LIBRARY)
 
 
 def is_offline() -> bool:
@@ -97,6 +109,8 @@ def repo_status(repo_id: str, *, repo_type: str = "model", timeout: float = PROB
     Makes at most one short request, and none in offline mode, so a caller can fall back to the
     cache at once instead of waiting out a client's retries.
     """
+    from huggingface_hub.errors import RepositoryNotFoundError
+
     if is_offline():
         return "cache-only", "offline mode is on (HF_HUB_OFFLINE=1)"
     try:

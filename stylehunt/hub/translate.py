@@ -18,7 +18,10 @@ from huggingface_hub.errors import (
 from ..errors import HubError, HubOfflineError, HubRepoNotFoundError, HubRevisionNotFoundError, StylehuntError
 from .connection import endpoint, is_offline
 
-__all__ = ["hub_errors", "http_status"]
+__all__ = ["hub_errors", "http_status", "is_transport_error"]
+
+#: Libraries whose exceptions mean "no answer from the Hub" (huggingface_hub's HTTP client and below).
+_TRANSPORT_MODULES = ("httpx", "httpx2", "httpcore", "httpcore2", "h11", "ssl", "socket")
 
 
 @contextlib.contextmanager
@@ -80,10 +83,19 @@ def hub_errors(
                 hint="use a token with write access: `hf auth login` or HF_TOKEN",
             ) from e
         raise HubError(f"{what}: Hub request for {at} failed (HTTP {status}): {_first_line(e)}", repo_id=repo_id) from e
-    except OSError as e:  # connection refused, DNS, timeouts surfaced by the HTTP client
-        if isinstance(e, StylehuntError):
+    except Exception as e:  # connection refused, DNS, timeouts: an OSError, or the HTTP client's own error
+        if isinstance(e, StylehuntError) or not (isinstance(e, OSError) or is_transport_error(e)):
             raise
         raise HubOfflineError(f"{what}: cannot reach the Hub at {endpoint()} ({e})", repo_id=repo_id, revision=revision) from e
+
+
+def is_transport_error(e: BaseException) -> bool:
+    """Whether ``e`` is the HTTP client's "no answer" (connect, read, timeout), not an HTTP status."""
+    if isinstance(e, HfHubHTTPError):  # an answer, with a status
+        return False
+    return isinstance(e, (ConnectionError, TimeoutError)) or any(
+        cls.__module__.split(".")[0] in _TRANSPORT_MODULES for cls in type(e).__mro__ if cls is not object
+    )
 
 
 def http_status(e: HfHubHTTPError) -> Any:
