@@ -76,7 +76,7 @@ def custom_index(monkeypatch, tmp_path):
             name: {"description": f"{name} test", "tags": ["t"], "versions": versions} for name, versions in presets.items()
         }
         index = RegistryIndex.parse(data, source="test index")
-        monkeypatch.setattr(registry, "_bundled_index", lambda: index)
+        monkeypatch.setattr(registry, "bundled_index", lambda: index)
         return index
 
     return install

@@ -1,4 +1,5 @@
-"""``stylehunt list``, ``show``, ``pull`` and ``publish``: thin commands over :mod:`stylehunt.registry`.
+"""``stylehunt list`` (``--hub``: presets anyone published), ``show``, ``pull`` and ``publish``: thin
+commands over :mod:`stylehunt.registry`.
 
 Results go to stdout (``--format json`` for scripts), messages to stderr; errors reach the one
 error boundary in :func:`stylehunt.cli.main`. Preset files and indexes come from anyone: every
@@ -44,20 +45,16 @@ def _echo(*lines: str, err: bool = False) -> None:
     click.echo("\n".join(printable(line, newlines=False) for line in lines), err=err)
 
 
-@cli.command("list")
-@click.argument("pattern", default="*")
-@click.option("--model", "-m", default=None, metavar="M", help="Only presets for this model (alias such as sd3-medium, or its Hub id).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--refresh", is_flag=True, help="First fetch the newest registry index from the Hub (STYLEHUNT_INDEX_REPO).")
-def list_(pattern: str, model: str | None, fmt: str, refresh: bool) -> None:
-    """List registry presets whose name matches PATTERN (wildcards, e.g. 'sd3-medium/*')."""
-    from ..registry import get_index, list_presets, refresh_index
+#: ``list --hub`` choices; equal to stylehunt.registry.discovery's SORTS, DEFAULT_LIMIT and MAX_LIMIT (a
+#: test checks), written out so that building the command line does not import the registry.
+HUB_SORTS = ("downloads", "likes", "updated")
+HUB_LIMIT, HUB_MAX_LIMIT = 20, 100
 
-    if refresh:
-        refresh_index()
-        _echo("Refreshed the registry index.", err=True)
+
+def _registry_rows(names: list[str]) -> list[dict[str, Any]]:
+    from ..registry import get_index
+
     index = get_index()
-    names = list_presets(pattern, model=model)
     rows = []
     for name in names:
         entry = index.presets[name]
@@ -73,6 +70,10 @@ def list_(pattern: str, model: str | None, fmt: str, refresh: bool) -> None:
                 "description": entry.description,
             }
         )
+    return rows
+
+
+def _echo_registry(rows: list[dict[str, Any]], fmt: str, pattern: str, model: str | None) -> None:
     if fmt == "json":
         _echo_json(rows)
         return
@@ -85,6 +86,99 @@ def list_(pattern: str, model: str | None, fmt: str, refresh: bool) -> None:
         desc = r["description"] if len(r["description"]) <= 72 else r["description"][:71] + "…"
         table.append(f"{r['name']:<{width}}  {r['latest']:<8}  {desc}")
     _echo(*table)
+
+
+def _list_hub(pattern: str, model: str | None, fmt: str, sort: str, limit: int) -> None:
+    """``list --hub``: preset repos on the Hub; offline, one line saying so and the registry."""
+    from ..errors import HubOfflineError
+    from ..registry import model_alias_for
+    from ..registry.discovery import search_hub
+    from ..registry.index import hub_fallback_names, hub_model_id
+
+    base_model = hub_model_id(model) if model is not None else None
+    try:
+        found = search_hub(pattern, base_model=base_model, sort=sort, limit=limit)
+    except HubOfflineError as e:
+        message = str(e)
+        _echo(f"{message[:1].upper()}{message[1:]}; listing the registry only.", err=True)
+        _echo_registry(_registry_rows(hub_fallback_names(pattern, model)), fmt, pattern, model)
+        return
+    rows = []
+    for p in found:
+        alias = model_alias_for(p.base_model) if p.base_model else None
+        rows.append(
+            {
+                "repo_id": p.repo_id,
+                "reference": p.reference,
+                "versions": list(p.versions),
+                "latest": p.latest,
+                "downloads": p.downloads,
+                "likes": p.likes,
+                "last_modified": p.last_modified.isoformat() if p.last_modified else None,
+                "base_model": p.base_model,
+                "model": alias.alias if alias else None,
+                "tags": list(p.tags),
+            }
+        )
+    if fmt == "json":
+        _echo_json(rows)
+        return
+    if not rows:
+        _echo(f"No preset repos on the Hub match {pattern!r}" + (f" for model {model}" if model else "") + ".", err=True)
+        return
+    cells = [
+        (
+            r["reference"],
+            _clip(", ".join(r["versions"]) or "-", 24),
+            str(r["downloads"]),
+            str(r["likes"]),
+            r["last_modified"][:10] if r["last_modified"] else "-",
+            r["model"] or r["base_model"] or "-",
+        )
+        for r in rows
+    ]
+    header = ("REFERENCE", "VERSIONS", "DOWNLOADS", "LIKES", "UPDATED", "MODEL")
+    widths = [max(len(c[i]) for c in [header, *cells]) for i in range(len(header) - 1)]
+    _echo(*("  ".join([*(f"{c[i]:<{w}}" for i, w in enumerate(widths)), c[-1]]) for c in [header, *cells]))
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@cli.command("list")
+@click.argument("pattern", default="*")
+@click.option("--model", "-m", default=None, metavar="M", help="Only presets for this model (alias such as sd3-medium, or its Hub id).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--refresh", is_flag=True, help="First fetch the newest registry index from the Hub (STYLEHUNT_INDEX_REPO).")
+@click.option("--hub", "hub_search", is_flag=True,
+              help="Search the Hub for preset repos anyone published (network); PATTERN is then free text.")
+@click.option("--sort", type=click.Choice(HUB_SORTS), default=HUB_SORTS[0], show_default=True, help="With --hub: best first by this.")
+@click.option("--limit", type=click.IntRange(1, HUB_MAX_LIMIT), default=HUB_LIMIT, show_default=True, metavar="N",
+              help=f"With --hub: at most N repos (1 to {HUB_MAX_LIMIT}).")
+def list_(pattern: str, model: str | None, fmt: str, refresh: bool, hub_search: bool, sort: str, limit: int) -> None:
+    """List registry presets whose name matches PATTERN (wildcards, e.g. 'sd3-medium/*').
+
+    With --hub, list preset repos published anywhere on the Hub instead: their versions (v* tags),
+    downloads, likes, last update and the hf-hub: reference that loads the newest version. Offline,
+    one line says so and the registry is listed.
+    """
+    from ..registry import list_presets, refresh_index
+
+    ctx = click.get_current_context()
+    given = [f"--{n}" for n in ("sort", "limit") if ctx.get_parameter_source(n) != click.core.ParameterSource.DEFAULT]
+    if given and not hub_search:
+        raise click.UsageError(
+            f"{' and '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to --hub (a Hub search); add --hub or leave"
+            f" {'it' if len(given) == 1 else 'them'} out"
+        )
+    if refresh:
+        refresh_index()
+        _echo("Refreshed the registry index.", err=True)
+    if hub_search:
+        _list_hub(pattern, model, fmt, sort, limit)
+        return
+    _echo_registry(_registry_rows(list_presets(pattern, model=model)), fmt, pattern, model)
 
 
 @cli.command()

@@ -8,6 +8,8 @@ under the bundled one, and ignore it (with a warning) if the cached copy is corr
 
 >>> list_presets("sd3-medium/paper-l1*")
 ['sd3-medium/paper-l11h15', 'sd3-medium/paper-l13h17', 'sd3-medium/paper-l1h10']
+>>> hub_model_id("sd3-medium")
+'stabilityai/stable-diffusion-3-medium-diffusers'
 >>> from stylehunt.registry.references import parse_reference
 >>> find_version(parse_reference("sd3-medium/paper-l1h10@1")).location
 'bundled:sd3-medium/paper-l1h10/1.0.0/stylehunt_preset.json'
@@ -24,19 +26,35 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import PresetFileError, PresetIntegrityError, PresetNotFoundError, PresetReferenceError, RegistryIndexError
-from ..files import read_json
+from ..errors import (
+    HubOfflineError,
+    PresetFileError,
+    PresetIntegrityError,
+    PresetNotFoundError,
+    PresetReferenceError,
+    RegistryIndexError,
+)
+from ..files import load_json, read_regular_file
+from .discovery import DEFAULT_LIMIT, check_search
 from .indexfile import INDEX_FILENAME, MAX_INDEX_BYTES, IndexEntry, ModelAlias, RegistryIndex, VersionEntry
-from .names import parse_version
+from .names import is_hub_repo_id, parse_version
 from .references import Reference, path_hint
 
 __all__ = [
     "DEFAULT_INDEX_REPO",
+    "index_location",
+    "bundled_index",
+    "bundled_index_file",
+    "read_index_bytes",
+    "load_index_json",
+    "read_index_file",
     "get_index",
     "refresh_index",
     "model_aliases",
     "model_alias_for",
+    "hub_model_id",
     "list_presets",
+    "hub_fallback_names",
     "find_version",
     "bundled_preset_file",
 ]
@@ -74,22 +92,46 @@ def _index_error(source: str, hint: str | None = None) -> Any:
     return lambda message, hint=hint: RegistryIndexError(message, source=source, hint=hint)
 
 
-def _read_index(path: Any, source: str, hint: str | None = None) -> Any:
-    """The parsed JSON of an index file: a regular file, at most MAX_INDEX_BYTES, strict and depth-bounded JSON."""
-    what = source if INDEX_FILENAME in source else f"{source} {INDEX_FILENAME}"
-    return read_json(path, max_bytes=MAX_INDEX_BYTES, what=what, error=_index_error(source, hint))
+def _what(source: str) -> str:
+    return source if INDEX_FILENAME in source else f"{source} {INDEX_FILENAME}"
+
+
+def read_index_bytes(path: Any, source: str, hint: str | None = None) -> bytes:
+    """The bytes of an index file: a regular file of at most MAX_INDEX_BYTES (else :class:`RegistryIndexError`)."""
+    return read_regular_file(path, max_bytes=MAX_INDEX_BYTES, what=_what(source), error=_index_error(source, hint))
+
+
+def load_index_json(raw: bytes, source: str, hint: str | None = None) -> Any:
+    """The parsed JSON of an index's bytes: strict (no duplicate names or NaN) and depth-bounded JSON."""
+    return load_json(raw, what=_what(source), max_bytes=MAX_INDEX_BYTES, error=_index_error(source, hint))
+
+
+def read_index_file(path: Any, source: str, hint: str | None = None) -> Any:
+    """The parsed JSON of an index file (:func:`read_index_bytes`, then :func:`load_index_json`).
+
+    Refusals raise :class:`RegistryIndexError` naming ``source`` (with ``hint``).
+    """
+    return load_index_json(read_index_bytes(path, source, hint), source, hint)
+
+
+def bundled_index_file() -> Any:
+    """The bundled ``index.json`` as a resource (read it through ``importlib.resources.as_file``)."""
+    return _bundled(_INDEX_PACKAGE, "registry", INDEX_FILENAME)
 
 
 @functools.lru_cache(maxsize=1)
-def _bundled_index() -> RegistryIndex:
-    resource = _bundled(_INDEX_PACKAGE, "registry", INDEX_FILENAME)
+def bundled_index() -> RegistryIndex:
+    """The index shipped with stylehunt (``registry/index.json``), alone. No network."""
+    resource = bundled_index_file()
     source = f"bundled {INDEX_FILENAME}"
     with importlib.resources.as_file(resource) as path:
-        data = _read_index(path, source, hint="reinstall stylehunt")
+        data = read_index_file(path, source, hint="reinstall stylehunt")
     return RegistryIndex.parse(data, source=source)
 
 
-def _index_repo() -> tuple[str, str]:
+def index_location() -> tuple[str, str]:
+    """``(repo, revision)`` of the registry's Hub copy: ``STYLEHUNT_INDEX_REPO`` (else :data:`DEFAULT_INDEX_REPO`)
+    and ``STYLEHUNT_INDEX_REVISION`` (else ``main``), read now."""
     repo = os.environ.get("STYLEHUNT_INDEX_REPO") or DEFAULT_INDEX_REPO
     return repo, os.environ.get("STYLEHUNT_INDEX_REVISION") or "main"
 
@@ -97,13 +139,13 @@ def _index_repo() -> tuple[str, str]:
 def _cached_remote_index() -> RegistryIndex | None:
     from .. import hub
 
-    repo, revision = _index_repo()
+    repo, revision = index_location()
     source = f"hf-hub:{repo}@{revision} (cached)"
     try:
         path = hub.cached_file(repo, INDEX_FILENAME, revision=revision, max_bytes=MAX_INDEX_BYTES)
         if path is None:
             return None
-        return RegistryIndex.parse(_read_index(path, source), source=source, allow_files=False)
+        return RegistryIndex.parse(read_index_file(path, source), source=source, allow_files=False)
     except (PresetIntegrityError, PresetFileError, PresetReferenceError, RegistryIndexError, OSError) as e:
         logger.warning("ignoring the refreshed registry index %s: %s; using the bundled index", source, e)
         return None
@@ -111,7 +153,7 @@ def _cached_remote_index() -> RegistryIndex | None:
 
 def get_index() -> RegistryIndex:
     """The catalogue in use: the bundled index, merged over a refreshed remote copy if one is cached. No network."""
-    bundled = _bundled_index()
+    bundled = bundled_index()
     remote = _cached_remote_index()
     return bundled if remote is None else remote.merged_under(bundled)
 
@@ -125,7 +167,7 @@ def refresh_index(repo_id: str | None = None, *, revision: str | None = None) ->
     """
     from .. import hub
 
-    default_repo, default_revision = _index_repo()
+    default_repo, default_revision = index_location()
     repo = hub.check_repo_id(repo_id or default_repo)
     revision = hub.check_revision(revision or default_revision)
     source = f"hf-hub:{repo}@{revision}"
@@ -135,10 +177,10 @@ def refresh_index(repo_id: str | None = None, *, revision: str | None = None) ->
             fetched = hub.download_file(repo, INDEX_FILENAME, revision=revision, max_bytes=MAX_INDEX_BYTES, what=what)
         except PresetFileError as e:  # over the size limit: an index problem, not a preset's
             raise RegistryIndexError(str(e), source=source, hint=e.hint) from None
-        remote = RegistryIndex.parse(_read_index(fetched.path, source), source=source, allow_files=False)
+        remote = RegistryIndex.parse(read_index_file(fetched.path, source), source=source, allow_files=False)
     if revision != default_revision or repo != default_repo:
         logger.info("refreshed %s; set STYLEHUNT_INDEX_REPO/STYLEHUNT_INDEX_REVISION to use it by default", source)
-        return remote.merged_under(_bundled_index())
+        return remote.merged_under(bundled_index())
     return get_index()
 
 
@@ -166,28 +208,86 @@ def model_alias_for(model: str) -> ModelAlias | None:
 # listing
 
 
-def list_presets(pattern: str = "*", model: str | None = None) -> list[str]:
+def _unknown_model(model: str, *, hub_ids: bool = False) -> PresetNotFoundError:
+    known = sorted(get_index().models)
+    return PresetNotFoundError(
+        f"unknown model {model!r}; known model aliases: {', '.join(known)}",
+        ref=model,
+        available=tuple(known),
+        suggestions=tuple(difflib.get_close_matches(model, known, n=3)),
+        hint="pass an alias from `stylehunt list` or the Hub id it stands for"
+        + (" (or any Hub model id, owner/name)" if hub_ids else ""),
+    )
+
+
+def hub_model_id(model: str) -> str:
+    """The Hub model id ``model`` names: an alias's id, or a Hub id ``owner/name`` as given. No network.
+
+    Anything else (a misspelt alias) raises :class:`PresetNotFoundError` listing the aliases.
+    """
+    alias = model_alias_for(model)
+    if alias is not None:
+        return alias.id
+    if is_hub_repo_id(model):
+        return model
+    raise _unknown_model(model, hub_ids=True)
+
+
+def list_presets(
+    pattern: str = "*",
+    model: str | None = None,
+    *,
+    hub: bool = False,
+    sort: str = "downloads",
+    limit: int = DEFAULT_LIMIT,
+) -> list[str]:
     """Registry preset names matching the wildcard ``pattern``, sorted; optionally for one ``model``
     (an alias such as ``sd3-medium`` or its Hub id). No network.
+
+    With ``hub=True``, the references (``hf-hub:owner/repo@v1.2.0``) of preset repos published
+    anywhere on the Hub instead, best first by ``sort`` (``downloads``, ``likes`` or ``updated``),
+    at most ``limit`` (see :func:`stylehunt.registry.discovery.search_hub`; ``pattern`` is then
+    free text, and ``model`` may be any Hub model id). Network; offline or with the Hub
+    unreachable, a warning is logged and the registry names are returned.
 
     >>> list_presets("*l0h23")
     ['sd3-medium/paper-l0h23']
     """
+    if hub:
+        check_search(sort, limit)  # bad arguments are errors, online or not
+        base_model = hub_model_id(model) if model is not None else None
+        from .discovery import search_hub
+
+        try:
+            return [found.reference for found in search_hub(pattern, base_model=base_model, sort=sort, limit=limit)]
+        except HubOfflineError as e:
+            logger.warning("%s; listing the registry only", e)
+        return hub_fallback_names(pattern, model)
     index = get_index()
     names = [n for n in sorted(index.presets) if fnmatch.fnmatchcase(n, pattern)]
     if model is not None:
         alias = model_alias_for(model)
         if alias is None:
-            known = sorted(index.models)
-            raise PresetNotFoundError(
-                f"unknown model {model!r}; known model aliases: {', '.join(known)}",
-                ref=model,
-                available=tuple(known),
-                suggestions=tuple(difflib.get_close_matches(model, known, n=3)),
-                hint="pass an alias from `stylehunt list` or the Hub id it stands for",
-            )
+            raise _unknown_model(model)
         names = [n for n in names if index.presets[n].model_alias == alias.alias]
     return names
+
+
+def hub_fallback_names(pattern: str = "*", model: str | None = None) -> list[str]:
+    """What a Hub listing shows offline: the registry names, reading its arguments as a Hub search does.
+
+    ``pattern`` without wildcards is free text (``golden`` matches ``sd3-medium/golden-hour``);
+    ``model`` may be any Hub model id (one without an alias has no registry presets). No network.
+
+    >>> hub_fallback_names("l0h")
+    ['sd3-medium/paper-l0h23']
+    """
+    if model is not None and model_alias_for(model) is None:
+        hub_model_id(model)  # a misspelt alias is still an error
+        return []
+    if not any(c in pattern for c in "*?["):
+        pattern = f"*{pattern}*"
+    return list_presets(pattern, model)
 
 
 # --------------------------------------------------------------------------------------------------
