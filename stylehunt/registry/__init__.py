@@ -6,26 +6,36 @@ Modules, bottom to top (each imports only those above it in this list):
 * :mod:`.fields`: field checks with JSON-path errors, and the architecture fingerprint.
 * :mod:`.fileformat`: the preset file ``stylehunt_preset.json`` (dicts and text; no :class:`Preset`).
 * :mod:`.references`: what a reference string means (name, ``hf-hub:``, path).
+* :mod:`.discovery`: finding preset repos anyone published on the Hub (model search, version tags).
 * :mod:`.indexfile`: the catalogue file ``index.json``; :mod:`.index`: the catalogue in use,
-  model aliases, listing, version selection.
+  model aliases, listing (the registry, or the Hub through :mod:`.discovery`), version selection.
 * :mod:`.locate`: finding, downloading and verifying the file a reference names.
 * :mod:`.publish`: pushing a preset to the Hub (model card, tag).
 * :mod:`.preset`: :class:`Preset`, and the functions that build presets from all of the above.
+* :mod:`.check`: checking an index as its maintainers review it (every entry, pin, fingerprint).
+* :mod:`.submit`: proposing a published preset to the index repo (a checked pull request).
 
 Every Hub call goes through :mod:`stylehunt.hub`. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
+from .check import IndexCheck, check_index
+from .discovery import HubPreset, search_hub
 from .index import get_index, list_presets, model_alias_for, model_aliases, refresh_index
 from .indexfile import RegistryIndex
 from .preset import Preset, ResolvedPreset, load_preset, resolve_preset
 from .references import parse_reference
+from .submit import Submission, submit_preset
 
 __all__ = [
+    "HubPreset",
+    "IndexCheck",
     "Preset",
     "RegistryIndex",
     "ResolvedPreset",
+    "Submission",
+    "check_index",
     "get_index",
     "list_presets",
     "load_preset",
@@ -34,4 +44,6 @@ __all__ = [
     "parse_reference",
     "refresh_index",
     "resolve_preset",
+    "search_hub",
+    "submit_preset",
 ]

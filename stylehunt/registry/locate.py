@@ -30,7 +30,7 @@ from .references import HUB_PREFIX, Reference, is_version_spec, parse_reference
 if TYPE_CHECKING:
     from ..hub import HubFile
 
-__all__ = ["LocatedPreset", "locate_preset"]
+__all__ = ["LocatedPreset", "locate_preset", "locate_version"]
 
 #: How a Hub repo without a preset file is reported (see :func:`stylehunt.hub.hub_errors`).
 _NOT_A_PRESET_REPO = "is it a stylehunt preset repository?"
@@ -100,12 +100,22 @@ def _read_fetched(fetched: "HubFile", what: str) -> bytes:
 
 
 def _locate_name(ref: Reference) -> LocatedPreset:
-    loc = find_version(ref)
-    name, version = ref.name, loc.version
+    assert ref.name is not None  # parse_reference sets it for names
+    return locate_version(ref.name, find_version(ref))
+
+
+def locate_version(name: str, loc: VersionEntry, *, presets_root: Any = None) -> LocatedPreset:
+    """The preset file that version ``loc`` of registry name ``name`` points at: read, pin-checked, validated.
+
+    A bundled ``file`` is read from the installed ``presets/`` (or ``presets_root``, a folder or
+    resource, for an index being checked elsewhere); a Hub version is downloaded at its revision
+    and checked against its sha256 pin. The file must say it is ``name`` at ``loc.version``.
+    """
+    version = loc.version
     canonical = f"{name}@{version}"
     if loc.bundled:
         assert loc.file is not None  # what `bundled` means
-        resource = bundled_preset_file(loc.file)
+        resource = bundled_preset_file(loc.file) if presets_root is None else presets_root.joinpath(*loc.file.split("/"))
         raw = _read_bundled(resource, loc, canonical)
         digest = hashlib.sha256(raw).hexdigest()
         if digest != loc.sha256:
