@@ -34,6 +34,11 @@ COMMANDS = [
     ["show", "sd3-medium/paper-l1h10"],
     ["show", "tiny-sd3/warm", "--format", "json"],
     ["publish", str(BUNDLED), "--repo", "someone/warm-style", "--dry-run"],
+    ["list", "--hub", "--help"],
+    ["list", "--hub", "paper"],  # offline here: one line, then the registry
+    ["submit", "--help"],
+    ["registry", "--help"],
+    ["registry", "check"],  # the bundled index, every pin
 ]
 
 
