@@ -125,9 +125,9 @@ def generate(model, presets, head_specs, strengths, scale, identity, prompt, neg
     try:
         images = [(out, image("guided"))]
     except NonFiniteGuidanceError as e:
+        given = f"--scale {e.scale:g}" if scale is not None else f"the presets' scale {e.scale:g}"
         raise NonFiniteGuidanceError(
-            f"--scale {e.scale:g} made the prediction non-finite (inf/NaN) at step {e.step} of {e.steps}; "
-            "nothing was written",
+            f"{given} made the prediction non-finite (inf/NaN) at step {e.step} of {e.steps}; nothing was written",
             scale=e.scale, step=e.step, steps=e.steps, hint="lower --scale (typical scales are 1 to 10)",
         ) from None
     finally:
