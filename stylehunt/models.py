@@ -86,7 +86,7 @@ def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", devi
         raise UnsupportedModelError(
             f"could not load a pipeline from {name!r}: {e}",
             hint="pass a local folder written by save_pretrained, a Hub id available in your cache "
-            "(HF_HUB_OFFLINE=1 needs it cached), or tiny-sd3 / tiny-sd3.5 / tiny-flux",
+            "(HF_HUB_OFFLINE=1 needs it cached), or tiny-sd3 / tiny-sd3.5 / tiny-flux / tiny-chroma",
         ) from e
     if path != name:  # a tiny model: its id is the name, not the cache folder it was built into
         pipe.register_to_config(_name_or_path=name)
@@ -100,9 +100,9 @@ def image_size_multiple(pipe: Any) -> int:
     """What every image height and width must be a multiple of for ``pipe``.
 
     The VAE's downscale factor times the transformer's patch size: one latent patch is one token.
-    That is 16 for SD3, SD3.5 and FLUX.1 (whose pipelines pack 2x2 latents, which their image
+    That is 16 for SD3, SD3.5, FLUX.1 and Chroma (whose pipelines pack 2x2 latents, which their image
     processor's factor already counts), 8 for the tiny SD3 models (patch size 1). SD3 pipelines
-    refuse other sizes with a traceback and FLUX.1 pipelines silently round them down, so callers
+    refuse other sizes with a traceback and FLUX.1 / Chroma pipelines silently round them down, so callers
     check a size against this before generating.
     """
     processor_config = getattr(getattr(pipe, "image_processor", None), "config", None)
@@ -132,14 +132,14 @@ def load_transformer_skeleton(model: str | os.PathLike[str], *, supported: Colle
     except (OSError, ValueError) as e:
         raise UnsupportedModelError(
             f"could not read transformer/config.json of {name!r}: {e}",
-            hint="pass a local pipeline folder, a cached Hub id, or tiny-sd3 / tiny-sd3.5 / tiny-flux",
+            hint="pass a local pipeline folder, a cached Hub id, or tiny-sd3 / tiny-sd3.5 / tiny-flux / tiny-chroma",
         ) from e
     cls_name = config.get("_class_name")
     if supported is not None and cls_name not in supported:
         raise UnsupportedModelError(
             f"unsupported transformer class {cls_name!r} in {name!r} (transformer/config.json `_class_name`); "
             f"supported: {', '.join(supported)}",
-            hint="stylehunt guides SD3, SD3.5 and FLUX.1 pipelines; check the model name, or its transformer/config.json",
+            hint="stylehunt guides SD3, SD3.5, FLUX.1 and Chroma pipelines; check the model name, or its transformer/config.json",
         )
     cls = getattr(diffusers, cls_name, None) if isinstance(cls_name, str) else None
     if not (isinstance(cls, type) and issubclass(cls, diffusers.ModelMixin)):

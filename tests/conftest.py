@@ -69,3 +69,9 @@ def tiny_sd35_path(tmp_path_factory):
 def tiny_flux_path(tmp_path_factory):
     """A tiny random-weight FLUX.1 pipeline saved with save_pretrained."""
     return _tiny_path(tmp_path_factory, "flux")
+
+
+@pytest.fixture(scope="session")
+def tiny_chroma_path(tmp_path_factory):
+    """A tiny random-weight Chroma pipeline saved with save_pretrained (T5 only, padding mask)."""
+    return _tiny_path(tmp_path_factory, "chroma")

@@ -2,7 +2,8 @@
 
 It shares no code with ``stylehunt.engine``:
 
-* attention is recomputed by *materialising* every map ``A = softmax(Q K^T * scale)`` and forming
+* attention is recomputed by *materialising* every map ``A = softmax(Q K^T * scale + mask)`` (the
+  model's own attention mask, as SDPA applies it: additive when float, keep-where-True when bool) and forming
   ``A' = (1-u) A + u I`` with an explicit identity matrix (joint identity) or the masked PAG map
   (image identity: image queries see their own image key plus all text keys), then ``A' V``;
 * the current layer is tracked with ordinary ``register_forward_pre_hook`` hooks;
@@ -27,6 +28,7 @@ def attention_layers(transformer):
         out = [(b.attn, "image_text") for b in blocks]
         out += [(b.attn2, "image") for b in blocks if getattr(b, "attn2", None) is not None]
         return out
+    # FLUX.1 and Chroma: the double-stream blocks, then the single-stream blocks
     out = [(b.attn, "text_image") for b in transformer.transformer_blocks]
     out += [(b.attn, "text_image") for b in transformer.single_transformer_blocks]
     return out
@@ -76,10 +78,13 @@ class ReferencePerturbation(TorchFunctionMode):
         bound = dict(zip(names, args))
         bound.update(kwargs)
         q, k, v = bound["query"], bound["key"], bound["value"]
-        assert bound.get("attn_mask") is None
+        mask = bound.get("attn_mask")
         index, kind = self.current
         scale = bound.get("scale") or 1.0 / math.sqrt(q.shape[-1])
         logits = (q.double() @ k.double().transpose(-1, -2)) * scale  # (B, H, N, N)
+        if mask is not None:
+            assert self.mode == "joint", "the image identity map is defined without masks"
+            logits = logits.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else logits + mask.double()
         attn = torch.softmax(logits, dim=-1)
         n = q.shape[-2]
         for h in range(q.shape[1]):
@@ -107,7 +112,7 @@ def select_rows(kwargs, rows, batched):
     return {k: (v[rows] if k in batched and torch.is_tensor(v) and v.dim() > 0 else v) for k, v in kwargs.items()}
 
 
-BATCHED = ("hidden_states", "encoder_hidden_states", "pooled_projections", "timestep", "guidance")
+BATCHED = ("hidden_states", "encoder_hidden_states", "pooled_projections", "timestep", "guidance", "attention_mask")
 
 
 class ReferenceGuidance:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import random
+import dataclasses
+from dataclasses import dataclass, field
 
 import pytest
 import torch
 from diffusers import (
+    ChromaImg2ImgPipeline,
+    ChromaInpaintPipeline,
     DiffusionPipeline,
     FluxImg2ImgPipeline,
     FluxInpaintPipeline,
@@ -483,3 +487,203 @@ def test_perturbed_forward_matches_reference(request, family, identity):
     torch.testing.assert_close(ours[1:], expected, rtol=1e-4, atol=2e-5)
     assert not torch.allclose(ours[1:], plain[1:], atol=1e-4)
     assert "forward" not in vars(pipe.transformer.transformer_blocks[0].attn)
+
+
+# Model families as table rows: a new family is one FamilyCase (its tiny fixture, siblings, calls) ----
+
+
+@dataclass(frozen=True)
+class FamilyCase:
+    name: str  # the adapter name
+    fixture: str  # session fixture with the saved tiny pipeline (tests/conftest.py)
+    siblings: tuple  # img2img / inpaint / edit pipeline classes (built with from_pipe)
+    cfg: dict  # pipeline kwargs that turn the pipeline's CFG on
+    no_cfg: dict  # ... and off (distilled: the same call)
+    extra: dict = field(default_factory=dict)  # kwargs every call gets
+    identities: tuple = ("joint", "image")
+    transformer_config: dict = field(default_factory=dict)  # config keys a sibling pipeline reads (diffusers bugs)
+
+
+FAMILY_CASES = [
+    FamilyCase(
+        "chroma",
+        "tiny_chroma_path",
+        (ChromaImg2ImgPipeline, ChromaInpaintPipeline),
+        cfg={"guidance_scale": 3.0, "negative_prompt": ["blurry", "a dark and gloomy scene"]},
+        no_cfg={"guidance_scale": 1.0},
+        extra={"max_sequence_length": 32},  # prompts of different lengths: the padding mask matters
+        identities=("joint",),
+        # diffusers 0.42.1's ChromaInpaintPipeline reads transformer.config.guidance_embeds, which
+        # ChromaTransformer2DModel does not have (it fails the same way without stylehunt)
+        transformer_config={"guidance_embeds": False},
+    ),
+]
+CASE_IDS = [case.name for case in FAMILY_CASES]
+
+
+@pytest.fixture(scope="module", params=FAMILY_CASES, ids=CASE_IDS)
+def family(request):
+    pipe = _load(request.getfixturevalue(request.param.fixture))
+    pipe.transformer.register_to_config(**request.param.transformer_config)
+    yield request.param, pipe
+    stylehunt.remove(pipe)
+
+
+def family_run(case, pipe, cfg=True, **kwargs):
+    return run(pipe, **{**case.extra, **(case.cfg if cfg else case.no_cfg), **kwargs})
+
+
+@pytest.mark.parametrize("cfg", [True, False], ids=["cfg", "no-cfg"])
+@pytest.mark.parametrize("seed,u", [(11, None), (12, 1.0)], ids=["u<1", "u=1"])
+def test_family_matches_materialising_reference(family, cfg, seed, u):
+    case, pipe = family
+    grid = stylehunt.head_grid(pipe)
+    rng = random.Random(seed)
+    presets = random_presets(grid, rng)
+    strengths = [u if u is not None else min(p.strength, 0.9) for p in presets]
+    w = rng.uniform(1.0, 4.0)
+    stylehunt.apply(pipe, presets, scale=w, strengths=strengths)
+    try:
+        ours = family_run(case, pipe, cfg=cfg, num_images_per_prompt=2)
+    finally:
+        stylehunt.remove(pipe)
+    with ReferenceGuidance(pipe, strength_table(grid, presets, strengths), w, "joint"):
+        expected = family_run(case, pipe, cfg=cfg, num_images_per_prompt=2)
+    plain = family_run(case, pipe, cfg=cfg, num_images_per_prompt=2)
+    assert ours.shape[0] == 4
+    assert not torch.allclose(ours, plain, atol=1e-3)
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-5)
+
+
+def test_family_siblings_match_the_reference(family):
+    case, base = family
+    preset = stylehunt.Preset(heads=[(0, 0), (1, 1)], strength=0.8)
+    for cls in case.siblings:
+        pipe = cls.from_pipe(base)
+        pipe.set_progress_bar_config(disable=True)
+        extra = {"image": torch.rand(1, 3, 64, 64), "strength": 0.8}
+        if "Inpaint" in cls.__name__:
+            extra["mask_image"] = torch.ones(1, 1, 64, 64)
+        stylehunt.apply(pipe, preset, scale=2.0)
+        try:
+            ours = family_run(case, pipe, **extra)
+        finally:
+            stylehunt.remove(pipe)
+        with ReferenceGuidance(pipe, strength_table(stylehunt.head_grid(pipe), [preset], [0.8]), 2.0):
+            expected = family_run(case, pipe, **extra)
+        torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-5, msg=cls.__name__)
+
+
+def test_family_remove_is_exact(family):
+    case, pipe = family
+    attributes = module_attributes(pipe)
+    plain = family_run(case, pipe)
+    stylehunt.apply(pipe, stylehunt.Preset(heads=[(0, 1), (1, 0)], strength=0.7), scale=3.0)
+    assert not torch.equal(family_run(case, pipe), plain)
+    stylehunt.remove(pipe)
+    assert module_attributes(pipe) == attributes
+    assert torch.equal(family_run(case, pipe), plain)
+
+
+def test_family_identity_modes(family):
+    case, pipe = family
+    preset = stylehunt.Preset(heads=[(0, 0)])
+    for mode in stylehunt.engine.IDENTITY_MODES:
+        if mode in case.identities:
+            stylehunt.apply(pipe, preset, identity=mode)
+            assert stylehunt.get_applied(pipe).identity == mode
+        else:
+            with pytest.raises(stylehunt.GuidanceError, match=rf"identity='{mode}' is not supported for the {case.name} family"):
+                stylehunt.apply(pipe, preset, identity=mode)
+    stylehunt.remove(pipe)
+
+
+def test_family_perturbed_forward_matches_reference(family):
+    """Rows 1..2 of a batch of 3 perturbed alone (with the family's own masks), against the reference."""
+    case, pipe = family
+    grid = stylehunt.head_grid(pipe)
+    presets = random_presets(grid, random.Random(7), n=2)
+    table = strength_table(grid, presets, [p.strength for p in presets])
+    recorded = []
+    handle = pipe.transformer.register_forward_pre_hook(lambda m, a, kw: recorded.append(kw), with_kwargs=True)
+    try:
+        family_run(case, pipe, cfg=False, prompt=["a", "bb bb", "a longer prompt"], num_inference_steps=1)
+    finally:
+        handle.remove()
+    kwargs = {**recorded[0], "return_dict": False}
+    with torch.no_grad():
+        plain = pipe.transformer(**kwargs)[0]
+        with stylehunt.engine.perturbed(pipe, torch.stack([table, table]), start=1):
+            ours = pipe.transformer(**kwargs)[0]
+        expected = perturbed_forward(pipe.transformer, table, "joint", select_rows(kwargs, slice(1, 3), BATCHED))
+    assert torch.equal(ours[0], plain[0])
+    torch.testing.assert_close(ours[1:], expected, rtol=1e-4, atol=2e-5)
+
+
+def test_family_fingerprint_names_the_family_and_old_fingerprints_still_apply(family, flux):
+    case, pipe = family
+    fp = stylehunt.head_grid(pipe).fingerprint()
+    assert fp["family"] == case.name
+    old = {k: v for k, v in fp.items() if k != "family"}  # written before families were recorded
+    stylehunt.apply(pipe, stylehunt.Preset(heads=[(0, 0)], name="old", fingerprint=old))
+    stylehunt.remove(pipe)
+    ours = stylehunt.Preset(heads=[(0, 0)], name="mine", model=f"tiny-{case.name}", fingerprint=fp)
+    with pytest.raises(stylehunt.ArchitectureMismatchError, match=rf"the {case.name} family .* this pipeline is flux"):
+        stylehunt.apply(flux, ours)
+    fluxy = stylehunt.Preset(heads=[(0, 0)], name="fluxy", fingerprint=stylehunt.head_grid(flux).fingerprint())
+    with pytest.raises(stylehunt.ArchitectureMismatchError, match=rf"the flux family .* this pipeline is {case.name}"):
+        stylehunt.apply(pipe, fluxy)
+
+
+def test_kv_cache_pipelines_and_arguments_are_refused(family):
+    case, pipe = family
+    kv = type("Flux2KleinKVPipeline", (type(pipe),), {}).from_pipe(pipe)
+    with pytest.raises(stylehunt.UnsupportedModelError, match="Flux2KleinKVPipeline is not supported: .*kv_cache"):
+        stylehunt.apply(kv, stylehunt.Preset(heads=[(0, 0)]))
+    stylehunt.apply(pipe, stylehunt.Preset(heads=[(0, 0)]))
+    try:
+        with pytest.raises(stylehunt.UnsupportedModelError, match="called with `kv_cache` set"):
+            pipe.transformer(hidden_states=None, kv_cache=object())
+    finally:
+        stylehunt.remove(pipe)
+
+
+def test_unsupported_pipeline_lists_the_families(sd3):
+    pag = StableDiffusion3PAGPipeline.from_pipe(sd3)
+    with pytest.raises(stylehunt.UnsupportedModelError) as info:
+        stylehunt.apply(pag, stylehunt.Preset(heads=[(0, 0)]))
+    for case in FAMILY_CASES:
+        assert f"{case.name}: " in info.value.hint
+
+
+def test_a_registered_adapter_makes_a_family(monkeypatch, flux):
+    """A third party's adapter (register_adapter, or the stylehunt.adapters entry point group)."""
+    from stylehunt.engine import families
+    from stylehunt.engine.families.spec import Adapter, LayerGroup
+
+    monkeypatch.setattr(families, "_registered", list(families.BUILTIN))
+    toy = Adapter(
+        name="toy", transformer_classes=("FluxTransformer2DModel",), pipeline_classes=("ToyPipeline",),
+        layer_groups=(LayerGroup("single_transformer_blocks"),),
+    )
+
+    class EntryPoint:
+        name, value = "toy", "toy_package:ADAPTER"
+
+        def load(self):
+            return toy
+
+    monkeypatch.setattr(families, "_entry_points_loaded", False)
+    monkeypatch.setattr("importlib.metadata.entry_points", lambda group: [EntryPoint()] if group == "stylehunt.adapters" else [])
+    assert families.adapter_for_pipeline(flux).name == "flux"  # the first lookup loads the entry point
+    assert families.adapters()[-1] is toy and "ToyPipeline" in families.supported_pipelines()
+    toy_pipe = type("ToyPipeline", (), {})()
+    toy_pipe.transformer = flux.transformer
+    assert families.adapter_for_pipeline(toy_pipe) is toy
+    assert [layer.module_name for layer in toy.attention_layers(flux.transformer)] == [
+        "single_transformer_blocks.0.attn", "single_transformer_blocks.1.attn"
+    ]
+    replacement = families.register_adapter(dataclasses.replace(toy, cfg="none"))
+    assert families.adapter_for_pipeline(toy_pipe) is replacement  # same name: replaced
+    with pytest.raises(ValueError, match="`cfg` must be one of"):
+        dataclasses.replace(toy, cfg="both")

@@ -95,3 +95,33 @@ def test_grid_iterates_every_address_once(sd3_medium):
     addresses = list(grid)
     assert len(addresses) == len(set(addresses)) == 576 and addresses[:2] == [(0, 0), (0, 1)]
     assert "24 attention layers, 576 heads" in grid.format()
+
+
+# Flagship grids per family, one row each: (transformer class, public config, layers, heads, head dim,
+# first layer of the second group and its module). Chroma1-HD: lodestones/Chroma1-HD transformer/config.json
+# (the ChromaTransformer2DModel defaults in diffusers 0.42.1 are that checkpoint's).
+CHROMA1_HD = dict(
+    patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128, num_attention_heads=24,
+    joint_attention_dim=4096, axes_dims_rope=(16, 56, 56), approximator_num_channels=64,
+    approximator_hidden_dim=5120, approximator_layers=5,
+)
+FLAGSHIPS = [
+    ("ChromaTransformer2DModel", CHROMA1_HD, 19 + 38, 24, 128, (19, "single_transformer_blocks.0.attn"), "chroma"),
+]
+
+
+@pytest.mark.parametrize("cls_name,config,layers,heads,head_dim,second,family", FLAGSHIPS, ids=[r[-1] for r in FLAGSHIPS])
+def test_flagship_grids_on_meta(cls_name, config, layers, heads, head_dim, second, family):
+    import diffusers
+
+    t = meta(getattr(diffusers, cls_name), config)
+    grid = stylehunt.head_grid(t)
+    assert grid.num_layers == layers and set(grid.heads_per_layer) == {heads} and grid.head_dim == head_dim
+    assert grid.layers[second[0]].module_name == second[1]
+    assert attention_modules(t)[second[0]] is grid_module(t, second[1])
+    fp = grid.fingerprint()
+    assert fp["family"] == family and fp["num_layers"] == layers
+
+
+def grid_module(transformer, dotted):
+    return transformer.get_submodule(dotted)

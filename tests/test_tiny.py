@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 from diffusers import (
+    ChromaPipeline,
+    ChromaTransformer2DModel,
     DiffusionPipeline,
     FluxPipeline,
     FluxTransformer2DModel,
@@ -30,9 +32,17 @@ EXPECTED_CLASSES = {
     "sd3": (StableDiffusion3Pipeline, SD3Transformer2DModel),
     "sd3.5": (StableDiffusion3Pipeline, SD3Transformer2DModel),
     "flux": (FluxPipeline, FluxTransformer2DModel),
+    "chroma": (ChromaPipeline, ChromaTransformer2DModel),
 }
 
-FIXTURES = {"sd3": "tiny_sd3_path", "sd3.5": "tiny_sd35_path", "flux": "tiny_flux_path"}
+TOKENIZERS = {
+    "sd3": ("tokenizer", "tokenizer_2", "tokenizer_3"),
+    "sd3.5": ("tokenizer", "tokenizer_2", "tokenizer_3"),
+    "flux": ("tokenizer", "tokenizer_2"),
+    "chroma": ("tokenizer",),
+}
+
+FIXTURES = {"sd3": "tiny_sd3_path", "sd3.5": "tiny_sd35_path", "flux": "tiny_flux_path", "chroma": "tiny_chroma_path"}
 
 
 @pytest.fixture(params=TINY_FAMILIES)
@@ -67,7 +77,7 @@ def _run(pipe, size: int = 64, **kwargs) -> torch.Tensor:
 
 
 def test_families():
-    assert TINY_FAMILIES == ("sd3", "sd3.5", "flux")
+    assert TINY_FAMILIES == ("sd3", "sd3.5", "flux", "chroma")
 
 
 def test_saved_pipeline_loads_into_the_right_classes(family_and_path):
@@ -91,8 +101,7 @@ def test_saved_pipeline_has_the_weights_that_were_built(family_and_path):
 def test_tokenizers_survive_save_and_load(family_and_path):
     family, path = family_and_path
     built, loaded = build_tiny_pipeline(family), _load(path)
-    names = ["tokenizer", "tokenizer_2"] + (["tokenizer_3"] if family != "flux" else [])
-    for name in names:
+    for name in TOKENIZERS[family]:
         assert type(getattr(loaded, name)) is type(getattr(built, name))
         text = "A photo of a Cat, 2 legs!"
         ids = getattr(loaded, name)(text).input_ids
@@ -267,6 +276,7 @@ def test_load_tiny_pipeline_uses_the_cache(monkeypatch, tmp_path):
         ("tiny-sd3", "sd3"),
         ("tiny-sd3.5", "sd3.5"),
         ("tiny-flux", "flux"),
+        ("tiny-chroma", "chroma"),
         ("tiny-SD3", None),
         ("tiny-sd3.0", None),
         ("tiny-", None),
