@@ -132,7 +132,8 @@ def check_fingerprint(r: FieldReader, fp: Any, field: str) -> dict[str, Any]:
     from ..engine.heads import KINDS, SUPPORTED_TRANSFORMERS  # the engine's vocabulary (torch-free module)
 
     fp = r.object(fp, field)
-    r.keys(fp, field, FINGERPRINT_KEYS, FINGERPRINT_KEYS)
+    r.keys(fp, field, ("family", *FINGERPRINT_KEYS), FINGERPRINT_KEYS)  # family: optional (older presets lack it)
+    family = {"family": r.string(fp["family"], f"{field}.family")} if "family" in fp else {}
     cls = r.string(fp["transformer_class"], f"{field}.transformer_class")
     if cls not in SUPPORTED_TRANSFORMERS:
         raise r.fail(
@@ -163,6 +164,7 @@ def check_fingerprint(r: FieldReader, fp: Any, field: str) -> dict[str, Any]:
     if total != num_layers:
         raise r.fail(f"{field}.layer_kinds", f"counts add up to {total}, but num_layers is {num_layers}")
     return {
+        **family,
         "transformer_class": cls,
         "num_layers": num_layers,
         "heads_per_layer": list(hpl) if isinstance(hpl, list) else hpl,
