@@ -69,3 +69,18 @@ def test_generate_writes_the_format_its_suffix_names(tiny_sd3_path, tmp_path, ca
     assert capsys.readouterr().out.split() == [str(out), str(tmp_path / "new" / "cat.baseline.jpg")]
     with Image.open(out) as image:
         assert image.format == "JPEG" and image.size == (72, 64)
+
+
+def test_generate_replaces_a_planted_link_instead_of_writing_through_it(tiny_sd3_path, tmp_path):
+    """--out (and its baseline) may be symlinks planted by someone else: the link is replaced, its target untouched."""
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"user data\n")
+    out = tmp_path / "cat.png"
+    out.symlink_to(victim)
+    (tmp_path / "cat.baseline.png").symlink_to(victim)
+    argv = ["generate", "--model", str(tiny_sd3_path), "--heads", "0:1", "--prompt", "a cat", "--steps", "1",
+            "--height", "64", "--width", "64", "--out", str(out), "--baseline"]
+    assert main(argv) == 0
+    assert victim.read_bytes() == b"user data\n"
+    for path in (out, tmp_path / "cat.baseline.png"):
+        assert not path.is_symlink() and Image.open(path).size == (64, 64)
