@@ -61,6 +61,12 @@ REAL_CONFIGS = {
     ),
     "flux.1-dev": ("FluxTransformer2DModel", "black-forest-labs/FLUX.1-dev", _FLUX),
     "flux.1-schnell": ("FluxTransformer2DModel", "black-forest-labs/FLUX.1-schnell", dict(_FLUX, guidance_embeds=False)),
+    "chroma1-hd": (
+        "ChromaTransformer2DModel",
+        "lodestones/Chroma1-HD",
+        dict(patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128,
+             num_attention_heads=24, joint_attention_dim=4096, axes_dims_rope=(16, 56, 56)),
+    ),
 }
 
 
