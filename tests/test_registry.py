@@ -34,7 +34,7 @@ PAPER = {
     "sd3-medium/paper-l11h15": (11, 15),
 }
 # Made by a real search run on the tiny demo model (see its provenance).
-TINY = {"tiny-sd3/warm"}
+TINY = {"tiny-sd3/warm", "tiny-chroma/warm"}
 BUNDLED = sorted([*PAPER, *TINY])
 
 # The public transformer/config.json values (docs: /work/shared/model-configs.md), independent of index.json.
@@ -108,7 +108,7 @@ def test_alias_fingerprints_equal_the_real_models_built_on_meta(alias):
 
 
 def test_model_aliases_are_the_documented_five_plus_the_tiny_demo_model():
-    assert sorted(registry.model_aliases()) == sorted([*REAL_CONFIGS, "tiny-sd3"])
+    assert sorted(registry.model_aliases()) == sorted([*REAL_CONFIGS, "tiny-sd3", "tiny-chroma"])
     assert registry.model_alias_for(SD3_ID).alias == "sd3-medium"
     assert registry.model_alias_for("flux.1-dev").family == "flux"
     assert registry.model_alias_for("someone/else") is None
