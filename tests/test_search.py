@@ -231,6 +231,45 @@ def test_run_folder_holds_preset_scores_curve_grid_and_state(pipe, tmp_path):
         search(pipe, "brightness", PROMPTS, heldout=HELDOUT, rounds=2, per_round=1, out=out, **FAST)
 
 
+def test_the_run_folder_is_locked_while_the_search_writes_it(pipe, tmp_path):
+    """The objective runs mid-search: the folder's lock is held by this process, and a second lock is refused."""
+    import os
+
+    from stylehunt.headhunter.runfolder import RunLock, lock_holder
+    from stylehunt.objectives import build_objective
+
+    out = tmp_path / "run"
+    brightness = build_objective("brightness")
+    seen = []
+
+    def objective(images, prompts):
+        seen.append(lock_holder(out))
+        with pytest.raises(SearchConfigError, match=f"in use by another search \\(pid {os.getpid()}\\)"):
+            with RunLock(out):
+                pass
+        return brightness(images, prompts)
+
+    search(pipe, objective, PROMPTS, rounds=1, per_round=1, out=out, command={"how": "a test"}, **FAST)
+    assert seen and set(seen) == {str(os.getpid())}
+    assert lock_holder(out) is None and not (out / ".lock").exists()
+    assert json.loads((out / "command.json").read_text()) == {"how": "a test"}
+
+
+def test_a_folder_that_is_not_empty_or_holds_a_run_is_refused_before_anything_is_written(pipe, no_generation, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "grid.png").write_bytes(b"my picture")
+    with pytest.raises(SearchConfigError, match=r"holds no stylehunt run \(grid.png\)"):
+        search(pipe, "brightness", PROMPTS, rounds=1, per_round=1, out=mine, **FAST)
+    assert [p.name for p in mine.iterdir()] == ["grid.png"] and (mine / "grid.png").read_bytes() == b"my picture"
+    with pytest.raises(SearchConfigError, match="nothing to resume"):
+        search(pipe, "brightness", PROMPTS, rounds=1, per_round=1, out=tmp_path / "none", resume=True, **FAST)
+    with pytest.raises(SearchConfigError, match="`command` to be JSON-ready"):
+        search(pipe, "brightness", PROMPTS, rounds=1, per_round=1, out=tmp_path / "new", command={"x": object()},
+               **FAST)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "mine"]
+
+
 # --- bad input: refused before any image is generated ----------------------------------------------------
 
 
@@ -371,6 +410,12 @@ def _help_records(command_name):
     return {name: " ".join(r[1].split()) for name, r in records.items() if r}
 
 
+def _states_default(text, value):
+    import re
+
+    return re.search(rf"\[default: {re.escape(str(value))}[;\]]", text) is not None
+
+
 def test_search_and_atlas_help_state_the_defaults_the_code_uses(capsys):
     import inspect
 
@@ -393,9 +438,10 @@ def test_search_and_atlas_help_state_the_defaults_the_code_uses(capsys):
         "identity": st.DEFAULT_IDENTITY, "batch_size": st.DEFAULT_BATCH_SIZE, "seed": st.DEFAULT_SEED,
         "version": st.DEFAULT_PRESET_VERSION, "license_": st.DEFAULT_PRESET_LICENSE,
     }
-    stated.update({name: f"[default: {value}]" for name, value in defaults.items()})
     for name, text in stated.items():
         assert text in records[name] and text in shown, name
+    for name, value in defaults.items():  # "[default: 5]", or "[default: 5; x>=1]" with the option's range
+        assert _states_default(records[name], value) and _states_default(shown, value), name
     # ... and those are the defaults the search resolves to, from Python as from the CLI
     k, steps, m = 3, 22, 5
     s = SearchSettings(strategy="screened", steps=steps, per_round=k).resolved(m, 64, 64)
@@ -414,5 +460,5 @@ def test_search_and_atlas_help_state_the_defaults_the_code_uses(capsys):
     for name, value in {"seed": st.DEFAULT_SEED, "scale": st.DEFAULT_SCALE, "strength": st.DEFAULT_STRENGTH,
                         "steps": st.DEFAULT_STEPS, "identity": st.DEFAULT_IDENTITY,
                         "batch_size": st.DEFAULT_BATCH_SIZE, "thumb": st.DEFAULT_THUMB}.items():
-        assert f"[default: {value}]" in records[name] and f"[default: {value}]" in shown, name
+        assert _states_default(records[name], value) and _states_default(shown, value), name
         assert atlas[name].default == value, name

@@ -1,14 +1,21 @@
 """``stylehunt search`` and ``stylehunt atlas``: thin commands over :mod:`stylehunt.headhunter`.
 
-``search`` checks everything it can before loading the model (objective name, prompt source and
-column, a resume folder's configuration, k against the head pool read from the model's config on
-the meta device, the scorer's weights), then loads the pipeline and calls
-:func:`stylehunt.search`. Under ``accelerate launch -m stylehunt search ...`` every process
-runs this same command; the library splits the work.
+``search`` checks everything before loading the model, and creates nothing until then: every
+option's range (click types, so the message names the flag), the objective name, the prompt
+source and column, the run folder (writable; new and empty, or holding the run to resume; not
+locked by another search), a resume folder's recorded options, k against the head pool and the
+image size against the model's size multiple (both read from the model's config files, no
+weights), the preset's name/version/license, and the scorer's weights. Then it loads the
+pipeline and calls :func:`stylehunt.search`, which locks the folder and writes ``command.json``
+before its first state. Under ``accelerate launch -m stylehunt search ...`` every process runs
+this same command; the library splits the work.
 
 Resuming: ``--resume DIR`` continues the run in DIR. The command line of the run is kept in
 ``DIR/command.json``; options not given again are taken from it, and an option given with another
 value is refused with the difference named.
+
+Library messages name parameters in backquotes (```per_round```); errors leaving these commands
+name the flag instead (``--per-round``).
 """
 
 from __future__ import annotations
@@ -16,13 +23,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .app import cli
-from ..errors import ResumeMismatchError, SearchConfigError
+from .app import cli, quiet_model_loading
+from .params import FiniteFloat, device_option, image_out, seed_option, writable_folder_problem
+from .terminal import printable
+from ..errors import ResumeMismatchError, SearchConfigError, StorageError, StylehuntError
 from ..headhunter.settings import (  # torch-free: the defaults, their help text, the checks before loading
     DEFAULT_BATCH_SIZE,
     DEFAULT_IDENTITY,
@@ -44,8 +54,8 @@ from ..headhunter.settings import (  # torch-free: the defaults, their help text
     SearchSettings,
     check_pool_size,
     resolve_pool,
+    size_multiple_for,
 )
-from ..headhunter.store import STATE_FILE, read_command, write_command
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +67,56 @@ _RECORDED = (
     "keep", "name", "version", "license", "dtype",
 )
 
+#: Library parameter (as library messages quote it, ```per_round```) -> the flag that sets it.
+_FLAGS = {
+    "rounds": "--rounds", "per_round": "--per-round", "scale": "--scale", "strength": "--strength",
+    "steps": "--steps", "height": "--resolution", "width": "--resolution", "cfg_scale": "--cfg",
+    "identity": "--identity", "batch_size": "--batch-size", "screen_steps": "--screen-steps",
+    "screen_prompts": "--screen-prompts", "rerank": "--rerank", "keep": "--keep", "strategy": "--strategy",
+    "layers": "--layers", "pool": "--layers", "prompts": "--num-prompts", "num_search": "--num-prompts",
+    "num_heldout": "--num-heldout", "seeds": "--seed", "base_seed": "--seed", "name": "--name",
+    "version": "--version", "license": "--license", "model_id": "--model-id", "objective": "--objective",
+    "style": "--style", "thumb": "--thumb", "prompt": "--prompt",
+}
+_QUOTED = re.compile(r"`([a-z_]+)`")
+
+def _named_by_flag(error: StylehuntError) -> StylehuntError:
+    """``error`` with the library parameters its message and hint quote replaced by their flags."""
+    def flag(m: re.Match) -> str:
+        return _FLAGS.get(m.group(1), m.group(0))
+
+    if error.args and isinstance(error.args[0], str):
+        error.args = (_QUOTED.sub(flag, error.args[0]), *error.args[1:])
+    if error.hint:
+        error.hint = _QUOTED.sub(flag, error.hint)
+    return error
+
 
 def _option_name(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
+def _recorded_value(ctx: click.Context, key: str, value: Any, path: Path) -> Any:
+    """A value read from command.json, checked as the option's own type checks it on the command line."""
+    param = next(p for p in ctx.command.params if p.name == ("license_" if key == "license" else key))
+    if value is None and param.default is None:
+        return None
+    try:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise click.BadParameter("not a single option value")
+        return param.type.convert(value, param, ctx)
+    except click.BadParameter as e:
+        raise SearchConfigError(
+            f"{path}: {_option_name(key)} is recorded as {json.dumps(value)[:60]}, which the option does not take "
+            f"({e.format_message()}); the file was edited or is damaged",
+            hint=f"give the option again (--resume {path.parent} {_option_name(key)} ...), or start a new --out",
+        ) from None
+
+
 def _merge_resume(ctx: click.Context, opts: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """Fill options not given from the run's command.json; refuse options given with another value."""
+    from ..headhunter.store import COMMAND_FILE, read_command
+
     saved = read_command(run_dir)
     if saved is None:
         return opts  # a run started from Python: every option must be given again; the library compares
@@ -72,12 +125,13 @@ def _merge_resume(ctx: click.Context, opts: dict[str, Any], run_dir: Path) -> di
     for key in _RECORDED:
         if key not in saved:
             continue
+        value = _recorded_value(ctx, key, saved[key], run_dir / COMMAND_FILE)
         source = ctx.get_parameter_source("license_" if key == "license" else key)
         given = source not in (click.core.ParameterSource.DEFAULT, None)
         if not given:
-            merged[key] = saved[key]
-        elif opts[key] != saved[key]:
-            diffs.append((_option_name(key), saved[key], opts[key]))
+            merged[key] = value
+        elif opts[key] != value:
+            diffs.append((_option_name(key), value, opts[key]))
     if diffs:
         listing = "; ".join(f"{k}: the run used {a!r}, got {b!r}" for k, a, b in diffs)
         raise ResumeMismatchError(
@@ -88,27 +142,83 @@ def _merge_resume(ctx: click.Context, opts: dict[str, Any], run_dir: Path) -> di
     return merged
 
 
+def _check_folder_writable(flag: str, folder: Path) -> None:
+    problem = writable_folder_problem(folder)
+    if problem:
+        path, why = problem
+        raise StorageError(f"{flag} {folder}: cannot write to {path}: {why}", path=str(path),
+                           hint=f"choose a {flag} folder in a place you can write to")
+
+
+def _check_run_folder(flag: str, run_dir: Path, resume: bool) -> None:
+    """The run folder, before anything is loaded: writable, not locked by another search, new/empty or a
+    run, whose state (to resume) is readable and well-formed."""
+    from ..headhunter.runfolder import check_run_folder, lock_holder
+    from ..headhunter.store import read_state
+
+    _check_folder_writable(flag, run_dir)
+    holder = lock_holder(run_dir) if _is_main() else None  # other ranks: the main process locks it meanwhile
+    if holder is not None:
+        raise SearchConfigError(
+            f"run folder {run_dir} is in use by another search (pid {holder})",
+            hint=f"wait for that search to end, or stop it (kill {holder})" if holder.isdigit()
+            else "wait for the other search on this folder to end",
+        )
+    check_run_folder(run_dir, resume=resume, flag=flag.lstrip("-"))
+    if resume:
+        read_state(run_dir)
+
+
 def _load_objective(spec: str, style: str):
     from ..objectives import build_objective
 
     return build_objective(spec, style=style)
 
 
-def _pool_check(model: str, layers: str | None, rounds: int, per_round: int, settings_kwargs: dict[str, Any]) -> None:
-    """k against the pool, from the model's transformer config on the meta device (no weights)."""
-    from ..engine import head_grid
+def _skeleton(model: str) -> Any:
+    """The model's transformer on the meta device, from its config (no weights)."""
+    from ..engine.heads import SUPPORTED_TRANSFORMERS
     from ..models import load_transformer_skeleton
 
-    grid = head_grid(load_transformer_skeleton(model))
-    pool = resolve_pool(grid, None, layers)
-    check_pool_size(len(pool), SearchSettings(rounds=rounds, per_round=per_round, **settings_kwargs))
+    return load_transformer_skeleton(model, supported=SUPPORTED_TRANSFORMERS)
+
+
+def _size_multiple(model: str, transformer: Any) -> int | None:
+    """What image sides must be multiples of, from the model's config files (no weights).
+
+    ``None`` when the VAE's config cannot be read here; the search then checks the size after
+    loading (before creating anything).
+    """
+    import diffusers
+
+    from ..tiny import resolve_tiny_model
+
+    path = resolve_tiny_model(model) or model
+    try:
+        vae = diffusers.AutoencoderKL.load_config(path, subfolder="vae")
+        factor = 2 ** (len(vae["block_out_channels"]) - 1)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return size_multiple_for(type(transformer).__name__, getattr(transformer.config, "patch_size", None), factor)
+
+
+def _check_resolution(resolution: int | None, model: str, transformer: Any) -> None:
+    multiple = _size_multiple(model, transformer) if resolution is not None else None
+    if multiple and resolution % multiple:
+        below, above = resolution // multiple * multiple, (resolution // multiple + 1) * multiple
+        nearest = f"{below} or {above}" if below else str(above)
+        raise click.BadParameter(
+            f"{resolution} is not a multiple of {multiple} (one {type(transformer).__name__} token covers "
+            f"{multiple}x{multiple} pixels); use {nearest}",
+            param_hint="'--resolution'",
+        )
 
 
 def _model_id(model: str, model_id: str | None) -> str | None:
     if model_id:
         return model_id
     if os.path.isdir(os.path.expanduser(model)):
-        return None  # a local folder is not a Hub id; search() asks for --model-id
+        return None  # a local folder is not a Hub id; the preset check asks for --model-id
     return model
 
 
@@ -139,42 +249,50 @@ def _is_main() -> bool:
               help="Content prompts: default, parti, hf:OWNER/NAME, or a .txt/.csv/.tsv/.jsonl/.json/.parquet file.")
 @click.option("--prompt-column", default=None, help="Prompt column of a table source.")
 @click.option("--category", default=None, help="Keep only this category of the prompt source.")
-@click.option("--num-prompts", type=int, default=5, show_default=True,
+@click.option("--num-prompts", type=click.IntRange(min=1), default=5, show_default=True,
               help="M search prompts (generation seeds SEED+0 .. SEED+M-1).")
-@click.option("--num-heldout", type=int, default=10, show_default=True,
+@click.option("--num-heldout", type=click.IntRange(min=0), default=10, show_default=True,
               help="Held-out prompts (disjoint from the search prompts) for the preset's held-out score "
               f"(generation seeds SEED+{HELDOUT_SEED_OFFSET}+i); 0: none.")
 @click.option("--prompt-seed", type=int, default=0, show_default=True, help="Seed of the search/held-out prompt draw.")
-@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Base generation seed SEED.")
+@click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True, callback=seed_option,
+              help="Base generation seed SEED.")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default=DEFAULT_STRATEGY, show_default=True,
               help="exhaustive: the paper's greedy search; screened: cheap screening, full re-rank of the best.")
-@click.option("--rounds", type=int, default=DEFAULT_ROUNDS, show_default=True, help="R greedy rounds.")
-@click.option("--per-round", "-k", type=int, default=DEFAULT_PER_ROUND, show_default=True, help="k heads added per round.")
-@click.option("--scale", "-w", type=float, default=DEFAULT_SCALE, show_default=True,
+@click.option("--rounds", type=click.IntRange(min=1), default=DEFAULT_ROUNDS, show_default=True, help="R greedy rounds.")
+@click.option("--per-round", "-k", type=click.IntRange(min=1), default=DEFAULT_PER_ROUND, show_default=True,
+              help="k heads added per round.")
+@click.option("--scale", "-w", type=FiniteFloat(0.0, 1e4, min_open=True), default=DEFAULT_SCALE, show_default=True,
               help="Guidance scale w during the search.")
-@click.option("--strength", "-u", type=float, default=DEFAULT_STRENGTH, show_default=True,
-              help="SoftPAG u during the search.")
-@click.option("--steps", type=int, default=DEFAULT_STEPS, show_default=True, help="Denoising steps.")
-@click.option("--resolution", type=int, default=None, help="Image size in px (default: the model's).")
-@click.option("--cfg", type=float, default=None, help="Classifier-free guidance scale during the search (default: none).")
+@click.option("--strength", "-u", type=FiniteFloat(0.0, 1.0, min_open=True), default=DEFAULT_STRENGTH,
+              show_default=True, help="SoftPAG u during the search.")
+@click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True, help="Denoising steps.")
+@click.option("--resolution", type=click.IntRange(min=1), default=None,
+              help="Image size in px, a multiple of the pixels one token covers (16 for SD3 and FLUX.1, 8 for "
+              "tiny-sd3). Default: the model's.")
+@click.option("--cfg", type=FiniteFloat(1.0, 1e4, min_open=True), default=None,
+              help="Classifier-free guidance scale during the search (default: none).")
 @click.option("--identity", type=click.Choice(["joint", "image"]), default=DEFAULT_IDENTITY, show_default=True)
 @click.option("--layers", default=None, help="Restrict the head pool to these layers, e.g. 0-5,12.")
-@click.option("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, show_default=True, help="Images per pipeline call.")
-@click.option("--screen-steps", type=int, default=None,
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
+              help="Images per pipeline call.")
+@click.option("--screen-steps", type=click.IntRange(min=1), default=None,
               help=f"screened: denoising steps while screening (default: steps // {SCREEN_STEPS_DIVISOR}, at least 1).")
-@click.option("--screen-prompts", type=int, default=None,
+@click.option("--screen-prompts", type=click.IntRange(min=1), default=None,
               help="screened: screen on the first N search prompts (default: all of them).")
-@click.option("--rerank", type=int, default=None,
+@click.option("--rerank", type=click.IntRange(min=1), default=None,
               help=f"screened: candidates re-scored at full settings in each round (default: {RERANK_PER_K}k).")
-@click.option("--keep", type=int, default=None,
+@click.option("--keep", type=click.IntRange(min=1), default=None,
               help=f"screened: best-ranked unselected heads considered in each round after the first "
               f"(default: {KEEP_PER_K}k).")
 @click.option("--name", default=None, help="Preset name (default: the run folder's name).")
 @click.option("--version", "version", default=DEFAULT_PRESET_VERSION, show_default=True, help="Preset version (semver).")
 @click.option("--license", "license_", default=DEFAULT_PRESET_LICENSE, show_default=True, help="Preset license id.")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
-@click.option("--device", default=None, help="torch device (default: cpu, or each process's GPU under accelerate).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="New run folder.")
+@click.option("--device", default=None, callback=device_option,
+              help="torch device (default: cpu, or each process's GPU under accelerate).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="New run folder: a new or empty folder (a folder holding other files is refused).")
 @click.option("--resume", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Continue the run in this folder (omitted options are taken from it).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
@@ -188,55 +306,72 @@ def search(ctx: click.Context, **opts: Any) -> None:
         --style "sunlit, warm glow, golden hour" --objective pickscore \\
         --prompts parti --num-prompts 5 --rounds 5 --per-round 3 --out runs/golden-hour
     stylehunt search --resume runs/golden-hour
+
+    One search at a time per run folder: a second one (or a --resume) on a folder in use is
+    refused, naming the pid of the search using it.
     """
+    try:
+        _search(ctx, opts)
+    except StylehuntError as e:
+        raise _named_by_flag(e) from None
+
+
+def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
     opts["license"] = opts.pop("license_")
     resume_dir, out = opts.pop("resume"), opts.pop("out")
     device, fmt, progress = opts.pop("device"), opts.pop("fmt"), opts.pop("progress")
     if resume_dir is not None:
         if out is not None and Path(out).resolve() != Path(resume_dir).resolve():
             raise click.UsageError("--out and --resume name different folders; give only --resume DIR")
-        opts = _merge_resume(ctx, opts, Path(resume_dir))
         run_dir = Path(resume_dir)
+        _check_run_folder("--resume", run_dir, resume=True)
+        opts = _merge_resume(ctx, opts, run_dir)
     elif out is None:
         raise click.UsageError("give --out DIR for a new run (or --resume DIR to continue one)")
     else:
         run_dir = Path(out)
+        _check_run_folder("--out", run_dir, resume=False)
     if not opts["model"]:
         raise click.UsageError("give --model (a folder, a Hub id, or tiny-sd3 / tiny-sd3.5 / tiny-flux)")
 
+    from ..headhunter.outputs import check_preset_fields, check_report_deps, preset_name
     from ..prompts import load_prompts
-    from ..headhunter.hunt import search as run_search
 
-    # 1. cheap checks, no weights
-    objective = _load_objective(opts["objective"], opts["style"])
-    source = load_prompts(opts["prompts"], column=opts["prompt_column"], category=opts["category"])
-    if opts["num_heldout"] < 0:
-        raise SearchConfigError(f"Expected --num-heldout >= 0, but got {opts['num_heldout']}")
-    search_set, heldout_set = source.split(opts["num_prompts"], opts["num_heldout"], seed=opts["prompt_seed"])
+    # 1. cheap checks, no weights: nothing is created before all of them pass (torch-free ones first)
+    model_id = _model_id(opts["model"], opts["model_id"])
+    check_preset_fields(preset_name(opts["name"], run_dir), opts["version"], opts["license"], model_id)
+    check_report_deps()
     settings_kwargs = dict(
         strategy=opts["strategy"], scale=opts["scale"], strength=opts["strength"], steps=opts["steps"],
         height=opts["resolution"], width=opts["resolution"], cfg_scale=opts["cfg"], identity=opts["identity"],
         batch_size=opts["batch_size"], screen_steps=opts["screen_steps"], screen_prompts=opts["screen_prompts"],
         rerank=opts["rerank"], keep=opts["keep"],
     )
-    SearchSettings(rounds=opts["rounds"], per_round=opts["per_round"], **settings_kwargs)
-    _pool_check(opts["model"], opts["layers"], opts["rounds"], opts["per_round"], settings_kwargs)
-    if resume_dir is None and (run_dir / STATE_FILE).exists():
-        raise SearchConfigError(f"run folder {run_dir} already holds a search", hint=f"continue it with --resume {run_dir}")
+    settings = SearchSettings(rounds=opts["rounds"], per_round=opts["per_round"], **settings_kwargs)
+    objective = _load_objective(opts["objective"], opts["style"])
+    source = load_prompts(opts["prompts"], column=opts["prompt_column"], category=opts["category"])
+    search_set, heldout_set = source.split(opts["num_prompts"], opts["num_heldout"], seed=opts["prompt_seed"])
+    settings.resolved(len(search_set.prompts), opts["resolution"] or 0, opts["resolution"] or 0)  # --screen-prompts
+    from ..engine import head_grid
+
+    transformer = _skeleton(opts["model"])
+    grid = head_grid(transformer)
+    check_pool_size(len(resolve_pool(grid, None, opts["layers"])), settings)
+    _check_resolution(opts["resolution"], opts["model"], transformer)
     # 2. the scorer's weights (ScorerUnavailableError when not available offline)
     objective.load()
-    # 3. the model, then the search
+    # 3. the model, then the search (which locks the run folder and records this command line in it)
+    from ..headhunter.hunt import search as run_search
     from ..models import load_pipeline
 
+    quiet_model_loading()
     pipe = load_pipeline(opts["model"], dtype=opts["dtype"], device=_device(device))
-    if resume_dir is None and _is_main():
-        write_command(run_dir, {k: opts[k] for k in _RECORDED})
     heldout = heldout_set if opts["num_heldout"] > 0 else None
     result = run_search(
         pipe, objective, search_set, heldout=heldout, base_seed=opts["seed"], rounds=opts["rounds"],
         per_round=opts["per_round"], layers=opts["layers"], out=run_dir, resume=resume_dir is not None,
-        model_id=_model_id(opts["model"], opts["model_id"]), name=opts["name"], version=opts["version"],
-        license=opts["license"], progress=progress, **settings_kwargs,
+        model_id=model_id, name=opts["name"], version=opts["version"], license=opts["license"], progress=progress,
+        command=None if resume_dir is not None else {k: opts[k] for k in _RECORDED}, **settings_kwargs,
     )
     if not _is_main():
         return
@@ -259,40 +394,59 @@ def search(ctx: click.Context, **opts: Any) -> None:
     if result.heldout_score is not None:
         click.echo(f"held-out: {result.heldout_score:.4f} with the preset, {result.heldout_baseline:.4f} without "
                    f"({result.heldout_gain:+.4f})")
-    click.echo(f"run folder: {run_dir}")
+    click.echo(f"run folder: {printable(str(run_dir))}")
 
 
 @cli.command()
 @click.option("--model", required=True, help="Pipeline folder, Hub id, or tiny-sd3 / tiny-sd3.5 / tiny-flux.")
 @click.option("--prompt", required=True, help="Text prompt (the same for every cell).")
 @click.option("--layers", default=None, help="Layers to show, e.g. 0-5 (default: all).")
-@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True)
-@click.option("--scale", "-w", type=float, default=DEFAULT_SCALE, show_default=True, help="Guidance scale w.")
-@click.option("--strength", "-u", type=float, default=DEFAULT_STRENGTH, show_default=True, help="SoftPAG u.")
-@click.option("--steps", type=int, default=DEFAULT_STEPS, show_default=True)
-@click.option("--resolution", type=int, default=None, help="Image size in px (default: the model's).")
-@click.option("--cfg", type=float, default=None, help="Classifier-free guidance scale (default: none).")
+@click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True, callback=seed_option)
+@click.option("--scale", "-w", type=FiniteFloat(0.0, 1e4, min_open=True), default=DEFAULT_SCALE, show_default=True,
+              help="Guidance scale w.")
+@click.option("--strength", "-u", type=FiniteFloat(0.0, 1.0, min_open=True), default=DEFAULT_STRENGTH,
+              show_default=True, help="SoftPAG u.")
+@click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True)
+@click.option("--resolution", type=click.IntRange(min=1), default=None,
+              help="Image size in px, a multiple of the pixels one token covers (default: the model's).")
+@click.option("--cfg", type=FiniteFloat(1.0, 1e4, min_open=True), default=None,
+              help="Classifier-free guidance scale (default: none).")
 @click.option("--identity", type=click.Choice(["joint", "image"]), default=DEFAULT_IDENTITY, show_default=True)
-@click.option("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, show_default=True)
-@click.option("--thumb", type=int, default=DEFAULT_THUMB, show_default=True, help="Cell size in px.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True)
+@click.option("--thumb", type=click.IntRange(min=1), default=DEFAULT_THUMB, show_default=True, help="Cell size in px.")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
-@click.option("--device", default=None)
+@click.option("--device", default=None, callback=device_option)
 @click.option("--progress/--no-progress", default=None)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output PNG.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, callback=image_out,
+              help="Output image (.png, .jpg, .webp, ...); replaced atomically, a symlink there is replaced, not followed.")
 def atlas(model, prompt, layers, seed, scale, strength, steps, resolution, cfg, identity, batch_size, thumb, dtype,
           device, progress, out):
     """Single-head guidance for every head of some layers: one row per layer, one column per head."""
-    from ..engine import head_grid
-    from ..models import load_pipeline, load_transformer_skeleton
-    from ..headhunter.report import render_atlas
+    try:
+        _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, cfg, identity, batch_size, thumb,
+               dtype, device, progress, out)
+    except StylehuntError as e:
+        raise _named_by_flag(e) from None
 
+
+def _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, cfg, identity, batch_size, thumb, dtype,
+           device, progress, out):
+    from ..engine import head_grid
+    from ..headhunter.outputs import write_image
+    from ..headhunter.report import render_atlas
+    from ..models import load_pipeline
+
+    if not prompt.strip():
+        raise click.BadParameter("the prompt is empty", param_hint="'--prompt'")
     SearchSettings(rounds=1, per_round=1, scale=scale, strength=strength, steps=steps, height=resolution,
                    width=resolution, cfg_scale=cfg, identity=identity, batch_size=batch_size)
-    resolve_pool(head_grid(load_transformer_skeleton(model)), None, layers)  # bad --layers before loading
+    transformer = _skeleton(model)
+    resolve_pool(head_grid(transformer), None, layers)  # bad --layers before loading
+    _check_resolution(resolution, model, transformer)
+    quiet_model_loading()
     pipe = load_pipeline(model, dtype=dtype, device=device)
     image = render_atlas(pipe, prompt, layers=layers, seed=seed, scale=scale, strength=strength, steps=steps,
                          height=resolution, width=resolution, cfg_scale=cfg, identity=identity,
                          batch_size=batch_size, thumb=thumb, progress=progress)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    image.save(out)
-    click.echo(str(out))
+    write_image(image, out)
+    click.echo(printable(str(out)))

@@ -3,7 +3,8 @@
 Modules: :mod:`.settings` (defaults, validation, head pool, image size; no torch),
 :mod:`.hunt` (:func:`search`), :mod:`.strategies` (the greedy rounds), :mod:`.runner`
 (units of work), :mod:`.sampler` (batched generation with per-image head sets), :mod:`.store`
-(``state.json``, resume, ``command.json``), :mod:`.distribution` (accelerate), :mod:`.results`,
+(``state.json``, resume, ``command.json``), :mod:`.runfolder` (which folder a search may write, its
+lock), :mod:`.distribution` (accelerate), :mod:`.results`,
 :mod:`.outputs` (the preset and the run folder's files), :mod:`.report` (curve, grid, atlas).
 The names below are imported on first use, so ``import stylehunt.headhunter.settings`` (the CLI's
 ``--help``) imports no torch.

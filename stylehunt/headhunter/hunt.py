@@ -26,6 +26,11 @@ Mechanics (``docs/search.md`` has the reasoning), one module each:
   seeded by its pair, and prompt embeddings are computed once per prompt, so a row never depends
   on its neighbours.
 * **Determinism.** Candidates are sorted by address; rankings sort by ``(-score, address)``.
+* **The run folder** (:mod:`.runfolder`). A new run takes only a new or empty folder (one holding
+  other files may be the user's, and is refused); the main process locks it (``flock`` on
+  ``.lock``) for the life of the search, so a second search on it is refused, naming the pid.
+  Nothing is created before every input is checked; every file is written atomically, replacing
+  (never following) a symlink at its name.
 * **Resume** (:mod:`.store`). With ``out=``, ``state.json`` in the run folder holds a hash of the
   configuration (model and architecture fingerprint, settings, objective, prompts, seeds, pool)
   and every unit's scores; it is rewritten atomically (temporary file + ``os.replace``) after
@@ -52,15 +57,16 @@ Example (tiny random-weight model, weight-free objective)::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from ..errors import SearchConfigError
 from .distribution import Distributed
-from .outputs import build_preset, check_preset_fields, check_report_deps, slug, write_outputs
+from .outputs import build_preset, check_preset_fields, check_report_deps, preset_name, write_outputs
 from .results import RoundResult, SearchResult
 from .runner import Progress, Runner
 from .sampler import Sampler
@@ -84,7 +90,8 @@ from .settings import (
     image_size,
     resolve_pool,
 )
-from .store import STATE_FORMAT, open_store
+from .runfolder import RunLock, check_run_folder, remove_stale_temps
+from .store import STATE_FORMAT, json_bytes, open_store, write_command
 from .strategies import estimate_images, greedy
 
 __all__ = ["search"]
@@ -193,6 +200,7 @@ def search(
     license: str = DEFAULT_PRESET_LICENSE,
     grid_prompts: int = DEFAULT_GRID_PROMPTS,
     progress: bool | None = None,
+    command: Mapping[str, Any] | None = None,
 ) -> SearchResult:
     """Greedy head search (HeadHunter) for a preset that raises ``objective``.
 
@@ -212,7 +220,10 @@ def search(
         pool: the candidate heads (default: every head of the model); ``layers`` restricts the
             pool to some layers (``"0-5,12"`` or a list).
         out: run folder; gets ``state.json`` (resume), ``scores.json``, ``curve.png``,
-            ``grid.png`` and ``stylehunt_preset.json``. ``None``: nothing is written.
+            ``grid.png`` and ``stylehunt_preset.json``. ``None``: nothing is written. A new run
+            needs a new or empty folder (a folder holding other files is refused, never written
+            to); the folder is locked for the life of the search (a second search on it is
+            refused, naming the first one's pid); nothing is created before every input is checked.
         resume: continue the search recorded in ``out``; its configuration must be the same.
         model_id: the Hub id recorded in the preset (default: the pipeline's ``name_or_path``
             when it is not a local folder); required with ``out``.
@@ -220,6 +231,9 @@ def search(
             semver version and license id.
         grid_prompts: rows of ``grid.png`` (the first search pairs).
         progress: tqdm bars (overall with ETA, and per round); default: on a terminal only.
+        command: how a new run was started, as JSON-ready data, written to ``command.json`` in the
+            run folder before the search state (the CLI records its options there for
+            ``stylehunt search --resume``); ignored on resume.
 
     Returns a :class:`SearchResult` (``result.preset``, ``result.rounds``, held-out scores, images).
     Raises :class:`~stylehunt.errors.SearchConfigError` (bad input, found before any image is
@@ -256,10 +270,18 @@ def search(
     objective_info = objective.describe()
     run_dir = Path(out).expanduser() if out is not None else None
     model_id = _model_id(pipe, model_id)
-    preset_name = name or (slug(run_dir.name) if run_dir is not None else "search")
-    if run_dir is not None:
-        check_preset_fields(preset_name, version, license, model_id, addresses[0], grid)
+    saved_name = preset_name(name, run_dir)
+    if run_dir is None:
+        if resume:
+            raise SearchConfigError("resume=True needs a run folder", hint="pass out=<the run folder to resume>")
+    else:
+        check_preset_fields(saved_name, version, license, model_id)
         check_report_deps()
+        if command is not None and not resume:
+            try:
+                json_bytes(dict(command))
+            except (TypeError, ValueError) as e:
+                raise SearchConfigError(f"Expected `command` to be JSON-ready data, but it is not ({e})") from None
     config = {
         "state_format": STATE_FORMAT,
         "model": model_id,
@@ -273,42 +295,115 @@ def search(
         },
         "pool": [list(a) for a in addresses],
     }
-    dist = Distributed()
-    store, resumed = open_store(run_dir, resume, config, writer=dist.is_main)
-    objective.load()  # ScorerUnavailableError now, before any image
-    dist.barrier()  # every process has read the folder before the main process writes to it
-    store.save()
-
-    # ---- the search --------------------------------------------------------------------------
     pairs = {
         "search": list(zip(search_prompts, search_seeds)),
         "heldout": list(zip(heldout_prompts, heldout_seed_list)),
     }
     if settings.strategy == "screened":
         pairs["screen"] = pairs["search"][: settings.screen_prompts]
+    dist = Distributed()
+    with contextlib.ExitStack() as folder:
+        if run_dir is not None:
+            check_run_folder(run_dir, resume=resume)  # every process, reading only
+        objective.load()  # ScorerUnavailableError now, before any image or file
+        if run_dir is not None and dist.is_main:  # everything is checked: the first thing created
+            folder.enter_context(RunLock(run_dir))
+            remove_stale_temps(run_dir)
+        store, resumed = open_store(run_dir, resume, config, writer=dist.is_main)
+        dist.barrier()  # every process has read the folder before the main process writes to it
+        if command is not None and not resume and dist.is_main:
+            write_command(run_dir, dict(command))
+        store.save()
+        run = _hunt(pipe, grid, settings, objective, store, dist, addresses, pairs, grid_prompts, progress, resumed,
+                    run_dir)
+        heldout_base = run.heldout_scores[0] if run.heldout_scores else None
+        heldout_final = run.heldout_scores[-1] if run.heldout_scores else None
+        preset = build_preset(
+            round_results=run.rounds,
+            settings=settings,
+            grid=grid,
+            model_id=model_id,
+            name=saved_name,
+            version=version,
+            license=license,
+            style=style,
+            objective=objective,
+            objective_info=objective_info,
+            prompt_info=prompt_info,
+            heldout_info=heldout_info,
+            pairs=pairs,
+            baseline=run.baseline,
+            heldout_base=heldout_base,
+            heldout_final=heldout_final,
+            rows=dict(run.rows),
+            pool_size=len(addresses),
+            version_str=__version__,
+        )
+        result = SearchResult(
+            preset=preset,
+            rounds=run.rounds,
+            baseline=run.baseline,
+            heldout_baseline=heldout_base,
+            heldout_score=heldout_final,
+            settings=settings,
+            forward_rows=dict(run.rows),
+            seconds={k: round(v, 3) for k, v in run.seconds.items()},
+            images=run.images,
+            grid_pairs=run.grid_pairs,
+            run_dir=run_dir,
+        )
+        if run_dir is not None and dist.is_main:
+            write_outputs(result, objective)
+            store.save(status="done")
+        dist.barrier()
+    logger.info(
+        "search done: heads %s, search score %.4g (baseline %.4g)%s",
+        [list(a) for a in preset.heads], run.rounds[-1].score, run.baseline,
+        "" if heldout_final is None else f", held-out {heldout_final:.4g} (baseline {heldout_base:.4g})",
+    )
+    return result
+
+
+class _Run(NamedTuple):
+    """What the search proper found; :func:`search` makes the preset and the result of it."""
+
+    rounds: list[RoundResult]
+    baseline: float
+    heldout_scores: list[float]
+    images: dict[str, list[Any]]
+    grid_pairs: list[tuple[str, int]]
+    rows: dict[str, int]
+    seconds: dict[str, float]
+
+
+def _hunt(pipe: Any, grid: Any, settings: SearchSettings, objective: Any, store: Any, dist: Distributed,
+          addresses: list[Any], pairs: dict[str, list[tuple[str, int]]], grid_prompts: int, progress: bool | None,
+          resumed: bool, run_dir: Path | None) -> _Run:
+    """The search proper, on checked inputs: baseline, greedy rounds, held-out scores, grid images."""
+    num_search, num_heldout = len(pairs["search"]), len(pairs["heldout"])
     if progress is None:
         progress = sys.stderr.isatty()
     bar = Progress(
         bool(progress) and dist.is_main,
-        estimate_images(settings, len(addresses), len(search_prompts), len(heldout_prompts)),
+        estimate_images(settings, len(addresses), num_search, num_heldout),
     )
     logger.info(
         "search: %s strategy, %d rounds x k=%d over %d heads, %d prompts (%d held out), %d process(es)%s",
-        settings.strategy, settings.rounds, settings.per_round, len(addresses), len(search_prompts),
-        len(heldout_prompts), dist.num_processes, f", resuming {run_dir}" if resumed else "",
+        settings.strategy, settings.rounds, settings.per_round, len(addresses), num_search, num_heldout,
+        dist.num_processes, f", resuming {run_dir}" if resumed else "",
     )
     with Sampler(pipe, grid, settings) as sampler:
         runner = Runner(sampler, objective, store, dist, pairs, bar)
         if resumed:
             runner.account_recorded()
         try:
-            bar.stage("baseline", len(search_prompts))
+            bar.stage("baseline", num_search)
             baseline = runner.evaluate("baseline", [()], "search", settings.steps)[0]
-            round_results = greedy(runner, settings, addresses, bar, len(search_prompts))
+            round_results = greedy(runner, settings, addresses, bar, num_search)
             heldout_scores: list[float] = []
-            if heldout_prompts:
+            if num_heldout:
                 sets = [()] + [r.heads for r in round_results]
-                bar.stage("held-out", len(sets) * len(heldout_prompts))
+                bar.stage("held-out", len(sets) * num_heldout)
                 heldout_scores = runner.evaluate("heldout", sets, "heldout", settings.steps)
                 for r, value in zip(round_results, heldout_scores[1:]):
                     r.heldout = value
@@ -318,53 +413,7 @@ def search(
         grid_pairs = pairs["search"][:grid_prompts]
         images = _grid_images(sampler, round_results, grid_pairs) if dist.is_main else {}
     dist.barrier()
-
-    heldout_base = heldout_scores[0] if heldout_scores else None
-    heldout_final = heldout_scores[-1] if heldout_scores else None
-    preset = build_preset(
-        round_results=round_results,
-        settings=settings,
-        grid=grid,
-        model_id=model_id,
-        name=preset_name,
-        version=version,
-        license=license,
-        style=style,
-        objective=objective,
-        objective_info=objective_info,
-        prompt_info=prompt_info,
-        heldout_info=heldout_info,
-        pairs=pairs,
-        baseline=baseline,
-        heldout_base=heldout_base,
-        heldout_final=heldout_final,
-        rows=dict(runner.rows),
-        pool_size=len(addresses),
-        version_str=__version__,
-    )
-    result = SearchResult(
-        preset=preset,
-        rounds=round_results,
-        baseline=baseline,
-        heldout_baseline=heldout_base,
-        heldout_score=heldout_final,
-        settings=settings,
-        forward_rows=dict(runner.rows),
-        seconds={k: round(v, 3) for k, v in runner.seconds.items()},
-        images=images,
-        grid_pairs=grid_pairs,
-        run_dir=run_dir,
-    )
-    if run_dir is not None and dist.is_main:
-        write_outputs(result, objective)
-        store.save(status="done")
-    dist.barrier()
-    logger.info(
-        "search done: heads %s, search score %.4g (baseline %.4g)%s",
-        [list(a) for a in preset.heads], round_results[-1].score, baseline,
-        "" if heldout_final is None else f", held-out {heldout_final:.4g} (baseline {heldout_base:.4g})",
-    )
-    return result
+    return _Run(round_results, baseline, heldout_scores, images, grid_pairs, dict(runner.rows), dict(runner.seconds))
 
 
 def _grid_images(sampler: Sampler, round_results: list[RoundResult], grid_pairs: list[tuple[str, int]]) -> dict[str, list[Any]]:

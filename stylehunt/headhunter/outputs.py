@@ -11,8 +11,10 @@ make that last step fail. Imports no torch.
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import json
 import logging
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidPresetError, SearchConfigError
 from ..files import atomic_write_bytes
 from .results import RoundResult, SearchResult
-from .settings import Address, SearchSettings
+from .settings import SearchSettings
 from .store import canonical_json, json_bytes
 from .strategies import rank
 
@@ -32,11 +34,13 @@ __all__ = [
     "CURVE_FILE",
     "GRID_FILE",
     "slug",
+    "preset_name",
     "check_preset_fields",
     "check_report_deps",
     "build_preset",
     "style_of",
     "scores_document",
+    "write_image",
     "write_outputs",
 ]
 
@@ -57,8 +61,21 @@ def slug(text: str) -> str:
     return out[:64].strip("-") or "search"
 
 
-def check_preset_fields(name: str, version: str, license: str, model_id: str | None, head: Address, grid: Any) -> None:
-    """Build and serialise a stand-in preset now, so a bad name/version/license/model id fails before the work."""
+def preset_name(name: str | None, run_dir: Path | None) -> str:
+    """The saved preset's name: ``name``, else the run folder's name made a slug, else ``"search"``."""
+    return name or (slug(run_dir.name) if run_dir is not None else "search")
+
+
+#: The preset file's fields that come from search() parameters: field -> parameter.
+_PRESET_PARAMETERS = {"name": "name", "version": "version", "license": "license", "model": "model_id"}
+
+
+def check_preset_fields(name: str, version: str, license: str, model_id: str | None) -> None:
+    """Build and serialise a stand-in preset now, so a bad name/version/license/model id fails before the work.
+
+    Imports no torch (the CLI calls it before reading the model). The message names the parameter
+    in backquotes (```version```), which the CLI turns into its flag.
+    """
     from ..registry.preset import Preset
 
     if model_id is None:
@@ -67,13 +84,17 @@ def check_preset_fields(name: str, version: str, license: str, model_id: str | N
             hint="pass model_id='org/name' (CLI: --model-id org/name)",
         )
     try:
-        stand_in = Preset(
-            heads=[head], name=name, version=version, license=license, model=model_id,
-            fingerprint=grid.fingerprint(), provenance={"kind": "manual", "source": "validation"},
-        )
+        stand_in = Preset(heads=[(0, 0)], name=name, version=version, license=license, model=model_id,
+                          provenance={"kind": "manual", "source": "validation"})
         stand_in.to_dict()
     except InvalidPresetError as e:
-        raise SearchConfigError(f"the run's preset cannot be saved: {e}", hint=e.hint or "check name, version, license and model_id") from None
+        field = getattr(e, "field", None)
+        message = str(e)
+        if field in _PRESET_PARAMETERS and message.startswith(f"{field}: "):
+            message = f"`{_PRESET_PARAMETERS[field]}` cannot be saved in the preset: {message[len(field) + 2:]}"
+        else:
+            message = f"the run's preset cannot be saved: {message}"
+        raise SearchConfigError(message, hint=e.hint or "check name, version, license and model_id") from None
 
 
 def check_report_deps() -> None:
@@ -198,14 +219,29 @@ def scores_document(result: SearchResult) -> dict[str, Any]:
     }
 
 
+def write_image(image: Any, path: str | os.PathLike[str]) -> Path:
+    """Save a ``PIL.Image`` atomically in the format of ``path``'s suffix (PNG without one).
+
+    Encoded into memory, then written by :func:`stylehunt.files.atomic_write_bytes`: a symlink at
+    ``path`` is replaced, never written through, and a crash leaves the old file whole.
+    """
+    from PIL import Image
+
+    target = Path(path)
+    fmt = Image.registered_extensions().get(target.suffix.lower(), "PNG")
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return atomic_write_bytes(target, buffer.getvalue())
+
+
 def write_outputs(result: SearchResult, objective: Any) -> None:
-    """Write ``scores.json``, ``curve.png``, ``grid.png`` and the preset into ``result.run_dir``."""
+    """Write ``scores.json``, ``curve.png``, ``grid.png`` and the preset into ``result.run_dir``, each atomically."""
     from .report import render_curve, render_grid
 
     run_dir = Path(result.run_dir)
     atomic_write_bytes(run_dir / SCORES_FILE, json_bytes(scores_document(result)))
     label = getattr(objective, "name", "objective")
-    render_curve(result, label).save(run_dir / CURVE_FILE)
-    render_grid(result.images, result.grid_pairs).save(run_dir / GRID_FILE)
+    write_image(render_curve(result, label), run_dir / CURVE_FILE)
+    write_image(render_grid(result.images, result.grid_pairs), run_dir / GRID_FILE)
     result.preset.save(run_dir)
     logger.info("wrote %s", run_dir)

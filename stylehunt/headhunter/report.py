@@ -27,6 +27,7 @@ from .settings import (
     DEFAULT_STRENGTH,
     DEFAULT_THUMB,
     SearchSettings,
+    check_int_setting,
     image_size,
     resolve_pool,
 )
@@ -159,6 +160,7 @@ def render_atlas(
 
     if not isinstance(prompt, str) or not prompt.strip():
         raise SearchConfigError(f"Expected a non-empty prompt, but got {prompt!r}")
+    check_int_setting(thumb, "thumb", 1)
     grid = check_pipeline(pipe)
     if get_applied(pipe) is not None:
         raise SearchConfigError("the pipeline already has stylehunt guidance applied", hint="call stylehunt.remove(pipe) first")

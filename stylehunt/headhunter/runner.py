@@ -90,7 +90,7 @@ class Runner:
         batch = self.sampler.settings.batch_size
         jobs = [(s, p) for s in range(len(sets)) for p in range(len(pairs))]
         units = [jobs[i : i + batch] for i in range(0, len(jobs), batch)]
-        meta = self.store.phase(phase, sets, pairs_name, steps, batch)
+        meta = self.store.phase(phase, sets, pairs_name, steps, batch, [len(u) for u in units])
         stage = phase.rsplit(".", 1)[-1]
         pending = [i for i in range(len(units)) if str(i) not in meta["units"]]
         done = len(jobs) - sum(len(units[i]) for i in pending)

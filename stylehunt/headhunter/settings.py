@@ -47,6 +47,7 @@ __all__ = [
     "check_pool_size",
     "pipeline_family",
     "default_size",
+    "size_multiple_for",
     "size_multiple",
     "image_size",
 ]
@@ -181,7 +182,7 @@ class SearchSettings:
             check_int_setting(self.screen_steps, "screen_steps", 1)
             if self.screen_steps > self.steps:
                 raise SearchConfigError(
-                    f"Expected `screen_steps` <= steps ({self.steps}), but got {self.screen_steps}",
+                    f"Expected `screen_steps` <= `steps` ({self.steps}), but got {self.screen_steps}",
                     hint="screening is meant to be cheaper than the full evaluation",
                 )
         if self.screen_prompts is not None:
@@ -189,7 +190,7 @@ class SearchSettings:
         for name in ("rerank", "keep"):
             value = getattr(self, name)
             if value is not None:
-                check_int_setting(value, name, self.per_round, fix=f"`{name}` must be at least per_round (k={self.per_round})")
+                check_int_setting(value, name, self.per_round, fix=f"`{name}` must be at least `per_round` (k={self.per_round})")
 
     def resolved(self, num_prompts: int, height: int, width: int) -> "SearchSettings":
         """Fill the defaults that depend on the run (image size, screening knobs)."""
@@ -199,7 +200,7 @@ class SearchSettings:
             screen_prompts = self.screen_prompts if self.screen_prompts is not None else num_prompts
             if screen_prompts > num_prompts:
                 raise SearchConfigError(
-                    f"Expected `screen_prompts` <= the number of search prompts ({num_prompts}), but got {screen_prompts}"
+                    f"Expected `screen_prompts` <= the number of search prompts (`prompts`: {num_prompts}), but got {screen_prompts}"
                 )
             screen = {
                 "screen_steps": self.screen_steps if self.screen_steps is not None else max(1, self.steps // SCREEN_STEPS_DIVISOR),
@@ -285,12 +286,12 @@ def check_pool_size(pool_size: int, settings: SearchSettings) -> None:
     k, rounds = settings.per_round, settings.rounds
     if k > pool_size:
         raise SearchConfigError(
-            f"per_round k={k} is larger than the pool of {pool_size} heads",
+            f"`per_round` k={k} is larger than the pool of {pool_size} heads",
             hint="lower --per-round or widen the pool (--layers)",
         )
     if k * rounds > pool_size:
         raise SearchConfigError(
-            f"{rounds} rounds x k={k} would select {k * rounds} heads from a pool of only {pool_size}",
+            f"`rounds` {rounds} x `per_round` k={k} would select {k * rounds} heads from a pool of only {pool_size}",
             hint="lower --rounds or --per-round, or widen the pool (--layers)",
         )
 
@@ -306,12 +307,25 @@ def default_size(pipe: Any) -> int:
     return int(sample) * int(getattr(pipe, "vae_scale_factor", 8))
 
 
+def size_multiple_for(transformer_class: str, patch_size: int | None, vae_scale_factor: int) -> int:
+    """Image sides must be multiples of this: one latent patch is one token.
+
+    The VAE's downscale factor times the transformer's patch size; FLUX.1 pipelines pack 2x2
+    latents into a token whatever the config says. Torch-free, so the CLI can refuse a size from
+    the model's config files before loading it.
+
+    >>> size_multiple_for("SD3Transformer2DModel", 2, 8), size_multiple_for("FluxTransformer2DModel", 1, 8)
+    (16, 16)
+    """
+    if "Flux" in transformer_class:
+        return vae_scale_factor * 2
+    return vae_scale_factor * int(patch_size or 1)
+
+
 def size_multiple(pipe: Any) -> int:
-    """Image sides must be multiples of this: the VAE factor times the patch size (FLUX packs 2x2)."""
-    vae = int(getattr(pipe, "vae_scale_factor", 8))
-    if pipeline_family(pipe) == "flux":
-        return vae * 2
-    return vae * int(getattr(pipe, "patch_size", None) or getattr(pipe.transformer.config, "patch_size", 1))
+    """:func:`size_multiple_for` a loaded pipeline."""
+    patch = getattr(pipe, "patch_size", None) or getattr(pipe.transformer.config, "patch_size", 1)
+    return size_multiple_for(type(pipe.transformer).__name__, patch, int(getattr(pipe, "vae_scale_factor", 8)))
 
 
 def image_size(pipe: Any, settings: SearchSettings) -> tuple[int, int]:

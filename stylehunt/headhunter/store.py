@@ -4,7 +4,10 @@
 settings, objective, prompts, seeds, pool) and every finished unit's scores. :class:`RunStore`
 rewrites it whole after every unit through :func:`stylehunt.files.atomic_write_bytes`, so a kill
 at any instant leaves the previous complete state; :func:`open_store` reopens it on resume and
-refuses a folder made with another configuration, naming every difference. Imports no torch.
+refuses a folder made with another configuration, naming every difference. Both files are read
+back within bounds (:func:`stylehunt.files.read_json`: a regular file, a size limit, bounded
+nesting, strict JSON) and the state's shape is checked (:func:`check_state`), so a damaged or
+hand-edited file is one error naming it and the bad field, never a crash mid-search. Imports no torch.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from ..errors import ResumeMismatchError, SearchConfigError, SearchError
-from ..files import atomic_write_bytes
+from ..files import atomic_write_bytes, read_json
 from .settings import HeadSet
 
 __all__ = [
@@ -28,6 +32,9 @@ __all__ = [
     "canonical_json",
     "config_hash",
     "json_bytes",
+    "MAX_STATE_BYTES",
+    "MAX_COMMAND_BYTES",
+    "check_state",
     "read_state",
     "RunStore",
     "open_store",
@@ -42,6 +49,10 @@ STATE_FILE = "state.json"
 STATE_FORMAT = 1
 #: The CLI's options of a run (CLI runs only), read back by ``stylehunt search --resume``.
 COMMAND_FILE = "command.json"
+#: Largest ``state.json`` read back (a FLUX.1 search over every head, M = 100, needs about 15 MB).
+MAX_STATE_BYTES = 256 * 1024 * 1024
+#: Largest ``command.json`` read back (a few hundred bytes of options).
+MAX_COMMAND_BYTES = 1024 * 1024
 
 
 def canonical_json(obj: Any) -> str:
@@ -85,24 +96,86 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def read_state(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The parsed ``state.json`` of a run folder, or ``None`` when there is none."""
-    path = Path(run_dir) / STATE_FILE
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise SearchConfigError(
-            f"{path}: cannot read the search state ({e})",
-            hint="the file is written atomically, so this is not an interrupted write; delete the folder to start over",
-        ) from None
+def _damaged(path: Any, where: str, problem: str) -> SearchConfigError:
+    return SearchConfigError(
+        f"{path}: {where}: {problem}; the file was edited or is damaged, so the run cannot be resumed from it",
+        hint="restore the file from a backup, or start the search again with a new --out",
+    )
+
+
+def _is_int(value: Any, minimum: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_phase(path: Path, name: str, phase: Any) -> None:
+    where = f"phases.{name}"
+    if not isinstance(phase, dict):
+        raise _damaged(path, where, f"expected an object, got {_short(phase)}")
+    sets = phase.get("sets")
+    if not isinstance(sets, list) or not all(
+        isinstance(s, list) and all(isinstance(a, list) and len(a) == 2 and all(_is_int(x) for x in a) for a in s)
+        for s in sets
+    ):
+        raise _damaged(path, f"{where}.sets", f"expected lists of [layer, head] pairs, got {_short(sets)}")
+    if not isinstance(phase.get("pairs"), str):
+        raise _damaged(path, f"{where}.pairs", f"expected a name, got {_short(phase.get('pairs'))}")
+    for key in ("steps", "batch_size"):
+        if not _is_int(phase.get(key), 1):
+            raise _damaged(path, f"{where}.{key}", f"expected an integer >= 1, got {_short(phase.get(key))}")
+    units = phase.get("units")
+    if not isinstance(units, dict):
+        raise _damaged(path, f"{where}.units", f"expected an object of unit records, got {_short(units)}")
+    for key, unit in units.items():
+        at = f"{where}.units.{key}"
+        if not (key.isascii() and key.isdigit()):
+            raise _damaged(path, at, "unit keys are unit numbers (0, 1, ...)")
+        if not isinstance(unit, dict):
+            raise _damaged(path, at, f"expected an object, got {_short(unit)}")
+        scores = unit.get("scores")
+        if not isinstance(scores, list) or not scores or not all(_is_number(v) for v in scores):
+            raise _damaged(path, f"{at}.scores", f"expected a list of finite numbers, got {_short(scores)}")
+        for field, ok in (("rows", _is_int), ("process", _is_int), ("seconds", _is_number)):
+            if not ok(unit.get(field)) or unit[field] < 0:
+                raise _damaged(path, f"{at}.{field}", f"expected a number >= 0, got {_short(unit.get(field))}")
+
+
+def check_state(data: Any, path: Path) -> dict[str, Any]:
+    """``data`` if it has the shape of a ``state.json`` this version writes, else an error naming the bad field.
+
+    Scores are checked to be finite numbers, so a hand-edited value cannot reach the ranking.
+    """
     if not isinstance(data, dict) or data.get("state_format") != STATE_FORMAT:
         raise SearchConfigError(
             f"{path}: not a stylehunt search state of format {STATE_FORMAT} (got {_short(data.get('state_format') if isinstance(data, dict) else data)})",
             hint="resume with the stylehunt version that started the run, or choose another --out",
         )
+    for key, kind, name in (("config_hash", str, "a string"), ("config", dict, "an object"),
+                            ("status", str, "a string"), ("phases", dict, "an object")):
+        if not isinstance(data.get(key), kind):
+            raise _damaged(path, key, f"expected {name}, got {_short(data.get(key))}")
+    for name, phase in data["phases"].items():
+        _check_phase(path, name, phase)
     return data
+
+
+def read_state(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The parsed and checked ``state.json`` of a run folder, or ``None`` when there is none.
+
+    Read with :func:`stylehunt.files.read_json` (a regular file, at most :data:`MAX_STATE_BYTES`,
+    bounded nesting, strict JSON: no ``NaN``), then checked by :func:`check_state`; a damaged or
+    hand-edited file is a :class:`~stylehunt.errors.SearchConfigError` naming it, never a crash later.
+    """
+    path = Path(run_dir) / STATE_FILE
+    if not os.path.lexists(path):
+        return None
+    hint = "the file is written atomically, so this is not an interrupted write; start the search again with a new --out"
+    data = read_json(path, max_bytes=MAX_STATE_BYTES, what=f"{path} (the search state)",
+                     error=lambda message, hint=hint: SearchConfigError(message, hint=hint))
+    return check_state(data, path)
 
 
 class RunStore:
@@ -121,20 +194,32 @@ class RunStore:
             "phases": {},
         }
 
-    def phase(self, name: str, sets: list[HeadSet], pairs: str, steps: int, batch: int) -> dict[str, Any]:
-        """The record of phase ``name`` (created empty); refused if it was recorded for other work."""
+    def phase(self, name: str, sets: list[HeadSet], pairs: str, steps: int, batch: int,
+              sizes: list[int]) -> dict[str, Any]:
+        """The record of phase ``name`` (created empty); refused if it was recorded for other work.
+
+        ``sizes`` are the phase's unit sizes: a recorded unit must be one of them and hold one
+        score per image.
+        """
         meta = {"sets": [[list(a) for a in s] for s in sets], "pairs": pairs, "steps": steps, "batch_size": batch}
         phases = self.data["phases"]
         if name not in phases:
             phases[name] = {**meta, "units": {}}
-        else:
-            got = {k: phases[name].get(k) for k in meta}
-            if got != meta:
-                raise SearchError(
-                    f"the recorded phase {name!r} in {self.path} evaluated other candidates than this run asks for; "
-                    "the state file was edited or written by a different stylehunt",
-                    hint="delete the run folder to start over",
-                )
+            return phases[name]
+        got = {k: phases[name].get(k) for k in meta}
+        if got != meta:
+            raise SearchError(
+                f"the recorded phase {name!r} in {self.path} evaluated other candidates than this run asks for; "
+                "the state file was edited or written by a different stylehunt",
+                hint="delete the run folder to start over",
+            )
+        for key, unit in phases[name]["units"].items():
+            index = int(key)
+            if index >= len(sizes):
+                raise _damaged(self.path, f"phases.{name}.units.{key}", f"the phase has only {len(sizes)} units")
+            if len(unit["scores"]) != sizes[index]:
+                raise _damaged(self.path, f"phases.{name}.units.{key}.scores",
+                               f"expected {sizes[index]} scores (one per image of the unit), got {len(unit['scores'])}")
         return phases[name]
 
     def save(self, status: str | None = None) -> None:
@@ -146,19 +231,17 @@ class RunStore:
 
 
 def open_store(out: Path | None, resume: bool, config: dict[str, Any], writer: bool) -> tuple[RunStore, bool]:
-    """Create or reopen the run state; raises before any work when the folder holds another search."""
+    """Create or reopen the run state; raises before any work when the folder holds another search.
+
+    The folder itself was checked by :func:`stylehunt.headhunter.runfolder.check_run_folder`; this
+    reads (under the run's lock) the state it holds.
+    """
     if out is None:
         if resume:
             raise SearchConfigError("resume=True needs a run folder", hint="pass out=<the run folder to resume>")
         return RunStore(None, config, writer), False
-    if out.exists() and not out.is_dir():
-        raise SearchConfigError(f"run folder {out} exists and is not a folder", hint="choose another --out")
-    saved = read_state(out) if out.is_dir() else None
+    saved = read_state(out)
     if saved is None:
-        if resume and not out.is_dir():
-            raise SearchConfigError(
-                f"nothing to resume: run folder {out} does not exist", hint="check the path, or start a run with --out"
-            )
         if resume:
             logger.warning("run folder %s has no %s yet (the run stopped before its first save); starting it", out, STATE_FILE)
         return RunStore(out / STATE_FILE, config, writer), False
@@ -167,8 +250,8 @@ def open_store(out: Path | None, resume: bool, config: dict[str, Any], writer: b
             f"run folder {out} already holds a search ({STATE_FILE}, status {saved.get('status')!r})",
             hint=f"resume it with --resume {out} (resume=True), or choose another --out",
         )
-    if saved.get("config_hash") != config_hash(config):
-        diffs = _differences(saved.get("config", {}), config)
+    if saved["config_hash"] != config_hash(config):
+        diffs = _differences(saved["config"], config)
         listing = "; ".join(f"{p}: run has {_short(a)}, now {_short(b)}" for p, a, b in diffs[:6])
         more = f" (and {len(diffs) - 6} more)" if len(diffs) > 6 else ""
         raise ResumeMismatchError(
@@ -176,31 +259,25 @@ def open_store(out: Path | None, resume: bool, config: dict[str, Any], writer: b
             differences=tuple(diffs),
             hint="resume with the run's own settings (the CLI fills omitted options from the run), or start a new --out",
         )
-    if writer:  # temporary files of a write that was killed before its os.replace
-        for stale in out.glob(f".{STATE_FILE}.*.tmp"):
-            stale.unlink(missing_ok=True)
     return RunStore(out / STATE_FILE, config, writer, data=saved), True
 
 
 def write_command(run_dir: Path, options: dict[str, Any]) -> None:
-    """Record the CLI options of a new run in ``run_dir/command.json`` (atomically)."""
+    """Record how a new run was started (the CLI's options) in ``run_dir/command.json`` (atomically)."""
     atomic_write_bytes(run_dir / COMMAND_FILE, json_bytes(options))
 
 
 def read_command(run_dir: Path) -> dict[str, Any] | None:
-    """The CLI options recorded for the run in ``run_dir``; ``None`` for a run started from Python.
+    """The CLI options recorded for the run in ``run_dir`` (a JSON object); ``None`` for a run started from Python.
 
-    Refused when ``run_dir`` does not exist or holds neither ``command.json`` nor ``state.json``.
+    Read within bounds (:func:`stylehunt.files.read_json`); the caller checks each value.
     """
-    if not run_dir.is_dir():
-        raise SearchConfigError(f"nothing to resume: run folder {run_dir} does not exist", hint="check the --resume path")
     path = run_dir / COMMAND_FILE
-    if not path.is_file():
-        if not (run_dir / STATE_FILE).is_file():
-            raise SearchConfigError(f"nothing to resume in {run_dir}: no {COMMAND_FILE} and no {STATE_FILE}",
-                                    hint="start the run with --out instead")
+    if not os.path.lexists(path):
         return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise SearchConfigError(f"{path}: cannot read the run's command line ({e})") from None
+    what = f"{path} (the run's command line)"
+    data = read_json(path, max_bytes=MAX_COMMAND_BYTES, what=what, error=SearchConfigError)
+    if not isinstance(data, dict):
+        raise SearchConfigError(f"{what}: expected a JSON object of options, got {_short(data)}; the file was edited "
+                                "or is damaged", hint="give every option again, or start the search again with a new --out")
+    return data
