@@ -200,7 +200,8 @@ class SearchSettings:
             screen_prompts = self.screen_prompts if self.screen_prompts is not None else num_prompts
             if screen_prompts > num_prompts:
                 raise SearchConfigError(
-                    f"Expected `screen_prompts` <= the number of search prompts (`prompts`: {num_prompts}), but got {screen_prompts}"
+                    f"Expected `screen_prompts` <= the number of search prompts (`prompts`: {num_prompts}), but got {screen_prompts}",
+                    hint="lower `screen_prompts`, or search on more prompts",
                 )
             screen = {
                 "screen_steps": self.screen_steps if self.screen_steps is not None else max(1, self.steps // SCREEN_STEPS_DIVISOR),
