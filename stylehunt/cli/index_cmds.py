@@ -76,9 +76,11 @@ def registry() -> None:
 def check(index: str | None, fmt: str) -> None:
     """Check every entry of INDEX; exit 1 if any fails.
 
-    INDEX is a path (an index.json, or a folder holding one; its bundled files are read from the
-    presets/ folder beside the index's folder) or hf-hub:owner/repo[@revision], such as a pull
-    request's hf-hub:owner/index@refs/pr/3. Without INDEX, the index bundled with stylehunt.
+    \b
+    INDEX is one of:
+      path/to/index.json, or its folder (bundled files: the presets/ folder beside that folder)
+      hf-hub:owner/repo[@revision], such as a pull request: hf-hub:owner/index@refs/pr/3
+      nothing: the index bundled with stylehunt
 
     Every version must resolve, be pinned by sha256 and match its pin, be a valid preset that says
     it is that name and version, and have its model alias's architecture fingerprint; names must be

@@ -155,7 +155,7 @@ def _clip(text: str, width: int) -> str:
               help="Search the Hub for preset repos anyone published (network); PATTERN is then free text.")
 @click.option("--sort", type=click.Choice(HUB_SORTS), default=HUB_SORTS[0], show_default=True, help="With --hub: best first by this.")
 @click.option("--limit", type=click.IntRange(1, HUB_MAX_LIMIT), default=HUB_LIMIT, show_default=True, metavar="N",
-              help=f"With --hub: at most N repos (1 to {HUB_MAX_LIMIT}).")
+              help="With --hub: at most N repos.")
 def list_(pattern: str, model: str | None, fmt: str, refresh: bool, hub_search: bool, sort: str, limit: int) -> None:
     """List registry presets whose name matches PATTERN (wildcards, e.g. 'sd3-medium/*').
 
