@@ -28,7 +28,7 @@ _EXPORTS = {
     "check_pipeline": ".lifecycle",
     "AppliedGuidance": ".guided_forward",
     "strength_table": ".perturbation",
-    "IDENTITY_MODES": ".perturbation",
+    "IDENTITY_MODES": ".heads",
     "SUPPORTED_PIPELINES": ".families",
     "register_adapter": ".families",
     "adapters": ".families",

@@ -18,12 +18,18 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import HeadOutOfRangeError, UnsupportedModelError
 from .families import adapter_for_transformer, supported_transformers
-from .families.spec import KINDS, AttentionLayer
+from .families.spec import IDENTITIES, KINDS, AttentionLayer
+
+#: What a perturbed head's map becomes at strength 1: ``"joint"`` (identity over the layer's whole
+#: token sequence) or ``"image"`` (each image token attends to itself and the text). Torch-free, so
+#: settings can be checked before torch is imported.
+IDENTITY_MODES = IDENTITIES
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "IDENTITY_MODES",
     "LayerInfo",
     "HeadGrid",
     "head_grid",

@@ -26,7 +26,8 @@ from .families import adapter_for_pipeline, adapter_for_transformer
 from .families.spec import Adapter
 from .guided_forward import AppliedGuidance, GuidedTransformer
 from .heads import HeadGrid, attention_modules, fingerprint_family, head_grid, transformer_of
-from .perturbation import IDENTITY_MODES, HeadPerturber, PerturbedRows, active_layers, heads_by_layer, strength_table
+from .heads import IDENTITY_MODES
+from .perturbation import HeadPerturber, PerturbedRows, active_layers, heads_by_layer, strength_table
 
 if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
     from ..registry.preset import Preset

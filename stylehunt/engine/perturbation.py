@@ -25,23 +25,18 @@ from torch.overrides import TorchFunctionMode
 
 from ..errors import GuidanceError, UnsupportedModelError
 from .forward_patch import ForwardPatch
-from .heads import HeadGrid, LayerInfo, attention_modules
+from .heads import IDENTITY_MODES, HeadGrid, LayerInfo, attention_modules
 
 if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
     from ..registry.preset import Preset
 
 __all__ = [
-    "IDENTITY_MODES",
     "strength_table",
     "active_layers",
     "heads_by_layer",
     "PerturbedRows",
     "HeadPerturber",
 ]
-
-#: What a perturbed head's attention map becomes at strength 1 (see ``docs/engine.md``).
-IDENTITY_MODES = ("joint", "image")
-
 
 # --------------------------------------------------------------------------------------------------
 # Strength tables
