@@ -26,6 +26,7 @@ from .families import adapter_for_pipeline, adapter_for_transformer
 from .families.spec import Adapter
 from .guided_forward import AppliedGuidance, GuidedTransformer
 from .heads import HeadGrid, attention_modules, fingerprint_family, head_grid, transformer_of
+from ..scalars import as_real
 from .heads import IDENTITY_MODES
 from .perturbation import HeadPerturber, PerturbedRows, active_layers, heads_by_layer, strength_table
 
@@ -149,35 +150,16 @@ def _describe(fp: dict[str, Any]) -> str:
     )
 
 
-def _as_real(value: Any) -> float | None:
-    """``float(value)`` for a real number, else ``None``: the rule :class:`~stylehunt.Preset` uses too.
-
-    Any object with ``__float__`` counts (int, float, ``Fraction``, numpy scalars, a one-element
-    numpy array or torch tensor), so a strength or scale computed with numpy or torch needs no
-    ``float()``; booleans (Python, numpy or torch: ``True`` is no strength), complex numbers,
-    strings and arrays of several values do not.
-    """
-    dtype = str(getattr(value, "dtype", ""))
-    if isinstance(value, (bool, str, bytes)) or "bool" in dtype or "complex" in dtype:
-        return None
-    if not hasattr(type(value), "__float__"):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError, RuntimeError):  # an array or tensor of several values
-        return None
-
-
 def _check_settings(scale: Any, identity: str, start: Any, stop: Any) -> tuple[float, float, float]:
     """``(scale, start, stop)`` as floats, once each is checked."""
-    w = _as_real(scale)
+    w = as_real(scale)
     if w is None or not math.isfinite(w) or w < 0:
         raise GuidanceError(f"Expected `scale` to be a finite number >= 0, but got {scale!r}")
     if identity not in IDENTITY_MODES:
         raise GuidanceError(f"Expected `identity` to be one of {IDENTITY_MODES}, but got {identity!r}")
     fractions = []
     for name, value in (("start", start), ("stop", stop)):
-        x = _as_real(value)
+        x = as_real(value)
         if x is None or not 0.0 <= x <= 1.0:
             raise GuidanceError(f"Expected `{name}` to be a fraction between 0.0 and 1.0, but got {value!r}")
         fractions.append(x)
@@ -201,7 +183,7 @@ def _check_table(grid: HeadGrid, table: Any) -> torch.Tensor:
 def _resolve_strengths(presets: Sequence[Preset], strengths: Any) -> tuple[float, ...]:
     if strengths is None:
         return tuple(p.strength for p in presets)
-    if getattr(strengths, "ndim", 0) == 0 and _as_real(strengths) is not None:  # one for all (not a 1-d tensor)
+    if getattr(strengths, "ndim", 0) == 0 and as_real(strengths) is not None:  # one for all (not a 1-d tensor)
         values = [strengths] * len(presets)
     else:
         values = list(strengths)
@@ -212,7 +194,7 @@ def _resolve_strengths(presets: Sequence[Preset], strengths: Any) -> tuple[float
             )
     out = []
     for preset, u in zip(presets, values):
-        x = _as_real(u)
+        x = as_real(u)
         if x is None or not 0.0 <= x <= 1.0:
             raise GuidanceError(f"Expected strength for {preset.label} to be between 0.0 and 1.0, but got {u!r}")
         out.append(x)

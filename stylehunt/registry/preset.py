@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 
+from ..scalars import as_real
 from ..errors import InvalidPresetError
 from .fields import check_heads_in_fingerprint
 from .fileformat import dumps, parse_preset_dict, parse_preset_json, preset_to_dict, read_preset_bytes, write_preset_file
@@ -31,20 +32,9 @@ __all__ = ["Preset", "ResolvedPreset", "resolve_preset", "load_preset", "read_pr
 
 
 def _finite_float(value: Any) -> float | None:
-    """``value`` as a plain float if it is a finite real number, else ``None``.
-
-    Any object with ``__float__`` counts (int, float, ``Fraction``, numpy scalars, a one-element
-    torch tensor), except booleans (Python, numpy or torch) and strings.
-    """
-    if isinstance(value, (bool, str, bytes)) or str(getattr(value, "dtype", "")).endswith("bool"):
-        return None
-    if not hasattr(type(value), "__float__"):
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError, RuntimeError):  # e.g. an array or tensor of several elements
-        return None
-    return out if math.isfinite(out) else None
+    """``value`` as a plain float if it is a finite real number (:func:`stylehunt.scalars.as_real`), else ``None``."""
+    number = as_real(value)
+    return number if number is not None and math.isfinite(number) else None
 
 
 def _check_unit_interval(value: Any, what: str) -> float:
