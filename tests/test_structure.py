@@ -24,7 +24,7 @@ ALLOWED = {
     "scalars": set(),
     "_lazy": set(),
     "files": {"errors"},
-    "hub": {"errors", "root"},
+    "hub": {"errors", "_lazy", "root"},
     "tiny": {"errors"},
     "engine": {"errors", "_lazy", "scalars"},
     "registry": {"errors", "_lazy", "scalars", "files", "hub", "tiny", "engine.heads", "root"},
@@ -191,3 +191,20 @@ def test_every_package_ships_in_the_wheel():
     listed = set(config["tool"]["setuptools"]["packages"])
     packages = {name for name, path in SOURCES.items() if path.name == "__init__.py"}
     assert packages <= listed, f"packages missing from pyproject.toml [tool.setuptools] packages: {sorted(packages - listed)}"
+
+
+@pytest.mark.parametrize("package", sorted(n for n, p in SOURCES.items() if p.name == "__init__.py"))
+def test_no_public_name_is_also_a_submodule(package):
+    """Importing ``pkg.x`` sets the attribute ``pkg.x`` to the module, hiding a function ``pkg.x`` for good."""
+    source = SOURCES[package].read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    public: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) in ("__all__", "_EXPORTS") for t in node.targets):
+            value = node.value
+            if isinstance(value, ast.Dict):
+                public |= {k.value for k in value.keys if isinstance(k, ast.Constant)}
+            elif isinstance(value, (ast.List, ast.Tuple)):
+                public |= {e.value for e in value.elts if isinstance(e, ast.Constant)}
+    submodules = {name.rpartition(".")[2] for name in SOURCES if name.rpartition(".")[0] == package}
+    assert not public & submodules, f"{package} exports {sorted(public & submodules)}, which are also its submodules"

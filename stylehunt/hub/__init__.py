@@ -11,7 +11,7 @@
 * Names are checked before they reach the client (:mod:`.names`): repo ids, and revisions by git's
   ref rules, so a revision from a user, an index or a hostile server's tag list can never name a
   path outside the cache (huggingface_hub stores a tag as the file ``refs/<revision>``).
-* Downloads are checked (:mod:`.download`): a file's size is read from the Hub's metadata and a file
+* Downloads are checked (:mod:`.fetch`): a file's size is read from the Hub's metadata and a file
   over the caller's limit is refused before it is downloaded; a cached file whose bytes no longer
   match the blob name huggingface_hub stored it under (git oid or sha256), or the sha256 the
   registry pins, is never returned; it is re-fetched when online and reported when not.
@@ -27,14 +27,44 @@ Nothing here runs at import time; every function that can touch the network says
 
 from __future__ import annotations
 
-from .cache import cache_transaction
-from .connection import PROBE_TIMEOUT, cache_dir, datasets_cache_dir, endpoint, hf_home, is_offline, repo_status
-from .download import HubFile, cached_file, download, download_file, list_tags
-from .names import check_repo_id, check_revision, is_valid_revision, revision_problem, version_tag
-from .pulls import MAX_PULL_REQUESTS, PullRequest, list_pull_requests, open_pull_request
-from .search import MODEL_SORTS, ModelHit, probe, search_models
-from .translate import hub_errors
-from .write import commit_files, create_repo, create_tag, repo_tags
+from .._lazy import lazy_exports
+
+# Imported on first use: huggingface_hub's client pulls in its HTTP stack (about 0.1 s), which
+# `stylehunt list` and `show` of a bundled preset never need.
+_EXPORTS = {
+    "cache_transaction": ".cache",
+    "PROBE_TIMEOUT": ".connection",
+    "cache_dir": ".connection",
+    "datasets_cache_dir": ".connection",
+    "endpoint": ".connection",
+    "hf_home": ".connection",
+    "is_offline": ".connection",
+    "repo_status": ".connection",
+    "HubFile": ".fetch",
+    "cached_file": ".fetch",
+    "download": ".fetch",
+    "download_file": ".fetch",
+    "list_tags": ".fetch",
+    "check_repo_id": ".names",
+    "check_revision": ".names",
+    "is_valid_revision": ".names",
+    "revision_problem": ".names",
+    "version_tag": ".names",
+    "MAX_PULL_REQUESTS": ".pulls",
+    "PullRequest": ".pulls",
+    "list_pull_requests": ".pulls",
+    "open_pull_request": ".pulls",
+    "MODEL_SORTS": ".search",
+    "ModelHit": ".search",
+    "probe": ".search",
+    "search_models": ".search",
+    "hub_errors": ".translate",
+    "commit_files": ".write",
+    "create_repo": ".write",
+    "create_tag": ".write",
+    "repo_tags": ".write",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     # settings, read at call time

@@ -138,8 +138,12 @@ def index_location() -> tuple[str, str]:
 
 def _cached_remote_index() -> RegistryIndex | None:
     from .. import hub
+    from ..hub.cache import repo_folder
 
     repo, revision = index_location()
+    chosen = os.environ.get("STYLEHUNT_INDEX_REPO") or os.environ.get("STYLEHUNT_INDEX_REVISION")
+    if not chosen and not repo_folder(repo).is_dir():
+        return None  # the default location, never refreshed (the usual case): no need for the Hub client
     source = f"hf-hub:{repo}@{revision} (cached)"
     try:
         path = hub.cached_file(repo, INDEX_FILENAME, revision=revision, max_bytes=MAX_INDEX_BYTES)

@@ -97,8 +97,24 @@ def validate_name(name: Any, what: str = "name") -> str:
     return name
 
 
+# A strict subset of what huggingface_hub's validate_repo_id accepts (alphanumeric runs joined by
+# single '-', '_' or '.'): ids like every real one are accepted without importing the client's
+# validators, which pull in its HTTP stack (~0.1 s on every `stylehunt list`); anything else is
+# judged by huggingface_hub itself.
+_PLAIN_REPO_PART = r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*"
+_PLAIN_REPO_ID = re.compile(rf"{_PLAIN_REPO_PART}/{_PLAIN_REPO_PART}")
+
+
 def is_hub_repo_id(text: Any) -> bool:
-    """Whether ``text`` is shaped like a Hub repo id ``owner/name`` (no network)."""
+    """Whether ``text`` is shaped like a Hub repo id ``owner/name`` (no network).
+
+    >>> is_hub_repo_id("stabilityai/stable-diffusion-3-medium-diffusers"), is_hub_repo_id("a--b/c"), is_hub_repo_id("x")
+    (True, False, False)
+    """
+    if not isinstance(text, str) or "/" not in text:
+        return False  # an owner/name id has a slash, whatever else huggingface_hub would accept
+    if len(text) <= 96 and _PLAIN_REPO_ID.fullmatch(text) and not text.endswith(".git"):
+        return True
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:
