@@ -112,12 +112,13 @@ def test_forward_rows_are_counted_per_stage(exhaustive):
     assert exhaustive.forward_rows["set"] == 2 * m * steps * 2
 
 
-@pytest.mark.parametrize("family, cfg", [("flux", None), ("flux", 2.0), ("sd3", 2.0)])
-def test_rows_per_image_and_step_with_and_without_cfg(family, cfg, pipe, tiny_flux_path):
-    """Unguided: 1 row (2 with CFG); guided: +1 perturbed row. FLUX's true CFG is a second call per step."""
+@pytest.mark.parametrize("family, cfg",
+                         [("flux", None), ("flux", 2.0), ("sd3", 2.0), ("chroma", None), ("chroma", 2.0)])
+def test_rows_per_image_and_step_with_and_without_cfg(family, cfg, pipe, request):
+    """Unguided: 1 row (2 with CFG); guided: +1 perturbed row. FLUX's true CFG and Chroma's CFG: a second call per step."""
     p = pipe
-    if family == "flux":
-        p = DiffusionPipeline.from_pretrained(tiny_flux_path)
+    if family != "sd3":
+        p = DiffusionPipeline.from_pretrained(request.getfixturevalue(f"tiny_{family}_path"))
     result = search(p, "warmth", PROMPTS, rounds=1, per_round=1, layers="0", cfg_scale=cfg,
                     **{**FAST, "model_id": f"tiny-{family}"})
     heads_in_layer0 = len(result.rounds[0].candidates)
@@ -384,6 +385,35 @@ def test_atlas_one_row_per_layer_one_column_per_head(pipe, tiny_sd3_path, tmp_pa
     code, _, err = _cli(capsys, "atlas", "--model", tiny_sd3_path, "--prompt", "x", "--layers", "7",
                         "--out", tmp_path / "bad.png")
     assert code == 1 and "layer 7 out of range" in err
+
+
+def test_cli_search_and_atlas_on_tiny_chroma(tiny_chroma_path, tmp_path, capsys):
+    """A family the search code never names: prompts encoded with their padding masks, CFG off at 1, 16 px tokens.
+
+    (CFG on Chroma is a row of test_rows_per_image_and_step_with_and_without_cfg.)
+    """
+    base = ["--model", tiny_chroma_path, "--steps", 2, "--batch-size", 4]
+    code, _, err = _cli(capsys, "search", *base, "--model-id", "tiny-chroma", "--objective", "warmth",
+                        "--num-prompts", 2, "--num-heldout", 1, "--rounds", 1, "--per-round", 1, "--resolution", 72,
+                        "--out", tmp_path / "bad")
+    assert code == 2 and "72 is not a multiple of 16" in err and not (tmp_path / "bad").exists()
+    out = tmp_path / "run"
+    code, stdout, err = _cli(capsys, "search", *base, "--model-id", "tiny-chroma", "--objective", "warmth",
+                             "--num-prompts", 2, "--num-heldout", 1, "--rounds", 1, "--per-round", 1, "--layers", 0,
+                             "--resolution", 64, "--out", out, "--format", "json")
+    assert code == 0, err
+    preset = stylehunt.Preset.from_file(out)
+    assert json.loads(stdout)["heads"] == [list(a) for a in preset.heads] and preset.heads[0][0] == 0
+    assert preset.fingerprint["family"] == "chroma" and preset.model == "tiny-chroma"
+    # images x steps x rows (2: guided, with its perturbed copy); full: 2 candidates x 2 pairs; held-out: one batch
+    # of the unguided image and the round's, so both carry a perturbed row
+    assert preset.provenance["settings"]["forward_rows"] == {"baseline": 2 * 2, "full": 2 * 2 * 2 * 2,
+                                                             "set": 2 * 2 * 2, "heldout": 2 * 2 * 2}
+    code, _, err = _cli(capsys, "atlas", *base, "--prompt", "a red house", "--resolution", 64, "--thumb", 32,
+                        "--out", tmp_path / "atlas.png")
+    assert code == 0, err
+    image = Image.open(tmp_path / "atlas.png")  # 4 layers x (unguided + 2 heads) cells of 32 px, labels on top and left
+    assert 4 * 32 <= image.height < 5 * 32 + 30 and 3 * 32 <= image.width < 4 * 32 + 40
 
 
 def test_the_preset_records_the_style_text_of_a_built_objective():

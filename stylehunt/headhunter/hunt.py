@@ -205,7 +205,8 @@ def search(
     """Greedy head search (HeadHunter) for a preset that raises ``objective``.
 
     Args:
-        pipe: a supported diffusers pipeline (SD3/SD3.5/FLUX.1), on its device; nothing applied.
+        pipe: a diffusers pipeline of a supported family (``stylehunt.engine.adapters()``), on its
+            device; nothing applied.
         objective: an :class:`~stylehunt.objectives.Objective`, a name/spec for
             :func:`~stylehunt.objectives.build_objective` (``"pickscore"``, ``"brightness"``, ...)
             or a callable ``(images, prompts) -> scores`` (higher is better).

@@ -5,6 +5,10 @@ strength table (:func:`stylehunt.apply_table`) perturbs its own head set; it has
 ``torch.Generator`` seeded by its pair; prompt embeddings are computed once per prompt (a batch of
 one) and concatenated. So a row never depends on its neighbours in the batch, beyond float noise.
 :class:`Sampler` also counts the transformer's forward rows (perturbed rows included).
+
+Nothing here knows a model family: how a prompt is encoded and handed back, how CFG is switched,
+and where rows are counted are read from the pipeline's family adapter
+(:class:`stylehunt.engine.Adapter`).
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..engine.families import adapter_for_pipeline
 from ..errors import SearchError
-from .settings import HeadSet, SearchSettings, pipeline_family
+from .settings import HeadSet, SearchSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -33,7 +38,7 @@ class Sampler:
         self.pipe = pipe
         self.grid = grid
         self.settings = settings
-        self.family = pipeline_family(pipe)
+        self.adapter = adapter_for_pipeline(pipe)
         self.max_heads = max(grid.heads_per_layer)
         self.rows = 0
         self._embeds: dict[tuple[str, bool], dict[str, torch.Tensor]] = {}
@@ -42,11 +47,13 @@ class Sampler:
 
     def __enter__(self) -> "Sampler":
         transformer = self.pipe.transformer
-        # the module that first sees the (possibly extended) latent batch: SD3's patch embedding,
-        # FLUX's x_embedder (FLUX's pos_embed is the RoPE over token ids, not the batch)
-        embedder = getattr(transformer, "x_embedder" if self.family == "flux" else "pos_embed", None)
-        if embedder is None:  # pragma: no cover - both supported classes have one
-            raise SearchError(f"cannot find the input embedder of {type(transformer).__name__} to count rows")
+        # the module that first sees the (possibly extended) latent batch
+        embedder = getattr(transformer, self.adapter.input_embedder, None)
+        if embedder is None:
+            raise SearchError(
+                f"cannot count rows: {type(transformer).__name__} has no `{self.adapter.input_embedder}` "
+                f"(the input embedder the {self.adapter.name!r} family adapter names)"
+            )
 
         def count(_module, args, kwargs):
             x = args[0] if args else next(iter(kwargs.values()))
@@ -68,44 +75,44 @@ class Sampler:
             self.pipe._progress_bar_config = self._previous_bar
 
     # -- prompts --------------------------------------------------------------------------------
+    def _encode_values(self, **kwargs: Any) -> dict[str, torch.Tensor]:
+        """One ``encode_prompt`` call, its values named by the call arguments that take them back."""
+        adapter = self.adapter
+        values = self.pipe.encode_prompt(
+            **dict(adapter.encode_args), device=self.pipe._execution_device, num_images_per_prompt=1, **kwargs
+        )
+        if len(values) != len(adapter.encode_returns):
+            raise SearchError(
+                f"{type(self.pipe).__name__}.encode_prompt returned {len(values)} values, but the {adapter.name!r} "
+                f"family adapter names {len(adapter.encode_returns)} (`encode_returns`)"
+            )
+        return {name: value for name, value in zip(adapter.encode_returns, values) if name is not None}
+
     def _encode(self, prompt: str) -> dict[str, torch.Tensor]:
         cfg = self.settings.cfg_scale is not None
         key = (prompt, cfg)
         if key in self._embeds:
             return self._embeds[key]
-        pipe = self.pipe
-        device = pipe._execution_device
         with torch.no_grad():
-            if self.family == "sd3":
-                pe, npe, ppe, nppe = pipe.encode_prompt(
-                    prompt=prompt,
-                    prompt_2=None,
-                    prompt_3=None,
-                    device=device,
-                    num_images_per_prompt=1,
-                    do_classifier_free_guidance=cfg,
-                    negative_prompt="" if cfg else None,
+            if self.adapter.encode_negative == "together":
+                out = self._encode_values(
+                    prompt=prompt, do_classifier_free_guidance=cfg, negative_prompt="" if cfg else None
                 )
-                out = {"prompt_embeds": pe, "pooled_prompt_embeds": ppe}
+                if not cfg:
+                    out = {k: v for k, v in out.items() if not k.startswith("negative_")}
+            else:  # "separate": the empty prompt is a second call
+                out = self._encode_values(prompt=prompt)
                 if cfg:
-                    out.update(negative_prompt_embeds=npe, negative_pooled_prompt_embeds=nppe)
-            else:
-                pe, ppe, _ = pipe.encode_prompt(prompt=prompt, prompt_2=None, device=device, num_images_per_prompt=1)
-                out = {"prompt_embeds": pe, "pooled_prompt_embeds": ppe}
-                if cfg:
-                    npe, nppe, _ = pipe.encode_prompt(prompt="", prompt_2=None, device=device, num_images_per_prompt=1)
-                    out.update(negative_prompt_embeds=npe, negative_pooled_prompt_embeds=nppe)
+                    out.update({f"negative_{k}": v for k, v in self._encode_values(prompt="").items()})
         self._embeds[key] = out
         return out
 
     def _call_kwargs(self, prompts: list[str]) -> dict[str, Any]:
         parts = [self._encode(p) for p in prompts]
         kwargs: dict[str, Any] = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-        cfg = self.settings.cfg_scale
-        if self.family == "sd3":
-            kwargs["guidance_scale"] = cfg if cfg is not None else 1.0  # <= 1: the pipeline skips CFG
-        elif cfg is not None:
-            kwargs["true_cfg_scale"] = cfg
+        cfg = self.settings.cfg_scale if self.settings.cfg_scale is not None else self.adapter.cfg_off_scale
+        if cfg is not None:
+            kwargs[self.adapter.cfg_scale_arg] = cfg
         return kwargs
 
     # -- generation -----------------------------------------------------------------------------

@@ -45,7 +45,6 @@ __all__ = [
     "parse_layers",
     "resolve_pool",
     "check_pool_size",
-    "pipeline_family",
     "default_size",
     "size_multiple_for",
     "size_multiple",
@@ -119,8 +118,8 @@ class SearchSettings:
         steps: denoising steps per image at the full settings.
         height, width: image size in px; ``None``: the pipeline's default.
         cfg_scale: ``None`` (default, as in the paper): no classifier-free guidance during the
-            search. A value > 1 turns it on (SD3 ``guidance_scale``; FLUX ``true_cfg_scale`` with an
-            empty negative prompt).
+            search. A value > 1 turns it on, with an empty negative prompt, through the call
+            argument the family adapter names (:attr:`stylehunt.engine.Adapter.cfg_scale_arg`).
         identity: ``"joint"`` or ``"image"`` (see :func:`stylehunt.apply`).
         batch_size: images per pipeline call (one unit of work). Part of the configuration: it
             decides which images share a forward pass, hence the last bits of the scores.
@@ -297,11 +296,6 @@ def check_pool_size(pool_size: int, settings: SearchSettings) -> None:
         )
 
 
-def pipeline_family(pipe: Any) -> str:
-    """``"flux"`` or ``"sd3"``, from the pipeline's transformer class."""
-    return "flux" if "Flux" in type(pipe.transformer).__name__ else "sd3"
-
-
 def default_size(pipe: Any) -> int:
     """The pipeline's default image side in px (``default_sample_size x vae_scale_factor``)."""
     sample = getattr(pipe, "default_sample_size", None) or 64
@@ -309,18 +303,21 @@ def default_size(pipe: Any) -> int:
 
 
 def size_multiple_for(transformer_class: str, patch_size: int | None, vae_scale_factor: int) -> int:
-    """Image sides must be multiples of this: one latent patch is one token.
+    """Image sides must be multiples of this: one token covers this many pixels per side.
 
-    The VAE's downscale factor times the transformer's patch size; FLUX.1 pipelines pack 2x2
-    latents into a token whatever the config says. Torch-free, so the CLI can refuse a size from
-    the model's config files before loading it.
+    The VAE's downscale factor times the transformer's patch size times the latents its family's
+    pipelines pack into a token (FLUX.1 and Chroma pack 2x2 whatever the config says; see
+    :attr:`stylehunt.engine.Adapter.latent_packing`). Torch-free, so the CLI can refuse a size
+    from the model's config files before loading it.
 
     >>> size_multiple_for("SD3Transformer2DModel", 2, 8), size_multiple_for("FluxTransformer2DModel", 1, 8)
     (16, 16)
+    >>> size_multiple_for("SD3Transformer2DModel", 1, 8), size_multiple_for("ChromaTransformer2DModel", 1, 8)
+    (8, 16)
     """
-    if "Flux" in transformer_class:
-        return vae_scale_factor * 2
-    return vae_scale_factor * int(patch_size or 1)
+    from ..engine.families import adapter_for_transformer
+
+    return adapter_for_transformer(transformer_class).size_multiple(vae_scale_factor, patch_size)
 
 
 def size_multiple(pipe: Any) -> int:

@@ -7,6 +7,11 @@ then the single-stream blocks ``single_transformer_blocks.{j}.attn``, all over [
 The Chroma pipelines run CFG as two calls per step, conditional first, each with its own
 ``attention_mask`` (a [text, image] mask that hides the text padding). The mask carries the batch,
 so it is appended with the other rows. The mask reaches SDPA, so only the joint identity is exact.
+
+Its ``encode_prompt`` (one T5) returns embeddings, text ids and the padding mask for the prompt
+and the negative prompt; the call takes the masks back as ``prompt_attention_mask`` /
+``negative_prompt_attention_mask``. CFG is ``guidance_scale``, which defaults to 5, so it is turned
+off explicitly with 1. Like FLUX.1 it packs 2x2 latents into a token.
 """
 
 from __future__ import annotations
@@ -25,4 +30,8 @@ ADAPTER = Adapter(
     cfg="separate",
     identities=("joint",),
     identity_note="its text padding mask reaches the attention, and identity='image' does not take masks",
+    encode_returns=(
+        "prompt_embeds", None, "prompt_attention_mask", "negative_prompt_embeds", None, "negative_prompt_attention_mask",
+    ),
+    latent_packing=2,
 )

@@ -5,7 +5,10 @@ Layers ``0 .. D-1`` are the double-stream blocks ``transformer_blocks.{i}.attn``
 [text, image] (FLUX.1-dev: 19 + 38 = 57 layers, as the paper counts).
 
 The FLUX pipelines never batch a negative prompt with the positive one: every row of the first
-transformer call of a step is conditional (true CFG runs a separate, later call).
+transformer call of a step is conditional (true CFG runs a separate, later call). Their
+``encode_prompt`` knows no negative prompt (the empty prompt is encoded by a second call) and
+returns text ids the pipeline rebuilds anyway; true CFG is on only when ``true_cfg_scale`` is
+given. They pack 2x2 latents into a token (``patch_size`` 1 in the config).
 """
 
 from __future__ import annotations
@@ -23,4 +26,10 @@ ADAPTER = Adapter(
     batched_per_block=("controlnet_block_samples", "controlnet_single_block_samples"),
     cfg="separate",
     fingerprint_family=False,  # FLUX.1 presets predate the field: their family is their transformer class's
+    encode_args=(("prompt_2", None),),
+    encode_returns=("prompt_embeds", "pooled_prompt_embeds", None),
+    encode_negative="separate",
+    cfg_scale_arg="true_cfg_scale",
+    cfg_off_scale=None,
+    latent_packing=2,
 )

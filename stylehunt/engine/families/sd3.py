@@ -9,6 +9,8 @@ layers, in block order: layer ``N + j`` is the ``attn2`` of the j-th dual block.
 
 The SD3 pipelines run classifier-free guidance as one ``[uncond, cond]`` batch, announced by
 ``do_classifier_free_guidance``; their skip-layer pass is a later call in the same step.
+Their ``encode_prompt`` returns the prompt's and the negative prompt's embeddings and pooled
+embeddings; CFG is ``guidance_scale`` (off at 1). The patch embedding ``pos_embed`` sees the batch.
 """
 
 from __future__ import annotations
@@ -29,4 +31,7 @@ ADAPTER = Adapter(
     batched_per_block=("block_controlnet_hidden_states",),
     cfg="uncond_first",
     fingerprint_family=False,  # SD3 presets predate the field: their family is their transformer class's
+    encode_args=(("prompt_2", None), ("prompt_3", None)),
+    encode_returns=("prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds", "negative_pooled_prompt_embeds"),
+    input_embedder="pos_embed",
 )

@@ -8,7 +8,10 @@ The fields answer the questions on which diffusers families differ (see ``docs/e
 "Adding a model family"): which attention layers are addressable and in what order, which forward
 arguments carry the batch, how the pipeline lays out its conditional rows, what the transformer
 returns, which components denoise, where the guidance term goes, which identity modes the token
-layout allows, and which arguments the engine cannot guide through.
+layout allows, and which arguments the engine cannot guide through. A second set of fields tells the
+head search (:mod:`stylehunt.headhunter`) how to drive the pipeline: how a prompt is encoded once
+and handed back as call arguments, how CFG is switched on and off, which module counts the
+transformer's rows, and the image size a token covers.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ __all__ = [
     "OUTPUTS",
     "INJECTIONS",
     "IDENTITIES",
+    "NEGATIVE_ENCODINGS",
     "AttentionLayer",
     "LayerGroup",
     "Adapter",
@@ -55,6 +59,14 @@ INJECTIONS = ("transformer", "scheduler")
 
 #: What a perturbed head's attention map becomes at strength 1 (see ``docs/engine.md``).
 IDENTITIES = ("joint", "image")
+
+#: How the pipeline's ``encode_prompt`` gives the negative (empty) prompt's values, for CFG:
+#:
+#: * ``"together"``: one call with ``negative_prompt`` and ``do_classifier_free_guidance`` returns
+#:   the prompt's and the negative prompt's values (SD3, Chroma, most diffusers pipelines);
+#: * ``"separate"``: ``encode_prompt`` knows no negative prompt; the empty prompt is encoded by a
+#:   second call, and each value it returns is passed back as ``negative_<name>`` (FLUX.1).
+NEGATIVE_ENCODINGS = ("together", "separate")
 
 
 class AttentionLayer(NamedTuple):
@@ -132,6 +144,31 @@ class Adapter:
     #: predate the field (SD3, FLUX.1), so their fingerprints stay byte-identical
     fingerprint_family: bool = True
 
+    # -- how the head search drives the pipeline (it encodes each prompt once, then calls the
+    # -- pipeline with the concatenated values; see stylehunt.headhunter.sampler)
+    #: keyword arguments ``encode_prompt`` needs besides ``prompt``, ``device`` and
+    #: ``num_images_per_prompt`` (SD3's has no default for ``prompt_2`` and ``prompt_3``)
+    encode_args: tuple[tuple[str, Any], ...] = ()
+    #: ``encode_prompt``'s return values in order, each named by the pipeline call argument that
+    #: takes it back (``None``: not passed back, e.g. FLUX's text ids, which the pipeline rebuilds)
+    encode_returns: tuple[str | None, ...] = ("prompt_embeds", "negative_prompt_embeds")
+    #: how the negative prompt is encoded, one of :data:`NEGATIVE_ENCODINGS`
+    encode_negative: str = "together"
+    #: the pipeline call argument that sets the CFG scale (FLUX.1: ``true_cfg_scale``)
+    cfg_scale_arg: str = "guidance_scale"
+    #: the value of ``cfg_scale_arg`` that turns CFG off (``<= 1`` for most pipelines, whose own
+    #: default turns it on: Chroma's is 5); ``None``: leave the argument out (FLUX.1 runs true CFG only
+    #: when it is given)
+    cfg_off_scale: float | None = 1.0
+    #: the transformer submodule that first sees the latent batch (perturbed rows included): a
+    #: forward pre-hook on it counts the transformer's rows (SD3's patch embedding is ``pos_embed``;
+    #: FLUX's ``pos_embed`` is the RoPE over token ids, so FLUX and Chroma count at ``x_embedder``)
+    input_embedder: str = "x_embedder"
+    #: latents per side the pipeline packs into one token on top of the transformer's ``patch_size``
+    #: (FLUX.1 and Chroma pack 2x2 latents and configure ``patch_size`` 1): an image side must be a
+    #: multiple of ``vae_scale_factor x patch_size x latent_packing``
+    latent_packing: int = 1
+
     def __post_init__(self) -> None:
         for field, value, allowed in (
             ("cfg", self.cfg, CFG_LAYOUTS),
@@ -143,6 +180,15 @@ class Adapter:
         for group in self.layer_groups:
             if group.kind not in KINDS:
                 raise ValueError(f"adapter {self.name!r}: layer kind must be one of {KINDS}, but got {group.kind!r}")
+        if self.encode_negative not in NEGATIVE_ENCODINGS:
+            raise ValueError(
+                f"adapter {self.name!r}: `encode_negative` must be one of {NEGATIVE_ENCODINGS}, "
+                f"but got {self.encode_negative!r}"
+            )
+        if "prompt_embeds" not in self.encode_returns:
+            raise ValueError(f"adapter {self.name!r}: `encode_returns` must name the return value `prompt_embeds`")
+        if isinstance(self.latent_packing, bool) or not isinstance(self.latent_packing, int) or self.latent_packing < 1:
+            raise ValueError(f"adapter {self.name!r}: `latent_packing` must be an integer >= 1, but got {self.latent_packing!r}")
         bad = [m for m in self.identities if m not in IDENTITIES]
         if bad or not self.identities:
             raise ValueError(f"adapter {self.name!r}: `identities` must be a non-empty subset of {IDENTITIES}")
@@ -154,6 +200,15 @@ class Adapter:
     def attention_layers(self, transformer: Any) -> list[AttentionLayer]:
         """Every addressable attention of ``transformer``, in address order (layer ``i`` is element ``i``)."""
         return [layer for group in self.layer_groups for layer in group.layers(transformer)]
+
+    def size_multiple(self, vae_scale_factor: int, patch_size: int | None) -> int:
+        """What image sides must be multiples of: one token covers this many pixels per side.
+
+        >>> from stylehunt.engine.families import adapter_named
+        >>> adapter_named("sd3").size_multiple(8, 2), adapter_named("flux").size_multiple(8, 1)
+        (16, 16)
+        """
+        return int(vae_scale_factor) * int(patch_size or 1) * self.latent_packing
 
     def unsupported_features(self) -> list[str]:
         """Declared features this engine version cannot guide yet (empty for every built-in family)."""
