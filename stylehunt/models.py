@@ -13,12 +13,16 @@ import warnings
 from typing import Any, Collection
 
 from .errors import DeviceError, UnsupportedModelError
+from .tiny import TINY_MODEL_NAMES
 
 __all__ = ["load_pipeline", "load_transformer_skeleton", "check_device", "image_size_multiple", "DTYPES"]
 
 logger = logging.getLogger(__name__)
 
 DTYPES = ("float32", "bfloat16", "float16")
+
+#: The tiny models as hints list them, from the names the loader accepts.
+_TINY_MODELS = " / ".join(TINY_MODEL_NAMES)
 
 
 def check_device(device: str | None) -> str | None:
@@ -61,7 +65,7 @@ def check_device(device: str | None) -> str | None:
 
 
 def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", device: str | None = None) -> Any:
-    """Load a diffusers pipeline from ``tiny-sd3`` / ``tiny-sd3.5`` / ``tiny-flux``, a folder, or a Hub id.
+    """Load a diffusers pipeline from a tiny model name (:data:`stylehunt.tiny.TINY_MODEL_NAMES`), a folder, or a Hub id.
 
     Hub ids go through ``DiffusionPipeline.from_pretrained`` and so use huggingface_hub's cache,
     token and ``HF_HUB_OFFLINE``. A model that cannot be found raises
@@ -86,7 +90,7 @@ def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", devi
         raise UnsupportedModelError(
             f"could not load a pipeline from {name!r}: {e}",
             hint="pass a local folder written by save_pretrained, a Hub id available in your cache "
-            "(HF_HUB_OFFLINE=1 needs it cached), or tiny-sd3 / tiny-sd3.5 / tiny-flux / tiny-chroma",
+            f"(HF_HUB_OFFLINE=1 needs it cached), or {_TINY_MODELS}",
         ) from e
     if path != name:  # a tiny model: its id is the name, not the cache folder it was built into
         pipe.register_to_config(_name_or_path=name)
@@ -132,7 +136,7 @@ def load_transformer_skeleton(model: str | os.PathLike[str], *, supported: Colle
     except (OSError, ValueError) as e:
         raise UnsupportedModelError(
             f"could not read transformer/config.json of {name!r}: {e}",
-            hint="pass a local pipeline folder, a cached Hub id, or tiny-sd3 / tiny-sd3.5 / tiny-flux / tiny-chroma",
+            hint=f"pass a local pipeline folder, a cached Hub id, or {_TINY_MODELS}",
         ) from e
     cls_name = config.get("_class_name")
     if supported is not None and cls_name not in supported:

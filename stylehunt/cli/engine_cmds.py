@@ -14,10 +14,13 @@ from .app import cli, quiet_model_loading
 from .params import FiniteFloat, device_option, image_out, seed_option
 from ..errors import GuidanceError, NonFiniteGuidanceError
 from ..files import atomic_write_bytes
+from ..tiny import TINY_MODEL_NAMES
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "tiny-sd3"
+#: The tiny models as the help lists them, from the names the loader accepts.
+_TINY_MODELS = " / ".join(TINY_MODEL_NAMES)
 
 
 def _parse_heads(spec: str) -> list[tuple[int, int]]:
@@ -35,7 +38,7 @@ def _parse_heads(spec: str) -> list[tuple[int, int]]:
 
 @cli.command()
 @click.option("--model", default=DEFAULT_MODEL, show_default=True,
-              help="Pipeline folder, Hub id, or tiny-sd3 / tiny-sd3.5 / tiny-flux (built offline).")
+              help=f"Pipeline folder, Hub id, or {_TINY_MODELS} (built offline).")
 @click.option("--preset", "presets", multiple=True, metavar="REF",
               help="Preset reference (registry name, hf-hub:owner/repo, or a file). Repeatable.")
 @click.option("--heads", "head_specs", multiple=True, metavar="L:H,...",
@@ -175,7 +178,7 @@ def _check_for_pipeline(pipe, *, height: int | None, width: int | None, true_cfg
 
 @cli.command()
 @click.option("--model", default=DEFAULT_MODEL, show_default=True,
-              help="Pipeline folder, Hub id (config only is read), or tiny-sd3 / tiny-sd3.5 / tiny-flux.")
+              help=f"Pipeline folder, Hub id (config only is read), or {_TINY_MODELS}.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def heads(model, fmt):
     """Print a model's head grid: layers, heads per layer, module names.

@@ -33,6 +33,7 @@ from .app import cli, quiet_model_loading
 from .params import FiniteFloat, device_option, image_out, seed_option, writable_folder_problem
 from .terminal import printable
 from ..errors import ResumeMismatchError, SearchConfigError, StorageError, StylehuntError
+from ..tiny import TINY_MODEL_NAMES
 from ..headhunter.settings import (  # torch-free: the defaults, their help text, the checks before loading
     DEFAULT_BATCH_SIZE,
     DEFAULT_IDENTITY,
@@ -58,6 +59,9 @@ from ..headhunter.settings import (  # torch-free: the defaults, their help text
 )
 
 logger = logging.getLogger(__name__)
+
+#: The tiny models as the help lists them, from the names the loader accepts.
+_TINY_MODELS = " / ".join(TINY_MODEL_NAMES)
 
 # Options that decide the result: recorded in command.json and checked on --resume.
 _RECORDED = (
@@ -239,7 +243,7 @@ def _is_main() -> bool:
 
 
 @cli.command()
-@click.option("--model", default=None, help="Pipeline folder, Hub id, or tiny-sd3 / tiny-sd3.5 / tiny-flux.")
+@click.option("--model", default=None, help=f"Pipeline folder, Hub id, or {_TINY_MODELS}.")
 @click.option("--model-id", default=None, help="Hub id written into the preset (needed when --model is a folder).")
 @click.option("--style", default="", help='Style text for the objective, e.g. "sunlit, warm glow, golden hour".')
 @click.option("--objective", default="pickscore", show_default=True,
@@ -268,8 +272,8 @@ def _is_main() -> bool:
               show_default=True, help="SoftPAG u during the search.")
 @click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True, help="Denoising steps.")
 @click.option("--resolution", type=click.IntRange(min=1), default=None,
-              help="Image size in px, a multiple of the pixels one token covers (16 for SD3 and FLUX.1, 8 for "
-              "tiny-sd3). Default: the model's.")
+              help="Image size in px, a multiple of the pixels one token covers (16 for SD3, FLUX.1 and "
+              "Chroma, 8 for tiny-sd3). Default: the model's.")
 @click.option("--cfg", type=FiniteFloat(1.0, 1e4, min_open=True), default=None,
               help="Classifier-free guidance scale during the search (default: none).")
 @click.option("--identity", type=click.Choice(["joint", "image"]), default=DEFAULT_IDENTITY, show_default=True)
@@ -332,7 +336,7 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
         run_dir = Path(out)
         _check_run_folder("--out", run_dir, resume=False)
     if not opts["model"]:
-        raise click.UsageError("give --model (a folder, a Hub id, or tiny-sd3 / tiny-sd3.5 / tiny-flux)")
+        raise click.UsageError(f"give --model (a folder, a Hub id, or {_TINY_MODELS})")
 
     from ..headhunter.outputs import check_preset_fields, check_report_deps, preset_name
     from ..prompts import load_prompts
@@ -398,7 +402,7 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
 
 
 @cli.command()
-@click.option("--model", required=True, help="Pipeline folder, Hub id, or tiny-sd3 / tiny-sd3.5 / tiny-flux.")
+@click.option("--model", required=True, help=f"Pipeline folder, Hub id, or {_TINY_MODELS}.")
 @click.option("--prompt", required=True, help="Text prompt (the same for every cell).")
 @click.option("--layers", default=None, help="Layers to show, e.g. 0-5 (default: all).")
 @click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True, callback=seed_option)
