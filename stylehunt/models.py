@@ -1,8 +1,8 @@
 """Loading a pipeline by name: the tiny offline models, a local folder, or a Hub id.
 
-Also what a caller must know about a model before asking it for an image: whether a torch device
-exists here (:func:`check_device`, checked before any weights are read) and the number every image
-side must be a multiple of (:func:`image_size_multiple`).
+Also whether a torch device exists here (:func:`check_device`, checked before any weights are
+read). The number every image side must be a multiple of is the engine's
+(:func:`stylehunt.engine.size_multiple`): it depends on the model family.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Collection
 from .errors import DeviceError, UnsupportedModelError
 from .tiny import TINY_MODEL_NAMES
 
-__all__ = ["load_pipeline", "load_transformer_skeleton", "check_device", "image_size_multiple", "DTYPES"]
+__all__ = ["load_pipeline", "load_transformer_skeleton", "check_device", "DTYPES"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,20 +98,6 @@ def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", devi
         pipe = pipe.to(device)
     logger.info("loaded %s from %s", type(pipe).__name__, path)
     return pipe
-
-
-def image_size_multiple(pipe: Any) -> int:
-    """What every image height and width must be a multiple of for ``pipe``.
-
-    The VAE's downscale factor times the transformer's patch size: one latent patch is one token.
-    That is 16 for SD3, SD3.5, FLUX.1 and Chroma (whose pipelines pack 2x2 latents, which their image
-    processor's factor already counts), 8 for the tiny SD3 models (patch size 1). SD3 pipelines
-    refuse other sizes with a traceback and FLUX.1 / Chroma pipelines silently round them down, so callers
-    check a size against this before generating.
-    """
-    processor_config = getattr(getattr(pipe, "image_processor", None), "config", None)
-    factor = getattr(processor_config, "vae_scale_factor", None) or getattr(pipe, "vae_scale_factor", None) or 8
-    return int(factor) * int(getattr(pipe, "patch_size", None) or 1)
 
 
 def load_transformer_skeleton(model: str | os.PathLike[str], *, supported: Collection[str] | None = None) -> Any:

@@ -157,14 +157,14 @@ def _encode(picture, path: Path) -> bytes:
 
 def _check_for_pipeline(pipe, *, height: int | None, width: int | None, true_cfg_scale: float | None) -> None:
     """The options only the loaded pipeline can judge, checked before the first step."""
-    from ..models import image_size_multiple
+    from ..engine import size_multiple
 
     if true_cfg_scale is not None and "true_cfg_scale" not in inspect.signature(pipe.__call__).parameters:
         raise click.BadParameter(
             f"{type(pipe).__name__} has no true CFG (only FLUX pipelines take it); use --guidance-scale",
             param_hint="'--true-cfg-scale'",
         )
-    multiple = image_size_multiple(pipe)
+    multiple = size_multiple(pipe)
     for flag, value in (("--height", height), ("--width", width)):
         if value is not None and value % multiple:
             below, above = value // multiple * multiple, (value // multiple + 1) * multiple

@@ -19,6 +19,7 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 _EXPORTS = {
+    "size_multiple": ".families",
     "apply": ".lifecycle",
     "applied": ".lifecycle",
     "remove": ".lifecycle",

@@ -47,7 +47,6 @@ __all__ = [
     "check_pool_size",
     "default_size",
     "size_multiple_for",
-    "size_multiple",
     "image_size",
 ]
 
@@ -320,16 +319,12 @@ def size_multiple_for(transformer_class: str, patch_size: int | None, vae_scale_
     return adapter_for_transformer(transformer_class).size_multiple(vae_scale_factor, patch_size)
 
 
-def size_multiple(pipe: Any) -> int:
-    """:func:`size_multiple_for` a loaded pipeline."""
-    patch = getattr(pipe, "patch_size", None) or getattr(pipe.transformer.config, "patch_size", 1)
-    return size_multiple_for(type(pipe.transformer).__name__, patch, int(getattr(pipe, "vae_scale_factor", 8)))
-
-
 def image_size(pipe: Any, settings: SearchSettings) -> tuple[int, int]:
     """``(height, width)`` of the settings, or the pipeline's default; refused unless the pipeline can take it."""
     h = settings.height or default_size(pipe)
     w = settings.width or default_size(pipe)
+    from ..engine import size_multiple
+
     multiple = size_multiple(pipe)
     if h % multiple or w % multiple:
         raise SearchConfigError(
