@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 from .errors import StylehuntError
 
-__all__ = ["MAX_JSON_DEPTH", "atomic_write_bytes", "sha256_file", "read_regular_file", "load_json", "read_json"]
+__all__ = ["MAX_JSON_DEPTH", "atomic_write_bytes", "atomic_write_image", "sha256_file", "read_regular_file", "load_json", "read_json"]
 
 #: Arrays and objects nested deeper than this are refused. stylehunt's own files need at most 7
 #: (a search preset's provenance; the registry index needs 6), so this is far above any valid file
@@ -95,6 +95,22 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def atomic_write_image(image: Any, path: str | os.PathLike) -> Path:
+    """Save a ``PIL.Image`` atomically, in the format of ``path``'s suffix (PNG without one).
+
+    Encoded into memory, then written by :func:`atomic_write_bytes`: a symlink at ``path`` is
+    replaced, never written through, and a crash leaves the old file whole.
+    """
+    import io
+
+    from PIL import Image
+
+    target = Path(path)
+    buffer = io.BytesIO()
+    image.save(buffer, format=Image.registered_extensions().get(target.suffix.lower(), "PNG"))
+    return atomic_write_bytes(target, buffer.getvalue())
 
 
 def sha256_file(path: str | os.PathLike) -> str:

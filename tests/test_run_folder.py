@@ -131,7 +131,7 @@ def test_resume_replaces_planted_symlinks_and_never_writes_through_them(env, fin
 def test_write_image_replaces_a_link_at_its_path(tmp_path):
     from PIL import Image
 
-    from stylehunt.headhunter.outputs import write_image
+    from stylehunt.files import atomic_write_image as write_image
 
     victim = tmp_path / "victim.txt"
     victim.write_bytes(b"keep me")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import io
 import json
 import logging
 from pathlib import Path
@@ -13,7 +12,7 @@ import click
 from .app import cli, quiet_model_loading
 from .params import FiniteFloat, device_option, image_out, seed_option
 from ..errors import GuidanceError, NonFiniteGuidanceError
-from ..files import atomic_write_bytes
+from ..files import atomic_write_image
 from ..tiny import TINY_MODEL_NAMES
 
 logger = logging.getLogger(__name__)
@@ -141,18 +140,9 @@ def generate(model, presets, head_specs, strengths, scale, identity, prompt, neg
         images.append((out.with_name(f"{out.stem}.baseline{out.suffix}"), image("baseline")))
     out.parent.mkdir(parents=True, exist_ok=True)
     for path, picture in images:  # PNG/JPEG bytes in memory, then an atomic rename: never through a link
-        atomic_write_bytes(path, _encode(picture, path))
+        atomic_write_image(picture, path)
     for path, _ in images:
         click.echo(str(path))
-
-
-def _encode(picture, path: Path) -> bytes:
-    """The image file ``picture`` becomes at ``path``, in the format its suffix names."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    picture.save(buffer, format=Image.registered_extensions()[path.suffix.lower()])
-    return buffer.getvalue()
 
 
 def _check_for_pipeline(pipe, *, height: int | None, width: int | None, true_cfg_scale: float | None) -> None:

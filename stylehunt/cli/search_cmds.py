@@ -436,7 +436,7 @@ def atlas(model, prompt, layers, seed, scale, strength, steps, resolution, cfg, 
 def _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, cfg, identity, batch_size, thumb, dtype,
            device, progress, out):
     from ..engine import head_grid
-    from ..headhunter.outputs import write_image
+    from ..files import atomic_write_image
     from ..headhunter.report import render_atlas
     from ..models import load_pipeline
 
@@ -452,5 +452,5 @@ def _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, cfg,
     image = render_atlas(pipe, prompt, layers=layers, seed=seed, scale=scale, strength=strength, steps=steps,
                          height=resolution, width=resolution, cfg_scale=cfg, identity=identity,
                          batch_size=batch_size, thumb=thumb, progress=progress)
-    write_image(image, out)
+    atomic_write_image(image, out)
     click.echo(printable(str(out)))

@@ -25,7 +25,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..errors import GuidanceError, UnsupportedModelError
 from .forward_patch import ForwardPatch
-from .heads import IDENTITY_MODES, HeadGrid, LayerInfo, attention_modules
+from .heads import HeadGrid, LayerInfo, attention_modules
 
 if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
     from ..registry.preset import Preset

@@ -11,16 +11,14 @@ make that last step fail. Imports no torch.
 from __future__ import annotations
 
 import datetime as _dt
-import io
 import json
 import logging
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidPresetError, SearchConfigError
-from ..files import atomic_write_bytes
+from ..files import atomic_write_bytes, atomic_write_image
 from .results import RoundResult, SearchResult
 from .settings import SearchSettings
 from .store import canonical_json, json_bytes
@@ -40,7 +38,6 @@ __all__ = [
     "build_preset",
     "style_of",
     "scores_document",
-    "write_image",
     "write_outputs",
 ]
 
@@ -219,21 +216,6 @@ def scores_document(result: SearchResult) -> dict[str, Any]:
     }
 
 
-def write_image(image: Any, path: str | os.PathLike[str]) -> Path:
-    """Save a ``PIL.Image`` atomically in the format of ``path``'s suffix (PNG without one).
-
-    Encoded into memory, then written by :func:`stylehunt.files.atomic_write_bytes`: a symlink at
-    ``path`` is replaced, never written through, and a crash leaves the old file whole.
-    """
-    from PIL import Image
-
-    target = Path(path)
-    fmt = Image.registered_extensions().get(target.suffix.lower(), "PNG")
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt)
-    return atomic_write_bytes(target, buffer.getvalue())
-
-
 def write_outputs(result: SearchResult, objective: Any) -> None:
     """Write ``scores.json``, ``curve.png``, ``grid.png`` and the preset into ``result.run_dir``, each atomically."""
     from .report import render_curve, render_grid
@@ -241,7 +223,7 @@ def write_outputs(result: SearchResult, objective: Any) -> None:
     run_dir = Path(result.run_dir)
     atomic_write_bytes(run_dir / SCORES_FILE, json_bytes(scores_document(result)))
     label = getattr(objective, "name", "objective")
-    write_image(render_curve(result, label), run_dir / CURVE_FILE)
-    write_image(render_grid(result.images, result.grid_pairs), run_dir / GRID_FILE)
+    atomic_write_image(render_curve(result, label), run_dir / CURVE_FILE)
+    atomic_write_image(render_grid(result.images, result.grid_pairs), run_dir / GRID_FILE)
     result.preset.save(run_dir)
     logger.info("wrote %s", run_dir)
