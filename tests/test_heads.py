@@ -9,7 +9,7 @@ from diffusers import FluxTransformer2DModel, SD3Transformer2DModel
 import stylehunt
 from stylehunt.engine.heads import attention_modules
 
-# The public transformer/config.json values (../shared/model-configs.md).
+# The public transformer/config.json values of the released checkpoints.
 SD3_MEDIUM = dict(
     sample_size=128, patch_size=2, in_channels=16, num_layers=24, attention_head_dim=64, num_attention_heads=24,
     joint_attention_dim=4096, caption_projection_dim=1536, pooled_projection_dim=2048, out_channels=16,

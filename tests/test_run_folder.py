@@ -145,7 +145,7 @@ def test_write_image_replaces_a_link_at_its_path(tmp_path):
 
 
 def test_a_new_run_refuses_a_folder_holding_other_files(env, tmp_path):
-    planted = tmp_path / "shared"
+    planted = tmp_path / "common"
     planted.mkdir()
     victim = tmp_path / "victim.txt"
     victim.write_bytes(b"the user's file")
