@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import HeadOutOfRangeError, UnsupportedModelError
-from .families import adapter_for_transformer, supported_transformers
+from .families import adapter_for_transformer, is_supported_transformer, supported_transformers
 from .families.spec import IDENTITIES, KINDS, AttentionLayer
 
 #: What a perturbed head's map becomes at strength 1: ``"joint"`` (identity over the layer's whole
@@ -38,6 +38,9 @@ __all__ = [
     "fingerprint_family",
     "KINDS",
     "SUPPORTED_TRANSFORMERS",
+    # what the registry validates fingerprints with (this module is its torch-free view of the engine)
+    "supported_transformers",
+    "is_supported_transformer",
 ]
 
 

@@ -20,13 +20,29 @@ Every Hub call goes through :mod:`stylehunt.hub`. Nothing here imports torch.
 
 from __future__ import annotations
 
-from .check import IndexCheck, check_index
-from .discovery import HubPreset, search_hub
-from .index import get_index, list_presets, model_alias_for, model_aliases, refresh_index
-from .indexfile import RegistryIndex
-from .preset import Preset, ResolvedPreset, load_preset, resolve_preset
-from .references import parse_reference
-from .submit import Submission, submit_preset
+from .._lazy import lazy_exports
+
+# Resolved on first use: `stylehunt list` needs the index, not the Hub search, checks or submissions.
+_EXPORTS = {
+    "IndexCheck": ".check",
+    "check_index": ".check",
+    "HubPreset": ".discovery",
+    "search_hub": ".discovery",
+    "get_index": ".index",
+    "list_presets": ".index",
+    "model_alias_for": ".index",
+    "model_aliases": ".index",
+    "refresh_index": ".index",
+    "RegistryIndex": ".indexfile",
+    "Preset": ".preset",
+    "ResolvedPreset": ".preset",
+    "load_preset": ".preset",
+    "resolve_preset": ".preset",
+    "parse_reference": ".references",
+    "Submission": ".submit",
+    "submit_preset": ".submit",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     "HubPreset",

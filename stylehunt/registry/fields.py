@@ -129,16 +129,16 @@ class FieldReader:
 
 def check_fingerprint(r: FieldReader, fp: Any, field: str) -> dict[str, Any]:
     """Validate an architecture fingerprint at ``field``; return it in canonical form."""
-    from ..engine.heads import KINDS, SUPPORTED_TRANSFORMERS  # the engine's vocabulary (torch-free module)
+    from ..engine.heads import KINDS, is_supported_transformer, supported_transformers  # torch-free vocabulary
 
     fp = r.object(fp, field)
     r.keys(fp, field, ("family", *FINGERPRINT_KEYS), FINGERPRINT_KEYS)  # family: optional (older presets lack it)
     family = {"family": r.string(fp["family"], f"{field}.family")} if "family" in fp else {}
     cls = r.string(fp["transformer_class"], f"{field}.transformer_class")
-    if cls not in SUPPORTED_TRANSFORMERS:
+    if not is_supported_transformer(cls):
         raise r.fail(
             f"{field}.transformer_class",
-            f"unsupported transformer class {cls!r}; supported: {', '.join(SUPPORTED_TRANSFORMERS)}",
+            f"unsupported transformer class {cls!r}; supported: {', '.join(supported_transformers())}",
         )
     num_layers = r.integer(fp["num_layers"], f"{field}.num_layers", minimum=1)
     hpl = fp["heads_per_layer"]
