@@ -6,8 +6,9 @@ Modules inside:
 * :mod:`.families`: one adapter module per model family, declaring what the engine must know about
   it, and the adapter registry (:func:`register_adapter`, entry point group ``stylehunt.adapters``);
 * :mod:`.perturbation`: SoftPAG on selected heads of selected rows, at the attention's SDPA call;
-* :mod:`.guided_forward`: the transformer forward that appends perturbed rows and adds the guidance;
-* :mod:`.forward_patch`: instance-level ``forward`` replacement with an exact way back;
+* :mod:`.guided_forward`: the denoiser forward that appends perturbed rows, and where the guidance is
+  added (the transformer output, or ``scheduler.step``);
+* :mod:`.forward_patch`: instance-level method replacement with an exact way back;
 * :mod:`.lifecycle`: apply / apply_table / perturbed / remove / get_applied / applied.
 
 The names below are imported on first use, so ``import stylehunt.engine`` and
@@ -27,6 +28,7 @@ _EXPORTS = {
     "apply_table": ".lifecycle",
     "perturbed": ".lifecycle",
     "check_pipeline": ".lifecycle",
+    "check_presets": ".lifecycle",
     "AppliedGuidance": ".guided_forward",
     "strength_table": ".perturbation",
     "IDENTITY_MODES": ".heads",

@@ -1,8 +1,9 @@
-"""Instance-level ``forward`` replacement with an exact way back.
+"""Instance-level method replacement with an exact way back.
 
-The engine hooks a stock model by setting ``module.forward`` on the *instance*; removing the
-attribute (or putting back the one that was there, e.g. an accelerate offload hook) makes the
-module exactly what it was, so nothing of ours remains after :func:`stylehunt.remove`.
+The engine hooks a stock model by setting ``module.forward`` on the *instance* (and, for families
+whose guidance is added at the scheduler, ``scheduler.step``); removing the attribute (or putting
+back the one that was there, e.g. an accelerate offload hook) makes the object exactly what it
+was, so nothing of ours remains after :func:`stylehunt.remove`.
 """
 
 from __future__ import annotations
@@ -20,23 +21,25 @@ _MISSING = object()
 
 
 class ForwardPatch:
-    """Replace ``module.forward`` by an instance attribute; ``restore`` puts back exactly what was there."""
+    """Replace ``module.<method>`` (``forward`` by default) by an instance attribute; ``restore`` puts
+    back exactly what was there."""
 
-    def __init__(self, module: torch.nn.Module, wrapper: Callable[..., Any]):
+    def __init__(self, module: torch.nn.Module | Any, wrapper: Callable[..., Any], method: str = "forward"):
         self.module = module
-        self.previous = module.__dict__.get("forward", _MISSING)
-        self.inner = module.forward  # what the wrapper calls: an earlier instance wrapper or the class forward
+        self.method = method
+        self.previous = module.__dict__.get(method, _MISSING)
+        self.inner = getattr(module, method)  # what the wrapper calls: an earlier instance wrapper or the class's
         self.wrapper = wrapper
-        module.forward = wrapper
+        setattr(module, method, wrapper)
 
     def restore(self) -> None:
-        current = self.module.__dict__.get("forward", _MISSING)
+        current = self.module.__dict__.get(self.method, _MISSING)
         if current is not self.wrapper:
             raise GuidanceError(
-                f"{type(self.module).__name__}.forward was wrapped again by something else after stylehunt.apply "
+                f"{type(self.module).__name__}.{self.method} was wrapped again by something else after stylehunt.apply "
                 "(e.g. enable_model_cpu_offload or a cache hook); remove that first, then stylehunt.remove()"
             )
         if self.previous is _MISSING:
-            del self.module.forward
+            delattr(self.module, self.method)
         else:
-            self.module.forward = self.previous
+            setattr(self.module, self.method, self.previous)

@@ -1,16 +1,24 @@
-"""The transformer-level guided forward: one batched call computes ``eps_cfg + w (eps_c - eps_pert)``.
+"""The guided forward: one batched call computes ``eps_c - eps_pert``; the pipeline gets ``eps + w (eps_c - eps_pert)``.
 
-The transformer gets an instance-level ``forward`` (a :class:`~.forward_patch.ForwardPatch`). On the
-first call of a denoising step it appends one perturbed copy of every conditional row to the batch
-(one extra row per conditional row, whatever the number of presets), runs one batched forward with
-the attention hooks of :mod:`.perturbation` active on the appended rows, and adds
-``w * (eps_c - eps_pert)`` to the conditional rows *and* to their unconditional partners. The
-pipeline's own CFG is an affine combination whose weights sum to 1, so the result is exactly
-``eps_cfg + w (eps_c - eps_pert)``. Later calls in the same step (FLUX's true-CFG negative pass,
-SD3's skip-layer pass) get the same ``w * delta`` added, which keeps every such combination exact.
+Every denoiser of the pipeline (one transformer; Wan 2.2's two experts) gets an instance-level
+``forward`` (a :class:`~.forward_patch.ForwardPatch`). On the first call of a denoising step it
+appends one perturbed copy of every conditional row to the batch (one extra row per conditional
+row, whatever the number of presets), runs one batched forward with the attention hooks of
+:mod:`.perturbation` active on the appended rows, and keeps ``delta = eps_c - eps_pert``.
 
-Which forward arguments carry the batch, and how the pipeline lays out its conditional rows, is
-read from the pipeline's adapter (:mod:`.families`).
+Where ``w * delta`` goes is the adapter's ``inject``:
+
+* ``"transformer"``: added to the conditional rows *and* their unconditional partners of that
+  output, and to every later call of the same step (FLUX's true-CFG negative pass, SD3's
+  skip-layer pass). The pipeline's own CFG is an affine combination whose weights sum to 1, so it
+  hands ``eps_cfg + w delta`` to the scheduler, exactly.
+* ``"scheduler"``: the transformer's outputs are left alone and ``scheduler.step`` (also patched on
+  the instance) gets ``model_output + w * sign * delta``, after the pipeline's own CFG and any
+  renormalisation, which would otherwise scale the guidance term too (Qwen-Image, Z-Image).
+
+Which forward arguments carry the batch, how the pipeline lays out its conditional rows, and what
+the transformer returns (a tensor, or Z-Image's list of per-sample tensors) is read from the
+pipeline's adapter (:mod:`.families`).
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from .perturbation import HeadPerturber, PerturbedRows, active_layers, heads_by_
 if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
     from ..registry.preset import Preset
 
-__all__ = ["AppliedGuidance", "GuidedTransformer"]
+__all__ = ["AppliedGuidance", "GuidedTransformer", "GuidedPipeline"]
 
 
 @dataclass(frozen=True)
@@ -51,23 +59,86 @@ class AppliedGuidance:
         return [p.label for p in self.presets]
 
 
-class GuidedTransformer:
-    """Everything stylehunt attached to one pipeline: the attention hooks plus the transformer hook."""
+class GuidedPipeline:
+    """Everything stylehunt attached to one pipeline: one :class:`GuidedTransformer` per denoiser,
+    and the ``scheduler.step`` hook when the family's guidance is injected there."""
 
     def __init__(self, pipe: Any, adapter: Adapter, grid: HeadGrid, config: AppliedGuidance):
         self.pipe_ref = weakref.ref(pipe)
-        self.transformer = pipe.transformer
         self.adapter = adapter
-        self.grid = grid
         self.config = config
-        self.perturber = HeadPerturber(self.transformer, grid, config.table, config.identity)
-        self.delta: torch.Tensor | None = None  # eps_c - eps_pert of the current step
+        self.pending: torch.Tensor | None = None  # scheduler injection: delta of the current step
+        self.denoisers = [
+            GuidedTransformer(self, transformer, grid) for transformer in denoisers_of(pipe, adapter)
+        ]
+        self.scheduler_patch: ForwardPatch | None = None
+
+    @property
+    def transformers(self) -> list[torch.nn.Module]:
+        return [d.transformer for d in self.denoisers]
+
+    def install(self) -> None:
+        done: list[GuidedTransformer] = []
+        try:
+            for denoiser in self.denoisers:
+                denoiser.install()
+                done.append(denoiser)
+            if self.adapter.inject == "scheduler":
+                self.scheduler_patch = ForwardPatch(self.pipe_ref().scheduler, self._scheduler_step, method="step")
+        except BaseException:
+            for denoiser in reversed(done):
+                denoiser.uninstall()
+            raise
+
+    def uninstall(self) -> None:
+        if self.scheduler_patch is not None:
+            self.scheduler_patch.restore()
+            self.scheduler_patch = None
+        for denoiser in reversed(self.denoisers):
+            denoiser.uninstall()
+        self.pending = None
+
+    def check_scheduler(self) -> None:
+        """The guidance goes through the scheduler stylehunt patched; a scheduler swapped in after
+        ``apply`` would silently drop it."""
+        patch = self.scheduler_patch
+        if patch is not None and self.pipe_ref().scheduler is not patch.module:
+            raise GuidanceError(
+                "the pipeline's scheduler was replaced after stylehunt.apply, so the guidance would not reach it",
+                hint="call stylehunt.apply again after setting pipe.scheduler",
+            )
+
+    def _scheduler_step(self, *args, **kwargs):
+        inner = self.scheduler_patch.inner
+        delta, self.pending = self.pending, None
+        if delta is None:
+            return inner(*args, **kwargs)
+        if args:
+            model_output, args = args[0], args[1:]
+        else:
+            model_output = kwargs.pop("model_output")
+        term = self.config.scale * fit_to_model_output(delta, model_output, self.adapter.output_sign)
+        guided = model_output + term.to(model_output.dtype)
+        step = max(d.step for d in self.denoisers)  # the expert that ran this step is the furthest along
+        return inner(finite(guided, model_output, self.config.scale, step), *args, **kwargs)
+
+
+class GuidedTransformer:
+    """The transformer-side hook of one denoiser: the attention hooks plus the forward wrapper."""
+
+    def __init__(self, owner: GuidedPipeline, transformer: torch.nn.Module, grid: HeadGrid):
+        self.owner = owner
+        self.transformer = transformer
+        self.adapter = owner.adapter
+        self.config = owner.config
+        self.perturber = HeadPerturber(transformer, grid, self.config.table, self.config.identity)
+        self.delta: torch.Tensor | None = None  # eps_c - eps_pert of the current step (transformer injection)
         self.step_key: tuple[Any, Any] | None = None
         self.step: tuple[int, int] = (0, 0)  # (0-based index, number of steps) of the current step
-        self.signature = inspect.signature(type(self.transformer).forward)
+        self.signature = inspect.signature(type(transformer).forward)
         self.patch: ForwardPatch | None = None
-        self.any_active = any(active_layers(config.table))
-        self.heads = heads_by_layer(config.table)
+        self.any_active = any(active_layers(self.config.table))
+        self.heads = heads_by_layer(self.config.table)
 
     def install(self) -> None:
         self.perturber.install()
@@ -91,7 +162,7 @@ class GuidedTransformer:
         advances ``step_index``, so the pair identifies one step; the tensor is kept (not its id)
         so that its identity cannot be reused.
         """
-        scheduler = self.pipe_ref().scheduler
+        scheduler = self.owner.pipe_ref().scheduler
         timesteps, step_index = scheduler.timesteps, scheduler.step_index
         new = self.step_key is None or self.step_key[0] is not timesteps or self.step_key[1] != step_index
         self.step_key = (timesteps, step_index)
@@ -101,17 +172,22 @@ class GuidedTransformer:
 
     def _cond_rows(self, batch: int) -> tuple[slice, slice | None]:
         """(conditional rows, their unconditional partners) of the pipeline's own batch."""
-        pipe, layout = self.pipe_ref(), self.adapter.cfg
-        if layout in ("uncond_first", "cond_first"):
+        pipe, adapter = self.owner.pipe_ref(), self.adapter
+        if adapter.cfg in ("uncond_first", "cond_first"):
             try:
-                cfg = bool(getattr(pipe, self.adapter.cfg_flag))
+                cfg = bool(adapter.cfg_in_call(pipe) if adapter.cfg_in_call else getattr(pipe, adapter.cfg_flag))
             except AttributeError as e:
                 raise GuidanceError(
                     "the guided transformer was called outside a pipeline call; call the pipeline instead"
                 ) from e
             if cfg:
+                if batch % 2:
+                    raise GuidanceError(
+                        f"the {adapter.name} pipeline runs CFG in one batched call, but this call has an odd batch "
+                        f"({batch}); this call pattern is not supported"
+                    )
                 first, second = slice(0, batch // 2), slice(batch // 2, batch)
-                return (second, first) if layout == "uncond_first" else (first, second)
+                return (second, first) if adapter.cfg == "uncond_first" else (first, second)
         return slice(0, batch), None
 
     def _transformer_forward(self, *args, **kwargs):
@@ -132,28 +208,32 @@ class GuidedTransformer:
         # The first call of a step is the main one (it holds the conditional rows); later calls in the
         # same step (FLUX true-CFG negative pass, SD3 skip-layer pass) get the same delta added.
         if new_step:
-            self.delta = None
+            self.delta = self.owner.pending = None
             if cfg.scale == 0 or not self.any_active or not (cfg.start <= frac < cfg.stop):
                 return inner(**call)
             return self._main_call(inner, call)
         out = inner(**call)
         if self.delta is None:
             return out
-        sample = _sample_of(out)
+        sample = _stacked(out, self.adapter)
         if sample.shape[0] != self.delta.shape[0]:
             raise GuidanceError(
                 f"unexpected second transformer call in one denoising step with batch {sample.shape[0]} "
                 f"(the guided conditional batch is {self.delta.shape[0]}); this pipeline's call pattern is not supported"
             )
-        return _replace_sample(out, self._finite(sample + cfg.scale * self.delta, sample))
+        guided = finite(sample + cfg.scale * self.delta, sample, cfg.scale, self.step)
+        return _replace_sample(out, guided, self.adapter)
 
     def _main_call(self, inner, call: dict[str, Any]):
-        cfg = self.config
-        hidden = call["hidden_states"]
-        batch = hidden.shape[0]
+        cfg, adapter = self.config, self.adapter
+        first = call.get(adapter.batch_arg)
+        if first is None:
+            raise GuidanceError(f"the {adapter.name} transformer was called without `{adapter.batch_arg}`")
+        batch = first.shape[0] if torch.is_tensor(first) else len(first)
         cond, uncond = self._cond_rows(batch)
         n_cond = cond.stop - cond.start
-        table = cfg.table.to(hidden.device)
+        device = next(self.transformer.parameters()).device
+        table = cfg.table.to(device)
         if table.dim() == 2:
             table = table.expand(n_cond, *table.shape)
         elif table.shape[0] != n_cond:
@@ -161,60 +241,105 @@ class GuidedTransformer:
                 f"the per-row strength table has {table.shape[0]} rows but the pipeline's call has {n_cond} "
                 "conditional rows; give one table row per generated image"
             )
-        jak = call.get("joint_attention_kwargs") or {}
+        jak = call.get("joint_attention_kwargs") or call.get("attention_kwargs") or {}
         if any(torch.is_tensor(v) for v in jak.values()):
             raise GuidanceError(
-                "joint_attention_kwargs with tensors (e.g. IP-Adapter embeddings) are not supported with stylehunt guidance"
+                "attention kwargs with tensors (e.g. IP-Adapter embeddings) are not supported with stylehunt guidance"
             )
         extended = dict(call)
-        for name in self.adapter.batched:
+        for name in adapter.batched:
             value = call.get(name)
             if torch.is_tensor(value) and value.dim() > 0:
                 extended[name] = _append_rows(value, cond, batch, name)
-        for name in self.adapter.batched_per_sample:
+        for name in adapter.batched_per_sample:
             value = call.get(name)
             if value is not None:
                 extended[name] = _append_items(list(value), cond, batch, name)
-        for name in self.adapter.batched_per_block:
+        for name in adapter.batched_per_block:
             value = call.get(name)
             if value is not None:
                 extended[name] = [_append_rows(v, cond, batch, name) for v in value]
-        text = call.get(self.adapter.text_arg)
+        text = call.get(adapter.text_arg)
         self.perturber.rows = PerturbedRows(
-            start=batch, table=table, text_len=0 if text is None else int(text.shape[1]), heads=self.heads
+            start=batch,
+            table=table,
+            text_len=int(text.shape[1]) if torch.is_tensor(text) and text.dim() > 1 else 0,
+            heads=self.heads,
         )
         try:
             out = inner(**extended)
         finally:
             self.perturber.rows = None
-        sample = _sample_of(out)
+        sample = _stacked(out, adapter)
         main, perturbed = sample[:batch], sample[batch:]
         delta = main[cond] - perturbed
+        if adapter.inject == "scheduler":
+            self.owner.check_scheduler()
+            self.owner.pending = delta
+            return _replace_sample(out, main, adapter)
         guided = main.clone()
         guided[cond] += cfg.scale * delta
         if uncond is not None:
             guided[uncond] += cfg.scale * delta
         self.delta = delta
-        return _replace_sample(out, self._finite(guided, main))
+        return _replace_sample(out, finite(guided, main, cfg.scale, self.step), adapter)
 
-    def _finite(self, guided: torch.Tensor, unguided: torch.Tensor) -> torch.Tensor:
-        """``guided``, unless adding the guidance made it non-finite where the model's own prediction was not.
 
-        A huge scale (``1e300``) overflows ``w * delta`` to inf; handed to the scheduler, that makes
-        NaN latents and, silently, a black image. One ``isfinite().all()`` per call costs nothing
-        next to a transformer forward. A prediction that was already non-finite (e.g. a float16
-        overflow inside the model) is the model's, not the guidance's, and is passed on as it is.
-        """
-        if bool(torch.isfinite(guided).all()) or not bool(torch.isfinite(unguided).all()):
-            return guided
-        index, total = self.step
-        raise NonFiniteGuidanceError(
-            f"guidance scale {self.config.scale:g} made the prediction non-finite (inf/NaN) at denoising step "
-            f"{index + 1} of {total}",
-            scale=self.config.scale,
-            step=index + 1,
-            steps=total,
-        )
+def denoisers_of(pipe: Any, adapter: Adapter) -> list[torch.nn.Module]:
+    """The pipeline's denoisers the adapter names, in order, skipping absent ones (the first is required)."""
+    out = []
+    for i, name in enumerate(adapter.denoisers):
+        module = getattr(pipe, name, None)
+        if module is None and i == 0:
+            raise UnsupportedModelError(f"{type(pipe).__name__} has no `{name}`; stylehunt guides its {name}")
+        if module is not None and all(module is not m for m in out):
+            out.append(module)
+    return out
+
+
+def finite(guided: torch.Tensor, unguided: torch.Tensor, scale: float, step: tuple[int, int]) -> torch.Tensor:
+    """``guided``, unless adding the guidance made it non-finite where the model's own prediction was not.
+
+    A huge scale (``1e300``) overflows ``w * delta`` to inf; handed to the scheduler, that makes
+    NaN latents and, silently, a black image. One ``isfinite().all()`` per call costs nothing
+    next to a transformer forward. A prediction that was already non-finite (e.g. a float16
+    overflow inside the model) is the model's, not the guidance's, and is passed on as it is.
+    """
+    if bool(torch.isfinite(guided).all()) or not bool(torch.isfinite(unguided).all()):
+        return guided
+    index, total = step
+    raise NonFiniteGuidanceError(
+        f"guidance scale {scale:g} made the prediction non-finite (inf/NaN) at denoising step {index + 1} of {total}",
+        scale=scale,
+        step=index + 1,
+        steps=total,
+    )
+
+
+def fit_to_model_output(delta: torch.Tensor, model_output: torch.Tensor, sign: float) -> torch.Tensor:
+    """``sign * delta`` (the transformer's rows) laid out like the ``model_output`` handed to ``scheduler.step``.
+
+    The pipelines map the transformer output to the scheduler input by squeezing a singleton axis
+    (Z-Image's frame axis: same size per row, reshaped) or by slicing off reference-image tokens
+    (Qwen-Image-Edit: more tokens on dim 1, the leading ones kept), besides the sign.
+    """
+    if delta.shape != model_output.shape:
+        same_rows = delta.shape[0] == model_output.shape[0]
+        if same_rows and delta[0].numel() == model_output[0].numel():
+            delta = delta.reshape(model_output.shape)
+        elif (
+            same_rows
+            and delta.dim() == model_output.dim() >= 2
+            and delta.shape[2:] == model_output.shape[2:]
+            and delta.shape[1] > model_output.shape[1]
+        ):
+            delta = delta[:, : model_output.shape[1]]
+        else:
+            raise GuidanceError(
+                f"scheduler.step got a prediction of shape {tuple(model_output.shape)}, which does not match the "
+                f"guided transformer rows {tuple(delta.shape)}; this pipeline's call pattern is not supported"
+            )
+    return delta if sign == 1.0 else delta * sign
 
 
 def _append_rows(value: torch.Tensor, cond: slice, batch: int, name: str) -> torch.Tensor:
@@ -234,11 +359,21 @@ def _append_items(value: list[Any], cond: slice, batch: int, name: str) -> list[
     return value + value[cond]
 
 
-def _sample_of(out: Any) -> torch.Tensor:
+def _sample_of(out: Any) -> Any:
     return out[0] if isinstance(out, tuple) else out.sample
 
 
-def _replace_sample(out: Any, sample: torch.Tensor) -> Any:
+def _stacked(out: Any, adapter: Adapter) -> torch.Tensor:
+    """The transformer output's rows as one tensor (a per-sample list is stacked)."""
+    sample = _sample_of(out)
+    if adapter.output == "per_sample_list":
+        return torch.stack(list(sample))
+    return sample
+
+
+def _replace_sample(out: Any, sample: torch.Tensor, adapter: Adapter) -> Any:
+    if adapter.output == "per_sample_list":
+        sample = list(sample.unbind(0))
     if isinstance(out, tuple):
         return (sample, *out[1:])
     out.sample = sample

@@ -24,7 +24,7 @@ import torch
 from ..errors import ArchitectureMismatchError, GuidanceError, UnsupportedModelError
 from .families import adapter_for_pipeline, adapter_for_transformer
 from .families.spec import Adapter
-from .guided_forward import AppliedGuidance, GuidedTransformer
+from .guided_forward import AppliedGuidance, GuidedPipeline, denoisers_of
 from .heads import HeadGrid, attention_modules, fingerprint_family, head_grid, transformer_of
 from ..scalars import as_real
 from .heads import IDENTITY_MODES
@@ -41,6 +41,7 @@ __all__ = [
     "applied",
     "get_applied",
     "check_pipeline",
+    "check_presets",
     "PRESET_ATTRIBUTES",
 ]
 
@@ -52,8 +53,8 @@ PRESET_ATTRIBUTES = ("heads", "strength", "scale", "fingerprint", "label", "name
 _NATIVE_BACKENDS = (None, "native")
 
 
-# pipeline -> GuidedTransformer; weak so a dropped pipeline takes its state with it.
-_APPLIED: "weakref.WeakKeyDictionary[Any, GuidedTransformer]" = weakref.WeakKeyDictionary()
+# pipeline -> GuidedPipeline; weak so a dropped pipeline takes its state with it.
+_APPLIED: "weakref.WeakKeyDictionary[Any, GuidedPipeline]" = weakref.WeakKeyDictionary()
 # transformer -> pipeline it is guided through (a transformer shared by two pipelines is guided once).
 _OWNER: "weakref.WeakKeyDictionary[torch.nn.Module, Any]" = weakref.WeakKeyDictionary()
 
@@ -65,13 +66,16 @@ def check_pipeline(pipe: Any) -> HeadGrid:
 
 def _check_pipeline(pipe: Any) -> tuple[Adapter, HeadGrid]:
     adapter = adapter_for_pipeline(pipe)  # raises for unsupported and refused pipelines
-    missing = adapter.unsupported_features()
-    if missing:
-        raise UnsupportedModelError(
-            f"{type(pipe).__name__} (family {adapter.name}) needs {' and '.join(missing)}, which this stylehunt "
-            "version cannot guide yet"
-        )
     grid = head_grid(pipe)
+    for name, transformer in zip(adapter.denoisers, denoisers_of(pipe, adapter)):
+        refused = adapter.refused_config(transformer)
+        if refused is not None:
+            raise UnsupportedModelError(f"{type(pipe).__name__}.{name} cannot be guided: {refused}")
+        if head_grid(transformer).fingerprint() != grid.fingerprint():
+            raise UnsupportedModelError(
+                f"{type(pipe).__name__}.{name} has a different head grid from {adapter.denoisers[0]} "
+                f"({head_grid(transformer).format()} vs {grid.format()}); stylehunt guides every denoiser with the same heads"
+            )
     scheduler = getattr(pipe, "scheduler", None)
     if not hasattr(scheduler, "step_index") or not hasattr(scheduler, "timesteps"):
         raise UnsupportedModelError(
@@ -90,8 +94,8 @@ def _check_identity(pipe: Any, adapter: Adapter, identity: str) -> None:
         )
 
 
-def _check_backends(pipe: Any, grid: HeadGrid, table: torch.Tensor) -> None:
-    modules = attention_modules(pipe)
+def _check_backends(transformer: Any, grid: HeadGrid, table: torch.Tensor) -> None:
+    modules = attention_modules(transformer)
     active = active_layers(table)
     for layer in grid.layers:
         if not active[layer.index]:
@@ -106,11 +110,25 @@ def _check_backends(pipe: Any, grid: HeadGrid, table: torch.Tensor) -> None:
             )
 
 
-def _check_compatibility(pipe: Any, grid: HeadGrid, presets: Sequence[Preset]) -> None:
+def check_presets(model: Any, presets: Preset | Sequence[Preset]) -> HeadGrid:
+    """The head grid of ``model`` (a pipeline or a transformer), once every preset is checked against it.
+
+    Raises what :func:`apply` raises for the presets: a preset made for another family or
+    architecture (:class:`~stylehunt.errors.ArchitectureMismatchError`, naming both), or a head out
+    of range; used by frontends that perturb heads without :func:`apply` (the modular guider).
+    """
+    presets = _as_presets(presets)
+    grid = head_grid(model)
+    _check_compatibility(model, grid, presets)
+    return grid
+
+
+def _check_compatibility(model: Any, grid: HeadGrid, presets: Sequence[Preset]) -> None:
     mine = grid.fingerprint()
     my_family = fingerprint_family(mine)
-    model_id = getattr(getattr(pipe, "config", None), "_name_or_path", None) or getattr(
-        pipe.transformer.config, "_name_or_path", None
+    transformer = transformer_of(model)
+    model_id = getattr(getattr(model, "config", None), "_name_or_path", None) or getattr(
+        transformer.config, "_name_or_path", None
     )
     for preset in presets:
         theirs = preset.fingerprint
@@ -240,15 +258,17 @@ def _as_presets(presets: Preset | Sequence[Preset]) -> tuple[Preset, ...]:
 
 
 def _install(pipe: Any, adapter: Adapter, grid: HeadGrid, config: AppliedGuidance) -> None:
-    owner = _OWNER.get(pipe.transformer)
-    if owner is not None and owner is not pipe:
-        raise GuidanceError(
-            f"this transformer is already guided through another pipeline object ({type(owner).__name__}); "
-            "call stylehunt.remove() on that pipeline first"
-        )
-    _check_backends(pipe, grid, config.table)
+    transformers = denoisers_of(pipe, adapter)
+    for transformer in transformers:
+        owner = _OWNER.get(transformer)
+        if owner is not None and owner is not pipe:
+            raise GuidanceError(
+                f"this transformer is already guided through another pipeline object ({type(owner).__name__}); "
+                "call stylehunt.remove() on that pipeline first"
+            )
+        _check_backends(transformer, grid, config.table)
     previous = _APPLIED.get(pipe)
-    state = GuidedTransformer(pipe, adapter, grid, config)
+    state = GuidedPipeline(pipe, adapter, grid, config)
     if previous is not None:
         previous.uninstall()
     try:
@@ -257,8 +277,12 @@ def _install(pipe: Any, adapter: Adapter, grid: HeadGrid, config: AppliedGuidanc
         if previous is not None:
             previous.install()
         raise
+    if previous is not None:
+        for transformer in previous.transformers:
+            _OWNER.pop(transformer, None)
     _APPLIED[pipe] = state
-    _OWNER[pipe.transformer] = pipe
+    for transformer in transformers:
+        _OWNER[transformer] = pipe
 
 
 def apply(
@@ -355,7 +379,8 @@ def remove(pipe: Any) -> None:
         return
     state.uninstall()
     del _APPLIED[pipe]
-    _OWNER.pop(pipe.transformer, None)
+    for transformer in state.transformers:
+        _OWNER.pop(transformer, None)
 
 
 def get_applied(pipe: Any) -> AppliedGuidance | None:

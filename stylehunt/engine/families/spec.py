@@ -17,7 +17,7 @@ transformer's rows, and the image size a token covers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 __all__ = [
     "KINDS",
@@ -47,14 +47,19 @@ KINDS = ("image_text", "text_image", "image")
 #: * ``"none"``: every row is conditional and there is no second call (distilled models).
 CFG_LAYOUTS = ("uncond_first", "cond_first", "separate", "none")
 
-#: What the transformer's forward returns: ``"tensor"`` (``out[0]`` / ``out.sample``, every family
-#: so far). ``"per_sample_list"`` (Z-Image) is named here but not implemented yet.
-OUTPUTS = ("tensor",)
+#: What the transformer's forward returns in ``out[0]`` / ``out.sample``: ``"tensor"`` (one tensor
+#: with the batch on dim 0) or ``"per_sample_list"`` (a Python list with one tensor per row, Z-Image).
+OUTPUTS = ("tensor", "per_sample_list")
 
-#: Where ``w (eps_c - eps_pert)`` is added: ``"transformer"`` (its output; exact when the pipeline's
-#: CFG is an affine combination) or ``"scheduler"`` (the ``model_output`` handed to
-#: ``scheduler.step``, needed when the CFG is renormalised, as in Qwen-Image's true CFG). Only
-#: ``"transformer"`` is implemented; an adapter that declares ``"scheduler"`` is refused at apply.
+#: Where ``w (eps_c - eps_pert)`` is added:
+#:
+#: * ``"transformer"``: to the transformer's output, on the conditional rows and their unconditional
+#:   partners (and on later calls of the same step). Exact when the pipeline's CFG is an affine
+#:   combination whose weights sum to 1 (SD3, FLUX.1, Chroma, FLUX.2, Wan);
+#: * ``"scheduler"``: to the ``model_output`` the pipeline hands to ``scheduler.step``, after its own
+#:   CFG and any renormalisation (Qwen-Image's norm-rescaled true CFG, Z-Image's
+#:   ``cfg_normalization``), which an output-side term would pass through. ``output_sign`` maps the
+#:   transformer's output to the scheduler's input (Z-Image's pipeline negates it).
 INJECTIONS = ("transformer", "scheduler")
 
 #: What a perturbed head's attention map becomes at strength 1 (see ``docs/engine.md``).
@@ -115,6 +120,8 @@ class Adapter:
     pipeline_classes: tuple[str, ...]
     #: the addressable attentions, in flat address order
     layer_groups: tuple[LayerGroup, ...]
+    #: the forward argument whose length (dim 0 of a tensor, or a list's length) is the batch
+    batch_arg: str = "hidden_states"
     #: forward arguments that are tensors carrying the batch on dim 0
     batched: tuple[str, ...] = ("hidden_states", "encoder_hidden_states", "timestep")
     #: forward arguments that are Python lists with one entry per row
@@ -125,12 +132,20 @@ class Adapter:
     cfg: str = "separate"
     #: for a batched layout: the pipeline attribute that says whether CFG is on in this call
     cfg_flag: str = "do_classifier_free_guidance"
+    #: for a batched layout whose CFG can be off for some steps of a CFG call (Z-Image's
+    #: ``cfg_truncation``): ``cfg_in_call(pipe) -> bool`` replaces reading ``cfg_flag``
+    cfg_in_call: Callable[[Any], bool] | None = None
     #: the transformer's output type, one of :data:`OUTPUTS`
     output: str = "tensor"
-    #: pipeline attributes holding the denoisers (one today; Wan 2.2 has two experts)
+    #: pipeline attributes holding the denoisers: the first is required and defines the head grid;
+    #: the others (Wan 2.2's second expert ``transformer_2``) are guided with the same heads when
+    #: present and must have the same grid
     denoisers: tuple[str, ...] = ("transformer",)
     #: where the guidance term is added, one of :data:`INJECTIONS`
     inject: str = "transformer"
+    #: ``"scheduler"`` injection: the sign the pipeline applies to the transformer output before
+    #: ``scheduler.step`` (-1 for Z-Image, which negates it)
+    output_sign: float = 1.0
     #: the identity modes this family's token layout allows (a subset of :data:`IDENTITIES`)
     identities: tuple[str, ...] = IDENTITIES
     #: why a mode is missing from ``identities``, for the error message
@@ -138,6 +153,9 @@ class Adapter:
     #: forward arguments the engine cannot guide through: a call that sets one is refused (KV caches
     #: hold keys/values per batch row, so an appended perturbed row would read another row's cache)
     refuse_if_set: tuple[str, ...] = ("kv_cache", "kv_cache_mode")
+    #: transformer config keys that, when true, make the transformer unguidable, with the reason
+    #: (Qwen-Image-Edit-2511's ``zero_cond_t`` doubles the timestep batch inside the forward)
+    refuse_config: tuple[tuple[str, str], ...] = ()
     #: the forward argument whose dim 1 is the number of text tokens (for ``identity="image"``)
     text_arg: str = "encoder_hidden_states"
     #: record ``"family"`` in fingerprints; False only for the families whose published presets
@@ -185,6 +203,8 @@ class Adapter:
                 f"adapter {self.name!r}: `encode_negative` must be one of {NEGATIVE_ENCODINGS}, "
                 f"but got {self.encode_negative!r}"
             )
+        if self.output_sign not in (1.0, -1.0):
+            raise ValueError(f"adapter {self.name!r}: `output_sign` must be 1.0 or -1.0, but got {self.output_sign!r}")
         if "prompt_embeds" not in self.encode_returns:
             raise ValueError(f"adapter {self.name!r}: `encode_returns` must name the return value `prompt_embeds`")
         if isinstance(self.latent_packing, bool) or not isinstance(self.latent_packing, int) or self.latent_packing < 1:
@@ -210,14 +230,13 @@ class Adapter:
         """
         return int(vae_scale_factor) * int(patch_size or 1) * self.latent_packing
 
-    def unsupported_features(self) -> list[str]:
-        """Declared features this engine version cannot guide yet (empty for every built-in family)."""
-        out = []
-        if self.inject != "transformer":
-            out.append(f"guidance injected at `{self.inject}`")
-        if len(self.denoisers) != 1:
-            out.append(f"{len(self.denoisers)} denoisers ({', '.join(self.denoisers)})")
-        return out
+    def refused_config(self, transformer: Any) -> str | None:
+        """Why ``transformer``'s config makes it unguidable (a :attr:`refuse_config` key is set), or ``None``."""
+        config = getattr(transformer, "config", None)
+        for key, reason in self.refuse_config:
+            if getattr(config, key, None):
+                return f"its config sets `{key}`: {reason}"
+        return None
 
 
 def _resolve(obj: Any, path: str, missing_ok: bool = False) -> Any:
