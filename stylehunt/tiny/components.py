@@ -13,6 +13,7 @@ __all__ = [
     "CLIP_HIDDEN",
     "clip_tokenizer",
     "t5_tokenizer",
+    "qwen2_tokenizer",
     "clip_config",
     "t5_encoder",
     "vae",
@@ -54,6 +55,37 @@ def t5_tokenizer():
     pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
     pieces += [(chr(i), -3.0) for i in range(0x21, 0x7F)]  # printable ASCII without space
     return T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=512)
+
+
+#: A minimal Qwen chat template: the pipelines that apply one (Z-Image) need only the user turn and
+#: the generation prompt; extra template variables (Z-Image's ``enable_thinking``) are ignored.
+_QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def qwen2_tokenizer():
+    """A Qwen2 byte-level BPE tokenizer with no merges (one token per byte) and a minimal chat template.
+
+    Ids: the 256 byte-level characters, then ``<|endoftext|>`` (pad), ``<|im_start|>``,
+    ``<|im_end|>`` (eos): 259 tokens. Qwen2 adds no bos/eos around a text.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import Qwen2TokenizerFast
+
+    chars = sorted(pre_tokenizers.ByteLevel.alphabet())
+    bpe = Tokenizer(models.BPE(vocab={c: i for i, c in enumerate(chars)}, merges=[]))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.add_special_tokens(["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
+    return Qwen2TokenizerFast(
+        tokenizer_object=bpe,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        chat_template=_QWEN_CHAT_TEMPLATE,
+        model_max_length=32768,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
