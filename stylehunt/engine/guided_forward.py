@@ -35,6 +35,7 @@ from .families.spec import Adapter
 from .forward_patch import ForwardPatch
 from .heads import HeadGrid
 from .perturbation import HeadPerturber, PerturbedRows, active_layers, heads_by_layer
+from .prefix import PrefixFork
 
 if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
     from ..registry.preset import Preset
@@ -53,6 +54,9 @@ class AppliedGuidance:
     start: float
     stop: float
     table: torch.Tensor = field(repr=False, compare=False)
+    #: run each perturbed row only from its first perturbed layer's block on (:mod:`.prefix`); off
+    #: only to measure what the fork saves
+    share_prefix: bool = True
 
     @property
     def names(self) -> list[str]:
@@ -132,6 +136,8 @@ class GuidedTransformer:
         self.adapter = owner.adapter
         self.config = owner.config
         self.perturber = HeadPerturber(transformer, grid, self.config.table, self.config.identity)
+        self.prefix = PrefixFork(transformer, self.adapter, grid, self.config.table, self.perturber)
+        self.prefix.enabled &= self.config.share_prefix
         self.delta: torch.Tensor | None = None  # eps_c - eps_pert of the current step (transformer injection)
         self.step_key: tuple[Any, Any] | None = None
         self.step: tuple[int, int] = (0, 0)  # (0-based index, number of steps) of the current step
@@ -143,8 +149,10 @@ class GuidedTransformer:
     def install(self) -> None:
         self.perturber.install()
         try:
+            self.prefix.install()
             self.patch = ForwardPatch(self.transformer, self._transformer_forward)
         except BaseException:
+            self.prefix.uninstall()
             self.perturber.uninstall()
             raise
 
@@ -152,6 +160,7 @@ class GuidedTransformer:
         if self.patch is not None:
             self.patch.restore()
             self.patch = None
+        self.prefix.uninstall()
         self.perturber.uninstall()
 
     # -- transformer --------------------------------------------------------------------------------
@@ -260,16 +269,19 @@ class GuidedTransformer:
             if value is not None:
                 extended[name] = [_append_rows(v, cond, batch, name) for v in value]
         text = call.get(adapter.text_arg)
-        self.perturber.rows = PerturbedRows(
+        rows = PerturbedRows(
             start=batch,
             table=table,
             text_len=int(text.shape[1]) if torch.is_tensor(text) and text.dim() > 1 else 0,
             heads=self.heads,
         )
+        self.perturber.rows = rows
+        self.prefix.begin(batch, cond, rows)
         try:
             out = inner(**extended)
         finally:
             self.perturber.rows = None
+            self.prefix.end()
         sample = _stacked(out, adapter)
         main, perturbed = sample[:batch], sample[batch:]
         delta = main[cond] - perturbed

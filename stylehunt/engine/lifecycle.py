@@ -40,6 +40,7 @@ __all__ = [
     "remove",
     "applied",
     "get_applied",
+    "skipped_block_rows",
     "check_pipeline",
     "check_presets",
     "PRESET_ATTRIBUTES",
@@ -330,17 +331,20 @@ def apply_table(
     identity: str = "joint",
     start: float = 0.0,
     stop: float = 1.0,
+    share_prefix: bool = True,
 ) -> None:
     """Low-level: guide with a raw strength table instead of presets (used by the search).
 
     ``table`` is ``(num_layers, max_heads)`` (the same heads for every image) or
     ``(num_images, num_layers, max_heads)``: one head set per conditional row, so one pipeline call
-    evaluates several candidate head sets side by side.
+    evaluates several candidate head sets side by side; each row's perturbed copy is computed from
+    its own first perturbed block on. ``share_prefix=False`` computes every perturbed row through
+    every block, as before the shared prefix (to measure what it saves).
     """
     adapter, grid = _check_pipeline(pipe)
     w, start, stop = _check_settings(scale, identity, start, stop)
     _check_identity(pipe, adapter, identity)
-    config = AppliedGuidance((), (), w, identity, start, stop, _check_table(grid, table))
+    config = AppliedGuidance((), (), w, identity, start, stop, _check_table(grid, table), share_prefix=bool(share_prefix))
     _install(pipe, adapter, grid, config)
 
 
@@ -381,6 +385,15 @@ def remove(pipe: Any) -> None:
     del _APPLIED[pipe]
     for transformer in state.transformers:
         _OWNER.pop(transformer, None)
+
+
+def skipped_block_rows(pipe: Any) -> float:
+    """Block-rows the shared prefix left out since guidance was applied to ``pipe``: blocks not computed,
+    in units of one row through every block (0.0 when nothing is applied)."""
+    state = _APPLIED.get(pipe)
+    if state is None:
+        return 0.0
+    return sum(d.prefix.skipped / d.prefix.num_blocks for d in state.denoisers)
 
 
 def get_applied(pipe: Any) -> AppliedGuidance | None:

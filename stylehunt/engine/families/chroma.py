@@ -24,7 +24,10 @@ ADAPTER = Adapter(
     name="chroma",
     transformer_classes=("ChromaTransformer2DModel",),
     pipeline_classes=("ChromaPipeline", "ChromaImg2ImgPipeline", "ChromaInpaintPipeline"),
-    layer_groups=(LayerGroup("transformer_blocks"), LayerGroup("single_transformer_blocks")),
+    layer_groups=(
+        LayerGroup("transformer_blocks", block_rows=("hidden_states", "encoder_hidden_states", "temb", "attention_mask")),
+        LayerGroup("single_transformer_blocks", block_rows=("hidden_states", "temb", "attention_mask")),
+    ),
     batched=("hidden_states", "encoder_hidden_states", "timestep", "attention_mask"),
     batched_per_block=("controlnet_block_samples", "controlnet_single_block_samples"),
     cfg="separate",

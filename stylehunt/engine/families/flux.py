@@ -17,11 +17,16 @@ from .spec import Adapter, LayerGroup
 
 __all__ = ["ADAPTER"]
 
+_ROWS = ("hidden_states", "encoder_hidden_states", "temb")
+
 ADAPTER = Adapter(
     name="flux",
     transformer_classes=("FluxTransformer2DModel",),
     pipeline_classes=("FluxPipeline", "FluxImg2ImgPipeline", "FluxInpaintPipeline"),
-    layer_groups=(LayerGroup("transformer_blocks"), LayerGroup("single_transformer_blocks")),
+    layer_groups=(
+        LayerGroup("transformer_blocks", block_rows=_ROWS),
+        LayerGroup("single_transformer_blocks", block_rows=_ROWS),
+    ),
     batched=("hidden_states", "encoder_hidden_states", "pooled_projections", "timestep", "guidance"),
     batched_per_block=("controlnet_block_samples", "controlnet_single_block_samples"),
     cfg="separate",

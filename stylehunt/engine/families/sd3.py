@@ -19,13 +19,15 @@ from .spec import Adapter, LayerGroup
 
 __all__ = ["ADAPTER"]
 
+_ROWS = ("hidden_states", "encoder_hidden_states", "temb")
+
 ADAPTER = Adapter(
     name="sd3",
     transformer_classes=("SD3Transformer2DModel",),
     pipeline_classes=("StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline", "StableDiffusion3InpaintPipeline"),
     layer_groups=(
-        LayerGroup("transformer_blocks", "attn", "image_text"),
-        LayerGroup("transformer_blocks", "attn2", "image", optional=True),
+        LayerGroup("transformer_blocks", "attn", "image_text", block_rows=_ROWS),
+        LayerGroup("transformer_blocks", "attn2", "image", optional=True, block_rows=_ROWS),
     ),
     batched=("hidden_states", "encoder_hidden_states", "pooled_projections", "timestep"),
     batched_per_block=("block_controlnet_hidden_states",),

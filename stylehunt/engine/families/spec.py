@@ -29,6 +29,7 @@ __all__ = [
     "AttentionLayer",
     "LayerGroup",
     "Adapter",
+    "resolve",
 ]
 
 #: Token layout of the sequence each kind of attention layer attends over:
@@ -97,12 +98,17 @@ class LayerGroup:
     kind: str = "text_image"
     #: skip blocks where the attention is missing or ``None`` (SD3.5 has ``attn2`` in some blocks only)
     optional: bool = False
+    #: the block forward's arguments that carry the batch on dim 0 (hidden streams, ``temb``, per-row
+    #: masks), for the shared prefix (:mod:`stylehunt.engine.prefix`): a block before a perturbed
+    #: row's first perturbed layer runs without that row. Empty: the family opts out (every block
+    #: computes every row)
+    block_rows: tuple[str, ...] = ()
 
     def layers(self, transformer: Any) -> list[AttentionLayer]:
         """This group's attentions in ``transformer``, in block order."""
         out = []
-        for i, block in enumerate(_resolve(transformer, self.blocks)):
-            module = _resolve(block, self.attn, missing_ok=self.optional)
+        for i, block in enumerate(resolve(transformer, self.blocks)):
+            module = resolve(block, self.attn, missing_ok=self.optional)
             if module is not None:
                 out.append(AttentionLayer(f"{self.blocks}.{i}.{self.attn}", module, self.kind))
         return out
@@ -118,7 +124,8 @@ class Adapter:
     transformer_classes: tuple[str, ...]
     #: pipeline classes (and their subclasses) the engine guides
     pipeline_classes: tuple[str, ...]
-    #: the addressable attentions, in flat address order
+    #: the addressable attentions, in flat address order; their block lists are named in the order
+    #: the transformer runs them (the shared prefix relies on it)
     layer_groups: tuple[LayerGroup, ...]
     #: the forward argument whose length (dim 0 of a tensor, or a list's length) is the batch
     batch_arg: str = "hidden_states"
@@ -239,7 +246,8 @@ class Adapter:
         return None
 
 
-def _resolve(obj: Any, path: str, missing_ok: bool = False) -> Any:
+def resolve(obj: Any, path: str, missing_ok: bool = False) -> Any:
+    """``obj.<path>`` for a dotted path; ``None`` where a part is missing and ``missing_ok``."""
     for part in path.split("."):
         obj = getattr(obj, part, None) if missing_ok else getattr(obj, part)
         if obj is None:
