@@ -76,11 +76,14 @@ class Sampler:
 
     # -- prompts --------------------------------------------------------------------------------
     def _encode_values(self, **kwargs: Any) -> dict[str, torch.Tensor]:
-        """One ``encode_prompt`` call, its values named by the call arguments that take them back."""
+        """One ``encode_prompt`` call, its values named by the call arguments that take them back.
+
+        Only ``device`` is passed besides the prompt arguments: the per-prompt count (one sample) is
+        every pipeline's default, and its name differs (``num_images_per_prompt``,
+        ``num_videos_per_prompt`` for Wan, none for Z-Image).
+        """
         adapter = self.adapter
-        values = self.pipe.encode_prompt(
-            **dict(adapter.encode_args), device=self.pipe._execution_device, num_images_per_prompt=1, **kwargs
-        )
+        values = self.pipe.encode_prompt(**dict(adapter.encode_args), device=self.pipe._execution_device, **kwargs)
         if len(values) != len(adapter.encode_returns):
             raise SearchError(
                 f"{type(self.pipe).__name__}.encode_prompt returned {len(values)} values, but the {adapter.name!r} "
