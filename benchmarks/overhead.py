@@ -1,19 +1,31 @@
-"""Overhead of stylehunt's head guidance against diffusers' own PAG, measured side by side in one run.
+"""What stylehunt's head guidance costs, measured side by side in one run.
 
-1. Time per denoising step: ``StableDiffusion3Pipeline`` with one preset (all heads of one layer,
-   u = 1, identity="image": the same guidance) vs ``StableDiffusion3PAGPipeline`` on that layer, on
-   the same tiny model at 256 px (1024 image tokens + 333 text tokens), with CFG, interleaved runs,
-   median over repeats. Also printed: identity="joint", a 3-head preset, and the plain pipeline.
-2. Peak tensor memory of one transformer forward on the same batch ([uncond, cond, cond]) with the
-   last row's heads perturbed vs without: every storage an op allocates is counted until it is
-   freed (weights excluded), so the ratio is exact on CPU where no allocator statistics exist.
+1. ``prefix``: a tiny SD3 of realistic depth (``--blocks`` 24 blocks x 4 heads x head dim 8, the
+   tiny model's other sizes) at 256 px (1024 image tokens), CFG on, one image. For each depth L in
+   ``--depths``: the step time of a preset on every head of block L (identity="joint"; its
+   perturbed row runs from block L on: the shared prefix) and of diffusers'
+   ``StableDiffusion3PAGPipeline`` on the same block, against the plain pipeline. Beside each
+   ours/PAG ratio, the ideal ``(2 + (N-L)/N) / 3``: PAG runs three rows through all N blocks, ours two
+   rows through N blocks and the perturbed row through the last N-L.
+2. ``memory``: peak tensor memory of one guided transformer forward (the pipeline's own call,
+   captured at step 1) against the plain forward of the same rows, the perturbed copy included,
+   without perturbed heads: every storage an op allocates is counted until it is freed (weights
+   excluded), so the ratio is exact on CPU where no allocator statistics exist. Also printed: the
+   plain forward of the pipeline's own rows only.
+3. ``families``: for every tiny family, the step time with a one-head preset in the first block
+   against the plain pipeline, CFG on where the family has it, next to the floor
+   (plain rows + perturbed rows) / plain rows.
 
-Run:  .venv/bin/python benchmarks/overhead.py [--repeats 7] [--steps 10] [--layer 1]
+Step times exclude prompt encoding and decoding: ``(t(steps) - t(1)) / (steps - 1)`` on interleaved
+runs, median over repeats.
+
+Run:  .venv/bin/python benchmarks/overhead.py [--repeats 5] [--steps 6] [--section all]
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import statistics
 import time
 import weakref
@@ -24,8 +36,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 import stylehunt
-from stylehunt.engine import perturbed, strength_table
-from stylehunt.tiny import load_tiny_pipeline
+from stylehunt.engine.families import adapter_for_pipeline
+from stylehunt.tiny import TINY_FAMILIES, load_tiny_pipeline
+
+PROMPT = "a lighthouse at dusk"
 
 
 class PeakTensorMemory(TorchDispatchMode):
@@ -55,101 +69,193 @@ class PeakTensorMemory(TorchDispatchMode):
         return out
 
 
-def time_call(pipe, steps: int, **kwargs) -> float:
+def call_time(pipe, steps: int, **kwargs) -> float:
     start = time.perf_counter()
-    pipe("a lighthouse at dusk", num_inference_steps=steps, output_type="latent",
-         generator=torch.Generator().manual_seed(0), **kwargs)
-    return (time.perf_counter() - start) / steps
+    with torch.no_grad():
+        pipe(PROMPT, num_inference_steps=steps, output_type="latent", generator=torch.Generator().manual_seed(0), **kwargs)
+    return time.perf_counter() - start
+
+
+def step_time(pipe, steps: int, **kwargs) -> float:
+    """Seconds per denoising step, without the per-call work (prompt encoding, set-up)."""
+    return (call_time(pipe, steps, **kwargs) - call_time(pipe, 1, **kwargs)) / (steps - 1)
+
+
+def guided(pipe, preset, **apply_kwargs):
+    def run(steps: int, **kwargs) -> float:
+        stylehunt.apply(pipe, preset, **apply_kwargs)
+        try:
+            return step_time(pipe, steps, **kwargs)
+        finally:
+            stylehunt.remove(pipe)
+    return run
+
+
+def interleaved(contenders: dict, repeats: int, steps: int) -> dict[str, float]:
+    for fn in contenders.values():  # warm-up
+        fn(2)
+    times = {name: [] for name in contenders}
+    for _ in range(repeats):  # interleaved, so drifts in machine load hit every contender alike
+        for name, fn in contenders.items():
+            times[name].append(fn(steps))
+    return {name: statistics.median(v) for name, v in times.items()}
+
+
+def deep_sd3(blocks: int):
+    """The tiny SD3 pipeline with a ``blocks``-block transformer of the same sizes (seeded weights)."""
+    pipe = load_tiny_pipeline("sd3")
+    config = {**pipe.transformer.config, "num_layers": blocks}
+    torch.manual_seed(0)
+    pipe.transformer = type(pipe.transformer).from_config(config)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def block_preset(grid, layer: int) -> stylehunt.Preset:
+    return stylehunt.Preset(heads=[(layer, h) for h in range(grid.layers[layer].heads)], strength=1.0, name=f"block{layer}")
+
+
+def prefix_section(args) -> None:
+    pipe = deep_sd3(args.blocks)
+    grid = stylehunt.head_grid(pipe)
+    n = args.blocks
+    call = dict(guidance_scale=4.0, height=256, width=256)
+    contenders = {"plain": lambda steps: step_time(pipe, steps, **call)}
+    for depth in args.depths:
+        pag = StableDiffusion3PAGPipeline.from_pipe(pipe, pag_applied_layers=[f"blocks.{depth}"])
+        pag.set_progress_bar_config(disable=True)
+        contenders[f"ours L={depth}"] = (lambda p: lambda steps: p(steps, **call))(guided(pipe, block_preset(grid, depth), scale=3.0))
+        contenders[f"pag L={depth}"] = (lambda q: lambda steps: step_time(q, steps, pag_scale=3.0, **call))(pag)
+    median = interleaved(contenders, args.repeats, args.steps)
+    tokens = (256 // pipe.vae_scale_factor // pipe.transformer.config.patch_size) ** 2
+    print(f"[prefix] tiny SD3, {n} blocks x {grid.heads_per_layer[0]} heads, 256 px: {tokens} image tokens; CFG 4.0, "
+          f"1 image; {args.steps} steps; median of {args.repeats} interleaved runs; torch threads {torch.get_num_threads()}")
+    plain = median["plain"]
+    print(f"  plain StableDiffusion3Pipeline          {plain * 1e3:8.2f} ms/step")
+    print(f"  {'L':>3} {'ours ms':>9} {'PAG ms':>9} {'ours/plain':>11} {'PAG/plain':>10} {'ours/PAG':>9} {'ideal':>7} "
+          f"{'/ideal':>7}")
+    worst_ideal, worst_late = 0.0, 0.0
+    for depth in args.depths:
+        ours, pag = median[f"ours L={depth}"], median[f"pag L={depth}"]
+        ideal = (2 + (n - depth) / n) / 3  # PAG runs 3 rows through N blocks; ours 2 + 1 through N - L
+        worst_ideal = max(worst_ideal, ours / pag / ideal)
+        if depth >= n // 2:
+            worst_late = max(worst_late, ours / pag)
+        print(f"  {depth:>3} {ours * 1e3:9.2f} {pag * 1e3:9.2f} {ours / plain:11.3f} {pag / plain:10.3f} {ours / pag:9.3f} "
+              f"{ideal:7.3f} {ours / pag / ideal:7.3f}")
+    print(f"prefix: worst (ours/PAG) / ideal over L: {worst_ideal:.3f}  (target <= 1.05)")
+    if any(d >= n // 2 for d in args.depths):
+        print(f"prefix: worst ours/PAG for L >= {n // 2}: {worst_late:.3f}  (target <= 0.90)")
+
+
+def first_forward_peak(pipe, **call) -> int:
+    """Peak tensor memory of the first transformer call of a one-step pipeline call (guided or not)."""
+    meter = PeakTensorMemory()
+    state = {"calls": 0}
+
+    def enter(module, args, kwargs):
+        state["calls"] += 1
+        if state["calls"] == 1:
+            meter.__enter__()
+
+    def leave(module, args, kwargs, out):
+        if state["calls"] == 1:
+            meter.__exit__(None, None, None)
+
+    handles = [pipe.transformer.register_forward_pre_hook(enter, with_kwargs=True),
+               pipe.transformer.register_forward_hook(leave, with_kwargs=True)]
+    try:
+        with torch.no_grad():
+            pipe(PROMPT, num_inference_steps=1, output_type="latent", **call)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return meter.peak
+
+
+def memory_section(args) -> None:
+    pipe = deep_sd3(args.blocks)
+    grid = stylehunt.head_grid(pipe)
+    call = dict(guidance_scale=4.0, height=256, width=256)
+    recorded = []
+    handle = pipe.transformer.register_forward_pre_hook(lambda m, a, kw: recorded.append(dict(kw)), with_kwargs=True)
+    with torch.no_grad():
+        pipe(PROMPT, num_inference_steps=1, output_type="latent", **call)
+    handle.remove()
+    own = first_forward_peak(pipe, **call)
+    rows3 = {k: torch.cat([v, v[1:]]) if torch.is_tensor(v) and v.dim() and v.shape[0] == 2 else v
+             for k, v in recorded[0].items()}
+    meter = PeakTensorMemory()
+    with torch.no_grad(), meter:
+        pipe.transformer(**rows3)
+    extended = meter.peak
+    print(f"[memory] peak tensor memory of one transformer forward, tiny SD3 with {args.blocks} blocks, 256 px, CFG on:")
+    print(f"  plain forward, the pipeline's 2 rows                  {own / 2**20:8.2f} MiB")
+    print(f"  plain forward, 3 rows (the perturbed copy, no heads)  {extended / 2**20:8.2f} MiB")
+    worst = 0.0
+    for depth in args.depths:
+        stylehunt.apply(pipe, block_preset(grid, depth), scale=3.0)
+        try:
+            peak = first_forward_peak(pipe, **call)
+        finally:
+            stylehunt.remove(pipe)
+        worst = max(worst, peak / extended)
+        print(f"  guided forward, preset at block {depth:<3}              {peak / 2**20:8.2f} MiB"
+              f"  ({peak / extended:.3f} of 3-row plain, {peak / own:.3f} of 2-row plain)")
+    print(f"memory ratio (guided / plain forward of the same rows, worst L): {worst:.3f}  (target <= 1.15)")
+
+
+def family_call(family: str, pipe) -> dict:
+    """The tiny family's call with its CFG on, where it has one (FLUX.1's true CFG needs a negative prompt)."""
+    adapter = adapter_for_pipeline(pipe)
+    call = {"height": 64, "width": 64}
+    if adapter.cfg != "none":
+        call[adapter.cfg_scale_arg] = 4.0
+        call["negative_prompt"] = "blurry"
+    if "num_frames" in inspect.signature(type(pipe).__call__).parameters:  # video
+        call["num_frames"] = 5
+    return call
+
+
+def families_section(args) -> None:
+    rows = []
+    contenders = {}
+    for family in TINY_FAMILIES:
+        pipe = load_tiny_pipeline(family)
+        pipe.set_progress_bar_config(disable=True)
+        call = family_call(family, pipe)
+        preset = stylehunt.Preset(heads=[(0, 0)], strength=1.0, name="first")
+        contenders[f"{family} plain"] = (lambda p, c: lambda steps: step_time(p, steps, **c))(pipe, call)
+        contenders[f"{family} ours"] = (lambda g, c: lambda steps: g(steps, **c))(guided(pipe, preset, scale=3.0), call)
+        plain_rows = 1 if adapter_for_pipeline(pipe).cfg == "none" else 2
+        rows.append((family, plain_rows))
+    median = interleaved(contenders, args.repeats, args.steps)
+    print(f"[families] tiny pipelines at 64 px, one head in the first block (the whole perturbed row), CFG on where the "
+          f"family has it; median of {args.repeats} interleaved runs, {args.steps} steps")
+    print(f"  {'family':<10} {'plain ms':>9} {'ours ms':>9} {'ratio':>7} {'floor':>7}")
+    for family, plain_rows in rows:
+        plain, ours = median[f"{family} plain"], median[f"{family} ours"]
+        print(f"  {family:<10} {plain * 1e3:9.2f} {ours * 1e3:9.2f} {ours / plain:7.3f} {(plain_rows + 1) / plain_rows:7.3f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--layer", type=int, default=1)
-    parser.add_argument("--guidance-scale", type=float, default=4.0)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=6, help="denoising steps per timed call (>= 2)")
+    parser.add_argument("--blocks", type=int, default=24, help="transformer blocks of the deep tiny SD3")
+    parser.add_argument("--depths", type=int, nargs="+", default=[0, 6, 12, 18], help="the block L of the preset")
+    parser.add_argument("--section", choices=["prefix", "memory", "families", "all"], default="all")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
+    if args.steps < 2:
+        parser.error(f"--steps must be at least 2 (step time is a difference of two runs), got {args.steps}")
+    if any(not 0 <= d < args.blocks for d in args.depths):
+        parser.error(f"--depths must be block indices below --blocks {args.blocks}, got {args.depths}")
     if args.threads:
         torch.set_num_threads(args.threads)
-
-    pipe = load_tiny_pipeline("sd3")
-    pipe.set_progress_bar_config(disable=True)
-    pag = StableDiffusion3PAGPipeline.from_pipe(pipe, pag_applied_layers=[f"blocks.{args.layer}"])
-    pag.set_progress_bar_config(disable=True)
-    grid = stylehunt.head_grid(pipe)
-    layer = stylehunt.Preset(heads=[(args.layer, h) for h in range(grid.layers[args.layer].heads)], strength=1.0)
-    few = stylehunt.Preset(heads=[(args.layer, 0), (0, 1), (args.layer, 2)], strength=0.5)
-    call = dict(guidance_scale=args.guidance_scale, height=256, width=256)
-    tokens = (256 // pipe.vae_scale_factor // pipe.transformer.config.patch_size) ** 2
-
-    def ours(preset, identity):
-        def run():
-            stylehunt.apply(pipe, preset, scale=3.0, identity=identity)
-            try:
-                return time_call(pipe, args.steps, **call)
-            finally:
-                stylehunt.remove(pipe)
-        return run
-
-    contenders = {
-        "diffusers StableDiffusion3PAGPipeline (layer)": lambda: time_call(pag, args.steps, pag_scale=3.0, **call),
-        "stylehunt layer preset, identity=image": ours(layer, "image"),
-        "stylehunt layer preset, identity=joint": ours(layer, "joint"),
-        "stylehunt 3-head preset, identity=joint": ours(few, "joint"),
-        "plain StableDiffusion3Pipeline (no PAG)": lambda: time_call(pipe, args.steps, **call),
-    }
-    for fn in contenders.values():  # warm-up
-        fn()
-    times = {name: [] for name in contenders}
-    for _ in range(args.repeats):  # interleaved, so drifts in machine load hit every contender alike
-        for name, fn in contenders.items():
-            times[name].append(fn())
-    median = {name: statistics.median(v) for name, v in times.items()}
-
-    print(f"tiny SD3 at 256 px: {tokens} image tokens; {args.steps} steps, CFG {args.guidance_scale}, "
-          f"median of {args.repeats} interleaved runs, torch threads {torch.get_num_threads()}")
-    for name, value in median.items():
-        print(f"  {name:<48} {value * 1e3:8.2f} ms/step")
-    baseline = median["diffusers StableDiffusion3PAGPipeline (layer)"]
-    for identity in ("image", "joint"):
-        ratio = median[f"stylehunt layer preset, identity={identity}"] / baseline
-        note = "same guidance as diffusers PAG" if identity == "image" else "stylehunt's default"
-        print(f"time ratio (stylehunt identity={identity} / diffusers PAG, same layer; {note}): "
-              f"{ratio:.3f}  (target <= 1.05)")
-
-    # Peak memory: one forward on the same [uncond, cond, cond] batch, last row perturbed or not.
-    recorded = []
-    handle = pipe.transformer.register_forward_pre_hook(lambda m, a, kw: recorded.append(kw), with_kwargs=True)
-    pipe("a lighthouse at dusk", num_inference_steps=1, output_type="latent", **call)
-    handle.remove()
-    kwargs = dict(recorded[0])
-    kwargs = {k: torch.cat([v, v[1:]]) if k in ("hidden_states", "encoder_hidden_states", "pooled_projections", "timestep")
-              else v for k, v in kwargs.items()}
-    text_len = kwargs["encoder_hidden_states"].shape[1]
-    table = strength_table(grid, [layer], [1.0])[None]
-    peaks = {}
-    with torch.no_grad():
-        for name, ctx in (
-            ("without perturbed heads", None),
-            ("with perturbed heads, identity=image", "image"),
-            ("with perturbed heads, identity=joint", "joint"),
-        ):
-            meter = PeakTensorMemory()
-            if ctx is None:
-                with meter:
-                    pipe.transformer(**kwargs)
-            else:
-                with perturbed(pipe, table, start=2, identity=ctx, text_len=text_len), meter:
-                    pipe.transformer(**kwargs)
-            peaks[name] = meter.peak
-    print(f"peak tensor memory of one forward, batch {kwargs['hidden_states'].shape[0]} "
-          f"({tokens} image + {text_len} text tokens):")
-    for name, value in peaks.items():
-        print(f"  {name:<48} {value / 2**20:8.2f} MiB")
-    worst = max(peaks["with perturbed heads, identity=image"], peaks["with perturbed heads, identity=joint"])
-    print(f"memory ratio (with / without perturbed heads, worst identity): "
-          f"{worst / peaks['without perturbed heads']:.3f}  (target <= 1.15)")
+    for name, section in (("prefix", prefix_section), ("memory", memory_section), ("families", families_section)):
+        if args.section in (name, "all"):
+            section(args)
 
 
 if __name__ == "__main__":

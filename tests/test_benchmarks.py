@@ -24,12 +24,18 @@ def run_script(name: str, *args: str, env_home: Path) -> str:
     return done.stdout
 
 
-def test_overhead_benchmark_prints_both_ratios(_isolated_home):
-    out = run_script("overhead.py", "--repeats", "1", "--steps", "1", env_home=_isolated_home)
-    assert re.search(r"time ratio \(stylehunt identity=image / diffusers PAG.*\): \d+\.\d{3}", out)
-    assert re.search(r"time ratio \(stylehunt identity=joint / diffusers PAG.*\): \d+\.\d{3}", out)
-    assert re.search(r"memory ratio .*: \d+\.\d{3}", out)
+def test_overhead_benchmark_prints_every_section(_isolated_home):
+    out = run_script("overhead.py", "--repeats", "1", "--steps", "2", "--blocks", "4", "--depths", "0", "2",
+                     env_home=_isolated_home)
     assert "1024 image tokens" in out
+    assert re.search(r"prefix: worst \(ours/PAG\) / ideal over L: \d+\.\d{3}", out)
+    assert re.search(r"prefix: worst ours/PAG for L >= 2: \d+\.\d{3}", out)
+    assert re.search(r"^\s+2 .* 0\.833 ", out, re.M)  # the ideal (2 + (4-2)/4) / 3 printed beside L=2
+    assert re.search(r"memory ratio .*: \d+\.\d{3}", out)
+    from stylehunt.tiny import TINY_FAMILIES
+
+    for family in TINY_FAMILIES:
+        assert re.search(rf"^  {re.escape(family)}\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$", out, re.M), family
 
 
 def test_search_benchmark_prints_the_comparison(_isolated_home):
