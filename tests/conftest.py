@@ -75,3 +75,9 @@ def tiny_flux_path(tmp_path_factory):
 def tiny_chroma_path(tmp_path_factory):
     """A tiny random-weight Chroma pipeline saved with save_pretrained (T5 only, padding mask)."""
     return _tiny_path(tmp_path_factory, "chroma")
+
+
+@pytest.fixture(scope="session")
+def tiny_zimage_path(tmp_path_factory):
+    """A tiny random-weight Z-Image pipeline saved with save_pretrained (Qwen3 + in-memory Qwen2 tokenizer)."""
+    return _tiny_path(tmp_path_factory, "zimage")

@@ -13,6 +13,7 @@ It shares no code with ``stylehunt.engine``:
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -28,6 +29,8 @@ def attention_layers(transformer):
         out = [(b.attn, "image_text") for b in blocks]
         out += [(b.attn2, "image") for b in blocks if getattr(b, "attn2", None) is not None]
         return out
+    if name == "ZImageTransformer2DModel":  # the main layers only; the refiners are not addressable
+        return [(layer.attention, "image_text") for layer in transformer.layers]
     # FLUX.1 and Chroma: the double-stream blocks, then the single-stream blocks
     out = [(b.attn, "text_image") for b in transformer.transformer_blocks]
     out += [(b.attn, "text_image") for b in transformer.single_transformer_blocks]
@@ -59,6 +62,7 @@ class ReferencePerturbation(TorchFunctionMode):
         self.handles = []
         for index, (module, kind) in enumerate(attention_layers(transformer)):
             self.handles.append(module.register_forward_pre_hook(self._enter(index, kind)))
+            self.handles.append(module.register_forward_hook(self._leave))
 
     def _enter(self, index, kind):
         def hook(module, args):
@@ -66,13 +70,16 @@ class ReferencePerturbation(TorchFunctionMode):
 
         return hook
 
+    def _leave(self, module, args, output):
+        self.current = None  # attention outside the addressed layers (Z-Image's refiners) is left alone
+
     def close(self):
         for h in self.handles:
             h.remove()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func is not F.scaled_dot_product_attention:
+        if func is not F.scaled_dot_product_attention or self.current is None:
             return func(*args, **kwargs)
         names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale")
         bound = dict(zip(names, args))
@@ -108,19 +115,62 @@ def perturbed_forward(transformer, table, mode, kwargs):
         ref.close()
 
 
+def named_arguments(transformer, args, kwargs):
+    """A transformer call's arguments by name (Z-Image's pipelines pass ``x, t, cap_feats`` positionally)."""
+    bound = inspect.signature(type(transformer).forward).bind(transformer, *args, **kwargs).arguments
+    bound.pop("self")
+    return {**bound, **bound.pop("kwargs", {})}
+
+
+def rows_of(output):
+    """A transformer output as one tensor with the rows on dim 0 (Z-Image returns a list per sample)."""
+    return torch.stack(list(output)) if isinstance(output, (list, tuple)) else output
+
+
 def select_rows(kwargs, rows, batched):
-    return {k: (v[rows] if k in batched and torch.is_tensor(v) and v.dim() > 0 else v) for k, v in kwargs.items()}
+    def pick(k, v):
+        if k in batched and (isinstance(v, list) or torch.is_tensor(v) and v.dim() > 0):
+            return v[rows]
+        return v
+
+    return {k: pick(k, v) for k, v in kwargs.items()}
 
 
-BATCHED = ("hidden_states", "encoder_hidden_states", "pooled_projections", "timestep", "guidance", "attention_mask")
+BATCHED = (
+    "hidden_states", "encoder_hidden_states", "pooled_projections", "timestep", "guidance", "attention_mask",
+    "x", "t", "cap_feats",  # Z-Image: x and cap_feats are lists with one entry per row
+)
+
+
+def conditional_rows(pipe, transformer, call):
+    """The rows of a step's first transformer call that hold the conditional prediction."""
+    name = type(transformer).__name__
+    if name == "SD3Transformer2DModel" and pipe.do_classifier_free_guidance:  # [uncond, cond]
+        batch = call["hidden_states"].shape[0]
+        return slice(batch // 2, batch)
+    if name == "ZImageTransformer2DModel":
+        # [cond, uncond] when the loop runs CFG at this step: guidance_scale > 0 and the step's
+        # normalised time t (the transformer's `t`) not past cfg_truncation
+        batch, truncation = len(call["x"]), pipe._cfg_truncation
+        truncated = truncation is not None and float(truncation) <= 1 and float(call["t"][0]) > truncation
+        return slice(0, batch // 2) if pipe.do_classifier_free_guidance and not truncated else slice(0, batch)
+    return slice(None)
+
+
+def as_scheduler_input(transformer, delta):
+    """``delta`` (transformer rows) as the pipeline hands the prediction to ``scheduler.step``."""
+    if type(transformer).__name__ == "ZImageTransformer2DModel":
+        return -delta.squeeze(2)  # the Z-Image loops squeeze the frame axis and negate
+    return delta
 
 
 class ReferenceGuidance:
     """Run a stock pipeline and add ``w (eps_c - eps_pert)`` at the scheduler, from separate forwards.
 
     The transformer's calls are recorded; the first call of each step holds the conditional rows
-    (second half under SD3 CFG, all rows otherwise). ``scheduler.step`` then receives the pipeline's
-    own ``eps_cfg`` plus ``w * (eps_c - eps_pert)``.
+    (second half under SD3 CFG, first half under Z-Image CFG, all rows otherwise). ``scheduler.step``
+    then receives the pipeline's own ``eps_cfg`` plus ``w * (eps_c - eps_pert)``, laid out as the
+    pipeline hands its prediction over (Z-Image: negated, frame axis squeezed).
     """
 
     def __init__(self, pipe, table, scale, mode="joint"):
@@ -134,16 +184,14 @@ class ReferenceGuidance:
         state = {"first": True}
 
         def forward(*args, **kwargs):
-            out = cls_forward(transformer, *args, **kwargs)
+            call = named_arguments(transformer, args, kwargs)
+            out = cls_forward(transformer, **call)
             if state["first"]:
                 state["first"] = False
-                batch = kwargs["hidden_states"].shape[0]
-                cfg = type(transformer).__name__ == "SD3Transformer2DModel" and pipe.do_classifier_free_guidance
-                rows = slice(batch // 2, batch) if cfg else slice(0, batch)
-                cond = select_rows(kwargs, rows, BATCHED)
-                eps_c = cls_forward(transformer, **{**cond, "return_dict": False})[0]
-                eps_p = perturbed_forward(transformer, self.table, self.mode, {**cond, "return_dict": False})
-                self.delta = eps_c - eps_p
+                cond = select_rows(call, conditional_rows(pipe, transformer, call), BATCHED)
+                eps_c = rows_of(cls_forward(transformer, **{**cond, "return_dict": False})[0])
+                eps_p = rows_of(perturbed_forward(transformer, self.table, self.mode, {**cond, "return_dict": False}))
+                self.delta = as_scheduler_input(transformer, eps_c - eps_p)
             return out
 
         def scheduler_step(model_output, *args, **kwargs):

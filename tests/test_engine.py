@@ -17,11 +17,13 @@ from diffusers import (
     StableDiffusion3Img2ImgPipeline,
     StableDiffusion3InpaintPipeline,
     StableDiffusion3PAGPipeline,
+    ZImageImg2ImgPipeline,
+    ZImageInpaintPipeline,
 )
 
 import stylehunt
 from stylehunt.engine import strength_table
-from tests.reference import BATCHED, ReferenceGuidance, perturbed_forward, select_rows
+from tests.reference import BATCHED, ReferenceGuidance, named_arguments, perturbed_forward, rows_of, select_rows
 
 STEPS = 3
 PROMPTS = ["a lighthouse at dusk", "a bowl of fruit"]
@@ -62,6 +64,9 @@ def run(pipe, prompt=PROMPTS, seed=0, **kwargs):
     kwargs.setdefault("width", 64)
     if "Flux" in type(pipe).__name__:
         kwargs.setdefault("guidance_scale", 3.5)
+    # Z-Image's pipelines rewrite prompt lists in place (diffusers 0.42.1): every call gets its own copies
+    prompt = list(prompt) if isinstance(prompt, list) else prompt
+    kwargs = {k: list(v) if isinstance(v, list) else v for k, v in kwargs.items()}
     return pipe(prompt, generator=torch.Generator().manual_seed(seed), output_type="latent", **kwargs).images
 
 
@@ -503,6 +508,7 @@ class FamilyCase:
     extra: dict = field(default_factory=dict)  # kwargs every call gets
     identities: tuple = ("joint", "image")
     transformer_config: dict = field(default_factory=dict)  # config keys a sibling pipeline reads (diffusers bugs)
+    refused_arg: str = "kv_cache"  # a transformer argument the adapter refuses (refuse_if_set)
 
 
 FAMILY_CASES = [
@@ -517,6 +523,19 @@ FAMILY_CASES = [
         # diffusers 0.42.1's ChromaInpaintPipeline reads transformer.config.guidance_embeds, which
         # ChromaTransformer2DModel does not have (it fails the same way without stylehunt)
         transformer_config={"guidance_embeds": False},
+    ),
+    FamilyCase(
+        "zimage",
+        "tiny_zimage_path",
+        (ZImageImg2ImgPipeline, ZImageInpaintPipeline),
+        # CFG in one [cond, uncond] call, renormalised (not affine), and truncated at the last of the 3
+        # steps (t_norm 0, 0.14, 0.4 on the tiny schedule): that call holds the conditional rows only.
+        # No negative prompt list (the pipelines rewrite lists in place, and this table is shared): the
+        # empty negative prompt's shorter caption still gives the [cond, uncond] batch a padding mask.
+        cfg={"guidance_scale": 3.0, "cfg_normalization": 1.0, "cfg_truncation": 0.3},
+        no_cfg={"guidance_scale": 0.0},  # Z-Image-Turbo's setting: the head guidance is the only one
+        identities=("joint",),
+        refused_arg="siglip_feats",  # omni mode
     ),
 ]
 CASE_IDS = [case.name for case in FAMILY_CASES]
@@ -606,17 +625,19 @@ def test_family_perturbed_forward_matches_reference(family):
     presets = random_presets(grid, random.Random(7), n=2)
     table = strength_table(grid, presets, [p.strength for p in presets])
     recorded = []
-    handle = pipe.transformer.register_forward_pre_hook(lambda m, a, kw: recorded.append(kw), with_kwargs=True)
+    handle = pipe.transformer.register_forward_pre_hook(
+        lambda m, a, kw: recorded.append(named_arguments(m, a, kw)), with_kwargs=True
+    )
     try:
         family_run(case, pipe, cfg=False, prompt=["a", "bb bb", "a longer prompt"], num_inference_steps=1)
     finally:
         handle.remove()
     kwargs = {**recorded[0], "return_dict": False}
     with torch.no_grad():
-        plain = pipe.transformer(**kwargs)[0]
+        plain = rows_of(pipe.transformer(**kwargs)[0])
         with stylehunt.engine.perturbed(pipe, torch.stack([table, table]), start=1):
-            ours = pipe.transformer(**kwargs)[0]
-        expected = perturbed_forward(pipe.transformer, table, "joint", select_rows(kwargs, slice(1, 3), BATCHED))
+            ours = rows_of(pipe.transformer(**kwargs)[0])
+        expected = rows_of(perturbed_forward(pipe.transformer, table, "joint", select_rows(kwargs, slice(1, 3), BATCHED)))
     assert torch.equal(ours[0], plain[0])
     torch.testing.assert_close(ours[1:], expected, rtol=1e-4, atol=2e-5)
 
@@ -643,8 +664,8 @@ def test_kv_cache_pipelines_and_arguments_are_refused(family):
         stylehunt.apply(kv, stylehunt.Preset(heads=[(0, 0)]))
     stylehunt.apply(pipe, stylehunt.Preset(heads=[(0, 0)]))
     try:
-        with pytest.raises(stylehunt.UnsupportedModelError, match="called with `kv_cache` set"):
-            pipe.transformer(hidden_states=None, kv_cache=object())
+        with pytest.raises(stylehunt.UnsupportedModelError, match=f"called with `{case.refused_arg}` set"):
+            pipe.transformer(**{case.refused_arg: object()})
     finally:
         stylehunt.remove(pipe)
 
@@ -688,3 +709,26 @@ def test_a_registered_adapter_makes_a_family(monkeypatch, flux):
     assert families.adapter_for_pipeline(toy_pipe) is replacement  # same name: replaced
     with pytest.raises(ValueError, match="`cfg` must be one of"):
         dataclasses.replace(toy, cfg="both")
+
+
+def test_zimage_cfg_truncation_is_read_at_the_schedulers_step(tiny_zimage_path):
+    """Z-Image's cfg_in_call finds the step from the scheduler (begin_index before the first step):
+    img2img at strength 0.5 runs steps 3..5 of 6 (t_norm 0.25, 0.4, 0.625), all past cfg_truncation
+    0.2, so every call holds the conditional rows only, though guidance_scale turns CFG on."""
+    pipe = ZImageImg2ImgPipeline.from_pipe(_load(tiny_zimage_path))
+    pipe.set_progress_bar_config(disable=True)
+    call = {"prompt": ["a cat", "a dog"], "image": torch.rand(1, 3, 64, 64), "strength": 0.5, "num_inference_steps": 6,
+            "guidance_scale": 3.0, "cfg_truncation": 0.2}
+    preset = stylehunt.Preset(heads=[(0, 1), (2, 0)], strength=0.9)
+    rows = []
+    handle = pipe.transformer.t_embedder.register_forward_pre_hook(lambda m, args: rows.append(args[0].shape[0]))
+    stylehunt.apply(pipe, preset, scale=2.0)
+    try:
+        ours = run(pipe, **call)
+    finally:
+        stylehunt.remove(pipe)
+        handle.remove()
+    assert rows == [2 + 2] * 3  # 2 conditional rows and their perturbed copies, no unconditional rows
+    with ReferenceGuidance(pipe, strength_table(stylehunt.head_grid(pipe), [preset], [0.9]), 2.0):
+        expected = run(pipe, **call)
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-5)

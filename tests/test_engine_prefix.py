@@ -43,7 +43,8 @@ def family(request):
 def run(case, pipe, cfg, **kwargs):
     kwargs = {"num_inference_steps": STEPS, "height": 64, "width": 64, "num_images_per_prompt": 2, **case.extra,
               **(case.cfg if cfg else case.no_cfg), **kwargs}
-    out = pipe(PROMPTS, generator=torch.Generator().manual_seed(0), output_type="latent", **kwargs)
+    # a fresh list: Z-Image's pipelines rewrite a prompt list in place (diffusers 0.42.1)
+    out = pipe(list(PROMPTS), generator=torch.Generator().manual_seed(0), output_type="latent", **kwargs)
     return out.frames if hasattr(out, "frames") else out.images
 
 

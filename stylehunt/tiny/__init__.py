@@ -1,4 +1,4 @@
-"""Tiny random-weight SD3 / SD3.5 / FLUX.1 / Chroma pipelines, built entirely offline.
+"""Tiny random-weight SD3 / SD3.5 / FLUX.1 / Chroma / Z-Image pipelines, built entirely offline.
 
 These pipelines exist so that the tests, the demo and the benchmarks can run the *real* diffusers
 code paths (pipeline classes, attention processors, ``save_pretrained`` / ``from_pretrained``) on a
@@ -22,6 +22,8 @@ Families (:data:`TINY_FAMILIES`), each built by its own module from the shared p
   heads (:mod:`.flux`).
 * ``"chroma"``: :class:`~diffusers.ChromaPipeline`, Chroma1-HD-shaped, 2 double + 2 single blocks x
   2 heads, one T5 encoder (:mod:`.chroma`).
+* ``"zimage"``: :class:`~diffusers.ZImagePipeline`, Z-Image-Turbo-shaped, 4 main layers x 2 heads
+  plus 2 noise and 2 context refiner blocks, a Qwen3 encoder with a Qwen2 tokenizer (:mod:`.zimage`).
 
 This package's ``__init__`` keeps the names, the cache and the build / save / load entry points;
 it imports no torch, diffusers or transformers until a pipeline is built.
@@ -65,7 +67,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: The tiny model families, in the order they are documented.
-TINY_FAMILIES = ("sd3", "sd3.5", "flux", "chroma")
+TINY_FAMILIES = ("sd3", "sd3.5", "flux", "chroma", "zimage")
 
 #: Bump when any builder's config (:mod:`.components`, :mod:`.sd3`, :mod:`.flux`, ...) changes, so stale
 #: cached models are not reused.
@@ -114,13 +116,14 @@ def build_tiny_pipeline(family: str = "sd3", seed: int = 0) -> DiffusionPipeline
     _check_family(family)
     import torch
 
-    from . import chroma, flux, sd3
+    from . import chroma, flux, sd3, zimage
 
     builders = {
         "sd3": lambda: sd3.build_sd3_pipeline(seed, sd35=False),
         "sd3.5": lambda: sd3.build_sd3_pipeline(seed, sd35=True),
         "flux": lambda: flux.build_flux_pipeline(seed),
         "chroma": lambda: chroma.build_chroma_pipeline(seed),
+        "zimage": lambda: zimage.build_zimage_pipeline(seed),
     }
     with torch.random.fork_rng(devices=[]):
         pipe = builders[family]()
@@ -198,7 +201,7 @@ TINY_MODEL_NAMES = tuple(f"tiny-{family}" for family in TINY_FAMILIES)
 
 
 def resolve_tiny_model(name: str) -> Path | None:
-    """Map ``"tiny-sd3"``, ``"tiny-sd3.5"``, ``"tiny-flux"`` or ``"tiny-chroma"`` to :func:`tiny_pipeline_path`.
+    """Map a tiny model name (``"tiny-<family>"``, one of :data:`TINY_MODEL_NAMES`) to :func:`tiny_pipeline_path`.
 
     Any other string (a Hub id, a local path, ...) is not a tiny model name: return ``None``.
     Matching is exact (``"tiny-SD3"`` is not a tiny model name).

@@ -7,7 +7,7 @@ branches on a family's name. A built-in family is one module that builds an ``AD
 point group ``stylehunt.adapters`` (loaded on the first lookup). Nothing here imports torch.
 
 >>> supported_transformers()
-('SD3Transformer2DModel', 'FluxTransformer2DModel', 'ChromaTransformer2DModel')
+('SD3Transformer2DModel', 'FluxTransformer2DModel', 'ChromaTransformer2DModel', 'ZImageTransformer2DModel')
 >>> adapter_for_transformer("ChromaTransformer2DModel").pipeline_classes
 ('ChromaPipeline', 'ChromaImg2ImgPipeline', 'ChromaInpaintPipeline')
 """
@@ -18,7 +18,7 @@ import logging
 from typing import Any
 
 from ...errors import UnsupportedModelError
-from . import chroma, flux, sd3
+from . import chroma, flux, sd3, zimage
 from .spec import Adapter
 
 __all__ = [
@@ -41,7 +41,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: The built-in families, in the order error messages and listings name them.
-BUILTIN: tuple[Adapter, ...] = (sd3.ADAPTER, flux.ADAPTER, chroma.ADAPTER)
+BUILTIN: tuple[Adapter, ...] = (sd3.ADAPTER, flux.ADAPTER, chroma.ADAPTER, zimage.ADAPTER)
 
 #: Entry point group a package uses to add an adapter: ``name = "pkg.module:ADAPTER"``.
 ENTRY_POINT_GROUP = "stylehunt.adapters"
