@@ -546,6 +546,45 @@ def test_callable_objective(images):
     assert torch.allclose(mixed(images, PROMPTS), 2 * scores + O.ImageStatObjective("warmth")(images, PROMPTS))
 
 
+def _video(n: int, seed: int) -> list[Image.Image]:
+    rng = np.random.RandomState(seed)
+    return [Image.fromarray((rng.rand(24, 32, 3) * 255).astype("uint8")) for _ in range(n)]
+
+
+@pytest.mark.parametrize("spec", ["brightness", "warmth+0.5*brightness", "clip", "callable"])
+def test_a_video_scores_the_mean_of_its_evenly_spaced_frames(spec, tiny_open_clip, images):
+    """A video (a list of frames) is one sample: the mean of the scores of frame_indices(len, VIDEO_FRAMES) frames,
+    each scored with the video's prompt; images and videos mix in one call; batching does not change it."""
+    seen: list[tuple[int, str]] = []
+
+    def red(imgs, prompts):  # a callable sees images only, each frame with its video's prompt
+        seen.extend((im.size[0], p) for im, p in zip(imgs, prompts))
+        return [float(np.asarray(im, dtype=np.float64)[..., 0].mean()) for im in imgs]
+
+    make = {"callable": lambda: O.build_objective(red),
+            "clip": lambda: O.build_objective("clip", style="a watercolor", model=f"local-dir:{tiny_open_clip}")}
+    obj = make.get(spec, lambda: O.build_objective(spec))()
+    long, short = _video(12, 1), tuple(_video(3, 2))  # 12 frames: 8 of them are scored; 3: all (a tuple counts too)
+    assert O.VIDEO_FRAMES == 8 and O.frame_indices(12, 8) == [0, 2, 3, 5, 6, 8, 9, 11]
+    samples, prompts = [long, images[0], short], ["a cat", "a dog", "a lake"]
+    scores = obj(samples, prompts)
+    assert scores.shape == (3,) and scores.dtype == torch.float32
+    expected = torch.stack([
+        obj([long[i] for i in O.frame_indices(12, 8)], ["a cat"] * 8).mean(),
+        obj([images[0]], ["a dog"])[0],
+        obj(list(short), ["a lake"] * 3).mean(),
+    ])
+    assert torch.allclose(scores, expected, atol=1e-4, rtol=1e-5)  # clip: float noise of other batch sizes
+    if spec in ("brightness", "warmth+0.5*brightness"):
+        assert torch.equal(scores, expected)  # weight-free: exactly the mean of the per-frame scores
+    frame_scores = obj(long, ["a cat"] * 12)
+    assert not torch.allclose(scores[0], frame_scores.mean())  # really 8 of the 12 frames, not all of them
+    obj.batch_size = 2
+    assert torch.allclose(obj(samples, prompts), scores, atol=1e-5)
+    if spec == "callable":
+        assert seen[:12] == [(32, "a cat")] * 8 + [(images[0].size[0], "a dog")] + [(32, "a lake")] * 3
+
+
 def test_inputs_are_checked(images):
     obj = O.ImageStatObjective("brightness")
     with pytest.raises(ObjectiveError, match="5 images but 2 prompts"):
@@ -554,6 +593,12 @@ def test_inputs_are_checked(images):
         obj([np.zeros((4, 4, 3))], [""])
     with pytest.raises(ObjectiveError, match="list of PIL images"):
         obj(images[0], [""])
+    with pytest.raises(ObjectiveError, match=r"images\[1\] is a video with no frames"):
+        obj([images[0], []], ["", ""])
+    with pytest.raises(ObjectiveError, match=r"frame 1 of the video images\[0\] is a ndarray"):
+        obj([[images[0], np.zeros((4, 4, 3))]], [""])
+    with pytest.raises(ObjectiveError, match=r"2 images but 1 prompts"):
+        obj([images[:2], images[2:]], ["one prompt per video, not per frame"][:1])
     assert obj([], []).shape == (0,)
 
 

@@ -1,7 +1,9 @@
 """Objectives: score generated images, higher is better, for the head search and for evaluation.
 
 An :class:`Objective` maps ``(images, prompts)`` -- a list of PIL images and the content prompt each
-was generated from -- to a float tensor of shape ``(N,)``. What exists:
+was generated from -- to a float tensor of shape ``(N,)``. A video (a list of PIL frames) counts as
+one sample: every objective scores it frame by frame, the mean over :data:`VIDEO_FRAMES` evenly
+spaced frames (:func:`frame_indices`). What exists:
 
 =====================  ==========================================================================
 ``pickscore``          PickScore of the image against ``"<style>, <prompt>"`` (the paper's style
@@ -42,7 +44,7 @@ imported inside the functions that need them.
 from __future__ import annotations
 
 from .aesthetic import DEFAULT_AESTHETIC_WEIGHTS, AestheticObjective
-from .base import CallableObjective, Objective
+from .base import VIDEO_FRAMES, CallableObjective, Objective, frame_indices
 from .clip import DEFAULT_PICKSCORE_MODEL, DEFAULT_PICKSCORE_PROCESSOR, ClipObjective, PickScoreObjective
 from .image_stats import IMAGE_STATS, ImageStatObjective
 from .loading import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
@@ -59,6 +61,8 @@ __all__ = [
     "build_objective",
     "list_objectives",
     "IMAGE_STATS",
+    "VIDEO_FRAMES",
+    "frame_indices",
     "DEFAULT_PICKSCORE_MODEL",
     "DEFAULT_PICKSCORE_PROCESSOR",
     "DEFAULT_CLIP_MODEL",

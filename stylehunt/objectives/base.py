@@ -1,9 +1,11 @@
 """The :class:`Objective` base class and what every objective shares: input checks, batching, device/dtype.
 
-An objective maps ``(images, prompts)`` to a float32 CPU tensor of shape ``(N,)``, higher is better.
-The base class owns the contract (checked inputs, one thread-safe load, batches under
-``torch.no_grad()``, checked scores) so a scorer only implements ``_load`` and ``_score_batch``.
-:class:`CallableObjective` puts any function behind the same contract.
+An objective maps ``(samples, prompts)`` to a float32 CPU tensor of shape ``(N,)``, higher is better.
+A sample is a PIL image, or a video: a sequence of PIL frames. The base class owns the contract
+(checked inputs, one thread-safe load, batches under ``torch.no_grad()``, checked scores, a video's
+score as the mean over :data:`VIDEO_FRAMES` evenly spaced frames) so a scorer only implements
+``_load`` and ``_score_batch``, on images. :class:`CallableObjective` puts any function behind the
+same contract.
 
 torch and PIL are imported inside the functions that need them.
 """
@@ -26,10 +28,33 @@ __all__ = [
     "check_batch_size",
     "check_text",
     "check_inputs",
+    "VIDEO_FRAMES",
+    "frame_indices",
     "resolve_device",
     "resolve_dtype",
     "did_you_mean",
 ]
+
+
+#: A video sample is scored on this many of its frames, evenly spaced from the first to the last
+#: (all of them when it has fewer): the mean of their scores. Scorers are image models; eight frames
+#: follow a clip's changes at an eighth of the cost of scoring every frame of an 81-frame Wan video.
+VIDEO_FRAMES = 8
+
+
+def frame_indices(num_frames: int, count: int) -> list[int]:
+    """``count`` frame indices evenly spaced over ``num_frames``, first and last included (all when fewer).
+
+    >>> frame_indices(81, 8)
+    [0, 11, 23, 34, 46, 57, 69, 80]
+    >>> frame_indices(5, 8), frame_indices(9, 1)
+    ([0, 1, 2, 3, 4], [0])
+    """
+    if num_frames <= count:
+        return list(range(num_frames))
+    if count == 1:
+        return [0]
+    return [(i * (num_frames - 1) + (count - 1) // 2) // (count - 1) for i in range(count)]
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
@@ -92,15 +117,17 @@ def resolve_dtype(dtype: Any) -> "torch.dtype":
 
 
 class Objective:
-    """Base class: ``objective(images, prompts) -> torch.Tensor`` of shape ``(N,)``, higher is better.
+    """Base class: ``objective(samples, prompts) -> torch.Tensor`` of shape ``(N,)``, higher is better.
 
-    Subclasses implement :meth:`_load` (optional) and :meth:`_score_batch`; the base class checks the
-    inputs, loads once (thread-safe), splits into batches of ``batch_size`` under ``torch.no_grad()``
-    and checks the scores (float32, on CPU, finite, one per image).
+    Subclasses implement :meth:`_load` (optional) and :meth:`_score_batch` on images; the base class
+    checks the inputs, loads once (thread-safe), splits into batches of ``batch_size`` under
+    ``torch.no_grad()`` and checks the scores (float32, on CPU, finite, one per sample). A video
+    sample (a sequence of frames) is scored on :func:`frame_indices` ``(len(video), VIDEO_FRAMES)``
+    of its frames, each with the video's prompt, and gets the mean of their scores.
 
     Attributes:
         name: short label used in logs and provenance (``"pickscore"``, ``"pickscore+0.5*aesthetic"``).
-        batch_size: images per forward pass; ``None`` scores the whole list at once.
+        batch_size: images (frames) per forward pass; ``None`` scores the whole list at once.
     """
 
     kind: ClassVar[str] = "objective"
@@ -138,21 +165,25 @@ class Objective:
         return []
 
     # -- scoring ---------------------------------------------------------------------------------
-    def __call__(self, images: Sequence["Image.Image"], prompts: Sequence[str] | None = None) -> "torch.Tensor":
+    def __call__(self, samples: Sequence[Any], prompts: Sequence[str] | None = None) -> "torch.Tensor":
         import torch
 
-        images, prompts = check_inputs(images, prompts, self.name)
+        samples, prompts = check_inputs(samples, prompts, self.name)
         self.load()
-        if not images:
+        if not samples:
             return torch.zeros(0, dtype=torch.float32)
+        images, image_prompts, counts = _frames_to_score(samples, prompts)
         step = self.batch_size or len(images)
         parts = []
         with torch.no_grad():
             for start in range(0, len(images), step):
                 chunk = images[start : start + step]
-                raw = self._score_batch(chunk, prompts[start : start + step])
+                raw = self._score_batch(chunk, image_prompts[start : start + step])
                 parts.append(_as_scores(raw, len(chunk), self.name))
-        return _check_finite(torch.cat(parts), self.name)
+        scores = _check_finite(torch.cat(parts), self.name)
+        if len(images) == len(samples):  # images only: one score each
+            return scores
+        return torch.stack([part.mean() for part in torch.split(scores, counts)])
 
     def _score_batch(self, images: list["Image.Image"], prompts: list[str]) -> "torch.Tensor":
         raise NotImplementedError
@@ -168,15 +199,34 @@ class Objective:
 
 
 def check_inputs(images: Any, prompts: Any, name: str) -> tuple[list[Any], list[str]]:
-    """``(images, prompts)`` as lists, one prompt string per PIL image (``None`` prompts: all ``""``)."""
+    """``(samples, prompts)`` as lists, one prompt string per sample (``None`` prompts: all ``""``).
+
+    A sample is a PIL image or a video: a non-empty list or tuple of PIL images (its frames).
+    """
     from PIL import Image
 
-    if isinstance(images, Image.Image) or not isinstance(images, Sequence):
-        raise ObjectiveError(f"Objective {name!r} expects a list of PIL images, but got {type(images).__name__}")
+    if isinstance(images, (Image.Image, str, bytes)) or not isinstance(images, Sequence):
+        raise ObjectiveError(
+            f"Objective {name!r} expects a list of PIL images (or of videos, lists of PIL frames), "
+            f"but got {type(images).__name__}"
+        )
     images = list(images)
     for i, im in enumerate(images):
-        if not isinstance(im, Image.Image):
-            raise ObjectiveError(f"Objective {name!r}: images[{i}] is a {type(im).__name__}, expected a PIL.Image.Image")
+        if isinstance(im, Image.Image):
+            continue
+        if not isinstance(im, (list, tuple)):
+            raise ObjectiveError(
+                f"Objective {name!r}: images[{i}] is a {type(im).__name__}, expected a PIL.Image.Image "
+                "or a video (a list of PIL frames)"
+            )
+        if not im:
+            raise ObjectiveError(f"Objective {name!r}: images[{i}] is a video with no frames")
+        bad = next((j for j, frame in enumerate(im) if not isinstance(frame, Image.Image)), None)
+        if bad is not None:
+            raise ObjectiveError(
+                f"Objective {name!r}: frame {bad} of the video images[{i}] is a {type(im[bad]).__name__}, "
+                "expected a PIL.Image.Image"
+            )
     if prompts is None:
         prompts = [""] * len(images)
     elif isinstance(prompts, str) or not isinstance(prompts, Sequence):
@@ -188,6 +238,25 @@ def check_inputs(images: Any, prompts: Any, name: str) -> tuple[list[Any], list[
         if not isinstance(p, str):
             raise ObjectiveError(f"Objective {name!r}: prompts[{i}] is a {type(p).__name__}, expected a string")
     return images, prompts
+
+
+def _frames_to_score(samples: list[Any], prompts: list[str]) -> tuple[list[Any], list[str], list[int]]:
+    """The images to score for checked ``samples``: an image itself, a video's sampled frames.
+
+    Returns the images, their prompts (a frame gets its video's prompt) and how many images each
+    sample contributed, in order.
+    """
+    from PIL import Image
+
+    images: list[Any] = []
+    image_prompts: list[str] = []
+    counts: list[int] = []
+    for sample, prompt in zip(samples, prompts):
+        frames = [sample] if isinstance(sample, Image.Image) else [sample[j] for j in frame_indices(len(sample), VIDEO_FRAMES)]
+        images += frames
+        image_prompts += [prompt] * len(frames)
+        counts.append(len(frames))
+    return images, image_prompts, counts
 
 
 def _as_scores(raw: Any, n: int, name: str) -> "torch.Tensor":
@@ -216,6 +285,7 @@ def _check_finite(scores: "torch.Tensor", name: str) -> "torch.Tensor":
 class CallableObjective(Objective):
     """Wrap any ``fn(images, prompts) -> scores`` (a tensor, array or list of N numbers).
 
+    ``fn`` sees images only: a video is handed over as its sampled frames, as to every objective.
     ``batch_size=None`` (default) passes all images at once. ``describe()`` records the function's
     import path for provenance, but a callable cannot be rebuilt from it.
     """
