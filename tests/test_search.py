@@ -113,7 +113,8 @@ def test_forward_rows_are_counted_per_stage(exhaustive):
 
 
 @pytest.mark.parametrize("family, cfg",
-                         [("flux", None), ("flux", 2.0), ("sd3", 2.0), ("chroma", None), ("chroma", 2.0)])
+                         [("flux", None), ("flux", 2.0), ("sd3", 2.0), ("chroma", None), ("chroma", 2.0),
+                          ("zimage", None), ("zimage", 2.0)])
 def test_rows_per_image_and_step_with_and_without_cfg(family, cfg, pipe, request):
     """Unguided: 1 row (2 with CFG); guided: +1 perturbed row. FLUX's true CFG and Chroma's CFG: a second call per step."""
     p = pipe
@@ -387,24 +388,27 @@ def test_atlas_one_row_per_layer_one_column_per_head(pipe, tiny_sd3_path, tmp_pa
     assert code == 1 and "layer 7 out of range" in err
 
 
-def test_cli_search_and_atlas_on_tiny_chroma(tiny_chroma_path, tmp_path, capsys):
-    """A family the search code never names: prompts encoded with their padding masks, CFG off at 1, 16 px tokens.
+@pytest.mark.parametrize("family", ["chroma", "zimage"])
+def test_cli_search_and_atlas_on_families_the_search_never_names(family, request, tmp_path, capsys):
+    """Prompts encoded with their padding masks (Chroma) or as per-prompt lists (Z-Image), CFG off (Chroma at
+    1, Z-Image at 0), 16 px tokens. Both tiny models have 4 layers x 2 heads.
 
-    (CFG on Chroma is a row of test_rows_per_image_and_step_with_and_without_cfg.)
+    (CFG is a row of test_rows_per_image_and_step_with_and_without_cfg.)
     """
-    base = ["--model", tiny_chroma_path, "--steps", 2, "--batch-size", 4]
-    code, _, err = _cli(capsys, "search", *base, "--model-id", "tiny-chroma", "--objective", "warmth",
+    name = f"tiny-{family}"
+    base = ["--model", request.getfixturevalue(f"tiny_{family}_path"), "--steps", 2, "--batch-size", 4]
+    code, _, err = _cli(capsys, "search", *base, "--model-id", name, "--objective", "warmth",
                         "--num-prompts", 2, "--num-heldout", 1, "--rounds", 1, "--per-round", 1, "--resolution", 72,
                         "--out", tmp_path / "bad")
     assert code == 2 and "72 is not a multiple of 16" in err and not (tmp_path / "bad").exists()
     out = tmp_path / "run"
-    code, stdout, err = _cli(capsys, "search", *base, "--model-id", "tiny-chroma", "--objective", "warmth",
+    code, stdout, err = _cli(capsys, "search", *base, "--model-id", name, "--objective", "warmth",
                              "--num-prompts", 2, "--num-heldout", 1, "--rounds", 1, "--per-round", 1, "--layers", 0,
                              "--resolution", 64, "--out", out, "--format", "json")
     assert code == 0, err
     preset = stylehunt.Preset.from_file(out)
     assert json.loads(stdout)["heads"] == [list(a) for a in preset.heads] and preset.heads[0][0] == 0
-    assert preset.fingerprint["family"] == "chroma" and preset.model == "tiny-chroma"
+    assert preset.fingerprint["family"] == family and preset.model == name
     # images x steps x rows (2: guided, with its perturbed copy); full: 2 candidates x 2 pairs; held-out: one batch
     # of the unguided image and the round's, so both carry a perturbed row
     assert preset.provenance["settings"]["forward_rows"] == {"baseline": 2 * 2, "full": 2 * 2 * 2 * 2,

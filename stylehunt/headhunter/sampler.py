@@ -112,7 +112,7 @@ class Sampler:
 
     def _call_kwargs(self, prompts: list[str]) -> dict[str, Any]:
         parts = [self._encode(p) for p in prompts]
-        kwargs: dict[str, Any] = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        kwargs: dict[str, Any] = {k: _join([p[k] for p in parts]) for k in parts[0]}
         cfg = self.settings.cfg_scale if self.settings.cfg_scale is not None else self.adapter.cfg_off_scale
         if cfg is not None:
             kwargs[self.adapter.cfg_scale_arg] = cfg
@@ -151,3 +151,11 @@ class Sampler:
             if guided:
                 remove(self.pipe)
         return list(out.images)
+
+
+def _join(values: list[Any]) -> Any:
+    """One call argument from each prompt's value: tensors are concatenated on the batch dim; per-sample
+    lists (Z-Image's embeddings: one tensor per prompt, each of its own length) are joined."""
+    if isinstance(values[0], list):
+        return [item for value in values for item in value]
+    return torch.cat(values)
