@@ -15,6 +15,8 @@ from diffusers import (
     FluxTransformer2DModel,
     SD3Transformer2DModel,
     StableDiffusion3Pipeline,
+    ZImagePipeline,
+    ZImageTransformer2DModel,
 )
 
 import stylehunt.tiny as tiny
@@ -33,6 +35,7 @@ EXPECTED_CLASSES = {
     "sd3.5": (StableDiffusion3Pipeline, SD3Transformer2DModel),
     "flux": (FluxPipeline, FluxTransformer2DModel),
     "chroma": (ChromaPipeline, ChromaTransformer2DModel),
+    "zimage": (ZImagePipeline, ZImageTransformer2DModel),
 }
 
 TOKENIZERS = {
@@ -40,9 +43,11 @@ TOKENIZERS = {
     "sd3.5": ("tokenizer", "tokenizer_2", "tokenizer_3"),
     "flux": ("tokenizer", "tokenizer_2"),
     "chroma": ("tokenizer",),
+    "zimage": ("tokenizer",),
 }
 
-FIXTURES = {"sd3": "tiny_sd3_path", "sd3.5": "tiny_sd35_path", "flux": "tiny_flux_path", "chroma": "tiny_chroma_path"}
+FIXTURES = {"sd3": "tiny_sd3_path", "sd3.5": "tiny_sd35_path", "flux": "tiny_flux_path", "chroma": "tiny_chroma_path",
+            "zimage": "tiny_zimage_path"}
 
 
 @pytest.fixture(params=TINY_FAMILIES)
@@ -77,7 +82,7 @@ def _run(pipe, size: int = 64, **kwargs) -> torch.Tensor:
 
 
 def test_families():
-    assert TINY_FAMILIES == ("sd3", "sd3.5", "flux", "chroma")
+    assert TINY_FAMILIES == ("sd3", "sd3.5", "flux", "chroma", "zimage")
 
 
 def test_saved_pipeline_loads_into_the_right_classes(family_and_path):
@@ -169,6 +174,20 @@ def test_flux_is_dev_shaped_and_supports_true_cfg(tiny_flux_path):
         hook.remove()
     assert image.shape == (1, 3, 64, 64) and torch.isfinite(image).all()
     assert len(calls) == 4  # 2 steps x (cond + uncond)
+
+
+def test_zimage_is_turbo_shaped(tiny_zimage_path):
+    """Turbo's structure at tiny size: 2 noise and 2 context refiners before the main layers, a 2 x 2 patch,
+    Turbo's fixed-shift schedule, and the chat-templated Qwen prompt the pipeline encodes."""
+    pipe = _load(tiny_zimage_path)
+    t = pipe.transformer
+    assert len(t.noise_refiner) == len(t.context_refiner) == 2 and len(t.layers) >= 2
+    assert t.config.all_patch_size == [2] and t.config.in_channels == pipe.vae.config.latent_channels
+    assert pipe.scheduler.config.use_dynamic_shifting is False and pipe.scheduler.config.shift == 3.0
+    text = pipe.tokenizer.apply_chat_template([{"role": "user", "content": "a cat"}], tokenize=False,
+                                              add_generation_prompt=True, enable_thinking=True)
+    assert text == "<|im_start|>user\na cat<|im_end|>\n<|im_start|>assistant\n"
+    assert pipe.tokenizer(text).input_ids[0] == pipe.tokenizer.convert_tokens_to_ids("<|im_start|>")
 
 
 @pytest.mark.parametrize("family", TINY_FAMILIES)
@@ -277,6 +296,7 @@ def test_load_tiny_pipeline_uses_the_cache(monkeypatch, tmp_path):
         ("tiny-sd3.5", "sd3.5"),
         ("tiny-flux", "flux"),
         ("tiny-chroma", "chroma"),
+        ("tiny-zimage", "zimage"),
         ("tiny-SD3", None),
         ("tiny-sd3.0", None),
         ("tiny-", None),
