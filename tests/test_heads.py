@@ -105,8 +105,16 @@ CHROMA1_HD = dict(
     joint_attention_dim=4096, axes_dims_rope=(16, 56, 56), approximator_num_channels=64,
     approximator_hidden_dim=5120, approximator_layers=5,
 )
+# Z-Image-Turbo: Tongyi-MAI/Z-Image-Turbo transformer/config.json; only its 30 main layers are addressable (the 2 + 2
+# refiner blocks are not), so the row names the last main layer.
+ZIMAGE_TURBO = dict(
+    all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=3840, n_layers=30, n_refiner_layers=2, n_heads=30,
+    n_kv_heads=30, norm_eps=1e-5, qk_norm=True, cap_feat_dim=2560, rope_theta=256.0, t_scale=1000.0,
+    axes_dims=[32, 48, 48], axes_lens=[1536, 512, 512],
+)
 FLAGSHIPS = [
     ("ChromaTransformer2DModel", CHROMA1_HD, 19 + 38, 24, 128, (19, "single_transformer_blocks.0.attn"), "chroma"),
+    ("ZImageTransformer2DModel", ZIMAGE_TURBO, 30, 30, 128, (29, "layers.29.attention"), "zimage"),
 ]
 
 
