@@ -81,3 +81,9 @@ def tiny_chroma_path(tmp_path_factory):
 def tiny_zimage_path(tmp_path_factory):
     """A tiny random-weight Z-Image pipeline saved with save_pretrained (Qwen3 + in-memory Qwen2 tokenizer)."""
     return _tiny_path(tmp_path_factory, "zimage")
+
+
+@pytest.fixture(scope="session")
+def tiny_wan_path(tmp_path_factory):
+    """A tiny random-weight Wan 2.2 pipeline (two experts, UMT5, the Wan video VAE) saved with save_pretrained."""
+    return _tiny_path(tmp_path_factory, "wan")

@@ -15,6 +15,8 @@ from diffusers import (
     FluxTransformer2DModel,
     SD3Transformer2DModel,
     StableDiffusion3Pipeline,
+    WanPipeline,
+    WanTransformer3DModel,
     ZImagePipeline,
     ZImageTransformer2DModel,
 )
@@ -36,6 +38,7 @@ EXPECTED_CLASSES = {
     "flux": (FluxPipeline, FluxTransformer2DModel),
     "chroma": (ChromaPipeline, ChromaTransformer2DModel),
     "zimage": (ZImagePipeline, ZImageTransformer2DModel),
+    "wan": (WanPipeline, WanTransformer3DModel),
 }
 
 TOKENIZERS = {
@@ -44,10 +47,15 @@ TOKENIZERS = {
     "flux": ("tokenizer", "tokenizer_2"),
     "chroma": ("tokenizer",),
     "zimage": ("tokenizer",),
+    "wan": ("tokenizer",),
 }
 
 FIXTURES = {"sd3": "tiny_sd3_path", "sd3.5": "tiny_sd35_path", "flux": "tiny_flux_path", "chroma": "tiny_chroma_path",
-            "zimage": "tiny_zimage_path"}
+            "zimage": "tiny_zimage_path", "wan": "tiny_wan_path"}
+
+
+#: Frames per call for the video families (their pipelines default to 81).
+VIDEO_FRAMES = {"wan": 5}
 
 
 @pytest.fixture(params=TINY_FAMILIES)
@@ -72,17 +80,18 @@ def _state(pipe) -> dict[str, torch.Tensor]:
 def _run(pipe, size: int = 64, **kwargs) -> torch.Tensor:
     kwargs.setdefault("height", size)
     kwargs.setdefault("width", size)
-    return pipe(
+    out = pipe(
         "a cat",
         num_inference_steps=2,
         generator=torch.Generator().manual_seed(0),
         output_type="pt",
         **kwargs,
-    ).images
+    )
+    return out.images if hasattr(out, "images") else out.frames  # video pipelines return frames
 
 
 def test_families():
-    assert TINY_FAMILIES == ("sd3", "sd3.5", "flux", "chroma", "zimage")
+    assert TINY_FAMILIES == ("sd3", "sd3.5", "flux", "chroma", "zimage", "wan")
 
 
 def test_saved_pipeline_loads_into_the_right_classes(family_and_path):
@@ -91,7 +100,7 @@ def test_saved_pipeline_loads_into_the_right_classes(family_and_path):
     pipe_cls, transformer_cls = EXPECTED_CLASSES[family]
     assert type(pipe) is pipe_cls
     assert type(pipe.transformer) is transformer_cls
-    assert pipe.vae_scale_factor == 8
+    assert getattr(pipe, "vae_scale_factor", getattr(pipe, "vae_scale_factor_spatial", None)) == 8  # video: _spatial
     assert pipe.transformer.dtype == torch.float32
     assert pipe.device.type == "cpu"
 
@@ -118,8 +127,11 @@ def test_two_step_generation_gives_a_finite_image(family_and_path):
     family, path = family_and_path
     pipe = _load(path)
     kwargs = {"guidance_scale": 3.5} if family == "flux" else {}
+    frames = VIDEO_FRAMES.get(family)
+    if frames:
+        kwargs["num_frames"] = frames
     image = _run(pipe, 64, **kwargs)
-    assert image.shape == (1, 3, 64, 64)
+    assert image.shape == ((1, frames, 3, 64, 64) if frames else (1, 3, 64, 64))
     assert torch.isfinite(image).all()
     assert torch.equal(image, _run(pipe, 64, **kwargs))  # same seed, same image
 
@@ -188,6 +200,31 @@ def test_zimage_is_turbo_shaped(tiny_zimage_path):
                                               add_generation_prompt=True, enable_thinking=True)
     assert text == "<|im_start|>user\na cat<|im_end|>\n<|im_start|>assistant\n"
     assert pipe.tokenizer(text).input_ids[0] == pipe.tokenizer.convert_tokens_to_ids("<|im_start|>")
+
+
+def test_wan_is_a14b_shaped_and_runs_both_experts(tiny_wan_path):
+    """Wan2.2-T2V-A14B's structure: two experts of the same shape switched at boundary_ratio 0.875, the
+    video VAE (8x spatial, 4x temporal), UniPC over flow sigmas; a 2-step call runs one step on each."""
+    pipe = _load(tiny_wan_path)
+    t, t2 = pipe.transformer, pipe.transformer_2
+    shape = lambda m: {k: v for k, v in m.config.items() if k != "_name_or_path"}
+    assert type(t2) is WanTransformer3DModel and shape(t2) == shape(t)
+    assert not all(torch.equal(a, b) for a, b in zip(t.parameters(), t2.parameters()))
+    assert pipe.config.boundary_ratio == 0.875 and not pipe.config.expand_timesteps
+    assert tuple(t.config.patch_size) == (1, 2, 2) and t.config.in_channels == pipe.vae.config.z_dim
+    assert (pipe.vae_scale_factor_spatial, pipe.vae_scale_factor_temporal) == (8, 4)
+    assert pipe.scheduler.config.prediction_type == "flow_prediction" and pipe.scheduler.config.use_flow_sigmas
+    calls = []
+    hooks = [m.register_forward_pre_hook(lambda m, a, k, name=name: calls.append((name, k["hidden_states"].shape)),
+                                         with_kwargs=True) for name, m in (("transformer", t), ("transformer_2", t2))]
+    try:
+        video = _run(pipe, 32, num_frames=5, guidance_scale=4.0)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert video.shape == (1, 5, 3, 32, 32) and torch.isfinite(video).all()
+    latents = (1, 16, 2, 4, 4)  # 5 frames -> 2 latent frames, 32 px -> 4 x 4 latents
+    assert calls == [("transformer", latents)] * 2 + [("transformer_2", latents)] * 2  # (cond + uncond) per step
 
 
 @pytest.mark.parametrize("family", TINY_FAMILIES)
@@ -297,6 +334,7 @@ def test_load_tiny_pipeline_uses_the_cache(monkeypatch, tmp_path):
         ("tiny-flux", "flux"),
         ("tiny-chroma", "chroma"),
         ("tiny-zimage", "zimage"),
+        ("tiny-wan", "wan"),
         ("tiny-SD3", None),
         ("tiny-sd3.0", None),
         ("tiny-", None),
