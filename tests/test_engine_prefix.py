@@ -98,3 +98,43 @@ def test_a_late_preset_skips_the_prefix_and_is_exact(family):
     stylehunt.remove(pipe)
     block = blocks[0].module
     assert "forward" not in vars(block)  # the fork's wrappers go with remove
+
+
+def test_identical_rows_are_computed_once_and_match_their_rows_alone(family):
+    """Rows with identical inputs (the search's candidates of one prompt-seed pair at the first step) run
+    once: the transformer sees 2 distinct rows + 3 perturbed at step 1, and each row equals its call alone."""
+    case, pipe = family
+    grid = stylehunt.head_grid(pipe)
+    table = torch.zeros(3, grid.num_layers, max(grid.heads_per_layer))
+    table[0, 0, 0] = 1.0
+    table[1, grid.num_layers - 1, 1] = 0.7
+    table[2, 0, 1] = 0.5
+    prompts, seeds = ["a lighthouse", "a lighthouse", "a bowl"], [5, 5, 6]
+    adapter = adapter_for_pipeline(pipe)
+    counted = []
+    hooks = [getattr(t, adapter.input_embedder).register_forward_pre_hook(
+        lambda m, a, kw: counted.append(int((a[0] if a else next(iter(kw.values()))).shape[0])), with_kwargs=True)
+        for t in [pipe.transformer]]
+    call = {"num_inference_steps": STEPS, "height": 64, "width": 64, **case.extra, **case.no_cfg}
+
+    def generate(rows):
+        out = pipe([prompts[i] for i in rows], generator=[torch.Generator().manual_seed(seeds[i]) for i in rows],
+                   output_type="latent", **call)
+        return out.frames if hasattr(out, "frames") else out.images
+
+    stylehunt.engine.apply_table(pipe, table, scale=2.5)
+    try:
+        together = generate([0, 1, 2])
+    finally:
+        stylehunt.remove(pipe)
+        for hook in hooks:
+            hook.remove()
+    assert counted[0] == 2 + 3 and counted[1:] == [3 + 3] * (STEPS - 1)
+    for i in range(3):
+        stylehunt.engine.apply_table(pipe, table[i : i + 1], scale=2.5)
+        try:
+            alone = generate([i])
+        finally:
+            stylehunt.remove(pipe)
+        torch.testing.assert_close(together[i : i + 1], alone, rtol=1e-4, atol=2e-5)
+    assert not torch.allclose(together[0], together[1], atol=1e-4)  # same inputs, different head sets

@@ -255,35 +255,42 @@ class GuidedTransformer:
             raise GuidanceError(
                 "attention kwargs with tensors (e.g. IP-Adapter embeddings) are not supported with stylehunt guidance"
             )
+        # Rows whose inputs are identical (the search's candidates of one prompt-seed pair at the first
+        # step) are computed once; perturbed row j starts as a copy of conditional row cond.start + j.
+        keep, inverse = _unique_rows(call, adapter, batch)
+        index = keep + list(range(cond.start, cond.stop))
         extended = dict(call)
         for name in adapter.batched:
             value = call.get(name)
             if torch.is_tensor(value) and value.dim() > 0:
-                extended[name] = _append_rows(value, cond, batch, name)
+                extended[name] = _select_rows(value, index, batch, name)
         for name in adapter.batched_per_sample:
             value = call.get(name)
             if value is not None:
-                extended[name] = _append_items(list(value), cond, batch, name)
+                extended[name] = _select_items(list(value), index, batch, name)
         for name in adapter.batched_per_block:
             value = call.get(name)
             if value is not None:
-                extended[name] = [_append_rows(v, cond, batch, name) for v in value]
+                extended[name] = [_select_rows(v, index, batch, name) for v in value]
         text = call.get(adapter.text_arg)
+        unique = len(keep)
         rows = PerturbedRows(
-            start=batch,
+            start=unique,
             table=table,
             text_len=int(text.shape[1]) if torch.is_tensor(text) and text.dim() > 1 else 0,
             heads=self.heads,
         )
         self.perturber.rows = rows
-        self.prefix.begin(batch, cond, rows)
+        self.prefix.begin(unique, [inverse[i] for i in range(cond.start, cond.stop)], rows)
         try:
             out = inner(**extended)
         finally:
             self.perturber.rows = None
             self.prefix.end()
         sample = _stacked(out, adapter)
-        main, perturbed = sample[:batch], sample[batch:]
+        main, perturbed = sample[:unique], sample[unique:]
+        if unique != batch:
+            main = main.index_select(0, torch.tensor(inverse, device=main.device))
         delta = main[cond] - perturbed
         if adapter.inject == "scheduler":
             self.owner.check_scheduler()
@@ -354,21 +361,58 @@ def fit_to_model_output(delta: torch.Tensor, model_output: torch.Tensor, sign: f
     return delta if sign == 1.0 else delta * sign
 
 
-def _append_rows(value: torch.Tensor, cond: slice, batch: int, name: str) -> torch.Tensor:
+def _unique_rows(call: dict[str, Any], adapter: Adapter, batch: int) -> tuple[list[int], list[int]]:
+    """``(keep, inverse)``: the first of every set of rows whose inputs are identical, and each row's
+    position in ``keep``. Rows are compared on every argument the adapter says carries the batch."""
+    columns: list[Any] = []
+    for name in adapter.batched:
+        value = call.get(name)
+        if torch.is_tensor(value) and value.dim() > 0 and value.shape[0] == batch:
+            columns.append(value)
+    for name in adapter.batched_per_sample:
+        value = call.get(name)
+        if value is not None and len(value) == batch:
+            columns.append(list(value))
+    for name in adapter.batched_per_block:
+        columns.extend(v for v in call.get(name) or () if torch.is_tensor(v) and v.shape[0] == batch)
+    keep: list[int] = []
+    inverse: list[int] = []
+    for i in range(batch):
+        for position, j in enumerate(keep):
+            if all(_same(column[i], column[j]) for column in columns):
+                inverse.append(position)
+                break
+        else:
+            inverse.append(len(keep))
+            keep.append(i)
+    return keep, inverse
+
+
+def _same(a: Any, b: Any) -> bool:
+    if torch.is_tensor(a) and torch.is_tensor(b):
+        return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a, b))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if torch.is_tensor(a) or torch.is_tensor(b):
+        return False
+    return a == b
+
+
+def _select_rows(value: torch.Tensor, index: list[int], batch: int, name: str) -> torch.Tensor:
     if value.shape[0] != batch:
         raise GuidanceError(
             f"transformer argument `{name}` has batch {value.shape[0]}, expected {batch}; cannot add perturbed rows"
         )
-    return torch.cat([value, value[cond]], dim=0)
+    return value.index_select(0, torch.tensor(index, device=value.device))
 
 
-def _append_items(value: list[Any], cond: slice, batch: int, name: str) -> list[Any]:
+def _select_items(value: list[Any], index: list[int], batch: int, name: str) -> list[Any]:
     if len(value) != batch:
         raise GuidanceError(
             f"transformer argument `{name}` has {len(value)} entries, expected one per row ({batch}); "
             "cannot add perturbed rows"
         )
-    return value + value[cond]
+    return [value[i] for i in index]
 
 
 def _sample_of(out: Any) -> Any:

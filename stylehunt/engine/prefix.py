@@ -104,11 +104,11 @@ class PrefixFork:
             self.patches[-1].restore()
             self.patches.pop()
 
-    def begin(self, batch: int, cond: slice, rows: PerturbedRows) -> None:
-        """A guided forward starts: rows ``batch ..`` are perturbed copies of rows ``cond``."""
+    def begin(self, batch: int, sources: list[int], rows: PerturbedRows) -> None:
+        """A guided forward starts: row ``batch + j`` is a perturbed copy of row ``sources[j]``."""
         n = rows.table.shape[0]
         joins = self.joins if len(self.joins) == n else self.joins * n  # a 2-D table: one join for all rows
-        self.call = _Call(batch, cond.start, rows, joins)
+        self.call = _Call(batch, sources, rows, joins)
 
     def end(self) -> None:
         self.call = None
@@ -153,7 +153,7 @@ class PrefixFork:
 @dataclass
 class _Call:
     batch: int  # the pipeline's own rows; perturbed row j is row batch + j
-    cond_start: int  # perturbed row j copies row cond_start + j
+    sources: list[int]  # perturbed row j copies row sources[j]
     rows: PerturbedRows
     joins: list[int]
 
@@ -167,7 +167,7 @@ class _Call:
         """For every row of the full batch, its row in the block's output (not-joined rows: their conditional row)."""
         where = {j: self.batch + i for i, j in enumerate(active)}
         n = len(self.joins)
-        return torch.tensor(list(range(self.batch)) + [where.get(j, self.cond_start + j) for j in range(n)])
+        return torch.tensor(list(range(self.batch)) + [where.get(j, self.sources[j]) for j in range(n)])
 
 
 def _expand(out: Any, gather: torch.Tensor, computed: int, name: str) -> Any:
