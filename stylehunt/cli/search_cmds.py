@@ -272,8 +272,8 @@ def _is_main() -> bool:
               show_default=True, help="SoftPAG u during the search.")
 @click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True, help="Denoising steps.")
 @click.option("--resolution", type=click.IntRange(min=1), default=None,
-              help="Image size in px, a multiple of the pixels one token covers (16 for SD3, FLUX.1 and "
-              "Chroma, 8 for tiny-sd3). Default: the model's.")
+              help="Image size in px, a multiple of the pixels one token covers (16 for SD3, FLUX.1, "
+              "Chroma and Z-Image, 8 for tiny-sd3). Default: the model's.")
 @click.option("--cfg", type=FiniteFloat(1.0, 1e4, min_open=True), default=None,
               help="Classifier-free guidance scale during the search (default: none).")
 @click.option("--identity", type=click.Choice(["joint", "image"]), default=DEFAULT_IDENTITY, show_default=True)
