@@ -122,14 +122,24 @@ def test_identical_rows_are_computed_once_and_match_their_rows_alone(family):
                    output_type="latent", **call)
         return out.frames if hasattr(out, "frames") else out.images
 
-    stylehunt.engine.apply_table(pipe, table, scale=2.5)
     try:
-        together = generate([0, 1, 2])
+        stylehunt.engine.apply_table(pipe, table, scale=2.5, share_prefix=False)
+        try:
+            unshared = generate([0, 1, 2])
+        finally:
+            stylehunt.remove(pipe)
+        assert counted == [3 + 3] * STEPS  # as before the shared prefix: every row, every step
+        counted.clear()
+        stylehunt.engine.apply_table(pipe, table, scale=2.5)
+        try:
+            together = generate([0, 1, 2])
+        finally:
+            stylehunt.remove(pipe)
     finally:
-        stylehunt.remove(pipe)
         for hook in hooks:
             hook.remove()
     assert counted[0] == 2 + 3 and counted[1:] == [3 + 3] * (STEPS - 1)
+    torch.testing.assert_close(together, unshared, rtol=1e-4, atol=2e-5)
     for i in range(3):
         stylehunt.engine.apply_table(pipe, table[i : i + 1], scale=2.5)
         try:

@@ -54,8 +54,8 @@ class AppliedGuidance:
     start: float
     stop: float
     table: torch.Tensor = field(repr=False, compare=False)
-    #: run each perturbed row only from its first perturbed layer's block on (:mod:`.prefix`); off
-    #: only to measure what the fork saves
+    #: share work between rows: a perturbed row runs only from its first perturbed layer's block on
+    #: (:mod:`.prefix`), and rows with identical inputs run once; off only to measure what it saves
     share_prefix: bool = True
 
     @property
@@ -257,7 +257,7 @@ class GuidedTransformer:
             )
         # Rows whose inputs are identical (the search's candidates of one prompt-seed pair at the first
         # step) are computed once; perturbed row j starts as a copy of conditional row cond.start + j.
-        keep, inverse = _unique_rows(call, adapter, batch)
+        keep, inverse = _unique_rows(call, adapter, batch) if cfg.share_prefix else (list(range(batch)), list(range(batch)))
         index = keep + list(range(cond.start, cond.stop))
         extended = dict(call)
         for name in adapter.batched:

@@ -338,8 +338,9 @@ def apply_table(
     ``table`` is ``(num_layers, max_heads)`` (the same heads for every image) or
     ``(num_images, num_layers, max_heads)``: one head set per conditional row, so one pipeline call
     evaluates several candidate head sets side by side; each row's perturbed copy is computed from
-    its own first perturbed block on. ``share_prefix=False`` computes every perturbed row through
-    every block, as before the shared prefix (to measure what it saves).
+    its own first perturbed block on, and rows with identical inputs (candidates of one prompt and
+    seed at the first step) are computed once. ``share_prefix=False`` computes every row through
+    every block, as before the shared prefix (to measure what sharing saves).
     """
     adapter, grid = _check_pipeline(pipe)
     w, start, stop = _check_settings(scale, identity, start, stop)
