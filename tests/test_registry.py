@@ -34,7 +34,7 @@ PAPER = {
     "sd3-medium/paper-l11h15": (11, 15),
 }
 # Made by a real search run on the tiny demo model (see its provenance).
-TINY = {"tiny-sd3/warm", "tiny-chroma/warm"}
+TINY = {"tiny-sd3/warm", "tiny-chroma/warm", "tiny-zimage/warm"}
 BUNDLED = sorted([*PAPER, *TINY])
 
 # The public transformer/config.json values (docs: /work/shared/model-configs.md), independent of index.json.
@@ -67,6 +67,16 @@ REAL_CONFIGS = {
         dict(patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128,
              num_attention_heads=24, joint_attention_dim=4096, axes_dims_rope=(16, 56, 56)),
     ),
+    # Z-Image-Turbo and the Z-Image base model share the transformer config (the base adds `siglip_feat_dim: null`,
+    # the same module); only their 30 main layers are addressable.
+    **{
+        alias: ("ZImageTransformer2DModel", hub_id, dict(
+            all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=3840, n_layers=30, n_refiner_layers=2,
+            n_heads=30, n_kv_heads=30, norm_eps=1e-5, qk_norm=True, cap_feat_dim=2560, rope_theta=256.0,
+            t_scale=1000.0, axes_dims=[32, 48, 48], axes_lens=[1536, 512, 512],
+        ))
+        for alias, hub_id in (("z-image-turbo", "Tongyi-MAI/Z-Image-Turbo"), ("z-image", "Tongyi-MAI/Z-Image"))
+    },
 }
 
 
@@ -108,7 +118,7 @@ def test_alias_fingerprints_equal_the_real_models_built_on_meta(alias):
 
 
 def test_model_aliases_are_the_documented_five_plus_the_tiny_demo_model():
-    assert sorted(registry.model_aliases()) == sorted([*REAL_CONFIGS, "tiny-sd3", "tiny-chroma"])
+    assert sorted(registry.model_aliases()) == sorted([*REAL_CONFIGS, "tiny-sd3", "tiny-chroma", "tiny-zimage"])
     assert registry.model_alias_for(SD3_ID).alias == "sd3-medium"
     assert registry.model_alias_for("flux.1-dev").family == "flux"
     assert registry.model_alias_for("someone/else") is None
