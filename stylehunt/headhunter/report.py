@@ -7,6 +7,11 @@
 * :func:`render_atlas`: single-head guidance for every head of some layers (the paper's Fig. 1):
   one row per layer, one column per head, plus the unguided image in the first column.
 
+A cell of the grid or the atlas may hold a video (a list of frames, from a video pipeline such as
+Wan): it shows a 2 x 2 mosaic of evenly spaced frames (:func:`frame_mosaic`), first frame top left.
+:func:`contact_sheet` lays out whole videos frame by frame (``stylehunt generate`` writes one next
+to each mp4).
+
 All return a ``PIL.Image``; PIL, matplotlib (for the curve) and torch (for the atlas) are imported
 only when called.
 """
@@ -15,9 +20,11 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..errors import SearchConfigError
+from ..objectives import frame_indices
 from .settings import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_IDENTITY,
@@ -27,6 +34,7 @@ from .settings import (
     DEFAULT_STRENGTH,
     DEFAULT_THUMB,
     SearchSettings,
+    check_frames,
     check_int_setting,
     image_size,
     resolve_pool,
@@ -37,12 +45,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .results import SearchResult
 
-__all__ = ["render_curve", "render_grid", "render_atlas", "tile"]
+__all__ = ["render_curve", "render_grid", "render_atlas", "tile", "frame_mosaic", "contact_sheet", "CELL_FRAMES",
+           "SHEET_FRAMES"]
 
 logger = logging.getLogger(__name__)
 
 _LABEL_H = 14
 _PAD = 2
+#: Frames a video shows in one cell of the grid or the atlas (a 2 x 2 mosaic).
+CELL_FRAMES = 4
+#: Frames per video on a contact sheet, evenly spaced from the first to the last.
+SHEET_FRAMES = 8
 
 
 def _font():
@@ -56,15 +69,64 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "~"
 
 
+def frame_mosaic(frames: Sequence["Image.Image"], count: int = CELL_FRAMES) -> "Image.Image":
+    """``count`` evenly spaced frames of a video in one picture, row by row in a near-square grid."""
+    from PIL import Image
+
+    picks = [frames[i].convert("RGB") for i in frame_indices(len(frames), count)]
+    cols = math.ceil(math.sqrt(len(picks)))
+    w, h = picks[0].size
+    canvas = Image.new("RGB", (cols * w, math.ceil(len(picks) / cols) * h), (255, 255, 255))
+    for i, frame in enumerate(picks):
+        canvas.paste(frame, ((i % cols) * w, (i // cols) * h))
+    return canvas
+
+
+def contact_sheet(
+    videos: Sequence[Sequence["Image.Image"]], row_labels: Sequence[str] = (), count: int = SHEET_FRAMES
+) -> "Image.Image":
+    """Videos side by side, frame by frame: one row per video, ``count`` evenly spaced frames at full size.
+
+    Every video must have the same length and frame size (a guided video and its baseline do);
+    each column is labelled with its frame number, each row with ``row_labels`` when given.
+    """
+    from PIL import Image, ImageDraw
+
+    lengths = {len(v) for v in videos}
+    sizes = {frame.size for v in videos for frame in v}
+    if len(lengths) != 1 or len(sizes) != 1:
+        raise ValueError(f"a contact sheet needs videos of one length and frame size, but got lengths {lengths}, sizes {sizes}")
+    indices = frame_indices(lengths.pop(), count)
+    w, h = sizes.pop()
+    left = 60 if row_labels else 0
+    canvas = Image.new(
+        "RGB", (left + len(indices) * (w + _PAD) + _PAD, _LABEL_H + len(videos) * (h + _PAD) + _PAD), (255, 255, 255)
+    )
+    draw = ImageDraw.Draw(canvas)
+    font = _font()
+    for c, index in enumerate(indices):
+        draw.text((left + _PAD + c * (w + _PAD), 1), _fit(f"f{index}", w), fill=(0, 0, 0), font=font)
+    for r, video in enumerate(videos):
+        top = _LABEL_H + _PAD + r * (h + _PAD)
+        if row_labels:
+            draw.text((2, top + h // 2 - 5), _fit(row_labels[r], left), fill=(0, 0, 0), font=font)
+        for c, index in enumerate(indices):
+            canvas.paste(video[index].convert("RGB"), (left + _PAD + c * (w + _PAD), top))
+    return canvas
+
+
 def tile(
-    cells: Sequence[Sequence["Image.Image | None"]],
+    cells: Sequence[Sequence["Image.Image | Sequence[Image.Image] | None"]],
     *,
     col_labels: Sequence[str] = (),
     row_labels: Sequence[str] = (),
     thumb: int = DEFAULT_THUMB,
     row_label_width: int = 0,
 ) -> "Image.Image":
-    """Lay out ``cells[row][col]`` as thumbnails with optional labels (``None`` leaves a blank cell)."""
+    """Lay out ``cells[row][col]`` as thumbnails with optional labels (``None`` leaves a blank cell).
+
+    A cell holding a video (a list of frames) shows its :func:`frame_mosaic`.
+    """
     from PIL import Image, ImageDraw
 
     rows = len(cells)
@@ -84,14 +146,14 @@ def tile(
         for c, image in enumerate(row):
             if image is None:
                 continue
-            im = image.convert("RGB")
+            im = (image if isinstance(image, Image.Image) else frame_mosaic(image)).convert("RGB")
             im.thumbnail((thumb, thumb))
             canvas.paste(im, (left + _PAD + c * (thumb + _PAD), top + _PAD + r * (thumb + _PAD)))
     return canvas
 
 
 def render_grid(images: dict[str, list["Image.Image"]], pairs: Sequence[tuple[str, int]], *, thumb: int = DEFAULT_THUMB) -> "Image.Image":
-    """The search's image grid: rows are prompt-seed pairs, columns "no guidance" then each round."""
+    """The search's image grid: rows are prompt-seed pairs, columns "no guidance" then each round (videos as mosaics)."""
     labels = list(images)
     cells = [[images[label][i] for label in labels] for i in range(len(pairs))]
     if labels:
@@ -142,6 +204,7 @@ def render_atlas(
     steps: int = DEFAULT_STEPS,
     height: int | None = None,
     width: int | None = None,
+    frames: int | None = None,
     cfg_scale: float | None = None,
     identity: str = DEFAULT_IDENTITY,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -166,9 +229,10 @@ def render_atlas(
         raise SearchConfigError("the pipeline already has stylehunt guidance applied", hint="call stylehunt.remove(pipe) first")
     settings = SearchSettings(
         rounds=1, per_round=1, scale=scale, strength=strength, steps=steps, height=height, width=width,
-        cfg_scale=cfg_scale, identity=identity, batch_size=batch_size,
+        frames=frames, cfg_scale=cfg_scale, identity=identity, batch_size=batch_size,
     )
     settings = settings.resolved(1, *image_size(pipe, settings))
+    check_frames(pipe, settings.frames)
     heads = resolve_pool(grid, None, layers)
     layer_ids = sorted({l for l, _ in heads})
     sets = [()] + [((l, hh),) for l, hh in heads]

@@ -4,7 +4,8 @@ Every default of the search lives here once: :class:`SearchSettings`, :func:`sty
 :func:`stylehunt.headhunter.report.render_atlas` and the ``stylehunt search`` / ``stylehunt atlas``
 options (defaults and help text) are built from the constants below, so the help cannot state a
 default the code does not use. The module also resolves the head pool (``pool`` / ``layers``),
-checks it against ``R x k``, and works out the image size a pipeline takes.
+checks it against ``R x k``, and works out the image size and, for a video pipeline, the frame
+count a pipeline takes.
 
 Imports no torch (the CLI reads the defaults for ``--help``); the engine is imported only when a
 setting is validated.
@@ -48,6 +49,9 @@ __all__ = [
     "default_size",
     "size_multiple_for",
     "image_size",
+    "makes_video",
+    "check_frames",
+    "frames_problem",
 ]
 
 Address = tuple[int, int]
@@ -116,6 +120,9 @@ class SearchSettings:
         strength: SoftPAG u of every searched head (the paper searches at 1.0).
         steps: denoising steps per image at the full settings.
         height, width: image size in px; ``None``: the pipeline's default.
+        frames: frames per video, for a video pipeline (Wan); ``None``: the pipeline's default.
+            :func:`check_frames` refuses it for an image pipeline. A video is scored frame by
+            frame (see :class:`stylehunt.objectives.Objective`).
         cfg_scale: ``None`` (default, as in the paper): no classifier-free guidance during the
             search. A value > 1 turns it on, with an empty negative prompt, through the call
             argument the family adapter names (:attr:`stylehunt.engine.Adapter.cfg_scale_arg`).
@@ -146,6 +153,7 @@ class SearchSettings:
     steps: int = DEFAULT_STEPS
     height: int | None = None
     width: int | None = None
+    frames: int | None = None
     cfg_scale: float | None = None
     identity: str = DEFAULT_IDENTITY
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -168,6 +176,8 @@ class SearchSettings:
             value = getattr(self, name)
             if value is not None:
                 check_int_setting(value, name, 8)
+        if self.frames is not None:
+            check_int_setting(self.frames, "frames", 1)
         if self.cfg_scale is not None:
             value = _float_setting(self.cfg_scale, "cfg_scale", 1.0, 1e4, low_open=True)
             object.__setattr__(self, "cfg_scale", value)
@@ -210,7 +220,12 @@ class SearchSettings:
         return dataclasses.replace(self, height=height, width=width, **screen)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings as recorded (run state, preset provenance); ``frames`` only when set, so an
+        image search records what it recorded before videos existed (and resumes its runs)."""
+        out = dataclasses.asdict(self)
+        if self.frames is None:
+            del out["frames"]
+        return out
 
 
 def parse_layers(spec: str | Iterable[int] | None) -> list[int] | None:
@@ -295,10 +310,24 @@ def check_pool_size(pool_size: int, settings: SearchSettings) -> None:
         )
 
 
-def default_size(pipe: Any) -> int:
-    """The pipeline's default image side in px (``default_sample_size x vae_scale_factor``)."""
-    sample = getattr(pipe, "default_sample_size", None) or 64
-    return int(sample) * int(getattr(pipe, "vae_scale_factor", 8))
+def _call_parameters(pipe: Any) -> Any:
+    import inspect
+
+    return inspect.signature(pipe.__call__).parameters
+
+
+def default_size(pipe: Any) -> tuple[int, int]:
+    """The pipeline's default ``(height, width)`` in px.
+
+    The defaults its call states when they are numbers (Wan: 480 x 832), else
+    ``default_sample_size x vae_scale_factor`` per side (the SD3 and FLUX pipelines compute it so).
+    """
+    params = _call_parameters(pipe)
+    stated = [params[k].default if k in params else None for k in ("height", "width")]
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in stated):
+        return int(stated[0]), int(stated[1])
+    side = int(getattr(pipe, "default_sample_size", None) or 64) * int(getattr(pipe, "vae_scale_factor", 8))
+    return side, side
 
 
 def size_multiple_for(transformer_class: str, patch_size: int | None, vae_scale_factor: int) -> int:
@@ -321,8 +350,9 @@ def size_multiple_for(transformer_class: str, patch_size: int | None, vae_scale_
 
 def image_size(pipe: Any, settings: SearchSettings) -> tuple[int, int]:
     """``(height, width)`` of the settings, or the pipeline's default; refused unless the pipeline can take it."""
-    h = settings.height or default_size(pipe)
-    w = settings.width or default_size(pipe)
+    default_h, default_w = default_size(pipe)
+    h = settings.height or default_h
+    w = settings.width or default_w
     from ..engine import size_multiple
 
     multiple = size_multiple(pipe)
@@ -332,3 +362,43 @@ def image_size(pipe: Any, settings: SearchSettings) -> tuple[int, int]:
             hint=f"use a height and width divisible by {multiple}",
         )
     return h, w
+
+
+def makes_video(pipe: Any) -> bool:
+    """Whether ``pipe`` makes videos: its call takes ``num_frames`` (Wan; also LTX, CogVideoX, HunyuanVideo).
+
+    Read from the pipeline itself, so any video pipeline a family adapter accepts counts, with no
+    per-family flag. Its output holds ``frames`` (one list of frames per video) instead of ``images``.
+    """
+    return "num_frames" in _call_parameters(pipe)
+
+
+def check_frames(pipe: Any, frames: int | None) -> int | None:
+    """``frames`` if ``pipe`` makes videos of that length (``None``, the pipeline's default, passes).
+
+    Refused: frames for an image pipeline, and a count the pipeline would round (a Wan VAE packs 4
+    frames into one latent after the first, so Wan takes 1 + 4n frames and silently rounds others).
+    """
+    if frames is None:
+        return None
+    if not makes_video(pipe):
+        raise SearchConfigError(
+            f"`frames` {frames} is for video pipelines, and {type(pipe).__name__} makes images",
+            hint="leave `frames` out for an image model",
+        )
+    problem = frames_problem(pipe, frames)
+    if problem:
+        raise SearchConfigError(f"`frames` {problem}")
+    return frames
+
+
+def frames_problem(pipe: Any, frames: int) -> str | None:
+    """Why the video pipeline ``pipe`` would not make exactly ``frames`` frames, or ``None``."""
+    step = int(getattr(pipe, "vae_scale_factor_temporal", 1) or 1)
+    if (frames - 1) % step == 0:
+        return None
+    below, above = (frames - 1) // step * step + 1, ((frames - 1) // step + 1) * step + 1
+    return (
+        f"{frames} is not 1 plus a multiple of {step} ({type(pipe).__name__}'s VAE packs {step} frames into one "
+        f"latent after the first, and the pipeline would round the count); use {below} or {above}"
+    )
