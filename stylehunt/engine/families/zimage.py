@@ -49,7 +49,7 @@ def cfg_in_call(pipe: Any) -> bool:
     if truncation is None or float(truncation) > 1:
         return True
     scheduler = pipe.scheduler
-    index = scheduler.step_index if scheduler.step_index is not None else (scheduler.begin_index or 0)
+    index = scheduler.step_index if scheduler.step_index is not None else (getattr(scheduler, "begin_index", None) or 0)
     t_norm = ((1000 - scheduler.timesteps[index].float()) / 1000).item()
     return not t_norm > truncation
 
