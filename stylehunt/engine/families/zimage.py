@@ -49,7 +49,9 @@ def cfg_in_call(pipe: Any) -> bool:
     if truncation is None or float(truncation) > 1:
         return True
     scheduler = pipe.scheduler
-    index = scheduler.step_index if scheduler.step_index is not None else (getattr(scheduler, "begin_index", None) or 0)
+    index = scheduler.step_index
+    if index is None:
+        index = getattr(scheduler, "begin_index", None) or 0
     t_norm = ((1000 - scheduler.timesteps[index].float()) / 1000).item()
     return not t_norm > truncation
 
@@ -59,7 +61,9 @@ ADAPTER = Adapter(
     transformer_classes=("ZImageTransformer2DModel",),
     pipeline_classes=("ZImagePipeline", "ZImageImg2ImgPipeline", "ZImageInpaintPipeline"),
     layer_groups=(
-        LayerGroup("layers", attn="attention", kind="image_text", block_rows=("x", "attn_mask", "freqs_cis", "adaln_input")),
+        LayerGroup(
+            "layers", attn="attention", kind="image_text", block_rows=("x", "attn_mask", "freqs_cis", "adaln_input")
+        ),
     ),
     batch_arg="x",
     batched=("t",),
@@ -70,7 +74,9 @@ ADAPTER = Adapter(
     inject="scheduler",
     output_sign=-1.0,
     identities=("joint",),
-    identity_note="its [image, caption] sequence is padded per row with a mask, and identity='image' does not take masks",
+    identity_note=(
+        "its [image, caption] sequence is padded per row with a mask, and identity='image' does not take masks"
+    ),
     refuse_if_set=("siglip_feats", "image_noise_mask"),
     cfg_off_scale=0.0,
     input_embedder="t_embedder",
