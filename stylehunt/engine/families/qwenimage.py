@@ -48,7 +48,10 @@ ADAPTER = Adapter(
             block_rows=("hidden_states", "encoder_hidden_states", "encoder_hidden_states_mask", "temb"),
         ),
     ),
-    batched=("hidden_states", "encoder_hidden_states", "encoder_hidden_states_mask", "timestep", "guidance", "additional_t_cond"),
+    batched=(
+        "hidden_states", "encoder_hidden_states", "encoder_hidden_states_mask", "timestep", "guidance",
+        "additional_t_cond",
+    ),
     batched_per_block=("controlnet_block_samples",),
     cfg="separate",
     inject="scheduler",
