@@ -112,9 +112,22 @@ ZIMAGE_TURBO = dict(
     n_kv_heads=30, norm_eps=1e-5, qk_norm=True, cap_feat_dim=2560, rope_theta=256.0, t_scale=1000.0,
     axes_dims=[32, 48, 48], axes_lens=[1536, 512, 512],
 )
+# Wan: the transformer configs of diffusers' scripts/convert_wan_to_diffusers.py. Only the video self-attention
+# `blocks.{i}.attn1` is addressable (one group), so the rows name the last layer. Wan2.2-T2V-A14B's two experts each
+# have Wan2.1-T2V-14B's config.
+WAN21_T2V_14B = dict(
+    patch_size=(1, 2, 2), num_attention_heads=40, attention_head_dim=128, in_channels=16, out_channels=16,
+    text_dim=4096, freq_dim=256, ffn_dim=13824, num_layers=40, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+    eps=1e-6, added_kv_proj_dim=None,
+)
+WAN21_T2V_1_3B = dict(WAN21_T2V_14B, num_attention_heads=12, ffn_dim=8960, num_layers=30)
+WAN22_TI2V_5B = dict(WAN21_T2V_14B, num_attention_heads=24, ffn_dim=14336, num_layers=30, in_channels=48, out_channels=48)
 FLAGSHIPS = [
     ("ChromaTransformer2DModel", CHROMA1_HD, 19 + 38, 24, 128, (19, "single_transformer_blocks.0.attn"), "chroma"),
     ("ZImageTransformer2DModel", ZIMAGE_TURBO, 30, 30, 128, (29, "layers.29.attention"), "zimage"),
+    ("WanTransformer3DModel", WAN21_T2V_1_3B, 30, 12, 128, (29, "blocks.29.attn1"), "wan"),
+    ("WanTransformer3DModel", WAN21_T2V_14B, 40, 40, 128, (39, "blocks.39.attn1"), "wan"),
+    ("WanTransformer3DModel", WAN22_TI2V_5B, 30, 24, 128, (29, "blocks.29.attn1"), "wan"),
 ]
 
 

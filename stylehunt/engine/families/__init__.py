@@ -7,7 +7,8 @@ branches on a family's name. A built-in family is one module that builds an ``AD
 point group ``stylehunt.adapters`` (loaded on the first lookup). Nothing here imports torch.
 
 >>> supported_transformers()
-('SD3Transformer2DModel', 'FluxTransformer2DModel', 'ChromaTransformer2DModel', 'ZImageTransformer2DModel')
+('SD3Transformer2DModel', 'FluxTransformer2DModel', 'ChromaTransformer2DModel', 'ZImageTransformer2DModel',
+ 'WanTransformer3DModel')
 >>> adapter_for_transformer("ChromaTransformer2DModel").pipeline_classes
 ('ChromaPipeline', 'ChromaImg2ImgPipeline', 'ChromaInpaintPipeline')
 """
@@ -18,7 +19,7 @@ import logging
 from typing import Any
 
 from ...errors import UnsupportedModelError
-from . import chroma, flux, sd3, zimage
+from . import chroma, flux, sd3, wan, zimage
 from .spec import Adapter
 
 __all__ = [
@@ -41,7 +42,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: The built-in families, in the order error messages and listings name them.
-BUILTIN: tuple[Adapter, ...] = (sd3.ADAPTER, flux.ADAPTER, chroma.ADAPTER, zimage.ADAPTER)
+BUILTIN: tuple[Adapter, ...] = (sd3.ADAPTER, flux.ADAPTER, chroma.ADAPTER, zimage.ADAPTER, wan.ADAPTER)
 
 #: Entry point group a package uses to add an adapter: ``name = "pkg.module:ADAPTER"``.
 ENTRY_POINT_GROUP = "stylehunt.adapters"
@@ -180,7 +181,9 @@ def size_multiple(pipe: Any) -> int:
     patch size times the latents its family packs into a token (:meth:`Adapter.size_multiple`);
     16 for SD3, SD3.5, FLUX.1 and Chroma, 8 for the tiny SD3 models. SD3 pipelines refuse other
     sizes with a traceback and FLUX.1 / Chroma silently round them down, so callers check first.
+    Video pipelines (Wan) name the VAE's spatial factor ``vae_scale_factor_spatial``.
     """
     adapter = adapter_for_pipeline(pipe)
     patch = getattr(pipe, "patch_size", None) or getattr(pipe.transformer.config, "patch_size", 1)
-    return adapter.size_multiple(int(getattr(pipe, "vae_scale_factor", 8)), patch)
+    factor = getattr(pipe, "vae_scale_factor", None) or getattr(pipe, "vae_scale_factor_spatial", 8)
+    return adapter.size_multiple(int(factor), patch)
