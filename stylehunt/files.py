@@ -1,7 +1,8 @@
 """Files on the user's disk: atomic writes, content hashes, and bounded reads.
 
-Everything stylehunt writes (preset files, run-folder JSON and figures) goes through
-:func:`atomic_write_bytes`, so a reader never sees half a file and a crash leaves the old one.
+Everything stylehunt writes (preset files, run-folder JSON and figures, generated images and
+videos) goes through one atomic writer (:func:`atomic_write_bytes`, :func:`atomic_write_image`,
+:func:`atomic_write_video`), so a reader never sees half a file and a crash leaves the old one.
 
 Everything stylehunt parses (preset files, the registry index, run-folder JSON) goes through
 :func:`read_regular_file` and :func:`load_json` (or both at once, :func:`read_json`), so no input
@@ -30,7 +31,18 @@ from typing import Any, Callable
 
 from .errors import StylehuntError
 
-__all__ = ["MAX_JSON_DEPTH", "atomic_write_bytes", "atomic_write_image", "sha256_file", "read_regular_file", "load_json", "read_json"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "VIDEO_SUFFIX",
+    "atomic_write_bytes",
+    "atomic_write_image",
+    "atomic_write_video",
+    "check_video_writer",
+    "sha256_file",
+    "read_regular_file",
+    "load_json",
+    "read_json",
+]
 
 #: Arrays and objects nested deeper than this are refused. stylehunt's own files need at most 7
 #: (a search preset's provenance; the registry index needs 6), so this is far above any valid file
@@ -64,12 +76,14 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary sibling and ``os.replace`` (never a half file).
+def _replace_atomically(path: str | os.PathLike, fill: Callable[[Any, str], None], suffix: str = ".tmp") -> Path:
+    """The one atomic writer: ``fill(file, name)`` writes a new temporary sibling of ``path``, renamed into place.
 
-    A symlink at ``path`` is replaced, never followed. The file gets the permissions the user's
-    umask gives new files (``0644`` under the usual ``022``), or keeps those of the regular file it
-    replaces (the temporary file alone would be ``0600``).
+    ``fill`` gets the temporary file open for writing and its name (an encoder that writes by name
+    writes the same file). A symlink at ``path`` is replaced, never followed. The file gets the
+    permissions the user's umask gives new files (``0644`` under the usual ``022``), or keeps those
+    of the regular file it replaces (the temporary file alone would be ``0600``). On any failure
+    the temporary file is removed and ``path`` is left as it was.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -80,10 +94,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         mode = None
     if mode is None:
         mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            fill(f, tmp)
             f.flush()
             if hasattr(os, "fchmod"):
                 os.fchmod(f.fileno(), mode)
@@ -95,6 +109,14 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temporary sibling and ``os.replace`` (never a half file).
+
+    A symlink at ``path`` is replaced, never followed; permissions as :func:`_replace_atomically` says.
+    """
+    return _replace_atomically(path, lambda f, _name: f.write(data))
 
 
 def atomic_write_image(image: Any, path: str | os.PathLike) -> Path:
@@ -111,6 +133,46 @@ def atomic_write_image(image: Any, path: str | os.PathLike) -> Path:
     buffer = io.BytesIO()
     image.save(buffer, format=Image.registered_extensions().get(target.suffix.lower(), "PNG"))
     return atomic_write_bytes(target, buffer.getvalue())
+
+
+#: The video format stylehunt writes: MP4 (H.264), which every player reads.
+VIDEO_SUFFIX = ".mp4"
+
+
+def check_video_writer() -> None:
+    """Refuse, before any work, a machine that cannot encode an mp4 (:func:`atomic_write_video`'s backend).
+
+    diffusers' ``export_to_video`` encodes through imageio with the ffmpeg binary that the
+    ``imageio-ffmpeg`` wheel ships (the ``stylehunt[video]`` extra); without imageio it falls back to
+    OpenCV, which diffusers deprecates and stylehunt does not use.
+    """
+    try:
+        import imageio  # noqa: F401
+        import imageio_ffmpeg
+
+        imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError) as e:
+        raise StylehuntError(
+            f"writing an mp4 video needs imageio and imageio-ffmpeg (its ffmpeg binary): {e}",
+            hint="pip install 'stylehunt[video]'",
+        ) from None
+
+
+def atomic_write_video(frames: Any, path: str | os.PathLike, *, fps: int) -> Path:
+    """Encode ``frames`` (PIL images) as an mp4 at ``fps`` into a temporary sibling, then rename it to ``path``.
+
+    The encoder is diffusers' ``export_to_video`` (imageio + imageio-ffmpeg, H.264): it writes the
+    temporary file, never ``path``; a symlink at ``path`` is replaced, never written through, and a
+    failed encode leaves ``path`` as it was (:func:`_replace_atomically`).
+    """
+    check_video_writer()
+    from diffusers.utils import export_to_video
+
+    target = Path(path)
+    frames = list(frames)
+    # imageio picks the format from the name, so the temporary file ends in the target's suffix too
+    return _replace_atomically(target, lambda _f, name: export_to_video(frames, name, fps=fps),
+                               suffix=f".tmp{target.suffix}")
 
 
 def sha256_file(path: str | os.PathLike) -> str:

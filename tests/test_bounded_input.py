@@ -25,7 +25,7 @@ import pytest
 
 from stylehunt import hub
 from stylehunt.errors import PresetFileError, PresetReferenceError, RegistryIndexError, StylehuntError
-from stylehunt.files import MAX_JSON_DEPTH, atomic_write_bytes, load_json, read_json, read_regular_file
+from stylehunt.files import MAX_JSON_DEPTH, atomic_write_bytes, atomic_write_video, load_json, read_json, read_regular_file
 from stylehunt.registry import index as registry_index
 from stylehunt.registry import load_preset, parse_reference, refresh_index, resolve_preset
 from stylehunt.registry.fileformat import MAX_FILE_BYTES
@@ -189,6 +189,44 @@ def test_a_symlink_is_replaced_never_followed(tmp_path):
     assert user.read_bytes() == b"the user's file"
     assert not (tmp_path / "run" / "scores.json").is_symlink()
     assert (tmp_path / "run" / "scores.json").read_bytes() == b"{}"
+
+
+def test_a_video_is_encoded_beside_its_target_and_renamed_over_a_planted_link(tmp_path, monkeypatch):
+    """The mp4 is encoded into a temporary sibling (never through a link at its name) and readable back with the
+    same backend, frames and size intact; a failed encode leaves the old file and no temporary file."""
+    import imageio
+    import numpy as np
+    from diffusers import utils as diffusers_utils
+    from PIL import Image
+
+    frames = [Image.new("RGB", (48, 32), (40 * i, 100, 200 - 40 * i)) for i in range(5)]
+    folder = tmp_path / "out"
+    folder.mkdir()
+    user = folder / "user.txt"
+    user.write_bytes(b"the user's file")
+    (folder / "clip.mp4").symlink_to(user)
+    old = os.umask(0o027)
+    try:
+        atomic_write_video(frames, folder / "clip.mp4", fps=16)
+    finally:
+        os.umask(old)
+    assert user.read_bytes() == b"the user's file" and not (folder / "clip.mp4").is_symlink()
+    assert stat.S_IMODE((folder / "clip.mp4").stat().st_mode) == 0o640
+    with imageio.get_reader(folder / "clip.mp4", "ffmpeg") as reader:
+        read = [np.asarray(frame) for frame in reader]
+        assert reader.get_meta_data()["fps"] == 16
+    assert len(read) == 5 and read[0].shape == (32, 48, 3)
+    assert np.abs(read[4].astype(int) - np.asarray(frames[4], dtype=int)).mean() < 8  # H.264 is lossy, not wrong
+    before = (folder / "clip.mp4").read_bytes()
+
+    def half_written(video, path, fps):
+        Path(path).write_bytes(b"\x00" * 100)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(diffusers_utils, "export_to_video", half_written)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_video(frames, folder / "clip.mp4", fps=16)
+    assert (folder / "clip.mp4").read_bytes() == before and sorted(os.listdir(folder)) == ["clip.mp4", "user.txt"]
 
 
 # ---------------------------------------------------------------------------------------- preset files
