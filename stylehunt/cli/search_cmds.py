@@ -387,6 +387,7 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
         "heldout_baseline": result.heldout_baseline,
         "heldout_score": result.heldout_score,
         "forward_rows": result.forward_rows,
+        "block_rows": {k: round(v, 4) for k, v in result.block_rows.items()},
     }
     if fmt == "json":
         click.echo(json.dumps(summary, indent=2))

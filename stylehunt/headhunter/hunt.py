@@ -348,6 +348,7 @@ def search(
             heldout_score=heldout_final,
             settings=settings,
             forward_rows=dict(run.rows),
+            block_rows=dict(run.block_rows),
             seconds={k: round(v, 3) for k, v in run.seconds.items()},
             images=run.images,
             grid_pairs=run.grid_pairs,
@@ -374,6 +375,7 @@ class _Run(NamedTuple):
     images: dict[str, list[Any]]
     grid_pairs: list[tuple[str, int]]
     rows: dict[str, int]
+    block_rows: dict[str, float]
     seconds: dict[str, float]
 
 
@@ -414,7 +416,8 @@ def _hunt(pipe: Any, grid: Any, settings: SearchSettings, objective: Any, store:
         grid_pairs = pairs["search"][:grid_prompts]
         images = _grid_images(sampler, round_results, grid_pairs) if dist.is_main else {}
     dist.barrier()
-    return _Run(round_results, baseline, heldout_scores, images, grid_pairs, dict(runner.rows), dict(runner.seconds))
+    return _Run(round_results, baseline, heldout_scores, images, grid_pairs, dict(runner.rows), dict(runner.block_rows),
+                dict(runner.seconds))
 
 
 def _grid_images(sampler: Sampler, round_results: list[RoundResult], grid_pairs: list[tuple[str, int]]) -> dict[str, list[Any]]:

@@ -212,6 +212,7 @@ def scores_document(result: SearchResult) -> dict[str, Any]:
         ],
         "heldout": {"baseline": result.heldout_baseline, "preset": result.heldout_score, "gain": result.heldout_gain},
         "forward_rows": result.forward_rows,
+        "block_rows": {k: round(v, 4) for k, v in result.block_rows.items()},
         "seconds": result.seconds,
     }
 

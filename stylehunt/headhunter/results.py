@@ -51,6 +51,9 @@ class SearchResult:
     forward_rows: dict[str, int]
     #: seconds spent generating and scoring, by stage
     seconds: dict[str, float]
+    #: the work in block-rows (transformer blocks computed / blocks per row) by stage: forward rows
+    #: less what the engine's shared prefix left out
+    block_rows: dict[str, float]
     #: grid images by column ("no guidance", "round 1", ...), one per grid pair (main process only)
     images: dict[str, list[Image.Image]]
     grid_pairs: list[tuple[str, int]]
@@ -71,6 +74,11 @@ class SearchResult:
     def search_rows(self) -> int:
         """Forward rows spent choosing the heads (everything but the held-out evaluation)."""
         return sum(v for k, v in self.forward_rows.items() if k != "heldout")
+
+    @property
+    def search_block_rows(self) -> float:
+        """Block-rows spent choosing the heads (everything but the held-out evaluation)."""
+        return sum(v for k, v in self.block_rows.items() if k != "heldout")
 
     @property
     def search_seconds(self) -> float:

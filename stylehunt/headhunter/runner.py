@@ -1,9 +1,12 @@
 """Evaluating head sets: phases of jobs, cut into units, recorded in the run state, spread over processes.
 
 A *phase* (a round's screening, its full scoring, its set, the held-out evaluation) lists its jobs
-candidate-major, one per (head set, prompt-seed pair), and cuts them into units of ``batch_size``
-jobs. The cut depends on the settings alone, so a unit holds the same images in a single process,
-on any rank of a distributed run, and after a resume. Units already in the run state are taken
+pair-major, one per (head set, prompt-seed pair), and cuts them into units of ``batch_size`` jobs.
+Pair-major, a unit holds several head sets on the same prompt and seed, whose conditional rows are
+identical at the first denoising step and are computed once (the engine shares identical rows). The
+cut depends on the settings alone, so a unit holds the same images in a single process, on any rank
+of a distributed run, and after a resume (a phase recorded candidate-major by an earlier version
+keeps its order). Units already in the run state are taken
 from it; the others are generated, scored, recorded and saved, one wave of ``num_processes``
 units at a time. :class:`Progress` draws the bars.
 """
@@ -66,7 +69,7 @@ class Progress:
 
 
 class Runner:
-    """Scores head sets on named pair lists; keeps forward rows and seconds per stage."""
+    """Scores head sets on named pair lists; keeps forward rows, block-rows and seconds per stage."""
 
     def __init__(self, sampler: Sampler, objective: Callable, store: RunStore, dist: Distributed,
                  pairs: dict[str, list[tuple[str, int]]], progress: Progress):
@@ -77,6 +80,7 @@ class Runner:
         self.pairs = pairs
         self.progress = progress
         self.rows: dict[str, int] = {}
+        self.block_rows: dict[str, float] = {}
         self.seconds: dict[str, float] = {}
 
     def evaluate(self, phase: str, sets: list[HeadSet], pairs_name: str, steps: int) -> list[float]:
@@ -88,9 +92,14 @@ class Runner:
         """``out[set][pair]``: the objective of every job of the phase, computing only unrecorded units."""
         pairs = self.pairs[pairs_name]
         batch = self.sampler.settings.batch_size
-        jobs = [(s, p) for s in range(len(sets)) for p in range(len(pairs))]
+        recorded = self.store.data["phases"].get(phase)
+        order = recorded.get("order", "candidate") if recorded is not None else "pair"
+        if order == "pair":
+            jobs = [(s, p) for p in range(len(pairs)) for s in range(len(sets))]
+        else:
+            jobs = [(s, p) for s in range(len(sets)) for p in range(len(pairs))]
         units = [jobs[i : i + batch] for i in range(0, len(jobs), batch)]
-        meta = self.store.phase(phase, sets, pairs_name, steps, batch, [len(u) for u in units])
+        meta = self.store.phase(phase, sets, pairs_name, steps, batch, [len(u) for u in units], order)
         stage = phase.rsplit(".", 1)[-1]
         pending = [i for i in range(len(units)) if str(i) not in meta["units"]]
         done = len(jobs) - sum(len(units[i]) for i in pending)
@@ -102,21 +111,23 @@ class Runner:
 
             def run(index: int) -> dict[str, Any]:
                 unit = units[index]
-                before, t0 = self.sampler.rows, time.perf_counter()
+                before, blocks, t0 = self.sampler.rows, self.sampler.block_rows, time.perf_counter()
                 images = self.sampler.generate([sets[s] for s, _ in unit], [pairs[p] for _, p in unit], steps)
                 scores = self._score(images, [pairs[p][0] for _, p in unit], phase, [sets[s] for s, _ in unit])
                 return {
                     "unit": index,
                     "scores": scores,
                     "rows": self.sampler.rows - before,
+                    "block_rows": round(self.sampler.block_rows - blocks, 4),
                     "seconds": round(time.perf_counter() - t0, 4),
                     "process": self.dist.process_index,
                 }
 
             results = self.dist.map(wave, run)
             for res in results:
-                meta["units"][str(res["unit"])] = {k: res[k] for k in ("scores", "rows", "seconds", "process")}
+                meta["units"][str(res["unit"])] = {k: res[k] for k in ("scores", "rows", "block_rows", "seconds", "process")}
                 self.rows[stage] = self.rows.get(stage, 0) + res["rows"]
+                self.block_rows[stage] = self.block_rows.get(stage, 0.0) + res["block_rows"]
                 self.seconds[stage] = self.seconds.get(stage, 0.0) + res["seconds"]
             self.store.save()
             self.progress.update(sum(len(units[i]) for i in wave))
@@ -147,4 +158,6 @@ class Runner:
             stage = name.rsplit(".", 1)[-1]
             for entry in meta["units"].values():
                 self.rows[stage] = self.rows.get(stage, 0) + int(entry.get("rows", 0))
+                # units recorded before block-rows were counted computed every row through every block
+                self.block_rows[stage] = self.block_rows.get(stage, 0.0) + float(entry.get("block_rows", entry.get("rows", 0)))
                 self.seconds[stage] = self.seconds.get(stage, 0.0) + float(entry.get("seconds", 0.0))

@@ -4,7 +4,9 @@ Each image of a call is a *job*, a (head set, prompt-seed pair) couple. Its row 
 strength table (:func:`stylehunt.apply_table`) perturbs its own head set; it has its own
 ``torch.Generator`` seeded by its pair; prompt embeddings are computed once per prompt (a batch of
 one) and concatenated. So a row never depends on its neighbours in the batch, beyond float noise.
-:class:`Sampler` also counts the transformer's forward rows (perturbed rows included).
+:class:`Sampler` also counts the transformer's forward rows (perturbed rows included) and the
+block-rows actually computed (rows entering the transformer less the blocks the engine's shared
+prefix left out, in units of one row through every block).
 
 Nothing here knows a model family: how a prompt is encoded and handed back, how CFG is switched,
 and where rows are counted are read from the pipeline's family adapter
@@ -41,6 +43,7 @@ class Sampler:
         self.adapter = adapter_for_pipeline(pipe)
         self.max_heads = max(grid.heads_per_layer)
         self.rows = 0
+        self.skipped = 0.0  # block-rows the engine's shared prefix left out (see block_rows)
         self._embeds: dict[tuple[str, bool], dict[str, torch.Tensor]] = {}
         self._hook = None
         self._previous_bar: Any = None
@@ -73,6 +76,12 @@ class Sampler:
                 del self.pipe._progress_bar_config
         else:
             self.pipe._progress_bar_config = self._previous_bar
+
+    @property
+    def block_rows(self) -> float:
+        """Search work in block-rows: transformer blocks computed / blocks per row (``rows`` less
+        what the shared prefix left out of the blocks)."""
+        return self.rows - self.skipped
 
     # -- prompts --------------------------------------------------------------------------------
     def _encode_values(self, **kwargs: Any) -> dict[str, torch.Tensor]:
@@ -129,7 +138,7 @@ class Sampler:
 
     def generate(self, sets: list[HeadSet], pairs: list[tuple[str, int]], steps: int) -> list["Image.Image"]:
         """One pipeline call: image i uses head set ``sets[i]`` and prompt-seed pair ``pairs[i]``."""
-        from ..engine import apply_table, remove
+        from ..engine import apply_table, remove, skipped_block_rows
 
         s = self.settings
         table = self.table(sets)
@@ -149,6 +158,7 @@ class Sampler:
             )
         finally:
             if guided:
+                self.skipped += skipped_block_rows(self.pipe)
                 remove(self.pipe)
         return list(out.images)
 

@@ -126,6 +126,8 @@ def _check_phase(path: Path, name: str, phase: Any) -> None:
     for key in ("steps", "batch_size"):
         if not _is_int(phase.get(key), 1):
             raise _damaged(path, f"{where}.{key}", f"expected an integer >= 1, got {_short(phase.get(key))}")
+    if phase.get("order", "candidate") not in ("pair", "candidate"):
+        raise _damaged(path, f"{where}.order", f"expected \"pair\" or \"candidate\", got {_short(phase.get('order'))}")
     units = phase.get("units")
     if not isinstance(units, dict):
         raise _damaged(path, f"{where}.units", f"expected an object of unit records, got {_short(units)}")
@@ -141,6 +143,8 @@ def _check_phase(path: Path, name: str, phase: Any) -> None:
         for field, ok in (("rows", _is_int), ("process", _is_int), ("seconds", _is_number)):
             if not ok(unit.get(field)) or unit[field] < 0:
                 raise _damaged(path, f"{at}.{field}", f"expected a number >= 0, got {_short(unit.get(field))}")
+        if "block_rows" in unit and (not _is_number(unit["block_rows"]) or unit["block_rows"] < 0):  # absent in older states
+            raise _damaged(path, f"{at}.block_rows", f"expected a number >= 0, got {_short(unit['block_rows'])}")
 
 
 def check_state(data: Any, path: Path) -> dict[str, Any]:
@@ -195,18 +199,20 @@ class RunStore:
         }
 
     def phase(self, name: str, sets: list[HeadSet], pairs: str, steps: int, batch: int,
-              sizes: list[int]) -> dict[str, Any]:
+              sizes: list[int], order: str = "pair") -> dict[str, Any]:
         """The record of phase ``name`` (created empty); refused if it was recorded for other work.
 
         ``sizes`` are the phase's unit sizes: a recorded unit must be one of them and hold one
-        score per image.
+        score per image. ``order`` is how the jobs were cut into units (``"pair"``-major; phases
+        recorded before it was written are ``"candidate"``-major).
         """
-        meta = {"sets": [[list(a) for a in s] for s in sets], "pairs": pairs, "steps": steps, "batch_size": batch}
+        meta = {"sets": [[list(a) for a in s] for s in sets], "pairs": pairs, "steps": steps, "batch_size": batch,
+                "order": order}
         phases = self.data["phases"]
         if name not in phases:
             phases[name] = {**meta, "units": {}}
             return phases[name]
-        got = {k: phases[name].get(k) for k in meta}
+        got = {k: phases[name].get(k, "candidate" if k == "order" else None) for k in meta}
         if got != meta:
             raise SearchError(
                 f"the recorded phase {name!r} in {self.path} evaluated other candidates than this run asks for; "
