@@ -203,9 +203,10 @@ class GuidedTransformer:
         for name in self.adapter.refuse_if_set:
             if kwargs.get(name) is not None:
                 raise UnsupportedModelError(
-                    f"the transformer was called with `{name}` set: {self.adapter.name} pipelines that cache "
-                    "keys/values per batch row cannot be guided by stylehunt (it appends perturbed rows)",
-                    hint="generate without the KV cache, or stylehunt.remove(pipe) first",
+                    f"the transformer was called with `{name}` set, which stylehunt cannot guide through for the "
+                    f"{self.adapter.name} family: it appends perturbed rows to the batch, and `{name}` (a KV cache, "
+                    "or a layout the family adapter does not describe) would not cover them",
+                    hint=f"generate without `{name}`, or stylehunt.remove(pipe) first",
                 )
         inner = self.patch.inner
         bound = self.signature.bind_partial(self.transformer, *args, **kwargs).arguments
