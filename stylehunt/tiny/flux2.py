@@ -29,9 +29,12 @@ _LATENT_CHANNELS = 2
 
 
 def _transformer(guidance_embeds: bool):
+    import math
+
+    import torch
     from diffusers import Flux2Transformer2DModel
 
-    return Flux2Transformer2DModel(
+    transformer = Flux2Transformer2DModel(
         patch_size=1,
         in_channels=4 * _LATENT_CHANNELS,  # 2 x 2 patchified latents
         num_layers=2,
@@ -43,6 +46,17 @@ def _transformer(guidance_embeds: bool):
         axes_dims_rope=(4, 4, 4, 4),  # (t, h, w, l): must sum to the head dim
         guidance_embeds=guidance_embeds,
     )
+    # FLUX.2 has no biases, and nn.Linear's default init shrinks each layer's output, so the chain from the
+    # timestep embedding to the modulations would give gates of about 0.02: the blocks (and a perturbed head)
+    # would barely touch the residual stream. Variance-preserving weights, N(0, 1/fan_in), give gates of about
+    # 0.15, as a trained model's are not vanishing.
+    with torch.no_grad():
+        for name in ("time_guidance_embed", "double_stream_modulation_img", "double_stream_modulation_txt",
+                     "single_stream_modulation", "norm_out"):
+            for linear in getattr(transformer, name).modules():
+                if isinstance(linear, torch.nn.Linear):
+                    linear.weight.normal_(std=1 / math.sqrt(linear.in_features))
+    return transformer
 
 
 def _vae():
