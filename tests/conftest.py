@@ -84,6 +84,12 @@ def tiny_zimage_path(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_qwenimage_path(tmp_path_factory):
+    """A tiny random-weight Qwen-Image pipeline saved with save_pretrained (Qwen2.5-VL + in-memory Qwen2 tokenizer)."""
+    return _tiny_path(tmp_path_factory, "qwenimage")
+
+
+@pytest.fixture(scope="session")
 def tiny_wan_path(tmp_path_factory):
     """A tiny random-weight Wan 2.2 pipeline (two experts, UMT5, the Wan video VAE) saved with save_pretrained."""
     return _tiny_path(tmp_path_factory, "wan")

@@ -31,6 +31,8 @@ def attention_layers(transformer):
         return out
     if name == "ZImageTransformer2DModel":  # the main layers only; the refiners are not addressable
         return [(layer.attention, "image_text") for layer in transformer.layers]
+    if name == "QwenImageTransformer2DModel":  # one kind of block: double-stream, joint over [text, image]
+        return [(b.attn, "text_image") for b in transformer.transformer_blocks]
     # FLUX.1 and Chroma: the double-stream blocks, then the single-stream blocks
     out = [(b.attn, "text_image") for b in transformer.transformer_blocks]
     out += [(b.attn, "text_image") for b in transformer.single_transformer_blocks]
@@ -139,6 +141,7 @@ def select_rows(kwargs, rows, batched):
 BATCHED = (
     "hidden_states", "encoder_hidden_states", "pooled_projections", "timestep", "guidance", "attention_mask",
     "x", "t", "cap_feats",  # Z-Image: x and cap_feats are lists with one entry per row
+    "encoder_hidden_states_mask",  # Qwen-Image's text padding mask
 )
 
 
@@ -157,10 +160,15 @@ def conditional_rows(pipe, transformer, call):
     return slice(None)
 
 
-def as_scheduler_input(transformer, delta):
+def as_scheduler_input(transformer, call, delta):
     """``delta`` (transformer rows) as the pipeline hands the prediction to ``scheduler.step``."""
     if type(transformer).__name__ == "ZImageTransformer2DModel":
         return -delta.squeeze(2)  # the Z-Image loops squeeze the frame axis and negate
+    if type(transformer).__name__ == "QwenImageTransformer2DModel":
+        # the edit loops append the reference images' tokens after the target's and keep the
+        # target's: the first shape in img_shapes, (frames, rows, columns) of tokens
+        frames, rows, columns = call["img_shapes"][0][0]
+        return delta[:, : frames * rows * columns]
     return delta
 
 
@@ -170,7 +178,8 @@ class ReferenceGuidance:
     The transformer's calls are recorded; the first call of each step holds the conditional rows
     (second half under SD3 CFG, first half under Z-Image CFG, all rows otherwise). ``scheduler.step``
     then receives the pipeline's own ``eps_cfg`` plus ``w * (eps_c - eps_pert)``, laid out as the
-    pipeline hands its prediction over (Z-Image: negated, frame axis squeezed).
+    pipeline hands its prediction over (Z-Image: negated, frame axis squeezed; Qwen-Image-Edit: the
+    target image's tokens only).
     """
 
     def __init__(self, pipe, table, scale, mode="joint"):
@@ -191,7 +200,7 @@ class ReferenceGuidance:
                 cond = select_rows(call, conditional_rows(pipe, transformer, call), BATCHED)
                 eps_c = rows_of(cls_forward(transformer, **{**cond, "return_dict": False})[0])
                 eps_p = rows_of(perturbed_forward(transformer, self.table, self.mode, {**cond, "return_dict": False}))
-                self.delta = as_scheduler_input(transformer, eps_c - eps_p)
+                self.delta = as_scheduler_input(transformer, call, eps_c - eps_p)
             return out
 
         def scheduler_step(model_output, *args, **kwargs):

@@ -14,6 +14,10 @@ from diffusers import (
     DiffusionPipeline,
     FluxImg2ImgPipeline,
     FluxInpaintPipeline,
+    QwenImageEditPipeline,
+    QwenImageEditPlusPipeline,
+    QwenImageImg2ImgPipeline,
+    QwenImageInpaintPipeline,
     StableDiffusion3Img2ImgPipeline,
     StableDiffusion3InpaintPipeline,
     StableDiffusion3PAGPipeline,
@@ -537,6 +541,15 @@ FAMILY_CASES = [
         identities=("joint",),
         refused_arg="siglip_feats",  # omni mode
     ),
+    FamilyCase(
+        "qwenimage",
+        "tiny_qwenimage_path",
+        (QwenImageImg2ImgPipeline, QwenImageInpaintPipeline),  # the edit pipelines: test_qwenimage_edit_pipelines_*
+        # true CFG (separate calls) renormalised to the conditional norm; on only with a negative prompt
+        cfg={"true_cfg_scale": 4.0, "negative_prompt": ["blurry", "a dark and gloomy scene"]},
+        no_cfg={"true_cfg_scale": 1.0},
+        identities=("joint",),
+    ),
 ]
 CASE_IDS = [case.name for case in FAMILY_CASES]
 
@@ -732,3 +745,108 @@ def test_zimage_cfg_truncation_is_read_at_the_schedulers_step(tiny_zimage_path):
     with ReferenceGuidance(pipe, strength_table(stylehunt.head_grid(pipe), [preset], [0.9]), 2.0):
         expected = run(pipe, **call)
     torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-5)
+
+
+# Qwen-Image: the guidance goes in after the renormalised true CFG; the edit pipelines ------------
+
+
+def test_qwenimage_guidance_is_added_after_the_cfg_renormalisation(monkeypatch, tiny_qwenimage_path):
+    """The pipelines rescale ``neg + s (cond - neg)`` to the norm of ``cond`` per token, which is not affine:
+    ``w delta`` added to both transformer outputs would be rescaled with them. At ``scheduler.step`` it
+    matches the reference; the same term added transformer-side misses it by more than the tolerance
+    (about 30x on the tiny model, whose random text encoder keeps cond and neg close, so the rescaling is mild)."""
+    from stylehunt.engine import families
+
+    base = _load(tiny_qwenimage_path)
+    case = next(c for c in FAMILY_CASES if c.name == "qwenimage")
+    cls = type("TransformerSideQwenImagePipeline", (type(base),), {})
+    transformer_side = dataclasses.replace(
+        families.adapter_named("qwenimage"), name="qwenimage-transformer-side", pipeline_classes=(cls.__name__,),
+        inject="transformer",
+    )
+    monkeypatch.setattr(families, "_registered", [transformer_side, *families._registered])
+    variant = cls.from_pipe(base)
+    preset = stylehunt.Preset(heads=[(0, 1), (1, 2), (0, 3)], strength=0.8)
+    outputs = {}
+    for name, pipe in (("scheduler", base), ("transformer", variant)):
+        stylehunt.apply(pipe, preset, scale=3.0)
+        assert ("step" in vars(pipe.scheduler)) == (name == "scheduler")
+        try:
+            outputs[name] = family_run(case, pipe)
+        finally:
+            stylehunt.remove(pipe)
+    with ReferenceGuidance(base, strength_table(stylehunt.head_grid(base), [preset], [0.8]), 3.0):
+        expected = family_run(case, base)
+    torch.testing.assert_close(outputs["scheduler"], expected, rtol=1e-4, atol=2e-5)
+    assert not torch.allclose(outputs["transformer"], expected, rtol=1e-4, atol=2e-5)
+
+
+def test_qwenimage_edit_2511_zero_cond_t_is_refused(tiny_qwenimage_path):
+    pipe = _load(tiny_qwenimage_path)
+    pipe.transformer.register_to_config(zero_cond_t=True)  # Qwen-Image-Edit-2511's flag
+    with pytest.raises(stylehunt.UnsupportedModelError, match="sets `zero_cond_t`: it doubles the timestep rows"):
+        stylehunt.apply(pipe, stylehunt.Preset(heads=[(0, 0)]))
+    assert "forward" not in vars(pipe.transformer) and "step" not in vars(pipe.scheduler)
+
+
+@pytest.fixture(scope="module")
+def qwenimage_edit_base(tiny_qwenimage_path):
+    """The tiny Qwen-Image pipeline whose VAE encodes each distinct image once.
+
+    The edit pipelines always resize the condition image to about 1 megapixel (4096 reference tokens
+    on the tiny model), and its VAE encoding takes seconds on a CPU; the guided, reference and plain
+    runs of both edit pipelines encode the same image, so they share one encoding.
+    """
+    pipe = _load(tiny_qwenimage_path)
+    encode, seen = pipe.vae.encode, []
+
+    def encode_once(x, *args, **kwargs):
+        for known, out in seen:
+            if known.shape == x.shape and torch.equal(known, x):
+                return out
+        seen.append((x.clone(), encode(x, *args, **kwargs)))
+        return seen[-1][1]
+
+    pipe.vae.encode = encode_once
+    yield pipe
+    del pipe.vae.encode
+
+
+@pytest.mark.parametrize("cls", [QwenImageEditPipeline, QwenImageEditPlusPipeline], ids=lambda c: c.__name__)
+def test_qwenimage_edit_pipelines_match_the_reference(qwenimage_edit_base, cls):
+    """The reference image's tokens follow the target's in ``hidden_states`` (in the perturbed row too) and
+    the pipeline keeps the target's tokens of the output; the guidance term at ``scheduler.step`` is the
+    target's part of ``w delta``. True CFG on; one step, as what an edit pipeline changes is the layout
+    within a step (4096 reference tokens make the materialising reference slow)."""
+    from PIL import Image
+
+    from stylehunt.tiny.qwenimage import edit_processor
+
+    base = qwenimage_edit_base
+    pipe = cls.from_pipe(base, processor=edit_processor(base.tokenizer))
+    pipe.set_progress_bar_config(disable=True)
+    pixels = torch.Generator().manual_seed(0)
+    image = Image.fromarray((torch.rand(64, 64, 3, generator=pixels) * 255).to(torch.uint8).numpy())
+    preset = stylehunt.Preset(heads=[(0, 0), (1, 1), (1, 3)], strength=0.8)
+    rows = []
+    handle = pipe.transformer.img_in.register_forward_pre_hook(lambda m, args: rows.append(tuple(args[0].shape[:2])))
+
+    def edit():
+        return pipe(prompt="a cat", image=image, negative_prompt="blurry", true_cfg_scale=4.0, num_inference_steps=1,
+                    height=64, width=64, generator=torch.Generator().manual_seed(0), output_type="latent").images
+
+    stylehunt.apply(pipe, preset, scale=2.0)
+    try:
+        ours = edit()
+    finally:
+        stylehunt.remove(pipe)
+        handle.remove()
+    target, references = 4 * 4, 64 * 64  # 64 px: 4 x 4 tokens; the condition image at 1024 px: 64 x 64
+    assert rows == [(2, target + references), (1, target + references)]  # [cond, perturbed], then uncond
+    with ReferenceGuidance(pipe, strength_table(stylehunt.head_grid(pipe), [preset], [0.8]), 2.0):
+        expected = edit()
+    plain = edit()
+    assert ours.shape == (1, target, 16)
+    assert not torch.allclose(ours, plain, atol=1e-3)
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-5)
+

@@ -105,6 +105,12 @@ CHROMA1_HD = dict(
     joint_attention_dim=4096, axes_dims_rope=(16, 56, 56), approximator_num_channels=64,
     approximator_hidden_dim=5120, approximator_layers=5,
 )
+# Qwen-Image: Qwen/Qwen-Image transformer/config.json (the QwenImageTransformer2DModel defaults in diffusers
+# 0.42.1 are that checkpoint's); one group of 60 double-stream blocks, so the row names its last layer.
+QWEN_IMAGE = dict(
+    patch_size=2, in_channels=64, out_channels=16, num_layers=60, attention_head_dim=128, num_attention_heads=24,
+    joint_attention_dim=3584, guidance_embeds=False, axes_dims_rope=(16, 56, 56),
+)
 # Z-Image-Turbo: Tongyi-MAI/Z-Image-Turbo transformer/config.json; only its 30 main layers are addressable (the 2 + 2
 # refiner blocks are not), so the row names the last main layer.
 ZIMAGE_TURBO = dict(
@@ -125,6 +131,7 @@ WAN22_TI2V_5B = dict(WAN21_T2V_14B, num_attention_heads=24, ffn_dim=14336, num_l
 FLAGSHIPS = [
     ("ChromaTransformer2DModel", CHROMA1_HD, 19 + 38, 24, 128, (19, "single_transformer_blocks.0.attn"), "chroma"),
     ("ZImageTransformer2DModel", ZIMAGE_TURBO, 30, 30, 128, (29, "layers.29.attention"), "zimage"),
+    ("QwenImageTransformer2DModel", QWEN_IMAGE, 60, 24, 128, (59, "transformer_blocks.59.attn"), "qwenimage"),
     ("WanTransformer3DModel", WAN21_T2V_1_3B, 30, 12, 128, (29, "blocks.29.attn1"), "wan"),
     ("WanTransformer3DModel", WAN21_T2V_14B, 40, 40, 128, (39, "blocks.39.attn1"), "wan"),
     ("WanTransformer3DModel", WAN22_TI2V_5B, 30, 24, 128, (29, "blocks.29.attn1"), "wan"),

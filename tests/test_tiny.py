@@ -13,6 +13,8 @@ from diffusers import (
     DiffusionPipeline,
     FluxPipeline,
     FluxTransformer2DModel,
+    QwenImagePipeline,
+    QwenImageTransformer2DModel,
     SD3Transformer2DModel,
     StableDiffusion3Pipeline,
     WanPipeline,
@@ -38,6 +40,7 @@ EXPECTED_CLASSES = {
     "flux": (FluxPipeline, FluxTransformer2DModel),
     "chroma": (ChromaPipeline, ChromaTransformer2DModel),
     "zimage": (ZImagePipeline, ZImageTransformer2DModel),
+    "qwenimage": (QwenImagePipeline, QwenImageTransformer2DModel),
     "wan": (WanPipeline, WanTransformer3DModel),
 }
 
@@ -47,11 +50,12 @@ TOKENIZERS = {
     "flux": ("tokenizer", "tokenizer_2"),
     "chroma": ("tokenizer",),
     "zimage": ("tokenizer",),
+    "qwenimage": ("tokenizer",),
     "wan": ("tokenizer",),
 }
 
 FIXTURES = {"sd3": "tiny_sd3_path", "sd3.5": "tiny_sd35_path", "flux": "tiny_flux_path", "chroma": "tiny_chroma_path",
-            "zimage": "tiny_zimage_path", "wan": "tiny_wan_path"}
+            "zimage": "tiny_zimage_path", "qwenimage": "tiny_qwenimage_path", "wan": "tiny_wan_path"}
 
 
 #: Frames per call for the video families (their pipelines default to 81).
@@ -91,7 +95,7 @@ def _run(pipe, size: int = 64, **kwargs) -> torch.Tensor:
 
 
 def test_families():
-    assert TINY_FAMILIES == ("sd3", "sd3.5", "flux", "chroma", "zimage", "wan")
+    assert TINY_FAMILIES == ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "wan")
 
 
 def test_saved_pipeline_loads_into_the_right_classes(family_and_path):
@@ -334,6 +338,7 @@ def test_load_tiny_pipeline_uses_the_cache(monkeypatch, tmp_path):
         ("tiny-flux", "flux"),
         ("tiny-chroma", "chroma"),
         ("tiny-zimage", "zimage"),
+        ("tiny-qwenimage", "qwenimage"),
         ("tiny-wan", "wan"),
         ("tiny-SD3", None),
         ("tiny-sd3.0", None),

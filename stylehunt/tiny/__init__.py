@@ -1,4 +1,5 @@
-"""Tiny random-weight SD3 / SD3.5 / FLUX.1 / Chroma / Z-Image / Wan pipelines, built entirely offline.
+"""Tiny random-weight SD3 / SD3.5 / FLUX.1 / Chroma / Z-Image / Qwen-Image / Wan pipelines, built entirely
+offline.
 
 These pipelines exist so that the tests, the demo and the benchmarks can run the *real* diffusers
 code paths (pipeline classes, attention processors, ``save_pretrained`` / ``from_pretrained``) on a
@@ -24,6 +25,8 @@ Families (:data:`TINY_FAMILIES`), each built by its own module from the shared p
   2 heads, one T5 encoder (:mod:`.chroma`).
 * ``"zimage"``: :class:`~diffusers.ZImagePipeline`, Z-Image-Turbo-shaped, 4 main layers x 2 heads
   plus 2 noise and 2 context refiner blocks, a Qwen3 encoder with a Qwen2 tokenizer (:mod:`.zimage`).
+* ``"qwenimage"``: :class:`~diffusers.QwenImagePipeline`, Qwen-Image-shaped, 2 double-stream blocks x
+  4 heads, a Qwen2.5-VL encoder with a Qwen2 tokenizer, the causal 3-D VAE (:mod:`.qwenimage`).
 * ``"wan"``: :class:`~diffusers.WanPipeline` (text to video), Wan2.2-T2V-A14B-shaped: two experts
   (``transformer``, ``transformer_2``) of 2 blocks x 4 heads, a UMT5 encoder, the Wan video VAE (:mod:`.wan`).
 
@@ -69,7 +72,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: The tiny model families, in the order they are documented.
-TINY_FAMILIES = ("sd3", "sd3.5", "flux", "chroma", "zimage", "wan")
+TINY_FAMILIES = ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "wan")
 
 #: Bump when any builder's config (:mod:`.components`, :mod:`.sd3`, :mod:`.flux`, ...) changes, so stale
 #: cached models are not reused.
@@ -118,7 +121,7 @@ def build_tiny_pipeline(family: str = "sd3", seed: int = 0) -> DiffusionPipeline
     _check_family(family)
     import torch
 
-    from . import chroma, flux, sd3, wan, zimage
+    from . import chroma, flux, qwenimage, sd3, wan, zimage
 
     builders = {
         "sd3": lambda: sd3.build_sd3_pipeline(seed, sd35=False),
@@ -126,6 +129,7 @@ def build_tiny_pipeline(family: str = "sd3", seed: int = 0) -> DiffusionPipeline
         "flux": lambda: flux.build_flux_pipeline(seed),
         "chroma": lambda: chroma.build_chroma_pipeline(seed),
         "zimage": lambda: zimage.build_zimage_pipeline(seed),
+        "qwenimage": lambda: qwenimage.build_qwenimage_pipeline(seed),
         "wan": lambda: wan.build_wan_pipeline(seed),
     }
     with torch.random.fork_rng(devices=[]):
