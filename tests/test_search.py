@@ -78,6 +78,33 @@ def test_a_candidate_scores_the_same_whatever_its_batch_neighbours(pipe):
     assert np.abs(a - np.asarray(unguided, dtype=np.int16)).max() > 10
 
 
+def test_prompts_of_other_lengths_are_padded_and_masked(tiny_qwenimage_path):
+    """Qwen-Image encodes each prompt to its own length, with no mask when no token is padding. Next to a
+    longer prompt, a prompt's embeddings are padded with zeros that its mask hides, so the transformer
+    computes what it computes for the prompt alone (and would not without the mask). CFG on: the negative
+    (empty) prompts are of one length and go unmasked."""
+    pipe = DiffusionPipeline.from_pretrained(tiny_qwenimage_path)
+    settings = SearchSettings(steps=1, height=64, width=64, cfg_scale=2.0).resolved(2, 64, 64)
+    calls = []
+    handle = pipe.transformer.register_forward_pre_hook(lambda m, args, kwargs: calls.append(kwargs), with_kwargs=True)
+    try:
+        with Sampler(pipe, stylehunt.head_grid(pipe), settings) as sampler:
+            sampler.generate([()], [("a red house", 0)], 1)
+            sampler.generate([(), ()], [("a small dog asleep on a sunny porch", 1), ("a red house", 0)], 1)
+    finally:
+        handle.remove()
+    alone, _, mixed, mixed_negative = calls
+    assert mixed["encoder_hidden_states"].shape[1] > alone["encoder_hidden_states"].shape[1]
+    assert alone["encoder_hidden_states_mask"] is None and mixed_negative["encoder_hidden_states_mask"] is None
+    assert mixed["encoder_hidden_states_mask"][1].sum() == alone["encoder_hidden_states"].shape[1]
+    with torch.no_grad():
+        expected = pipe.transformer(**{**alone, "return_dict": False})[0][0]
+        padded = pipe.transformer(**{**mixed, "return_dict": False})[0][1]
+        unmasked = pipe.transformer(**{**mixed, "encoder_hidden_states_mask": None, "return_dict": False})[0][1]
+    torch.testing.assert_close(padded, expected, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(unmasked, expected, atol=1e-3)
+
+
 # --- exhaustive = the paper's greedy; determinism ----------------------------------------------------
 
 
@@ -114,7 +141,7 @@ def test_forward_rows_are_counted_per_stage(exhaustive):
 
 @pytest.mark.parametrize("family, cfg",
                          [("flux", None), ("flux", 2.0), ("sd3", 2.0), ("chroma", None), ("chroma", 2.0),
-                          ("zimage", None), ("zimage", 2.0)])
+                          ("zimage", None), ("zimage", 2.0), ("qwenimage", None), ("qwenimage", 2.0)])
 def test_rows_per_image_and_step_with_and_without_cfg(family, cfg, pipe, request):
     """Unguided: 1 row (2 with CFG); guided: +1 perturbed row. FLUX's true CFG and Chroma's CFG: a second call per step."""
     p = pipe
@@ -388,10 +415,10 @@ def test_atlas_one_row_per_layer_one_column_per_head(pipe, tiny_sd3_path, tmp_pa
     assert code == 1 and "layer 7 out of range" in err
 
 
-@pytest.mark.parametrize("family", ["chroma", "zimage"])
-def test_cli_search_and_atlas_on_families_the_search_never_names(family, request, tmp_path, capsys):
-    """Prompts encoded with their padding masks (Chroma) or as per-prompt lists (Z-Image), CFG off (Chroma at
-    1, Z-Image at 0), 16 px tokens. Both tiny models have 4 layers x 2 heads.
+@pytest.mark.parametrize("family, layers, heads", [("chroma", 4, 2), ("zimage", 4, 2), ("qwenimage", 2, 4)])
+def test_cli_search_and_atlas_on_families_the_search_never_names(family, layers, heads, request, tmp_path, capsys):
+    """Prompts encoded with their padding masks (Chroma), as per-prompt lists (Z-Image) or to their own lengths,
+    padded to a common one (Qwen-Image), CFG off (Chroma and Qwen-Image at 1, Z-Image at 0), 16 px tokens.
 
     (CFG is a row of test_rows_per_image_and_step_with_and_without_cfg.)
     """
@@ -409,15 +436,16 @@ def test_cli_search_and_atlas_on_families_the_search_never_names(family, request
     preset = stylehunt.Preset.from_file(out)
     assert json.loads(stdout)["heads"] == [list(a) for a in preset.heads] and preset.heads[0][0] == 0
     assert preset.fingerprint["family"] == family and preset.model == name
-    # images x steps x rows (2: guided, with its perturbed copy); full: 2 candidates x 2 pairs; held-out: one batch
-    # of the unguided image and the round's, so both carry a perturbed row
-    assert preset.provenance["settings"]["forward_rows"] == {"baseline": 2 * 2, "full": 2 * 2 * 2 * 2,
+    # images x steps x rows (2: guided, with its perturbed copy); full: a candidate per head of layer 0 x 2 pairs;
+    # held-out: one batch of the unguided image and the round's, so both carry a perturbed row
+    assert preset.provenance["settings"]["forward_rows"] == {"baseline": 2 * 2, "full": heads * 2 * 2 * 2,
                                                              "set": 2 * 2 * 2, "heldout": 2 * 2 * 2}
     code, _, err = _cli(capsys, "atlas", *base, "--prompt", "a red house", "--resolution", 64, "--thumb", 32,
                         "--out", tmp_path / "atlas.png")
     assert code == 0, err
-    image = Image.open(tmp_path / "atlas.png")  # 4 layers x (unguided + 2 heads) cells of 32 px, labels on top and left
-    assert 4 * 32 <= image.height < 5 * 32 + 30 and 3 * 32 <= image.width < 4 * 32 + 40
+    image = Image.open(tmp_path / "atlas.png")  # layers x (unguided + heads) cells of 32 px, labels on top and left
+    assert layers * 32 <= image.height < (layers + 1) * 32 + 30
+    assert (heads + 1) * 32 <= image.width < (heads + 2) * 32 + 40
 
 
 def test_the_preset_records_the_style_text_of_a_built_objective():

@@ -200,7 +200,10 @@ def _size_multiple(model: str, transformer: Any) -> int | None:
     path = resolve_tiny_model(model) or model
     try:
         vae = diffusers.AutoencoderKL.load_config(path, subfolder="vae")
-        factor = 2 ** (len(vae["block_out_channels"]) - 1)
+        if "temperal_downsample" in vae:  # Qwen-Image's causal 3-D VAE: a factor 2 per entry, as its pipelines count
+            factor = 2 ** len(vae["temperal_downsample"])
+        else:
+            factor = 2 ** (len(vae["block_out_channels"]) - 1)
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return size_multiple_for(type(transformer).__name__, getattr(transformer.config, "patch_size", None), factor)
@@ -273,7 +276,7 @@ def _is_main() -> bool:
 @click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True, help="Denoising steps.")
 @click.option("--resolution", type=click.IntRange(min=1), default=None,
               help="Image size in px, a multiple of the pixels one token covers (16 for SD3, FLUX.1, "
-              "Chroma and Z-Image, 8 for tiny-sd3). Default: the model's.")
+              "Chroma, Z-Image and Qwen-Image, 8 for tiny-sd3). Default: the model's.")
 @click.option("--cfg", type=FiniteFloat(1.0, 1e4, min_open=True), default=None,
               help="Classifier-free guidance scale during the search (default: none).")
 @click.option("--identity", type=click.Choice(["joint", "image"]), default=DEFAULT_IDENTITY, show_default=True)

@@ -120,7 +120,7 @@ class Sampler:
         return out
 
     def _call_kwargs(self, prompts: list[str]) -> dict[str, Any]:
-        parts = [self._encode(p) for p in prompts]
+        parts = _common_length([self._encode(p) for p in prompts])
         kwargs: dict[str, Any] = {k: _join([p[k] for p in parts]) for k in parts[0]}
         cfg = self.settings.cfg_scale if self.settings.cfg_scale is not None else self.adapter.cfg_off_scale
         if cfg is not None:
@@ -169,3 +169,38 @@ def _join(values: list[Any]) -> Any:
     if isinstance(values[0], list):
         return [item for value in values for item in value]
     return torch.cat(values)
+
+
+def _common_length(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each prompt's values right-padded to the longest prompt's tokens (dim 1), as one ``encode_prompt``
+    call over all the prompts gives them: embeddings with zeros, their masks with zeros after the ones.
+
+    Most pipelines pad every prompt to a fixed length, and nothing changes. Qwen-Image's encode a
+    prompt to its own length and return no mask (``None``) when no token is padding: such a mask
+    becomes all ones (the pipeline drops an all-ones mask again, and warns about embeddings passed
+    without one), and with the padded tokens masked out a prompt's image does not depend on the
+    other prompts' lengths. A mask is a value named after its embeddings (``prompt_embeds_mask``).
+    """
+    out = [dict(p) for p in parts]
+    for name in parts[0]:
+        values = [p[name] for p in parts]
+        if "mask" in name or not all(torch.is_tensor(v) and v.dim() >= 2 for v in values):
+            continue
+        longest = max(v.shape[1] for v in values)
+        masks = [m for m in parts[0] if m.startswith(name) and "mask" in m]
+        if not masks and any(v.shape[1] != longest for v in values):
+            raise SearchError(
+                f"prompts encode to different lengths of `{name}` ({sorted({v.shape[1] for v in values})} tokens) "
+                "and the pipeline returns no mask for them, so they cannot be batched"
+            )
+        for part, padded in zip(parts, out):
+            value = part[name]
+            pad = longest - value.shape[1]
+            for m in masks:
+                mask = part[m]
+                if mask is None:
+                    mask = torch.ones(value.shape[:2], dtype=torch.long, device=value.device)
+                padded[m] = torch.cat([mask, mask.new_zeros(mask.shape[0], pad)], 1) if pad else mask
+            if pad:
+                padded[name] = torch.cat([value, value.new_zeros(value.shape[0], pad, *value.shape[2:])], 1)
+    return out
