@@ -15,7 +15,8 @@ from .. import __version__
 @click.version_option(__version__, prog_name="stylehunt")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-v info, -vv debug).")
 def cli(verbose: int) -> None:
-    """Training-free style presets for Diffusion Transformers (SD3, SD3.5, FLUX.1, Chroma, Z-Image)."""
+    """Training-free style presets for Diffusion Transformers (SD3, SD3.5, FLUX.1, Chroma, Z-Image,
+    Qwen-Image)."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     click.get_current_context().obj = {"verbose": verbose}

@@ -49,11 +49,11 @@ def _parse_heads(spec: str) -> list[tuple[int, int]]:
 @click.option("--identity", type=click.Choice(["joint", "image"]), default="joint", show_default=True,
               help="joint: every token attends to itself; image: diffusers' SD3 PAG semantics.")
 @click.option("--prompt", required=True, help="Text prompt.")
-@click.option("--negative-prompt", default=None, help="Negative prompt (SD3 CFG, or FLUX true CFG).")
+@click.option("--negative-prompt", default=None, help="Negative prompt (SD3 CFG, or FLUX.1 / Qwen-Image true CFG).")
 @click.option("--guidance-scale", type=FiniteFloat(), default=None,
               help="The pipeline's own guidance_scale (SD3 CFG; FLUX distilled guidance).")
 @click.option("--true-cfg-scale", type=FiniteFloat(), default=None,
-              help="FLUX true CFG scale (needs --negative-prompt; FLUX pipelines only).")
+              help="True CFG scale (needs --negative-prompt; FLUX.1 and Qwen-Image pipelines only).")
 @click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True, help="Denoising steps.")
 @click.option("--height", type=click.IntRange(min=1), default=None,
               help="Image height in px, a multiple of the pixels one token covers (16 for SD3 and FLUX.1, "
@@ -83,7 +83,7 @@ def generate(model, presets, head_specs, strengths, scale, identity, prompt, neg
     if start >= stop:
         raise click.BadParameter(f"--start {start:g} must be below --stop {stop:g}", param_hint="'--start' / '--stop'")
     if true_cfg_scale is not None and negative_prompt is None:
-        raise click.BadParameter("FLUX true CFG compares against a negative prompt; give --negative-prompt too",
+        raise click.BadParameter("true CFG compares against a negative prompt; give --negative-prompt too",
                                  param_hint="'--true-cfg-scale'")
     import numpy as np
     import torch
@@ -151,7 +151,7 @@ def _check_for_pipeline(pipe, *, height: int | None, width: int | None, true_cfg
 
     if true_cfg_scale is not None and "true_cfg_scale" not in inspect.signature(pipe.__call__).parameters:
         raise click.BadParameter(
-            f"{type(pipe).__name__} has no true CFG (only FLUX pipelines take it); use --guidance-scale",
+            f"{type(pipe).__name__} has no true CFG (no `true_cfg_scale` argument); use --guidance-scale",
             param_hint="'--true-cfg-scale'",
         )
     multiple = size_multiple(pipe)
