@@ -33,6 +33,8 @@ def attention_layers(transformer):
         return [(layer.attention, "image_text") for layer in transformer.layers]
     if name == "QwenImageTransformer2DModel":  # one kind of block: double-stream, joint over [text, image]
         return [(b.attn, "text_image") for b in transformer.transformer_blocks]
+    if name == "WanTransformer3DModel":  # video self-attention only (attn2 is cross-attention to the text)
+        return [(b.attn1, "image") for b in transformer.blocks]
     # FLUX.1 and Chroma: the double-stream blocks, then the single-stream blocks
     out = [(b.attn, "text_image") for b in transformer.transformer_blocks]
     out += [(b.attn, "text_image") for b in transformer.single_transformer_blocks]
@@ -142,6 +144,7 @@ BATCHED = (
     "hidden_states", "encoder_hidden_states", "pooled_projections", "timestep", "guidance", "attention_mask",
     "x", "t", "cap_feats",  # Z-Image: x and cap_feats are lists with one entry per row
     "encoder_hidden_states_mask",  # Qwen-Image's text padding mask
+    "encoder_hidden_states_image",  # Wan 2.1 I2V's CLIP image tokens
 )
 
 
@@ -175,8 +178,8 @@ def as_scheduler_input(transformer, call, delta):
 class ReferenceGuidance:
     """Run a stock pipeline and add ``w (eps_c - eps_pert)`` at the scheduler, from separate forwards.
 
-    The transformer's calls are recorded; the first call of each step holds the conditional rows
-    (second half under SD3 CFG, first half under Z-Image CFG, all rows otherwise). ``scheduler.step``
+    The transformer's calls (Wan 2.2: both experts') are recorded; the first call of each step holds the
+    conditional rows (second half under SD3 CFG, first half under Z-Image CFG, all rows otherwise). ``scheduler.step``
     then receives the pipeline's own ``eps_cfg`` plus ``w * (eps_c - eps_pert)``, laid out as the
     pipeline hands its prediction over (Z-Image: negated, frame axis squeezed; Qwen-Image-Edit: the
     target image's tokens only).
@@ -187,10 +190,23 @@ class ReferenceGuidance:
         self.delta = None
 
     def __enter__(self):
-        pipe, transformer = self.pipe, self.pipe.transformer
-        cls_forward = type(transformer).forward
+        pipe = self.pipe
         step = pipe.scheduler.step
         state = {"first": True}
+        # Wan 2.2's second expert runs the low-noise steps: it gets the same heads
+        self.denoisers = [t for t in (pipe.transformer, getattr(pipe, "transformer_2", None)) if t is not None]
+        for transformer in self.denoisers:
+            transformer.forward = self._forward(transformer, state)
+
+        def scheduler_step(model_output, *args, **kwargs):
+            state["first"] = True
+            return step(model_output + self.scale * self.delta.to(model_output.dtype), *args, **kwargs)
+
+        pipe.scheduler.step = scheduler_step
+        return self
+
+    def _forward(self, transformer, state):
+        pipe, cls_forward = self.pipe, type(transformer).forward
 
         def forward(*args, **kwargs):
             call = named_arguments(transformer, args, kwargs)
@@ -203,14 +219,9 @@ class ReferenceGuidance:
                 self.delta = as_scheduler_input(transformer, call, eps_c - eps_p)
             return out
 
-        def scheduler_step(model_output, *args, **kwargs):
-            state["first"] = True
-            return step(model_output + self.scale * self.delta.to(model_output.dtype), *args, **kwargs)
-
-        transformer.forward = forward
-        pipe.scheduler.step = scheduler_step
-        return self
+        return forward
 
     def __exit__(self, *exc):
-        del self.pipe.transformer.forward
+        for transformer in self.denoisers:
+            del transformer.forward
         del self.pipe.scheduler.step

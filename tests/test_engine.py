@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import random
 import dataclasses
+import inspect
+import random
 from dataclasses import dataclass, field
 
 import pytest
@@ -21,6 +22,9 @@ from diffusers import (
     StableDiffusion3Img2ImgPipeline,
     StableDiffusion3InpaintPipeline,
     StableDiffusion3PAGPipeline,
+    WanImageToVideoPipeline,
+    WanPipeline,
+    WanVideoToVideoPipeline,
     ZImageImg2ImgPipeline,
     ZImageInpaintPipeline,
 )
@@ -66,12 +70,27 @@ def run(pipe, prompt=PROMPTS, seed=0, **kwargs):
     kwargs.setdefault("num_inference_steps", STEPS)
     kwargs.setdefault("height", 64)
     kwargs.setdefault("width", 64)
+    kwargs = for_video(pipe, kwargs)
     if "Flux" in type(pipe).__name__:
         kwargs.setdefault("guidance_scale", 3.5)
     # Z-Image's pipelines rewrite prompt lists in place (diffusers 0.42.1): every call gets its own copies
     prompt = list(prompt) if isinstance(prompt, list) else prompt
     kwargs = {k: list(v) if isinstance(v, list) else v for k, v in kwargs.items()}
-    return pipe(prompt, generator=torch.Generator().manual_seed(seed), output_type="latent", **kwargs).images
+    # by name: the video-to-video pipeline takes `video` first
+    out = pipe(prompt=prompt, generator=torch.Generator().manual_seed(seed), output_type="latent", **kwargs)
+    return out.images if hasattr(out, "images") else out.frames  # video pipelines return frames
+
+
+def for_video(pipe, kwargs):
+    """``kwargs`` for ``pipe``: a video pipeline (Wan) makes 5 frames (2 latent frames; its default is 81) and
+    calls the per-prompt count ``num_videos_per_prompt``."""
+    params = inspect.signature(type(pipe).__call__).parameters
+    kwargs = dict(kwargs)
+    if "num_frames" in params:
+        kwargs.setdefault("num_frames", 5)
+    if "num_images_per_prompt" in kwargs and "num_videos_per_prompt" in params:
+        kwargs["num_videos_per_prompt"] = kwargs.pop("num_images_per_prompt")
+    return kwargs
 
 
 def random_presets(grid, rng, n=2):
@@ -84,7 +103,8 @@ def random_presets(grid, rng, n=2):
 
 
 def module_attributes(pipe):
-    return {name: sorted(vars(m)) for name, m in pipe.transformer.named_modules()}
+    denoisers = [t for t in (pipe.transformer, getattr(pipe, "transformer_2", None)) if t is not None]  # Wan 2.2
+    return [{name: sorted(vars(m)) for name, m in t.named_modules()} for t in denoisers]
 
 
 # 1. Equivalence with diffusers' SD3 PAG pipeline --------------------------------------------------
@@ -513,6 +533,7 @@ class FamilyCase:
     identities: tuple = ("joint", "image")
     transformer_config: dict = field(default_factory=dict)  # config keys a sibling pipeline reads (diffusers bugs)
     refused_arg: str = "kv_cache"  # a transformer argument the adapter refuses (refuse_if_set)
+    sibling_input: dict = field(default_factory=dict)  # what the siblings start from, if not an image (a video)
 
 
 FAMILY_CASES = [
@@ -549,6 +570,16 @@ FAMILY_CASES = [
         cfg={"true_cfg_scale": 4.0, "negative_prompt": ["blurry", "a dark and gloomy scene"]},
         no_cfg={"true_cfg_scale": 1.0},
         identities=("joint",),
+    ),
+    FamilyCase(
+        "wan",
+        # Wan 2.2 A14B-shaped: step 1 of 3 (t 999) on `transformer`, steps 2-3 (857, 600) on `transformer_2`
+        "tiny_wan_path",
+        (WanVideoToVideoPipeline,),  # image to video: test_wan_image_to_video_matches_the_reference
+        # CFG as a second, unconditional call (the low-noise expert's own guidance_scale_2: the image-to-video test)
+        cfg={"guidance_scale": 4.0, "negative_prompt": ["blurry", "a dark and gloomy scene"]},
+        no_cfg={"guidance_scale": 1.0},
+        sibling_input={"video": torch.rand(1, 5, 3, 64, 64), "strength": 0.8},
     ),
 ]
 CASE_IDS = [case.name for case in FAMILY_CASES]
@@ -594,7 +625,7 @@ def test_family_siblings_match_the_reference(family):
     for cls in case.siblings:
         pipe = cls.from_pipe(base)
         pipe.set_progress_bar_config(disable=True)
-        extra = {"image": torch.rand(1, 3, 64, 64), "strength": 0.8}
+        extra = dict(case.sibling_input or {"image": torch.rand(1, 3, 64, 64), "strength": 0.8})
         if "Inpaint" in cls.__name__:
             extra["mask_image"] = torch.ones(1, 1, 64, 64)
         stylehunt.apply(pipe, preset, scale=2.0)
@@ -609,8 +640,10 @@ def test_family_siblings_match_the_reference(family):
 
 def test_family_remove_is_exact(family):
     case, pipe = family
-    attributes = module_attributes(pipe)
     plain = family_run(case, pipe)
+    # after a plain call: the Qwen-Image and Wan pipelines' cache_context gives the transformer diffusers' own hook
+    # registry on first use
+    attributes = module_attributes(pipe)
     stylehunt.apply(pipe, stylehunt.Preset(heads=[(0, 1), (1, 0)], strength=0.7), scale=3.0)
     assert not torch.equal(family_run(case, pipe), plain)
     stylehunt.remove(pipe)
@@ -850,3 +883,95 @@ def test_qwenimage_edit_pipelines_match_the_reference(qwenimage_edit_base, cls):
     assert not torch.allclose(ours, plain, atol=1e-3)
     torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-5)
 
+
+
+# Wan: one expert, Wan 2.2 TI2V's per-token timesteps, and image to video ---------------------------
+
+
+def _guided_reference_plain(pipe, preset, scale, **call):
+    """The guided run, the reference's, and the plain run of the same call."""
+    stylehunt.apply(pipe, preset, scale=scale)
+    try:
+        assert all("forward" in vars(t) for t in (pipe.transformer, pipe.transformer_2) if t is not None)
+        ours = run(pipe, **call)
+    finally:
+        stylehunt.remove(pipe)
+    with ReferenceGuidance(pipe, strength_table(stylehunt.head_grid(pipe), [preset], [preset.strength]), scale):
+        expected = run(pipe, **call)
+    return ours, expected, run(pipe, **call)
+
+
+@pytest.mark.parametrize("expand_timesteps", [False, True],
+                         ids=["wan2.1-one-expert", "wan2.2-ti2v-per-token-timesteps"])
+def test_wan_one_expert_and_per_token_timesteps_match_the_reference(tiny_wan_path, expand_timesteps):
+    """One expert (Wan 2.1, no boundary_ratio), and Wan 2.2 TI2V-5B's per-token timesteps (B, tokens),
+    whose rows follow the batch like the others: the perturbed rows get their conditional rows' timesteps."""
+    base = _load(tiny_wan_path)
+    pipe = WanPipeline(**{**base.components, "transformer_2": None}, expand_timesteps=expand_timesteps)
+    pipe.set_progress_bar_config(disable=True)
+    timesteps = []  # (timesteps, per row) as the transformer embeds them: a (B, tokens) timestep is flattened
+    hook = pipe.transformer.condition_embedder.register_forward_pre_hook(
+        lambda m, a, kw: timesteps.append((a[0].shape[0], kw["timestep_seq_len"])), with_kwargs=True)
+    try:
+        ours, expected, plain = _guided_reference_plain(
+            pipe, stylehunt.Preset(heads=[(0, 2), (1, 1), (1, 3)], strength=0.8), 2.5,
+            guidance_scale=4.0, negative_prompt=["blurry", "dark"])
+    finally:
+        hook.remove()
+    tokens = 2 * 4 * 4  # 5 frames -> 2 latent frames, 64 px -> 8 x 8 latents -> 4 x 4 patches
+    per_row, seq_len = (tokens, tokens) if expand_timesteps else (1, None)
+    assert timesteps[:2] == [((2 + 2) * per_row, seq_len), (2 * per_row, seq_len)]  # [cond, perturbed], then uncond
+    assert not torch.allclose(ours, plain, atol=1e-3)
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-5)
+
+
+def _wan_image_to_video(base, wan21: bool) -> WanImageToVideoPipeline:
+    """Image to video from tiny-wan's parts: experts of its shape that also take the image condition (16 latent
+    channels + 4 mask + 16 image-latent channels, as the real I2V models' 36). Wan 2.1 I2V: one expert whose
+    cross-attention also sees CLIP image tokens (``encoder_hidden_states_image``); Wan 2.2 I2V-A14B: two experts,
+    boundary_ratio 0.9, no image encoder."""
+    from diffusers import WanTransformer3DModel
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    config = {k: v for k, v in base.transformer.config.items() if not k.startswith("_")}
+    config["in_channels"] = 2 * base.vae.config.z_dim + 4
+    parts = {k: base.components[k] for k in ("tokenizer", "text_encoder", "vae", "scheduler")}
+    torch.manual_seed(0)
+    if wan21:
+        vision = CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                  image_size=32, patch_size=8)
+        return WanImageToVideoPipeline(
+            **parts, transformer=WanTransformer3DModel(**{**config, "image_dim": 16}).eval(),
+            image_encoder=CLIPVisionModel(vision).eval(), image_processor=CLIPImageProcessor(crop_size=32, size=32),
+        )
+    experts = [WanTransformer3DModel(**config).eval() for _ in range(2)]
+    return WanImageToVideoPipeline(**parts, transformer=experts[0], transformer_2=experts[1], boundary_ratio=0.9)
+
+
+@pytest.mark.parametrize("wan21", [True, False], ids=["wan2.1-i2v", "wan2.2-i2v-a14b"])
+def test_wan_image_to_video_matches_the_reference(tiny_wan_path, wan21):
+    """The image condition rides in the latent channels of every row, the perturbed ones too; Wan 2.1's CLIP
+    image tokens (encoder_hidden_states_image) follow the batch; Wan 2.2's low-noise expert has its own CFG
+    scale (guidance_scale_2), and its steps (t 857 and 600 of 3, below the boundary 900) are guided too."""
+    from PIL import Image
+
+    pipe = _wan_image_to_video(_load(tiny_wan_path), wan21)
+    pipe.set_progress_bar_config(disable=True)
+    pixels = torch.rand(64, 64, 3, generator=torch.Generator().manual_seed(0))
+    images = []  # the CLIP image tokens as the transformer embeds them, perturbed rows included
+    hook = pipe.transformer.condition_embedder.register_forward_pre_hook(lambda m, a: images.append(a[2]))
+    call = {"image": Image.fromarray((pixels * 255).to(torch.uint8).numpy()), "guidance_scale": 4.0, "negative_prompt": ["blurry", "dark"]}
+    if not wan21:
+        call["guidance_scale_2"] = 2.0
+    try:
+        ours, expected, plain = _guided_reference_plain(
+            pipe, stylehunt.Preset(heads=[(0, 1), (1, 0), (1, 2)], strength=0.9), 2.0, **call)
+    finally:
+        hook.remove()
+    if wan21:
+        assert images[0].shape[0] == 2 + 2 and images[1].shape[0] == 2  # [cond, perturbed], then uncond
+    else:
+        assert images[0] is None
+    assert ours.shape == (2, 16, 2, 8, 8)
+    assert not torch.allclose(ours, plain, atol=1e-3)
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-5)

@@ -14,7 +14,7 @@ from diffusers import DiffusionPipeline
 import stylehunt
 from stylehunt.engine.prefix import execution_blocks
 from stylehunt.engine.families import adapter_for_pipeline
-from tests.test_engine import FAMILY_CASES, FamilyCase
+from tests.test_engine import FAMILY_CASES, FamilyCase, for_video
 
 STEPS = 2
 PROMPTS = ["a lighthouse at dusk", "a bowl of fruit"]  # x 2 images each: 4 conditional rows
@@ -43,6 +43,7 @@ def family(request):
 def run(case, pipe, cfg, **kwargs):
     kwargs = {"num_inference_steps": STEPS, "height": 64, "width": 64, "num_images_per_prompt": 2, **case.extra,
               **(case.cfg if cfg else case.no_cfg), **kwargs}
+    kwargs = for_video(pipe, kwargs)
     # a fresh list: Z-Image's pipelines rewrite a prompt list in place (diffusers 0.42.1)
     out = pipe(list(PROMPTS), generator=torch.Generator().manual_seed(0), output_type="latent", **kwargs)
     return out.frames if hasattr(out, "frames") else out.images
@@ -114,8 +115,8 @@ def test_identical_rows_are_computed_once_and_match_their_rows_alone(family):
     counted = []
     hooks = [getattr(t, adapter.input_embedder).register_forward_pre_hook(
         lambda m, a, kw: counted.append(int((a[0] if a else next(iter(kw.values()))).shape[0])), with_kwargs=True)
-        for t in [pipe.transformer]]
-    call = {"num_inference_steps": STEPS, "height": 64, "width": 64, **case.extra, **case.no_cfg}
+        for t in (getattr(pipe, name, None) for name in adapter.denoisers) if t is not None]  # Wan 2.2: both experts
+    call = for_video(pipe, {"num_inference_steps": STEPS, "height": 64, "width": 64, **case.extra, **case.no_cfg})
 
     def generate(rows):
         out = pipe([prompts[i] for i in rows], generator=[torch.Generator().manual_seed(seeds[i]) for i in rows],
