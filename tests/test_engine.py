@@ -884,7 +884,6 @@ def test_qwenimage_edit_pipelines_match_the_reference(qwenimage_edit_base, cls):
     torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-5)
 
 
-
 # Wan: one expert, Wan 2.2 TI2V's per-token timesteps, and image to video ---------------------------
 
 

@@ -33,7 +33,9 @@ ADAPTER = Adapter(
     name="wan",
     transformer_classes=("WanTransformer3DModel",),
     pipeline_classes=("WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline"),
-    layer_groups=(LayerGroup("blocks", "attn1", "image", block_rows=("hidden_states", "encoder_hidden_states", "temb")),),
+    layer_groups=(
+        LayerGroup("blocks", "attn1", "image", block_rows=("hidden_states", "encoder_hidden_states", "temb")),
+    ),
     batched=("hidden_states", "encoder_hidden_states", "timestep", "encoder_hidden_states_image"),
     cfg="separate",
     denoisers=("transformer", "transformer_2"),
