@@ -34,7 +34,7 @@ PAPER = {
     "sd3-medium/paper-l11h15": (11, 15),
 }
 # Made by a real search run on the tiny demo model (see its provenance).
-TINY = {"tiny-sd3/warm", "tiny-chroma/warm", "tiny-zimage/warm"}
+TINY = {"tiny-sd3/warm", "tiny-chroma/warm", "tiny-zimage/warm", "tiny-qwenimage/warm"}
 BUNDLED = sorted([*PAPER, *TINY])
 
 # The public transformer/config.json values (docs: /work/shared/model-configs.md), independent of index.json.
@@ -77,6 +77,12 @@ REAL_CONFIGS = {
         ))
         for alias, hub_id in (("z-image-turbo", "Tongyi-MAI/Z-Image-Turbo"), ("z-image", "Tongyi-MAI/Z-Image"))
     },
+    "qwen-image": (
+        "QwenImageTransformer2DModel",
+        "Qwen/Qwen-Image",
+        dict(patch_size=2, in_channels=64, out_channels=16, num_layers=60, attention_head_dim=128,
+             num_attention_heads=24, joint_attention_dim=3584, guidance_embeds=False, axes_dims_rope=(16, 56, 56)),
+    ),
 }
 
 
@@ -118,7 +124,7 @@ def test_alias_fingerprints_equal_the_real_models_built_on_meta(alias):
 
 
 def test_model_aliases_are_the_documented_five_plus_the_tiny_demo_model():
-    assert sorted(registry.model_aliases()) == sorted([*REAL_CONFIGS, "tiny-sd3", "tiny-chroma", "tiny-zimage"])
+    assert sorted(registry.model_aliases()) == sorted([*REAL_CONFIGS, "tiny-sd3", "tiny-chroma", "tiny-zimage", "tiny-qwenimage"])
     assert registry.model_alias_for(SD3_ID).alias == "sd3-medium"
     assert registry.model_alias_for("flux.1-dev").family == "flux"
     assert registry.model_alias_for("someone/else") is None
