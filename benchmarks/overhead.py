@@ -72,7 +72,8 @@ class PeakTensorMemory(TorchDispatchMode):
 def call_time(pipe, steps: int, **kwargs) -> float:
     start = time.perf_counter()
     with torch.no_grad():
-        pipe(PROMPT, num_inference_steps=steps, output_type="latent", generator=torch.Generator().manual_seed(0), **kwargs)
+        pipe(prompt=PROMPT, num_inference_steps=steps, output_type="latent",  # by name: FLUX.2 takes `image` first
+             generator=torch.Generator().manual_seed(0), **kwargs)
     return time.perf_counter() - start
 
 
@@ -206,15 +207,36 @@ def memory_section(args) -> None:
 
 
 def family_call(family: str, pipe) -> dict:
-    """The tiny family's call with its CFG on, where it has one (FLUX.1's true CFG needs a negative prompt)."""
+    """The tiny family's call with its CFG on, where it has one (FLUX.1's true CFG needs a negative prompt;
+    FLUX.2 takes none, and FLUX.2-dev's guidance_scale is embedded: one call per step)."""
     adapter = adapter_for_pipeline(pipe)
     call = {"height": 64, "width": 64}
     if adapter.cfg != "none":
         call[adapter.cfg_scale_arg] = 4.0
-        call["negative_prompt"] = "blurry"
+        if "negative_prompt" in inspect.signature(type(pipe).__call__).parameters:
+            call["negative_prompt"] = "blurry"
     if "num_frames" in inspect.signature(type(pipe).__call__).parameters:  # video
         call["num_frames"] = 5
     return call
+
+
+def rows_per_step(pipe, call: dict) -> int:
+    """The rows one plain denoising step computes (2 under CFG, 1 without), counted where the family's
+    denoisers first see them (the module the search counts at)."""
+    adapter = adapter_for_pipeline(pipe)
+    rows = []
+
+    def count(module, args, kwargs):
+        rows.append((args[0] if args else next(iter(kwargs.values()))).shape[0])
+
+    denoisers = [getattr(pipe, name) for name in adapter.denoisers if getattr(pipe, name, None) is not None]
+    handles = [getattr(d, adapter.input_embedder).register_forward_pre_hook(count, with_kwargs=True) for d in denoisers]
+    try:
+        call_time(pipe, 1, **call)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return sum(rows)
 
 
 def families_section(args) -> None:
@@ -227,8 +249,7 @@ def families_section(args) -> None:
         preset = stylehunt.Preset(heads=[(0, 0)], strength=1.0, name="first")
         contenders[f"{family} plain"] = (lambda p, c: lambda steps: step_time(p, steps, **c))(pipe, call)
         contenders[f"{family} ours"] = (lambda g, c: lambda steps: g(steps, **c))(guided(pipe, preset, scale=3.0), call)
-        plain_rows = 1 if adapter_for_pipeline(pipe).cfg == "none" else 2
-        rows.append((family, plain_rows))
+        rows.append((family, rows_per_step(pipe, call)))
     median = interleaved(contenders, args.repeats, args.steps)
     print(f"[families] tiny pipelines at 64 px, one head in the first block (the whole perturbed row), CFG on where the "
           f"family has it; median of {args.repeats} interleaved runs, {args.steps} steps")

@@ -90,6 +90,18 @@ def tiny_qwenimage_path(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_flux2_path(tmp_path_factory):
+    """A tiny random-weight FLUX.2-klein base pipeline saved with save_pretrained (Qwen3 + in-memory Qwen2 tokenizer)."""
+    return _tiny_path(tmp_path_factory, "flux2")
+
+
+@pytest.fixture(scope="session")
+def tiny_flux2_dev_path(tmp_path_factory):
+    """A tiny random-weight FLUX.2-dev pipeline saved with save_pretrained (Mistral3 + in-memory Pixtral processor)."""
+    return _tiny_path(tmp_path_factory, "flux2-dev")
+
+
+@pytest.fixture(scope="session")
 def tiny_wan_path(tmp_path_factory):
     """A tiny random-weight Wan 2.2 pipeline (two experts, UMT5, the Wan video VAE) saved with save_pretrained."""
     return _tiny_path(tmp_path_factory, "wan")

@@ -118,6 +118,16 @@ ZIMAGE_TURBO = dict(
     n_kv_heads=30, norm_eps=1e-5, qk_norm=True, cap_feat_dim=2560, rope_theta=256.0, t_scale=1000.0,
     axes_dims=[32, 48, 48], axes_lens=[1536, 512, 512],
 )
+# FLUX.2: the transformer configs of diffusers' scripts/convert_flux2_to_diffusers.py (flux2-dev, klein-4b, klein-9b).
+FLUX2_DEV = dict(
+    patch_size=1, in_channels=128, num_layers=8, num_single_layers=48, attention_head_dim=128, num_attention_heads=48,
+    joint_attention_dim=15360, timestep_guidance_channels=256, mlp_ratio=3.0, axes_dims_rope=(32, 32, 32, 32),
+    rope_theta=2000, eps=1e-6,
+)
+FLUX2_KLEIN_4B = dict(FLUX2_DEV, num_layers=5, num_single_layers=20, num_attention_heads=24, joint_attention_dim=7680,
+                      guidance_embeds=False)
+FLUX2_KLEIN_9B = dict(FLUX2_DEV, num_layers=8, num_single_layers=24, num_attention_heads=32, joint_attention_dim=12288,
+                      guidance_embeds=False)
 # Wan: the transformer configs of diffusers' scripts/convert_wan_to_diffusers.py. Only the video self-attention
 # `blocks.{i}.attn1` is addressable (one group), so the rows name the last layer. Wan2.2-T2V-A14B's two experts each
 # have Wan2.1-T2V-14B's config.
@@ -132,13 +142,16 @@ FLAGSHIPS = [
     ("ChromaTransformer2DModel", CHROMA1_HD, 19 + 38, 24, 128, (19, "single_transformer_blocks.0.attn"), "chroma"),
     ("ZImageTransformer2DModel", ZIMAGE_TURBO, 30, 30, 128, (29, "layers.29.attention"), "zimage"),
     ("QwenImageTransformer2DModel", QWEN_IMAGE, 60, 24, 128, (59, "transformer_blocks.59.attn"), "qwenimage"),
+    ("Flux2Transformer2DModel", FLUX2_KLEIN_4B, 5 + 20, 24, 128, (5, "single_transformer_blocks.0.attn"), "flux2"),
+    ("Flux2Transformer2DModel", FLUX2_KLEIN_9B, 8 + 24, 32, 128, (8, "single_transformer_blocks.0.attn"), "flux2"),
+    ("Flux2Transformer2DModel", FLUX2_DEV, 8 + 48, 48, 128, (8, "single_transformer_blocks.0.attn"), "flux2"),
     ("WanTransformer3DModel", WAN21_T2V_1_3B, 30, 12, 128, (29, "blocks.29.attn1"), "wan"),
     ("WanTransformer3DModel", WAN21_T2V_14B, 40, 40, 128, (39, "blocks.39.attn1"), "wan"),
     ("WanTransformer3DModel", WAN22_TI2V_5B, 30, 24, 128, (29, "blocks.29.attn1"), "wan"),
 ]
 
 
-@pytest.mark.parametrize("cls_name,config,layers,heads,head_dim,second,family", FLAGSHIPS, ids=[r[-1] for r in FLAGSHIPS])
+@pytest.mark.parametrize("cls_name,config,layers,heads,head_dim,second,family", FLAGSHIPS, ids=[f"{r[-1]}-{r[2]}x{r[3]}" for r in FLAGSHIPS])
 def test_flagship_grids_on_meta(cls_name, config, layers, heads, head_dim, second, family):
     import diffusers
 

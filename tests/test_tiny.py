@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from operator import attrgetter
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ from diffusers import (
     ChromaPipeline,
     ChromaTransformer2DModel,
     DiffusionPipeline,
+    Flux2KleinPipeline,
+    Flux2Pipeline,
+    Flux2Transformer2DModel,
     FluxPipeline,
     FluxTransformer2DModel,
     QwenImagePipeline,
@@ -42,6 +46,8 @@ EXPECTED_CLASSES = {
     "zimage": (ZImagePipeline, ZImageTransformer2DModel),
     "qwenimage": (QwenImagePipeline, QwenImageTransformer2DModel),
     "wan": (WanPipeline, WanTransformer3DModel),
+    "flux2": (Flux2KleinPipeline, Flux2Transformer2DModel),
+    "flux2-dev": (Flux2Pipeline, Flux2Transformer2DModel),
 }
 
 TOKENIZERS = {
@@ -52,15 +58,17 @@ TOKENIZERS = {
     "zimage": ("tokenizer",),
     "qwenimage": ("tokenizer",),
     "wan": ("tokenizer",),
+    "flux2": ("tokenizer",),
+    "flux2-dev": ("tokenizer.tokenizer",),  # the Pixtral processor's tokenizer
 }
 
 FIXTURES = {"sd3": "tiny_sd3_path", "sd3.5": "tiny_sd35_path", "flux": "tiny_flux_path", "chroma": "tiny_chroma_path",
-            "zimage": "tiny_zimage_path", "qwenimage": "tiny_qwenimage_path", "wan": "tiny_wan_path"}
+            "zimage": "tiny_zimage_path", "qwenimage": "tiny_qwenimage_path", "wan": "tiny_wan_path",
+            "flux2": "tiny_flux2_path", "flux2-dev": "tiny_flux2_dev_path"}
 
 
 #: Frames per call for the video families (their pipelines default to 81).
 VIDEO_FRAMES = {"wan": 5}
-
 
 @pytest.fixture(params=TINY_FAMILIES)
 def family_and_path(request):
@@ -85,7 +93,7 @@ def _run(pipe, size: int = 64, **kwargs) -> torch.Tensor:
     kwargs.setdefault("height", size)
     kwargs.setdefault("width", size)
     out = pipe(
-        "a cat",
+        prompt="a cat",  # by name: the FLUX.2 pipelines take `image` first
         num_inference_steps=2,
         generator=torch.Generator().manual_seed(0),
         output_type="pt",
@@ -95,7 +103,7 @@ def _run(pipe, size: int = 64, **kwargs) -> torch.Tensor:
 
 
 def test_families():
-    assert TINY_FAMILIES == ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "wan")
+    assert TINY_FAMILIES == ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan")
 
 
 def test_saved_pipeline_loads_into_the_right_classes(family_and_path):
@@ -120,11 +128,12 @@ def test_tokenizers_survive_save_and_load(family_and_path):
     family, path = family_and_path
     built, loaded = build_tiny_pipeline(family), _load(path)
     for name in TOKENIZERS[family]:
-        assert type(getattr(loaded, name)) is type(getattr(built, name))
+        tokenizer = attrgetter(name)
+        assert type(tokenizer(loaded)) is type(tokenizer(built))
         text = "A photo of a Cat, 2 legs!"
-        ids = getattr(loaded, name)(text).input_ids
-        assert ids == getattr(built, name)(text).input_ids
-        assert getattr(loaded, name).unk_token_id not in ids[1:-1]  # every character is in the vocabulary
+        ids = tokenizer(loaded)(text).input_ids
+        assert ids == tokenizer(built)(text).input_ids
+        assert tokenizer(loaded).unk_token_id not in ids[1:-1]  # every character is in the vocabulary
 
 
 def test_two_step_generation_gives_a_finite_image(family_and_path):
@@ -229,6 +238,30 @@ def test_wan_is_a14b_shaped_and_runs_both_experts(tiny_wan_path):
     assert video.shape == (1, 5, 3, 32, 32) and torch.isfinite(video).all()
     latents = (1, 16, 2, 4, 4)  # 5 frames -> 2 latent frames, 32 px -> 4 x 4 latents
     assert calls == [("transformer", latents)] * 2 + [("transformer_2", latents)] * 2  # (cond + uncond) per step
+
+
+def test_flux2_is_klein_base_and_dev_shaped(tiny_flux2_path, tiny_flux2_dev_path):
+    """klein base embeds no guidance and is not step-distilled, so CFG is a second call per step; dev embeds
+    guidance and makes one call. Both stack three text-encoder layers into the transformer's text width and
+    patchify 2 x 2 latents of FLUX.2's own VAE."""
+    klein, dev = _load(tiny_flux2_path), _load(tiny_flux2_dev_path)
+    assert klein.transformer.config.guidance_embeds is False and klein.config.is_distilled is False
+    assert dev.transformer.config.guidance_embeds is True
+    for pipe in (klein, dev):
+        t = pipe.transformer
+        assert len(t.transformer_blocks) >= 1 and len(t.single_transformer_blocks) >= 1
+        assert t.config.in_channels == 4 * pipe.vae.config.latent_channels
+        assert t.config.joint_attention_dim == 3 * pipe.text_encoder.config.get_text_config().hidden_size
+        assert type(pipe.vae).__name__ == "AutoencoderKLFlux2"
+    for pipe, guidance, calls_per_step in ((klein, 4.0, 2), (klein, 1.0, 1), (dev, 4.0, 1)):
+        calls = []
+        hook = pipe.transformer.register_forward_pre_hook(lambda *a: calls.append(1))
+        try:
+            image = _run(pipe, 64, guidance_scale=guidance)
+        finally:
+            hook.remove()
+        assert image.shape == (1, 3, 64, 64) and torch.isfinite(image).all()
+        assert len(calls) == 2 * calls_per_step
 
 
 @pytest.mark.parametrize("family", TINY_FAMILIES)
@@ -339,6 +372,8 @@ def test_load_tiny_pipeline_uses_the_cache(monkeypatch, tmp_path):
         ("tiny-chroma", "chroma"),
         ("tiny-zimage", "zimage"),
         ("tiny-qwenimage", "qwenimage"),
+        ("tiny-flux2", "flux2"),
+        ("tiny-flux2-dev", "flux2-dev"),
         ("tiny-wan", "wan"),
         ("tiny-SD3", None),
         ("tiny-sd3.0", None),

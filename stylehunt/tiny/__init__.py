@@ -1,5 +1,5 @@
-"""Tiny random-weight SD3 / SD3.5 / FLUX.1 / Chroma / Z-Image / Qwen-Image / Wan pipelines, built entirely
-offline.
+"""Tiny random-weight SD3 / SD3.5 / FLUX.1 / Chroma / Z-Image / Qwen-Image / FLUX.2 / Wan pipelines, built
+entirely offline.
 
 These pipelines exist so that the tests, the demo and the benchmarks can run the *real* diffusers
 code paths (pipeline classes, attention processors, ``save_pretrained`` / ``from_pretrained``) on a
@@ -27,6 +27,10 @@ Families (:data:`TINY_FAMILIES`), each built by its own module from the shared p
   plus 2 noise and 2 context refiner blocks, a Qwen3 encoder with a Qwen2 tokenizer (:mod:`.zimage`).
 * ``"qwenimage"``: :class:`~diffusers.QwenImagePipeline`, Qwen-Image-shaped, 2 double-stream blocks x
   4 heads, a Qwen2.5-VL encoder with a Qwen2 tokenizer, the causal 3-D VAE (:mod:`.qwenimage`).
+* ``"flux2"``: :class:`~diffusers.Flux2KleinPipeline`, FLUX.2-klein-base-shaped, 2 double + 2 single
+  blocks x 2 heads, a Qwen3 encoder with a Qwen2 tokenizer, FLUX.2's VAE (:mod:`.flux2`).
+* ``"flux2-dev"``: :class:`~diffusers.Flux2Pipeline`, FLUX.2-dev-shaped (guidance embedding), the same
+  blocks, a Mistral3 encoder with a Pixtral processor (:mod:`.flux2`).
 * ``"wan"``: :class:`~diffusers.WanPipeline` (text to video), Wan2.2-T2V-A14B-shaped: two experts
   (``transformer``, ``transformer_2``) of 2 blocks x 4 heads, a UMT5 encoder, the Wan video VAE (:mod:`.wan`).
 
@@ -72,7 +76,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: The tiny model families, in the order they are documented.
-TINY_FAMILIES = ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "wan")
+TINY_FAMILIES = ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan")
 
 #: Bump when any builder's config (:mod:`.components`, :mod:`.sd3`, :mod:`.flux`, ...) changes, so stale
 #: cached models are not reused.
@@ -121,7 +125,7 @@ def build_tiny_pipeline(family: str = "sd3", seed: int = 0) -> DiffusionPipeline
     _check_family(family)
     import torch
 
-    from . import chroma, flux, qwenimage, sd3, wan, zimage
+    from . import chroma, flux, flux2, qwenimage, sd3, wan, zimage
 
     builders = {
         "sd3": lambda: sd3.build_sd3_pipeline(seed, sd35=False),
@@ -130,6 +134,8 @@ def build_tiny_pipeline(family: str = "sd3", seed: int = 0) -> DiffusionPipeline
         "chroma": lambda: chroma.build_chroma_pipeline(seed),
         "zimage": lambda: zimage.build_zimage_pipeline(seed),
         "qwenimage": lambda: qwenimage.build_qwenimage_pipeline(seed),
+        "flux2": lambda: flux2.build_flux2_pipeline(seed),
+        "flux2-dev": lambda: flux2.build_flux2_dev_pipeline(seed),
         "wan": lambda: wan.build_wan_pipeline(seed),
     }
     with torch.random.fork_rng(devices=[]):

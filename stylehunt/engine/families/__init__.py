@@ -8,7 +8,7 @@ point group ``stylehunt.adapters`` (loaded on the first lookup). Nothing here im
 
 >>> supported_transformers()
 ('SD3Transformer2DModel', 'FluxTransformer2DModel', 'ChromaTransformer2DModel', 'ZImageTransformer2DModel',
- 'QwenImageTransformer2DModel', 'WanTransformer3DModel')
+ 'QwenImageTransformer2DModel', 'Flux2Transformer2DModel', 'WanTransformer3DModel')
 >>> adapter_for_transformer("ChromaTransformer2DModel").pipeline_classes
 ('ChromaPipeline', 'ChromaImg2ImgPipeline', 'ChromaInpaintPipeline')
 """
@@ -19,7 +19,7 @@ import logging
 from typing import Any
 
 from ...errors import UnsupportedModelError
-from . import chroma, flux, qwenimage, sd3, wan, zimage
+from . import chroma, flux, flux2, qwenimage, sd3, wan, zimage
 from .spec import Adapter
 
 __all__ = [
@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 #: The built-in families, in the order error messages and listings name them.
 BUILTIN: tuple[Adapter, ...] = (
-    sd3.ADAPTER, flux.ADAPTER, chroma.ADAPTER, zimage.ADAPTER, qwenimage.ADAPTER, wan.ADAPTER,
+    sd3.ADAPTER, flux.ADAPTER, chroma.ADAPTER, zimage.ADAPTER, qwenimage.ADAPTER, flux2.ADAPTER, wan.ADAPTER,
 )
 
 #: Entry point group a package uses to add an adapter: ``name = "pkg.module:ADAPTER"``.
