@@ -34,7 +34,7 @@ PAPER = {
     "sd3-medium/paper-l11h15": (11, 15),
 }
 # Made by a real search run on the tiny demo model (see its provenance).
-TINY = {"tiny-sd3/warm", "tiny-chroma/warm", "tiny-zimage/warm", "tiny-qwenimage/warm"}
+TINY = {"tiny-sd3/warm", "tiny-chroma/warm", "tiny-zimage/warm", "tiny-qwenimage/warm", "tiny-flux2/warm"}
 BUNDLED = sorted([*PAPER, *TINY])
 
 # The public transformer/config.json values (docs: /work/shared/model-configs.md), independent of index.json.
@@ -47,6 +47,13 @@ _FLUX = dict(
     patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128, num_attention_heads=24,
     joint_attention_dim=4096, pooled_projection_dim=768, guidance_embeds=True, axes_dims_rope=(16, 56, 56),
 )
+_FLUX2 = dict(
+    patch_size=1, in_channels=128, num_layers=8, num_single_layers=48, attention_head_dim=128, num_attention_heads=48,
+    joint_attention_dim=15360, timestep_guidance_channels=256, mlp_ratio=3.0, axes_dims_rope=(32, 32, 32, 32),
+    rope_theta=2000, eps=1e-6,
+)
+_KLEIN_4B = dict(num_layers=5, num_single_layers=20, num_attention_heads=24, joint_attention_dim=7680, guidance_embeds=False)
+_KLEIN_9B = dict(num_layers=8, num_single_layers=24, num_attention_heads=32, joint_attention_dim=12288, guidance_embeds=False)
 REAL_CONFIGS = {
     "sd3-medium": ("SD3Transformer2DModel", "stabilityai/stable-diffusion-3-medium-diffusers", _SD3),
     "sd3.5-medium": (
@@ -83,6 +90,16 @@ REAL_CONFIGS = {
         dict(patch_size=2, in_channels=64, out_channels=16, num_layers=60, attention_head_dim=128,
              num_attention_heads=24, joint_attention_dim=3584, guidance_embeds=False, axes_dims_rope=(16, 56, 56)),
     ),
+    # FLUX.2 (diffusers' scripts/convert_flux2_to_diffusers.py); klein base and its step-distilled klein share
+    # the transformer config
+    **{
+        alias: ("Flux2Transformer2DModel", hub_id, dict(_FLUX2, **config))
+        for alias, hub_id, config in (
+            ("flux.2-dev", "black-forest-labs/FLUX.2-dev", {}),
+            *((f"flux.2-klein{base}-4b", f"black-forest-labs/FLUX.2-klein{base}-4B", _KLEIN_4B) for base in ("", "-base")),
+            *((f"flux.2-klein{base}-9b", f"black-forest-labs/FLUX.2-klein{base}-9B", _KLEIN_9B) for base in ("", "-base")),
+        )
+    },
 }
 
 
@@ -124,7 +141,7 @@ def test_alias_fingerprints_equal_the_real_models_built_on_meta(alias):
 
 
 def test_model_aliases_are_the_documented_five_plus_the_tiny_demo_model():
-    assert sorted(registry.model_aliases()) == sorted([*REAL_CONFIGS, "tiny-sd3", "tiny-chroma", "tiny-zimage", "tiny-qwenimage"])
+    assert sorted(registry.model_aliases()) == sorted([*REAL_CONFIGS, "tiny-sd3", "tiny-chroma", "tiny-zimage", "tiny-qwenimage", "tiny-flux2"])
     assert registry.model_alias_for(SD3_ID).alias == "sd3-medium"
     assert registry.model_alias_for("flux.1-dev").family == "flux"
     assert registry.model_alias_for("someone/else") is None
