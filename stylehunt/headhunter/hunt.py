@@ -190,6 +190,7 @@ def search(
     screen_prompts: int | None = None,
     rerank: int | None = None,
     keep: int | None = None,
+    share_prefix: bool = True,
     pool: Iterable[Any] | None = None,
     layers: str | Iterable[int] | None = None,
     out: str | os.PathLike[str] | None = None,
@@ -217,7 +218,7 @@ def search(
         seeds, heldout_seeds: one generation seed per prompt; default ``base_seed + i`` for the
             search pairs and ``base_seed + HELDOUT_SEED_OFFSET + i`` (1000 + i) for the held-out pairs.
         strategy, rounds, per_round, scale, strength, steps, height, width, cfg_scale, identity,
-        batch_size, screen_steps, screen_prompts, rerank, keep: see :class:`SearchSettings`.
+        batch_size, screen_steps, screen_prompts, rerank, keep, share_prefix: see :class:`SearchSettings`.
         pool: the candidate heads (default: every head of the model); ``layers`` restricts the
             pool to some layers (``"0-5,12"`` or a list).
         out: run folder; gets ``state.json`` (resume), ``scores.json``, ``curve.png``,
@@ -248,7 +249,7 @@ def search(
     settings = SearchSettings(
         strategy=strategy, rounds=rounds, per_round=per_round, scale=scale, strength=strength, steps=steps,
         height=height, width=width, cfg_scale=cfg_scale, identity=identity, batch_size=batch_size,
-        screen_steps=screen_steps, screen_prompts=screen_prompts, rerank=rerank, keep=keep,
+        screen_steps=screen_steps, screen_prompts=screen_prompts, rerank=rerank, keep=keep, share_prefix=share_prefix,
     )
     grid = check_pipeline(pipe)
     if get_applied(pipe) is not None:

@@ -146,7 +146,7 @@ class Sampler:
         kwargs = self._call_kwargs([p for p, _ in pairs])
         generators = [torch.Generator().manual_seed(int(seed)) for _, seed in pairs]
         if guided:
-            apply_table(self.pipe, table, scale=s.scale, identity=s.identity)
+            apply_table(self.pipe, table, scale=s.scale, identity=s.identity, share_prefix=s.share_prefix)
         try:
             out = self.pipe(
                 **kwargs,

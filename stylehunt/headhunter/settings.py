@@ -135,6 +135,11 @@ class SearchSettings:
             at full settings per round (default ``RERANK_PER_K * per_round``), and the best-ranked
             unselected heads considered in each round after the first (default
             ``KEEP_PER_K * per_round``). :meth:`resolved` fills them.
+        share_prefix: let the engine share work between rows (:func:`stylehunt.engine.apply_table`):
+            a candidate's perturbed row runs from its first head's block on, and candidates of one
+            prompt-seed pair share their first step's conditional row. Results are the same up to
+            float noise (so, like ``batch_size``, it is part of the configuration); ``False`` runs
+            the search as before the shared prefix, to measure what it saves.
 
     >>> SearchSettings(rounds=0)
     Traceback (most recent call last):
@@ -161,6 +166,7 @@ class SearchSettings:
     screen_prompts: int | None = None
     rerank: int | None = None
     keep: int | None = None
+    share_prefix: bool = True
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -186,6 +192,8 @@ class SearchSettings:
         if self.identity not in IDENTITY_MODES:
             raise SearchConfigError(f"Expected `identity` to be one of {IDENTITY_MODES}, but got {self.identity!r}")
         check_int_setting(self.batch_size, "batch_size", 1)
+        if not isinstance(self.share_prefix, bool):
+            raise SearchConfigError(f"Expected `share_prefix` to be True or False, but got {self.share_prefix!r}")
         if self.screen_steps is not None:
             check_int_setting(self.screen_steps, "screen_steps", 1)
             if self.screen_steps > self.steps:
