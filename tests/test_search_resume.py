@@ -84,3 +84,41 @@ def test_kill_9_twice_then_resume_gives_exactly_the_uninterrupted_result(tiny_sd
         for unit, entry in phase["units"].items():
             assert final["phases"][name]["units"][unit] == entry
     assert not [p for p in os.listdir(cut) if p.endswith(".tmp")]
+
+
+def test_phases_are_cut_pair_major_and_a_candidate_major_record_keeps_its_order():
+    """New phases cut their jobs pair-major (a unit's candidates share a prompt-seed pair); a phase recorded
+    candidate-major by an earlier version is read back in its own order, so recorded scores stay with their jobs."""
+    from types import SimpleNamespace
+
+    from stylehunt.headhunter.runner import Progress, Runner
+    from stylehunt.headhunter.store import RunStore
+
+    class Sampler:
+        settings = SimpleNamespace(batch_size=3)
+        rows = 0
+        block_rows = 0.0
+
+        def __init__(self):
+            self.calls = []
+
+        def generate(self, sets, pairs, steps):
+            self.calls.append([(s, p) for s, p in zip(sets, pairs)])
+            return [float(len(s) * 10 + seed) for s, (_, seed) in zip(sets, pairs)]
+
+    pairs = {"search": [("a", 0), ("b", 1)]}
+    sets = [((0, 0),), ((0, 1), (0, 2))]
+    dist = SimpleNamespace(num_processes=1, process_index=0, map=lambda items, fn: [fn(x) for x in items])
+    sampler = Sampler()
+    runner = Runner(sampler, lambda images, prompts: images, RunStore(None, {}, writer=False), dist, pairs, Progress(False, 0))
+    assert runner.evaluate_pairs("r1.full", sets, "search", 2) == [[10.0, 11.0], [20.0, 21.0]]
+    assert sampler.calls[0] == [(sets[0], ("a", 0)), (sets[1], ("a", 0)), (sets[0], ("b", 1))]  # pair-major
+    assert runner.store.data["phases"]["r1.full"]["order"] == "pair"
+    # a record without "order" (candidate-major): unit 0 = set 0 on both pairs + set 1 on pair 0
+    old = {"sets": [[list(a) for a in s] for s in sets], "pairs": "search", "steps": 2, "batch_size": 3,
+           "units": {"0": {"scores": [1.0, 2.0, 3.0], "rows": 6, "seconds": 0.1, "process": 0}}}
+    runner.store.data["phases"]["r2.full"] = old
+    sampler.calls.clear()
+    assert runner.evaluate_pairs("r2.full", sets, "search", 2) == [[1.0, 2.0], [3.0, 21.0]]
+    assert sampler.calls == [[(sets[1], ("b", 1))]]  # only the unrecorded unit 1 is generated
+    assert runner.block_rows == {"full": 0.0}  # the fake sampler computes nothing
