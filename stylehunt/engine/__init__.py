@@ -29,6 +29,7 @@ _EXPORTS = {
     "perturbed": ".lifecycle",
     "check_pipeline": ".lifecycle",
     "check_presets": ".lifecycle",
+    "check_settings": ".lifecycle",
     "skipped_block_rows": ".lifecycle",
     "AppliedGuidance": ".guided_forward",
     "strength_table": ".perturbation",

@@ -43,6 +43,7 @@ __all__ = [
     "skipped_block_rows",
     "check_pipeline",
     "check_presets",
+    "check_settings",
     "PRESET_ATTRIBUTES",
 ]
 
@@ -109,6 +110,28 @@ def _check_backends(transformer: Any, grid: HeadGrid, table: torch.Tensor) -> No
                 "scaled_dot_product_attention, where stylehunt perturbs heads",
                 hint="call pipe.transformer.set_attention_backend('native') before stylehunt.apply",
             )
+
+
+def check_settings(
+    presets: Preset | Sequence[Preset],
+    *,
+    scale: float | None = None,
+    strengths: float | Sequence[float] | None = None,
+    identity: str = "joint",
+    start: float = 0.0,
+    stop: float = 1.0,
+) -> tuple[tuple[Preset, ...], tuple[float, ...], float, float, float]:
+    """``(presets, strengths, scale, start, stop)`` as :func:`apply` resolves them, without a pipeline.
+
+    Raises what :func:`apply` raises for these arguments (an empty or duplicated preset list, a
+    strength outside [0, 1], presets with different default scales and no ``scale``, a bad
+    ``identity`` or interval); used by frontends that check their settings before any model is
+    at hand (the modular guider).
+    """
+    presets = _as_presets(presets)
+    u = _resolve_strengths(presets, strengths)
+    w, start, stop = _check_settings(_resolve_scale(presets, scale), identity, start, stop)
+    return presets, u, w, start, stop
 
 
 def check_presets(model: Any, presets: Preset | Sequence[Preset]) -> HeadGrid:
@@ -311,11 +334,11 @@ def apply(
 
     Raises :class:`~stylehunt.errors.StylehuntError` subclasses; on error the pipeline is unchanged.
     """
-    presets = _as_presets(presets)
+    presets, u, w, start, stop = check_settings(
+        presets, scale=scale, strengths=strengths, identity=identity, start=start, stop=stop
+    )
     adapter, grid = _check_pipeline(pipe)
     _check_compatibility(pipe, grid, presets)
-    u = _resolve_strengths(presets, strengths)
-    w, start, stop = _check_settings(_resolve_scale(presets, scale), identity, start, stop)
     _check_identity(pipe, adapter, identity)
     table = strength_table(grid, presets, u)
     config = AppliedGuidance(presets, u, w, identity, start, stop, table)
