@@ -16,6 +16,7 @@ transformer's rows, and the image size a token covers.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
@@ -171,8 +172,8 @@ class Adapter:
 
     # -- how the head search drives the pipeline (it encodes each prompt once, then calls the
     # -- pipeline with the concatenated values; see stylehunt.headhunter.sampler)
-    #: keyword arguments ``encode_prompt`` needs besides ``prompt``, ``device`` and
-    #: ``num_images_per_prompt`` (SD3's has no default for ``prompt_2`` and ``prompt_3``)
+    #: keyword arguments ``encode_prompt`` needs besides ``prompt`` and ``device`` (SD3's has no
+    #: default for ``prompt_2`` and ``prompt_3``; one sample per prompt is every pipeline's default)
     encode_args: tuple[tuple[str, Any], ...] = ()
     #: ``encode_prompt``'s return values in order, each named by the pipeline call argument that
     #: takes it back (``None``: not passed back, e.g. FLUX's text ids, which the pipeline rebuilds)
@@ -228,13 +229,20 @@ class Adapter:
         """Every addressable attention of ``transformer``, in address order (layer ``i`` is element ``i``)."""
         return [layer for group in self.layer_groups for layer in group.layers(transformer)]
 
-    def size_multiple(self, vae_scale_factor: int, patch_size: int | None) -> int:
+    def size_multiple(self, vae_scale_factor: int, patch_size: int | tuple[int, ...] | list[int] | None) -> int:
         """What image sides must be multiples of: one token covers this many pixels per side.
+
+        A video transformer's patch size is ``(frames, height, width)`` (Wan: ``[1, 2, 2]``): its
+        spatial entries count.
 
         >>> from stylehunt.engine.families import adapter_named
         >>> adapter_named("sd3").size_multiple(8, 2), adapter_named("flux").size_multiple(8, 1)
         (16, 16)
+        >>> adapter_named("sd3").size_multiple(8, [1, 2, 2])
+        16
         """
+        if isinstance(patch_size, (list, tuple)):
+            patch_size = math.lcm(*(int(p) for p in patch_size[-2:]))
         return int(vae_scale_factor) * int(patch_size or 1) * self.latent_packing
 
     def refused_config(self, transformer: Any) -> str | None:
