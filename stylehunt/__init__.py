@@ -54,6 +54,8 @@ _EXPORTS = {
     "HeadGrid": ".engine",
     "LayerInfo": ".engine",
     "head_grid": ".engine",
+    # guider: the same guidance as a diffusers guider, for modular pipelines
+    "StyleHeadGuidance": ".guider",
     # registry: the preset and where presets come from
     "Preset": ".registry",
     "load_preset": ".registry",
@@ -82,6 +84,7 @@ __all__ = [
     "HeadGrid",
     "LayerInfo",
     "head_grid",
+    "StyleHeadGuidance",
     "StylehuntError",
     "InvalidPresetError",
     "HeadOutOfRangeError",

@@ -32,6 +32,7 @@ ALLOWED = {
     "prompts": {"errors", "_lazy", "hub", "files"},
     "models": {"errors", "tiny"},
     "api": {"engine", "registry", "errors"},
+    "guider": {"engine", "registry", "errors", "files", "scalars"},
     "headhunter": {"engine", "registry", "objectives", "prompts", "files", "errors", "_lazy", "root"},
     "cli": None,  # the CLI sits on top of everything
     "__main__": {"cli"},

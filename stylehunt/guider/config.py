@@ -1,0 +1,115 @@
+"""What a :class:`~stylehunt.StyleHeadGuidance` writes to ``guider_config.json``, and how it reads it back.
+
+diffusers' ``ConfigMixin`` writes a guider's constructor arguments as plain JSON, and
+``from_pretrained`` / ``from_config`` / ``new`` hand them back to the constructor. So every argument
+has a JSON form that the constructor also accepts, and a round trip gives the same guidance:
+
+* a preset *reference* is pinned to the exact version it resolved to (``"name@1.2.0"``,
+  ``"hf-hub:owner/repo@<commit>"``): the saved guider gets the same heads after a new release;
+* a preset given as an *object* (named or not) is stored inline, as its fields (``{"heads": ...,
+  "strength": ...}``): an ad-hoc preset has no reference to pin, and a named one may have been
+  edited in memory;
+* a local *file* is stored inline too: a path means nothing on another machine or on the Hub;
+* a ``base`` guider is stored as its class name (a class of :mod:`diffusers.guiders`) and config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Sequence, Union
+
+from ..errors import GuidanceError
+from ..registry import Preset, load_preset, parse_reference, resolve_preset
+
+__all__ = ["PresetEntry", "resolve_entries", "preset_from_inline", "inline_preset", "encode_base", "decode_base"]
+
+#: One preset as ``guider_config.json`` stores it: a pinned reference, or the inline fields.
+PresetEntry = Union[str, dict]
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Preset))
+# Always written inline (the rest only when set), so an inline entry shows what it guides with.
+_ALWAYS = ("heads", "strength", "scale")
+
+
+def resolve_entries(presets: Any) -> tuple[tuple[Preset, ...], list[PresetEntry]]:
+    """The presets, and how each is stored: ``presets`` is one preset, reference or inline dict, or a list of them."""
+    items = [presets] if isinstance(presets, (Preset, str, os.PathLike, dict)) else presets
+    if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
+        raise GuidanceError(
+            f"Expected `presets` to be a Preset, a preset reference or a list of them, but got {type(presets).__name__}"
+        )
+    resolved = [_resolve_one(item) for item in items]
+    return tuple(p for p, _ in resolved), [e for _, e in resolved]
+
+
+def _resolve_one(item: Any) -> tuple[Preset, PresetEntry]:
+    if isinstance(item, Preset):
+        return item, inline_preset(item)
+    if isinstance(item, dict):
+        preset = preset_from_inline(item)
+        return preset, inline_preset(preset)
+    if isinstance(item, (str, os.PathLike)):
+        if parse_reference(item).kind == "path":
+            preset = load_preset(item)
+            return preset, inline_preset(preset)
+        found = resolve_preset(item)
+        return found.preset, found.ref
+    raise GuidanceError(
+        f"Expected a Preset, a preset reference (str or path) or an inline preset (dict), but got "
+        f"{type(item).__name__}: {item!r}"
+    )
+
+
+def inline_preset(preset: Preset) -> dict[str, Any]:
+    """``preset``'s fields as plain JSON values (what :func:`preset_from_inline` reads back)."""
+    entry = {}
+    for name in _FIELDS:
+        value = getattr(preset, name)
+        if name in _ALWAYS or value not in (None, "", (), {}):
+            entry[name] = [list(h) for h in value] if name == "heads" else list(value) if name == "tags" else value
+    try:
+        json.dumps(entry, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise GuidanceError(
+            f"preset {preset.label} cannot be stored in guider_config.json: a field is not plain JSON ({e})",
+            hint="metadata and provenance must hold JSON values only",
+        ) from None
+    return entry
+
+
+def preset_from_inline(entry: dict[str, Any]) -> Preset:
+    """The preset an inline entry of ``guider_config.json`` describes (validated like any :class:`Preset`)."""
+    unknown = sorted(set(entry) - set(_FIELDS))
+    if unknown or "heads" not in entry:
+        raise GuidanceError(
+            f"an inline preset needs `heads` and takes only the fields {', '.join(_FIELDS)}, but got "
+            f"{', '.join(unknown) if unknown else 'no `heads`'}"
+        )
+    return Preset(**{k: tuple(v) if k == "tags" else v for k, v in entry.items()})
+
+
+def encode_base(base: Any) -> dict[str, Any]:
+    """``base`` as ``{"class_name": ..., "config": {...}}``; only :mod:`diffusers.guiders` classes can be rebuilt."""
+    import diffusers.guiders
+
+    name = type(base).__name__
+    if getattr(diffusers.guiders, name, None) is not type(base):
+        raise GuidanceError(
+            f"Expected `base` to be a guider of diffusers.guiders (e.g. ClassifierFreeGuidance), but got {name}",
+            hint="guider_config.json rebuilds the base guider by its diffusers class name",
+        )
+    return {"class_name": name, "config": {k: v for k, v in base.config.items() if not k.startswith("_")}}
+
+
+def decode_base(entry: dict[str, Any]) -> Any:
+    """The guider :func:`encode_base` stored."""
+    import diffusers.guiders
+
+    if not isinstance(entry, dict) or set(entry) != {"class_name", "config"}:
+        raise GuidanceError(f"Expected a stored base guider {{'class_name': ..., 'config': {{...}}}}, but got {entry!r}")
+    cls = getattr(diffusers.guiders, str(entry["class_name"]), None)
+    if not isinstance(cls, type):
+        raise GuidanceError(f"unknown base guider class {entry['class_name']!r}: not a class of diffusers.guiders")
+    return cls.from_config(dict(entry["config"]))
