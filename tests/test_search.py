@@ -448,6 +448,46 @@ def test_cli_search_and_atlas_on_families_the_search_never_names(family, layers,
     assert (heads + 1) * 32 <= image.width < (heads + 2) * 32 + 40
 
 
+def test_cli_search_and_atlas_on_tiny_wan(tiny_wan_path, tmp_path, capsys):
+    """Video end to end: every sample a 5-frame 32 px video, scored frame by frame; rows counted in both Wan 2.2
+    experts; --frames recorded, and refused (naming the flag) where the pipeline would round it; the grid and
+    the atlas show each video as a mosaic of its frames."""
+    from stylehunt.objectives import build_objective, frame_indices
+
+    base = ["--model", tiny_wan_path, "--steps", 2, "--batch-size", 4, "--resolution", 32]
+    args = [*base, "--model-id", "tiny-wan", "--objective", "warmth", "--num-prompts", 2, "--num-heldout", 1,
+            "--rounds", 1, "--per-round", 1, "--layers", 0]
+    code, _, err = _cli(capsys, "search", *args, "--frames", 6, "--out", tmp_path / "bad")
+    assert code == 1 and "--frames 6 is not 1 plus a multiple of 4" in err and "use 5 or 9" in err
+    assert not (tmp_path / "bad").exists()
+    out = tmp_path / "run"
+    code, stdout, err = _cli(capsys, "search", *args, "--frames", 5, "--out", out, "--format", "json")
+    assert code == 0, err
+    preset = stylehunt.Preset.from_file(out)
+    assert json.loads(stdout)["heads"] == [list(a) for a in preset.heads] and preset.heads[0][0] == 0
+    assert preset.fingerprint["family"] == "wan" and preset.provenance["settings"]["frames"] == 5
+    # 2 videos x 2 steps x 1 row: step 1 runs `transformer`, step 2 `transformer_2`, and both are counted
+    assert preset.provenance["settings"]["forward_rows"]["baseline"] == 2 * 2
+    # the recorded baseline score of the first pair is the objective's frame mean of that video, made again
+    pipe = DiffusionPipeline.from_pretrained(tiny_wan_path)
+    settings = SearchSettings(steps=2, height=32, width=32, frames=5).resolved(1, 32, 32)
+    with Sampler(pipe, stylehunt.head_grid(pipe), settings) as sampler:
+        (video,) = sampler.generate([()], [(preset.provenance["prompts"][0], preset.provenance["seeds"][0])], 2)
+    assert len(video) == 5 and video[0].size == (32, 32) and frame_indices(5, 8) == [0, 1, 2, 3, 4]
+    warmth = build_objective("warmth")
+    state = json.loads((out / "state.json").read_text())
+    recorded = state["phases"]["baseline"]["units"]["0"]["scores"][0]
+    assert recorded == pytest.approx(float(warmth(video).mean()), abs=2e-3)  # batch-of-2 float noise only
+    assert float(warmth([video])[0]) == pytest.approx(float(warmth(video).mean()), abs=1e-7)
+    with Image.open(out / "grid.png") as grid:  # 2 pairs x (no guidance, round 1) cells of 96 px, 64 px mosaics
+        assert 2 * 64 <= grid.height < 2 * 96 + 30 and 2 * 64 <= grid.width < 2 * 96 + 130
+    code, _, err = _cli(capsys, "atlas", *base, "--prompt", "a red house", "--frames", 5, "--layers", 0,
+                        "--thumb", 32, "--out", tmp_path / "atlas.png")
+    assert code == 0, err
+    with Image.open(tmp_path / "atlas.png") as atlas:  # 1 layer x (unguided + 4 heads): 2 x 2 mosaics in 32 px cells
+        assert 32 <= atlas.height < 32 + 30 and 5 * 32 <= atlas.width < 6 * 32 + 40
+
+
 def test_the_preset_records_the_style_text_of_a_built_objective():
     from stylehunt.objectives import build_objective
     from stylehunt.headhunter.outputs import style_of

@@ -67,14 +67,14 @@ _TINY_MODELS = " / ".join(TINY_MODEL_NAMES)
 _RECORDED = (
     "model", "model_id", "style", "objective", "prompts", "prompt_column", "category", "num_prompts",
     "num_heldout", "prompt_seed", "seed", "strategy", "rounds", "per_round", "scale", "strength", "steps",
-    "resolution", "cfg", "identity", "layers", "batch_size", "screen_steps", "screen_prompts", "rerank",
+    "resolution", "frames", "cfg", "identity", "layers", "batch_size", "screen_steps", "screen_prompts", "rerank",
     "keep", "name", "version", "license", "dtype",
 )
 
 #: Library parameter (as library messages quote it, ```per_round```) -> the flag that sets it.
 _FLAGS = {
     "rounds": "--rounds", "per_round": "--per-round", "scale": "--scale", "strength": "--strength",
-    "steps": "--steps", "height": "--resolution", "width": "--resolution", "cfg_scale": "--cfg",
+    "steps": "--steps", "height": "--resolution", "width": "--resolution", "frames": "--frames", "cfg_scale": "--cfg",
     "identity": "--identity", "batch_size": "--batch-size", "screen_steps": "--screen-steps",
     "screen_prompts": "--screen-prompts", "rerank": "--rerank", "keep": "--keep", "strategy": "--strategy",
     "layers": "--layers", "pool": "--layers", "prompts": "--num-prompts", "num_search": "--num-prompts",
@@ -277,6 +277,9 @@ def _is_main() -> bool:
 @click.option("--resolution", type=click.IntRange(min=1), default=None,
               help="Image size in px, a multiple of the pixels one token covers (16 for SD3, FLUX.1, "
               "Chroma, Z-Image and Qwen-Image, 8 for tiny-sd3). Default: the model's.")
+@click.option("--frames", type=click.IntRange(min=1), default=None,
+              help="Video models (Wan) only: frames per video, 1 + 4n for Wan; the objective scores a video frame by "
+              "frame. Default: the model's (81 for Wan).")
 @click.option("--cfg", type=FiniteFloat(1.0, 1e4, min_open=True), default=None,
               help="Classifier-free guidance scale during the search (default: none).")
 @click.option("--identity", type=click.Choice(["joint", "image"]), default=DEFAULT_IDENTITY, show_default=True)
@@ -350,7 +353,8 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
     check_report_deps()
     settings_kwargs = dict(
         strategy=opts["strategy"], scale=opts["scale"], strength=opts["strength"], steps=opts["steps"],
-        height=opts["resolution"], width=opts["resolution"], cfg_scale=opts["cfg"], identity=opts["identity"],
+        height=opts["resolution"], width=opts["resolution"], frames=opts["frames"], cfg_scale=opts["cfg"],
+        identity=opts["identity"],
         batch_size=opts["batch_size"], screen_steps=opts["screen_steps"], screen_prompts=opts["screen_prompts"],
         rerank=opts["rerank"], keep=opts["keep"],
     )
@@ -417,6 +421,8 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
 @click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True)
 @click.option("--resolution", type=click.IntRange(min=1), default=None,
               help="Image size in px, a multiple of the pixels one token covers (default: the model's).")
+@click.option("--frames", type=click.IntRange(min=1), default=None,
+              help="Video models (Wan) only: frames per video, 1 + 4n for Wan. Default: the model's (81 for Wan).")
 @click.option("--cfg", type=FiniteFloat(1.0, 1e4, min_open=True), default=None,
               help="Classifier-free guidance scale (default: none).")
 @click.option("--identity", type=click.Choice(["joint", "image"]), default=DEFAULT_IDENTITY, show_default=True)
@@ -427,18 +433,18 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
 @click.option("--progress/--no-progress", default=None)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, callback=image_out,
               help="Output image (.png, .jpg, .webp, ...); replaced atomically, a symlink there is replaced, not followed.")
-def atlas(model, prompt, layers, seed, scale, strength, steps, resolution, cfg, identity, batch_size, thumb, dtype,
-          device, progress, out):
+def atlas(model, prompt, layers, seed, scale, strength, steps, resolution, frames, cfg, identity, batch_size, thumb,
+          dtype, device, progress, out):
     """Single-head guidance for every head of some layers: one row per layer, one column per head."""
     try:
-        _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, cfg, identity, batch_size, thumb,
-               dtype, device, progress, out)
+        _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, frames, cfg, identity, batch_size,
+               thumb, dtype, device, progress, out)
     except StylehuntError as e:
         raise _named_by_flag(e) from None
 
 
-def _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, cfg, identity, batch_size, thumb, dtype,
-           device, progress, out):
+def _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, frames, cfg, identity, batch_size, thumb,
+           dtype, device, progress, out):
     from ..engine import head_grid
     from ..files import atomic_write_image
     from ..headhunter.report import render_atlas
@@ -447,14 +453,14 @@ def _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, cfg,
     if not prompt.strip():
         raise click.BadParameter("the prompt is empty", param_hint="'--prompt'")
     SearchSettings(rounds=1, per_round=1, scale=scale, strength=strength, steps=steps, height=resolution,
-                   width=resolution, cfg_scale=cfg, identity=identity, batch_size=batch_size)
+                   width=resolution, frames=frames, cfg_scale=cfg, identity=identity, batch_size=batch_size)
     transformer = _skeleton(model)
     resolve_pool(head_grid(transformer), None, layers)  # bad --layers before loading
     _check_resolution(resolution, model, transformer)
     quiet_model_loading()
     pipe = load_pipeline(model, dtype=dtype, device=device)
     image = render_atlas(pipe, prompt, layers=layers, seed=seed, scale=scale, strength=strength, steps=steps,
-                         height=resolution, width=resolution, cfg_scale=cfg, identity=identity,
+                         height=resolution, width=resolution, frames=frames, cfg_scale=cfg, identity=identity,
                          batch_size=batch_size, thumb=thumb, progress=progress)
     atomic_write_image(image, out)
     click.echo(printable(str(out)))

@@ -85,6 +85,7 @@ from .settings import (
     DEFAULT_STRENGTH,
     HELDOUT_SEED_OFFSET,
     SearchSettings,
+    check_frames,
     check_int_setting,
     check_pool_size,
     image_size,
@@ -183,6 +184,7 @@ def search(
     steps: int = DEFAULT_STEPS,
     height: int | None = None,
     width: int | None = None,
+    frames: int | None = None,
     cfg_scale: float | None = None,
     identity: str = DEFAULT_IDENTITY,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -217,8 +219,9 @@ def search(
         style: style text for objectives built by name (e.g. PickScore of ``"<style>, <prompt>"``).
         seeds, heldout_seeds: one generation seed per prompt; default ``base_seed + i`` for the
             search pairs and ``base_seed + HELDOUT_SEED_OFFSET + i`` (1000 + i) for the held-out pairs.
-        strategy, rounds, per_round, scale, strength, steps, height, width, cfg_scale, identity,
-        batch_size, screen_steps, screen_prompts, rerank, keep, share_prefix: see :class:`SearchSettings`.
+        strategy, rounds, per_round, scale, strength, steps, height, width, frames, cfg_scale, identity,
+        batch_size, screen_steps, screen_prompts, rerank, keep, share_prefix: see :class:`SearchSettings`. On a
+        video pipeline (Wan) every sample is a video of ``frames`` frames, scored frame by frame.
         pool: the candidate heads (default: every head of the model); ``layers`` restricts the
             pool to some layers (``"0-5,12"`` or a list).
         out: run folder; gets ``state.json`` (resume), ``scores.json``, ``curve.png``,
@@ -248,7 +251,7 @@ def search(
     # ---- validation: everything cheap, before the objective's weights or any image -------------
     settings = SearchSettings(
         strategy=strategy, rounds=rounds, per_round=per_round, scale=scale, strength=strength, steps=steps,
-        height=height, width=width, cfg_scale=cfg_scale, identity=identity, batch_size=batch_size,
+        height=height, width=width, frames=frames, cfg_scale=cfg_scale, identity=identity, batch_size=batch_size,
         screen_steps=screen_steps, screen_prompts=screen_prompts, rerank=rerank, keep=keep, share_prefix=share_prefix,
     )
     grid = check_pipeline(pipe)
@@ -264,6 +267,7 @@ def search(
     search_seeds = _seed_list(seeds, len(search_prompts), base_seed, "seeds")
     heldout_seed_list = _seed_list(heldout_seeds, len(heldout_prompts), base_seed + HELDOUT_SEED_OFFSET, "heldout_seeds")
     h, w = image_size(pipe, settings)
+    check_frames(pipe, settings.frames)
     settings = settings.resolved(len(search_prompts), h, w)
     addresses = resolve_pool(grid, pool, layers)
     check_pool_size(len(addresses), settings)

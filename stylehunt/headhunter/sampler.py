@@ -1,5 +1,9 @@
 """Generating the search's images: one pipeline call evaluates several head sets side by side.
 
+An "image" here is a sample of the pipeline: a PIL image, or for a video pipeline (Wan) a list of
+PIL frames, ``settings.frames`` long (the pipeline's default when ``None``). Objectives and the
+figures take either.
+
 Each image of a call is a *job*, a (head set, prompt-seed pair) couple. Its row of the per-row
 strength table (:func:`stylehunt.apply_table`) perturbs its own head set; it has its own
 ``torch.Generator`` seeded by its pair; prompt embeddings are computed once per prompt (a batch of
@@ -15,16 +19,13 @@ and where rows are counted are read from the pipeline's family adapter
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from ..engine.families import adapter_for_pipeline
 from ..errors import SearchError
 from .settings import HeadSet, SearchSettings
-
-if TYPE_CHECKING:  # pragma: no cover
-    from PIL import Image
 
 __all__ = ["Sampler"]
 
@@ -45,32 +46,34 @@ class Sampler:
         self.rows = 0
         self.skipped = 0.0  # block-rows the engine's shared prefix left out (see block_rows)
         self._embeds: dict[tuple[str, bool], dict[str, torch.Tensor]] = {}
-        self._hook = None
+        self._hooks: list[Any] = []
         self._previous_bar: Any = None
 
     def __enter__(self) -> "Sampler":
-        transformer = self.pipe.transformer
-        # the module that first sees the (possibly extended) latent batch
-        embedder = getattr(transformer, self.adapter.input_embedder, None)
-        if embedder is None:
-            raise SearchError(
-                f"cannot count rows: {type(transformer).__name__} has no `{self.adapter.input_embedder}` "
-                f"(the input embedder the {self.adapter.name!r} family adapter names)"
-            )
+        # the module that first sees the (possibly extended) latent batch, in every denoiser present
+        # (Wan 2.2's two experts each run part of the steps)
+        denoisers = [d for d in (getattr(self.pipe, name, None) for name in self.adapter.denoisers) if d is not None]
+        embedders = [getattr(d, self.adapter.input_embedder, None) for d in denoisers]
+        for denoiser, embedder in zip(denoisers, embedders):
+            if embedder is None:
+                raise SearchError(
+                    f"cannot count rows: {type(denoiser).__name__} has no `{self.adapter.input_embedder}` "
+                    f"(the input embedder the {self.adapter.name!r} family adapter names)"
+                )
 
         def count(_module, args, kwargs):
             x = args[0] if args else next(iter(kwargs.values()))
             self.rows += int(x.shape[0])
 
-        self._hook = embedder.register_forward_pre_hook(count, with_kwargs=True)
+        self._hooks = [e.register_forward_pre_hook(count, with_kwargs=True) for e in embedders]
         self._previous_bar = getattr(self.pipe, "_progress_bar_config", None)
         self.pipe.set_progress_bar_config(disable=True)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._hook is not None:
-            self._hook.remove()
-            self._hook = None
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
         if self._previous_bar is None:
             if hasattr(self.pipe, "_progress_bar_config"):
                 del self.pipe._progress_bar_config
@@ -136,14 +139,16 @@ class Sampler:
                 table[i, layer, head] = self.settings.strength
         return table
 
-    def generate(self, sets: list[HeadSet], pairs: list[tuple[str, int]], steps: int) -> list["Image.Image"]:
-        """One pipeline call: image i uses head set ``sets[i]`` and prompt-seed pair ``pairs[i]``."""
+    def generate(self, sets: list[HeadSet], pairs: list[tuple[str, int]], steps: int) -> list[Any]:
+        """One pipeline call: sample i (an image, or a video's frames) uses head set ``sets[i]`` and pair ``pairs[i]``."""
         from ..engine import apply_table, remove, skipped_block_rows
 
         s = self.settings
         table = self.table(sets)
         guided = bool(table.any())
         kwargs = self._call_kwargs([p for p, _ in pairs])
+        if s.frames is not None:
+            kwargs["num_frames"] = s.frames
         generators = [torch.Generator().manual_seed(int(seed)) for _, seed in pairs]
         if guided:
             apply_table(self.pipe, table, scale=s.scale, identity=s.identity, share_prefix=s.share_prefix)
@@ -160,7 +165,8 @@ class Sampler:
             if guided:
                 self.skipped += skipped_block_rows(self.pipe)
                 remove(self.pipe)
-        return list(out.images)
+        # image pipelines return `images`; video pipelines `frames`, one list of PIL frames per video
+        return list(out.images if hasattr(out, "images") else out.frames)
 
 
 def _join(values: list[Any]) -> Any:
