@@ -1,4 +1,8 @@
-"""``stylehunt generate`` and ``stylehunt heads``."""
+"""``stylehunt generate`` and ``stylehunt heads``.
+
+``generate`` writes an image, or for a video model (Wan) an mp4 and a contact sheet of its frames;
+every file is replaced atomically (a symlink at its name is replaced, never written through).
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,16 @@ from pathlib import Path
 import click
 
 from .app import cli, quiet_model_loading
-from .params import FiniteFloat, device_option, image_out, seed_option
+from .params import FiniteFloat, device_option, media_out, seed_option
 from ..errors import GuidanceError, NonFiniteGuidanceError
-from ..files import atomic_write_image
+from ..files import VIDEO_SUFFIX, atomic_write_image, atomic_write_video, check_video_writer
 from ..tiny import TINY_MODEL_NAMES
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "tiny-sd3"
+#: Frames per second of the mp4 of a video model (Wan 2.1 and 2.2 make 16 frames per second of video).
+DEFAULT_FPS = 16
 #: The tiny models as the help lists them, from the names the loader accepts.
 _TINY_MODELS = " / ".join(TINY_MODEL_NAMES)
 
@@ -64,20 +70,36 @@ def _parse_heads(spec: str) -> list[tuple[int, int]]:
               help="Guide from this fraction of the steps.")
 @click.option("--stop", type=FiniteFloat(0.0, 1.0), default=1.0, show_default=True,
               help="Guide until this fraction of the steps.")
+@click.option("--frames", type=click.IntRange(min=1), default=None,
+              help="Video models (Wan) only: frames per video, 1 + 4n for Wan. Default: the model's (81 for Wan).")
+@click.option("--fps", type=click.IntRange(min=1), default=None,
+              help=f"Video models only: frames per second of the mp4 (default: {DEFAULT_FPS}).")
 @click.option("--baseline/--no-baseline", default=False,
-              help="Also write the unguided image (same seed) next to --out, as NAME.baseline.png.")
+              help="Also write the unguided image (same seed) next to --out, as NAME.baseline.png; for a video, "
+              "NAME.baseline.mp4 and a second row (the baseline under the guided video) on the contact sheet.")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
 @click.option("--device", default=None, callback=device_option, help="torch device, e.g. cuda (default: cpu).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, callback=image_out,
-              help="Output image path (.png, .jpg, .webp, ...).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, callback=media_out,
+              help="Output path: an image (.png, .jpg, .webp, ...), or .mp4 for a video model (Wan), which also "
+              "gets a contact sheet of sampled frames, NAME.frames.png.")
 def generate(model, presets, head_specs, strengths, scale, identity, prompt, negative_prompt, guidance_scale,
-             true_cfg_scale, steps, height, width, seed, start, stop, baseline, dtype, device, out):
-    """Generate an image with presets applied (and optionally the unguided baseline).
+             true_cfg_scale, steps, height, width, seed, start, stop, frames, fps, baseline, dtype, device, out):
+    """Generate an image (or a video) with presets applied, and optionally the unguided baseline.
 
     Every option is checked before the model loads, except what needs the model (the size multiple,
-    whether the pipeline takes --true-cfg-scale), which is checked before the first step. Nothing
-    is written unless every image came out finite.
+    whether the pipeline takes --true-cfg-scale, whether it makes images or videos, its frame
+    count), which is checked before the first step. Nothing is written unless every sample came out
+    finite. A video model writes NAME.mp4 (H.264, through diffusers' export_to_video with imageio and
+    imageio-ffmpeg: pip install 'stylehunt[video]') and NAME.frames.png, 8 evenly spaced frames in a
+    row (the baseline's below them with --baseline).
     """
+    video_out = out.suffix.lower() == VIDEO_SUFFIX
+    for flag, value in (("--frames", frames), ("--fps", fps)):
+        if value is not None and not video_out:
+            raise click.BadParameter(f"{flag} is for videos, but --out {out.name} names an image; a video model "
+                                     f"writes --out NAME{VIDEO_SUFFIX}", param_hint=f"'{flag}'")
+    if video_out:
+        check_video_writer()
     if not presets and not head_specs:
         raise click.UsageError("give at least one --preset REF or --heads L:H,...")
     if start >= stop:
@@ -102,8 +124,11 @@ def generate(model, presets, head_specs, strengths, scale, identity, prompt, neg
     quiet_model_loading()
     pipe = load_pipeline(model, dtype=dtype, device=device)
     pipe.set_progress_bar_config(disable=True)
-    _check_for_pipeline(pipe, height=height, width=width, true_cfg_scale=true_cfg_scale)
+    video = _check_for_pipeline(pipe, height=height, width=width, true_cfg_scale=true_cfg_scale, out=out,
+                                frames=frames, fps=fps)
     kwargs = {"num_inference_steps": steps, "height": height, "width": width, "output_type": "np"}
+    if frames is not None:
+        kwargs["num_frames"] = frames
     for key, value in (("negative_prompt", negative_prompt), ("guidance_scale", guidance_scale),
                        ("true_cfg_scale", true_cfg_scale)):
         if value is not None:
@@ -113,17 +138,19 @@ def generate(model, presets, head_specs, strengths, scale, identity, prompt, neg
         apply_kwargs["strengths"] = strengths[0] if len(strengths) == 1 else list(strengths)
 
     def image(what: str):
-        pixels = pipe(prompt, generator=torch.Generator().manual_seed(seed), **kwargs).images
+        """The image (a PIL image), or for a video model the video (its PIL frames)."""
+        output = pipe(prompt, generator=torch.Generator().manual_seed(seed), **kwargs)
+        pixels = output.frames if video else output.images
         if not np.isfinite(pixels).all():  # the pipeline's own CFG overflowed, or the model in its --dtype
             given = [f"{flag} {value:g}" for flag, value in (("--guidance-scale", guidance_scale),
                                                              ("--true-cfg-scale", true_cfg_scale)) if value is not None]
             raise GuidanceError(
-                f"the {what} image came out non-finite (NaN/inf) with {', '.join(given + [f'--dtype {dtype}'])}; "
-                "nothing was written",
+                f"the {what} {'video' if video else 'image'} came out non-finite (NaN/inf) with "
+                f"{', '.join(given + [f'--dtype {dtype}'])}; nothing was written",
                 hint="lower --guidance-scale / --true-cfg-scale"
                 + ("" if dtype == "float32" else ", or use --dtype float32 (half precision overflows sooner)"),
             )
-        return pipe.numpy_to_pil(pixels)[0]
+        return pipe.numpy_to_pil(pixels[0]) if video else pipe.numpy_to_pil(pixels)[0]
 
     apply(pipe, chosen, **apply_kwargs)
     try:
@@ -139,16 +166,51 @@ def generate(model, presets, head_specs, strengths, scale, identity, prompt, neg
     if baseline:
         images.append((out.with_name(f"{out.stem}.baseline{out.suffix}"), image("baseline")))
     out.parent.mkdir(parents=True, exist_ok=True)
-    for path, picture in images:  # PNG/JPEG bytes in memory, then an atomic rename: never through a link
-        atomic_write_image(picture, path)
-    for path, _ in images:
+    written = _write_videos(images, out, fps or DEFAULT_FPS) if video else _write_images(images)
+    for path in written:
         click.echo(str(path))
 
 
-def _check_for_pipeline(pipe, *, height: int | None, width: int | None, true_cfg_scale: float | None) -> None:
-    """The options only the loaded pipeline can judge, checked before the first step."""
-    from ..engine import size_multiple
+def _write_images(images: list) -> list[Path]:
+    for path, picture in images:  # PNG/JPEG bytes in memory, then an atomic rename: never through a link
+        atomic_write_image(picture, path)
+    return [path for path, _ in images]
 
+
+def _write_videos(videos: list, out: Path, fps: int) -> list[Path]:
+    """Each video's mp4 (encoded into a temporary sibling, renamed into place), then the contact sheet."""
+    from ..headhunter.report import contact_sheet
+
+    for path, frames in videos:
+        atomic_write_video(frames, path, fps=fps)
+    sheet = out.with_name(f"{out.stem}.frames.png")
+    labels = ["guided", "baseline"][: len(videos)]
+    atomic_write_image(contact_sheet([frames for _, frames in videos], row_labels=labels), sheet)
+    return [path for path, _ in videos] + [sheet]
+
+
+def _check_for_pipeline(pipe, *, height: int | None, width: int | None, true_cfg_scale: float | None, out: Path,
+                        frames: int | None, fps: int | None) -> bool:
+    """The options only the loaded pipeline can judge, checked before the first step; whether it makes videos."""
+    from ..engine import size_multiple
+    from ..headhunter.settings import frames_problem, makes_video
+
+    name = type(pipe).__name__
+    video = makes_video(pipe)
+    if not video:
+        for flag, value in (("--frames", frames), ("--fps", fps)):
+            if value is not None:
+                raise click.BadParameter(f"{name} makes images, not videos; drop {flag}", param_hint=f"'{flag}'")
+        if out.suffix.lower() == VIDEO_SUFFIX:
+            raise click.BadParameter(f"{name} makes images, not videos; give --out NAME.png (or .jpg, .webp)",
+                                     param_hint="'--out'")
+    elif out.suffix.lower() != VIDEO_SUFFIX:
+        raise click.BadParameter(
+            f"{name} makes videos; give --out NAME{VIDEO_SUFFIX} (a contact sheet of its frames, NAME.frames.png, "
+            "is written next to it)", param_hint="'--out'",
+        )
+    elif frames is not None and (problem := frames_problem(pipe, frames)):
+        raise click.BadParameter(problem, param_hint="'--frames'")
     if true_cfg_scale is not None and "true_cfg_scale" not in inspect.signature(pipe.__call__).parameters:
         raise click.BadParameter(
             f"{type(pipe).__name__} has no true CFG (no `true_cfg_scale` argument); use --guidance-scale",
@@ -164,6 +226,7 @@ def _check_for_pipeline(pipe, *, height: int | None, width: int | None, true_cfg
                 f"{multiple}x{multiple} pixels); use {nearest}",
                 param_hint=f"'{flag}'",
             )
+    return video
 
 
 @cli.command()

@@ -19,7 +19,7 @@ import click
 
 from ..errors import DeviceError, StorageError
 
-__all__ = ["FiniteFloat", "image_out", "device_option", "seed_option", "writable_folder_problem"]
+__all__ = ["FiniteFloat", "image_out", "media_out", "device_option", "seed_option", "writable_folder_problem"]
 
 #: The seeds ``torch.Generator.manual_seed`` takes: a signed or unsigned 64-bit integer.
 SEED_RANGE = (-(2**63), 2**64 - 1)
@@ -65,12 +65,29 @@ def image_out(ctx: click.Context, param: click.Parameter, value: Path | None) ->
     The format is tried on a 1x1 image (some registered formats cannot hold RGB), so a bad suffix
     is refused before a model is loaded rather than after every image is generated.
     """
+    return _out_path(ctx, param, value, video=False)
+
+
+def media_out(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Callback for ``generate --out``: an image path as :func:`image_out` takes, or an ``.mp4`` (a video model).
+
+    Which of the two the model makes is known once it is loaded; ``generate`` checks that then.
+    """
+    return _out_path(ctx, param, value, video=True)
+
+
+def _out_path(ctx: click.Context, param: click.Parameter, value: Path | None, *, video: bool) -> Path | None:
     if value is None:
         return None
     from PIL import Image
 
+    from ..files import VIDEO_SUFFIX
+
     flag = param.opts[0] if param.opts else "--out"
     suffix = value.suffix.lower()
+    if video and suffix == VIDEO_SUFFIX:
+        _check_writable(flag, value)
+        return value
     fmt = Image.registered_extensions().get(suffix)
     error = None
     if fmt is None or fmt not in Image.SAVE:
@@ -81,7 +98,14 @@ def image_out(ctx: click.Context, param: click.Parameter, value: Path | None) ->
         except (OSError, ValueError, KeyError) as e:
             error = f"PIL cannot write RGB images as {fmt} ({e})"
     if error:
-        raise click.BadParameter(f"{value.name}: {error}; use .png (or .jpg, .webp)", ctx=ctx, param=param)
+        also = f"; {VIDEO_SUFFIX} for a video model" if video else ""
+        raise click.BadParameter(f"{value.name}: {error}; use .png (or .jpg, .webp{also})", ctx=ctx, param=param)
+    _check_writable(flag, value)
+    return value
+
+
+def _check_writable(flag: str, value: Path) -> None:
+    """``value``'s folder can be created and written, and ``value`` is not a read-only file."""
     problem = writable_folder_problem(value.parent)
     if problem is None and value.exists() and not os.access(value, os.W_OK):
         problem = value, "the file exists and is read-only"
@@ -89,7 +113,6 @@ def image_out(ctx: click.Context, param: click.Parameter, value: Path | None) ->
         path, why = problem
         raise StorageError(f"{flag} {value}: cannot write to {path}: {why}", path=str(path),
                            hint=f"choose an {flag} in a folder you can write to")
-    return value
 
 
 def device_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
