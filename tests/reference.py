@@ -35,7 +35,7 @@ def attention_layers(transformer):
         return [(b.attn, "text_image") for b in transformer.transformer_blocks]
     if name == "WanTransformer3DModel":  # video self-attention only (attn2 is cross-attention to the text)
         return [(b.attn1, "image") for b in transformer.blocks]
-    # FLUX.1 and Chroma: the double-stream blocks, then the single-stream blocks
+    # FLUX.1, Chroma and FLUX.2: the double-stream blocks, then the single-stream blocks
     out = [(b.attn, "text_image") for b in transformer.transformer_blocks]
     out += [(b.attn, "text_image") for b in transformer.single_transformer_blocks]
     return out
@@ -172,6 +172,10 @@ def as_scheduler_input(transformer, call, delta):
         # target's: the first shape in img_shapes, (frames, rows, columns) of tokens
         frames, rows, columns = call["img_shapes"][0][0]
         return delta[:, : frames * rows * columns]
+    if type(transformer).__name__ == "Flux2Transformer2DModel":
+        # the FLUX.2 loops append reference-image tokens (time coordinate 10, 20, ... in img_ids) after
+        # the generated image's (time coordinate 0) and keep the generated ones
+        return delta[:, : int((call["img_ids"][0, :, 0] == 0).sum())]
     return delta
 
 
@@ -182,7 +186,7 @@ class ReferenceGuidance:
     conditional rows (second half under SD3 CFG, first half under Z-Image CFG, all rows otherwise). ``scheduler.step``
     then receives the pipeline's own ``eps_cfg`` plus ``w * (eps_c - eps_pert)``, laid out as the
     pipeline hands its prediction over (Z-Image: negated, frame axis squeezed; Qwen-Image-Edit: the
-    target image's tokens only).
+    target image's tokens only; FLUX.2: the generated image's tokens, without the reference images').
     """
 
     def __init__(self, pipe, table, scale, mode="joint"):

@@ -7,12 +7,14 @@ import inspect
 import random
 from dataclasses import dataclass, field
 
+import numpy as np
 import pytest
 import torch
 from diffusers import (
     ChromaImg2ImgPipeline,
     ChromaInpaintPipeline,
     DiffusionPipeline,
+    Flux2KleinInpaintPipeline,
     FluxImg2ImgPipeline,
     FluxInpaintPipeline,
     QwenImageEditPipeline,
@@ -28,6 +30,7 @@ from diffusers import (
     ZImageImg2ImgPipeline,
     ZImageInpaintPipeline,
 )
+from PIL import Image
 
 import stylehunt
 from stylehunt.engine import strength_table
@@ -76,7 +79,7 @@ def run(pipe, prompt=PROMPTS, seed=0, **kwargs):
     # Z-Image's pipelines rewrite prompt lists in place (diffusers 0.42.1): every call gets its own copies
     prompt = list(prompt) if isinstance(prompt, list) else prompt
     kwargs = {k: list(v) if isinstance(v, list) else v for k, v in kwargs.items()}
-    # by name: the video-to-video pipeline takes `video` first
+    # by name: the video-to-video pipeline takes `video` first, the FLUX.2 pipelines `image`
     out = pipe(prompt=prompt, generator=torch.Generator().manual_seed(seed), output_type="latent", **kwargs)
     return out.images if hasattr(out, "images") else out.frames  # video pipelines return frames
 
@@ -522,6 +525,9 @@ def test_perturbed_forward_matches_reference(request, family, identity):
 # Model families as table rows: a new family is one FamilyCase (its tiny fixture, siblings, calls) ----
 
 
+REFERENCE_IMAGE = Image.fromarray(np.random.RandomState(0).randint(0, 256, (64, 64, 3), dtype=np.uint8))
+
+
 @dataclass(frozen=True)
 class FamilyCase:
     name: str  # the adapter name
@@ -533,6 +539,8 @@ class FamilyCase:
     identities: tuple = ("joint", "image")
     transformer_config: dict = field(default_factory=dict)  # config keys a sibling pipeline reads (diffusers bugs)
     refused_arg: str = "kv_cache"  # a transformer argument the adapter refuses (refuse_if_set)
+    edit: dict = field(default_factory=dict)  # kwargs giving the pipeline itself reference images (FLUX.2)
+    label: str = ""  # the test id, when a family has several cases (default: name)
     sibling_input: dict = field(default_factory=dict)  # what the siblings start from, if not an image (a video)
 
 
@@ -572,6 +580,25 @@ FAMILY_CASES = [
         identities=("joint",),
     ),
     FamilyCase(
+        "flux2",
+        "tiny_flux2_path",  # FLUX.2-klein base: CFG as a second, unconditional call
+        (Flux2KleinInpaintPipeline,),
+        cfg={"guidance_scale": 3.0},
+        no_cfg={"guidance_scale": 1.0},
+        extra={"max_sequence_length": 64},
+        edit={"image": REFERENCE_IMAGE},
+    ),
+    FamilyCase(
+        "flux2",
+        "tiny_flux2_dev_path",  # FLUX.2-dev: guidance-distilled, guidance_scale is embedded, one call per step
+        (),
+        cfg={"guidance_scale": 4.0},
+        no_cfg={"guidance_scale": 1.0},
+        extra={"max_sequence_length": 256},  # its system prompt comes first
+        edit={"image": REFERENCE_IMAGE},
+        label="flux2-dev",
+    ),
+    FamilyCase(
         "wan",
         # Wan 2.2 A14B-shaped: step 1 of 3 (t 999) on `transformer`, steps 2-3 (857, 600) on `transformer_2`
         "tiny_wan_path",
@@ -582,7 +609,7 @@ FAMILY_CASES = [
         sibling_input={"video": torch.rand(1, 5, 3, 64, 64), "strength": 0.8},
     ),
 ]
-CASE_IDS = [case.name for case in FAMILY_CASES]
+CASE_IDS = [case.label or case.name for case in FAMILY_CASES]
 
 
 @pytest.fixture(scope="module", params=FAMILY_CASES, ids=CASE_IDS)
@@ -606,28 +633,35 @@ def test_family_matches_materialising_reference(family, cfg, seed, u):
     presets = random_presets(grid, rng)
     strengths = [u if u is not None else min(p.strength, 0.9) for p in presets]
     w = rng.uniform(1.0, 4.0)
-    stylehunt.apply(pipe, presets, scale=w, strengths=strengths)
-    try:
-        ours = family_run(case, pipe, cfg=cfg, num_images_per_prompt=2)
-    finally:
-        stylehunt.remove(pipe)
-    with ReferenceGuidance(pipe, strength_table(grid, presets, strengths), w, "joint"):
-        expected = family_run(case, pipe, cfg=cfg, num_images_per_prompt=2)
     plain = family_run(case, pipe, cfg=cfg, num_images_per_prompt=2)
-    assert ours.shape[0] == 4
-    assert not torch.allclose(ours, plain, atol=1e-3)
-    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-5)
+    # every identity the family allows, where they differ (on image-only layers, Wan's, they coincide)
+    identities = case.identities if any(layer.kind != "image" for layer in grid.layers) else case.identities[:1]
+    for identity in identities:
+        stylehunt.apply(pipe, presets, scale=w, strengths=strengths, identity=identity)
+        try:
+            ours = family_run(case, pipe, cfg=cfg, num_images_per_prompt=2)
+        finally:
+            stylehunt.remove(pipe)
+        with ReferenceGuidance(pipe, strength_table(grid, presets, strengths), w, identity):
+            expected = family_run(case, pipe, cfg=cfg, num_images_per_prompt=2)
+        assert ours.shape[0] == 4
+        assert not torch.allclose(ours, plain, atol=1e-3), identity
+        torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-5, msg=identity)
 
 
 def test_family_siblings_match_the_reference(family):
     case, base = family
     preset = stylehunt.Preset(heads=[(0, 0), (1, 1)], strength=0.8)
-    for cls in case.siblings:
+    start = case.sibling_input or {"image": torch.rand(1, 3, 64, 64), "strength": 0.8}
+    variants = [(cls, start) for cls in case.siblings]
+    if case.edit:  # the pipeline itself, editing: reference-image tokens follow the latents
+        variants.append((type(base), case.edit))
+    assert variants, "every family has a sibling or an edit mode to test"
+    for cls, extra in variants:
         pipe = cls.from_pipe(base)
         pipe.set_progress_bar_config(disable=True)
-        extra = dict(case.sibling_input or {"image": torch.rand(1, 3, 64, 64), "strength": 0.8})
         if "Inpaint" in cls.__name__:
-            extra["mask_image"] = torch.ones(1, 1, 64, 64)
+            extra = {**extra, "mask_image": torch.ones(1, 1, 64, 64)}
         stylehunt.apply(pipe, preset, scale=2.0)
         try:
             ours = family_run(case, pipe, **extra)
