@@ -86,6 +86,8 @@ GENERATE_CASES = {
     "true-cfg-on-sd3": (["--true-cfg-scale", "4", "--negative-prompt", "blur"], 2,
                         ["'--true-cfg-scale'", "StableDiffusion3Pipeline has no true CFG"]),
     "true-cfg-without-negative": (["--true-cfg-scale", "4"], 2, ["'--true-cfg-scale'", "--negative-prompt"]),
+    "negative-prompt-on-flux2-klein": (["--model", "tiny-flux2", "--negative-prompt", "blur"], 2,
+                                       ["'--negative-prompt'", "Flux2KleinPipeline takes no negative prompt"]),
     "scale-nan": (["--scale", "nan"], 2, ["'--scale'", "'nan' is not a finite number"]),
     "scale-negative": (["--scale", "-1"], 2, ["'--scale'", "x>=0.0"]),
     "strength-above-one": (["--strength", "1.5"], 2, ["'--strength'", "0.0<=x<=1.0"]),

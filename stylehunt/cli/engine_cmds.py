@@ -125,7 +125,7 @@ def generate(model, presets, head_specs, strengths, scale, identity, prompt, neg
     pipe = load_pipeline(model, dtype=dtype, device=device)
     pipe.set_progress_bar_config(disable=True)
     video = _check_for_pipeline(pipe, height=height, width=width, true_cfg_scale=true_cfg_scale, out=out,
-                                frames=frames, fps=fps)
+                                frames=frames, fps=fps, negative_prompt=negative_prompt)
     kwargs = {"num_inference_steps": steps, "height": height, "width": width, "output_type": "np"}
     if frames is not None:
         kwargs["num_frames"] = frames
@@ -139,7 +139,7 @@ def generate(model, presets, head_specs, strengths, scale, identity, prompt, neg
 
     def image(what: str):
         """The image (a PIL image), or for a video model the video (its PIL frames)."""
-        output = pipe(prompt, generator=torch.Generator().manual_seed(seed), **kwargs)
+        output = pipe(prompt=prompt, generator=torch.Generator().manual_seed(seed), **kwargs)  # FLUX.2 takes `image` first
         pixels = output.frames if video else output.images
         if not np.isfinite(pixels).all():  # the pipeline's own CFG overflowed, or the model in its --dtype
             given = [f"{flag} {value:g}" for flag, value in (("--guidance-scale", guidance_scale),
@@ -190,7 +190,7 @@ def _write_videos(videos: list, out: Path, fps: int) -> list[Path]:
 
 
 def _check_for_pipeline(pipe, *, height: int | None, width: int | None, true_cfg_scale: float | None, out: Path,
-                        frames: int | None, fps: int | None) -> bool:
+                        frames: int | None, fps: int | None, negative_prompt: str | None) -> bool:
     """The options only the loaded pipeline can judge, checked before the first step; whether it makes videos."""
     from ..engine import size_multiple
     from ..headhunter.settings import frames_problem, makes_video
@@ -215,6 +215,11 @@ def _check_for_pipeline(pipe, *, height: int | None, width: int | None, true_cfg
         raise click.BadParameter(
             f"{type(pipe).__name__} has no true CFG (no `true_cfg_scale` argument); use --guidance-scale",
             param_hint="'--true-cfg-scale'",
+        )
+    if negative_prompt is not None and "negative_prompt" not in inspect.signature(pipe.__call__).parameters:
+        raise click.BadParameter(
+            f"{name} takes no negative prompt (FLUX.2 runs its CFG against the empty prompt); drop --negative-prompt",
+            param_hint="'--negative-prompt'",
         )
     multiple = size_multiple(pipe)
     for flag, value in (("--height", height), ("--width", width)):

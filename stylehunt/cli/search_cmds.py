@@ -276,7 +276,7 @@ def _is_main() -> bool:
 @click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True, help="Denoising steps.")
 @click.option("--resolution", type=click.IntRange(min=1), default=None,
               help="Image size in px, a multiple of the pixels one token covers (16 for SD3, FLUX.1, "
-              "Chroma, Z-Image and Qwen-Image, 8 for tiny-sd3). Default: the model's.")
+              "Chroma, Z-Image, Qwen-Image and FLUX.2, 8 for tiny-sd3). Default: the model's.")
 @click.option("--frames", type=click.IntRange(min=1), default=None,
               help="Video models (Wan) only: frames per video, 1 + 4n for Wan; the objective scores a video frame by "
               "frame. Default: the model's (81 for Wan).")
