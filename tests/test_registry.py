@@ -54,6 +54,11 @@ _FLUX2 = dict(
 )
 _KLEIN_4B = dict(num_layers=5, num_single_layers=20, num_attention_heads=24, joint_attention_dim=7680, guidance_embeds=False)
 _KLEIN_9B = dict(num_layers=8, num_single_layers=24, num_attention_heads=32, joint_attention_dim=12288, guidance_embeds=False)
+_WAN_14B = dict(
+    patch_size=(1, 2, 2), num_attention_heads=40, attention_head_dim=128, in_channels=16, out_channels=16,
+    text_dim=4096, freq_dim=256, ffn_dim=13824, num_layers=40, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+    eps=1e-6, added_kv_proj_dim=None,
+)
 REAL_CONFIGS = {
     "sd3-medium": ("SD3Transformer2DModel", "stabilityai/stable-diffusion-3-medium-diffusers", _SD3),
     "sd3.5-medium": (
@@ -100,6 +105,19 @@ REAL_CONFIGS = {
             *((f"flux.2-klein{base}-9b", f"black-forest-labs/FLUX.2-klein{base}-9B", _KLEIN_9B) for base in ("", "-base")),
         )
     },
+    # Wan (diffusers' scripts/convert_wan_to_diffusers.py): Wan2.2-T2V-A14B's two experts each have Wan2.1-T2V-14B's
+    # config, so the two aliases share a fingerprint
+    **{
+        alias: ("WanTransformer3DModel", hub_id, dict(_WAN_14B, **config))
+        for alias, hub_id, config in (
+            ("wan2.1-t2v-14b", "Wan-AI/Wan2.1-T2V-14B-Diffusers", {}),
+            ("wan2.2-t2v-a14b", "Wan-AI/Wan2.2-T2V-A14B-Diffusers", {}),
+            ("wan2.1-t2v-1.3b", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", dict(num_attention_heads=12, ffn_dim=8960,
+                                                                         num_layers=30)),
+            ("wan2.2-ti2v-5b", "Wan-AI/Wan2.2-TI2V-5B-Diffusers", dict(num_attention_heads=24, ffn_dim=14336,
+                                                                       num_layers=30, in_channels=48, out_channels=48)),
+        )
+    },
 }
 
 
@@ -141,7 +159,8 @@ def test_alias_fingerprints_equal_the_real_models_built_on_meta(alias):
 
 
 def test_model_aliases_are_the_documented_five_plus_the_tiny_demo_model():
-    assert sorted(registry.model_aliases()) == sorted([*REAL_CONFIGS, "tiny-sd3", "tiny-chroma", "tiny-zimage", "tiny-qwenimage", "tiny-flux2"])
+    assert sorted(registry.model_aliases()) == sorted([*REAL_CONFIGS, "tiny-sd3", "tiny-chroma", "tiny-zimage", "tiny-qwenimage", "tiny-flux2",
+                                                        "tiny-wan"])
     assert registry.model_alias_for(SD3_ID).alias == "sd3-medium"
     assert registry.model_alias_for("flux.1-dev").family == "flux"
     assert registry.model_alias_for("someone/else") is None
