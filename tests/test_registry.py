@@ -34,7 +34,8 @@ PAPER = {
     "sd3-medium/paper-l11h15": (11, 15),
 }
 # Made by a real search run on the tiny demo model (see its provenance).
-TINY = {"tiny-sd3/warm", "tiny-chroma/warm", "tiny-zimage/warm", "tiny-qwenimage/warm", "tiny-flux2/warm"}
+TINY = {"tiny-sd3/warm", "tiny-chroma/warm", "tiny-zimage/warm", "tiny-qwenimage/warm", "tiny-flux2/warm",
+        "tiny-wan/warm"}
 BUNDLED = sorted([*PAPER, *TINY])
 
 # The public transformer/config.json values (docs: /work/shared/model-configs.md), independent of index.json.
