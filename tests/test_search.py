@@ -26,6 +26,7 @@ from stylehunt.errors import (
 from stylehunt.headhunter import SearchSettings, search
 from stylehunt.headhunter.report import render_atlas
 from stylehunt.headhunter.sampler import Sampler
+from stylehunt.headhunter.settings import makes_video
 
 PROMPTS = ["a red house", "a small dog"]
 HELDOUT = ["a tree by a lake"]
@@ -141,14 +142,17 @@ def test_forward_rows_are_counted_per_stage(exhaustive):
 
 @pytest.mark.parametrize("family, cfg",
                          [("flux", None), ("flux", 2.0), ("sd3", 2.0), ("chroma", None), ("chroma", 2.0),
-                          ("zimage", None), ("zimage", 2.0), ("qwenimage", None), ("qwenimage", 2.0)])
+                          ("zimage", None), ("zimage", 2.0), ("qwenimage", None), ("qwenimage", 2.0),
+                          ("wan", None), ("wan", 2.0)])
 def test_rows_per_image_and_step_with_and_without_cfg(family, cfg, pipe, request):
-    """Unguided: 1 row (2 with CFG); guided: +1 perturbed row. FLUX's true CFG and Chroma's CFG: a second call per step."""
+    """Unguided: 1 row (2 with CFG); guided: +1 perturbed row. FLUX's true CFG and Chroma's CFG: a second call per step.
+    Wan 2.2's two experts each run one of the 2 steps: both count, and both are guided."""
     p = pipe
     if family != "sd3":
         p = DiffusionPipeline.from_pretrained(request.getfixturevalue(f"tiny_{family}_path"))
+    video = {"frames": 5} if makes_video(p) else {}  # 2 latent frames (Wan's default is 81)
     result = search(p, "warmth", PROMPTS, rounds=1, per_round=1, layers="0", cfg_scale=cfg,
-                    **{**FAST, "model_id": f"tiny-{family}"})
+                    **{**FAST, "model_id": f"tiny-{family}"}, **video)
     heads_in_layer0 = len(result.rounds[0].candidates)
     plain = 2 if cfg else 1
     image_steps = len(PROMPTS) * FAST["steps"]
