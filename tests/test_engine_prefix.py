@@ -31,7 +31,7 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module", params=CASES, ids=[c.name for c in CASES])
+@pytest.fixture(scope="module", params=CASES, ids=[c.label or c.name for c in CASES])
 def family(request):
     pipe = DiffusionPipeline.from_pretrained(request.getfixturevalue(request.param.fixture))
     pipe.set_progress_bar_config(disable=True)
@@ -45,7 +45,7 @@ def run(case, pipe, cfg, **kwargs):
               **(case.cfg if cfg else case.no_cfg), **kwargs}
     kwargs = for_video(pipe, kwargs)
     # a fresh list: Z-Image's pipelines rewrite a prompt list in place (diffusers 0.42.1)
-    out = pipe(list(PROMPTS), generator=torch.Generator().manual_seed(0), output_type="latent", **kwargs)
+    out = pipe(prompt=list(PROMPTS), generator=torch.Generator().manual_seed(0), output_type="latent", **kwargs)
     return out.frames if hasattr(out, "frames") else out.images
 
 
@@ -119,7 +119,7 @@ def test_identical_rows_are_computed_once_and_match_their_rows_alone(family):
     call = for_video(pipe, {"num_inference_steps": STEPS, "height": 64, "width": 64, **case.extra, **case.no_cfg})
 
     def generate(rows):
-        out = pipe([prompts[i] for i in rows], generator=[torch.Generator().manual_seed(seeds[i]) for i in rows],
+        out = pipe(prompt=[prompts[i] for i in rows], generator=[torch.Generator().manual_seed(seeds[i]) for i in rows],
                    output_type="latent", **call)
         return out.frames if hasattr(out, "frames") else out.images
 
