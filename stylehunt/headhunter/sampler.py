@@ -19,6 +19,7 @@ and where rows are counted are read from the pipeline's family adapter
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -117,7 +118,9 @@ class Sampler:
                     out = {k: v for k, v in out.items() if not k.startswith("negative_")}
             else:  # "separate": the empty prompt is a second call
                 out = self._encode_values(prompt=prompt)
-                if cfg:
+                # a guidance-distilled pipeline of the family (FLUX.2-dev) takes no negative prompt: there
+                # `cfg_scale_arg` is its embedded guidance, and one call per step is all it makes
+                if cfg and "negative_prompt_embeds" in inspect.signature(self.pipe.__call__).parameters:
                     out.update({f"negative_{k}": v for k, v in self._encode_values(prompt="").items()})
         self._embeds[key] = out
         return out
