@@ -17,6 +17,7 @@ from diffusers import DiffusionPipeline
 from PIL import Image
 
 import stylehunt
+from stylehunt.engine.families import adapter_for_pipeline
 from stylehunt.errors import (
     ObjectiveError,
     ResumeMismatchError,
@@ -132,18 +133,35 @@ def test_same_settings_and_seeds_give_the_same_heads_and_scores(pipe, exhaustive
     assert again.forward_rows == exhaustive.forward_rows
 
 
+def guided_rows(sets: int, m: int, steps: int, main: int, extra: int = 0, batch: int = FAST["batch_size"]) -> int:
+    """Forward rows of a guided phase: per image and step, ``main`` rows in the main call (2 with batched
+    CFG), ``extra`` in a second call (separate CFG) and 1 perturbed. Jobs are cut pair-major into units
+    of ``batch``; at the first step, a unit's images of one prompt-seed pair share their main-call rows."""
+    jobs = [(s, p) for p in range(m) for s in range(sets)]
+    total = 0
+    for i in range(0, len(jobs), batch):
+        unit = jobs[i : i + batch]
+        total += steps * len(unit) * (main + extra + 1) - (len(unit) - len({p for _, p in unit})) * main
+    return total
+
+
 def test_forward_rows_are_counted_per_stage(exhaustive):
-    # no CFG: an unguided image is 1 row per step; a guided one 2 (its perturbed copy)
+    # no CFG: an unguided image is 1 row per step; a guided one 2 (its perturbed copy), less the first
+    # step's conditional rows shared by the candidates of one prompt-seed pair in a unit
     m, steps = len(PROMPTS), FAST["steps"]
     assert exhaustive.forward_rows["baseline"] == m * steps
-    assert exhaustive.forward_rows["full"] == (8 + 6) * m * steps * 2
+    assert exhaustive.forward_rows["full"] == guided_rows(8, m, steps, 1) + guided_rows(6, m, steps, 1)
+    assert guided_rows(8, m, steps, 1) == 8 * m * steps * 2 - 4 * 3  # 4 units of 4 candidates x 1 pair: 3 shared each
     assert exhaustive.forward_rows["set"] == 2 * m * steps * 2
+    # block-rows: perturbed rows run only from their head's block on (tiny SD3: 2 blocks, one head each)
+    assert exhaustive.block_rows["baseline"] == exhaustive.forward_rows["baseline"]
+    assert 0 < exhaustive.block_rows["full"] < exhaustive.forward_rows["full"]
 
 
 @pytest.mark.parametrize("family, cfg",
                          [("flux", None), ("flux", 2.0), ("sd3", 2.0), ("chroma", None), ("chroma", 2.0),
                           ("zimage", None), ("zimage", 2.0), ("qwenimage", None), ("qwenimage", 2.0),
-                          ("wan", None), ("wan", 2.0)])
+                          ("flux2", None), ("flux2", 2.0), ("wan", None), ("wan", 2.0)])
 def test_rows_per_image_and_step_with_and_without_cfg(family, cfg, pipe, request):
     """Unguided: 1 row (2 with CFG); guided: +1 perturbed row. FLUX's true CFG and Chroma's CFG: a second call per step.
     Wan 2.2's two experts each run one of the 2 steps: both count, and both are guided."""
@@ -155,12 +173,32 @@ def test_rows_per_image_and_step_with_and_without_cfg(family, cfg, pipe, request
                     **{**FAST, "model_id": f"tiny-{family}"}, **video)
     heads_in_layer0 = len(result.rounds[0].candidates)
     plain = 2 if cfg else 1
+    batched = adapter_for_pipeline(p).cfg in ("uncond_first", "cond_first")
+    main, extra = (plain, 0) if batched else (1, plain - 1)
     image_steps = len(PROMPTS) * FAST["steps"]
     assert result.forward_rows == {
         "baseline": plain * image_steps,
-        "full": heads_in_layer0 * (plain + 1) * image_steps,
+        "full": guided_rows(heads_in_layer0, len(PROMPTS), FAST["steps"], main, extra),
         "set": (plain + 1) * image_steps,
     }
+
+
+def test_a_guidance_distilled_pipeline_gets_its_guidance_and_no_negative_prompt(tiny_flux2_dev_path):
+    """FLUX.2-dev shares its family's adapter with klein, whose CFG is a second call against the empty prompt;
+    dev takes no negative prompt: the search's CFG scale is its embedded guidance, one call per step."""
+    pipe = DiffusionPipeline.from_pretrained(tiny_flux2_dev_path)
+    grid = stylehunt.head_grid(pipe)
+    for cfg, guidance in ((None, 1.0), (4.0, 4.0)):
+        settings = SearchSettings(steps=2, height=64, width=64, cfg_scale=cfg).resolved(2, 64, 64)
+        calls = []
+        handle = pipe.transformer.register_forward_pre_hook(lambda m, a, kw: calls.append(kw), with_kwargs=True)
+        try:
+            with Sampler(pipe, grid, settings) as sampler:
+                sampler.generate([((0, 1),)], [("a red house", 0)], 2)
+        finally:
+            handle.remove()
+        assert [kw["guidance"].tolist() for kw in calls] == [[guidance]] * 2  # the pipeline's own row, per step
+        assert sampler.rows == 2 * 2  # with its perturbed row (a negative prompt would be a TypeError)
 
 
 def red_share(images, prompts):
@@ -198,9 +236,10 @@ def test_screened_screens_reranks_and_prunes(pipe, capsys):
     assert len(r2.candidates) == 2 and set(r2.candidates) <= set(survivors)
     # with k=1 the round's set is the best candidate's set: two evaluations in different batches agree
     assert r1.score == pytest.approx(r1.candidates[r1.added[0]], abs=1e-5)
-    # screening: (8 + 3) candidates x 1 pair x 1 step x 2 rows; full: 2 rounds x 2 finalists x 2 pairs x 2 steps x 2
-    assert result.forward_rows["screen"] == (8 + 3) * 1 * 1 * 2
-    assert result.forward_rows["full"] == 2 * 2 * 2 * 2 * 2
+    # screening: (8 + 3) candidates x 1 pair x 1 step, 1 step: a perturbed row each, plus one conditional
+    # row per unit (the candidates of one pair share it); full: 2 rounds x 2 finalists x 2 pairs x 2 steps x 2
+    assert result.forward_rows["screen"] == guided_rows(8, 1, 1, 1) + guided_rows(3, 1, 1, 1) == 8 + 2 + 3 + 1
+    assert result.forward_rows["full"] == guided_rows(2, 2, 2, 1) * 2 == (2 * 2 * 2 * 2 - 2) * 2
 
 
 def test_screened_refills_its_short_list_from_older_rankings(pipe):
@@ -419,10 +458,12 @@ def test_atlas_one_row_per_layer_one_column_per_head(pipe, tiny_sd3_path, tmp_pa
     assert code == 1 and "layer 7 out of range" in err
 
 
-@pytest.mark.parametrize("family, layers, heads", [("chroma", 4, 2), ("zimage", 4, 2), ("qwenimage", 2, 4)])
+@pytest.mark.parametrize("family, layers, heads", [("chroma", 4, 2), ("zimage", 4, 2), ("qwenimage", 2, 4),
+                                                      ("flux2", 4, 2)])
 def test_cli_search_and_atlas_on_families_the_search_never_names(family, layers, heads, request, tmp_path, capsys):
     """Prompts encoded with their padding masks (Chroma), as per-prompt lists (Z-Image) or to their own lengths,
-    padded to a common one (Qwen-Image), CFG off (Chroma and Qwen-Image at 1, Z-Image at 0), 16 px tokens.
+    padded to a common one (Qwen-Image), CFG off (Chroma, Qwen-Image and FLUX.2-klein at 1, Z-Image at 0), 16 px
+    tokens.
 
     (CFG is a row of test_rows_per_image_and_step_with_and_without_cfg.)
     """
@@ -441,9 +482,10 @@ def test_cli_search_and_atlas_on_families_the_search_never_names(family, layers,
     assert json.loads(stdout)["heads"] == [list(a) for a in preset.heads] and preset.heads[0][0] == 0
     assert preset.fingerprint["family"] == family and preset.model == name
     # images x steps x rows (2: guided, with its perturbed copy); full: a candidate per head of layer 0 x 2 pairs;
-    # held-out: one batch of the unguided image and the round's, so both carry a perturbed row
-    assert preset.provenance["settings"]["forward_rows"] == {"baseline": 2 * 2, "full": heads * 2 * 2 * 2,
-                                                             "set": 2 * 2 * 2, "heldout": 2 * 2 * 2}
+    # held-out: one batch of the unguided image and the round's, so both carry a perturbed row, and they
+    # share their first step's conditional row (same prompt and seed)
+    assert preset.provenance["settings"]["forward_rows"] == {"baseline": 2 * 2, "full": guided_rows(heads, 2, 2, 1),
+                                                             "set": 2 * 2 * 2, "heldout": 2 * 2 * 2 - 1}
     code, _, err = _cli(capsys, "atlas", *base, "--prompt", "a red house", "--resolution", 64, "--thumb", 32,
                         "--out", tmp_path / "atlas.png")
     assert code == 0, err
