@@ -15,7 +15,7 @@ from ..errors import GuidanceError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ForwardPatch"]
+__all__ = ["ForwardPatch", "PatchStack"]
 
 _MISSING = object()
 
@@ -43,3 +43,12 @@ class ForwardPatch:
             delattr(self.module, self.method)
         else:
             setattr(self.module, self.method, self.previous)
+
+
+class PatchStack(list):
+    """Patches installed together; :meth:`restore` undoes them newest first (safe to call twice)."""
+
+    def restore(self) -> None:
+        while self:
+            self[-1].restore()
+            self.pop()

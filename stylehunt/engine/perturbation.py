@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from ..errors import GuidanceError, UnsupportedModelError
-from .forward_patch import ForwardPatch
+from .forward_patch import ForwardPatch, PatchStack
 from .heads import HeadGrid, LayerInfo, attention_modules
 
 if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
@@ -182,7 +182,7 @@ class HeadPerturber:
         self.table = table
         self.identity = identity
         self.rows: PerturbedRows | None = None  # set only while a perturbed forward runs
-        self.patches: list[ForwardPatch] = []
+        self.patches = PatchStack()
 
     def install(self) -> None:
         modules = attention_modules(self.transformer)
@@ -197,9 +197,7 @@ class HeadPerturber:
             raise
 
     def uninstall(self) -> None:
-        while self.patches:
-            self.patches[-1].restore()
-            self.patches.pop()
+        self.patches.restore()
 
     def _wrapper(self, layer: LayerInfo, module: torch.nn.Module):
         inner = module.forward

@@ -29,7 +29,7 @@ import torch
 
 from ..errors import GuidanceError
 from .families.spec import Adapter, resolve
-from .forward_patch import ForwardPatch
+from .forward_patch import ForwardPatch, PatchStack
 from .heads import HeadGrid
 from .perturbation import HeadPerturber, PerturbedRows
 
@@ -81,7 +81,7 @@ class PrefixFork:
         self.enabled = all(block.rows for block in self.blocks)  # an adapter that declares no block rows opts out
         self.joins = join_blocks(table, self.layer_block, len(self.blocks))
         self.perturber = perturber
-        self.patches: list[ForwardPatch] = []
+        self.patches = PatchStack()
         self.call: _Call | None = None  # set only while a guided forward runs
         self.skipped = 0  # block-rows not computed, summed over calls (in blocks)
 
@@ -100,9 +100,7 @@ class PrefixFork:
             raise
 
     def uninstall(self) -> None:
-        while self.patches:
-            self.patches[-1].restore()
-            self.patches.pop()
+        self.patches.restore()
 
     def begin(self, batch: int, sources: list[int], rows: PerturbedRows) -> None:
         """A guided forward starts: row ``batch + j`` is a perturbed copy of row ``sources[j]``."""
