@@ -6,7 +6,8 @@
    perturbed row runs from block L on: the shared prefix) and of diffusers'
    ``StableDiffusion3PAGPipeline`` on the same block, against the plain pipeline. Beside each
    ours/PAG ratio, the ideal ``(2 + (N-L)/N) / 3``: PAG runs three rows through all N blocks, ours two
-   rows through N blocks and the perturbed row through the last N-L.
+   rows through N blocks and the perturbed row through the last N-L (and beside ours/plain, its
+   ideal ``(2 + (N-L)/N) / 2``).
 2. ``memory``: peak tensor memory of one guided transformer forward (the pipeline's own call,
    captured at step 1) against the plain forward of the same rows, the perturbed copy included,
    without perturbed heads: every storage an op allocates is counted until it is freed (weights
@@ -133,8 +134,8 @@ def prefix_section(args) -> None:
           f"1 image; {args.steps} steps; median of {args.repeats} interleaved runs; torch threads {torch.get_num_threads()}")
     plain = median["plain"]
     print(f"  plain StableDiffusion3Pipeline          {plain * 1e3:8.2f} ms/step")
-    print(f"  {'L':>3} {'ours ms':>9} {'PAG ms':>9} {'ours/plain':>11} {'PAG/plain':>10} {'ours/PAG':>9} {'ideal':>7} "
-          f"{'/ideal':>7}")
+    print(f"  {'L':>3} {'ours ms':>9} {'PAG ms':>9} {'ours/plain':>11} {'ideal':>6} {'PAG/plain':>10} {'ours/PAG':>9} "
+          f"{'ideal':>7} {'/ideal':>7}")
     worst_ideal, worst_late = 0.0, 0.0
     for depth in args.depths:
         ours, pag = median[f"ours L={depth}"], median[f"pag L={depth}"]
@@ -142,8 +143,8 @@ def prefix_section(args) -> None:
         worst_ideal = max(worst_ideal, ours / pag / ideal)
         if depth >= n // 2:
             worst_late = max(worst_late, ours / pag)
-        print(f"  {depth:>3} {ours * 1e3:9.2f} {pag * 1e3:9.2f} {ours / plain:11.3f} {pag / plain:10.3f} {ours / pag:9.3f} "
-              f"{ideal:7.3f} {ours / pag / ideal:7.3f}")
+        print(f"  {depth:>3} {ours * 1e3:9.2f} {pag * 1e3:9.2f} {ours / plain:11.3f} {(2 + (n - depth) / n) / 2:6.3f} "
+              f"{pag / plain:10.3f} {ours / pag:9.3f} {ideal:7.3f} {ours / pag / ideal:7.3f}")
     print(f"prefix: worst (ours/PAG) / ideal over L: {worst_ideal:.3f}  (target <= 1.05)")
     if any(d >= n // 2 for d in args.depths):
         print(f"prefix: worst ours/PAG for L >= {n // 2}: {worst_late:.3f}  (target <= 0.90)")
