@@ -129,8 +129,8 @@ def load_transformer_skeleton(model: str | os.PathLike[str], *, supported: Colle
         raise UnsupportedModelError(
             f"unsupported transformer class {cls_name!r} in {name!r} (transformer/config.json `_class_name`); "
             f"supported: {', '.join(supported)}",
-            hint="stylehunt guides SD3, SD3.5, FLUX.1, Chroma, Z-Image, Qwen-Image and FLUX.2 pipelines; check the model "
-            "name, or its transformer/config.json",
+            hint="stylehunt guides the transformer classes listed (one per model family: stylehunt.engine.adapters()); "
+            "check the model name, or its transformer/config.json",
         )
     cls = getattr(diffusers, cls_name, None) if isinstance(cls_name, str) else None
     if not (isinstance(cls, type) and issubclass(cls, diffusers.ModelMixin)):
