@@ -9,6 +9,7 @@ the atlas.
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -576,7 +577,7 @@ def test_search_and_atlas_help_state_the_defaults_the_code_uses(capsys):
     stated = {
         "screen_steps": f"(default: steps // {st.SCREEN_STEPS_DIVISOR}, at least 1)",
         "screen_prompts": "(default: all of them)",
-        "rerank": f"(default: {st.RERANK_PER_K}k)",
+        "rerank": f"(default: {st.RERANK_PER_K:g}k, rounded up)",
         "keep": f"(default: {st.KEEP_PER_K}k)",
         "num_heldout": f"SEED+{st.HELDOUT_SEED_OFFSET}+i",
     }
@@ -594,7 +595,7 @@ def test_search_and_atlas_help_state_the_defaults_the_code_uses(capsys):
     k, steps, m = 3, 22, 5
     s = SearchSettings(strategy="screened", steps=steps, per_round=k).resolved(m, 64, 64)
     assert (s.screen_steps, s.screen_prompts, s.rerank, s.keep) == (
-        max(1, steps // st.SCREEN_STEPS_DIVISOR), m, st.RERANK_PER_K * k, st.KEEP_PER_K * k)
+        max(1, steps // st.SCREEN_STEPS_DIVISOR), m, math.ceil(st.RERANK_PER_K * k), st.KEEP_PER_K * k)
     signature = inspect.signature(search).parameters
     for name, value in defaults.items():
         python_name = {"seed": "base_seed", "license_": "license"}.get(name, name)

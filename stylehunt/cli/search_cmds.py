@@ -291,7 +291,7 @@ def _is_main() -> bool:
 @click.option("--screen-prompts", type=click.IntRange(min=1), default=None,
               help="screened: screen on the first N search prompts (default: all of them).")
 @click.option("--rerank", type=click.IntRange(min=1), default=None,
-              help=f"screened: candidates re-scored at full settings in each round (default: {RERANK_PER_K}k).")
+              help=f"screened: candidates re-scored at full settings in each round (default: {RERANK_PER_K:g}k, rounded up).")
 @click.option("--keep", type=click.IntRange(min=1), default=None,
               help=f"screened: best-ranked unselected heads considered in each round after the first "
               f"(default: {KEEP_PER_K}k).")

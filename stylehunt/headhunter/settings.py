@@ -72,10 +72,15 @@ DEFAULT_BATCH_SIZE = 8
 #: Base generation seed: search pair i uses ``seed + i``.
 DEFAULT_SEED = 0
 
-#: ``screened``: screening runs ``max(1, steps // SCREEN_STEPS_DIVISOR)`` denoising steps (a quarter).
-SCREEN_STEPS_DIVISOR = 4
-#: ``screened``: ``RERANK_PER_K * k`` candidates are re-scored at full settings per round.
-RERANK_PER_K = 2
+#: ``screened``: screening runs ``max(1, steps // SCREEN_STEPS_DIVISOR)`` denoising steps (an eighth).
+#: The first step is nearly free to screen (the candidates of a prompt-seed pair share its
+#: conditional row; each perturbed row starts at its head's block), every later one is not, and on
+#: the benchmark (docs/search.md) 2 steps ranked the candidates as 1 step did.
+SCREEN_STEPS_DIVISOR = 8
+#: ``screened``: ``ceil(RERANK_PER_K * k)`` candidates are re-scored at full settings per round.
+#: Chosen on search-set evidence only (``benchmarks/search_variants.py``): at 2.5k the screened
+#: search chose the exhaustive search's heads in 5 of 6 runs, at 2k in 2.
+RERANK_PER_K = 2.5
 #: ``screened``: rounds after the first consider the ``KEEP_PER_K * k`` best-ranked unselected heads.
 KEEP_PER_K = 4
 
@@ -132,7 +137,7 @@ class SearchSettings:
         screen_steps, screen_prompts, rerank, keep: the ``screened`` strategy's knobs (ignored by
             ``exhaustive``): screening steps (default ``steps // SCREEN_STEPS_DIVISOR``, at least
             1), screening pairs (default: all M; fewer takes the first ones), candidates re-scored
-            at full settings per round (default ``RERANK_PER_K * per_round``), and the best-ranked
+            at full settings per round (default ``ceil(RERANK_PER_K * per_round)``), and the best-ranked
             unselected heads considered in each round after the first (default
             ``KEEP_PER_K * per_round``). :meth:`resolved` fills them.
         share_prefix: let the engine share work between rows (:func:`stylehunt.engine.apply_table`):
@@ -147,7 +152,7 @@ class SearchSettings:
     stylehunt.errors.SearchConfigError: Expected `rounds` to be >= 1, but got 0
     >>> s = SearchSettings(strategy="screened", steps=20, per_round=3).resolved(5, 64, 64)
     >>> s.screen_steps, s.screen_prompts, s.rerank, s.keep
-    (5, 5, 6, 12)
+    (2, 5, 8, 12)
     """
 
     strategy: str = DEFAULT_STRATEGY
@@ -222,7 +227,7 @@ class SearchSettings:
             screen = {
                 "screen_steps": self.screen_steps if self.screen_steps is not None else max(1, self.steps // SCREEN_STEPS_DIVISOR),
                 "screen_prompts": screen_prompts,
-                "rerank": self.rerank if self.rerank is not None else RERANK_PER_K * self.per_round,
+                "rerank": self.rerank if self.rerank is not None else math.ceil(RERANK_PER_K * self.per_round),
                 "keep": self.keep if self.keep is not None else KEEP_PER_K * self.per_round,
             }
         return dataclasses.replace(self, height=height, width=width, **screen)
