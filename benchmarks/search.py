@@ -2,6 +2,7 @@
 
     python benchmarks/search.py                 # 3 model seeds x 2 objectives; about 10-15 minutes on 2 cores
     python benchmarks/search.py --seeds 0 --objectives warmth     # one run
+    python benchmarks/search.py --jobs 2 --threads 1               # runs side by side on 2 cores
 
 The model is the tiny offline SD3 pipeline (stylehunt.tiny) with a deeper transformer: 16 joint
 blocks x 4 heads (head dim 8), so the pool has 64 heads spread over 16 blocks, as a real model's
@@ -51,6 +52,33 @@ def build_pipeline(layers: int, heads: int, seed: int):
     return pipe
 
 
+def run_one(args: argparse.Namespace, seed: int, objective: str) -> list[dict]:
+    """Both strategies on one model seed and objective: each one's figures."""
+    import torch
+
+    from stylehunt.headhunter import search
+    from stylehunt.prompts import load_prompts
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    search_set, heldout_set = load_prompts("default").split(args.prompts, args.heldout, seed=0)
+    common = dict(
+        heldout=heldout_set, rounds=args.rounds, per_round=args.per_round, steps=args.steps,
+        height=args.resolution, width=args.resolution, scale=args.scale, batch_size=args.batch_size,
+        model_id="benchmark/random-sd3", progress=False,
+    )
+    pipe = build_pipeline(args.layers, args.heads, seed)
+    out = []
+    for strategy, share in (("exhaustive", False), ("screened", True)):
+        t0 = time.perf_counter()
+        r = search(pipe, objective, search_set, strategy=strategy, share_prefix=share, **common)
+        out.append(dict(
+            strategy=strategy, rows=r.search_rows, block_rows=r.search_block_rows, seconds=r.search_seconds,
+            gain=r.heldout_gain, heads=" ".join(f"{l}:{h}" for l, h in r.heads), total=time.perf_counter() - t0,
+        ))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--layers", type=int, default=16)
@@ -65,50 +93,45 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--scale", type=float, default=3.0)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs (seed x objective) side by side in this many processes; both strategies of a run "
+                             "always share one process, so their times compare")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch's default)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
 
-    from stylehunt.headhunter import search
-    from stylehunt.prompts import load_prompts
-
-    search_set, heldout_set = load_prompts("default").split(args.prompts, args.heldout, seed=0)
-    common = dict(
-        heldout=heldout_set, rounds=args.rounds, per_round=args.per_round, steps=args.steps,
-        height=args.resolution, width=args.resolution, scale=args.scale, batch_size=args.batch_size,
-        model_id="benchmark/random-sd3", progress=False,
-    )
     pool = args.layers * args.heads
     print(f"model: random-weight SD3, {args.layers} blocks x {args.heads} heads = pool of {pool} heads; "
           f"{args.resolution} px, {args.steps} steps, w={args.scale:g}, u=1, no CFG")
     print(f"search: M={args.prompts} prompts, R={args.rounds}, k={args.per_round}, batch {args.batch_size}; "
-          f"{args.heldout} held-out prompts; screened with its default knobs")
+          f"{args.heldout} held-out prompts; screened with its default knobs; {args.jobs} process(es)")
     print()
+    runs = [(seed, objective) for seed in args.seeds for objective in args.objectives]
+    if args.jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
+            figures = list(ex.map(run_one, [args] * len(runs), *zip(*runs)))
+    else:
+        figures = [run_one(args, seed, objective) for seed, objective in runs]
     print(f"{'seed':>4} {'objective':<10} {'strategy':<11} {'fwd rows':>9} {'block-rows':>11} {'search s':>9} "
           f"{'held-out gain':>13}  heads")
     ratios, gains, walls = [], [], []
-    for seed in args.seeds:
-        pipe = build_pipeline(args.layers, args.heads, seed)
-        for objective in args.objectives:
-            results = {}
-            for strategy, share in (("exhaustive", False), ("screened", True)):
-                t0 = time.perf_counter()
-                results[strategy] = search(pipe, objective, search_set, strategy=strategy, share_prefix=share, **common)
-                wall = time.perf_counter() - t0
-                r = results[strategy]
-                heads = " ".join(f"{l}:{h}" for l, h in r.heads)
-                print(f"{seed:>4} {objective:<10} {strategy:<11} {r.search_rows:>9} {r.search_block_rows:>11.1f} "
-                      f"{r.search_seconds:>9.1f} {r.heldout_gain:>+13.6f}  {heads}   (total {wall:.0f} s)")
-            ex, sc = results["exhaustive"], results["screened"]
-            ratio = ex.search_block_rows / sc.search_block_rows
-            gain = sc.heldout_gain / ex.heldout_gain if ex.heldout_gain else float("nan")
-            wall = ex.search_seconds / sc.search_seconds
-            ratios.append(ratio)
-            gains.append(gain)
-            walls.append(wall)
-            print(f"{'':>4} {'':<10} screened vs exhaustive: {ratio:.2f}x fewer block-rows "
-                  f"({ex.search_rows / sc.search_rows:.2f}x fewer forward rows, {wall:.2f}x less search time), "
-                  f"held-out gain {100 * gain:.1f}%")
+    for (seed, objective), (ex, sc) in zip(runs, figures):
+        for r in (ex, sc):
+            print(f"{seed:>4} {objective:<10} {r['strategy']:<11} {r['rows']:>9} {r['block_rows']:>11.1f} "
+                  f"{r['seconds']:>9.1f} {r['gain']:>+13.6f}  {r['heads']}   (total {r['total']:.0f} s)")
+        ratio = ex["block_rows"] / sc["block_rows"]
+        gain = sc["gain"] / ex["gain"] if ex["gain"] else float("nan")
+        wall = ex["seconds"] / sc["seconds"]
+        ratios.append(ratio)
+        gains.append(gain)
+        walls.append(wall)
+        print(f"{'':>4} {'':<10} screened vs exhaustive: {ratio:.2f}x fewer block-rows "
+              f"({ex['rows'] / sc['rows']:.2f}x fewer forward rows, {wall:.2f}x less search time), "
+              f"held-out gain {100 * gain:.1f}%")
     print()
     print(f"over {len(ratios)} runs: block-rows ratio median {statistics.median(ratios):.2f}x "
           f"(min {min(ratios):.2f}, max {max(ratios):.2f}); held-out gain median {100 * statistics.median(gains):.1f}% "

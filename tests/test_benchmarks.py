@@ -41,10 +41,12 @@ def test_overhead_benchmark_prints_every_section(_isolated_home):
 
 def test_search_benchmark_prints_the_comparison(_isolated_home):
     out = run_script("search.py", "--layers", "2", "--heads", "4", "--prompts", "2", "--heldout", "1", "--rounds", "1",
-                     "--per-round", "1", "--steps", "2", "--seeds", "0", "--objectives", "warmth",
-                     env_home=_isolated_home)
+                     "--per-round", "1", "--steps", "2", "--seeds", "0", "--objectives", "warmth", "brightness",
+                     "--jobs", "2", "--threads", "1", env_home=_isolated_home)
+    assert "2 process(es)" in out
     assert re.search(r"screened vs exhaustive: [\d.]+x fewer block-rows \([\d.]+x fewer forward rows", out)
     assert re.search(r"^\s+0 warmth\s+exhaustive\s+\d+\s+[\d.]+", out, re.M)
     assert re.search(r"^\s+0 warmth\s+screened\s+\d+\s+[\d.]+", out, re.M)
-    assert re.search(r"over 1 runs: block-rows ratio median [\d.]+x", out)
+    assert re.search(r"^\s+0 brightness\s+screened\s+\d+\s+[\d.]+", out, re.M)
+    assert re.search(r"over 2 runs: block-rows ratio median [\d.]+x", out)
     assert re.search(r"target \(median >= 10x fewer block-rows at >= 95% of the held-out gain\): (met|NOT met)", out)
