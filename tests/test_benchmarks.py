@@ -45,8 +45,20 @@ def test_search_benchmark_prints_the_comparison(_isolated_home):
                      "--jobs", "2", "--threads", "1", env_home=_isolated_home)
     assert "2 process(es)" in out
     assert re.search(r"screened vs exhaustive: [\d.]+x fewer block-rows \([\d.]+x fewer forward rows", out)
-    assert re.search(r"^\s+0 warmth\s+exhaustive\s+\d+\s+[\d.]+", out, re.M)
+    # every row through every block: 2 pairs x 2 steps x (baseline 1 + set 2 + 8 candidates x 2) = 76
+    assert re.search(r"^\s+0 warmth\s+exhaustive\s+76\s+76\.0\s", out, re.M)
     assert re.search(r"^\s+0 warmth\s+screened\s+\d+\s+[\d.]+", out, re.M)
     assert re.search(r"^\s+0 brightness\s+screened\s+\d+\s+[\d.]+", out, re.M)
     assert re.search(r"over 2 runs: block-rows ratio median [\d.]+x", out)
     assert re.search(r"target \(median >= 10x fewer block-rows at >= 95% of the held-out gain\): (met|NOT met)", out)
+
+
+def test_search_variants_costs_the_exhaustive_search_as_the_benchmark_measures_it(_isolated_home):
+    # the same tiny settings as the search benchmark's test above, whose exhaustive run measures 76 block-rows
+    out = run_script("search_variants.py", "--layers", "2", "--heads", "4", "--prompts", "2", "--rounds", "1",
+                     "--per-round", "1", "--steps", "2", "--seeds", "0", "--objectives", "warmth",
+                     env_home=_isolated_home)
+    assert "exhaustive as before the shared prefix: 76 block-rows" in out
+    assert re.search(r"^  exhaustive \(shared prefix\)\s+[\d.]+\s+[\d.]+x\s+100\.0%", out, re.M)
+    assert re.search(r"^  screened s=1 keep=4k rerank=2\.5k\s+[\d.]+\s+[\d.]+x\s+[\d.]+%", out, re.M)
+    assert "over 1 runs (median; min)" in out
