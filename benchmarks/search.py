@@ -79,14 +79,14 @@ def run_one(args: argparse.Namespace, seed: int, objective: str) -> list[dict]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model, search settings and runs of the benchmark (shared with search_variants.py)."""
     parser.add_argument("--layers", type=int, default=16)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="model weight seeds")
     parser.add_argument("--objectives", nargs="+", default=["warmth", "brightness"])
     parser.add_argument("--prompts", type=int, default=5, help="M search prompts")
-    parser.add_argument("--heldout", type=int, default=10, help="held-out prompts (disjoint)")
+    parser.add_argument("--heldout", type=int, default=10, help="held-out prompts (disjoint from the search prompts)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--per-round", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8)
@@ -97,6 +97,22 @@ def main() -> None:
                         help="runs (seed x objective) side by side in this many processes; both strategies of a run "
                              "always share one process, so their times compare")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch's default)")
+
+
+def map_runs(fn, args: argparse.Namespace, runs: list[tuple[int, str]]) -> list:
+    """``fn(args, seed, objective)`` for every run, in ``args.jobs`` spawned processes when > 1."""
+    if args.jobs <= 1:
+        return [fn(args, seed, objective) for seed, objective in runs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
+        return list(ex.map(fn, [args] * len(runs), *zip(*runs)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
@@ -108,14 +124,7 @@ def main() -> None:
           f"{args.heldout} held-out prompts; screened with its default knobs; {args.jobs} process(es)")
     print()
     runs = [(seed, objective) for seed in args.seeds for objective in args.objectives]
-    if args.jobs > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
-            figures = list(ex.map(run_one, [args] * len(runs), *zip(*runs)))
-    else:
-        figures = [run_one(args, seed, objective) for seed, objective in runs]
+    figures = map_runs(run_one, args, runs)
     print(f"{'seed':>4} {'objective':<10} {'strategy':<11} {'fwd rows':>9} {'block-rows':>11} {'search s':>9} "
           f"{'held-out gain':>13}  heads")
     ratios, gains, walls = [], [], []

@@ -114,31 +114,12 @@ def analyse(args: argparse.Namespace, seed: int, objective: str) -> list[tuple[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--layers", type=int, default=16)
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="model weight seeds")
-    parser.add_argument("--objectives", nargs="+", default=["warmth", "brightness"])
-    parser.add_argument("--prompts", type=int, default=5, help="M search prompts")
-    parser.add_argument("--heldout", type=int, default=10, help="held-out prompts (set aside, never generated)")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--per-round", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--resolution", type=int, default=64)
-    parser.add_argument("--scale", type=float, default=3.0)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--jobs", type=int, default=1, help="runs side by side in this many processes")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch's default)")
+    bench = _bench()
+    bench.add_arguments(parser)
     args = parser.parse_args()
 
     runs = [(seed, objective) for seed in args.seeds for objective in args.objectives]
-    if args.jobs > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
-            results = list(ex.map(analyse, [args] * len(runs), *zip(*runs)))
-    else:
-        results = [analyse(args, seed, objective) for seed, objective in runs]
+    results = bench.map_runs(analyse, args, runs)
 
     pool = args.layers * args.heads
     exhaustive_before = args.prompts * args.steps * (1 + 2 * args.rounds + 2 * sum(
