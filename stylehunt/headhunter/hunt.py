@@ -8,8 +8,8 @@ used as guidance, raises an objective on generated images. Two strategies
   still in the pool *with the already chosen set included* (``S + {c}``), averaged over the M
   prompt-seed pairs at the full settings, and adds the ``per_round`` best to ``S``.
 * ``"screened"`` spends most generations on cheap screening. In each round the candidates are
-  first scored at ``screen_steps`` denoising steps (default an eighth of ``steps``, at least one) on the first
-  ``screen_prompts`` pairs (default all); only the ``rerank`` best are re-scored at the full
+  first scored at ``screen_steps`` denoising steps (default an eighth of ``steps``, at least one) on
+  the first ``screen_prompts`` pairs (default all); only the ``rerank`` best are re-scored at the full
   settings, and the round picks from those full scores. Rounds after the first consider only the
   ``keep`` best-ranked unselected heads (by the latest scores each head has): heads far below the
   top are not generated again. ``benchmarks/search.py`` measures it against the exhaustive
@@ -21,8 +21,9 @@ Mechanics (``docs/search.md`` has the reasoning), one module each:
   is a *job*, a (head set, prompt-seed pair) couple; its row of the per-row strength table
   (:func:`stylehunt.apply_table`) perturbs its own head set, so one call evaluates several
   candidates side by side (:mod:`.sampler`). Jobs are laid out pair-major (the candidates of one
-  prompt-seed pair share their first step's conditional row) and cut into units by the settings alone, so a unit holds the same images whether it runs in a single process, on
-  any rank of a distributed run, or after a resume. Each image has its own ``torch.Generator``
+  prompt-seed pair share their first step's conditional row) and cut into units by the settings
+  alone, so a unit holds the same images whether it runs in a single process, on any rank of a
+  distributed run, or after a resume. Each image has its own ``torch.Generator``
   seeded by its pair, and prompt embeddings are computed once per prompt, so a row never depends
   on its neighbours.
 * **Determinism.** Candidates are sorted by address; rankings sort by ``(-score, address)``.
