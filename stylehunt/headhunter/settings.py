@@ -75,7 +75,7 @@ DEFAULT_SEED = 0
 #: ``screened``: screening runs ``max(1, steps // SCREEN_STEPS_DIVISOR)`` denoising steps (an eighth).
 #: The first step is nearly free to screen (the candidates of a prompt-seed pair share its
 #: conditional row; each perturbed row starts at its head's block), every later one is not, and on
-#: the benchmark (docs/search.md) 2 steps picked the same heads as 1 in 34 of 36 comparisons.
+#: the benchmark (docs/search.md) 2 steps picked the same heads as 1 in 66 of 72 comparisons.
 SCREEN_STEPS_DIVISOR = 8
 #: ``screened``: ``ceil(RERANK_PER_K * k)`` candidates are re-scored at full settings per round.
 #: Chosen on search-set evidence only (``benchmarks/search_variants.py``): at 2.5k the screened
