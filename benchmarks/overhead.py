@@ -113,6 +113,11 @@ def interleaved(contenders: dict, repeats: int, steps: int) -> dict[str, float]:
     return {name: statistics.median(v) for name, v in interleaved_runs(contenders, repeats, steps).items()}
 
 
+def paired(a: list[float], b: list[float]) -> float:
+    """Median over repeats of a/b, each repeat's two times taken back to back (drifts in load cancel)."""
+    return statistics.median(x / y for x, y in zip(a, b))
+
+
 def spread(a: list[float], b: list[float]) -> str:
     """min-max over repeats of the ratio a/b, each repeat's times taken side by side."""
     ratios = [x / y for x, y in zip(a, b)]
@@ -145,23 +150,24 @@ def prefix_section(args) -> None:
         contenders[f"ours L={depth}"] = (lambda p: lambda steps: p(steps, **call))(guided(pipe, block_preset(grid, depth), scale=3.0))
         contenders[f"pag L={depth}"] = (lambda q: lambda steps: step_time(q, steps, pag_scale=3.0, **call))(pag)
     runs = interleaved_runs(contenders, args.repeats, args.steps)
-    median = {name: statistics.median(v) for name, v in runs.items()}
     tokens = (256 // pipe.vae_scale_factor // pipe.transformer.config.patch_size) ** 2
     print(f"[prefix] tiny SD3, {n} blocks x {grid.heads_per_layer[0]} heads, 256 px: {tokens} image tokens; CFG 4.0, "
-          f"1 image; {args.steps} steps; median of {args.repeats} interleaved runs; torch threads {torch.get_num_threads()}")
-    plain = median["plain"]
-    print(f"  plain StableDiffusion3Pipeline          {plain * 1e3:8.2f} ms/step")
+          f"1 image; {args.steps} steps; {args.repeats} interleaved runs, times their medians, ratios the median of each "
+          f"run's ratio; torch threads {torch.get_num_threads()}")
+    print(f"  plain StableDiffusion3Pipeline          {statistics.median(runs['plain']) * 1e3:8.2f} ms/step")
     print(f"  {'L':>3} {'ours ms':>9} {'PAG ms':>9} {'ours/plain':>11} {'ideal':>6} {'PAG/plain':>10} {'ours/PAG':>9} "
           f"{'ideal':>7} {'/ideal':>7}  ours/PAG over repeats")
     worst_ideal, worst_late = 0.0, 0.0
     for depth in args.depths:
-        ours, pag = median[f"ours L={depth}"], median[f"pag L={depth}"]
+        ours, pag = runs[f"ours L={depth}"], runs[f"pag L={depth}"]
         ideal = (2 + (n - depth) / n) / 3  # PAG runs 3 rows through N blocks; ours 2 + 1 through N - L
-        worst_ideal = max(worst_ideal, ours / pag / ideal)
+        ratio = paired(ours, pag)
+        worst_ideal = max(worst_ideal, ratio / ideal)
         if depth >= n // 2:
-            worst_late = max(worst_late, ours / pag)
-        print(f"  {depth:>3} {ours * 1e3:9.2f} {pag * 1e3:9.2f} {ours / plain:11.3f} {(2 + (n - depth) / n) / 2:6.3f} "
-              f"{pag / plain:10.3f} {ours / pag:9.3f} {ideal:7.3f} {ours / pag / ideal:7.3f}  "
+            worst_late = max(worst_late, ratio)
+        print(f"  {depth:>3} {statistics.median(ours) * 1e3:9.2f} {statistics.median(pag) * 1e3:9.2f} "
+              f"{paired(ours, runs['plain']):11.3f} {(2 + (n - depth) / n) / 2:6.3f} {paired(pag, runs['plain']):10.3f} "
+              f"{ratio:9.3f} {ideal:7.3f} {ratio / ideal:7.3f}  "
               f"{spread(runs[f'ours L={depth}'], runs[f'pag L={depth}'])}")
     print(f"prefix: worst (ours/PAG) / ideal over L: {worst_ideal:.3f}  (target <= 1.05)")
     if any(d >= n // 2 for d in args.depths):
