@@ -18,7 +18,7 @@
    (plain rows + perturbed rows) / plain rows.
 
 Step times exclude prompt encoding and decoding: ``(t(steps) - t(1)) / (steps - 1)`` on interleaved
-runs, median over repeats.
+runs, median over repeats; the prefix section's ratios are the median of each run's own ratio.
 
 Times run on one torch thread by default (``--threads``): a row then costs the same in a batch of
 two as in a batch of three, which the row-count ideals assume. With torch's default threads (2 on
