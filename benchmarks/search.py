@@ -1,8 +1,8 @@
 """The cheap (screened) head search against the paper's exhaustive greedy as it ran before the shared prefix.
 
-    python benchmarks/search.py                 # 3 model seeds x 2 objectives; about 10-15 minutes on 2 cores
+    python benchmarks/search.py                 # 3 model seeds x 2 objectives
     python benchmarks/search.py --seeds 0 --objectives warmth     # one run
-    python benchmarks/search.py --jobs 2 --threads 1               # runs side by side on 2 cores
+    python benchmarks/search.py --jobs 2 --threads 1               # side by side on 2 cores: 23-26 minutes
 
 The model is the tiny offline SD3 pipeline (stylehunt.tiny) with a deeper transformer: 16 joint
 blocks x 4 heads (head dim 8), so the pool has 64 heads spread over 16 blocks, as a real model's

@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import importlib.util
 import itertools
+import math
 import statistics
 from pathlib import Path
 
@@ -92,16 +93,18 @@ def analyse(args: argparse.Namespace, seed: int, objective: str) -> list[tuple[s
         k = s.per_round
         runs = [("exhaustive (shared prefix)", dataclasses.replace(s, strategy="exhaustive"))]
         for steps, keep, rerank in itertools.product(SCREEN_STEPS, KEEP_PER_K, RERANK_PER_K):
-            knobs = dict(screen_steps=steps, keep=len(pool) if keep is None else keep * k, rerank=max(k, round(rerank * k)))
+            knobs = dict(screen_steps=steps, keep=len(pool) if keep is None else keep * k, rerank=max(k, math.ceil(rerank * k)))  # as resolved() rounds
             name = f"screened s={steps} keep={'all' if keep is None else f'{keep}k'} rerank={rerank:g}k"
             runs.append((name, dataclasses.replace(s, strategy="screened", screen_prompts=m, **knobs)))
+        kept = None
         for name, settings in runs:
             cached.cost = 0.0
             results = greedy(cached, settings, pool, Progress(False, 0), m)
+            kept = kept or results  # the exhaustive search's rounds go back to search()
             cost = cached.cost + m * s.steps  # the unguided baseline: one row per step
             heads = " ".join(f"{l}:{h}" for l, h in results[-1].heads)
             rows.append((name, heads, cost, results[-1].score - baseline))
-        return results
+        return kept
 
     search_set, _ = load_prompts("default").split(args.prompts, args.heldout, seed=0)
     hunt.greedy = variants
