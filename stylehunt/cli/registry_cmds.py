@@ -51,6 +51,33 @@ HUB_SORTS = ("downloads", "likes", "updated")
 HUB_LIMIT, HUB_MAX_LIMIT = 20, 100
 
 
+#: How a listing names a provenance kind: the paper reported it, a search found it, or someone picked it.
+_KIND_WORDS = {"reported": "reported", "search": "searched", "manual": "manual"}
+
+
+def _origin(name: str, loc: Any) -> tuple[str, str]:
+    """``(kind, label)`` of a registry version from its file: bundled files only (no network).
+
+    The label is the file's ``metadata.label`` (a cited preset's figure label), else a search's
+    style text; ``-`` when neither is recorded, the file is on the Hub or does not load.
+    """
+    from ..errors import StylehuntError
+    from ..registry.locate import locate_version
+
+    if not loc.bundled:
+        return "-", "-"
+    try:
+        fields = locate_version(name, loc).fields
+    except StylehuntError:  # `show` reports why; a listing still lists it
+        return "-", "-"
+    prov = fields.get("provenance") or {}
+    metadata = fields.get("metadata") or {}
+    label = metadata.get("label") if isinstance(metadata.get("label"), str) else None
+    if label is None and prov.get("kind") == "search":
+        label = prov["objective"]["text"]
+    return _KIND_WORDS.get(prov.get("kind"), str(prov.get("kind"))), label or "-"
+
+
 def _registry_rows(names: list[str]) -> list[dict[str, Any]]:
     from ..registry import get_index
 
@@ -59,6 +86,7 @@ def _registry_rows(names: list[str]) -> list[dict[str, Any]]:
     for name in names:
         entry = index.presets[name]
         alias = index.models[entry.model_alias]
+        kind, label = _origin(name, entry.versions[entry.latest])
         rows.append(
             {
                 "name": name,
@@ -66,6 +94,8 @@ def _registry_rows(names: list[str]) -> list[dict[str, Any]]:
                 "versions": entry.sorted_versions(),
                 "model": alias.alias,
                 "model_id": alias.id,
+                "kind": kind,
+                "label": label,
                 "tags": list(entry.tags),
                 "description": entry.description,
             }
@@ -80,21 +110,41 @@ def _echo_registry(rows: list[dict[str, Any]], fmt: str, pattern: str, model: st
     if not rows:
         _echo(f"No presets match {pattern!r}" + (f" for model {model}" if model else "") + ".", err=True)
         return
-    width = max(len(r["name"]) for r in rows)
-    table = [f"{'NAME':<{width}}  {'LATEST':<8}  DESCRIPTION"]
-    for r in rows:
-        desc = r["description"] if len(r["description"]) <= 72 else r["description"][:71] + "…"
-        table.append(f"{r['name']:<{width}}  {r['latest']:<8}  {desc}")
-    _echo(*table)
+    header = ("NAME", "LATEST", "MODEL", "KIND", "LABEL")
+    cells = [(r["name"], r["latest"], r["model"], r["kind"], _clip(r["label"], 60)) for r in rows]
+    _echo_table(header, cells)
+
+
+def _echo_models(fmt: str) -> None:
+    """``list --models``: every model alias, its Hub id, family and head grid."""
+    from ..registry import model_aliases
+    from ..registry.names import is_hub_repo_id
+
+    rows = []
+    for alias in sorted(model_aliases().values(), key=lambda a: a.alias):
+        fp = alias.fingerprint
+        rows.append({"name": alias.alias, "id": alias.id, "family": alias.family, "transformer_class": fp["transformer_class"],
+                     "num_layers": fp["num_layers"], "heads_per_layer": fp["heads_per_layer"], "head_dim": fp["head_dim"]})
+    if fmt == "json":
+        _echo_json(rows)
+        return
+    header = ("NAME", "HUB ID", "FAMILY", "LAYERS x HEADS")
+    cells = [(r["name"], r["id"] if is_hub_repo_id(r["id"]) else "- (tiny, built in code)", r["family"],
+              f"{r['num_layers']} x {r['heads_per_layer']}") for r in rows]
+    _echo_table(header, cells)
 
 
 def _list_hub(pattern: str, model: str | None, fmt: str, sort: str, limit: int) -> None:
     """``list --hub``: preset repos on the Hub; offline, one line saying so and the registry."""
     from ..errors import HubOfflineError
     from ..registry import model_alias_for
-    from ..registry.discovery import search_hub
+    from ..registry.discovery import MAX_PATTERN, search_hub
     from ..registry.index import hub_fallback_names, hub_model_id
 
+    if len(pattern) > MAX_PATTERN:
+        raise click.BadParameter(
+            f"{len(pattern)} characters; a Hub search takes at most {MAX_PATTERN} (a repo id is shorter)", param_hint="PATTERN"
+        )
     base_model = hub_model_id(model) if model is not None else None
     try:
         found = search_hub(pattern, base_model=base_model, sort=sort, limit=limit)
@@ -138,6 +188,11 @@ def _list_hub(pattern: str, model: str | None, fmt: str, sort: str, limit: int) 
         for r in rows
     ]
     header = ("REFERENCE", "VERSIONS", "DOWNLOADS", "LIKES", "UPDATED", "MODEL")
+    _echo_table(header, cells)
+
+
+def _echo_table(header: tuple[str, ...], cells: list[tuple[str, ...]]) -> None:
+    """Columns padded to their widest cell; the last column is not padded."""
     widths = [max(len(c[i]) for c in [header, *cells]) for i in range(len(header) - 1)]
     _echo(*("  ".join([*(f"{c[i]:<{w}}" for i, w in enumerate(widths)), c[-1]]) for c in [header, *cells]))
 
@@ -156,8 +211,10 @@ def _clip(text: str, width: int) -> str:
 @click.option("--sort", type=click.Choice(HUB_SORTS), default=HUB_SORTS[0], show_default=True, help="With --hub: best first by this.")
 @click.option("--limit", type=click.IntRange(1, HUB_MAX_LIMIT), default=HUB_LIMIT, show_default=True, metavar="N",
               help="With --hub: at most N repos.")
-def list_(pattern: str, model: str | None, fmt: str, refresh: bool, hub_search: bool, sort: str, limit: int) -> None:
-    """List registry presets whose name matches PATTERN (wildcards, e.g. 'sd3-medium/*').
+@click.option("--models", "models", is_flag=True, help="List the model aliases instead: name, Hub id, family, layers x heads.")
+def list_(pattern: str, model: str | None, fmt: str, refresh: bool, hub_search: bool, sort: str, limit: int, models: bool) -> None:
+    """List registry presets whose name matches PATTERN (wildcards, e.g. 'sd3-medium/*'): each one's
+    newest version, model, kind (reported by a paper, searched, manual) and label.
 
     With --hub, list preset repos published anywhere on the Hub instead: their versions (v* tags),
     downloads, likes, last update and the hf-hub: reference that loads the newest version. Offline,
@@ -172,9 +229,16 @@ def list_(pattern: str, model: str | None, fmt: str, refresh: bool, hub_search: 
             f"{' and '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to --hub (a Hub search); add --hub or leave"
             f" {'it' if len(given) == 1 else 'them'} out"
         )
+    if models:
+        clash = [f for f, on in (("--hub", hub_search), ("--model", model is not None), ("PATTERN", pattern != "*")) if on]
+        if clash:
+            raise click.UsageError(f"--models lists every model alias; leave out {', '.join(clash)}")
     if refresh:
         refresh_index()
         _echo("Refreshed the registry index.", err=True)
+    if models:
+        _echo_models(fmt)
+        return
     if hub_search:
         _list_hub(pattern, model, fmt, sort, limit)
         return
