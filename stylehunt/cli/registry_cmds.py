@@ -340,39 +340,123 @@ def pull(ref: str) -> None:
     _echo(str(resolved.path))
 
 
+#: What the preview pairs show when no --preview-prompt is given (the paper's Fig. 3 prompts).
+PREVIEW_PROMPTS = (
+    "smiling girl holding a cat, in a flower garden",
+    "A macro shot of a red apple",
+    "a close up portrait of an elderly Japanese man, soft lighting, 8k",
+    "A German shepherd bounding through a pine forest",
+)
+
+
+def _preview_gallery(label: str, count: int, prompts: tuple[str, ...]) -> list[tuple[str, str, str, int]]:
+    """``(text, repo path, prompt, seed)`` per image: for pair i (seed i), the styled image, then the baseline."""
+    gallery = []
+    for i in range(count):
+        prompt = prompts[i % len(prompts)]
+        gallery.append((f"{prompt} (stylehunt {label})", f"previews/pair-{i + 1}.png", prompt, i))
+        gallery.append((f"{prompt} (baseline, no guidance)", f"previews/pair-{i + 1}.baseline.png", prompt, i))
+    return gallery
+
+
+def _render_previews(preset: Any, model: str, gallery: list[tuple[str, str, str, int]], steps: int | None,
+                     folder: Path) -> list[Path]:
+    """Generate the gallery's images on ``model`` with the preset's own scale and strength; PNG files in ``folder``."""
+    import torch
+
+    from ..api import applied
+    from ..models import load_pipeline
+    from .app import quiet_model_loading
+
+    quiet_model_loading()
+    pipe = load_pipeline(model)
+    pipe.set_progress_bar_config(disable=True)
+    kwargs = {} if steps is None else {"num_inference_steps": steps}
+    paths = []
+    for text, url, prompt, seed in gallery:
+        styled = not url.endswith(".baseline.png")
+
+        def draw():
+            return pipe(prompt=prompt, generator=torch.Generator().manual_seed(seed), **kwargs).images[0]
+
+        if styled:
+            with applied(pipe, preset):
+                picture = draw()
+        else:
+            picture = draw()
+        path = folder / url.split("/", 1)[1]
+        picture.save(path)
+        paths.append(path)
+    return paths
+
+
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--repo", "repo_id", required=True, metavar="OWNER/NAME", help="Hub repo to publish to (created if needed).")
 @click.option("--version", "version", default=None, help="Version to publish (default: the file's `version`).")
+@click.option("--name", "name", default=None, metavar="ALIAS/SLUG",
+              help="Publish under this registry name (e.g. sd3-medium/golden-hour) instead of the file's.")
 @click.option("--preview", "previews", multiple=True, type=click.Path(path_type=Path), metavar="IMAGE",
               help="Preview image to upload to previews/ and show in the model card. Repeatable.")
+@click.option("--previews", "pairs", type=click.IntRange(1, 8), default=None, metavar="N",
+              help="Generate N baseline-and-styled pairs (seeds 0..N-1) with the preset's settings and show them as the"
+              " card's gallery.")
+@click.option("--model", "-m", default=None, metavar="M",
+              help="With --previews: the pipeline to generate on (default: the preset's model).")
+@click.option("--preview-prompt", "preview_prompts", multiple=True, metavar="TEXT",
+              help="With --previews: a prompt for the pairs (repeatable; default: four of the paper's prompts).")
+@click.option("--steps", type=click.IntRange(1), default=None,
+              help="With --previews: sampling steps (default: the preset's metadata.settings, else the pipeline's).")
 @click.option("--private", is_flag=True, default=None, help="Create the repo as private (if it does not exist).")
-@click.option("--dry-run", is_flag=True, help="Validate and show what would be uploaded; no network.")
+@click.option("--dry-run", is_flag=True, help="Validate and show the model card and files it would upload; no network, no images.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def publish(file: Path, repo_id: str, version: str | None, previews: tuple[Path, ...], private: bool | None,
+def publish(file: Path, repo_id: str, version: str | None, name: str | None, previews: tuple[Path, ...], pairs: int | None,
+            model: str | None, preview_prompts: tuple[str, ...], steps: int | None, private: bool | None,
             dry_run: bool, yes: bool) -> None:
     """Publish the preset FILE to a Hub repo as version v<version> (preset file, model card, previews).
 
     A version that already exists on the repo is refused. Uses your Hugging Face token (HF_TOKEN or
     `hf auth login`).
     """
+    import tempfile
+
     from ..registry import Preset
     from ..registry.publish import push_preset
 
+    given = [flag for flag, on in (("--model", model), ("--preview-prompt", preview_prompts), ("--steps", steps)) if on]
+    if given and pairs is None:
+        raise click.UsageError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to --previews N; add it or leave"
+                               f" {'it' if len(given) == 1 else 'them'} out")
     preset = Preset.from_file(file)
-    plan = push_preset(preset, repo_id, version=version, images=previews, private=private, dry_run=True)
-    if dry_run:
-        _echo(
-            f"Would publish {preset.name} {plan.version} to {repo_id} and tag it {plan.tag}:",
-            *(f"  {path}  ({size} bytes)" for path, size in plan.files),
-            f"It would then load as: {plan.reference}",
-        )
-        return
-    if not yes:
-        click.confirm(printable(f"Publish {preset.name} {plan.version} to {repo_id} (tag {plan.tag})?", newlines=False), abort=True, err=True)
-    result = push_preset(preset, repo_id, version=version, images=previews, private=private)
+    gallery = _preview_gallery(name or preset.name or "preset", pairs or 0, preview_prompts or PREVIEW_PROMPTS)
+    settings = (preset.metadata or {}).get("settings") or {}
+    if steps is None and isinstance(settings.get("num_inference_steps"), int):
+        steps = settings["num_inference_steps"]
+    with tempfile.TemporaryDirectory(prefix="stylehunt-previews-") as folder:
+        planned = [*previews, *(Path(folder) / url.split("/", 1)[1] for _, url, _, _ in gallery)]
+        for path in planned[len(previews):]:
+            path.touch()  # the plan checks that the files exist; generated only when publishing
+        kwargs = dict(version=version, name=name, private=private, gallery=[(text, url) for text, url, _, _ in gallery])
+        plan = push_preset(preset, repo_id, images=planned, dry_run=True, **kwargs)
+        if dry_run:
+            _echo(
+                f"Would publish {plan.name} {plan.version} to {repo_id} and tag it {plan.tag}:",
+                *(f"  {path}  ({size} bytes)" if size or not path.startswith("previews/pair-") else f"  {path}  (generated)"
+                  for path, size in plan.files),
+                f"It would then load as: {plan.reference}",
+                "",
+                "README.md:",
+            )
+            click.echo(printable(plan.card))
+            return
+        if not yes:
+            click.confirm(printable(f"Publish {plan.name} {plan.version} to {repo_id} (tag {plan.tag})?", newlines=False),
+                          abort=True, err=True)
+        if gallery:
+            _render_previews(preset, model or preset.model, gallery, steps, Path(folder))
+        result = push_preset(preset, repo_id, images=planned, **kwargs)
     _echo(
-        f"Published {preset.name} {result.version} to {result.url} (commit {result.commit}, tag {result.tag}"
+        f"Published {result.name} {result.version} to {result.url} (commit {result.commit}, tag {result.tag}"
         + (", new repo" if result.created_repo else "")
         + ").",
         err=True,
