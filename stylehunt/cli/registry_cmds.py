@@ -55,27 +55,28 @@ HUB_LIMIT, HUB_MAX_LIMIT = 20, 100
 _KIND_WORDS = {"reported": "reported", "search": "searched", "manual": "manual"}
 
 
-def _origin(name: str, loc: Any) -> tuple[str, str]:
+def _origin(name: str, loc: Any) -> tuple[str, str | None]:
     """``(kind, label)`` of a registry version from its file: bundled files only (no network).
 
     The label is the file's ``metadata.label`` (a cited preset's figure label), else a search's
-    style text; ``-`` when neither is recorded, the file is on the Hub or does not load.
+    style text; ``None`` when neither is recorded, the file is on the Hub or does not load (the
+    table then shows the index's description).
     """
     from ..errors import StylehuntError
     from ..registry.locate import locate_version
 
     if not loc.bundled:
-        return "-", "-"
+        return "-", None
     try:
         fields = locate_version(name, loc).fields
     except StylehuntError:  # `show` reports why; a listing still lists it
-        return "-", "-"
+        return "-", None
     prov = fields.get("provenance") or {}
     metadata = fields.get("metadata") or {}
     label = metadata.get("label") if isinstance(metadata.get("label"), str) else None
     if label is None and prov.get("kind") == "search":
         label = prov["objective"]["text"]
-    return _KIND_WORDS.get(prov.get("kind"), str(prov.get("kind"))), label or "-"
+    return _KIND_WORDS.get(prov.get("kind"), str(prov.get("kind"))), label
 
 
 def _registry_rows(names: list[str]) -> list[dict[str, Any]]:
@@ -110,8 +111,8 @@ def _echo_registry(rows: list[dict[str, Any]], fmt: str, pattern: str, model: st
     if not rows:
         _echo(f"No presets match {pattern!r}" + (f" for model {model}" if model else "") + ".", err=True)
         return
-    header = ("NAME", "LATEST", "MODEL", "KIND", "LABEL")
-    cells = [(r["name"], r["latest"], r["model"], r["kind"], _clip(r["label"], 60)) for r in rows]
+    header = ("NAME", "LATEST", "MODEL", "KIND", "LABEL (else DESCRIPTION)")
+    cells = [(r["name"], r["latest"], r["model"], r["kind"], _clip(r["label"] or r["description"] or "-", 72)) for r in rows]
     _echo_table(header, cells)
 
 
