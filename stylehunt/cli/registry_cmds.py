@@ -378,7 +378,11 @@ def _render_previews(preset: Any, model: str, gallery: list[tuple[str, str, str,
         styled = not url.endswith(".baseline.png")
 
         def draw():
-            return pipe(prompt=prompt, generator=torch.Generator().manual_seed(seed), **kwargs).images[0]
+            output = pipe(prompt=prompt, generator=torch.Generator().manual_seed(seed), **kwargs)
+            if getattr(output, "images", None) is None:  # a video pipeline (Wan): frames, no images
+                raise click.UsageError(f"--previews makes still images, but {model} generates videos; nothing was"
+                                       " published. Attach your own files with --preview IMAGE instead")
+            return output.images[0]
 
         if styled:
             with applied(pipe, preset):
