@@ -139,3 +139,10 @@ def test_list_models_shows_every_alias_with_its_hub_id_family_and_grid(capsys):
     assert {r["name"]: r["num_layers"] for r in json.loads(out)}["flux.1-dev"] == 57
     code, _, err = run(capsys, "list", "--models", "--hub")
     assert code != 0 and "leave out --hub" in err
+
+
+def test_previews_refuse_a_video_model_before_generating_or_writing(alice, capsys):
+    code, _, err = run(capsys, "publish", str(_root() / "presets/tiny-wan/warm/1.0.0/stylehunt_preset.json"), "--repo",
+                       "alice/wan", "--previews", "1", "--model", "tiny-wan", "--yes")
+    assert code != 0 and "tiny-wan generates videos; nothing was published" in err and "--preview IMAGE" in err
+    assert alice.state.writes() == []

@@ -366,11 +366,15 @@ def _render_previews(preset: Any, model: str, gallery: list[tuple[str, str, str,
     import torch
 
     from ..api import applied
+    from ..headhunter.settings import makes_video
     from ..models import load_pipeline
     from .app import quiet_model_loading
 
     quiet_model_loading()
     pipe = load_pipeline(model)
+    if makes_video(pipe):
+        raise click.UsageError(f"--previews makes still images, but {model} generates videos; nothing was published."
+                               " Attach your own images with --preview IMAGE instead")
     pipe.set_progress_bar_config(disable=True)
     kwargs = {} if steps is None else {"num_inference_steps": steps}
     paths = []
@@ -378,11 +382,7 @@ def _render_previews(preset: Any, model: str, gallery: list[tuple[str, str, str,
         styled = not url.endswith(".baseline.png")
 
         def draw():
-            output = pipe(prompt=prompt, generator=torch.Generator().manual_seed(seed), **kwargs)
-            if getattr(output, "images", None) is None:  # a video pipeline (Wan): frames, no images
-                raise click.UsageError(f"--previews makes still images, but {model} generates videos; nothing was"
-                                       " published. Attach your own files with --preview IMAGE instead")
-            return output.images[0]
+            return pipe(prompt=prompt, generator=torch.Generator().manual_seed(seed), **kwargs).images[0]
 
         if styled:
             with applied(pipe, preset):
