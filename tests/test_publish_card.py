@@ -6,6 +6,7 @@ gallery images are the files the widget names, and `list --hub` finds a preset t
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -39,15 +40,19 @@ def _root():
     return Path(__file__).resolve().parents[1]
 
 
-def test_card_metadata_and_preview_gallery_round_trip(alice, capsys):
-    """publish --previews 1 on the tiny model: the card the Hub serves has the adapter metadata and a gallery of the pair."""
-    code, out, err = run(capsys, "publish", str(_root() / TINY_WARM), "--repo", "alice/warm", "--previews", "1",
+def test_card_metadata_and_preview_gallery_round_trip(alice, capsys, tmp_path):
+    """publish --previews 1 (drawn on the tiny model): the card the Hub stores has the adapter metadata and a gallery of the pair."""
+    from stylehunt.registry import Preset
+
+    searched = Preset.from_file(_root() / TINY_WARM)  # a search result, for a (hypothetical) model on the Hub
+    path = dataclasses.replace(searched, model="someone/sd3-mini", name="sd3-mini").save(tmp_path / "warm.json")
+    code, out, err = run(capsys, "publish", str(path), "--repo", "alice/warm", "--previews", "1",
                          "--model", "tiny-sd3", "--steps", "2", "--preview-prompt", "a lighthouse at dusk", "--yes")
     assert code == 0, err
     assert out.strip() == "hf-hub:alice/warm@v1.0.0"
     files = alice.state.files("alice/warm", "v1.0.0")
     data = ModelCard(files["README.md"].decode()).data.to_dict()  # as huggingface_hub parses the card the Hub stores
-    assert data["library_name"] == "stylehunt" and data["base_model"] == "tiny-sd3"
+    assert data["library_name"] == "stylehunt" and data["base_model"] == "someone/sd3-mini"
     assert data["base_model_relation"] == "adapter"
     assert {"stylehunt", "sd3", "style:warmth"} <= set(data["tags"])
     assert data["instance_prompt"] == "warmth"  # the search's style text, where LoRA cards put the trigger
@@ -67,6 +72,7 @@ def test_dry_run_prints_the_card_and_name_renames_without_the_network(alice, cap
     meta = out.split("README.md:\n", 1)[1]
     assert meta.startswith("---\n") and "instance_prompt: warmth" in meta and "url: previews/pair-2.png" in meta
     assert "# tiny-sd3/warmth 1.0.0" in meta
+    assert "base_model" not in meta.split("\n---\n")[0]  # tiny-sd3 is built in code: no Hub model to name
     assert alice.state.requests == []
 
 

@@ -24,7 +24,7 @@ from ..engine.heads import fingerprint_family
 from ..errors import HubOfflineError, InvalidPresetError, VersionExistsError
 from .fileformat import FILENAME, dumps, preset_to_dict
 from .index import model_alias_for
-from .names import parse_version, validate_name
+from .names import is_hub_repo_id, parse_version, validate_name
 
 __all__ = ["IMAGE_SUFFIXES", "PublishResult", "model_card", "push_preset", "style_text"]
 
@@ -97,14 +97,9 @@ def model_card(
     extra: dict[str, Any] = {"instance_prompt": style} if style else {}
     if gallery:
         extra["widget"] = [{"text": text, "output": {"url": url}} for text, url in gallery]
-    card_data = ModelCardData(
-        library_name="stylehunt",
-        license=preset.license,
-        base_model=preset.model,
-        base_model_relation="adapter",
-        tags=list(dict.fromkeys(tags)),
-        **extra,
-    )
+    if is_hub_repo_id(preset.model or ""):  # the Hub refuses a base_model that is no model id (a tiny model's name)
+        extra.update(base_model=preset.model, base_model_relation="adapter")
+    card_data = ModelCardData(library_name="stylehunt", license=preset.license, tags=list(dict.fromkeys(tags)), **extra)
     fp = preset.fingerprint
     arch = (
         f"{fp['transformer_class']}, {fp['num_layers']} attention layers x {fp['heads_per_layer']} heads, head dim {fp['head_dim']}"
