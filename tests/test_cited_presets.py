@@ -125,3 +125,14 @@ def test_index_pins_match_the_cited_files():
         loc = data[name]["versions"]["1.0.0"]
         raw = (ROOT / "presets" / loc["file"]).read_bytes()
         assert hashlib.sha256(raw).hexdigest() == loc["sha256"], name
+
+
+def test_list_shows_each_cited_preset_as_reported_with_its_label(capsys):
+    from stylehunt.cli import main
+
+    assert main(["list", "sd3-medium/r*", "--format", "json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert sorted(rows) == ["sd3-medium/rainbow-neon", "sd3-medium/red", "sd3-medium/red-blazing-colors",
+                            "sd3-medium/red-horizontal-banding"]
+    for name, row in rows.items():
+        assert (row["model"], row["kind"], row["label"]) == ("sd3-medium", "reported", CITED[name][2])
