@@ -55,28 +55,32 @@ HUB_LIMIT, HUB_MAX_LIMIT = 20, 100
 _KIND_WORDS = {"reported": "reported", "search": "searched", "manual": "manual"}
 
 
-def _origin(name: str, loc: Any) -> tuple[str, str | None]:
+def _origin(loc: Any) -> tuple[str, str | None]:
     """``(kind, label)`` of a registry version from its file: bundled files only (no network).
 
     The label is the file's ``metadata.label`` (a cited preset's figure label), else a search's
-    style text; ``None`` when neither is recorded, the file is on the Hub or does not load (the
-    table then shows the index's description).
+    style text; ``None`` when neither is recorded, the file is on the Hub or does not read (the
+    table then shows the index's description). The file is read as JSON, not checked: a listing
+    only shows these two strings (escaped), and checking every file would cost the listing a
+    huggingface_hub import (for the model id); ``show`` and loading check it.
     """
-    from ..errors import StylehuntError
-    from ..registry.locate import locate_version
+    import importlib.resources
+
+    from ..registry.fileformat import read_preset_bytes
+    from ..registry.index import bundled_preset_file
 
     if not loc.bundled:
         return "-", None
     try:
-        fields = locate_version(name, loc).fields
-    except StylehuntError:  # `show` reports why; a listing still lists it
+        with importlib.resources.as_file(bundled_preset_file(loc.file)) as path:
+            data = json.loads(read_preset_bytes(path)[1])
+        prov, metadata = data.get("provenance") or {}, data.get("metadata") or {}
+        label = metadata.get("label") if isinstance(metadata.get("label"), str) else None
+        if label is None and prov.get("kind") == "search" and isinstance(prov.get("objective", {}).get("text"), str):
+            label = prov["objective"]["text"]
+        return _KIND_WORDS.get(prov.get("kind"), str(prov.get("kind"))), label
+    except (OSError, ValueError, AttributeError):  # unreadable, not JSON, or not the format: `show` says why
         return "-", None
-    prov = fields.get("provenance") or {}
-    metadata = fields.get("metadata") or {}
-    label = metadata.get("label") if isinstance(metadata.get("label"), str) else None
-    if label is None and prov.get("kind") == "search":
-        label = prov["objective"]["text"]
-    return _KIND_WORDS.get(prov.get("kind"), str(prov.get("kind"))), label
 
 
 def _registry_rows(names: list[str]) -> list[dict[str, Any]]:
@@ -87,7 +91,7 @@ def _registry_rows(names: list[str]) -> list[dict[str, Any]]:
     for name in names:
         entry = index.presets[name]
         alias = index.models[entry.model_alias]
-        kind, label = _origin(name, entry.versions[entry.latest])
+        kind, label = _origin(entry.versions[entry.latest])
         rows.append(
             {
                 "name": name,
