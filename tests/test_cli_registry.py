@@ -34,13 +34,19 @@ def assert_one_line_error(err: str, *fragments: str) -> None:
 
 
 def test_list_table(capsys):
+    from stylehunt.registry import list_presets
+
     code, out, err = run(capsys, "list")
     assert code == 0 and err == ""
     lines = out.strip().splitlines()
-    assert lines[0].split() == ["NAME", "LATEST", "DESCRIPTION"]
-    assert [line.split()[0] for line in lines[1:]] == [*PAPER, "tiny-chroma/warm", "tiny-flux2/warm", "tiny-qwenimage/warm", "tiny-sd3/warm",
-                                                    "tiny-wan/warm", "tiny-zimage/warm"]  # every bundled preset, sorted
+    assert lines[0].split() == ["NAME", "LATEST", "MODEL", "KIND", "LABEL", "(else", "DESCRIPTION)"]
+    assert [line.split()[0] for line in lines[1:]] == list_presets()  # every bundled preset, sorted
     assert all(line.split()[1] == "1.0.0" for line in lines[1:])
+    rows = {line.split()[0]: line.split(None, 4)[2:] for line in lines[1:]}
+    assert rows["sd3-medium/red-horizontal-banding"] == ["sd3-medium", "reported", "Red + Horizontal banding"]
+    assert rows["sd3-medium/paper-l1h10"][:2] == ["sd3-medium", "reported"]  # no label recorded: the description
+    assert rows["sd3-medium/paper-l1h10"][2].startswith("SD3-medium head L1H10 alone")
+    assert rows["tiny-sd3/warm"] == ["tiny-sd3", "searched", "warmth"]  # a search's style text
 
 
 def test_list_pattern_model_and_json(capsys):

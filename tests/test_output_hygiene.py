@@ -153,7 +153,7 @@ def test_list_escapes_a_hostile_refreshed_index(fake_hub, tmp_path, monkeypatch)
     assert listed.returncode == 0, listed.stderr
     assert_clean(listed.stdout, listed.stderr)
     rows = listed.stdout.decode().splitlines()
-    assert len(rows) == 2 and rows[1].startswith("sd3-medium/evil  1.0.0") and "warm\\x1b[2J" in rows[1]
+    assert len(rows) == 2 and rows[1].split()[:2] == ["sd3-medium/evil", "1.0.0"] and "warm\\x1b[2J" in rows[1]
 
     as_json = cli("list", "*evil*", "--format", "json", cwd=tmp_path)
     assert_clean(as_json.stdout)

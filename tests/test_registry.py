@@ -36,7 +36,12 @@ PAPER = {
 # Made by a real search run on the tiny demo model (see its provenance).
 TINY = {"tiny-sd3/warm", "tiny-chroma/warm", "tiny-zimage/warm", "tiny-qwenimage/warm", "tiny-flux2/warm",
         "tiny-wan/warm"}
-BUNDLED = sorted([*PAPER, *TINY])
+# Cited from the paper's figures: tests/test_cited_presets.py checks each against the paper.
+CITED = {"sd3-medium/" + n for n in (
+    "dark", "shearing", "shadow", "blue", "dark-shearing", "shadow-blue", "red", "horizontal-banding", "high-resolution",
+    "rainbow-neon", "red-horizontal-banding", "high-resolution-rainbow-neon", "blurred-brown-sunlight", "red-blazing-colors",
+    "more-white", "darker")}
+BUNDLED = sorted([*PAPER, *TINY, *CITED])
 
 # The public transformer/config.json values (docs: /work/shared/model-configs.md), independent of index.json.
 _SD3 = dict(
@@ -376,8 +381,8 @@ def test_list_presets_wildcards_sorted_and_model_filter():
     assert list_presets("sd3-medium/paper-l1*") == ["sd3-medium/paper-l11h15", "sd3-medium/paper-l13h17", "sd3-medium/paper-l1h10"]
     assert list_presets("*l0h23") == ["sd3-medium/paper-l0h23"]
     assert list_presets("flux*") == []
-    assert list_presets(model="sd3-medium") == sorted(PAPER)
-    assert list_presets(model=SD3_ID) == sorted(PAPER)
+    assert list_presets(model="sd3-medium") == sorted([*PAPER, *CITED])
+    assert list_presets(model=SD3_ID) == sorted([*PAPER, *CITED])
     assert list_presets(model="flux.1-dev") == []
 
 

@@ -51,6 +51,38 @@ HUB_SORTS = ("downloads", "likes", "updated")
 HUB_LIMIT, HUB_MAX_LIMIT = 20, 100
 
 
+#: How a listing names a provenance kind: the paper reported it, a search found it, or someone picked it.
+_KIND_WORDS = {"reported": "reported", "search": "searched", "manual": "manual"}
+
+
+def _origin(loc: Any) -> tuple[str, str | None]:
+    """``(kind, label)`` of a registry version from its file: bundled files only (no network).
+
+    The label is the file's ``metadata.label`` (a cited preset's figure label), else a search's
+    style text; ``None`` when neither is recorded, the file is on the Hub or does not read (the
+    table then shows the index's description). The file is read as JSON, not checked: a listing
+    only shows these two strings (escaped), and checking every file would cost the listing a
+    huggingface_hub import (for the model id); ``show`` and loading check it.
+    """
+    import importlib.resources
+
+    from ..registry.fileformat import read_preset_bytes
+    from ..registry.index import bundled_preset_file
+
+    if not loc.bundled:
+        return "-", None
+    try:
+        with importlib.resources.as_file(bundled_preset_file(loc.file)) as path:
+            data = json.loads(read_preset_bytes(path)[1])
+        prov, metadata = data.get("provenance") or {}, data.get("metadata") or {}
+        label = metadata.get("label") if isinstance(metadata.get("label"), str) else None
+        if label is None and prov.get("kind") == "search" and isinstance(prov.get("objective", {}).get("text"), str):
+            label = prov["objective"]["text"]
+        return _KIND_WORDS.get(prov.get("kind"), str(prov.get("kind"))), label
+    except (OSError, ValueError, AttributeError):  # unreadable, not JSON, or not the format: `show` says why
+        return "-", None
+
+
 def _registry_rows(names: list[str]) -> list[dict[str, Any]]:
     from ..registry import get_index
 
@@ -59,6 +91,7 @@ def _registry_rows(names: list[str]) -> list[dict[str, Any]]:
     for name in names:
         entry = index.presets[name]
         alias = index.models[entry.model_alias]
+        kind, label = _origin(entry.versions[entry.latest])
         rows.append(
             {
                 "name": name,
@@ -66,6 +99,8 @@ def _registry_rows(names: list[str]) -> list[dict[str, Any]]:
                 "versions": entry.sorted_versions(),
                 "model": alias.alias,
                 "model_id": alias.id,
+                "kind": kind,
+                "label": label,
                 "tags": list(entry.tags),
                 "description": entry.description,
             }
@@ -80,21 +115,41 @@ def _echo_registry(rows: list[dict[str, Any]], fmt: str, pattern: str, model: st
     if not rows:
         _echo(f"No presets match {pattern!r}" + (f" for model {model}" if model else "") + ".", err=True)
         return
-    width = max(len(r["name"]) for r in rows)
-    table = [f"{'NAME':<{width}}  {'LATEST':<8}  DESCRIPTION"]
-    for r in rows:
-        desc = r["description"] if len(r["description"]) <= 72 else r["description"][:71] + "…"
-        table.append(f"{r['name']:<{width}}  {r['latest']:<8}  {desc}")
-    _echo(*table)
+    header = ("NAME", "LATEST", "MODEL", "KIND", "LABEL (else DESCRIPTION)")
+    cells = [(r["name"], r["latest"], r["model"], r["kind"], _clip(r["label"] or r["description"] or "-", 72)) for r in rows]
+    _echo_table(header, cells)
+
+
+def _echo_models(fmt: str) -> None:
+    """``list --models``: every model alias, its Hub id, family and head grid."""
+    from ..registry import model_aliases
+    from ..registry.names import is_hub_repo_id
+
+    rows = []
+    for alias in sorted(model_aliases().values(), key=lambda a: a.alias):
+        fp = alias.fingerprint
+        rows.append({"name": alias.alias, "id": alias.id, "family": alias.family, "transformer_class": fp["transformer_class"],
+                     "num_layers": fp["num_layers"], "heads_per_layer": fp["heads_per_layer"], "head_dim": fp["head_dim"]})
+    if fmt == "json":
+        _echo_json(rows)
+        return
+    header = ("NAME", "HUB ID", "FAMILY", "LAYERS x HEADS")
+    cells = [(r["name"], r["id"] if is_hub_repo_id(r["id"]) else "- (tiny, built in code)", r["family"],
+              f"{r['num_layers']} x {r['heads_per_layer']}") for r in rows]
+    _echo_table(header, cells)
 
 
 def _list_hub(pattern: str, model: str | None, fmt: str, sort: str, limit: int) -> None:
     """``list --hub``: preset repos on the Hub; offline, one line saying so and the registry."""
     from ..errors import HubOfflineError
     from ..registry import model_alias_for
-    from ..registry.discovery import search_hub
+    from ..registry.discovery import MAX_PATTERN, search_hub
     from ..registry.index import hub_fallback_names, hub_model_id
 
+    if len(pattern) > MAX_PATTERN:
+        raise click.BadParameter(
+            f"{len(pattern)} characters; a Hub search takes at most {MAX_PATTERN} (a repo id is shorter)", param_hint="PATTERN"
+        )
     base_model = hub_model_id(model) if model is not None else None
     try:
         found = search_hub(pattern, base_model=base_model, sort=sort, limit=limit)
@@ -138,6 +193,11 @@ def _list_hub(pattern: str, model: str | None, fmt: str, sort: str, limit: int) 
         for r in rows
     ]
     header = ("REFERENCE", "VERSIONS", "DOWNLOADS", "LIKES", "UPDATED", "MODEL")
+    _echo_table(header, cells)
+
+
+def _echo_table(header: tuple[str, ...], cells: list[tuple[str, ...]]) -> None:
+    """Columns padded to their widest cell; the last column is not padded."""
     widths = [max(len(c[i]) for c in [header, *cells]) for i in range(len(header) - 1)]
     _echo(*("  ".join([*(f"{c[i]:<{w}}" for i, w in enumerate(widths)), c[-1]]) for c in [header, *cells]))
 
@@ -156,8 +216,10 @@ def _clip(text: str, width: int) -> str:
 @click.option("--sort", type=click.Choice(HUB_SORTS), default=HUB_SORTS[0], show_default=True, help="With --hub: best first by this.")
 @click.option("--limit", type=click.IntRange(1, HUB_MAX_LIMIT), default=HUB_LIMIT, show_default=True, metavar="N",
               help="With --hub: at most N repos.")
-def list_(pattern: str, model: str | None, fmt: str, refresh: bool, hub_search: bool, sort: str, limit: int) -> None:
-    """List registry presets whose name matches PATTERN (wildcards, e.g. 'sd3-medium/*').
+@click.option("--models", "models", is_flag=True, help="List the model aliases instead: name, Hub id, family, layers x heads.")
+def list_(pattern: str, model: str | None, fmt: str, refresh: bool, hub_search: bool, sort: str, limit: int, models: bool) -> None:
+    """List registry presets whose name matches PATTERN (wildcards, e.g. 'sd3-medium/*'): each one's
+    newest version, model, kind (reported by a paper, searched, manual) and label.
 
     With --hub, list preset repos published anywhere on the Hub instead: their versions (v* tags),
     downloads, likes, last update and the hf-hub: reference that loads the newest version. Offline,
@@ -172,9 +234,16 @@ def list_(pattern: str, model: str | None, fmt: str, refresh: bool, hub_search: 
             f"{' and '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to --hub (a Hub search); add --hub or leave"
             f" {'it' if len(given) == 1 else 'them'} out"
         )
+    if models:
+        clash = [f for f, on in (("--hub", hub_search), ("--model", model is not None), ("PATTERN", pattern != "*")) if on]
+        if clash:
+            raise click.UsageError(f"--models lists every model alias; leave out {', '.join(clash)}")
     if refresh:
         refresh_index()
         _echo("Refreshed the registry index.", err=True)
+    if models:
+        _echo_models(fmt)
+        return
     if hub_search:
         _list_hub(pattern, model, fmt, sort, limit)
         return
@@ -276,39 +345,127 @@ def pull(ref: str) -> None:
     _echo(str(resolved.path))
 
 
+#: What the preview pairs show when no --preview-prompt is given (the paper's Fig. 3 prompts).
+PREVIEW_PROMPTS = (
+    "smiling girl holding a cat, in a flower garden",
+    "A macro shot of a red apple",
+    "a close up portrait of an elderly Japanese man, soft lighting, 8k",
+    "A German shepherd bounding through a pine forest",
+)
+
+
+def _preview_gallery(label: str, count: int, prompts: tuple[str, ...]) -> list[tuple[str, str, str, int]]:
+    """``(text, repo path, prompt, seed)`` per image: for pair i (seed i), the styled image, then the baseline."""
+    gallery = []
+    for i in range(count):
+        prompt = prompts[i % len(prompts)]
+        gallery.append((f"{prompt} (stylehunt {label})", f"previews/pair-{i + 1}.png", prompt, i))
+        gallery.append((f"{prompt} (baseline, no guidance)", f"previews/pair-{i + 1}.baseline.png", prompt, i))
+    return gallery
+
+
+def _render_previews(preset: Any, model: str, gallery: list[tuple[str, str, str, int]], steps: int | None,
+                     folder: Path) -> list[Path]:
+    """Generate the gallery's images on ``model`` with the preset's own scale and strength; PNG files in ``folder``."""
+    import torch
+
+    from ..api import applied
+    from ..headhunter.settings import makes_video
+    from ..models import load_pipeline
+    from .app import quiet_model_loading
+
+    quiet_model_loading()
+    pipe = load_pipeline(model)
+    if makes_video(pipe):
+        raise click.UsageError(f"--previews makes still images, but {model} generates videos; nothing was published."
+                               " Attach your own images with --preview IMAGE instead")
+    pipe.set_progress_bar_config(disable=True)
+    kwargs = {} if steps is None else {"num_inference_steps": steps}
+    paths = []
+    for text, url, prompt, seed in gallery:
+        styled = not url.endswith(".baseline.png")
+
+        def draw():
+            return pipe(prompt=prompt, generator=torch.Generator().manual_seed(seed), **kwargs).images[0]
+
+        if styled:
+            with applied(pipe, preset):
+                picture = draw()
+        else:
+            picture = draw()
+        path = folder / url.split("/", 1)[1]
+        picture.save(path)
+        paths.append(path)
+    return paths
+
+
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--repo", "repo_id", required=True, metavar="OWNER/NAME", help="Hub repo to publish to (created if needed).")
 @click.option("--version", "version", default=None, help="Version to publish (default: the file's `version`).")
+@click.option("--name", "name", default=None, metavar="ALIAS/SLUG",
+              help="Publish under this registry name (e.g. sd3-medium/golden-hour) instead of the file's.")
 @click.option("--preview", "previews", multiple=True, type=click.Path(path_type=Path), metavar="IMAGE",
               help="Preview image to upload to previews/ and show in the model card. Repeatable.")
+@click.option("--previews", "pairs", type=click.IntRange(1, 8), default=None, metavar="N",
+              help="Generate N baseline-and-styled pairs (seeds 0..N-1) with the preset's settings and show them as the"
+              " card's gallery.")
+@click.option("--model", "-m", default=None, metavar="M",
+              help="With --previews: the pipeline to generate on (default: the preset's model).")
+@click.option("--preview-prompt", "preview_prompts", multiple=True, metavar="TEXT",
+              help="With --previews: a prompt for the pairs (repeatable; default: four of the paper's prompts).")
+@click.option("--steps", type=click.IntRange(1), default=None,
+              help="With --previews: sampling steps (default: the preset's metadata.settings, else the pipeline's).")
 @click.option("--private", is_flag=True, default=None, help="Create the repo as private (if it does not exist).")
-@click.option("--dry-run", is_flag=True, help="Validate and show what would be uploaded; no network.")
+@click.option("--dry-run", is_flag=True, help="Validate and show the model card and files it would upload; no network, no images.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def publish(file: Path, repo_id: str, version: str | None, previews: tuple[Path, ...], private: bool | None,
+def publish(file: Path, repo_id: str, version: str | None, name: str | None, previews: tuple[Path, ...], pairs: int | None,
+            model: str | None, preview_prompts: tuple[str, ...], steps: int | None, private: bool | None,
             dry_run: bool, yes: bool) -> None:
     """Publish the preset FILE to a Hub repo as version v<version> (preset file, model card, previews).
 
     A version that already exists on the repo is refused. Uses your Hugging Face token (HF_TOKEN or
     `hf auth login`).
     """
+    import tempfile
+
     from ..registry import Preset
     from ..registry.publish import push_preset
 
+    given = [flag for flag, on in (("--model", model), ("--preview-prompt", preview_prompts), ("--steps", steps)) if on]
+    if given and pairs is None:
+        raise click.UsageError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to --previews N; add it or leave"
+                               f" {'it' if len(given) == 1 else 'them'} out")
     preset = Preset.from_file(file)
-    plan = push_preset(preset, repo_id, version=version, images=previews, private=private, dry_run=True)
-    if dry_run:
-        _echo(
-            f"Would publish {preset.name} {plan.version} to {repo_id} and tag it {plan.tag}:",
-            *(f"  {path}  ({size} bytes)" for path, size in plan.files),
-            f"It would then load as: {plan.reference}",
-        )
-        return
-    if not yes:
-        click.confirm(printable(f"Publish {preset.name} {plan.version} to {repo_id} (tag {plan.tag})?", newlines=False), abort=True, err=True)
-    result = push_preset(preset, repo_id, version=version, images=previews, private=private)
+    gallery = _preview_gallery(name or preset.name or "preset", pairs or 0, preview_prompts or PREVIEW_PROMPTS)
+    settings = (preset.metadata or {}).get("settings") or {}
+    if steps is None and isinstance(settings.get("num_inference_steps"), int):
+        steps = settings["num_inference_steps"]
+    with tempfile.TemporaryDirectory(prefix="stylehunt-previews-") as folder:
+        planned = [*previews, *(Path(folder) / url.split("/", 1)[1] for _, url, _, _ in gallery)]
+        for path in planned[len(previews):]:
+            path.touch()  # the plan checks that the files exist; generated only when publishing
+        kwargs = dict(version=version, name=name, private=private, gallery=[(text, url) for text, url, _, _ in gallery])
+        plan = push_preset(preset, repo_id, images=planned, dry_run=True, **kwargs)
+        if dry_run:
+            _echo(
+                f"Would publish {plan.name} {plan.version} to {repo_id} and tag it {plan.tag}:",
+                *(f"  {path}  ({size} bytes)" if size or not path.startswith("previews/pair-") else f"  {path}  (generated)"
+                  for path, size in plan.files),
+                f"It would then load as: {plan.reference}",
+                "",
+                "README.md:",
+            )
+            click.echo(printable(plan.card))
+            return
+        if not yes:
+            click.confirm(printable(f"Publish {plan.name} {plan.version} to {repo_id} (tag {plan.tag})?", newlines=False),
+                          abort=True, err=True)
+        if gallery:
+            _render_previews(preset, model or preset.model, gallery, steps, Path(folder))
+        result = push_preset(preset, repo_id, images=planned, **kwargs)
     _echo(
-        f"Published {preset.name} {result.version} to {result.url} (commit {result.commit}, tag {result.tag}"
+        f"Published {result.name} {result.version} to {result.url} (commit {result.commit}, tag {result.tag}"
         + (", new repo" if result.created_repo else "")
         + ").",
         err=True,

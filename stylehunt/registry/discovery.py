@@ -24,13 +24,15 @@ from datetime import datetime
 from .names import parse_version
 from .references import HUB_PREFIX
 
-__all__ = ["SORTS", "DEFAULT_LIMIT", "MAX_LIMIT", "LIBRARY_TAG", "HubPreset", "check_search", "hub_search_terms", "search_hub"]
+__all__ = ["SORTS", "DEFAULT_LIMIT", "MAX_LIMIT", "MAX_PATTERN", "LIBRARY_TAG", "HubPreset", "check_search", "hub_search_terms", "search_hub"]
 
 #: How ``--sort`` names an order, and huggingface_hub's name for it (the Hub sorts descending).
 SORTS = {"downloads": "downloads", "likes": "likes", "updated": "last_modified"}
 #: Repos listed unless told otherwise, and at most (each costs one more request for its tags).
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+#: The longest search text sent: longer than any repo id (96-character names), so it could match nothing.
+MAX_PATTERN = 200
 #: The tag every published preset repo carries (its model card's ``library_name`` and ``tags``).
 LIBRARY_TAG = "stylehunt"
 _BASE_MODEL_TAG = "base_model:adapter:"
@@ -64,8 +66,11 @@ class HubPreset:
         return f"{HUB_PREFIX}{self.repo_id}" + (f"@v{latest}" if latest else "")
 
 
-def check_search(sort: str, limit: int) -> None:
-    """Refuse a ``sort`` or ``limit`` the search cannot use (``ValueError`` naming the value and what is allowed)."""
+def check_search(sort: str, limit: int, pattern: str = "*") -> None:
+    """Refuse a ``sort``, ``limit`` or ``pattern`` the search cannot use (``ValueError`` naming the value and what is allowed)."""
+    if not isinstance(pattern, str) or len(pattern) > MAX_PATTERN:
+        what = f"{len(pattern)} characters" if isinstance(pattern, str) else repr(pattern)
+        raise ValueError(f"pattern must be text of at most {MAX_PATTERN} characters (longer than any repo id), but got {what}")
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}; use one of: {', '.join(SORTS)}")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
@@ -76,12 +81,23 @@ def hub_search_terms(pattern: str) -> tuple[str | None, str | None]:
     """``(free text for the Hub, wildcard pattern to filter repo ids with)`` for a listing ``pattern``.
 
     Text without wildcards is the Hub's search as is (a case-insensitive substring of the repo id);
-    a wildcard pattern sends its longest plain part and filters what comes back; ``*`` is everything.
+    a wildcard pattern sends its longest plain part and filters what comes back (:func:`matches`);
+    ``*`` is everything.
     """
     if not _WILDCARDS.search(pattern):
         return (pattern or None), None
     pieces = [p for p in _WILDCARDS.split(pattern) if p]
     return (max(pieces, key=len) if pieces else None), (None if pattern.strip("*") == "" else pattern)
+
+
+def matches(repo_id: str, pattern: str) -> bool:
+    """Whether a wildcard ``pattern`` matches ``owner/name``, any case; a pattern without ``/`` may match the name alone.
+
+    >>> matches("alice/good", "good*"), matches("alice/good", "*/go*"), matches("alice/good", "bob/*")
+    (True, True, False)
+    """
+    repo_id, pattern = repo_id.lower(), pattern.lower()
+    return fnmatch.fnmatchcase(repo_id, pattern) or ("/" not in pattern and fnmatch.fnmatchcase(repo_id.split("/", 1)[-1], pattern))
 
 
 def _versions(tags: list[str]) -> tuple[str, ...]:
@@ -112,11 +128,11 @@ def search_hub(
 
     ``pattern`` is free text (part of the repo id) or a wildcard pattern (:func:`hub_search_terms`);
     ``sort`` is ``downloads``, ``likes`` or ``updated``; at most ``limit`` repos (1 to
-    :data:`MAX_LIMIT`). Each repo's versions are its ``v*`` tags. Bad arguments raise ``ValueError``
+    :data:`MAX_LIMIT`); ``pattern`` is at most :data:`MAX_PATTERN` characters. Each repo's versions are its ``v*`` tags. Bad arguments raise ``ValueError``
     before any request; offline or unreachable raises :class:`~stylehunt.errors.HubOfflineError`
     at once; an error answer raises :class:`~stylehunt.errors.HubError`.
     """
-    check_search(sort, limit)
+    check_search(sort, limit, pattern)
     from .. import hub
 
     if base_model is not None:
@@ -125,7 +141,7 @@ def search_hub(
     filters = [LIBRARY_TAG] + ([_BASE_MODEL_TAG + base_model] if base_model else [])
     hits = hub.search_models(filters=filters, search=search, sort=SORTS[sort], limit=limit, token=token)
     if matcher is not None:
-        hits = [h for h in hits if fnmatch.fnmatchcase(h.repo_id.lower(), matcher.lower())]
+        hits = [h for h in hits if matches(h.repo_id, matcher)]
     return [
         HubPreset(
             repo_id=h.repo_id,

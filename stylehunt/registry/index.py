@@ -227,10 +227,21 @@ def _unknown_model(model: str, *, hub_ids: bool = False) -> PresetNotFoundError:
 def hub_model_id(model: str) -> str:
     """The Hub model id ``model`` names: an alias's id, or a Hub id ``owner/name`` as given. No network.
 
-    Anything else (a misspelt alias) raises :class:`PresetNotFoundError` listing the aliases.
+    Anything else (a misspelt alias) raises :class:`PresetNotFoundError` listing the aliases; so
+    does an alias without a Hub id (a tiny model built in code: nothing on the Hub names it).
     """
     alias = model_alias_for(model)
     if alias is not None:
+        if not is_hub_repo_id(alias.id):
+            hub_aliases = sorted(a for a, m in get_index().models.items() if is_hub_repo_id(m.id))
+            raise PresetNotFoundError(
+                f"model {model!r} is built in code, not a Hub model: no preset on the Hub names it as its base model",
+                ref=model,
+                available=tuple(hub_aliases),
+                hint=f"on the Hub, --model filters by a Hub model: an alias ({', '.join(hub_aliases[:4])}, ...;"
+                " `stylehunt list --models`) or any Hub id owner/name; `stylehunt list --model "
+                f"{model}` lists its bundled presets",
+            )
         return alias.id
     if is_hub_repo_id(model):
         return model
@@ -258,7 +269,7 @@ def list_presets(
     ['sd3-medium/paper-l0h23']
     """
     if hub:
-        check_search(sort, limit)  # bad arguments are errors, online or not
+        check_search(sort, limit, pattern)  # bad arguments are errors, online or not
         base_model = hub_model_id(model) if model is not None else None
         from .discovery import search_hub
 

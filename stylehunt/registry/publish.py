@@ -1,15 +1,18 @@
 """Publishing a preset to the Hub: one commit (preset file, model card, previews), tagged ``v<version>``.
 
 Published versions are immutable: a version whose tag exists is refused before anything is
-written. The model card's YAML metadata (``library_name: stylehunt``, ``base_model`` with
-``base_model_relation: adapter``, the model family as a tag) lets the Hub list presets by model.
-The Hub calls themselves are :mod:`stylehunt.hub`'s.
+written. The model card's YAML metadata follows the Hub's adapter (LoRA) cards: ``library_name:
+stylehunt``, ``base_model`` with ``base_model_relation: adapter`` (the base model's model tree),
+tags for the family and the style, the style text as ``instance_prompt`` (where LoRA cards put
+their trigger phrase) and the preview pairs as a ``widget:`` gallery. The Hub calls themselves are
+:mod:`stylehunt.hub`'s.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,12 +20,13 @@ from typing import Any, Sequence
 from huggingface_hub import ModelCardData
 
 from .. import __version__, hub
+from ..engine.heads import fingerprint_family
 from ..errors import HubOfflineError, InvalidPresetError, VersionExistsError
 from .fileformat import FILENAME, dumps, preset_to_dict
 from .index import model_alias_for
-from .names import parse_version
+from .names import is_hub_repo_id, parse_version, validate_name
 
-__all__ = ["IMAGE_SUFFIXES", "PublishResult", "model_card", "push_preset"]
+__all__ = ["IMAGE_SUFFIXES", "PublishResult", "model_card", "push_preset", "style_text"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +46,8 @@ class PublishResult:
     commit: str | None = None
     url: str | None = None
     created_repo: bool = False
+    card: str = ""  # the README.md written (or, with dry_run, that would be)
+    name: str | None = None  # the preset's name as published
 
     @property
     def reference(self) -> str:
@@ -50,29 +56,50 @@ class PublishResult:
 
 
 def _family(preset: Any) -> str | None:
+    """The model family tag: the alias's family, else the fingerprint's (every supported family)."""
     alias = model_alias_for(preset.model) if preset.model else None
     if alias is not None:
         return alias.family
-    cls = (preset.fingerprint or {}).get("transformer_class")
-    return {"SD3Transformer2DModel": "sd3", "FluxTransformer2DModel": "flux"}.get(cls)
+    return fingerprint_family(preset.fingerprint) if preset.fingerprint else None
+
+
+def style_text(preset: Any) -> str | None:
+    """What the preset's style is called: a search's style text, else a cited preset's figure label."""
+    prov = preset.provenance or {}
+    if prov.get("kind") == "search":
+        return prov.get("objective", {}).get("text") or None
+    label = (preset.metadata or {}).get("label")
+    return label if isinstance(label, str) and label else None
+
+
+def _style_tag(text: str | None) -> str | None:
+    """``style:<slug>`` from the style text (lowercase words joined by '-'), so a search can filter on it."""
+    words = re.findall(r"[a-z0-9]+", (text or "").lower())
+    return "style:" + "-".join(words)[:60].strip("-") if words else None
 
 
 def _head_label(head: Sequence[int]) -> str:
     return f"L{head[0]}H{head[1]}"
 
 
-def model_card(preset: Any, *, repo_id: str, previews: Sequence[str] = ()) -> str:
-    """The README.md of a published preset: YAML metadata for the Hub, then a human summary."""
+def model_card(
+    preset: Any, *, repo_id: str, previews: Sequence[str] = (), gallery: Sequence[tuple[str, str]] = ()
+) -> str:
+    """The README.md of a published preset: YAML metadata for the Hub, then a human summary.
+
+    ``gallery`` is ``(text, path in the repo)`` per image, shown by the Hub as the ``widget:`` gallery.
+    """
     version = preset.version or "0.0.0"
     family = _family(preset)
-    tags = ["stylehunt", "style-preset"] + ([family] if family else []) + [t for t in preset.tags if t not in ("stylehunt", family)]
-    card_data = ModelCardData(
-        library_name="stylehunt",
-        license=preset.license,
-        base_model=preset.model,
-        base_model_relation="adapter",
-        tags=list(dict.fromkeys(tags)),
-    )
+    style = style_text(preset)
+    style_tag = _style_tag(style)
+    tags = ["stylehunt", "style-preset", *(t for t in (family, style_tag) if t), *preset.tags]
+    extra: dict[str, Any] = {"instance_prompt": style} if style else {}
+    if gallery:
+        extra["widget"] = [{"text": text, "output": {"url": url}} for text, url in gallery]
+    if is_hub_repo_id(preset.model or ""):  # the Hub refuses a base_model that is no model id (a tiny model's name)
+        extra.update(base_model=preset.model, base_model_relation="adapter")
+    card_data = ModelCardData(library_name="stylehunt", license=preset.license, tags=list(dict.fromkeys(tags)), **extra)
     fp = preset.fingerprint
     arch = (
         f"{fp['transformer_class']}, {fp['num_layers']} attention layers x {fp['heads_per_layer']} heads, head dim {fp['head_dim']}"
@@ -133,8 +160,11 @@ def model_card(preset: Any, *, repo_id: str, previews: Sequence[str] = ()) -> st
         lines += [f"{kind.capitalize()}: {prov.get('source')}", ""]
         if prov.get("notes"):
             lines += [prov["notes"], ""]
-    if previews:
-        lines += ["## Previews", ""] + [f"![preview]({p})" for p in previews] + [""]
+    if style:
+        lines[lines.index("## Use"):lines.index("## Use")] = [f"Style: **{style}**", ""]
+    shown = [url for _, url in gallery] + [p for p in previews if p not in {url for _, url in gallery}]
+    if shown:
+        lines += ["## Previews", ""] + [f"![preview]({p})" for p in shown] + [""]
     return "\n".join(lines)
 
 
@@ -147,15 +177,22 @@ def push_preset(
     private: bool | None = None,
     token: str | None = None,
     dry_run: bool = False,
+    name: str | None = None,
+    gallery: Sequence[tuple[str, str]] = (),
 ) -> PublishResult:
     """Publish ``preset`` as version ``version`` of Hub repo ``repo_id``. Network unless ``dry_run``.
 
     Creates the repo if needed, commits ``stylehunt_preset.json``, a generated ``README.md`` model
     card and the preview ``images`` (as ``previews/<name>``) in one commit, then tags it
     ``v<version>``. A version whose tag already exists is refused before anything is written
-    (:class:`VersionExistsError`). ``dry_run`` validates and returns the plan without any network.
+    (:class:`VersionExistsError`). ``dry_run`` validates and returns the plan (with the card it
+    would write) without any network. ``name`` renames the preset (a search result gets its
+    registry name); ``gallery`` is ``(text, "previews/<image name>")`` per image for the card's
+    ``widget:`` gallery, each naming one of ``images``.
     """
     hub.check_repo_id(repo_id)
+    if name is not None:
+        preset = replace(preset, name=validate_name(name, "--name"))
     if version is not None:
         try:
             parse_version(version)
@@ -178,11 +215,14 @@ def push_preset(
         if any(in_repo == q for q, _ in previews):
             raise InvalidPresetError(f"two preview images are named {p.name!r}; rename one")
         previews.append((in_repo, p))
-    card = model_card(preset, repo_id=repo_id, previews=[q for q, _ in previews])
+    unknown = [url for _, url in gallery if url not in {q for q, _ in previews}]
+    if unknown:
+        raise InvalidPresetError(f"gallery entry {unknown[0]!r} names no preview image being uploaded")
+    card = model_card(preset, repo_id=repo_id, previews=[q for q, _ in previews], gallery=gallery)
     contents: list[tuple[str, bytes | Path]] = [(FILENAME, file_text.encode()), ("README.md", card.encode())]
     contents += previews
     files = tuple((q, len(c) if isinstance(c, bytes) else c.stat().st_size) for q, c in contents)
-    plan = PublishResult(repo_id=repo_id, version=version, tag=tag, files=files, dry_run=True)
+    plan = PublishResult(repo_id=repo_id, version=version, tag=tag, files=files, dry_run=True, card=card, name=preset.name)
     if dry_run:
         return plan
     if hub.is_offline():
