@@ -7,8 +7,8 @@ each entry of that table is replaced by a wrapper that runs the backend unchange
 output to the mix of the perturbed attention call in progress (:data:`ACTIVE`, set by the perturbed
 module's forward; ``None`` elsewhere, where the wrapper only passes the call through). When the last
 perturber is removed, every entry that still holds our wrapper gets its original function back, so
-the registry is exactly as it was. A backend registered while guidance is installed is wrapped at the
-next perturbed call (:func:`refresh`).
+the registry is exactly as it was. A backend registered (or replaced) while guidance is installed is
+wrapped at its first perturbed call (:func:`refresh`).
 """
 
 from __future__ import annotations
@@ -83,13 +83,28 @@ def release() -> None:
         _wrapped.clear()
 
 
-def refresh() -> None:
-    """Wrap backends registered since :func:`acquire` (cheap when the table did not grow)."""
-    table = _backends()
-    if table is not None and _users and len(table) != len(_wrapped):
+def refresh(processor: Any) -> None:
+    """Wrap again if the backend ``processor`` will dispatch to was registered (or replaced) after
+    :func:`acquire`: one table lookup per perturbed attention call."""
+    if not _users:
+        return
+    try:
+        from diffusers.models.attention_dispatch import AttentionBackendName
+        from diffusers.models.attention_dispatch import _AttentionBackendRegistry as registry
+    except ImportError:  # pragma: no cover
+        return
+    name = getattr(processor, "_attention_backend", None)
+    name = registry._active_backend if name is None else name
+    if not isinstance(name, AttentionBackendName):  # a plain string: the table is keyed by the enum
+        try:
+            name = AttentionBackendName(name)
+        except ValueError:
+            return  # not a diffusers backend name: the call fails in diffusers, or never dispatches
+    entry = _wrapped.get(name)
+    if name in registry._backends and (entry is None or registry._backends[name] is not entry[1]):
         with _LOCK:
             if _users:
-                _wrap_all(table)
+                _wrap_all(registry._backends)
 
 
 def parallel_config_problem(config: Any) -> str | None:

@@ -247,7 +247,7 @@ class HeadPerturber:
             if rows is None:
                 return inner(*args, **kwargs)
             mode = _SDPAMix(layer, rows, self.identity)
-            dispatch.refresh()
+            dispatch.refresh(getattr(module, "processor", None))
             token = dispatch.ACTIVE.set(mode)
             try:
                 with mode:
