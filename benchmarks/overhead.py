@@ -31,7 +31,7 @@ this machine) a batch of three rows uses the two cores better than a batch of tw
 below its own ideal (measured 1.41x of the plain pipeline, not 1.5x) and ours/PAG reads high.
 
 Run:  .venv/bin/python benchmarks/overhead.py [--repeats 5] [--steps 6] [--section all] [--threads 1]
-      .venv/bin/python benchmarks/overhead.py --section backends [--backends native flex] [--backend-size 64]
+      .venv/bin/python benchmarks/overhead.py --section backends [--backends native flex] [--backend-size 256]
 """
 
 from __future__ import annotations
@@ -297,6 +297,9 @@ CPU_BACKENDS = ("native", "_native_math", "_native_flash", "flex")
 
 def backends_section(args) -> None:
     warnings.filterwarnings("ignore")  # flex in eager mode on the CPU warns on every call
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.set_verbosity_error()  # set_attention_backend warns "experimental" on every switch
     pipe = load_tiny_pipeline("flux")
     pipe.set_progress_bar_config(disable=True)
     call = {**family_call("flux", pipe), "height": args.backend_size, "width": args.backend_size}
@@ -345,7 +348,7 @@ def main() -> None:
     parser.add_argument("--section", choices=[*SECTIONS, "all"], nargs="+", default=["all"])
     parser.add_argument("--backends", nargs="+", default=list(CPU_BACKENDS),
                         help="diffusers attention backends for the backends section (default: those that run on a CPU)")
-    parser.add_argument("--backend-size", type=int, default=64, help="image size (px) of the backends section")
+    parser.add_argument("--backend-size", type=int, default=256, help="image size (px) of the backends section")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (0: torch's default). At 1, a row costs the same in a batch of 2 as in a "
                              "batch of 3, as the row-count ideals assume; with more threads a bigger batch uses the "

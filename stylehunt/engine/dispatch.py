@@ -29,13 +29,20 @@ _users = 0
 _wrapped: dict[Any, tuple[Callable, Callable]] = {}  # backend name -> (original, our wrapper)
 
 
-def _backends() -> dict | None:
-    """diffusers' backend table (name -> function), or ``None`` for a diffusers without a dispatcher."""
+@functools.lru_cache(maxsize=None)
+def _registry() -> tuple[Any, Any] | None:
+    """``(_AttentionBackendRegistry, AttentionBackendName)``, or ``None`` for a diffusers without a dispatcher."""
     try:
-        from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+        from diffusers.models.attention_dispatch import AttentionBackendName, _AttentionBackendRegistry
     except ImportError:  # pragma: no cover - every supported diffusers has it
         return None
-    return _AttentionBackendRegistry._backends
+    return _AttentionBackendRegistry, AttentionBackendName
+
+
+def _backends() -> dict | None:
+    """diffusers' backend table (name -> function), read anew each time (diffusers may rebind it)."""
+    found = _registry()
+    return None if found is None else found[0]._backends
 
 
 def _wrap(fn: Callable) -> Callable:
@@ -86,13 +93,10 @@ def release() -> None:
 def refresh(processor: Any) -> None:
     """Wrap again if the backend ``processor`` will dispatch to was registered (or replaced) after
     :func:`acquire`: one table lookup per perturbed attention call."""
-    if not _users:
+    found = _registry()
+    if not _users or found is None:
         return
-    try:
-        from diffusers.models.attention_dispatch import AttentionBackendName
-        from diffusers.models.attention_dispatch import _AttentionBackendRegistry as registry
-    except ImportError:  # pragma: no cover
-        return
+    registry, AttentionBackendName = found
     name = getattr(processor, "_attention_backend", None)
     name = registry._active_backend if name is None else name
     if not isinstance(name, AttentionBackendName):  # a plain string: the table is keyed by the enum

@@ -140,7 +140,7 @@ class _SDPAMix(TorchFunctionMode):
             return out
         heads = heads.to(out.device)
         u = rows.table[:, layer.index, : layer.heads]  # (R, H)
-        if out.shape[1] != layer.heads or value.shape[-2] != out.shape[-2]:
+        if out.shape[1] != layer.heads or value.shape[-3:-1] != out.shape[-3:-1]:  # (heads, tokens): no GQA
             raise UnsupportedModelError(
                 f"unexpected attention layout in {layer.module_name}: output {tuple(out.shape)}, value "
                 f"{tuple(value.shape)}; expected (batch, {layer.heads} heads, tokens, head_dim) self-attention"
