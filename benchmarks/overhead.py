@@ -16,6 +16,13 @@
 3. ``families``: for every tiny family, the step time with a one-head preset in the first block
    against the plain pipeline, CFG on where the family has it, next to the floor
    (plain rows + perturbed rows) / plain rows.
+4. ``backends``: tiny FLUX.1 (its processors go through diffusers' attention dispatch) at
+   ``--backend-size`` px, CFG on, for each diffusers attention backend in ``--backends`` (those
+   that run on this CPU by default): the step time with a preset on every head of block 0 against
+   the same backend plain, the ratio the median of each run's own ratio, beside the row ideal
+   (plain rows + 1) / plain rows (the perturbed row runs through every block), and beside the same
+   ideal from the backend's own cost of one more row (its plain transformer forward timed on the
+   call's rows and one more): CPU math attention grows faster than its batch.
 
 Step times exclude prompt encoding and decoding: ``(t(steps) - t(1)) / (steps - 1)`` on interleaved
 runs, median over repeats; the prefix section's ratios are the median of each run's own ratio.
@@ -26,6 +33,7 @@ this machine) a batch of three rows uses the two cores better than a batch of tw
 below its own ideal (measured 1.41x of the plain pipeline, not 1.5x) and ours/PAG reads high.
 
 Run:  .venv/bin/python benchmarks/overhead.py [--repeats 5] [--steps 6] [--section all] [--threads 1]
+      .venv/bin/python benchmarks/overhead.py --section backends [--backends native flex] [--backend-size 256]
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import argparse
 import inspect
 import statistics
 import time
+import warnings
 import weakref
 
 import torch
@@ -86,6 +95,15 @@ def call_time(pipe, steps: int, **kwargs) -> float:
 def step_time(pipe, steps: int, **kwargs) -> float:
     """Seconds per denoising step, without the per-call work (prompt encoding, set-up)."""
     return (call_time(pipe, steps, **kwargs) - call_time(pipe, 1, **kwargs)) / (steps - 1)
+
+
+def forward_time(pipe, kwargs: dict, steps: int) -> float:
+    """Seconds per plain transformer forward on ``kwargs`` (``steps`` forwards, as a step time is taken)."""
+    with torch.no_grad():
+        start = time.perf_counter()
+        for _ in range(steps):
+            pipe.transformer(**kwargs)
+    return (time.perf_counter() - start) / steps
 
 
 def guided(pipe, preset, **apply_kwargs):
@@ -284,13 +302,79 @@ def families_section(args) -> None:
         print(f"  {family:<10} {plain * 1e3:9.2f} {ours * 1e3:9.2f} {ours / plain:7.3f} {(plain_rows + 1) / plain_rows:7.3f}")
 
 
+#: diffusers attention backends that run on a CPU (the others need a GPU, an NPU/XLA device or a package)
+CPU_BACKENDS = ("native", "_native_math", "_native_flash", "flex")
+
+
+def backends_section(args) -> None:
+    warnings.filterwarnings("ignore")  # flex in eager mode on the CPU warns on every call
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.set_verbosity_error()  # set_attention_backend warns "experimental" on every switch
+    pipe = load_tiny_pipeline("flux")
+    pipe.set_progress_bar_config(disable=True)
+    call = {**family_call("flux", pipe), "height": args.backend_size, "width": args.backend_size}
+    grid = stylehunt.head_grid(pipe)
+    preset = block_preset(grid, 0)
+
+    def on(backend, fn):
+        def timed(steps: int) -> float:
+            pipe.transformer.set_attention_backend(backend)
+            try:
+                return fn(steps)
+            finally:
+                pipe.transformer.set_attention_backend("native")
+        return timed
+
+    recorded = []  # the first transformer call's arguments: one call's rows (FLUX.1's true CFG: 1 row, 2 calls)
+    handle = pipe.transformer.register_forward_pre_hook(lambda m, a, kw: recorded.append(kw), with_kwargs=True)
+    call_time(pipe, 1, **call)
+    handle.remove()
+    one = recorded[0]
+    batch = one["hidden_states"].shape[0]
+    more = {k: torch.cat([v, v[:1]]) if torch.is_tensor(v) and v.dim() and v.shape[0] == batch else v for k, v in one.items()}
+    contenders = {}
+    for backend in args.backends:
+        for name, kwargs in ((f"{backend} forward {batch}", one), (f"{backend} forward {batch + 1}", more)):
+            contenders[name] = on(backend, (lambda kw: lambda steps: forward_time(pipe, kw, steps))(kwargs))
+        contenders[f"{backend} plain"] = on(backend, lambda steps: step_time(pipe, steps, **call))
+        contenders[f"{backend} ours"] = on(backend, (lambda g: lambda steps: g(steps, **call))(guided(pipe, preset, scale=3.0)))
+    plain_rows = rows_per_step(pipe, call)
+    runs = interleaved_runs(contenders, args.repeats, args.steps)
+    ideal = (plain_rows + 1) / plain_rows
+    calls = plain_rows // batch
+    print(f"[backends] tiny FLUX.1 ({grid.num_layers} attention layers), {args.backend_size} px, CFG on ({plain_rows} rows "
+          f"per step), preset on every head of block 0; {args.steps} steps; {args.repeats} interleaved runs, times their "
+          f"medians, ratios the median of each run's ratio; torch threads {torch.get_num_threads()}")
+    print("  ideal: the row ideal (plain rows + 1) / plain rows; backend: the same from this backend's plain transformer\n"
+          f"  forward timed on {batch} and {batch + 1} rows (a backend whose cost grows faster than its rows raises it)")
+    print(f"  {'backend':<14} {'plain ms':>9} {'ours ms':>9} {'ours/plain':>11} {'ideal':>6} {'/ideal':>7} {'backend':>8} "
+          f"{'/backend':>9}  ratio over repeats")
+    worst = worst_own = 0.0
+    for backend in args.backends:
+        ours, plain = runs[f"{backend} ours"], runs[f"{backend} plain"]
+        t1, t2 = (statistics.median(runs[f"{backend} forward {b}"]) for b in (batch, batch + 1))
+        own = (t2 + t1 * (calls - 1)) / (t1 * calls)
+        ratio = paired(ours, plain)
+        worst, worst_own = max(worst, ratio / ideal), max(worst_own, ratio / own)
+        print(f"  {backend:<14} {statistics.median(plain) * 1e3:9.2f} {statistics.median(ours) * 1e3:9.2f} {ratio:11.3f} "
+              f"{ideal:6.3f} {ratio / ideal:7.3f} {own:8.3f} {ratio / own:9.3f}  {spread(ours, plain)}")
+    print(f"backends: worst (ours/plain) / ideal: {worst:.3f}, / the backend's own row cost: {worst_own:.3f}  (target <= 1.05)")
+
+
+SECTIONS = {"prefix": prefix_section, "memory": memory_section, "families": families_section, "backends": backends_section}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=6, help="denoising steps per timed call (>= 2)")
     parser.add_argument("--blocks", type=int, default=24, help="transformer blocks of the deep tiny SD3")
     parser.add_argument("--depths", type=int, nargs="+", default=[0, 6, 12, 18], help="the block L of the preset")
-    parser.add_argument("--section", choices=["prefix", "memory", "families", "all"], default="all")
+    parser.add_argument("--section", choices=[*SECTIONS, "all"], nargs="+", default=["all"])
+    parser.add_argument("--backends", nargs="+", default=list(CPU_BACKENDS),
+                        help="diffusers attention backends for the backends section (default: those that run on a CPU)")
+    parser.add_argument("--backend-size", type=int, default=256, help="image size (px) of the backends section")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (0: torch's default). At 1, a row costs the same in a batch of 2 as in a "
                              "batch of 3, as the row-count ideals assume; with more threads a bigger batch uses the "
@@ -300,10 +384,16 @@ def main() -> None:
         parser.error(f"--steps must be at least 2 (step time is a difference of two runs), got {args.steps}")
     if any(not 0 <= d < args.blocks for d in args.depths):
         parser.error(f"--depths must be block indices below --blocks {args.blocks}, got {args.depths}")
+    from diffusers.models.attention_dispatch import AttentionBackendName
+
+    unknown = [b for b in args.backends if b not in {name.value for name in AttentionBackendName}]
+    if unknown:
+        parser.error(f"--backends: unknown diffusers attention backend(s) {unknown}; "
+                     f"choose from {sorted(name.value for name in AttentionBackendName)}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    for name, section in (("prefix", prefix_section), ("memory", memory_section), ("families", families_section)):
-        if args.section in (name, "all"):
+    for name, section in SECTIONS.items():
+        if name in args.section or "all" in args.section:
             section(args)
 
 

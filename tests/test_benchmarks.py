@@ -26,7 +26,7 @@ def run_script(name: str, *args: str, env_home: Path) -> str:
 
 def test_overhead_benchmark_prints_every_section(_isolated_home):
     out = run_script("overhead.py", "--repeats", "1", "--steps", "2", "--blocks", "4", "--depths", "0", "2",
-                     env_home=_isolated_home)
+                     "--section", "prefix", "memory", "families", env_home=_isolated_home)
     assert "1024 image tokens" in out
     assert re.search(r"prefix: worst \(ours/PAG\) / ideal over L: \d+\.\d{3}", out)
     assert re.search(r"prefix: worst ours/PAG for L >= 2: \d+\.\d{3}", out)
@@ -37,6 +37,25 @@ def test_overhead_benchmark_prints_every_section(_isolated_home):
     for family in TINY_FAMILIES:
         # one repeat of 2 steps: the step time (a difference of two runs) may come out noisy, even negative
         assert re.search(rf"^  {re.escape(family)}\s+-?[\d.]+\s+-?[\d.]+\s+-?[\d.]+\s+[\d.]+$", out, re.M), family
+
+
+def test_overhead_benchmark_times_every_cpu_attention_backend(_isolated_home):
+    out = run_script("overhead.py", "--section", "backends", "--repeats", "1", "--steps", "2", "--backend-size", "32",
+                     env_home=_isolated_home)
+    assert "[backends] tiny FLUX.1" in out
+    for backend in ("native", "_native_math", "_native_flash", "flex"):
+        # the row ideal under FLUX.1's true CFG (2 rows per step, one perturbed row): 1.5
+        assert re.search(rf"^  {re.escape(backend)}(\s+-?[\d.]+){{3}}\s+1\.500(\s+-?[\d.]+){{3}}\s", out, re.M), backend
+    assert re.search(r"backends: worst \(ours/plain\) / ideal: -?\d+\.\d{3}, / the backend's own row cost: -?\d+\.\d{3}", out)
+
+
+def test_overhead_benchmark_names_an_unknown_backend(_isolated_home):
+    import os
+
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "overhead.py"), "--section", "backends",
+                           "--backends", "flesh"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HOME": str(_isolated_home), "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 2 and "unknown diffusers attention backend(s) ['flesh']" in done.stderr
 
 
 def test_search_benchmark_prints_the_comparison(_isolated_home):

@@ -28,6 +28,7 @@ from .guided_forward import AppliedGuidance, GuidedPipeline, denoisers_of
 from .heads import HeadGrid, attention_modules, fingerprint_family, head_grid, transformer_of
 from ..scalars import as_real
 from .heads import IDENTITY_MODES
+from .dispatch import parallel_config_problem
 from .perturbation import HeadPerturber, PerturbedRows, active_layers, heads_by_layer, strength_table
 
 if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
@@ -51,9 +52,6 @@ logger = logging.getLogger(__name__)
 
 #: What the engine reads from a preset; any object that has them all is taken as one.
 PRESET_ATTRIBUTES = ("heads", "strength", "scale", "fingerprint", "label", "name", "model")
-
-_NATIVE_BACKENDS = (None, "native")
-
 
 # pipeline -> GuidedPipeline; weak so a dropped pipeline takes its state with it.
 _APPLIED: "weakref.WeakKeyDictionary[Any, GuidedPipeline]" = weakref.WeakKeyDictionary()
@@ -97,18 +95,24 @@ def _check_identity(pipe: Any, adapter: Adapter, identity: str) -> None:
 
 
 def _check_backends(transformer: Any, grid: HeadGrid, table: torch.Tensor) -> None:
+    """Every diffusers attention backend is guided (at its dispatch, :mod:`.dispatch`); what is refused
+    here is parallelism, which splits one attention call over processes (context or tensor parallel)."""
     modules = attention_modules(transformer)
     active = active_layers(table)
-    for layer in grid.layers:
-        if not active[layer.index]:
-            continue
-        backend = getattr(getattr(modules[layer.index], "processor", None), "_attention_backend", None)
-        backend = getattr(backend, "value", backend)
-        if backend not in _NATIVE_BACKENDS:
+    configs = [(type(transformer).__name__, getattr(transformer, "_parallel_config", None))]
+    configs += [
+        (layer.module_name, getattr(getattr(modules[layer.index], "processor", None), "_parallel_config", None))
+        for layer in grid.layers
+        if active[layer.index]
+    ]
+    for where, config in configs:
+        problem = parallel_config_problem(config)
+        if problem is not None:
             raise UnsupportedModelError(
-                f"attention backend {backend!r} on {layer.module_name} never calls torch's "
-                "scaled_dot_product_attention, where stylehunt perturbs heads",
-                hint="call pipe.transformer.set_attention_backend('native') before stylehunt.apply",
+                f"{where}: {problem} by stylehunt (its head addresses and the one mix per attention call "
+                "assume each attention call runs whole on one process)",
+                hint="load the transformer without parallel_config and do not call enable_parallelism() "
+                "on a pipeline you guide",
             )
 
 

@@ -1,9 +1,11 @@
-"""Attention-level perturbation: SoftPAG on selected heads of selected rows, at the SDPA call.
+"""Attention-level perturbation: SoftPAG on selected heads of selected rows, at the attention call.
 
 Each attention module that has a selected head gets an instance-level ``forward`` (a
 :class:`~.forward_patch.ForwardPatch`). While a perturbed forward runs, that forward enters a
-:class:`torch.overrides.TorchFunctionMode` that lets the module's own ``scaled_dot_product_attention``
-call run unchanged and then rewrites the output of the perturbed rows and heads:
+:class:`torch.overrides.TorchFunctionMode` and marks itself as the attention call in progress for
+diffusers' dispatch (:mod:`.dispatch`), so the module's own attention runs unchanged, through torch's
+``scaled_dot_product_attention`` or any diffusers attention backend, and its output (exactly once
+per call) is rewritten for the perturbed rows and heads:
 ``O' = (1-u) O + u V`` (joint identity; ``I V = V``, so the N x N map is never formed) or
 ``O' = (1-u) O + u O_img`` (image identity: image queries see only their own image key plus all text
 keys, text rows untouched). Everything the processor does before SDPA (qk-norm, RoPE, ...) is kept
@@ -24,6 +26,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from ..errors import GuidanceError, UnsupportedModelError
+from . import dispatch
 from .forward_patch import ForwardPatch, PatchStack
 from .heads import HeadGrid, LayerInfo, attention_modules
 
@@ -83,22 +86,52 @@ class PerturbedRows:
 
 
 class _SDPAMix(TorchFunctionMode):
-    """Rewrites the output of ``F.scaled_dot_product_attention`` for perturbed rows and heads."""
+    """Rewrites the output of one attention call for perturbed rows and heads: at torch's
+    ``F.scaled_dot_product_attention`` (processors that call it directly) or at a diffusers backend."""
 
     def __init__(self, layer: LayerInfo, rows: PerturbedRows, identity: str):
         super().__init__()
         self.layer = layer
         self.rows = rows
         self.identity = identity
-        self.calls = 0
+        self.calls = 0  # attention outputs mixed: the module wrapper requires exactly one
+        self.dispatching = False  # inside a diffusers backend: its own SDPA call is not mixed again
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if func is F.scaled_dot_product_attention:
+        if func is F.scaled_dot_product_attention and not self.dispatching:
             self.calls += 1
             out = self._mix(out, *_sdpa_arguments(*args, **kwargs))
         return out
+
+    def at_dispatch(self, backend, args, kwargs):
+        """Run a diffusers attention backend, then mix its output (called by :mod:`.dispatch`'s wrapper).
+
+        Backends take and return ``(batch, tokens, heads, head_dim)``; the mix works on
+        ``(batch, heads, tokens, head_dim)`` views of the same tensors. A ``_native_*`` backend calls
+        torch's SDPA inside: ``dispatching`` keeps that call from being mixed a second time.
+        """
+        problem = dispatch.parallel_config_problem(kwargs.get("_parallel_config"))
+        if problem is not None:
+            raise UnsupportedModelError(
+                f"{self.layer.module_name}: {problem} by stylehunt",
+                hint="run the pipeline without enable_parallelism()/parallel_config while guided",
+            )
+        self.dispatching = True
+        try:
+            out = backend(*args, **kwargs)
+        finally:
+            self.dispatching = False
+        if not torch.is_tensor(out):  # (out, lse): only asked for inside context parallelism
+            raise UnsupportedModelError(
+                f"{self.layer.module_name}: attention backend {getattr(backend, '__name__', backend)} returned "
+                f"{type(out).__name__}, not a tensor; stylehunt mixes one attention output per call"
+            )
+        self.calls += 1
+        query, key, value, attn_mask, scale = _sdpa_arguments(*args, **kwargs)
+        t = lambda x: x.transpose(1, 2)  # noqa: E731
+        return t(self._mix(t(out), t(query), t(key), t(value), attn_mask, scale))
 
     def _mix(self, out, query, key, value, attn_mask, scale):
         layer, rows = self.layer, self.rows
@@ -107,7 +140,7 @@ class _SDPAMix(TorchFunctionMode):
             return out
         heads = heads.to(out.device)
         u = rows.table[:, layer.index, : layer.heads]  # (R, H)
-        if out.shape[1] != layer.heads or value.shape[-2] != out.shape[-2]:
+        if out.shape[1] != layer.heads or value.shape[-3:-1] != out.shape[-3:-1]:  # (heads, tokens): no GQA
             raise UnsupportedModelError(
                 f"unexpected attention layout in {layer.module_name}: output {tuple(out.shape)}, value "
                 f"{tuple(value.shape)}; expected (batch, {layer.heads} heads, tokens, head_dim) self-attention"
@@ -183,11 +216,15 @@ class HeadPerturber:
         self.identity = identity
         self.rows: PerturbedRows | None = None  # set only while a perturbed forward runs
         self.patches = PatchStack()
+        self._dispatch = False  # holds a dispatch.acquire() (the registry's backends wrapped)
 
     def install(self) -> None:
         modules = attention_modules(self.transformer)
         active = active_layers(self.table)
         try:
+            if not self._dispatch:
+                dispatch.acquire()
+                self._dispatch = True
             for layer in self.grid.layers:
                 if active[layer.index]:
                     module = modules[layer.index]
@@ -198,6 +235,9 @@ class HeadPerturber:
 
     def uninstall(self) -> None:
         self.patches.restore()
+        if self._dispatch:
+            self._dispatch = False
+            dispatch.release()
 
     def _wrapper(self, layer: LayerInfo, module: torch.nn.Module):
         inner = module.forward
@@ -207,15 +247,20 @@ class HeadPerturber:
             if rows is None:
                 return inner(*args, **kwargs)
             mode = _SDPAMix(layer, rows, self.identity)
-            with mode:
-                out = inner(*args, **kwargs)
+            dispatch.refresh(getattr(module, "processor", None))
+            token = dispatch.ACTIVE.set(mode)
+            try:
+                with mode:
+                    out = inner(*args, **kwargs)
+            finally:
+                dispatch.ACTIVE.reset(token)
             if mode.calls != 1:
                 raise UnsupportedModelError(
-                    f"{layer.module_name} made {mode.calls} calls to torch's scaled_dot_product_attention "
-                    f"(expected 1) with processor {type(getattr(module, 'processor', None)).__name__}: "
-                    "stylehunt perturbs heads at that call, so this attention backend/processor is not supported",
-                    hint="use the default processor (transformer.set_default_attn_processor()) or "
-                    "transformer.set_attention_backend('native')",
+                    f"{layer.module_name} made {mode.calls} calls to torch's scaled_dot_product_attention or "
+                    f"diffusers' attention dispatch (expected 1) with processor "
+                    f"{type(getattr(module, 'processor', None)).__name__}: stylehunt perturbs heads at that call, "
+                    "so this processor is not supported",
+                    hint="use the default processor (transformer.set_default_attn_processor())",
                 )
             return out
 
