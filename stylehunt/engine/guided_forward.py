@@ -33,7 +33,7 @@ import torch
 from ..errors import GuidanceError, NonFiniteGuidanceError, UnsupportedModelError
 from .families.spec import Adapter
 from .forward_patch import ForwardPatch
-from .heads import HeadGrid
+from .heads import HeadGrid, unwrap_compiled
 from .perturbation import HeadPerturber, PerturbedRows, active_layers, heads_by_layer
 from .prefix import PrefixFork
 
@@ -76,6 +76,7 @@ class GuidedPipeline:
             GuidedTransformer(self, transformer, grid) for transformer in denoisers_of(pipe, adapter)
         ]
         self.scheduler_patch: ForwardPatch | None = None
+        self.watch_patch: ForwardPatch | None = None  # scheduler.set_timesteps: the start of every pipeline call
 
     @property
     def transformers(self) -> list[torch.nn.Module]:
@@ -83,24 +84,45 @@ class GuidedPipeline:
 
     def install(self) -> None:
         done: list[GuidedTransformer] = []
+        scheduler = self.pipe_ref().scheduler
         try:
             for denoiser in self.denoisers:
                 denoiser.install()
                 done.append(denoiser)
+            if hasattr(scheduler, "set_timesteps"):
+                self.watch_patch = ForwardPatch(scheduler, self._set_timesteps, method="set_timesteps")
             if self.adapter.inject == "scheduler":
-                self.scheduler_patch = ForwardPatch(self.pipe_ref().scheduler, self._scheduler_step, method="step")
+                self.scheduler_patch = ForwardPatch(scheduler, self._scheduler_step, method="step")
         except BaseException:
+            if self.watch_patch is not None:
+                self.watch_patch.restore()
+                self.watch_patch = None
             for denoiser in reversed(done):
                 denoiser.uninstall()
             raise
 
     def uninstall(self) -> None:
-        if self.scheduler_patch is not None:
-            self.scheduler_patch.restore()
-            self.scheduler_patch = None
+        for name in ("scheduler_patch", "watch_patch"):
+            patch = getattr(self, name)
+            if patch is not None:
+                patch.restore()
+                setattr(self, name, None)
         for denoiser in reversed(self.denoisers):
             denoiser.uninstall()
         self.pending = None
+
+    def _set_timesteps(self, *args, **kwargs):
+        """A pipeline call starts: its denoisers must be the ones stylehunt guides (a transformer assigned
+        after ``apply``, e.g. a quantized or compiled copy, would otherwise run unguided, silently)."""
+        pipe = self.pipe_ref()
+        now = denoisers_of(pipe, self.adapter)
+        if len(now) != len(self.denoisers) or any(a is not b for a, b in zip(now, self.transformers)):
+            names = [n for n in self.adapter.denoisers if getattr(pipe, n, None) is not None]
+            raise GuidanceError(
+                f"pipe.{' / pipe.'.join(names)} was replaced after stylehunt.apply, so the new model would run unguided",
+                hint="call stylehunt.apply(pipe, ...) again after replacing it, or stylehunt.remove(pipe) to run unguided",
+            )
+        return self.watch_patch.inner(*args, **kwargs)
 
     def check_scheduler(self) -> None:
         """The guidance goes through the scheduler stylehunt patched; a scheduler swapped in after
@@ -242,8 +264,8 @@ class GuidedTransformer:
         batch = first.shape[0] if torch.is_tensor(first) else len(first)
         cond, uncond = self._cond_rows(batch)
         n_cond = cond.stop - cond.start
-        device = next(self.transformer.parameters()).device
-        table = cfg.table.to(device)
+        # the batch's device, not the first parameter's (offload hooks keep weights on the CPU or `meta`)
+        table = cfg.table.to(device_of(first))
         if table.dim() == 2:
             table = table.expand(n_cond, *table.shape)
         elif table.shape[0] != n_cond:
@@ -306,15 +328,26 @@ class GuidedTransformer:
 
 
 def denoisers_of(pipe: Any, adapter: Adapter) -> list[torch.nn.Module]:
-    """The pipeline's denoisers the adapter names, in order, skipping absent ones (the first is required)."""
+    """The pipeline's denoisers the adapter names, in order, skipping absent ones (the first is required);
+    a ``torch.compile``d one as the module it compiles (the hooks go on that)."""
     out = []
     for i, name in enumerate(adapter.denoisers):
-        module = getattr(pipe, name, None)
+        module = unwrap_compiled(getattr(pipe, name, None))
         if module is None and i == 0:
             raise UnsupportedModelError(f"{type(pipe).__name__} has no `{name}`; stylehunt guides its {name}")
         if module is not None and all(module is not m for m in out):
             out.append(module)
     return out
+
+
+def device_of(batch: Any) -> torch.device:
+    """The device of a batch argument: a tensor, or a list of per-sample tensors."""
+    if torch.is_tensor(batch):
+        return batch.device
+    for item in batch:
+        if torch.is_tensor(item):
+            return item.device
+    return torch.device("cpu")
 
 
 def finite(guided: torch.Tensor, unguided: torch.Tensor, scale: float, step: tuple[int, int]) -> torch.Tensor:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from ..errors import GuidanceError, UnsupportedModelError
-from .forward_patch import ForwardPatch, PatchStack
+from .forward_patch import ForwardPatch, PatchStack, inner_forward
 from .heads import HeadGrid, LayerInfo, attention_modules
 
 if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
@@ -200,7 +200,7 @@ class HeadPerturber:
         self.patches.restore()
 
     def _wrapper(self, layer: LayerInfo, module: torch.nn.Module):
-        inner = module.forward
+        inner = inner_forward(module)  # inside any offload/cache hook already on the module
 
         def forward(*args, **kwargs):
             rows = self.rows
