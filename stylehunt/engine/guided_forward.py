@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..errors import GuidanceError, NonFiniteGuidanceError, UnsupportedModelError
+from .compat import check_hooks, reset_stateful_caches
 from .families.spec import Adapter
 from .forward_patch import ForwardPatch
 from .heads import HeadGrid, unwrap_compiled
@@ -122,6 +123,8 @@ class GuidedPipeline:
                 f"pipe.{' / pipe.'.join(names)} was replaced after stylehunt.apply, so the new model would run unguided",
                 hint="call stylehunt.apply(pipe, ...) again after replacing it, or stylehunt.remove(pipe) to run unguided",
             )
+        for transformer in now:
+            check_hooks(transformer)  # a cache enabled after apply
         return self.watch_patch.inner(*args, **kwargs)
 
     def check_scheduler(self) -> None:
@@ -163,6 +166,7 @@ class GuidedTransformer:
         self.delta: torch.Tensor | None = None  # eps_c - eps_pert of the current step (transformer injection)
         self.step_key: tuple[Any, Any] | None = None
         self.step: tuple[int, int] = (0, 0)  # (0-based index, number of steps) of the current step
+        self.last_guided: tuple[Any, bool] | None = None  # (timesteps, guided?) of the last step
         self.signature = inspect.signature(type(transformer).forward)
         self.patch: ForwardPatch | None = None
         self.any_active = any(active_layers(self.config.table))
@@ -241,7 +245,11 @@ class GuidedTransformer:
         # same step (FLUX true-CFG negative pass, SD3 skip-layer pass) get the same delta added.
         if new_step:
             self.delta = self.owner.pending = None
-            if cfg.scale == 0 or not self.any_active or not (cfg.start <= frac < cfg.stop):
+            guided = cfg.scale != 0 and self.any_active and cfg.start <= frac < cfg.stop
+            last, self.last_guided = self.last_guided, (self.step_key[0], guided)
+            if last is not None and last[0] is self.step_key[0] and last[1] != guided:
+                reset_stateful_caches(self.transformer)  # the perturbed rows come or go: caches start afresh
+            if not guided:
                 return inner(**call)
             return self._main_call(inner, call)
         out = inner(**call)

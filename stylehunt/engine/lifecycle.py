@@ -24,6 +24,7 @@ import torch
 from ..errors import ArchitectureMismatchError, GuidanceError, UnsupportedModelError
 from .families import adapter_for_pipeline, adapter_for_transformer
 from .families.spec import Adapter
+from .compat import check_hooks
 from .forward_patch import ForwardPatch
 from .guided_forward import AppliedGuidance, GuidedPipeline, denoisers_of
 from .heads import HeadGrid, attention_modules, fingerprint_family, head_grid, transformer_of
@@ -292,6 +293,7 @@ def _install(pipe: Any, adapter: Adapter, grid: HeadGrid, config: AppliedGuidanc
                 "call stylehunt.remove() on that pipeline first"
             )
         _check_backends(transformer, grid, config.table)
+        check_hooks(transformer)
     previous = _APPLIED.get(pipe)
     state = GuidedPipeline(pipe, adapter, grid, config)
     if previous is not None:
