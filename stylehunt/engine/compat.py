@@ -55,4 +55,14 @@ def reset_stateful_caches(transformer: torch.nn.Module) -> None:
     bound): a cache holding the previous step's tensors would otherwise meet a batch of another size.
     """
     for _, registry in _registries(transformer):
+        # diffusers' reset also clears each state manager's cache context, which the pipeline set for
+        # this very call (`with transformer.cache_context("cond")`): keep it.
+        contexts = [
+            (attr, attr._context)
+            for hook in registry.hooks.values()
+            for attr in vars(hook).values()
+            if hasattr(attr, "set_context") and hasattr(attr, "_context")
+        ]
         registry.reset_stateful_hooks(recurse=False)
+        for manager, context in contexts:
+            manager.set_context(context)

@@ -37,6 +37,7 @@ from .forward_patch import ForwardPatch
 from .heads import HeadGrid, unwrap_compiled
 from .perturbation import HeadPerturber, PerturbedRows, active_layers, heads_by_layer
 from .prefix import PrefixFork
+from .rows import select_items, select_rows, unique_rows
 
 if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
     from ..registry.preset import Preset
@@ -90,6 +91,7 @@ class GuidedPipeline:
             for denoiser in self.denoisers:
                 denoiser.install()
                 done.append(denoiser)
+            self.sync_compiled()
             if hasattr(scheduler, "set_timesteps"):
                 self.watch_patch = ForwardPatch(scheduler, self._set_timesteps, method="set_timesteps")
             if self.adapter.inject == "scheduler":
@@ -125,7 +127,16 @@ class GuidedPipeline:
             )
         for transformer in now:
             check_hooks(transformer)  # a cache enabled after apply
+        self.sync_compiled()  # compiled after apply
         return self.watch_patch.inner(*args, **kwargs)
+
+    def sync_compiled(self) -> None:
+        pipe = self.pipe_ref()
+        for name in self.adapter.denoisers:
+            held = getattr(pipe, name, None)
+            for denoiser in self.denoisers:
+                if unwrap_compiled(held) is denoiser.transformer:
+                    denoiser.sync_compiled(held)
 
     def check_scheduler(self) -> None:
         """The guidance goes through the scheduler stylehunt patched; a scheduler swapped in after
@@ -169,6 +180,7 @@ class GuidedTransformer:
         self.last_guided: tuple[Any, bool] | None = None  # (timesteps, guided?) of the last step
         self.signature = inspect.signature(type(transformer).forward)
         self.patch: ForwardPatch | None = None
+        self.outer: ForwardPatch | None = None  # around a compiled call of the transformer (sync_compiled)
         self.any_active = any(active_layers(self.config.table))
         self.heads = heads_by_layer(self.config.table)
 
@@ -176,18 +188,52 @@ class GuidedTransformer:
         self.perturber.install()
         try:
             self.prefix.install()
-            self.patch = ForwardPatch(self.transformer, self._transformer_forward)
+            self.patch = ForwardPatch(self.transformer, self._guided(lambda: self.patch))
         except BaseException:
             self.prefix.uninstall()
             self.perturber.uninstall()
             raise
 
     def uninstall(self) -> None:
+        if self.outer is not None:
+            self.outer.restore()
+            self.outer = None
         if self.patch is not None:
             self.patch.restore()
             self.patch = None
         self.prefix.uninstall()
         self.perturber.uninstall()
+
+    def _guided(self, patch_of):
+        def forward(*args, **kwargs):
+            return self._transformer_forward(patch_of().inner, *args, **kwargs)
+
+        return forward
+
+    def sync_compiled(self, held: Any) -> None:
+        """Keep the guided wrapper outside a compiled transformer (``held``: what the pipeline holds).
+
+        The wrapper's step bookkeeping reads the scheduler's step index: traced by dynamo, that is a
+        guard that recompiles every step. So where the transformer runs compiled (``transformer.compile()``
+        sets ``_compiled_call_impl``; ``torch.compile(transformer)`` is an ``OptimizedModule`` whose
+        ``forward`` is the compiled call), the wrapper goes around that compiled call and runs eagerly,
+        and the one on ``forward`` passes through; the attention and block hooks are traced into the graph.
+        """
+        if getattr(self.transformer, "_compiled_call_impl", None) is not None:
+            target = (self.transformer, "_compiled_call_impl")
+        elif held is not self.transformer and held is not None:
+            target = (held, "forward")
+        else:
+            target = None
+        outer = self.outer
+        if outer is not None and target is not None and (outer.module, outer.method) == target and outer.attached:
+            return
+        if outer is not None:
+            outer.restore()
+            self.outer = None
+        if target is not None:
+            self.outer = ForwardPatch(target[0], self._guided(lambda: self.outer), method=target[1])
+        self.patch.dormant = self.outer is not None
 
     # -- transformer --------------------------------------------------------------------------------
     def _new_step(self) -> tuple[bool, float]:
@@ -225,7 +271,7 @@ class GuidedTransformer:
                 return (second, first) if adapter.cfg == "uncond_first" else (first, second)
         return slice(0, batch), None
 
-    def _transformer_forward(self, *args, **kwargs):
+    def _transformer_forward(self, inner, *args, **kwargs):
         for name in self.adapter.refuse_if_set:
             if kwargs.get(name) is not None:
                 raise UnsupportedModelError(
@@ -234,7 +280,6 @@ class GuidedTransformer:
                     "or a layout the family adapter does not describe) would not cover them",
                     hint=f"generate without `{name}`, or stylehunt.remove(pipe) first",
                 )
-        inner = self.patch.inner
         bound = self.signature.bind_partial(self.transformer, *args, **kwargs).arguments
         bound.pop("self", None)
         extra = bound.pop("kwargs", {})
@@ -288,21 +333,21 @@ class GuidedTransformer:
             )
         # Rows whose inputs are identical (the search's candidates of one prompt-seed pair at the first
         # step) are computed once; perturbed row j starts as a copy of conditional row cond.start + j.
-        keep, inverse = _unique_rows(call, adapter, batch) if cfg.share_prefix else (list(range(batch)), list(range(batch)))
+        keep, inverse = unique_rows(call, adapter, batch) if cfg.share_prefix else (list(range(batch)), list(range(batch)))
         index = keep + list(range(cond.start, cond.stop))
         extended = dict(call)
         for name in adapter.batched:
             value = call.get(name)
             if torch.is_tensor(value) and value.dim() > 0:
-                extended[name] = _select_rows(value, index, batch, name)
+                extended[name] = select_rows(value, index, batch, name)
         for name in adapter.batched_per_sample:
             value = call.get(name)
             if value is not None:
-                extended[name] = _select_items(list(value), index, batch, name)
+                extended[name] = select_items(list(value), index, batch, name)
         for name in adapter.batched_per_block:
             value = call.get(name)
             if value is not None:
-                extended[name] = [_select_rows(v, index, batch, name) for v in value]
+                extended[name] = [select_rows(v, index, batch, name) for v in value]
         text = call.get(adapter.text_arg)
         unique = len(keep)
         rows = PerturbedRows(
@@ -366,6 +411,12 @@ def finite(guided: torch.Tensor, unguided: torch.Tensor, scale: float, step: tup
     next to a transformer forward. A prediction that was already non-finite (e.g. a float16
     overflow inside the model) is the model's, not the guidance's, and is passed on as it is.
     """
+    if torch.compiler.is_compiling():
+        # Inside a compiled graph a Python branch on a tensor is a graph break (and an error under
+        # fullgraph=True): the same check as a device-side assertion, which raises when the graph runs.
+        ok = torch.isfinite(guided).all() | ~torch.isfinite(unguided).all()
+        torch._assert_async(ok, f"stylehunt: guidance scale {scale:g} made the prediction non-finite (inf/NaN)")
+        return guided
     if bool(torch.isfinite(guided).all()) or not bool(torch.isfinite(unguided).all()):
         return guided
     index, total = step
@@ -401,60 +452,6 @@ def fit_to_model_output(delta: torch.Tensor, model_output: torch.Tensor, sign: f
                 f"guided transformer rows {tuple(delta.shape)}; this pipeline's call pattern is not supported"
             )
     return delta if sign == 1.0 else delta * sign
-
-
-def _unique_rows(call: dict[str, Any], adapter: Adapter, batch: int) -> tuple[list[int], list[int]]:
-    """``(keep, inverse)``: the first of every set of rows whose inputs are identical, and each row's
-    position in ``keep``. Rows are compared on every argument the adapter says carries the batch."""
-    columns: list[Any] = []
-    for name in adapter.batched:
-        value = call.get(name)
-        if torch.is_tensor(value) and value.dim() > 0 and value.shape[0] == batch:
-            columns.append(value)
-    for name in adapter.batched_per_sample:
-        value = call.get(name)
-        if value is not None and len(value) == batch:
-            columns.append(list(value))
-    for name in adapter.batched_per_block:
-        columns.extend(v for v in call.get(name) or () if torch.is_tensor(v) and v.shape[0] == batch)
-    keep: list[int] = []
-    inverse: list[int] = []
-    for i in range(batch):
-        for position, j in enumerate(keep):
-            if all(_same(column[i], column[j]) for column in columns):
-                inverse.append(position)
-                break
-        else:
-            inverse.append(len(keep))
-            keep.append(i)
-    return keep, inverse
-
-
-def _same(a: Any, b: Any) -> bool:
-    if torch.is_tensor(a) and torch.is_tensor(b):
-        return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a, b))
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if torch.is_tensor(a) or torch.is_tensor(b):
-        return False
-    return a == b
-
-
-def _select_rows(value: torch.Tensor, index: list[int], batch: int, name: str) -> torch.Tensor:
-    if value.shape[0] != batch:
-        raise GuidanceError(
-            f"transformer argument `{name}` has batch {value.shape[0]}, expected {batch}; cannot add perturbed rows"
-        )
-    return value.index_select(0, torch.tensor(index, device=value.device))
-
-
-def _select_items(value: list[Any], index: list[int], batch: int, name: str) -> list[Any]:
-    if len(value) != batch:
-        raise GuidanceError(
-            f"transformer argument `{name}` has {len(value)} entries, expected one per row ({batch}); "
-            "cannot add perturbed rows"
-        )
-    return [value[i] for i in index]
 
 
 def _sample_of(out: Any) -> Any:
