@@ -1,48 +1,139 @@
-"""Instance-level method replacement with an exact way back.
+"""Instance-level method replacement that survives other hooks, with an exact way back.
 
-The engine hooks a stock model by setting ``module.forward`` on the *instance* (and, for families
-whose guidance is added at the scheduler, ``scheduler.step``); removing the attribute (or putting
-back the one that was there, e.g. an accelerate offload hook) makes the object exactly what it
-was, so nothing of ours remains after :func:`stylehunt.remove`.
+The engine hooks a stock model by replacing ``module.forward`` (and ``scheduler.step`` /
+``set_timesteps``) on the *instance*. Other libraries do the same: accelerate's offload hooks
+(``forward`` -> ``_old_forward``) and diffusers' hook registry (a chain of ``HookFunctionReference``
+slots), which diffusers removes and re-installs on its own schedule (``enable_model_cpu_offload``
+re-installs accelerate's hooks at the end of every pipeline call). So a :class:`ForwardPatch` goes
+*inside* every hook of theirs it recognises, next to the class's own method: whatever they wrap,
+drop and re-wrap later, they keep calling ours. :meth:`ForwardPatch.restore` finds the patch
+wherever it now sits in such a chain and splices it out; if it is no longer reachable through the
+known hooks (a foreign wrapper holds it, or replaced it and was deleted), the patch becomes a
+pass-through instead, so removal never fails half way.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from typing import TYPE_CHECKING, Any, Callable
-
-from ..errors import GuidanceError
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ForwardPatch", "PatchStack"]
+__all__ = ["ForwardPatch", "PatchStack", "inner_forward"]
+
+logger = logging.getLogger(__name__)
 
 _MISSING = object()
+# The qualified names of the functions accelerate's and diffusers' hooks put on an instance (inside a partial).
+_ACCELERATE = "add_hook_to_module.<locals>.new_forward"
+_DIFFUSERS = "HookRegistry.register_hook.<locals>.create_new_forward.<locals>.new_forward"
+
+
+class _Slot:
+    """A place holding a callable: an instance attribute of a module, or a field of diffusers' hook chain."""
+
+    def __init__(self, owner: Any, name: str, module: Any = None):
+        self.owner = owner
+        self.name = name
+        self.module = module  # set when the slot is an attribute of the module itself
+
+    def raw(self) -> Any:
+        if self.module is not None:
+            return vars(self.owner).get(self.name, _MISSING)
+        return getattr(self.owner, self.name)
+
+    def value(self) -> Any:
+        return getattr(self.owner, self.name)
+
+    def set(self, value: Any) -> None:
+        # back to the class's own method: the instance attribute goes, as if it had never been set
+        own = getattr(type(self.owner), self.name, None) if self.module is not None else None
+        if own is not None and getattr(value, "__self__", None) is self.owner and getattr(value, "__func__", None) is own:
+            vars(self.owner).pop(self.name, None)
+        else:
+            setattr(self.owner, self.name, value)
+
+
+def _next_slot(module: Any, slot: _Slot) -> _Slot | None:
+    """The slot that the hook held by ``slot`` calls, if it is accelerate's or diffusers' hook."""
+    value = slot.raw()
+    func = getattr(value, "func", None)  # both libraries install a functools.partial
+    if not isinstance(value, functools.partial) or func is None:
+        return None
+    qualname = getattr(func, "__qualname__", "")
+    if qualname == _ACCELERATE and "_old_forward" in vars(module):
+        return _Slot(module, "_old_forward", module)
+    if qualname == _DIFFUSERS and func.__closure__:
+        ref = func.__closure__[0].cell_contents  # the HookFunctionReference this hook calls through
+        if getattr(ref, "original_forward", None) is not None:
+            return _Slot(ref, "original_forward")
+        if hasattr(ref, "forward"):
+            return _Slot(ref, "forward")
+    return None
+
+
+def _slots(module: Any, method: str) -> list[_Slot]:
+    """The chain of slots from ``module.<method>`` inwards, through every hook we recognise."""
+    out = [_Slot(module, method, module)]
+    while len(out) < 64:  # a chain is a handful of hooks; the bound guards against a cycle
+        nxt = _next_slot(module, out[-1])
+        if nxt is None:
+            break
+        out.append(nxt)
+    return out
+
+
+def inner_forward(module: torch.nn.Module | Any, method: str = "forward") -> Callable[..., Any]:
+    """What a :class:`ForwardPatch` installed now on ``module.<method>`` would call: the innermost callable."""
+    return _slots(module, method)[-1].value()
 
 
 class ForwardPatch:
-    """Replace ``module.<method>`` (``forward`` by default) by an instance attribute; ``restore`` puts
-    back exactly what was there."""
+    """Put ``wrapper`` in place of ``module.<method>`` (``forward`` by default), inside any offload or
+    diffusers hook already there; :meth:`restore` takes it out again wherever those hooks moved it.
+
+    ``wrapper`` calls :attr:`inner` (the same callable :func:`inner_forward` gave before the patch).
+    """
 
     def __init__(self, module: torch.nn.Module | Any, wrapper: Callable[..., Any], method: str = "forward"):
         self.module = module
         self.method = method
-        self.previous = module.__dict__.get(method, _MISSING)
-        self.inner = getattr(module, method)  # what the wrapper calls: an earlier instance wrapper or the class's
+        slot = _slots(module, method)[-1]
+        self.inner = slot.value()  # what the wrapper calls: the class's method or a foreign wrapper
         self.wrapper = wrapper
-        setattr(module, method, wrapper)
+        self.dormant = False
 
-    def restore(self) -> None:
-        current = self.module.__dict__.get(self.method, _MISSING)
-        if current is not self.wrapper:
-            raise GuidanceError(
-                f"{type(self.module).__name__}.{self.method} was wrapped again by something else after stylehunt.apply "
-                "(e.g. enable_model_cpu_offload or a cache hook); remove that first, then stylehunt.remove()"
-            )
-        if self.previous is _MISSING:
-            delattr(self.module, self.method)
-        else:
-            setattr(self.module, self.method, self.previous)
+        def call(*args, **kwargs):
+            if self.dormant:
+                return self.inner(*args, **kwargs)
+            return wrapper(*args, **kwargs)
+
+        # signature-reading callers (diffusers' `inspect.signature(scheduler.set_timesteps)`) see the real one
+        self.call = functools.update_wrapper(call, self.inner)
+        slot.set(call)
+
+    @property
+    def attached(self) -> bool:
+        """Is the patch still reachable from ``module.<method>`` through the hooks we recognise?"""
+        return any(slot.raw() is self.call for slot in _slots(self.module, self.method))
+
+    def restore(self) -> bool:
+        """Splice the patch out of the chain (True), or make it a pass-through where it cannot be reached (False)."""
+        for slot in _slots(self.module, self.method):
+            if slot.raw() is self.call:
+                slot.set(self.inner)
+                return True
+        # Not reachable: something replaced module.<method> and either still calls ours from its own
+        # closure or dropped it. A pass-through is exactly the unpatched method in both cases.
+        self.dormant = True
+        logger.debug(
+            "stylehunt: %s.%s was replaced after apply; its stylehunt wrapper is now a pass-through",
+            type(self.module).__name__,
+            self.method,
+        )
+        return False
 
 
 class PatchStack(list):

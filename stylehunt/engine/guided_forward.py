@@ -31,11 +31,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..errors import GuidanceError, NonFiniteGuidanceError, UnsupportedModelError
+from .compat import check_hooks, reset_stateful_caches
 from .families.spec import Adapter
 from .forward_patch import ForwardPatch
-from .heads import HeadGrid
+from .heads import HeadGrid, unwrap_compiled
 from .perturbation import HeadPerturber, PerturbedRows, active_layers, heads_by_layer
 from .prefix import PrefixFork
+from .rows import select_items, select_rows, unique_rows
 
 if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
     from ..registry.preset import Preset
@@ -76,6 +78,7 @@ class GuidedPipeline:
             GuidedTransformer(self, transformer, grid) for transformer in denoisers_of(pipe, adapter)
         ]
         self.scheduler_patch: ForwardPatch | None = None
+        self.watch_patch: ForwardPatch | None = None  # scheduler.set_timesteps: the start of every pipeline call
 
     @property
     def transformers(self) -> list[torch.nn.Module]:
@@ -83,24 +86,57 @@ class GuidedPipeline:
 
     def install(self) -> None:
         done: list[GuidedTransformer] = []
+        scheduler = self.pipe_ref().scheduler
         try:
             for denoiser in self.denoisers:
                 denoiser.install()
                 done.append(denoiser)
+            self.sync_compiled()
+            if hasattr(scheduler, "set_timesteps"):
+                self.watch_patch = ForwardPatch(scheduler, self._set_timesteps, method="set_timesteps")
             if self.adapter.inject == "scheduler":
-                self.scheduler_patch = ForwardPatch(self.pipe_ref().scheduler, self._scheduler_step, method="step")
+                self.scheduler_patch = ForwardPatch(scheduler, self._scheduler_step, method="step")
         except BaseException:
+            if self.watch_patch is not None:
+                self.watch_patch.restore()
+                self.watch_patch = None
             for denoiser in reversed(done):
                 denoiser.uninstall()
             raise
 
     def uninstall(self) -> None:
-        if self.scheduler_patch is not None:
-            self.scheduler_patch.restore()
-            self.scheduler_patch = None
+        for name in ("scheduler_patch", "watch_patch"):
+            patch = getattr(self, name)
+            if patch is not None:
+                patch.restore()
+                setattr(self, name, None)
         for denoiser in reversed(self.denoisers):
             denoiser.uninstall()
         self.pending = None
+
+    def _set_timesteps(self, *args, **kwargs):
+        """A pipeline call starts: its denoisers must be the ones stylehunt guides (a transformer assigned
+        after ``apply``, e.g. a quantized or compiled copy, would otherwise run unguided, silently)."""
+        pipe = self.pipe_ref()
+        now = denoisers_of(pipe, self.adapter)
+        if len(now) != len(self.denoisers) or any(a is not b for a, b in zip(now, self.transformers)):
+            names = [n for n in self.adapter.denoisers if getattr(pipe, n, None) is not None]
+            raise GuidanceError(
+                f"pipe.{' / pipe.'.join(names)} was replaced after stylehunt.apply, so the new model would run unguided",
+                hint="call stylehunt.apply(pipe, ...) again after replacing it, or stylehunt.remove(pipe) to run unguided",
+            )
+        for transformer in now:
+            check_hooks(transformer)  # a cache enabled after apply
+        self.sync_compiled()  # compiled after apply
+        return self.watch_patch.inner(*args, **kwargs)
+
+    def sync_compiled(self) -> None:
+        pipe = self.pipe_ref()
+        for name in self.adapter.denoisers:
+            held = getattr(pipe, name, None)
+            for denoiser in self.denoisers:
+                if unwrap_compiled(held) is denoiser.transformer:
+                    denoiser.sync_compiled(held)
 
     def check_scheduler(self) -> None:
         """The guidance goes through the scheduler stylehunt patched; a scheduler swapped in after
@@ -141,8 +177,10 @@ class GuidedTransformer:
         self.delta: torch.Tensor | None = None  # eps_c - eps_pert of the current step (transformer injection)
         self.step_key: tuple[Any, Any] | None = None
         self.step: tuple[int, int] = (0, 0)  # (0-based index, number of steps) of the current step
+        self.last_guided: tuple[Any, bool] | None = None  # (timesteps, guided?) of the last step
         self.signature = inspect.signature(type(transformer).forward)
         self.patch: ForwardPatch | None = None
+        self.outer: ForwardPatch | None = None  # around a compiled call of the transformer (sync_compiled)
         self.any_active = any(active_layers(self.config.table))
         self.heads = heads_by_layer(self.config.table)
 
@@ -150,18 +188,52 @@ class GuidedTransformer:
         self.perturber.install()
         try:
             self.prefix.install()
-            self.patch = ForwardPatch(self.transformer, self._transformer_forward)
+            self.patch = ForwardPatch(self.transformer, self._guided(lambda: self.patch))
         except BaseException:
             self.prefix.uninstall()
             self.perturber.uninstall()
             raise
 
     def uninstall(self) -> None:
+        if self.outer is not None:
+            self.outer.restore()
+            self.outer = None
         if self.patch is not None:
             self.patch.restore()
             self.patch = None
         self.prefix.uninstall()
         self.perturber.uninstall()
+
+    def _guided(self, patch_of):
+        def forward(*args, **kwargs):
+            return self._transformer_forward(patch_of().inner, *args, **kwargs)
+
+        return forward
+
+    def sync_compiled(self, held: Any) -> None:
+        """Keep the guided wrapper outside a compiled transformer (``held``: what the pipeline holds).
+
+        The wrapper's step bookkeeping reads the scheduler's step index: traced by dynamo, that is a
+        guard that recompiles every step. So where the transformer runs compiled (``transformer.compile()``
+        sets ``_compiled_call_impl``; ``torch.compile(transformer)`` is an ``OptimizedModule`` whose
+        ``forward`` is the compiled call), the wrapper goes around that compiled call and runs eagerly,
+        and the one on ``forward`` passes through; the attention and block hooks are traced into the graph.
+        """
+        if getattr(self.transformer, "_compiled_call_impl", None) is not None:
+            target = (self.transformer, "_compiled_call_impl")
+        elif held is not self.transformer and held is not None:
+            target = (held, "forward")
+        else:
+            target = None
+        outer = self.outer
+        if outer is not None and target is not None and (outer.module, outer.method) == target and outer.attached:
+            return
+        if outer is not None:
+            outer.restore()
+            self.outer = None
+        if target is not None:
+            self.outer = ForwardPatch(target[0], self._guided(lambda: self.outer), method=target[1])
+        self.patch.dormant = self.outer is not None
 
     # -- transformer --------------------------------------------------------------------------------
     def _new_step(self) -> tuple[bool, float]:
@@ -199,7 +271,7 @@ class GuidedTransformer:
                 return (second, first) if adapter.cfg == "uncond_first" else (first, second)
         return slice(0, batch), None
 
-    def _transformer_forward(self, *args, **kwargs):
+    def _transformer_forward(self, inner, *args, **kwargs):
         for name in self.adapter.refuse_if_set:
             if kwargs.get(name) is not None:
                 raise UnsupportedModelError(
@@ -208,7 +280,6 @@ class GuidedTransformer:
                     "or a layout the family adapter does not describe) would not cover them",
                     hint=f"generate without `{name}`, or stylehunt.remove(pipe) first",
                 )
-        inner = self.patch.inner
         bound = self.signature.bind_partial(self.transformer, *args, **kwargs).arguments
         bound.pop("self", None)
         extra = bound.pop("kwargs", {})
@@ -219,7 +290,11 @@ class GuidedTransformer:
         # same step (FLUX true-CFG negative pass, SD3 skip-layer pass) get the same delta added.
         if new_step:
             self.delta = self.owner.pending = None
-            if cfg.scale == 0 or not self.any_active or not (cfg.start <= frac < cfg.stop):
+            guided = cfg.scale != 0 and self.any_active and cfg.start <= frac < cfg.stop
+            last, self.last_guided = self.last_guided, (self.step_key[0], guided)
+            if last is not None and last[0] is self.step_key[0] and last[1] != guided:
+                reset_stateful_caches(self.transformer)  # the perturbed rows come or go: caches start afresh
+            if not guided:
                 return inner(**call)
             return self._main_call(inner, call)
         out = inner(**call)
@@ -242,8 +317,8 @@ class GuidedTransformer:
         batch = first.shape[0] if torch.is_tensor(first) else len(first)
         cond, uncond = self._cond_rows(batch)
         n_cond = cond.stop - cond.start
-        device = next(self.transformer.parameters()).device
-        table = cfg.table.to(device)
+        # the batch's device, not the first parameter's (offload hooks keep weights on the CPU or `meta`)
+        table = cfg.table.to(device_of(first))
         if table.dim() == 2:
             table = table.expand(n_cond, *table.shape)
         elif table.shape[0] != n_cond:
@@ -258,21 +333,21 @@ class GuidedTransformer:
             )
         # Rows whose inputs are identical (the search's candidates of one prompt-seed pair at the first
         # step) are computed once; perturbed row j starts as a copy of conditional row cond.start + j.
-        keep, inverse = _unique_rows(call, adapter, batch) if cfg.share_prefix else (list(range(batch)), list(range(batch)))
+        keep, inverse = unique_rows(call, adapter, batch) if cfg.share_prefix else (list(range(batch)), list(range(batch)))
         index = keep + list(range(cond.start, cond.stop))
         extended = dict(call)
         for name in adapter.batched:
             value = call.get(name)
             if torch.is_tensor(value) and value.dim() > 0:
-                extended[name] = _select_rows(value, index, batch, name)
+                extended[name] = select_rows(value, index, batch, name)
         for name in adapter.batched_per_sample:
             value = call.get(name)
             if value is not None:
-                extended[name] = _select_items(list(value), index, batch, name)
+                extended[name] = select_items(list(value), index, batch, name)
         for name in adapter.batched_per_block:
             value = call.get(name)
             if value is not None:
-                extended[name] = [_select_rows(v, index, batch, name) for v in value]
+                extended[name] = [select_rows(v, index, batch, name) for v in value]
         text = call.get(adapter.text_arg)
         unique = len(keep)
         rows = PerturbedRows(
@@ -306,15 +381,26 @@ class GuidedTransformer:
 
 
 def denoisers_of(pipe: Any, adapter: Adapter) -> list[torch.nn.Module]:
-    """The pipeline's denoisers the adapter names, in order, skipping absent ones (the first is required)."""
+    """The pipeline's denoisers the adapter names, in order, skipping absent ones (the first is required);
+    a ``torch.compile``d one as the module it compiles (the hooks go on that)."""
     out = []
     for i, name in enumerate(adapter.denoisers):
-        module = getattr(pipe, name, None)
+        module = unwrap_compiled(getattr(pipe, name, None))
         if module is None and i == 0:
             raise UnsupportedModelError(f"{type(pipe).__name__} has no `{name}`; stylehunt guides its {name}")
         if module is not None and all(module is not m for m in out):
             out.append(module)
     return out
+
+
+def device_of(batch: Any) -> torch.device:
+    """The device of a batch argument: a tensor, or a list of per-sample tensors."""
+    if torch.is_tensor(batch):
+        return batch.device
+    for item in batch:
+        if torch.is_tensor(item):
+            return item.device
+    return torch.device("cpu")
 
 
 def finite(guided: torch.Tensor, unguided: torch.Tensor, scale: float, step: tuple[int, int]) -> torch.Tensor:
@@ -325,6 +411,12 @@ def finite(guided: torch.Tensor, unguided: torch.Tensor, scale: float, step: tup
     next to a transformer forward. A prediction that was already non-finite (e.g. a float16
     overflow inside the model) is the model's, not the guidance's, and is passed on as it is.
     """
+    if torch.compiler.is_compiling():
+        # Inside a compiled graph a Python branch on a tensor is a graph break (and an error under
+        # fullgraph=True): the same check as a device-side assertion, which raises when the graph runs.
+        ok = torch.isfinite(guided).all() | ~torch.isfinite(unguided).all()
+        torch._assert_async(ok, f"stylehunt: guidance scale {scale:g} made the prediction non-finite (inf/NaN)")
+        return guided
     if bool(torch.isfinite(guided).all()) or not bool(torch.isfinite(unguided).all()):
         return guided
     index, total = step
@@ -360,60 +452,6 @@ def fit_to_model_output(delta: torch.Tensor, model_output: torch.Tensor, sign: f
                 f"guided transformer rows {tuple(delta.shape)}; this pipeline's call pattern is not supported"
             )
     return delta if sign == 1.0 else delta * sign
-
-
-def _unique_rows(call: dict[str, Any], adapter: Adapter, batch: int) -> tuple[list[int], list[int]]:
-    """``(keep, inverse)``: the first of every set of rows whose inputs are identical, and each row's
-    position in ``keep``. Rows are compared on every argument the adapter says carries the batch."""
-    columns: list[Any] = []
-    for name in adapter.batched:
-        value = call.get(name)
-        if torch.is_tensor(value) and value.dim() > 0 and value.shape[0] == batch:
-            columns.append(value)
-    for name in adapter.batched_per_sample:
-        value = call.get(name)
-        if value is not None and len(value) == batch:
-            columns.append(list(value))
-    for name in adapter.batched_per_block:
-        columns.extend(v for v in call.get(name) or () if torch.is_tensor(v) and v.shape[0] == batch)
-    keep: list[int] = []
-    inverse: list[int] = []
-    for i in range(batch):
-        for position, j in enumerate(keep):
-            if all(_same(column[i], column[j]) for column in columns):
-                inverse.append(position)
-                break
-        else:
-            inverse.append(len(keep))
-            keep.append(i)
-    return keep, inverse
-
-
-def _same(a: Any, b: Any) -> bool:
-    if torch.is_tensor(a) and torch.is_tensor(b):
-        return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a, b))
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if torch.is_tensor(a) or torch.is_tensor(b):
-        return False
-    return a == b
-
-
-def _select_rows(value: torch.Tensor, index: list[int], batch: int, name: str) -> torch.Tensor:
-    if value.shape[0] != batch:
-        raise GuidanceError(
-            f"transformer argument `{name}` has batch {value.shape[0]}, expected {batch}; cannot add perturbed rows"
-        )
-    return value.index_select(0, torch.tensor(index, device=value.device))
-
-
-def _select_items(value: list[Any], index: list[int], batch: int, name: str) -> list[Any]:
-    if len(value) != batch:
-        raise GuidanceError(
-            f"transformer argument `{name}` has {len(value)} entries, expected one per row ({batch}); "
-            "cannot add perturbed rows"
-        )
-    return [value[i] for i in index]
 
 
 def _sample_of(out: Any) -> Any:

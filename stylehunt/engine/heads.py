@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import HeadOutOfRangeError, UnsupportedModelError
-from .families import adapter_for_transformer, is_supported_transformer, supported_transformers
+from .families import adapter_for_transformer, is_supported_transformer, supported_transformers, unwrap_compiled
 from .families.spec import IDENTITIES, KINDS, AttentionLayer
 
 #: What a perturbed head's map becomes at strength 1: ``"joint"`` (identity over the layer's whole
@@ -35,6 +35,7 @@ __all__ = [
     "head_grid",
     "attention_modules",
     "transformer_of",
+    "unwrap_compiled",
     "fingerprint_family",
     "KINDS",
     "SUPPORTED_TRANSFORMERS",
@@ -169,14 +170,14 @@ def _run_length(items: list[str]) -> list[list[Any]]:
 
 
 def transformer_of(model: Any) -> torch.nn.Module:
-    """Accept a pipeline (anything with ``.transformer``) or a transformer."""
+    """Accept a pipeline (anything with ``.transformer``) or a transformer (a ``torch.compile``d one too)."""
     import torch
 
-    transformer = getattr(model, "transformer", None)
+    transformer = unwrap_compiled(getattr(model, "transformer", None))
     if isinstance(transformer, torch.nn.Module):
         return transformer
     if isinstance(model, torch.nn.Module):
-        return model
+        return unwrap_compiled(model)
     raise UnsupportedModelError(
         f"expected a diffusers pipeline with a `.transformer` or a transformer model, got {type(model).__name__}",
         hint=f"supported transformers: {', '.join(supported_transformers())}",

@@ -24,6 +24,8 @@ import torch
 from ..errors import ArchitectureMismatchError, GuidanceError, UnsupportedModelError
 from .families import adapter_for_pipeline, adapter_for_transformer
 from .families.spec import Adapter
+from .compat import check_hooks
+from .forward_patch import ForwardPatch
 from .guided_forward import AppliedGuidance, GuidedPipeline, denoisers_of
 from .heads import HeadGrid, attention_modules, fingerprint_family, head_grid, transformer_of
 from ..scalars import as_real
@@ -295,6 +297,7 @@ def _install(pipe: Any, adapter: Adapter, grid: HeadGrid, config: AppliedGuidanc
                 "call stylehunt.remove() on that pipeline first"
             )
         _check_backends(transformer, grid, config.table)
+        check_hooks(transformer)
     previous = _APPLIED.get(pipe)
     state = GuidedPipeline(pipe, adapter, grid, config)
     if previous is not None:
@@ -394,13 +397,28 @@ def perturbed(
     if table.dim() == 2:
         table = table[None]
     perturber = HeadPerturber(transformer, grid, table, identity)
+    heads = heads_by_layer(table)
+
+    def forward(*args, **kwargs):
+        # the strengths go where the batch is, read at every call (offload hooks keep weights elsewhere)
+        batch = next((a for a in (*args, *kwargs.values()) if torch.is_tensor(a) and a.dim() > 0), None)
+        device = table.device if batch is None else batch.device
+        perturber.rows = PerturbedRows(start=start, table=table.to(device), text_len=text_len, heads=heads)
+        try:
+            return patch.inner(*args, **kwargs)
+        finally:
+            perturber.rows = None
+
     perturber.install()
-    device = next(transformer.parameters()).device
-    perturber.rows = PerturbedRows(start=start, table=table.to(device), text_len=text_len, heads=heads_by_layer(table))
+    try:
+        patch = ForwardPatch(transformer, forward)
+    except BaseException:
+        perturber.uninstall()
+        raise
     try:
         yield
     finally:
-        perturber.rows = None
+        patch.restore()
         perturber.uninstall()
 
 

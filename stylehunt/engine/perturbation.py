@@ -27,7 +27,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..errors import GuidanceError, UnsupportedModelError
 from . import dispatch
-from .forward_patch import ForwardPatch, PatchStack
+from .forward_patch import ForwardPatch, PatchStack, inner_forward
 from .heads import HeadGrid, LayerInfo, attention_modules
 
 if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
@@ -240,7 +240,7 @@ class HeadPerturber:
             dispatch.release()
 
     def _wrapper(self, layer: LayerInfo, module: torch.nn.Module):
-        inner = module.forward
+        inner = inner_forward(module)  # inside any offload/cache hook already on the module
 
         def forward(*args, **kwargs):
             rows = self.rows

@@ -29,7 +29,7 @@ import torch
 
 from ..errors import GuidanceError
 from .families.spec import Adapter, resolve
-from .forward_patch import ForwardPatch, PatchStack
+from .forward_patch import ForwardPatch, PatchStack, inner_forward
 from .heads import HeadGrid
 from .perturbation import HeadPerturber, PerturbedRows
 
@@ -112,7 +112,7 @@ class PrefixFork:
         self.call = None
 
     def _wrapper(self, position: int, block: ExecutionBlock) -> Callable[..., Any]:
-        inner = block.module.forward
+        inner = inner_forward(block.module)  # inside any offload/cache hook already on the block
         signature = inspect.signature(type(block.module).forward)
 
         def forward(*args, **kwargs):

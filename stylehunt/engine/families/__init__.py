@@ -31,6 +31,7 @@ __all__ = [
     "adapter_named",
     "adapter_for_transformer",
     "adapter_for_pipeline",
+    "unwrap_compiled",
     "supported_transformers",
     "is_supported_transformer",
     "supported_pipelines",
@@ -139,6 +140,12 @@ def adapter_for_transformer(transformer_class: str) -> Adapter:
     )
 
 
+def unwrap_compiled(module: Any) -> Any:
+    """The module a ``torch.compile(module)`` wrapper (``OptimizedModule``) compiles; anything else as it is."""
+    inner = getattr(module, "_orig_mod", None)
+    return module if inner is None or type(module).__name__ != "OptimizedModule" else inner
+
+
 def adapter_for_pipeline(pipe: Any) -> Adapter:
     """The family that guides ``pipe``: its class (or a base class) and its transformer's must match."""
     names = [cls.__name__ for cls in type(pipe).__mro__]
@@ -149,7 +156,7 @@ def adapter_for_pipeline(pipe: Any) -> Adapter:
             "guides by appending perturbed rows to the batch",
             hint="use the same model through a pipeline without a KV cache",
         )
-    transformer = type(getattr(pipe, "transformer", None)).__name__
+    transformer = type(unwrap_compiled(getattr(pipe, "transformer", None))).__name__
     candidates = [a for a in adapters() if set(names).intersection(a.pipeline_classes)]
     for adapter in candidates:
         if transformer in adapter.transformer_classes:
