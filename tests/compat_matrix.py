@@ -27,7 +27,7 @@ MEANING = {
     EXACT: "runs, guidance has an effect, `remove` is exact, equals the reference in the same dtype",
     APPROX: "runs, with the approximation in the note",
     REFUSED: "refused before the first step with an error that says what to do",
-    UNTESTED: "cannot run on the CPU test machine; expected to work, not checked",
+    UNTESTED: "not checked by a test (the note says why)",
 }
 
 
@@ -64,10 +64,12 @@ def cells(configuration: str, status: str, test: str = "", note: str = "", famil
 
 # --- Quantized, LoRA'd and low-precision models (tests/test_compat_models.py) -----------------------
 
+#: Families whose original single-file key layout the test writes from diffusers' weights.
+_GGUF_TESTED = ("zimage", "qwenimage", "wan")
 _GGUF_SINGLE_FILE = (
-    "not tested: the family's single-file loader converts the original checkpoint's key layout (fused qkv, "
-    "other names), which a test cannot write without the original weights; the GGUF layers are the same "
-    "GGUFLinear as Qwen-Image's"
+    "not tested: the family's single-file loader reads the original checkpoint's key layout (fused "
+    "projections, other names), which the test does not write; the GGUF layers are the same GGUFLinear "
+    "as the tested families'"
 )
 
 MODEL_CONFIGURATIONS = [
@@ -90,8 +92,8 @@ MODEL_CONFIGURATIONS = [
 MODEL_CELLS = [
     *cells("torchao", EXACT, "test_quantized"),
     *cells("quanto", EXACT, "test_quantized"),
-    *cells("gguf", EXACT, "test_gguf_single_file", families=("qwenimage",)),
-    *cells("gguf", UNTESTED, note=_GGUF_SINGLE_FILE, families=tuple(f for f in FAMILIES if f != "qwenimage")),
+    *cells("gguf", EXACT, "test_gguf_single_file", families=_GGUF_TESTED),
+    *cells("gguf", UNTESTED, note=_GGUF_SINGLE_FILE, families=tuple(f for f in FAMILIES if f not in _GGUF_TESTED)),
     *cells("bitsandbytes", UNTESTED, note=(
         "not tested: diffusers 0.42.1's bitsandbytes quantizer refuses to load without a GPU (\"No GPU found. "
         "A GPU is needed for quantization.\"); its layers are ordinary Linear replacements, outside attention")),
