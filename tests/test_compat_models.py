@@ -135,15 +135,16 @@ SINGLE_FILE_LAYOUT = {"qwenimage": dict, "wan": _wan_layout, "zimage": _zimage_l
 
 
 def write_gguf(weights: dict, path) -> int:
-    """``weights`` as a GGUF file: Q8_0 where a row holds whole 32-value blocks, float32 elsewhere (as the
-    quantizing tools write them). The number of Q8_0 tensors."""
+    """``weights`` as a GGUF file: layer weights in Q8_0 where a row holds whole 32-value blocks, float32
+    elsewhere (as the quantizing tools write them: tensors used raw, such as Z-Image's pad tokens, stay
+    unquantized). The number of Q8_0 tensors."""
     import gguf
 
     writer = gguf.GGUFWriter(str(path), "stylehunt-test")
     quantized = 0
     for name, value in weights.items():
         array = value.float().numpy()
-        if array.ndim == 2 and array.shape[-1] % 32 == 0:
+        if name.endswith(".weight") and array.ndim == 2 and array.shape[-1] % 32 == 0:
             writer.add_tensor(name, gguf.quants.quantize(array, gguf.GGMLQuantizationType.Q8_0),
                               raw_dtype=gguf.GGMLQuantizationType.Q8_0)
             quantized += 1
