@@ -74,8 +74,11 @@ _GGUF_SINGLE_FILE = (
 
 MODEL_CONFIGURATIONS = [
     Configuration("torchao", "torchao int8 weight-only",
-                  "`from_pretrained(..., quantization_config=TorchAoConfig(Int8WeightOnlyConfig()), torch_dtype=torch.bfloat16)`"),
-    Configuration("quanto", "optimum-quanto int8 weights", "`from_pretrained(..., quantization_config=QuantoConfig(\"int8\"))`"),
+                  "`from_pretrained(..., quantization_config=TorchAoConfig(Int8WeightOnlyConfig()), "
+                  "torch_dtype=torch.bfloat16)`"),
+    Configuration("quanto", "optimum-quanto int8 weights",
+                  "`from_pretrained(..., quantization_config=QuantoConfig(\"int8\"))` (deprecated by diffusers 0.42, "
+                  "to go in 1.0)"),
     Configuration("gguf", "GGUF Q8_0 single file",
                   "`from_single_file(\"x.gguf\", config=..., quantization_config=GGUFQuantizationConfig(...))`"),
     Configuration("bitsandbytes", "bitsandbytes 8-bit / 4-bit", "`BitsAndBytesConfig(load_in_8bit=True)` (or 4-bit)"),

@@ -46,7 +46,8 @@ def load(request, family: str, **kwargs):
 
 def run(pipe, family: str) -> torch.Tensor:
     kwargs = for_video(pipe, {"num_inference_steps": 2, "height": 32, "width": 32, **CALL.get(family, {})})
-    out = pipe(prompt="a lighthouse at dusk", generator=torch.Generator().manual_seed(0), output_type="latent", **kwargs)
+    generator = torch.Generator().manual_seed(0)
+    out = pipe(prompt="a lighthouse at dusk", generator=generator, output_type="latent", **kwargs)
     return out.images if hasattr(out, "images") else out.frames
 
 
@@ -172,7 +173,8 @@ def test_gguf_single_file(request, cell, tmp_path):
             continue
         cls, weights = type(transformer), {k: v.clone() for k, v in transformer.state_dict().items()}
         original = layout(weights)
-        converted = SINGLE_FILE_LOADABLE_CLASSES[cls.__name__]["checkpoint_mapping_fn"](dict(original), config=transformer.config)
+        convert = SINGLE_FILE_LOADABLE_CLASSES[cls.__name__]["checkpoint_mapping_fn"]
+        converted = convert(dict(original), config=transformer.config)
         assert converted.keys() == weights.keys() and all(torch.equal(converted[k], weights[k]) for k in weights)
         assert write_gguf(original, tmp_path / f"{name}.gguf") > 0
         setattr(pipe, name, cls.from_single_file(
@@ -226,6 +228,7 @@ def adapters_of(pipe) -> tuple:
     return pipe.get_list_adapters(), sorted(pipe.get_active_adapters()), scalings
 
 
+@pytest.mark.filterwarnings("ignore:Already found a `peft_config` attribute:UserWarning")  # several adapters: meant
 @pytest.mark.parametrize("cell", params("test_lora"))
 def test_lora(request, cell, lora_files):
     family, (first, second) = cell.family, lora_files(cell.family)
@@ -307,8 +310,8 @@ def layerwise_casting(pipe) -> None:
 
 
 def casting_hooks(pipe) -> int:
-    return sum(getattr(m, "_diffusers_hook", None) is not None and m._diffusers_hook.get_hook("layerwise_casting") is not None
-               for t in denoisers(pipe) for m in t.modules())
+    registries = [getattr(m, "_diffusers_hook", None) for t in denoisers(pipe) for m in t.modules()]
+    return sum(r is not None and r.get_hook("layerwise_casting") is not None for r in registries)
 
 
 @pytest.mark.parametrize("cell", params("test_layerwise_casting"))
