@@ -39,3 +39,8 @@ def quiet_model_loading() -> None:
 
     dlog.disable_progress_bar()
     tlog.disable_progress_bar()
+    # Import-time notices of optional quantization backends that diffusers imports while loading any
+    # model (torchao 0.18 under torch 2.14: pytree deprecations and diffusers' "Unable to import
+    # `torchao` Tensor objects"): about those libraries, not the user's command
+    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
+    logging.getLogger("diffusers.quantizers").setLevel(logging.ERROR)
