@@ -362,7 +362,7 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
     objective = _load_objective(opts["objective"], opts["style"])
     source = load_prompts(opts["prompts"], column=opts["prompt_column"], category=opts["category"])
     search_set, heldout_set = source.split(opts["num_prompts"], opts["num_heldout"], seed=opts["prompt_seed"])
-    settings.resolved(len(search_set.prompts), opts["resolution"] or 0, opts["resolution"] or 0)  # --screen-prompts
+    settings.resolved(len(search_set.prompts), opts["resolution"], opts["resolution"])  # --screen-prompts; None: the model's size
     from ..engine import head_grid
 
     transformer = _skeleton(opts["model"])
