@@ -1,7 +1,7 @@
 """Loading a pipeline by name: the tiny offline models, a local folder, or a Hub id.
 
 Also whether a torch device exists here (:func:`check_device`, checked before any weights are
-read). The number every image side must be a multiple of is the engine's
+read), and the device and dtype the CLI runs on when none is given (:func:`choose_device`). The number every image side must be a multiple of is the engine's
 (:func:`stylehunt.engine.size_multiple`): it depends on the model family.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, Collection
 from .errors import DeviceError, UnsupportedModelError
 from .tiny import TINY_MODEL_NAMES
 
-__all__ = ["load_pipeline", "load_transformer_skeleton", "check_device", "DTYPES"]
+__all__ = ["load_pipeline", "load_transformer_skeleton", "check_device", "choose_device", "DTYPES"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,50 @@ def check_device(device: str | None) -> str | None:
         raise refuse(f"this machine has {n} {dev.type} device{'s' if n != 1 else ''} (indices 0-{n - 1})",
                      hint=f"write {dev.type}:0" + (f" to {dev.type}:{n - 1}" if n > 1 else ""))
     return device
+
+
+def choose_device(device: str | None = None, dtype: str | None = None) -> tuple[str, str]:
+    """``(device, dtype)`` for a command that loads a model: what was given, else the best available.
+
+    The device: ``device`` if given (checked by :func:`check_device`), else CUDA, then Apple's MPS,
+    then the CPU. The dtype: ``dtype`` if given, else what a user would pick on that device:
+    bfloat16 on a GPU that computes in it (Ampere and later; torch.cuda.is_bf16_supported), float16
+    on an older GPU and on MPS (bfloat16 there needs macOS 14 and is slower), float32 on the CPU
+    (half precision there is slow and, for some ops, missing). The CLI's ``generate``, ``atlas``
+    and ``search`` call this; the Python API leaves a pipeline where its user put it.
+    """
+    import torch
+
+    if device is None:
+        mps = getattr(torch.backends, "mps", None)
+        if torch.cuda.is_available():
+            device = "cuda"
+        elif mps is not None and mps.is_available():
+            device = "mps"
+        else:
+            device = "cpu"
+    else:
+        check_device(device)
+    if dtype is None:
+        kind = torch.device(device).type
+        if kind == "cuda":
+            dtype = "bfloat16" if _cuda_computes_bf16(device) else "float16"
+        elif kind == "mps":
+            dtype = "float16"
+        else:
+            dtype = "float32"
+    elif dtype not in DTYPES:
+        raise UnsupportedModelError(f"Expected `dtype` to be one of {DTYPES}, but got {dtype!r}")
+    return device, dtype
+
+
+def _cuda_computes_bf16(device: str) -> bool:
+    """Whether the GPU ``device`` has bfloat16 arithmetic (compute capability 8+, or ROCm): not merely emulated."""
+    import torch
+
+    if torch.version.hip:
+        return True
+    return torch.cuda.get_device_capability(torch.device(device))[0] >= 8
 
 
 def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", device: str | None = None) -> Any:

@@ -19,7 +19,12 @@ import click
 
 from ..errors import DeviceError, StorageError
 
-__all__ = ["FiniteFloat", "image_out", "media_out", "device_option", "seed_option", "writable_folder_problem"]
+__all__ = ["DTYPE_CHOICE", "DTYPE_HELP", "DEVICE_HELP", "FiniteFloat", "image_out", "media_out", "device_option", "seed_option", "writable_folder_problem"]
+
+#: ``--dtype``: click checks the name; left out, :func:`stylehunt.models.choose_device` picks it for the device.
+DTYPE_CHOICE = click.Choice(["float32", "bfloat16", "float16"])
+DTYPE_HELP = "Weights and compute dtype (default: bfloat16 on a GPU that computes in it, float16 on MPS or an older GPU, float32 on the CPU)."
+DEVICE_HELP = "torch device, e.g. cuda:1 or cpu (default: cuda if available, else mps, else cpu)."
 
 #: The seeds ``torch.Generator.manual_seed`` takes: a signed or unsigned 64-bit integer.
 SEED_RANGE = (-(2**63), 2**64 - 1)

@@ -30,7 +30,7 @@ from typing import Any
 import click
 
 from .app import cli, quiet_model_loading
-from .params import FiniteFloat, device_option, image_out, seed_option, writable_folder_problem
+from .params import DEVICE_HELP, DTYPE_CHOICE, DTYPE_HELP, FiniteFloat, device_option, image_out, seed_option, writable_folder_problem
 from .terminal import printable
 from ..errors import ResumeMismatchError, SearchConfigError, StorageError, StylehuntError
 from ..tiny import TINY_MODEL_NAMES
@@ -229,16 +229,18 @@ def _model_id(model: str, model_id: str | None) -> str | None:
     return model
 
 
-def _device(device: str | None) -> str | None:
-    if device:
-        return device
-    import torch
+def _device(device: str | None, dtype: str | None) -> tuple[str, str]:
+    """The device and dtype to load on: given, else each process's GPU under accelerate, else the best here."""
+    from ..models import choose_device
 
-    if torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from accelerate import PartialState
+    if not device:
+        import torch
 
-        return str(PartialState().device)
-    return None
+        if torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            from accelerate import PartialState
+
+            device = str(PartialState().device)
+    return choose_device(device, dtype)
 
 
 def _is_main() -> bool:
@@ -298,9 +300,10 @@ def _is_main() -> bool:
 @click.option("--name", default=None, help="Preset name (default: the run folder's name).")
 @click.option("--version", "version", default=DEFAULT_PRESET_VERSION, show_default=True, help="Preset version (semver).")
 @click.option("--license", "license_", default=DEFAULT_PRESET_LICENSE, show_default=True, help="Preset license id.")
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
+@click.option("--dtype", type=DTYPE_CHOICE, default=None, help=DTYPE_HELP)
 @click.option("--device", default=None, callback=device_option,
-              help="torch device (default: cpu, or each process's GPU under accelerate).")
+              help="torch device (default: each process's GPU under accelerate; else cuda if available, then mps, "
+              "then cpu).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="New run folder: a new or empty folder (a folder holding other files is refused).")
 @click.option("--resume", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -376,7 +379,8 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
     from ..models import load_pipeline
 
     quiet_model_loading()
-    pipe = load_pipeline(opts["model"], dtype=opts["dtype"], device=_device(device))
+    device, opts["dtype"] = _device(device, opts["dtype"])  # resolved before command.json records it
+    pipe = load_pipeline(opts["model"], dtype=opts["dtype"], device=device)
     heldout = heldout_set if opts["num_heldout"] > 0 else None
     result = run_search(
         pipe, objective, search_set, heldout=heldout, base_seed=opts["seed"], rounds=opts["rounds"],
@@ -428,8 +432,8 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
 @click.option("--identity", type=click.Choice(["joint", "image"]), default=DEFAULT_IDENTITY, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True)
 @click.option("--thumb", type=click.IntRange(min=1), default=DEFAULT_THUMB, show_default=True, help="Cell size in px.")
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
-@click.option("--device", default=None, callback=device_option)
+@click.option("--dtype", type=DTYPE_CHOICE, default=None, help=DTYPE_HELP)
+@click.option("--device", default=None, callback=device_option, help=DEVICE_HELP)
 @click.option("--progress/--no-progress", default=None)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, callback=image_out,
               help="Output image (.png, .jpg, .webp, ...); replaced atomically, a symlink there is replaced, not followed.")
@@ -458,6 +462,7 @@ def _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, fram
     resolve_pool(head_grid(transformer), None, layers)  # bad --layers before loading
     _check_resolution(resolution, model, transformer)
     quiet_model_loading()
+    device, dtype = _device(device, dtype)
     pipe = load_pipeline(model, dtype=dtype, device=device)
     image = render_atlas(pipe, prompt, layers=layers, seed=seed, scale=scale, strength=strength, steps=steps,
                          height=resolution, width=resolution, frames=frames, cfg_scale=cfg, identity=identity,

@@ -1,0 +1,147 @@
+"""A new user's first hour: the commands as the docs and ``--help`` write them, the defaults they rely on.
+
+Device defaults are tested by making torch report a GPU or MPS (``torch.cuda.is_available`` and
+``torch.backends.mps.is_available`` patched): this machine has neither, so the real CUDA/MPS runs
+(bfloat16 on an Ampere GPU, float16 on MPS) are untested here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import torch
+
+from stylehunt.cli import main
+from stylehunt.errors import DeviceError
+from stylehunt.models import choose_device
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _commands(text: str, prefix: str) -> list[list[str]]:
+    """The ``stylehunt ...`` commands of the fenced blocks in ``text`` (continuation lines joined, comments cut)."""
+    out = []
+    for block in re.findall(r"```\n(.*?)```", text, flags=re.S):
+        for command in re.sub(r"\\\n\s*", " ", block).splitlines():
+            command = command.split("  #")[0].strip()
+            if command.startswith(prefix):
+                out.append(shlex.split(command)[1:])
+    return out
+
+
+# ---- 1. search without --resolution; the documented examples as written
+
+
+def test_search_without_resolution_uses_the_models_size(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "--model", "tiny-sd3", "--objective", "warmth", "--num-prompts", "2", "--num-heldout", "1",
+                 "--rounds", "1", "--per-round", "1", "--steps", "2", "--out", "runs/plain"]) == 0, capsys.readouterr().err
+    assert "run folder: runs/plain" in capsys.readouterr().out
+    settings = json.loads((tmp_path / "runs/plain/stylehunt_preset.json").read_text())["provenance"]["settings"]
+    # tiny-sd3's own size: default_sample_size 32 latents x the VAE's factor 8, as its pipeline computes it
+    assert (settings["height"], settings["width"]) == (256, 256)
+
+
+def test_search_help_example_runs_on_a_tiny_model(tmp_path, monkeypatch, capsys):
+    """`search --help`'s first example, with only the model, the objective (pickscore needs weights) and the
+    prompt source (parti needs a download) swapped for what works offline; no --resolution."""
+    assert main(["search", "--help"]) == 0
+    example = _commands("```\n" + capsys.readouterr().out + "```", "stylehunt search --model")[0]
+    assert example[0] == "search"
+    args = dict(zip(example[1::2], example[2::2]))
+    assert "--resolution" not in args and args["--model"] == "stabilityai/stable-diffusion-3-medium-diffusers"
+    args.update({"--model": "tiny-sd3", "--objective": "warmth", "--prompts": "default", "--rounds": "1",
+                 "--num-prompts": "2", "--num-heldout": "1", "--per-round": "1", "--steps": "2"})
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", *[x for kv in args.items() for x in kv]]) == 0, capsys.readouterr().err
+    assert (tmp_path / "runs/golden-hour/stylehunt_preset.json").is_file()
+
+
+def test_docs_search_tiny_examples_run_as_written(tmp_path, monkeypatch, capsys):
+    """Every tiny-model command in docs/search.md, as a user pastes it (the Wan ones cost minutes: left to test_search)."""
+    commands = [c for c in _commands((ROOT / "docs/search.md").read_text(), "stylehunt ")
+                if "tiny-sd3" in c and c[0] in ("search", "generate", "atlas")]
+    assert [c[0] for c in commands] == ["atlas", "search", "generate"], commands
+    monkeypatch.chdir(tmp_path)
+    for argv in commands[1:] + commands[:1]:  # generate uses the search's preset
+        assert main(argv) == 0, (argv, capsys.readouterr().err)
+    assert (tmp_path / "lighthouse.png").is_file() and (tmp_path / "atlas.png").is_file()
+
+
+# ---- 2. the default device and dtype
+
+
+def _machine(monkeypatch, *, cuda=False, mps=False, capability=(8, 0)):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1 if cuda else 0)
+
+
+@pytest.mark.parametrize("machine, expected", [
+    ({"cuda": True, "mps": True}, ("cuda", "bfloat16")),
+    ({"cuda": True, "capability": (7, 5)}, ("cuda", "float16")),  # a T4 or V100: no bfloat16 arithmetic
+    ({"mps": True}, ("mps", "float16")),
+    ({}, ("cpu", "float32")),
+])
+def test_choose_device_prefers_cuda_then_mps_then_cpu(monkeypatch, machine, expected):
+    _machine(monkeypatch, **machine)
+    assert choose_device() == expected
+
+
+def test_choose_device_keeps_what_was_given(monkeypatch):
+    _machine(monkeypatch, cuda=True)
+    assert choose_device("cpu") == ("cpu", "float32")
+    assert choose_device(None, "float32") == ("cuda", "float32")
+    assert choose_device("cuda:0", "float16") == ("cuda:0", "float16")
+    _machine(monkeypatch)
+    with pytest.raises(DeviceError, match="no CUDA device"):
+        choose_device("cuda")
+
+
+@pytest.mark.parametrize("command", ["generate", "atlas", "search"])
+def test_commands_load_on_the_best_device_unless_told(monkeypatch, tmp_path, command):
+    """Each model-loading command asks choose_device, and passes --device/--dtype through it untouched."""
+    import stylehunt.models as models
+
+    loads = []
+
+    class Loaded(Exception):
+        pass
+
+    def load(model, *, dtype, device):
+        loads.append((device, dtype))
+        raise Loaded
+
+    monkeypatch.setattr(models, "load_pipeline", load)
+    _machine(monkeypatch, mps=True)
+    monkeypatch.chdir(tmp_path)
+    argv = {"generate": ["generate", "--heads", "0:0", "--prompt", "a cat", "--out", "x.png"],
+            "atlas": ["atlas", "--model", "tiny-sd3", "--prompt", "a cat", "--out", "x.png"],
+            "search": ["search", "--model", "tiny-sd3", "--objective", "warmth", "--rounds", "1", "--out", "run"]}[command]
+    for extra in ([], ["--dtype", "float32"]):
+        with pytest.raises(Loaded):
+            _invoke([*argv, *extra])
+    assert loads == [("mps", "float16"), ("mps", "float32")]
+    with pytest.raises(Loaded):
+        _invoke([*argv, "--device", "cpu"])
+    assert loads[-1] == ("cpu", "float32")
+
+
+def _invoke(argv: list[str]) -> None:
+    """The command through click without the error boundary, so the test's own exception comes through."""
+    from stylehunt.cli import cli
+
+    cli.main(args=argv, prog_name="stylehunt", standalone_mode=False)
+
+
+def test_help_states_the_device_and_dtype_defaults(capsys):
+    for command in ("generate", "atlas", "search"):
+        assert main([command, "--help"]) == 0
+        text = " ".join(capsys.readouterr().out.split())
+        assert "cuda if available, else mps, else cpu" in text or "then mps, then cpu" in text, command
+        assert "bfloat16 on a GPU that computes in it" in text, command
