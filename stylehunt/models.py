@@ -123,16 +123,17 @@ def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", devi
 
     name = os.fspath(model)
     path = resolve_tiny_model(name) or name  # first: an unwritable cache fails before seconds of imports
+    cache_only = _cache_only(path, name, "model_index.json")
     import torch
     from diffusers import DiffusionPipeline
 
     try:
         with warnings.catch_warnings():  # diffusers 0.42 renames torch_dtype; older releases only know it
             warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
-            pipe = DiffusionPipeline.from_pretrained(path, torch_dtype=getattr(torch, dtype))
+            pipe = DiffusionPipeline.from_pretrained(path, torch_dtype=getattr(torch, dtype), **cache_only)
     except (OSError, ValueError) as e:
         raise UnsupportedModelError(
-            f"could not load a pipeline from {name!r}: {e}",
+            f"could not load a pipeline from {name!r}: {_first_line(e)}",
             hint="pass a local folder written by save_pretrained, a Hub id available in your cache "
             f"(HF_HUB_OFFLINE=1 needs it cached), or {_TINY_MODELS}",
         ) from e
@@ -142,6 +143,39 @@ def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", devi
         pipe = pipe.to(device)
     logger.info("loaded %s from %s", type(pipe).__name__, path)
     return pipe
+
+
+def _cache_only(path: str, name: str, filename: str) -> dict[str, Any]:
+    """``{"local_files_only": True}`` for a Hub id while the Hub is unreachable (no 24 s of retries), else ``{}``.
+
+    A Hub id whose ``filename`` is not cached then is refused at once, before diffusers is imported.
+    """
+    if os.path.exists(path):
+        return {}
+    from .hub import cache_dir, is_offline, offline_hint, unreachable
+
+    if is_offline():
+        why = "offline mode is on (HF_HUB_OFFLINE)"
+    elif reason := unreachable():
+        why = f"the Hub is unreachable ({reason})"
+    else:
+        return {}
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(name, filename, cache_dir=str(cache_dir()))
+    except ValueError:  # not a repo id: let the loader say what is wrong with it
+        return {"local_files_only": True}
+    if not isinstance(cached, str):
+        raise UnsupportedModelError(
+            f"model {name!r}: its {filename} is not in the local cache and {why}",
+            hint=f"{offline_hint()}; or pass a local pipeline folder, or {_TINY_MODELS}",
+        )
+    return {"local_files_only": True}
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def load_transformer_skeleton(model: str | os.PathLike[str], *, supported: Collection[str] | None = None) -> Any:
@@ -158,14 +192,15 @@ def load_transformer_skeleton(model: str | os.PathLike[str], *, supported: Colle
 
     name = os.fspath(model)
     path = resolve_tiny_model(name) or name
+    cache_only = _cache_only(path, name, "transformer/config.json")
     import torch
     import diffusers
 
     try:
-        config = diffusers.SD3Transformer2DModel.load_config(path, subfolder="transformer")
+        config = diffusers.SD3Transformer2DModel.load_config(path, subfolder="transformer", **cache_only)
     except (OSError, ValueError) as e:
         raise UnsupportedModelError(
-            f"could not read transformer/config.json of {name!r}: {e}",
+            f"could not read transformer/config.json of {name!r}: {_first_line(e)}",
             hint=f"pass a local pipeline folder, a cached Hub id, or {_TINY_MODELS}",
         ) from e
     cls_name = config.get("_class_name")

@@ -145,3 +145,59 @@ def test_help_states_the_device_and_dtype_defaults(capsys):
         text = " ".join(capsys.readouterr().out.split())
         assert "cuda if available, else mps, else cpu" in text or "then mps, then cpu" in text, command
         assert "bfloat16 on a GPU that computes in it" in text, command
+
+
+# ---- 3. an unreachable or offline Hub: one line, at once, a hint that fits
+
+
+@pytest.fixture
+def closed_hub(monkeypatch):
+    """HF_ENDPOINT on a loopback port nothing listens on; the reachability memo is forgotten afterwards."""
+    import socket
+
+    from stylehunt.hub import connection
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(connection, "_probes", {})
+    return port
+
+
+_OFFLINE_COMMANDS = {
+    "pull": (["pull", "hf-hub:someone/golden-hour"], "check your network connection and HF_ENDPOINT"),
+    "show": (["show", "hf-hub:someone/golden-hour"], "`stylehunt pull REF` while online"),
+    "list": (["list", "--refresh"], "without --refresh lists the index in use"),
+    "submit": (["submit", "--dry-run", "--name", "tiny-sd3/golden", "hf-hub:someone/golden-hour@v1.0.0"],
+               "check your network connection"),
+    "registry check": (["registry", "check", "hf-hub:someone/index"], "check your network connection"),
+    "heads": (["heads", "--model", "someone/some-model"], "or pass a local pipeline folder"),
+}
+
+
+@pytest.mark.parametrize("name", list(_OFFLINE_COMMANDS))
+def test_an_unreachable_hub_fails_at_once_in_one_line(closed_hub, capsys, name):
+    import time
+
+    argv, hint = _OFFLINE_COMMANDS[name]
+    start = time.monotonic()
+    assert main(argv) == 1
+    elapsed = time.monotonic() - start
+    err = capsys.readouterr().err
+    assert elapsed < 10, elapsed  # huggingface_hub's own five retries take about 24 s
+    lines = err.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["Error", "Hint"], err  # no retry warnings before them
+    assert f"127.0.0.1:{closed_hub}" in lines[0] and "unreachable" in lines[0], err
+    assert hint in lines[1] and "HF_HUB_OFFLINE" not in lines[1], err
+
+
+@pytest.mark.parametrize("name", ["pull", "show", "list", "registry check", "heads"])
+def test_offline_mode_names_the_flag_to_unset(monkeypatch, capsys, name):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    argv, _ = _OFFLINE_COMMANDS[name]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["Error", "Hint"], err
+    assert "offline mode is on (HF_HUB_OFFLINE)" in lines[0] and "unset HF_HUB_OFFLINE" in lines[1], err
