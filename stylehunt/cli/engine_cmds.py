@@ -247,6 +247,7 @@ def heads(model, fmt):
     from ..engine.heads import SUPPORTED_TRANSFORMERS, head_grid
     from ..models import load_transformer_skeleton
 
+    quiet_model_loading()  # a tiny model is built (and saved) on first use
     grid = head_grid(load_transformer_skeleton(model, supported=SUPPORTED_TRANSFORMERS))
     if fmt == "json":
         click.echo(json.dumps({**grid.to_dict(), "fingerprint": grid.fingerprint()}, indent=2))

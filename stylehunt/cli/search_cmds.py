@@ -368,6 +368,7 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
     settings.resolved(len(search_set.prompts), opts["resolution"], opts["resolution"])  # --screen-prompts; None: the model's size
     from ..engine import head_grid
 
+    quiet_model_loading()  # a tiny model is built (and saved) on first use
     transformer = _skeleton(opts["model"])
     grid = head_grid(transformer)
     check_pool_size(len(resolve_pool(grid, None, opts["layers"])), settings)
@@ -378,7 +379,6 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
     from ..headhunter.hunt import search as run_search
     from ..models import load_pipeline
 
-    quiet_model_loading()
     device, opts["dtype"] = _device(device, opts["dtype"])  # resolved before command.json records it
     pipe = load_pipeline(opts["model"], dtype=opts["dtype"], device=device)
     heldout = heldout_set if opts["num_heldout"] > 0 else None
@@ -458,10 +458,10 @@ def _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, fram
         raise click.BadParameter("the prompt is empty", param_hint="'--prompt'")
     SearchSettings(rounds=1, per_round=1, scale=scale, strength=strength, steps=steps, height=resolution,
                    width=resolution, frames=frames, cfg_scale=cfg, identity=identity, batch_size=batch_size)
+    quiet_model_loading()  # a tiny model is built (and saved) on first use
     transformer = _skeleton(model)
     resolve_pool(head_grid(transformer), None, layers)  # bad --layers before loading
     _check_resolution(resolution, model, transformer)
-    quiet_model_loading()
     device, dtype = _device(device, dtype)
     pipe = load_pipeline(model, dtype=dtype, device=device)
     image = render_atlas(pipe, prompt, layers=layers, seed=seed, scale=scale, strength=strength, steps=steps,
