@@ -57,8 +57,10 @@ def loopback_only(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", connect)
     # huggingface_hub fetches an "agent harness" list from its import-time endpoint to build the
     # user agent; give it the empty registry so no request leaves for huggingface.co.
-    from huggingface_hub.utils import _detect_agent
-
+    try:
+        from huggingface_hub.utils import _detect_agent
+    except ImportError:  # huggingface_hub before 2.x has no such lookup (make test-min runs 1.3)
+        return
     monkeypatch.setattr(_detect_agent, "_registry", {"standardEnvVars": [], "harnesses": {}})
 
 

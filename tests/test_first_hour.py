@@ -201,3 +201,23 @@ def test_offline_mode_names_the_flag_to_unset(monkeypatch, capsys, name):
     lines = err.strip().splitlines()
     assert [line.split(":")[0] for line in lines] == ["Error", "Hint"], err
     assert "offline mode is on (HF_HUB_OFFLINE)" in lines[0] and "unset HF_HUB_OFFLINE" in lines[1], err
+
+
+# ---- 6. search without matplotlib
+
+
+def test_search_without_matplotlib_draws_its_curve_with_pil(tmp_path, monkeypatch, capsys):
+    """A plain install (no `stylehunt[search]`) runs a weight-free search and still writes curve.png and grid.png."""
+    import sys
+
+    from PIL import Image
+
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` raises ImportError
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "--model", "tiny-sd3", "--objective", "brightness", "--num-prompts", "2", "--num-heldout",
+                 "1", "--rounds", "2", "--per-round", "1", "--steps", "2", "--resolution", "64", "--out", "run"]) == 0
+    curve = Image.open(tmp_path / "run" / "curve.png")
+    assert curve.size == (500, 340) and len(set(curve.convert("RGB").getdata())) > 3  # lines drawn, not a blank
+    assert Image.open(tmp_path / "run" / "grid.png").size[0] > 64

@@ -347,13 +347,12 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
     if not opts["model"]:
         raise click.UsageError(f"give --model (a folder, a Hub id, or {_TINY_MODELS})")
 
-    from ..headhunter.outputs import check_preset_fields, check_report_deps, preset_name
+    from ..headhunter.outputs import check_preset_fields, preset_name
     from ..prompts import load_prompts
 
     # 1. cheap checks, no weights: nothing is created before all of them pass (torch-free ones first)
     model_id = _model_id(opts["model"], opts["model_id"])
     check_preset_fields(preset_name(opts["name"], run_dir), opts["version"], opts["license"], model_id)
-    check_report_deps()
     settings_kwargs = dict(
         strategy=opts["strategy"], scale=opts["scale"], strength=opts["strength"], steps=opts["steps"],
         height=opts["resolution"], width=opts["resolution"], frames=opts["frames"], cfg_scale=opts["cfg"],
