@@ -44,6 +44,29 @@ def test_search_without_resolution_uses_the_models_size(tmp_path, monkeypatch, c
     settings = json.loads((tmp_path / "runs/plain/stylehunt_preset.json").read_text())["provenance"]["settings"]
     # tiny-sd3's own size: default_sample_size 32 latents x the VAE's factor 8, as its pipeline computes it
     assert (settings["height"], settings["width"]) == (256, 256)
+    # the same --out again: the hint names the CLI's flag, not the library's resume=True
+    assert main(["search", "--model", "tiny-sd3", "--objective", "warmth", "--out", "runs/plain"]) == 1
+    hint = capsys.readouterr().err.splitlines()[-1]
+    assert "--resume runs/plain" in hint and "resume=True" not in hint, hint
+
+
+def test_cli_hints_name_flags_not_python_parameters():
+    from stylehunt.cli.search_cmds import _named_by_flag
+    from stylehunt.errors import SearchConfigError
+    from stylehunt.objectives.loading import _offline_hint
+
+    hints = [_named_by_flag(SearchConfigError("x", hint=h)).hint for h in (
+        "resume it with --resume runs/a (resume=True), or choose another --out",
+        "pass out=<the run folder to resume>",
+        "use a height and width divisible by 16",
+        _offline_hint("yuvalkirstain/PickScore_v1", option="processor"),
+        "download the checkpoint and pass its path as pretrained=/path/to/file",
+    )]
+    assert hints[:3] == ["resume it with --resume runs/a, or choose another --out", "give --resume DIR",
+                         "use a --resolution divisible by 16"]
+    for hint in hints[3:]:
+        assert "=/path" not in hint and "the CLI reads scorer weights from the Hugging Face cache" in hint, hint
+
 
 
 def test_search_help_example_runs_on_a_tiny_model(tmp_path, monkeypatch, capsys):

@@ -83,6 +83,17 @@ _FLAGS = {
     "style": "--style", "thumb": "--thumb", "prompt": "--prompt",
 }
 _QUOTED = re.compile(r"`([a-z_]+)`")
+#: Python-call forms in library hints, and what a CLI user does instead.
+_PYTHON_FORMS = (
+    (re.compile(r" \(resume=True\)"), ""),
+    (re.compile(r"pass out=<the run folder to resume>"), "give --resume DIR"),
+    (re.compile(r"\ba height and width\b"), "a --resolution"),
+    # scorer weights from a local path: the CLI has no flag for them; it reads the Hugging Face cache
+    (re.compile(r"(?:,? (?:or |and )?|^)(?:save it to a folder and )?pass (?:its path as |a checkpoint path as |"
+                r"that folder |a local folder )?\(?(pretrained|processor|model|weights)=/path[\w/.-]*\)?"),
+     r" (the CLI reads scorer weights from the Hugging Face cache; a local file or folder is passed from Python, "
+     r"as the objective's `\1` option: docs/objectives.md)"),
+)
 
 def _named_by_flag(error: StylehuntError) -> StylehuntError:
     """``error`` with the library parameters its message and hint quote replaced by their flags."""
@@ -93,6 +104,8 @@ def _named_by_flag(error: StylehuntError) -> StylehuntError:
         error.args = (_QUOTED.sub(flag, error.args[0]), *error.args[1:])
     if error.hint:
         error.hint = _QUOTED.sub(flag, error.hint)
+        for pattern, cli_form in _PYTHON_FORMS:
+            error.hint = pattern.sub(cli_form, error.hint).strip()
     return error
 
 
