@@ -244,3 +244,52 @@ def test_search_without_matplotlib_draws_its_curve_with_pil(tmp_path, monkeypatc
     curve = Image.open(tmp_path / "run" / "curve.png")
     assert curve.size == (500, 340) and len(set(curve.convert("RGB").getdata())) > 3  # lines drawn, not a blank
     assert Image.open(tmp_path / "run" / "grid.png").size[0] > 64
+
+
+# ---- 5. noise
+
+
+def test_a_bundled_tiny_preset_on_its_own_tiny_model_warns_nothing(caplog):
+    from stylehunt import apply, remove
+    from stylehunt.tiny import load_tiny_pipeline
+
+    pipe = load_tiny_pipeline("sd3")
+    with caplog.at_level("WARNING", logger="stylehunt"):
+        apply(pipe, "tiny-sd3/warm")
+    remove(pipe)
+    assert not [r for r in caplog.records if "fine-tune" in r.getMessage()], caplog.text
+
+
+def test_cli_keeps_third_party_chatter_for_verbose(tmp_path, monkeypatch, capfd):
+    """A first `search` and a `generate` with a family whose pipeline warns print stylehunt's lines only."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", "--model", "tiny-qwenimage", "--preset", "tiny-qwenimage/warm", "--prompt", "a cat",
+                 "--steps", "2", "--out", "q.png"]) == 0
+    out, err = capfd.readouterr()
+    assert out.strip() == "q.png" and err == "", err  # no true_cfg_scale note, no loading or shard bars
+    assert main(["-v", "generate", "--model", "tiny-qwenimage", "--preset", "tiny-qwenimage/warm", "--prompt",
+                 "a cat", "--steps", "2", "--out", "q.png"]) == 0
+    assert "true_cfg_scale" in capfd.readouterr().err  # the pipeline's own note, with -v
+
+
+# ---- 8. what the config decides is checked before any weight is read
+
+
+@pytest.mark.parametrize("argv, flag, message", [
+    (["--model", "tiny-sd3", "--heads", "0:9", "--out", "x.png"], None, "head 9 out of range for 4 heads in layer 0"),
+    (["--model", "tiny-sd3", "--heads", "0:1", "--height", "60", "--out", "x.png"], "--height", "use 56 or 64"),
+    (["--model", "tiny-wan", "--heads", "0:1", "--frames", "6", "--out", "x.mp4"], "--frames", "use 5 or 9"),
+])
+def test_generate_checks_the_config_before_loading_weights(monkeypatch, tmp_path, capsys, argv, flag, message):
+    import stylehunt.models as models
+
+    def load(*args, **kwargs):
+        raise AssertionError("the weights were loaded before the check")
+
+    monkeypatch.setattr(models, "load_pipeline", load)
+    monkeypatch.chdir(tmp_path)
+    code = main(["generate", "--prompt", "a cat", *argv])
+    err = capsys.readouterr().err
+    assert code == (2 if flag else 1) and message in err and "weights were loaded" not in err, err
+    if flag:
+        assert flag in err

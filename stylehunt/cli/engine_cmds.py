@@ -122,6 +122,7 @@ def generate(model, presets, head_specs, strengths, scale, identity, prompt, neg
         raise click.BadParameter(f"the presets have different default scales ({defaults}); choose one",
                                  param_hint="'--scale'")
     quiet_model_loading()
+    _check_from_config(model, chosen, height=height, width=width, frames=frames)
     device, dtype = choose_device(device, dtype)
     pipe = load_pipeline(model, dtype=dtype, device=device)
     pipe.set_progress_bar_config(disable=True)
@@ -170,6 +171,18 @@ def generate(model, presets, head_specs, strengths, scale, identity, prompt, neg
     written = _write_videos(images, out, fps or DEFAULT_FPS) if video else _write_images(images)
     for path in written:
         click.echo(str(path))
+
+
+def _check_from_config(model: str, chosen: list, *, height: int | None, width: int | None, frames: int | None) -> None:
+    """Before any weight is read (a real model loads for seconds to minutes): the presets' heads and family,
+    the size multiple and a video's frame count, from the model's config files."""
+    from ..engine import check_presets
+    from .params import check_frames_from_config, check_sizes_from_config, model_skeleton
+
+    transformer = model_skeleton(model)
+    check_presets(transformer, chosen)
+    check_sizes_from_config(model, transformer, {"--height": height, "--width": width})
+    check_frames_from_config(model, frames)
 
 
 def _write_images(images: list) -> list[Path]:

@@ -30,7 +30,8 @@ from typing import Any
 import click
 
 from .app import cli, quiet_model_loading
-from .params import DEVICE_HELP, DTYPE_CHOICE, DTYPE_HELP, FiniteFloat, device_option, image_out, seed_option, writable_folder_problem
+from .params import (DEVICE_HELP, DTYPE_CHOICE, DTYPE_HELP, FiniteFloat, check_sizes_from_config, device_option, image_out,
+                     model_skeleton, seed_option, writable_folder_problem)
 from .terminal import printable
 from ..errors import ResumeMismatchError, SearchConfigError, StorageError, StylehuntError
 from ..tiny import TINY_MODEL_NAMES
@@ -55,7 +56,6 @@ from ..headhunter.settings import (  # torch-free: the defaults, their help text
     SearchSettings,
     check_pool_size,
     resolve_pool,
-    size_multiple_for,
 )
 
 logger = logging.getLogger(__name__)
@@ -190,48 +190,6 @@ def _load_objective(spec: str, style: str):
     from ..objectives import build_objective
 
     return build_objective(spec, style=style)
-
-
-def _skeleton(model: str) -> Any:
-    """The model's transformer on the meta device, from its config (no weights)."""
-    from ..engine.heads import SUPPORTED_TRANSFORMERS
-    from ..models import load_transformer_skeleton
-
-    return load_transformer_skeleton(model, supported=SUPPORTED_TRANSFORMERS)
-
-
-def _size_multiple(model: str, transformer: Any) -> int | None:
-    """What image sides must be multiples of, from the model's config files (no weights).
-
-    ``None`` when the VAE's config cannot be read here; the search then checks the size after
-    loading (before creating anything).
-    """
-    import diffusers
-
-    from ..tiny import resolve_tiny_model
-
-    path = resolve_tiny_model(model) or model
-    try:
-        vae = diffusers.AutoencoderKL.load_config(path, subfolder="vae")
-        if "temperal_downsample" in vae:  # Qwen-Image's causal 3-D VAE: a factor 2 per entry, as its pipelines count
-            factor = 2 ** len(vae["temperal_downsample"])
-        else:
-            factor = 2 ** (len(vae["block_out_channels"]) - 1)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return size_multiple_for(type(transformer).__name__, getattr(transformer.config, "patch_size", None), factor)
-
-
-def _check_resolution(resolution: int | None, model: str, transformer: Any) -> None:
-    multiple = _size_multiple(model, transformer) if resolution is not None else None
-    if multiple and resolution % multiple:
-        below, above = resolution // multiple * multiple, (resolution // multiple + 1) * multiple
-        nearest = f"{below} or {above}" if below else str(above)
-        raise click.BadParameter(
-            f"{resolution} is not a multiple of {multiple} (one {type(transformer).__name__} token covers "
-            f"{multiple}x{multiple} pixels); use {nearest}",
-            param_hint="'--resolution'",
-        )
 
 
 def _model_id(model: str, model_id: str | None) -> str | None:
@@ -381,10 +339,10 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
     from ..engine import head_grid
 
     quiet_model_loading()  # a tiny model is built (and saved) on first use
-    transformer = _skeleton(opts["model"])
+    transformer = model_skeleton(opts["model"])
     grid = head_grid(transformer)
     check_pool_size(len(resolve_pool(grid, None, opts["layers"])), settings)
-    _check_resolution(opts["resolution"], opts["model"], transformer)
+    check_sizes_from_config(opts["model"], transformer, {"--resolution": opts["resolution"]})
     # 2. the scorer's weights (ScorerUnavailableError when not available offline)
     objective.load()
     # 3. the model, then the search (which locks the run folder and records this command line in it)
@@ -471,9 +429,9 @@ def _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, fram
     SearchSettings(rounds=1, per_round=1, scale=scale, strength=strength, steps=steps, height=resolution,
                    width=resolution, frames=frames, cfg_scale=cfg, identity=identity, batch_size=batch_size)
     quiet_model_loading()  # a tiny model is built (and saved) on first use
-    transformer = _skeleton(model)
+    transformer = model_skeleton(model)
     resolve_pool(head_grid(transformer), None, layers)  # bad --layers before loading
-    _check_resolution(resolution, model, transformer)
+    check_sizes_from_config(model, transformer, {"--resolution": resolution})
     device, dtype = _device(device, dtype)
     pipe = load_pipeline(model, dtype=dtype, device=device)
     image = render_atlas(pipe, prompt, layers=layers, seed=seed, scale=scale, strength=strength, steps=steps,
