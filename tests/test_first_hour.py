@@ -293,3 +293,27 @@ def test_generate_checks_the_config_before_loading_weights(monkeypatch, tmp_path
     assert code == (2 if flag else 1) and message in err and "weights were loaded" not in err, err
     if flag:
         assert flag in err
+
+
+# ---- 9. lists in the docs are the code's lists
+
+
+def test_docs_alias_table_is_model_aliases():
+    from stylehunt.registry import model_aliases
+
+    text = (ROOT / "docs/presets.md").read_text()
+    rows = set(re.findall(r"^\| `([^`]+)` \| `([^`]+)` \| (\w[\w.]*) \| (\d+) x (\d+) \((\d+)\) \|$", text, flags=re.M))
+    expected = {(m.alias, m.id, m.family, str(m.fingerprint["num_layers"]), str(m.fingerprint["heads_per_layer"]),
+                 str(m.fingerprint["head_dim"])) for m in model_aliases().values()}
+    assert rows == expected
+    assert f"Model aliases ({len(expected)};" in text
+
+
+def test_docs_bundled_presets_are_the_bundled_index():
+    from stylehunt.registry import list_presets
+
+    text = (ROOT / "docs/presets.md").read_text()
+    section = text[text.index("### Bundled presets"):]
+    section = section[: section.index("\n## ", 1) if "\n## " in section[1:] else len(section)]
+    named = set(re.findall(r"`((?:sd3-medium|tiny-[\w.]+)/[\w.-]+)`", section))
+    assert named == set(list_presets())
