@@ -13,7 +13,7 @@ STAMP := $(VENV)/.stylehunt-installed
 OUT ?= outputs/demo
 
 # The lowest versions pyproject.toml declares for the libraries whose APIs stylehunt follows closely.
-MIN_SPEC := diffusers==0.37.0 transformers==5.0.0 huggingface_hub==1.3.0 accelerate==0.34.0
+MIN_SPEC := diffusers==0.37.0 transformers==5.0.0 huggingface_hub==1.4.0 accelerate==0.34.0
 MIN_VENV ?= .venv-min
 # The smoke subset: every tiny family built and guided, the CLI, the Hub client against the local server.
 MIN_TESTS ?= tests/test_tiny.py tests/test_cli_engine.py tests/test_hub.py
