@@ -1,7 +1,7 @@
 """Loading a pipeline by name: the tiny offline models, a local folder, or a Hub id.
 
 Also whether a torch device exists here (:func:`check_device`, checked before any weights are
-read). The number every image side must be a multiple of is the engine's
+read), and the device and dtype the CLI runs on when none is given (:func:`choose_device`). The number every image side must be a multiple of is the engine's
 (:func:`stylehunt.engine.size_multiple`): it depends on the model family.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, Collection
 from .errors import DeviceError, UnsupportedModelError
 from .tiny import TINY_MODEL_NAMES
 
-__all__ = ["load_pipeline", "load_transformer_skeleton", "check_device", "DTYPES"]
+__all__ = ["load_pipeline", "load_transformer_skeleton", "check_device", "choose_device", "DTYPES"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,50 @@ def check_device(device: str | None) -> str | None:
     return device
 
 
+def choose_device(device: str | None = None, dtype: str | None = None) -> tuple[str, str]:
+    """``(device, dtype)`` for a command that loads a model: what was given, else the best available.
+
+    The device: ``device`` if given (checked by :func:`check_device`), else CUDA, then Apple's MPS,
+    then the CPU. The dtype: ``dtype`` if given, else what a user would pick on that device:
+    bfloat16 on a GPU that computes in it (Ampere and later; torch.cuda.is_bf16_supported), float16
+    on an older GPU and on MPS (bfloat16 there needs macOS 14 and is slower), float32 on the CPU
+    (half precision there is slow and, for some ops, missing). The CLI's ``generate``, ``atlas``
+    and ``search`` call this; the Python API leaves a pipeline where its user put it.
+    """
+    import torch
+
+    if device is None:
+        mps = getattr(torch.backends, "mps", None)
+        if torch.cuda.is_available():
+            device = "cuda"
+        elif mps is not None and mps.is_available():
+            device = "mps"
+        else:
+            device = "cpu"
+    else:
+        check_device(device)
+    if dtype is None:
+        kind = torch.device(device).type
+        if kind == "cuda":
+            dtype = "bfloat16" if _cuda_computes_bf16(device) else "float16"
+        elif kind == "mps":
+            dtype = "float16"
+        else:
+            dtype = "float32"
+    elif dtype not in DTYPES:
+        raise UnsupportedModelError(f"Expected `dtype` to be one of {DTYPES}, but got {dtype!r}")
+    return device, dtype
+
+
+def _cuda_computes_bf16(device: str) -> bool:
+    """Whether the GPU ``device`` has bfloat16 arithmetic (compute capability 8+, or ROCm): not merely emulated."""
+    import torch
+
+    if torch.version.hip:
+        return True
+    return torch.cuda.get_device_capability(torch.device(device))[0] >= 8
+
+
 def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", device: str | None = None) -> Any:
     """Load a diffusers pipeline from a tiny model name (:data:`stylehunt.tiny.TINY_MODEL_NAMES`), a folder, or a Hub id.
 
@@ -79,16 +123,17 @@ def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", devi
 
     name = os.fspath(model)
     path = resolve_tiny_model(name) or name  # first: an unwritable cache fails before seconds of imports
+    cache_only = _cache_only(path, name, "model_index.json")
     import torch
     from diffusers import DiffusionPipeline
 
     try:
         with warnings.catch_warnings():  # diffusers 0.42 renames torch_dtype; older releases only know it
             warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
-            pipe = DiffusionPipeline.from_pretrained(path, torch_dtype=getattr(torch, dtype))
+            pipe = DiffusionPipeline.from_pretrained(path, torch_dtype=getattr(torch, dtype), **cache_only)
     except (OSError, ValueError) as e:
         raise UnsupportedModelError(
-            f"could not load a pipeline from {name!r}: {e}",
+            f"could not load a pipeline from {name!r}: {_first_line(e)}",
             hint="pass a local folder written by save_pretrained, a Hub id available in your cache "
             f"(HF_HUB_OFFLINE=1 needs it cached), or {_TINY_MODELS}",
         ) from e
@@ -98,6 +143,39 @@ def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", devi
         pipe = pipe.to(device)
     logger.info("loaded %s from %s", type(pipe).__name__, path)
     return pipe
+
+
+def _cache_only(path: str, name: str, filename: str) -> dict[str, Any]:
+    """``{"local_files_only": True}`` for a Hub id while the Hub is unreachable (no 24 s of retries), else ``{}``.
+
+    A Hub id whose ``filename`` is not cached then is refused at once, before diffusers is imported.
+    """
+    if os.path.exists(path):
+        return {}
+    from .hub import cache_dir, is_offline, offline_hint, unreachable
+
+    if is_offline():
+        why = "offline mode is on (HF_HUB_OFFLINE)"
+    elif reason := unreachable():
+        why = f"the Hub is unreachable ({reason})"
+    else:
+        return {}
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(name, filename, cache_dir=str(cache_dir()))
+    except ValueError:  # not a repo id: let the loader say what is wrong with it
+        return {"local_files_only": True}
+    if not isinstance(cached, str):
+        raise UnsupportedModelError(
+            f"model {name!r}: its {filename} is not in the local cache and {why}",
+            hint=f"{offline_hint()}; or pass a local pipeline folder, or {_TINY_MODELS}",
+        )
+    return {"local_files_only": True}
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def load_transformer_skeleton(model: str | os.PathLike[str], *, supported: Collection[str] | None = None) -> Any:
@@ -114,14 +192,15 @@ def load_transformer_skeleton(model: str | os.PathLike[str], *, supported: Colle
 
     name = os.fspath(model)
     path = resolve_tiny_model(name) or name
+    cache_only = _cache_only(path, name, "transformer/config.json")
     import torch
     import diffusers
 
     try:
-        config = diffusers.SD3Transformer2DModel.load_config(path, subfolder="transformer")
+        config = diffusers.SD3Transformer2DModel.load_config(path, subfolder="transformer", **cache_only)
     except (OSError, ValueError) as e:
         raise UnsupportedModelError(
-            f"could not read transformer/config.json of {name!r}: {e}",
+            f"could not read transformer/config.json of {name!r}: {_first_line(e)}",
             hint=f"pass a local pipeline folder, a cached Hub id, or {_TINY_MODELS}",
         ) from e
     cls_name = config.get("_class_name")

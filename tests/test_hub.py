@@ -170,7 +170,7 @@ def test_offline_with_nothing_cached(fake_hub, monkeypatch):
     with pytest.raises(HubOfflineError) as e:
         load_preset("hf-hub:alice/golden-hour@v1.0.0")
     assert "not in the local cache" in str(e.value) and "HF_HUB_OFFLINE" in str(e.value)
-    assert "stylehunt pull" in e.value.hint
+    assert "unset HF_HUB_OFFLINE" in e.value.hint
     assert fake_hub.state.requests == [] and cache_listing() == {}
 
 
@@ -183,7 +183,7 @@ def test_unreachable_hub_with_nothing_cached(monkeypatch):
     with pytest.raises(HubOfflineError, match="not in the local cache"):
         load_preset("hf-hub:alice/golden-hour")
     assert cache_listing() == {}
-    assert sum(sleeps) > 10  # what a user waits without HF_HUB_OFFLINE=1 (docs/presets.md says so)
+    assert sleeps == []  # one refused connection attempt, not the client's five retries (about 24 s)
 
 
 def test_missing_repo(fake_hub):

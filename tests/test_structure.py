@@ -30,7 +30,7 @@ ALLOWED = {
     "registry": {"errors", "_lazy", "scalars", "files", "hub", "tiny", "engine.heads", "root"},
     "objectives": {"errors", "_lazy", "hub", "root"},
     "prompts": {"errors", "_lazy", "hub", "files"},
-    "models": {"errors", "tiny"},
+    "models": {"errors", "tiny", "hub"},
     "api": {"engine", "registry", "errors"},
     "guider": {"engine", "registry", "errors", "files", "scalars"},
     "headhunter": {"engine", "registry", "objectives", "prompts", "files", "errors", "_lazy", "root"},

@@ -26,7 +26,7 @@ import sys
 
 import click
 
-from ..errors import StylehuntError
+from ..errors import HubOfflineError, StylehuntError
 from .terminal import printable
 
 DEBUG_ENV = "STYLEHUNT_DEBUG"
@@ -56,6 +56,13 @@ _OS_FIXES = {
     errno.ENFILE: "too many open files on this system: close some programs and run again",
 }
 
+#: When the Hub was needed and could not be used: what else fits the command, after the hub's own fix.
+_OFFLINE_MORE = {
+    "list": "`stylehunt list` without --refresh lists the index in use (the bundled one, or the last refresh)",
+    "show": "a preset pulled once (`stylehunt pull REF` while online) is read offline after that",
+    "generate": "a preset pulled once (`stylehunt pull REF` while online) is read offline after that",
+}
+
 #: Libraries whose exceptions mean "the network failed" (huggingface_hub talks through them).
 _NETWORK_MODULES = ("httpx", "httpcore", "requests", "urllib3", "socket", "ssl")
 
@@ -80,17 +87,23 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if os.environ.get(DEBUG_ENV):
             raise
-        message, hint = describe(e)
+        message, hint = describe(e, command=_command(argv))
         click.echo(f"Error: {printable(message, newlines=False)}", err=True)
         click.echo(f"Hint: {printable(hint, newlines=False)}", err=True)
         return 1
     return status if isinstance(status, int) else 0  # an int only from ctx.exit(code); commands return None
 
 
-def describe(error: Exception) -> tuple[str, str]:
-    """``(message, hint)`` for an error that reached the boundary (not yet escaped for the terminal)."""
+def describe(error: Exception, command: str | None = None) -> tuple[str, str]:
+    """``(message, hint)`` for an error that reached the boundary (not yet escaped for the terminal).
+
+    ``command`` (``"list"``, ``"show"``, ...) adds what fits it to the hint of an unreachable Hub.
+    """
     if isinstance(error, StylehuntError):
-        return str(error), error.hint or _DEBUG_HINT
+        hint = error.hint or _DEBUG_HINT
+        if isinstance(error, HubOfflineError) and command in _OFFLINE_MORE:
+            hint = f"{hint}; {_OFFLINE_MORE[command]}"
+        return str(error), hint
     if _is_network(error):
         return (f"network error: {_first_line(error)}",
                 "check your connection, or set HF_HUB_OFFLINE=1 to use only what is already cached")
@@ -102,6 +115,12 @@ def describe(error: Exception) -> tuple[str, str]:
     return (f"unexpected {type(error).__name__}: {_first_line(error)}",
             f"this is a bug in stylehunt; please report it with the command you ran and what "
             f"{DEBUG_ENV}=1 prints")
+
+
+def _command(argv: list[str] | None) -> str | None:
+    """The command's name: the first word of the command line that is not an option (``-v list`` -> ``list``)."""
+    words = [w for w in (sys.argv[1:] if argv is None else argv) if not w.startswith("-")]
+    return words[0] if words else None
 
 
 def _describe_os_error(error: OSError) -> tuple[str, str]:

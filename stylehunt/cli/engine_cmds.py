@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from .app import cli, quiet_model_loading
-from .params import FiniteFloat, device_option, media_out, seed_option
+from .params import DEVICE_HELP, DTYPE_CHOICE, DTYPE_HELP, FiniteFloat, device_option, media_out, seed_option
 from ..errors import GuidanceError, NonFiniteGuidanceError
 from ..files import VIDEO_SUFFIX, atomic_write_image, atomic_write_video, check_video_writer
 from ..tiny import TINY_MODEL_NAMES
@@ -77,8 +77,8 @@ def _parse_heads(spec: str) -> list[tuple[int, int]]:
 @click.option("--baseline/--no-baseline", default=False,
               help="Also write the unguided image (same seed) next to --out, as NAME.baseline.png; for a video, "
               "NAME.baseline.mp4 and a second row (the baseline under the guided video) on the contact sheet.")
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
-@click.option("--device", default=None, callback=device_option, help="torch device, e.g. cuda (default: cpu).")
+@click.option("--dtype", type=DTYPE_CHOICE, default=None, help=DTYPE_HELP)
+@click.option("--device", default=None, callback=device_option, help=DEVICE_HELP)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, callback=media_out,
               help="Output path: an image (.png, .jpg, .webp, ...), or .mp4 for a video model (Wan), which also "
               "gets a contact sheet of sampled frames, NAME.frames.png.")
@@ -111,7 +111,7 @@ def generate(model, presets, head_specs, strengths, scale, identity, prompt, neg
     import torch
 
     from ..api import apply, remove, resolve_presets
-    from ..models import load_pipeline
+    from ..models import choose_device, load_pipeline
     from ..registry import Preset
 
     chosen = resolve_presets(list(presets)) + [Preset(heads=_parse_heads(s)) for s in head_specs]
@@ -122,6 +122,8 @@ def generate(model, presets, head_specs, strengths, scale, identity, prompt, neg
         raise click.BadParameter(f"the presets have different default scales ({defaults}); choose one",
                                  param_hint="'--scale'")
     quiet_model_loading()
+    _check_from_config(model, chosen, height=height, width=width, frames=frames)
+    device, dtype = choose_device(device, dtype)
     pipe = load_pipeline(model, dtype=dtype, device=device)
     pipe.set_progress_bar_config(disable=True)
     video = _check_for_pipeline(pipe, height=height, width=width, true_cfg_scale=true_cfg_scale, out=out,
@@ -169,6 +171,18 @@ def generate(model, presets, head_specs, strengths, scale, identity, prompt, neg
     written = _write_videos(images, out, fps or DEFAULT_FPS) if video else _write_images(images)
     for path in written:
         click.echo(str(path))
+
+
+def _check_from_config(model: str, chosen: list, *, height: int | None, width: int | None, frames: int | None) -> None:
+    """Before any weight is read (a real model loads for seconds to minutes): the presets' heads and family,
+    the size multiple and a video's frame count, from the model's config files."""
+    from ..engine import check_presets
+    from .params import check_frames_from_config, check_sizes_from_config, model_skeleton
+
+    transformer = model_skeleton(model)
+    check_presets(transformer, chosen)
+    check_sizes_from_config(model, transformer, {"--height": height, "--width": width})
+    check_frames_from_config(model, frames)
 
 
 def _write_images(images: list) -> list[Path]:
@@ -246,6 +260,7 @@ def heads(model, fmt):
     from ..engine.heads import SUPPORTED_TRANSFORMERS, head_grid
     from ..models import load_transformer_skeleton
 
+    quiet_model_loading()  # a tiny model is built (and saved) on first use
     grid = head_grid(load_transformer_skeleton(model, supported=SUPPORTED_TRANSFORMERS))
     if fmt == "json":
         click.echo(json.dumps({**grid.to_dict(), "fingerprint": grid.fingerprint()}, indent=2))

@@ -19,7 +19,12 @@ import click
 
 from ..errors import DeviceError, StorageError
 
-__all__ = ["FiniteFloat", "image_out", "media_out", "device_option", "seed_option", "writable_folder_problem"]
+__all__ = ["model_skeleton", "check_sizes_from_config", "check_frames_from_config", "DTYPE_CHOICE", "DTYPE_HELP", "DEVICE_HELP", "FiniteFloat", "image_out", "media_out", "device_option", "seed_option", "writable_folder_problem"]
+
+#: ``--dtype``: click checks the name; left out, :func:`stylehunt.models.choose_device` picks it for the device.
+DTYPE_CHOICE = click.Choice(["float32", "bfloat16", "float16"])
+DTYPE_HELP = "Weights and compute dtype (default: bfloat16 on a GPU that computes in it, float16 on MPS or an older GPU, float32 on the CPU)."
+DEVICE_HELP = "torch device, e.g. cuda:1 or cpu (default: cuda if available, else mps, else cpu)."
 
 #: The seeds ``torch.Generator.manual_seed`` takes: a signed or unsigned 64-bit integer.
 SEED_RANGE = (-(2**63), 2**64 - 1)
@@ -133,3 +138,78 @@ def seed_option(ctx: click.Context, param: click.Parameter, value: int | None) -
     if value is not None and not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
         raise click.BadParameter(f"{value} is not a 64-bit seed (use 0 to 2**64-1)", ctx=ctx, param=param)
     return value
+
+
+# ---- checks from the model's config files, before any weight is read (seconds, not a model load)
+
+
+def model_skeleton(model: str) -> Any:
+    """The model's transformer on the meta device, from its config (no weights)."""
+    from ..engine.heads import SUPPORTED_TRANSFORMERS
+    from ..models import load_transformer_skeleton
+
+    return load_transformer_skeleton(model, supported=SUPPORTED_TRANSFORMERS)
+
+
+def _vae_config(model: str) -> dict[str, Any] | None:
+    """The model's ``vae/config.json``, or ``None`` when it cannot be read here (checked after loading then)."""
+    import diffusers
+
+    from ..hub import is_offline, unreachable
+    from ..tiny import resolve_tiny_model
+
+    path = str(resolve_tiny_model(model) or model)
+    local = os.path.exists(path) or is_offline() or bool(unreachable())
+    try:
+        return dict(diffusers.AutoencoderKL.load_config(path, subfolder="vae", local_files_only=local))
+    except (OSError, ValueError):
+        return None
+
+
+def check_sizes_from_config(model: str, transformer: Any, sizes: dict[str, int | None]) -> None:
+    """Refuse an image side (``{flag: px}``) that is not a multiple of what one token covers, from the configs."""
+    from ..headhunter.settings import size_multiple_for
+
+    if all(v is None for v in sizes.values()) or (vae := _vae_config(model)) is None:
+        return
+    try:
+        if "temperal_downsample" in vae:  # Qwen-Image's and Wan's causal 3-D VAE: a factor 2 per entry
+            factor = 2 ** len(vae["temperal_downsample"])
+        else:
+            factor = 2 ** (len(vae["block_out_channels"]) - 1)
+    except (KeyError, TypeError):
+        return
+    name = type(transformer).__name__
+    multiple = size_multiple_for(name, getattr(transformer.config, "patch_size", None), factor)
+    for flag, value in sizes.items():
+        if value is not None and value % multiple:
+            below, above = value // multiple * multiple, (value // multiple + 1) * multiple
+            nearest = f"{below} or {above}" if below else str(above)
+            raise click.BadParameter(
+                f"{value} is not a multiple of {multiple} (one {name} token covers {multiple}x{multiple} pixels); "
+                f"use {nearest}", param_hint=f"'{flag}'")
+
+
+def check_frames_from_config(model: str, frames: int | None) -> None:
+    """Refuse a video length the model's pipeline would round (Wan: 1 + 4n), from ``model_index.json`` and the VAE's config."""
+    if frames is None or (vae := _vae_config(model)) is None or "scale_factor_temporal" not in vae:
+        return
+    import inspect
+
+    import diffusers
+
+    from ..headhunter.settings import frames_problem
+    from ..tiny import resolve_tiny_model
+
+    try:
+        path = str(resolve_tiny_model(model) or model)
+        class_name = diffusers.DiffusionPipeline.load_config(path, local_files_only=True).get("_class_name")
+    except (OSError, ValueError):
+        return
+    cls = getattr(diffusers, str(class_name), None)
+    if cls is None or "num_frames" not in inspect.signature(cls.__call__).parameters:
+        return  # an image model: the loaded pipeline refuses --frames, naming it
+    # what the pipeline computes (WanPipeline: vae.config.scale_factor_temporal)
+    pipe_like = type(cls.__name__, (), {"vae_scale_factor_temporal": int(vae["scale_factor_temporal"])})()
+    if problem := frames_problem(pipe_like, frames):
+        raise click.BadParameter(problem, param_hint="'--frames'")

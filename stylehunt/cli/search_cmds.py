@@ -30,7 +30,8 @@ from typing import Any
 import click
 
 from .app import cli, quiet_model_loading
-from .params import FiniteFloat, device_option, image_out, seed_option, writable_folder_problem
+from .params import (DEVICE_HELP, DTYPE_CHOICE, DTYPE_HELP, FiniteFloat, check_sizes_from_config, device_option, image_out,
+                     model_skeleton, seed_option, writable_folder_problem)
 from .terminal import printable
 from ..errors import ResumeMismatchError, SearchConfigError, StorageError, StylehuntError
 from ..tiny import TINY_MODEL_NAMES
@@ -55,7 +56,6 @@ from ..headhunter.settings import (  # torch-free: the defaults, their help text
     SearchSettings,
     check_pool_size,
     resolve_pool,
-    size_multiple_for,
 )
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,17 @@ _FLAGS = {
     "style": "--style", "thumb": "--thumb", "prompt": "--prompt",
 }
 _QUOTED = re.compile(r"`([a-z_]+)`")
+#: Python-call forms in library hints, and what a CLI user does instead.
+_PYTHON_FORMS = (
+    (re.compile(r" \(resume=True\)"), ""),
+    (re.compile(r"pass out=<the run folder to resume>"), "give --resume DIR"),
+    (re.compile(r"\ba height and width\b"), "a --resolution"),
+    # scorer weights from a local path: the CLI has no flag for them; it reads the Hugging Face cache
+    (re.compile(r"(?:,? (?:or |and )?|^)(?:save it to a folder and )?pass (?:its path as |a checkpoint path as |"
+                r"that folder |a local folder )?\(?(pretrained|processor|model|weights)=/path[\w/.-]*\)?"),
+     r" (the CLI reads scorer weights from the Hugging Face cache; a local file or folder is passed from Python, "
+     r"as the objective's `\1` option: docs/objectives.md)"),
+)
 
 def _named_by_flag(error: StylehuntError) -> StylehuntError:
     """``error`` with the library parameters its message and hint quote replaced by their flags."""
@@ -93,6 +104,8 @@ def _named_by_flag(error: StylehuntError) -> StylehuntError:
         error.args = (_QUOTED.sub(flag, error.args[0]), *error.args[1:])
     if error.hint:
         error.hint = _QUOTED.sub(flag, error.hint)
+        for pattern, cli_form in _PYTHON_FORMS:
+            error.hint = pattern.sub(cli_form, error.hint).strip()
     return error
 
 
@@ -179,48 +192,6 @@ def _load_objective(spec: str, style: str):
     return build_objective(spec, style=style)
 
 
-def _skeleton(model: str) -> Any:
-    """The model's transformer on the meta device, from its config (no weights)."""
-    from ..engine.heads import SUPPORTED_TRANSFORMERS
-    from ..models import load_transformer_skeleton
-
-    return load_transformer_skeleton(model, supported=SUPPORTED_TRANSFORMERS)
-
-
-def _size_multiple(model: str, transformer: Any) -> int | None:
-    """What image sides must be multiples of, from the model's config files (no weights).
-
-    ``None`` when the VAE's config cannot be read here; the search then checks the size after
-    loading (before creating anything).
-    """
-    import diffusers
-
-    from ..tiny import resolve_tiny_model
-
-    path = resolve_tiny_model(model) or model
-    try:
-        vae = diffusers.AutoencoderKL.load_config(path, subfolder="vae")
-        if "temperal_downsample" in vae:  # Qwen-Image's causal 3-D VAE: a factor 2 per entry, as its pipelines count
-            factor = 2 ** len(vae["temperal_downsample"])
-        else:
-            factor = 2 ** (len(vae["block_out_channels"]) - 1)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return size_multiple_for(type(transformer).__name__, getattr(transformer.config, "patch_size", None), factor)
-
-
-def _check_resolution(resolution: int | None, model: str, transformer: Any) -> None:
-    multiple = _size_multiple(model, transformer) if resolution is not None else None
-    if multiple and resolution % multiple:
-        below, above = resolution // multiple * multiple, (resolution // multiple + 1) * multiple
-        nearest = f"{below} or {above}" if below else str(above)
-        raise click.BadParameter(
-            f"{resolution} is not a multiple of {multiple} (one {type(transformer).__name__} token covers "
-            f"{multiple}x{multiple} pixels); use {nearest}",
-            param_hint="'--resolution'",
-        )
-
-
 def _model_id(model: str, model_id: str | None) -> str | None:
     if model_id:
         return model_id
@@ -229,16 +200,18 @@ def _model_id(model: str, model_id: str | None) -> str | None:
     return model
 
 
-def _device(device: str | None) -> str | None:
-    if device:
-        return device
-    import torch
+def _device(device: str | None, dtype: str | None) -> tuple[str, str]:
+    """The device and dtype to load on: given, else each process's GPU under accelerate, else the best here."""
+    from ..models import choose_device
 
-    if torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from accelerate import PartialState
+    if not device:
+        import torch
 
-        return str(PartialState().device)
-    return None
+        if torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            from accelerate import PartialState
+
+            device = str(PartialState().device)
+    return choose_device(device, dtype)
 
 
 def _is_main() -> bool:
@@ -298,9 +271,10 @@ def _is_main() -> bool:
 @click.option("--name", default=None, help="Preset name (default: the run folder's name).")
 @click.option("--version", "version", default=DEFAULT_PRESET_VERSION, show_default=True, help="Preset version (semver).")
 @click.option("--license", "license_", default=DEFAULT_PRESET_LICENSE, show_default=True, help="Preset license id.")
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
+@click.option("--dtype", type=DTYPE_CHOICE, default=None, help=DTYPE_HELP)
 @click.option("--device", default=None, callback=device_option,
-              help="torch device (default: cpu, or each process's GPU under accelerate).")
+              help="torch device (default: each process's GPU under accelerate; else cuda if available, then mps, "
+              "then cpu).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="New run folder: a new or empty folder (a folder holding other files is refused).")
 @click.option("--resume", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -344,13 +318,12 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
     if not opts["model"]:
         raise click.UsageError(f"give --model (a folder, a Hub id, or {_TINY_MODELS})")
 
-    from ..headhunter.outputs import check_preset_fields, check_report_deps, preset_name
+    from ..headhunter.outputs import check_preset_fields, preset_name
     from ..prompts import load_prompts
 
     # 1. cheap checks, no weights: nothing is created before all of them pass (torch-free ones first)
     model_id = _model_id(opts["model"], opts["model_id"])
     check_preset_fields(preset_name(opts["name"], run_dir), opts["version"], opts["license"], model_id)
-    check_report_deps()
     settings_kwargs = dict(
         strategy=opts["strategy"], scale=opts["scale"], strength=opts["strength"], steps=opts["steps"],
         height=opts["resolution"], width=opts["resolution"], frames=opts["frames"], cfg_scale=opts["cfg"],
@@ -362,21 +335,22 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
     objective = _load_objective(opts["objective"], opts["style"])
     source = load_prompts(opts["prompts"], column=opts["prompt_column"], category=opts["category"])
     search_set, heldout_set = source.split(opts["num_prompts"], opts["num_heldout"], seed=opts["prompt_seed"])
-    settings.resolved(len(search_set.prompts), opts["resolution"] or 0, opts["resolution"] or 0)  # --screen-prompts
+    settings.resolved(len(search_set.prompts), opts["resolution"], opts["resolution"])  # --screen-prompts; None: the model's size
     from ..engine import head_grid
 
-    transformer = _skeleton(opts["model"])
+    quiet_model_loading()  # a tiny model is built (and saved) on first use
+    transformer = model_skeleton(opts["model"])
     grid = head_grid(transformer)
     check_pool_size(len(resolve_pool(grid, None, opts["layers"])), settings)
-    _check_resolution(opts["resolution"], opts["model"], transformer)
+    check_sizes_from_config(opts["model"], transformer, {"--resolution": opts["resolution"]})
     # 2. the scorer's weights (ScorerUnavailableError when not available offline)
     objective.load()
     # 3. the model, then the search (which locks the run folder and records this command line in it)
     from ..headhunter.hunt import search as run_search
     from ..models import load_pipeline
 
-    quiet_model_loading()
-    pipe = load_pipeline(opts["model"], dtype=opts["dtype"], device=_device(device))
+    device, opts["dtype"] = _device(device, opts["dtype"])  # resolved before command.json records it
+    pipe = load_pipeline(opts["model"], dtype=opts["dtype"], device=device)
     heldout = heldout_set if opts["num_heldout"] > 0 else None
     result = run_search(
         pipe, objective, search_set, heldout=heldout, base_seed=opts["seed"], rounds=opts["rounds"],
@@ -428,8 +402,8 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
 @click.option("--identity", type=click.Choice(["joint", "image"]), default=DEFAULT_IDENTITY, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True)
 @click.option("--thumb", type=click.IntRange(min=1), default=DEFAULT_THUMB, show_default=True, help="Cell size in px.")
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
-@click.option("--device", default=None, callback=device_option)
+@click.option("--dtype", type=DTYPE_CHOICE, default=None, help=DTYPE_HELP)
+@click.option("--device", default=None, callback=device_option, help=DEVICE_HELP)
 @click.option("--progress/--no-progress", default=None)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, callback=image_out,
               help="Output image (.png, .jpg, .webp, ...); replaced atomically, a symlink there is replaced, not followed.")
@@ -454,10 +428,11 @@ def _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, fram
         raise click.BadParameter("the prompt is empty", param_hint="'--prompt'")
     SearchSettings(rounds=1, per_round=1, scale=scale, strength=strength, steps=steps, height=resolution,
                    width=resolution, frames=frames, cfg_scale=cfg, identity=identity, batch_size=batch_size)
-    transformer = _skeleton(model)
+    quiet_model_loading()  # a tiny model is built (and saved) on first use
+    transformer = model_skeleton(model)
     resolve_pool(head_grid(transformer), None, layers)  # bad --layers before loading
-    _check_resolution(resolution, model, transformer)
-    quiet_model_loading()
+    check_sizes_from_config(model, transformer, {"--resolution": resolution})
+    device, dtype = _device(device, dtype)
     pipe = load_pipeline(model, dtype=dtype, device=device)
     image = render_atlas(pipe, prompt, layers=layers, seed=seed, scale=scale, strength=strength, steps=steps,
                          height=resolution, width=resolution, frames=frames, cfg_scale=cfg, identity=identity,

@@ -67,7 +67,7 @@ from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from ..errors import SearchConfigError
 from .distribution import Distributed
-from .outputs import build_preset, check_preset_fields, check_report_deps, preset_name, write_outputs
+from .outputs import build_preset, check_preset_fields, preset_name, write_outputs
 from .results import RoundResult, SearchResult
 from .runner import Progress, Runner
 from .sampler import Sampler
@@ -283,7 +283,6 @@ def search(
             raise SearchConfigError("resume=True needs a run folder", hint="pass out=<the run folder to resume>")
     else:
         check_preset_fields(saved_name, version, license, model_id)
-        check_report_deps()
         if command is not None and not resume:
             try:
                 json_bytes(dict(command))

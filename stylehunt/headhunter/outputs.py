@@ -4,7 +4,7 @@
 ``provenance`` records how it was found (objective, prompts and seeds, every setting, every
 round's candidate scores, held-out scores, forward rows). :func:`write_outputs` writes
 ``scores.json``, ``curve.png``, ``grid.png`` and ``stylehunt_preset.json`` into the run folder.
-:func:`check_preset_fields` and :func:`check_report_deps` refuse, before any work, what would
+:func:`check_preset_fields` refuses, before any work, what would
 make that last step fail. Imports no torch.
 """
 
@@ -34,7 +34,6 @@ __all__ = [
     "slug",
     "preset_name",
     "check_preset_fields",
-    "check_report_deps",
     "build_preset",
     "style_of",
     "scores_document",
@@ -92,16 +91,6 @@ def check_preset_fields(name: str, version: str, license: str, model_id: str | N
         else:
             message = f"the run's preset cannot be saved: {message}"
         raise SearchConfigError(message, hint=e.hint or "check name, version, license and model_id") from None
-
-
-def check_report_deps() -> None:
-    """Refuse a run folder without matplotlib (``curve.png``) before any image is generated."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise SearchConfigError(
-            "writing a run folder needs matplotlib (for curve.png)", hint="pip install 'stylehunt[search]'"
-        ) from None
 
 
 def build_preset(*, round_results: list[RoundResult], settings: SearchSettings, grid: Any, model_id: str | None,

@@ -12,8 +12,8 @@ Wan): it shows a 2 x 2 mosaic of evenly spaced frames (:func:`frame_mosaic`), fi
 :func:`contact_sheet` lays out whole videos frame by frame (``stylehunt generate`` writes one next
 to each mp4).
 
-All return a ``PIL.Image``; PIL, matplotlib (for the curve) and torch (for the atlas) are imported
-only when called.
+All return a ``PIL.Image``; PIL, matplotlib (for the curve; without it a plainer curve is drawn
+with PIL) and torch (for the atlas) are imported only when called.
 """
 
 from __future__ import annotations
@@ -163,9 +163,14 @@ def render_grid(images: dict[str, list["Image.Image"]], pairs: Sequence[tuple[st
 
 
 def render_curve(result: "SearchResult", objective_name: str = "objective") -> "Image.Image":
-    """Objective vs number of heads: search pairs and held-out pairs, baseline at 0 heads."""
-    import matplotlib
+    """Objective vs number of heads: search pairs and held-out pairs, baseline at 0 heads.
 
+    Drawn with matplotlib when it is installed (``stylehunt[search]``), else with PIL alone.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        return _plain_curve(result, objective_name)
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     from PIL import Image
@@ -191,6 +196,44 @@ def render_curve(result: "SearchResult", objective_name: str = "objective") -> "
         plt.close(fig)
     buf.seek(0)
     return Image.open(buf).convert("RGB")
+
+
+def _plain_curve(result: "SearchResult", objective_name: str) -> "Image.Image":
+    """:func:`render_curve` in PIL: the same lines, points, axes ranges and labels, no styling."""
+    from PIL import Image, ImageDraw
+
+    x = [0] + [len(r.heads) for r in result.rounds]
+    lines = [("search prompts", [result.baseline] + [r.score for r in result.rounds], (31, 119, 180))]
+    if result.heldout_baseline is not None:
+        lines.append(("held-out prompts", [result.heldout_baseline] + [r.heldout for r in result.rounds],
+                      (255, 127, 14)))
+    values = [v for _, ys, _ in lines for v in ys if v is not None]
+    low, high = min(values), max(values)
+    low, high = (low - 1, high + 1) if high == low else (low - 0.05 * (high - low), high + 0.05 * (high - low))
+    width, height, left, right, top, bottom = 500, 340, 70, 15, 30, 45
+    image = Image.new("RGB", (width, height), "white")
+    draw, font = ImageDraw.Draw(image), _font()
+
+    def point(i: int, y: float) -> tuple[float, float]:
+        px = left + (x[i] - x[0]) / max(1, x[-1] - x[0]) * (width - left - right)
+        return px, top + (high - y) / (high - low) * (height - top - bottom)
+
+    draw.rectangle([left, top, width - right, height - bottom], outline="black")
+    for i, xi in enumerate(x):
+        px, _ = point(i, low)
+        draw.text((px - 3, height - bottom + 4), str(xi), fill="black", font=font)
+    for y in (low, (low + high) / 2, high):
+        draw.text((4, point(0, y)[1] - 6), f"{y:.4g}", fill="black", font=font)
+    for n, (label, ys, colour) in enumerate(lines):
+        points = [point(i, y) for i, y in enumerate(ys) if y is not None]
+        draw.line(points, fill=colour, width=2)
+        for px, py in points:
+            draw.ellipse([px - 3, py - 3, px + 3, py + 3], fill=colour)
+        draw.text((left + 8, top + 6 + 12 * n), f"-- {label}", fill=colour, font=font)
+    s = result.settings
+    draw.text((left, 8), f"{s.strategy} search, w={s.scale:g}, u={s.strength:g}: {objective_name}", fill="black", font=font)
+    draw.text((left, height - 20), "number of heads (0 = no guidance)", fill="black", font=font)
+    return image
 
 
 def render_atlas(

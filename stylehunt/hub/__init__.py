@@ -40,6 +40,8 @@ _EXPORTS = {
     "hf_home": ".connection",
     "is_offline": ".connection",
     "repo_status": ".connection",
+    "unreachable": ".connection",
+    "offline_hint": ".translate",
     "HubFile": ".fetch",
     "cached_file": ".fetch",
     "download": ".fetch",
@@ -68,9 +70,9 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     # settings, read at call time
-    "endpoint", "is_offline", "hf_home", "cache_dir", "datasets_cache_dir", "PROBE_TIMEOUT", "repo_status",
+    "endpoint", "is_offline", "hf_home", "cache_dir", "datasets_cache_dir", "PROBE_TIMEOUT", "repo_status", "unreachable",
     # reading: raw and checked downloads, the cache, error translation
-    "download", "HubFile", "download_file", "cached_file", "list_tags", "cache_transaction", "hub_errors",
+    "download", "HubFile", "download_file", "cached_file", "list_tags", "cache_transaction", "hub_errors", "offline_hint",
     # names and writing
     "check_repo_id", "check_revision", "is_valid_revision", "revision_problem", "version_tag",
     "repo_tags", "create_repo", "commit_files", "create_tag",

@@ -2,13 +2,18 @@
 
 huggingface_hub reads ``HF_ENDPOINT``, ``HF_HOME`` / ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` once,
 at its import; these functions re-read them now, so a process (or a test) that changes them
-later still lands where it asked.
+later still lands where it asked. :func:`unreachable` knows in one quick connection attempt that
+the Hub cannot be reached, so a command falls back to the cache (or fails) at once instead of
+waiting out huggingface_hub's five retries (about 24 s) and printing a warning for each.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import constants
@@ -29,6 +34,8 @@ __all__ = [
     "datasets_cache_dir",
     "PROBE_TIMEOUT",
     "repo_status",
+    "unreachable",
+    "CONNECT_TIMEOUT",
 ]
 
 LIBRARY = {"library_name": "stylehunt", "library_version": __version__}
@@ -39,9 +46,13 @@ def hf_download(*args: Any, **kwargs: Any) -> Any:
 
     huggingface_hub's client modules are imported here, on first use, not when this package is:
     ``stylehunt list`` reads the cache only and should not pay for them.
+    With the Hub :func:`unreachable`, only the cache is read (``local_files_only``): a cached file is
+    returned, a missing one raises huggingface_hub's ``LocalEntryNotFoundError`` at once.
     """
     from huggingface_hub import hf_hub_download
 
+    if not kwargs.get("local_files_only") and unreachable(kwargs.get("endpoint")):
+        kwargs["local_files_only"] = True
     return hf_hub_download(*args, **LIBRARY, **kwargs)
 
 
@@ -68,6 +79,41 @@ def is_offline() -> bool:
         or _truthy(os.environ.get("HF_HUB_OFFLINE"))
         or _truthy(os.environ.get("TRANSFORMERS_OFFLINE"))
     )
+
+
+#: seconds for the connection attempt of :func:`unreachable`
+CONNECT_TIMEOUT = 3.0
+#: seconds an answer of :func:`unreachable` is reused (a notebook's network may come back)
+_REMEMBER = 60.0
+_probes: dict[str, tuple[float, str | None]] = {}
+_PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
+
+
+def unreachable(url: str | None = None) -> str | None:
+    """Why the Hub at ``url`` (default :func:`endpoint`) cannot be reached now, or ``None`` if it may be.
+
+    One TCP connection attempt to its host and port (at most :data:`CONNECT_TIMEOUT` s; a refused
+    port or an unknown host answers at once), remembered for a minute per endpoint. It says nothing
+    about HTTP: a reachable host that fails is left to the client and its errors. Behind a proxy
+    (``HTTPS_PROXY`` and the like) the proxy decides, so nothing is probed.
+    """
+    url = (url or endpoint()).rstrip("/")
+    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return None
+    now = time.monotonic()
+    seen = _probes.get(url)
+    if seen is not None and now - seen[0] < _REMEMBER:
+        return seen[1]
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    reason = None
+    if host:
+        try:
+            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+        except OSError as e:  # refused, unknown host, no route, timeout
+            reason = f"{url}: {e.strerror or str(e) or type(e).__name__}"
+    _probes[url] = (now, reason)
+    return reason
 
 
 def hf_home() -> Path:
@@ -113,6 +159,9 @@ def repo_status(repo_id: str, *, repo_type: str = "model", timeout: float = PROB
 
     if is_offline():
         return "cache-only", "offline mode is on (HF_HUB_OFFLINE=1)"
+    reason = unreachable()
+    if reason:
+        return "cache-only", f"the Hub cannot be reached ({reason})"
     try:
         api().repo_info(repo_id, repo_type=repo_type, timeout=timeout)
     except RepositoryNotFoundError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any, Iterator
 
 from huggingface_hub.errors import (
@@ -16,9 +17,9 @@ from huggingface_hub.errors import (
 )
 
 from ..errors import HubError, HubOfflineError, HubRepoNotFoundError, HubRevisionNotFoundError, StylehuntError
-from .connection import endpoint, is_offline
+from .connection import endpoint, is_offline, unreachable
 
-__all__ = ["hub_errors", "http_status", "is_transport_error"]
+__all__ = ["hub_errors", "http_status", "is_transport_error", "offline_hint"]
 
 #: Libraries whose exceptions mean "no answer from the Hub" (huggingface_hub's HTTP client and below).
 _TRANSPORT_MODULES = ("httpx", "httpx2", "httpcore", "httpcore2", "h11", "ssl", "socket")
@@ -60,11 +61,13 @@ def hub_errors(
         ) from e
     except EntryNotFoundError as e:
         if isinstance(e, LocalEntryNotFoundError):
+            why = ("offline mode is on (HF_HUB_OFFLINE)" if is_offline()
+                   else f"the Hub is unreachable ({unreachable() or endpoint()})")
             raise HubOfflineError(
-                f"{what}: {at} is not in the local cache and the Hub is unreachable"
-                + (" (HF_HUB_OFFLINE is set)" if is_offline() else f" ({endpoint()})"),
+                f"{what}: {at} is not in the local cache and {why}",
                 repo_id=repo_id,
                 revision=revision,
+                hint=offline_hint(),
             ) from e
         raise HubRepoNotFoundError(
             f"{what}: {at} has no file" + (f" {filename!r}" if filename else "") + (f"; {missing_note}" if missing_note else ""),
@@ -73,7 +76,8 @@ def hub_errors(
             hint=missing_hint,
         ) from e
     except OfflineModeIsEnabled as e:
-        raise HubOfflineError(f"{what}: offline mode is enabled (HF_HUB_OFFLINE)", repo_id=repo_id, revision=revision) from e
+        raise HubOfflineError(f"{what}: offline mode is enabled (HF_HUB_OFFLINE)", repo_id=repo_id, revision=revision,
+                              hint=offline_hint()) from e
     except HfHubHTTPError as e:
         status = http_status(e)
         if status in (401, 403):
@@ -86,7 +90,19 @@ def hub_errors(
     except Exception as e:  # connection refused, DNS, timeouts: an OSError, or the HTTP client's own error
         if isinstance(e, StylehuntError) or not (isinstance(e, OSError) or is_transport_error(e)):
             raise
-        raise HubOfflineError(f"{what}: cannot reach the Hub at {endpoint()} ({e})", repo_id=repo_id, revision=revision) from e
+        raise HubOfflineError(f"{what}: cannot reach the Hub at {endpoint()} ({e})", repo_id=repo_id, revision=revision,
+                              hint=offline_hint()) from e
+
+
+def offline_hint() -> str:
+    """The fix when the Hub was needed and not there: unset the offline flag, or get a connection.
+
+    The CLI adds what fits the command (:func:`stylehunt.cli.describe`).
+    """
+    if is_offline():
+        return "unset HF_HUB_OFFLINE (it limits stylehunt to the local cache) and run again"
+    where = " and HF_ENDPOINT" if os.environ.get("HF_ENDPOINT") else ""
+    return f"check your network connection{where}, then run again"
 
 
 def is_transport_error(e: BaseException) -> bool:

@@ -206,7 +206,11 @@ def load_tiny_pipeline(family: str = "sd3") -> DiffusionPipeline:
     """Load the cached tiny ``family`` pipeline with ``DiffusionPipeline.from_pretrained`` (offline)."""
     from diffusers import DiffusionPipeline
 
-    return DiffusionPipeline.from_pretrained(tiny_pipeline_path(family), local_files_only=True)
+    pipe = DiffusionPipeline.from_pretrained(tiny_pipeline_path(family), local_files_only=True)
+    # its id is the tiny name (as load_pipeline gives it), not the cache folder: the bundled tiny
+    # presets name that model, so applying one is not taken for a fine-tune
+    pipe.register_to_config(_name_or_path=f"tiny-{family}")
+    return pipe
 
 
 #: The names ``--model`` and the registry accept for the tiny models: ``tiny-sd3`` etc.
