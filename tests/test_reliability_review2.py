@@ -107,3 +107,93 @@ def test_registry_check_refuses_a_hub_version_of_a_bundled_name(fake_hub, capsys
     assert code == 1 and "FAIL  tiny-sd3/warm@9.0.0" in out
     assert "tiny-sd3/warm is taken: it belongs to stylehunt (a bundled preset" in out
     assert not any("alice/hijack" in path for _, path in fake_hub.state.requests)  # the contributor's file is not fetched
+
+
+# ---------------------------------------------------------------------------------------- 2, 13, 14: writes
+
+
+def _limited(limit: int):
+    """A ``preexec_fn`` that sets ``ulimit -f`` (RLIMIT_FSIZE, in bytes) in the child, as the review's shell did."""
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def _script(code: str, cwd, limit: int | None = None, **env: str):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=300,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **env},
+                          preexec_fn=_limited(limit) if limit else None)
+
+
+def test_a_video_encode_cut_short_by_ulimit_keeps_the_users_file(tmp_path):
+    keep = tmp_path / "keep.mp4"
+    keep.write_bytes(b"precious\n")
+    code = ("from PIL import Image; from stylehunt.files import atomic_write_video\n"
+            "frames = [Image.effect_noise((64, 64), 60 + 10 * i).convert('RGB') for i in range(9)]\n"
+            "from stylehunt.errors import StorageError\n"
+            "try:\n    atomic_write_video(frames, 'keep.mp4', fps=8)\n"
+            "except StorageError as e:\n    print('REFUSED', e, '|', e.hint)\n")
+    proc = _script(code, tmp_path, limit=1024)
+    assert "REFUSED could not encode the video keep.mp4" in proc.stdout, (proc.stdout, proc.stderr)
+    assert "it was left as it was" in proc.stdout and "ulimit -f" in proc.stdout
+    assert keep.read_bytes() == b"precious\n" and sorted(p.name for p in tmp_path.iterdir()) == ["home", "keep.mp4"]
+
+
+def test_cli_generate_video_under_ulimit_keeps_the_users_mp4(tiny_wan_path, tmp_path):
+    import subprocess
+    import sys
+
+    keep = tmp_path / "keep.mp4"
+    keep.write_bytes(b"precious\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "stylehunt", "generate", "--model", str(tiny_wan_path), "--heads", "0:1", "--prompt",
+         "a", "--steps", "2", "--height", "32", "--width", "32", "--frames", "5", "--out", "keep.mp4"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300, preexec_fn=_limited(1024))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("Error: could not encode the video keep.mp4"), proc.stderr
+    assert keep.read_bytes() == b"precious\n" and sorted(p.name for p in tmp_path.iterdir()) == ["home", "keep.mp4"]
+
+
+@pytest.mark.parametrize("exe,fragment", [("/nonexistent/ffmpeg", "does not run"), ("/bin/false", "exited with status 1")])
+def test_a_broken_video_encoder_is_refused_before_loading(exe, fragment, tmp_path, monkeypatch):
+    import stylehunt.models
+
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", exe)
+    monkeypatch.setattr(stylehunt.models, "load_pipeline", lambda *a, **k: pytest.fail("the model was loaded"))
+    keep = tmp_path / "x.mp4"
+    keep.write_bytes(b"precious")
+    argv = ["generate", "--model", "tiny-wan", "--heads", "0:1", "--prompt", "a cat", "--out", str(keep)]
+    import io
+    from contextlib import redirect_stderr
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert main(argv) == 1
+    assert f"the video encoder (IMAGEIO_FFMPEG_EXE) cannot be used: " in err.getvalue() and fragment in err.getvalue()
+    assert "unset IMAGEIO_FFMPEG_EXE" in err.getvalue() and keep.read_bytes() == b"precious"
+
+
+def test_a_full_write_names_the_file_and_keeps_it(tmp_path):
+    keep = tmp_path / "p.json"
+    keep.write_bytes(b"{}")
+    code = ("from stylehunt.files import atomic_write_bytes\nfrom stylehunt.errors import StorageError\n"
+            "try:\n    atomic_write_bytes('p.json', b'x' * 100000)\n"
+            "except StorageError as e:\n    print('REFUSED', e, '|', e.hint, '|', e.path)\n")
+    proc = _script(code, tmp_path, limit=4096)
+    assert "REFUSED could not write p.json: File too large; it was left as it was | " in proc.stdout, proc.stderr
+    assert "ulimit -f" in proc.stdout and proc.stdout.strip().endswith("| p.json")
+    assert keep.read_bytes() == b"{}" and sorted(p.name for p in tmp_path.iterdir()) == ["home", "p.json"]
+
+
+def test_a_folder_in_the_way_is_named_not_the_temporary_file(tmp_path):
+    from stylehunt.files import atomic_write_bytes
+
+    (tmp_path / "x.json").mkdir()
+    with pytest.raises(IsADirectoryError) as e:
+        atomic_write_bytes(tmp_path / "x.json", b"{}")
+    assert e.value.filename == str(tmp_path / "x.json") and ".tmp" not in str(e.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "x.json"]
