@@ -197,3 +197,66 @@ def test_a_folder_in_the_way_is_named_not_the_temporary_file(tmp_path):
         atomic_write_bytes(tmp_path / "x.json", b"{}")
     assert e.value.filename == str(tmp_path / "x.json") and ".tmp" not in str(e.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "x.json"]
+
+
+# ---------------------------------------------------------------------------------------- 4, 5: search outputs
+
+from tests.test_run_folder import SEARCH, _run, env, finished  # noqa: E402,F401
+
+
+def test_a_search_preset_keeps_candidate_scores_in_scores_json_only(finished):
+    preset = json.loads((finished / "stylehunt_preset.json").read_text())
+    scores = json.loads((finished / "scores.json").read_text())
+    assert all("candidates" not in r for r in preset["provenance"]["rounds"])
+    assert all(r["candidates"] for r in scores["rounds"])
+
+
+def test_saving_a_preset_over_the_read_limit_is_refused_and_writes_nothing(tmp_path):
+    from stylehunt.errors import PresetFileError
+    from stylehunt.registry.fileformat import MAX_FILE_BYTES
+
+    # API112: a search preset's provenance is free-form enough to pass the limit (a long source here)
+    big = make_preset(provenance={"kind": "manual", "source": "x", "notes": "x" * 99_000}, metadata={
+        f"k{i}": "y" * 99_000 for i in range(11)})
+    with pytest.raises(PresetFileError, match=f"would be .* bytes; the limit is {MAX_FILE_BYTES} bytes, so it was not written"):
+        big.save(tmp_path / "p.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
+
+
+def test_prompts_too_long_for_the_preset_are_refused_before_anything_is_made(env, tmp_path):
+    (tmp_path / "big8.txt").write_text("".join(f"prompt {i} " + "a" * 72_000 + "\n" for i in range(8)))
+    proc = _run(env, tmp_path, *SEARCH, "--prompts", "big8.txt", "--num-heldout", "6", "--out", "r/big8b")
+    assert proc.returncode == 1, proc.stderr
+    assert "the preset file (which records them) would be over its limit of 1048576 bytes" in proc.stderr
+    assert "--num-prompts" in proc.stderr and not (tmp_path / "r").exists()
+
+
+def test_an_identity_the_family_lacks_is_refused_before_the_run_folder(env, tmp_path):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STYLEHUNT_CACHE", env["STYLEHUNT_CACHE"])
+        from stylehunt.tiny import tiny_pipeline_path
+
+        tiny_pipeline_path("zimage")
+    args = [a if a != "tiny-sd3" else "tiny-zimage" for a in SEARCH]
+    proc = _run(env, tmp_path, *args, "--layers", "0", "--identity", "image", "--out", "r/idimg")
+    assert proc.returncode == 1 and "--identity 'image' is not supported for the zimage family" in proc.stderr, proc.stderr
+    assert "use --identity 'joint'" in proc.stderr and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("units", [{}, {"0": {"scores": [0.5]}}], ids=["no unit", "a unit"])
+def test_a_new_run_that_fails_before_its_first_unit_leaves_nothing(tmp_path, units):
+    from stylehunt.headhunter.runfolder import RunLock, discarded_unless_started
+    from stylehunt.headhunter.store import RunStore
+
+    run = tmp_path / "r" / "run"
+    with pytest.raises(KeyboardInterrupt):
+        with RunLock(run), discarded_unless_started(run):
+            (run / "command.json").write_text("{}")
+            store = RunStore(run / "state.json", {}, writer=True)
+            store.phase("baseline", [[]], "search", 1, 1, [1])["units"].update(units)
+            store.save()
+            raise KeyboardInterrupt  # Ctrl-C, or any failure, before (or after) the first unit
+    if units:
+        assert sorted(p.name for p in run.iterdir()) == ["command.json", "state.json"]  # work to resume: kept
+    else:
+        assert not run.exists()

@@ -407,4 +407,11 @@ def write_preset_file(preset: Any, path: str | os.PathLike) -> Path:
     p = Path(path).expanduser()
     if p.is_dir() or (not p.suffix and not p.exists()):
         p = p / FILENAME
-    return atomic_write_bytes(p, text.encode("utf-8"))
+    data = text.encode("utf-8")
+    if len(data) > MAX_FILE_BYTES:  # every reader refuses it: never write a file stylehunt cannot load
+        raise PresetFileError(
+            f"{p}: the preset file would be {len(data)} bytes; the limit is {MAX_FILE_BYTES} bytes, so it was not written",
+            path=str(p),
+            hint="shorten the longest fields (provenance, metadata, description)",
+        )
+    return atomic_write_bytes(p, data)
