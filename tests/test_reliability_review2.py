@@ -260,3 +260,54 @@ def test_a_new_run_that_fails_before_its_first_unit_leaves_nothing(tmp_path, uni
         assert sorted(p.name for p in run.iterdir()) == ["command.json", "state.json"]  # work to resume: kept
     else:
         assert not run.exists()
+
+
+# ---------------------------------------------------------------------------------------- 7, 8, 9: bounds
+
+
+def _model_folder(tmp_path, config_text: str):
+    fm = tmp_path / "fm"
+    (fm / "transformer").mkdir(parents=True)
+    (fm / "transformer" / "config.json").write_text(config_text)
+    return fm
+
+
+@pytest.mark.parametrize("config,fragment", [
+    ({"num_layers": 1000000, "num_attention_heads": 24}, "sets num_layers to 1000000; stylehunt takes 0 to 512"),
+    ({"num_layers": 2, "num_attention_heads": 1000000}, "sets num_attention_heads to 1000000; stylehunt takes 0 to 512"),
+    ({"num_layers": -3, "num_attention_heads": 2}, "sets num_layers to -3; stylehunt takes 0 to 512"),
+], ids=["million layers", "million heads", "negative layers"])
+def test_cli_heads_refuses_huge_counts_in_a_config_at_once(config, fragment, tmp_path):
+    import time
+
+    fm = _model_folder(tmp_path, json.dumps({"_class_name": "SD3Transformer2DModel", **config}))
+    before = tree(tmp_path)
+    started = time.monotonic()
+    proc = cli("heads", "--model", str(fm), cwd=tmp_path, timeout=120)
+    refused(proc, fragment, "(no supported model has more)")
+    assert time.monotonic() - started < 60 and tree(tmp_path) == before
+
+
+def test_cli_heads_refuses_a_deeply_nested_config_naming_it(tmp_path):
+    fm = _model_folder(tmp_path, '{"_class_name": "SD3Transformer2DModel", "x": ' + "[" * 50000 + "]" * 50000 + "}")
+    proc = cli("heads", "--model", str(fm), cwd=tmp_path, timeout=120)
+    refused(proc, str(fm / "transformer" / "config.json"), "JSON nested more than 64 levels deep")
+    assert "bug in stylehunt" not in proc.stderr.decode()
+
+
+def test_cli_atlas_thumb_has_an_upper_bound(tmp_path):
+    proc = cli("atlas", "--model", "tiny-sd3", "--prompt", "a cat", "--steps", "2", "--resolution", "64", "--layers",
+               "0", "--thumb", "100000", "--out", "at.png", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2 and "Invalid value for '--thumb': 100000 is not in the range 1<=x<=1024" in proc.stderr.decode()
+    assert not (tmp_path / "at.png").exists()
+
+
+def test_the_atlas_canvas_is_bounded_before_any_image():
+    from stylehunt.errors import SearchConfigError
+    from stylehunt.headhunter.report import MAX_ATLAS_PIXELS, _check_atlas_size
+
+    _check_atlas_size(1024, 8, 9)  # 8 layers x 8 heads at the largest cell: fits
+    with pytest.raises(SearchConfigError, match=f"the limit is {MAX_ATLAS_PIXELS} pixels") as e:
+        _check_atlas_size(1024, 57, 25)  # FLUX.1 at the largest cell
+    assert "use `thumb` 302 or less" in e.value.hint
+    _check_atlas_size(302, 57, 25)  # the size the hint names fits
