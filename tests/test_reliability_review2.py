@@ -311,3 +311,36 @@ def test_the_atlas_canvas_is_bounded_before_any_image():
         _check_atlas_size(1024, 57, 25)  # FLUX.1 at the largest cell
     assert "use `thumb` 302 or less" in e.value.hint
     _check_atlas_size(302, 57, 25)  # the size the hint names fits
+
+
+# ---------------------------------------------------------------------------------------- 11: local errors during Hub access
+
+
+def test_cli_a_file_as_hf_home_is_a_local_error_not_a_network_one(fake_hub, tmp_path):
+    import os
+
+    publish(fake_hub, "alice/good", make_preset())
+    (tmp_path / "afile").write_bytes(b"x")
+    before = tree(tmp_path)
+    proc = subprocess_cli(tmp_path, "show", "hf-hub:alice/good", HF_HOME="afile")
+    refused(proc, "a file-system error on this machine, not the network: Not a directory: afile/", "set HF_HOME")
+    assert "cannot reach the Hub" not in proc.stderr.decode() and "WARNING" not in proc.stderr.decode()
+    assert tree(tmp_path) == before and os.environ["HF_ENDPOINT"] == fake_hub.url
+
+
+def test_cli_a_full_disk_during_a_hub_download_names_the_limit(fake_hub, tmp_path):
+    publish(fake_hub, "alice/good", make_preset(description="x" * 9_000, provenance={"kind": "manual", "source": "y" * 20_000}))
+    proc = subprocess_cli(tmp_path, "pull", "hf-hub:alice/good", limit=8192)
+    refused(proc, "a file-system error on this machine, not the network: File too large", "ulimit -f")
+    assert cache_listing() == {}
+
+
+def subprocess_cli(cwd, *args: str, limit: int | None = None, **env: str):
+    """``python -m stylehunt ARGS`` as :func:`cli`, with extra environment and an optional ``ulimit -f``."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "stylehunt", *args], capture_output=True, cwd=cwd, timeout=120,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "COLUMNS": "200", **env},
+                          preexec_fn=_limited(limit) if limit else None)
