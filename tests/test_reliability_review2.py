@@ -291,7 +291,7 @@ def test_cli_heads_refuses_huge_counts_in_a_config_at_once(config, fragment, tmp
 def test_cli_heads_refuses_a_deeply_nested_config_naming_it(tmp_path):
     fm = _model_folder(tmp_path, '{"_class_name": "SD3Transformer2DModel", "x": ' + "[" * 50000 + "]" * 50000 + "}")
     proc = cli("heads", "--model", str(fm), cwd=tmp_path, timeout=120)
-    refused(proc, str(fm / "transformer" / "config.json"), "JSON nested more than 64 levels deep")
+    refused(proc, "transformer/config.json of", "is nested too deeply to read")
     assert "bug in stylehunt" not in proc.stderr.decode()
 
 
@@ -344,3 +344,34 @@ def subprocess_cli(cwd, *args: str, limit: int | None = None, **env: str):
     return subprocess.run([sys.executable, "-m", "stylehunt", *args], capture_output=True, cwd=cwd, timeout=120,
                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "COLUMNS": "200", **env},
                           preexec_fn=_limited(limit) if limit else None)
+
+
+# ---------------------------------------------------------------------------------------- 16: the tiny-model cache
+
+
+def test_a_tiny_build_killed_with_sigkill_leaves_nothing_for_good_and_the_cache_is_shareable(tmp_path):
+    import os
+    import signal
+    import stat
+    import subprocess
+    import sys
+    import time
+
+    from stylehunt.tiny import cache_root, tiny_pipeline_path
+
+    tiny = cache_root() / "tiny"
+    child = subprocess.Popen([sys.executable, "-c", "from stylehunt.tiny import tiny_pipeline_path; tiny_pipeline_path('sd3')"],
+                             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    deadline = time.monotonic() + 120
+    while not list(tiny.glob(".sd3-v1.tmp-*")) and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)  # kill -9 during the build
+    child.wait()
+    assert list(tiny.glob(".sd3-v1.tmp-*")), "the child was killed before it started building"
+    old = os.umask(0o022)
+    try:
+        final = tiny_pipeline_path("sd3")
+    finally:
+        os.umask(old)
+    assert sorted(p.name for p in tiny.iterdir()) == [".sd3-v1.lock", "sd3-v1"]  # the killed build's folder is gone
+    assert stat.S_IMODE(final.stat().st_mode) == 0o755  # not mkdtemp's 0700: other users can read it

@@ -25,20 +25,11 @@ from .families.spec import IDENTITIES, KINDS, AttentionLayer
 #: settings can be checked before torch is imported.
 IDENTITY_MODES = IDENTITIES
 
-#: The most attention layers / heads per layer a model config may declare: every supported family has
-#: far fewer (FLUX.1 57 layers, Wan 14B 40 x 40, SD3.5-large 38 x 38). A config over them is refused
-#: before a transformer is built from it, even on ``meta`` (one Python module per layer: 10,000 layers
-#: took 54 s and 1.75 GB).
-MAX_CONFIG_LAYERS = 512
-MAX_CONFIG_HEADS = 512
-
 if TYPE_CHECKING:
     import torch
 
 __all__ = [
     "IDENTITY_MODES",
-    "MAX_CONFIG_LAYERS",
-    "MAX_CONFIG_HEADS",
     "LayerInfo",
     "HeadGrid",
     "head_grid",
