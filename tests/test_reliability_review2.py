@@ -375,3 +375,44 @@ def test_a_tiny_build_killed_with_sigkill_leaves_nothing_for_good_and_the_cache_
         os.umask(old)
     assert sorted(p.name for p in tiny.iterdir()) == [".sd3-v1.lock", "sd3-v1"]  # the killed build's folder is gone
     assert stat.S_IMODE(final.stat().st_mode) == 0o755  # not mkdtemp's 0700: other users can read it
+
+
+# ---------------------------------------------------------------------------------------- 17, 21: StyleHeadGuidance, Preset
+
+
+@pytest.mark.parametrize("base,words", [
+    ({"class_name": "__class__", "config": {}}, "unknown base guider class '__class__'"),
+    ({"class_name": "BaseGuidance", "config": {}}, "unknown base guider class 'BaseGuidance'"),
+    ({"class_name": "ClassifierFreeGuidance", "config": {"guidance_scale": float("nan")}}, "guidance_scale to be a finite number"),
+    ({"class_name": "ClassifierFreeGuidance", "config": {"guidance_scale": float("inf")}}, "guidance_scale to be a finite number"),
+])
+def test_a_stored_base_guider_is_checked_by_name(base, words):
+    from stylehunt import StyleHeadGuidance
+    from stylehunt.errors import GuidanceError
+
+    with pytest.raises(GuidanceError, match=words):
+        StyleHeadGuidance("tiny-sd3/warm", base=base)
+
+
+def test_an_inline_preset_with_bad_tags_is_refused_by_name():
+    from stylehunt import StyleHeadGuidance
+    from stylehunt.errors import InvalidPresetError
+
+    with pytest.raises(InvalidPresetError, match="Expected `tags` to be a list of strings, but got 5"):
+        StyleHeadGuidance([{"heads": [[0, 1]], "strength": 0.5, "scale": 3.0, "tags": 5}])
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"description": 5}, "description: expected a string"),
+    ({"name": "../../x"}, "name: expected `slug`"),
+    ({"fingerprint": {"x": 1}}, "model.fingerprint.x: unknown field"),
+    ({"provenance": {"kind": "manual", "source": object()}}, "not plain JSON"),
+    ({"version": "v1"}, "version: "),
+], ids=["description", "name", "fingerprint", "provenance", "version"])
+def test_the_preset_constructor_refuses_what_save_would(kwargs, words):
+    from stylehunt import Preset
+    from stylehunt.errors import InvalidPresetError
+
+    with pytest.raises(InvalidPresetError, match=words):
+        Preset(heads=[(0, 1)], strength=0.5, **kwargs)
+    assert Preset(heads=[(0, 1)], strength=0.5).label == "<preset with 1 head>"  # an anonymous preset is fine

@@ -48,6 +48,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MAX_FILE_BYTES",
     "PRESET_FIELDS",
+    "check_given_fields",
     "parse_preset_dict",
     "parse_preset_json",
     "read_preset_bytes",
@@ -328,6 +329,26 @@ def preset_to_dict(preset: Any) -> dict[str, Any]:
     raw = load_json(text, what=f"cannot save {preset.label}", error=_file_error(None))  # the depth limit of every reader
     # Round-trip through the reader: whatever save writes, load reads back (and nested keys get a stable order).
     return _file_dict(parse_preset_dict(raw))
+
+
+#: What :func:`check_given_fields` puts in the place of a field an in-memory preset may leave unset.
+_UNSET_STANDINS = {"name": "unnamed", "version": "0.0.0", "license": "other", "model": "owner/model",
+                   "provenance": {"kind": "manual", "source": "in memory"}}
+
+
+def check_given_fields(fields: Mapping[str, Any], label: str) -> None:
+    """Run the file format's checks on the fields a :class:`~stylehunt.Preset` was given, at construction.
+
+    An in-memory preset may leave ``name``, ``version``, ``license``, ``model`` and ``provenance`` unset
+    (stand-ins are checked instead), but what it sets must be what a file may hold: ``description=5``,
+    ``name='../../x'``, an invalid fingerprint or non-JSON provenance are refused now, not at ``save``.
+    """
+    filled = {**fields, **{k: v for k, v in _UNSET_STANDINS.items() if fields.get(k) in (None, "")}}
+    try:
+        text = json.dumps(_file_dict(filled), allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as e:
+        raise PresetFileError(f"{label}: not plain JSON ({e})", hint="provenance and metadata must hold JSON values only") from None
+    parse_preset_dict(load_json(text, what=label, error=_file_error(None)))
 
 
 def _file_dict(fields: Mapping[str, Any]) -> dict[str, Any]:
