@@ -182,7 +182,7 @@ def tiny_pipeline_path(family: str = "sd3") -> Path:
     if _is_complete(final):
         return final
     parent.mkdir(parents=True, exist_ok=True)
-    with _build_lock(parent / f".{final.name}.lock"):
+    with _build_lock(parent):
         if _is_complete(final):  # another process built it while this one waited
             return final
         # Holding the lock, no build is running: a temporary folder left now is a killed build's (kill -9).
@@ -209,7 +209,13 @@ def tiny_pipeline_path(family: str = "sd3") -> Path:
             mask = os.umask(0o022)
             os.umask(mask)
             os.chmod(tmp, 0o777 & ~mask)
-            os.replace(tmp, final)
+            try:
+                os.replace(tmp, final)
+            except OSError:
+                # Another process finished the same build first (one that took no lock); its copy is identical.
+                if not _is_complete(final):
+                    raise
+                logger.debug("Tiny %s pipeline was built concurrently; using %s", family, final)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -217,19 +223,20 @@ def tiny_pipeline_path(family: str = "sd3") -> Path:
 
 
 @contextlib.contextmanager
-def _build_lock(path: Path) -> Iterator[None]:
-    """One build of a tiny model at a time (``flock``; the kernel drops a killed builder's lock)."""
+def _build_lock(folder: Path) -> Iterator[None]:
+    """One build of a tiny model at a time: ``flock`` on the cache folder itself (no lock file is left behind;
+    the kernel drops a killed builder's lock)."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows: builds may overlap (each renames a whole folder)
         yield
         return
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def load_tiny_pipeline(family: str = "sd3") -> DiffusionPipeline:
