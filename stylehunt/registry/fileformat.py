@@ -346,7 +346,10 @@ def check_given_fields(fields: Mapping[str, Any], label: str) -> None:
     filled = {**fields, **{k: v for k, v in _UNSET_STANDINS.items() if fields.get(k) in (None, "")}}
     try:
         text = json.dumps(_file_dict(filled), allow_nan=False)
-    except (TypeError, ValueError, RecursionError) as e:
+    except RecursionError:
+        raise PresetFileError(f"{label}: JSON nested more than {MAX_JSON_DEPTH} levels deep (arrays and objects inside"
+                              " each other)", hint="provenance and metadata must nest less deeply") from None
+    except (TypeError, ValueError) as e:
         raise PresetFileError(f"{label}: not plain JSON ({e})", hint="provenance and metadata must hold JSON values only") from None
     parse_preset_dict(load_json(text, what=label, error=_file_error(None)))
 
