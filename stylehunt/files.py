@@ -20,6 +20,7 @@ Each refusal is one message naming the file; the caller chooses the exception cl
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import StylehuntError
+from .errors import StorageError, StylehuntError
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -94,7 +95,10 @@ def _replace_atomically(path: str | os.PathLike, fill: Callable[[Any, str], None
         mode = None
     if mode is None:
         mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    except OSError as e:
+        raise _named(e, target) from e
     try:
         with os.fdopen(fd, "wb") as f:
             fill(f, tmp)
@@ -105,10 +109,37 @@ def _replace_atomically(path: str | os.PathLike, fill: Callable[[Any, str], None
         if not hasattr(os, "fchmod"):
             os.chmod(tmp, mode)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and not isinstance(e, StylehuntError):
+            raise _named(e, target) from e
         raise
     return target
+
+
+#: errno of a write that ran out of room -> the fix (a full disk, a quota, the process's file-size limit).
+_NO_ROOM = {
+    errno.ENOSPC: "free some disk space there, or choose another location",
+    errno.EDQUOT: "free some of your disk quota, or choose another location",
+    errno.EFBIG: "the file is larger than this process may write (ulimit -f) or the file system allows;"
+    " raise the limit or choose another location",
+}
+
+
+def _named(error: OSError, target: Path) -> OSError:
+    """``error`` naming the file the user asked for, not the temporary sibling it was written to.
+
+    A write that ran out of room becomes :class:`~stylehunt.errors.StorageError` with the fix; any
+    other error keeps its class and errno (``IsADirectoryError`` for a folder at ``target``).
+    """
+    cause = error.strerror or str(error) or type(error).__name__
+    if error.errno in _NO_ROOM:
+        return StorageError(
+            f"could not write {target}: {cause}; it was left as it was", path=str(target), hint=_NO_ROOM[error.errno]
+        )
+    if error.errno is None:
+        return error
+    return OSError(error.errno, cause, str(target))
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -150,12 +181,27 @@ def check_video_writer() -> None:
         import imageio  # noqa: F401
         import imageio_ffmpeg
 
-        imageio_ffmpeg.get_ffmpeg_exe()
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
     except (ImportError, RuntimeError) as e:
         raise StylehuntError(
             f"writing an mp4 video needs imageio and imageio-ffmpeg (its ffmpeg binary): {e}",
             hint="pip install 'stylehunt[video]'",
         ) from None
+    # get_ffmpeg_exe returns IMAGEIO_FFMPEG_EXE unchecked: run it once, as the encoder will.
+    import subprocess
+
+    try:
+        ran = subprocess.run([exe, "-version"], capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+        problem = None if ran.returncode == 0 and ran.stdout.startswith(b"ffmpeg version") else (
+            f"`{exe} -version` exited with status {ran.returncode}" if ran.returncode else f"{exe} is not ffmpeg")
+    except (OSError, subprocess.SubprocessError) as e:
+        problem = f"{exe} does not run ({e.strerror if isinstance(e, OSError) and e.strerror else e})"
+    if problem:
+        setting = " (IMAGEIO_FFMPEG_EXE)" if os.environ.get("IMAGEIO_FFMPEG_EXE") else ""
+        raise StylehuntError(
+            f"the video encoder{setting} cannot be used: {problem}",
+            hint="unset IMAGEIO_FFMPEG_EXE or point it at an ffmpeg binary" if setting else "pip install 'stylehunt[video]'",
+        )
 
 
 def atomic_write_video(frames: Any, path: str | os.PathLike, *, fps: int) -> Path:
@@ -170,9 +216,33 @@ def atomic_write_video(frames: Any, path: str | os.PathLike, *, fps: int) -> Pat
 
     target = Path(path)
     frames = list(frames)
+
+    def encode(_f: Any, name: str) -> None:
+        export_to_video(frames, name, fps=fps)
+        _check_encoded(name, len(frames), target)
+
     # imageio picks the format from the name, so the temporary file ends in the target's suffix too
-    return _replace_atomically(target, lambda _f, name: export_to_video(frames, name, fps=fps),
-                               suffix=f".tmp{target.suffix}")
+    return _replace_atomically(target, encode, suffix=f".tmp{target.suffix}")
+
+
+def _check_encoded(name: str, expected: int, target: Path) -> None:
+    """Refuse a temporary video ffmpeg did not finish: imageio-ffmpeg never checks ffmpeg's exit status, so
+    a full disk (``ENOSPC``) or ``ulimit -f`` (ffmpeg killed by ``SIGXFSZ``) leaves a truncated mp4 behind
+    an encode that "succeeded". The file is decoded once (``count_frames_and_secs``) and must hold every frame."""
+    import imageio_ffmpeg
+
+    try:
+        found, _ = imageio_ffmpeg.count_frames_and_secs(name)
+        problem = None if found == expected else f"it holds {found} of {expected} frames"
+    except (RuntimeError, OSError, ValueError, IndexError) as e:  # ffmpeg cannot read it
+        lines = [line for line in str(e).splitlines()[1:] if line.strip()]
+        problem = f"ffmpeg cannot read it back ({lines[-1].strip() if lines else e})"
+    if problem:
+        raise StorageError(
+            f"could not encode the video {target}: {problem}; it was left as it was",
+            path=str(target),
+            hint="free some disk space there, check the file-size limit (ulimit -f), or choose another location",
+        )
 
 
 def sha256_file(path: str | os.PathLike) -> str:

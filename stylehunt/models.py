@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from typing import Any, Collection
 
 from .errors import DeviceError, UnsupportedModelError
 from .tiny import TINY_MODEL_NAMES
 
-__all__ = ["load_pipeline", "load_transformer_skeleton", "check_device", "choose_device", "DTYPES"]
+__all__ = [
+    "load_pipeline",
+    "load_transformer_skeleton",
+    "check_config_bounds",
+    "check_device",
+    "choose_device",
+    "DTYPES",
+    "MAX_CONFIG_LAYERS",
+    "MAX_CONFIG_HEADS",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +213,9 @@ def load_transformer_skeleton(model: str | os.PathLike[str], *, supported: Colle
             f"could not read transformer/config.json of {name!r}: {_first_line(e)}",
             hint=f"pass a local pipeline folder, a cached Hub id, or {_TINY_MODELS}",
         ) from e
+    except RecursionError:  # diffusers' JSON loader recurses once per level of nesting
+        raise _too_deep(name) from None
+    check_config_bounds(config, name)
     cls_name = config.get("_class_name")
     if supported is not None and cls_name not in supported:
         raise UnsupportedModelError(
@@ -219,3 +232,44 @@ def load_transformer_skeleton(model: str | os.PathLike[str], *, supported: Colle
         )
     with torch.device("meta"):
         return cls.from_config(config)
+
+
+#: The most attention layers / heads per layer a model config may declare: every supported family has
+#: far fewer (FLUX.1 57 layers, Wan 14B 40 x 40, SD3.5-large 38 x 38). A config over them is refused
+#: before a transformer is built from it, even on ``meta`` (one Python module per layer: 10,000 layers
+#: took 54 s and 1.75 GB).
+MAX_CONFIG_LAYERS = 512
+MAX_CONFIG_HEADS = 512
+
+#: Config keys that count attention layers or heads (``num_layers``, ``num_single_layers``,
+#: ``num_attention_heads``, ``num_refiner_layers``, ``n_heads``, ...).
+_COUNT_KEY = re.compile(r"(num|n)_([a-z_]*_)?(layers|heads|blocks)")
+
+
+def check_config_bounds(config: Any, name: str) -> None:
+    """Refuse a transformer config whose layer or head counts no model has, before anything is built from it.
+
+    A count must be an integer from 0 to :data:`MAX_CONFIG_LAYERS` (layers, blocks) or
+    :data:`MAX_CONFIG_HEADS` (heads): building a skeleton of a million layers hangs, and
+    ``num_layers: -3`` builds an empty one.
+    """
+    for key, value in (config.items() if isinstance(config, dict) else ()):
+        if not isinstance(key, str) or not _COUNT_KEY.fullmatch(key):
+            continue
+        limit = MAX_CONFIG_HEADS if key.endswith("heads") else MAX_CONFIG_LAYERS
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+            raise UnsupportedModelError(
+                f"transformer/config.json of {name!r} sets {key} to {value!r}; stylehunt takes 0 to {limit}"
+                f" (no supported model has more)",
+                hint="check the model name, or its transformer/config.json",
+            )
+
+
+def _too_deep(name: str) -> UnsupportedModelError:
+    return UnsupportedModelError(
+        f"transformer/config.json of {name!r} is nested too deeply to read (arrays and objects inside each other;"
+        " stylehunt's own files nest at most 7 levels)",
+        hint="check the model name, or its transformer/config.json",
+    )
+
+

@@ -142,6 +142,9 @@ class HubState:
         self.user_agents: list[str] = []
         self.queries: list[tuple[str, dict[str, list[str]]]] = []  # (path, query) of every GET with a query
         self.page_size = 1000  # model search results per page, as the Hub's cap
+        # A hostile endpoint: per repo id, headers that replace the honest ones on every ``resolve`` answer
+        # (HEAD and GET) for that repo, e.g. ``{"alice/evil": {"ETag": '"../../../PWNED"'}}``. Empty: an honest Hub.
+        self.resolve_headers: dict[str, dict[str, str]] = {}
         self.lock = threading.RLock()
 
     # -- helpers for tests ------------------------------------------------------------------------
@@ -675,6 +678,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "X-Linked-Size": str(len(data)),
                 "ETag": f'"{git_blob_oid(data)}"',
                 "Location": f"http://localhost:{port}/lfs-cdn/{sha}",
+                **self.state.resolve_headers.get(repo_id, {}),
             }
             return self._send(302, b"", headers, head=head)
         headers = {
@@ -682,6 +686,7 @@ class _Handler(BaseHTTPRequestHandler):
             "X-Repo-Commit": oid,
             "ETag": f'"{git_blob_oid(data)}"',
             "Accept-Ranges": "bytes",
+            **self.state.resolve_headers.get(repo_id, {}),
         }
         self._send(200, data, headers, head=head)
 

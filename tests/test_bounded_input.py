@@ -253,8 +253,8 @@ def test_preset_nesting_is_bounded_for_dicts_given_in_python_too():
     data["metadata"] = deep
     with pytest.raises(PresetFileError, match="nested more than 64 levels deep"):
         preset_from_dict(data)
-    with pytest.raises(PresetFileError, match="cannot save"):
-        make_preset(metadata=deep).to_dict()
+    with pytest.raises(PresetFileError, match="golden-hour@1.0.0: JSON nested more than 64 levels deep"):
+        make_preset(metadata=deep)  # refused by the constructor, before save
 
 
 def test_a_lone_surrogate_in_a_preset_is_refused(tmp_path):

@@ -613,6 +613,37 @@ def test_a_style_forward_that_raises_leaves_the_transformer_unperturbed(pipes):
     assert {name: sorted(vars(m)) for name, m in transformer.named_modules()} == before
 
 
+@pytest.mark.parametrize("pipes", [CASES[0]], indirect=True, ids=[IDS[0]])
+def test_ctrl_c_during_the_style_forward_leaves_the_transformer_unperturbed(pipes):
+    """Ctrl-C (SIGINT's KeyboardInterrupt, from Python's signal handler) inside a transformer block of the
+    style batch: the transformer is restored (torch's always_call hooks do not run for it), and a later
+    run with diffusers' own CFG guider gives the clean images."""
+    import os
+    import signal
+
+    transformer = pipes.standard.transformer
+    before = {name: sorted(vars(m)) for name, m in transformer.named_modules()}
+    cfg = ClassifierFreeGuidance(guidance_scale=pipes.case.cfg_scale)
+    clean = np.asarray(run_modular(pipes, cfg, True)[0])
+    calls = []
+
+    def interrupt_in_the_style_batch(module, args):
+        calls.append(1)
+        if len(calls) == 3:  # CFG on: conditional, unconditional, then the style batch's first block
+            os.kill(os.getpid(), signal.SIGINT)  # the default handler raises KeyboardInterrupt here
+
+    block = next(m for m in transformer.modules() if isinstance(m, torch.nn.ModuleList))[0]
+    handle = block.register_forward_pre_hook(interrupt_in_the_style_batch)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_modular(pipes, StyleHeadGuidance("tiny-sd3/warm", scale=3.0, guidance_scale=pipes.case.cfg_scale), True)
+    finally:
+        handle.remove()
+    assert len(calls) == 3
+    assert {name: sorted(vars(m)) for name, m in transformer.named_modules()} == before
+    assert np.array_equal(np.asarray(run_modular(pipes, cfg, True)[0]), clean)
+
+
 def test_a_disabled_guider_runs_the_conditional_batch_only():
     guider = StyleHeadGuidance(stylehunt.Preset(heads=[(0, 0)]), scale=3.0, enabled=False)
     batches, _, _ = _drive(guider)

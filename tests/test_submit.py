@@ -361,7 +361,7 @@ def test_check_a_pull_request_on_the_hub(hub_index, capsys):
     assert problems["sd3-medium/noir@1.0.0"] == ["not pinned: a Hub version needs the sha256 of its stylehunt_preset.json"]
     assert "has no revision 'v9.9.9'" in problems["sd3-medium/noir@1.1.0"][0]
     assert "not the sd3-medium alias's" in problems["sd3-medium/flux-look@1.0.0"][0]
-    assert "stylehunt bundles sd3-medium/paper-l1h10@1.0.0" in problems["sd3-medium/paper-l1h10@1.0.0"][0]
+    assert "sd3-medium/paper-l1h10 is taken: it belongs to stylehunt" in problems["sd3-medium/paper-l1h10@1.0.0"][0]
     assert "cannot point at files that this stylehunt does not bundle" in problems["sd3-medium/paper-l1h10@2.0.0"][0]
     assert hub_index.state.writes() == []
 

@@ -48,6 +48,7 @@ from ..headhunter.settings import (  # torch-free: the defaults, their help text
     DEFAULT_STRATEGY,
     DEFAULT_STRENGTH,
     DEFAULT_THUMB,
+    MAX_THUMB,
     HELDOUT_SEED_OFFSET,
     KEEP_PER_K,
     RERANK_PER_K,
@@ -401,7 +402,8 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
               help="Classifier-free guidance scale (default: none).")
 @click.option("--identity", type=click.Choice(["joint", "image"]), default=DEFAULT_IDENTITY, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True)
-@click.option("--thumb", type=click.IntRange(min=1), default=DEFAULT_THUMB, show_default=True, help="Cell size in px.")
+@click.option("--thumb", type=click.IntRange(min=1, max=MAX_THUMB), default=DEFAULT_THUMB, show_default=True,
+              help=f"Cell size in px (at most {MAX_THUMB}).")
 @click.option("--dtype", type=DTYPE_CHOICE, default=None, help=DTYPE_HELP)
 @click.option("--device", default=None, callback=device_option, help=DEVICE_HELP)
 @click.option("--progress/--no-progress", default=None)

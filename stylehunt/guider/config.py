@@ -15,6 +15,8 @@ has a JSON form that the constructor also accepts, and a round trip gives the sa
 
 from __future__ import annotations
 
+import math
+
 import dataclasses
 import json
 import os
@@ -87,7 +89,8 @@ def preset_from_inline(entry: dict[str, Any]) -> Preset:
             f"an inline preset needs `heads` and takes only the fields {', '.join(_FIELDS)}, but got "
             f"{', '.join(unknown) if unknown else 'no `heads`'}"
         )
-    return Preset(**{k: tuple(v) if k == "tags" else v for k, v in entry.items()})
+    # tags as the file keeps them (a list); anything else goes to Preset as it is, to be refused there by name
+    return Preset(**{k: tuple(v) if k == "tags" and isinstance(v, list) else v for k, v in entry.items()})
 
 
 def encode_base(base: Any) -> dict[str, Any]:
@@ -109,7 +112,16 @@ def decode_base(entry: dict[str, Any]) -> Any:
 
     if not isinstance(entry, dict) or set(entry) != {"class_name", "config"}:
         raise GuidanceError(f"Expected a stored base guider {{'class_name': ..., 'config': {{...}}}}, but got {entry!r}")
-    cls = getattr(diffusers.guiders, str(entry["class_name"]), None)
-    if not isinstance(cls, type):
-        raise GuidanceError(f"unknown base guider class {entry['class_name']!r}: not a class of diffusers.guiders")
+    from diffusers.guiders.guider_utils import BaseGuidance
+
+    name = entry["class_name"]
+    # Only a public guider class: `getattr` would also hand back `__class__`, `BaseGuidance` itself, a function...
+    cls = getattr(diffusers.guiders, name, None) if isinstance(name, str) and not name.startswith("_") else None
+    if not (isinstance(cls, type) and issubclass(cls, BaseGuidance) and cls is not BaseGuidance):
+        raise GuidanceError(f"unknown base guider class {name!r}: not a guider class of diffusers.guiders")
+    if not isinstance(entry["config"], dict):
+        raise GuidanceError(f"Expected the stored base guider's config to be an object, but got {entry['config']!r}")
+    scale = entry["config"].get("guidance_scale", 0.0)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+        raise GuidanceError(f"Expected the stored base guider's guidance_scale to be a finite number, but got {scale!r}")
     return cls.from_config(dict(entry["config"]))

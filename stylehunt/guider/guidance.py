@@ -29,6 +29,7 @@ from diffusers.guiders import ClassifierFreeGuidance
 from diffusers.guiders.guider_utils import BaseGuidance, GuiderOutput
 
 from ..engine import check_presets, check_settings, perturbed, strength_table
+from ..engine.forward_patch import ForwardPatch
 from ..engine.guided_forward import finite
 from ..errors import GuidanceError
 from ..scalars import as_real
@@ -201,10 +202,21 @@ class StyleHeadGuidance(BaseGuidance):
         if self._identity == "image" and not text_len:
             raise GuidanceError("identity='image' needs the text tokens as the guider input `encoder_hidden_states`")
         # Taken off after the style batch's forward even when that forward raises (the step then never
-        # calls cleanup_models): a transformer left perturbed would perturb every later call.
+        # calls cleanup_models): a transformer left perturbed would perturb every later call. torch runs
+        # `always_call` hooks for an Exception only (a pre-hook's included), not for Ctrl-C, so the forward
+        # itself is wrapped too, with a `finally` that a KeyboardInterrupt (any BaseException) reaches.
         stack = contextlib.ExitStack()
         stack.enter_context(perturbed(denoiser, table.expand(rows, *table.shape), identity=self._identity, text_len=text_len))
         stack.callback(denoiser.register_forward_hook(lambda *_: stack.close(), always_call=True).remove)
+
+        def style_forward(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return patch.inner(*args, **kwargs)
+            finally:
+                stack.close()
+
+        patch = ForwardPatch(denoiser, style_forward)
+        stack.callback(patch.restore)
         self._perturbing = stack
 
     def cleanup_models(self, denoiser: torch.nn.Module) -> None:

@@ -67,7 +67,7 @@ from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from ..errors import SearchConfigError
 from .distribution import Distributed
-from .outputs import build_preset, check_preset_fields, preset_name, write_outputs
+from .outputs import build_preset, check_preset_fields, check_preset_size, preset_name, write_outputs
 from .results import RoundResult, SearchResult
 from .runner import Progress, Runner
 from .sampler import Sampler
@@ -92,7 +92,7 @@ from .settings import (
     image_size,
     resolve_pool,
 )
-from .runfolder import RunLock, check_run_folder, remove_stale_temps
+from .runfolder import RunLock, check_run_folder, discarded_unless_started, remove_stale_temps
 from .store import STATE_FORMAT, json_bytes, open_store, write_command
 from .strategies import estimate_images, greedy
 
@@ -151,6 +151,20 @@ def _objective(objective: Any, style: str) -> Any:
         f"Expected `objective` to be a name, a dict, an Objective or a callable (images, prompts) -> scores, "
         f"but got {type(objective).__name__}"
     )
+
+
+def _check_identity(grid: Any, identity: str) -> None:
+    """The family's identity modes, checked now: the engine checks them at the first image, after the run
+    folder, its ``command.json`` and ``state.json`` exist, which would then block the corrected command."""
+    from ..engine.families import adapter_for_transformer
+
+    adapter = adapter_for_transformer(grid.transformer_class)
+    if identity not in adapter.identities:
+        note = f": {adapter.identity_note}" if adapter.identity_note else ""
+        raise SearchConfigError(
+            f"`identity` {identity!r} is not supported for the {adapter.name} family{note}",
+            hint=f"use `identity` {adapter.identities[0]!r}",
+        )
 
 
 def _model_id(pipe: Any, model_id: str | None) -> str | None:
@@ -256,6 +270,7 @@ def search(
         screen_steps=screen_steps, screen_prompts=screen_prompts, rerank=rerank, keep=keep, share_prefix=share_prefix,
     )
     grid = check_pipeline(pipe)
+    _check_identity(grid, settings.identity)
     if get_applied(pipe) is not None:
         raise SearchConfigError(
             "the pipeline already has stylehunt guidance applied; the search needs it bare",
@@ -278,6 +293,7 @@ def search(
     run_dir = Path(out).expanduser() if out is not None else None
     model_id = _model_id(pipe, model_id)
     saved_name = preset_name(name, run_dir)
+    check_preset_size(search_prompts, heldout_prompts, [prompt_info, heldout_info, objective_info], settings)
     if run_dir is None:
         if resume:
             raise SearchConfigError("resume=True needs a run folder", hint="pass out=<the run folder to resume>")
@@ -315,6 +331,8 @@ def search(
         if run_dir is not None and dist.is_main:  # everything is checked: the first thing created
             folder.enter_context(RunLock(run_dir))
             remove_stale_temps(run_dir)
+            if not resume:
+                folder.enter_context(discarded_unless_started(run_dir))
         store, resumed = open_store(run_dir, resume, config, writer=dist.is_main)
         dist.barrier()  # every process has read the folder before the main process writes to it
         if command is not None and not resume and dist.is_main:

@@ -34,6 +34,7 @@ __all__ = [
     "slug",
     "preset_name",
     "check_preset_fields",
+    "check_preset_size",
     "build_preset",
     "style_of",
     "scores_document",
@@ -135,7 +136,8 @@ def build_preset(*, round_results: list[RoundResult], settings: SearchSettings, 
             {
                 "added": [list(a) for a in r.added],
                 "score": r.score,
-                "candidates": [{"head": list(c), "score": v} for c, v in sorted(r.candidates.items())],
+                # every candidate's score stays in scores.json: ~96 bytes a head a round would pass the
+                # preset file's 1 MiB limit in 8-9 exhaustive rounds on a ~1,400-head model (FLUX.1-dev)
             }
             for r in round_results
         ],
@@ -160,6 +162,30 @@ def build_preset(*, round_results: list[RoundResult], settings: SearchSettings, 
         license=license,
         provenance=provenance,
     )
+
+
+#: Bytes of a search preset other than its prompts and the descriptions of its sources, at most:
+#: fields, settings, and per selected head its address in ``heads`` and in a round's ``added``.
+_PRESET_BYTES_FIXED = 16 << 10
+_PRESET_BYTES_PER_HEAD = 40
+
+
+def check_preset_size(search: list[str], heldout: list[str], infos: list[Any], settings: SearchSettings) -> None:
+    """Refuse, before anything is generated, prompts too long for the preset file the search would write.
+
+    The preset's provenance records every prompt (the held-out ones too), and a preset file is at
+    most :data:`~stylehunt.registry.fileformat.MAX_FILE_BYTES`, the limit every reader applies.
+    """
+    from ..registry.fileformat import MAX_FILE_BYTES
+
+    text = len(json_bytes([search, heldout, infos]))
+    size = text + _PRESET_BYTES_FIXED + _PRESET_BYTES_PER_HEAD * settings.rounds * settings.per_round
+    if size > MAX_FILE_BYTES:
+        raise SearchConfigError(
+            f"the prompts take {text} bytes, and the preset file (which records them) would be over its limit of"
+            f" {MAX_FILE_BYTES} bytes",
+            hint="use shorter or fewer prompts (--prompts, --num-prompts, --num-heldout)",
+        )
 
 
 def style_of(info: Any) -> str:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from ..errors import SearchConfigError
 from ..objectives import frame_indices
 from .settings import (
+    MAX_THUMB,
     DEFAULT_BATCH_SIZE,
     DEFAULT_IDENTITY,
     DEFAULT_SCALE,
@@ -52,6 +53,10 @@ logger = logging.getLogger(__name__)
 
 _LABEL_H = 14
 _PAD = 2
+
+#: The largest atlas (pixels; ~400 MB as RGB): with ``MAX_THUMB``, a typo such as ``--thumb 100000``
+#: can no longer ask PIL for a canvas of hundreds of gigabytes.
+MAX_ATLAS_PIXELS = 1 << 27
 #: Frames a video shows in one cell of the grid or the atlas (a 2 x 2 mosaic).
 CELL_FRAMES = 4
 #: Frames per video on a contact sheet, evenly spaced from the first to the last.
@@ -267,6 +272,8 @@ def render_atlas(
     if not isinstance(prompt, str) or not prompt.strip():
         raise SearchConfigError(f"Expected a non-empty prompt, but got {prompt!r}")
     check_int_setting(thumb, "thumb", 1)
+    if thumb > MAX_THUMB:
+        raise SearchConfigError(f"Expected `thumb` to be at most {MAX_THUMB} px, but got {thumb}")
     grid = check_pipeline(pipe)
     if get_applied(pipe) is not None:
         raise SearchConfigError("the pipeline already has stylehunt guidance applied", hint="call stylehunt.remove(pipe) first")
@@ -278,6 +285,7 @@ def render_atlas(
     check_frames(pipe, settings.frames)
     heads = resolve_pool(grid, None, layers)
     layer_ids = sorted({l for l, _ in heads})
+    _check_atlas_size(thumb, len(layer_ids), 1 + max(grid.layers[l].heads for l in layer_ids))
     sets = [()] + [((l, hh),) for l, hh in heads]
     bar = None
     if (sys.stderr.isatty() if progress is None else progress):
@@ -307,3 +315,15 @@ def render_atlas(
         thumb=thumb,
         row_label_width=32,
     )
+
+
+def _check_atlas_size(thumb: int, rows: int, cols: int) -> None:
+    """Refuse, before any image is made, an atlas over :data:`MAX_ATLAS_PIXELS` (its canvas is one image)."""
+    width, height = cols * (thumb + _PAD) + _PAD + 32, rows * (thumb + _PAD) + _PAD + 14
+    if width * height > MAX_ATLAS_PIXELS:
+        fits = max(1, math.isqrt(MAX_ATLAS_PIXELS // (rows * cols)) - _PAD - 2)
+        raise SearchConfigError(
+            f"the atlas would be {width} x {height} pixels ({rows} layers x {cols} columns at `thumb` {thumb});"
+            f" the limit is {MAX_ATLAS_PIXELS} pixels",
+            hint=f"use `thumb` {fits} or less, or fewer `layers`",
+        )

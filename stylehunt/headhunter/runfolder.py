@@ -28,7 +28,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import SearchConfigError
 from ..files import read_regular_file
@@ -41,7 +41,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOCK_FILE", "RUN_FILES", "check_run_folder", "lock_holder", "remove_stale_temps", "RunLock"]
+__all__ = ["LOCK_FILE", "RUN_FILES", "check_run_folder", "lock_holder", "remove_stale_temps", "RunLock", "discarded_unless_started"]
 
 logger = logging.getLogger(__name__)
 
@@ -227,3 +227,30 @@ class RunLock:
         if self._made:
             with contextlib.suppress(OSError):  # not empty: the run wrote something, keep it
                 self.folder.rmdir()
+
+
+@contextlib.contextmanager
+def discarded_unless_started(folder: Path) -> Iterator[None]:
+    """A new run that fails before its first unit of work is saved leaves no run behind.
+
+    Its ``command.json`` and ``state.json`` would only block the corrected command ("already holds a
+    search", or "cannot resume ... the run used ..."): they hold no work, so they are removed when the
+    block raises (any exception, Ctrl-C included) and ``state.json`` records no finished unit. A run
+    with a finished unit is kept for ``--resume``. Inside :class:`RunLock`, which then removes the
+    folder too if it made it.
+    """
+    try:
+        yield
+    except BaseException:
+        try:
+            from .store import read_state
+
+            state = read_state(folder)
+            started = state is not None and any(phase["units"] for phase in state["phases"].values())
+        except (SearchConfigError, OSError):
+            started = True  # unreadable: keep it, never delete what cannot be checked
+        if not started:
+            for name in (STATE_FILE, COMMAND_FILE):
+                with contextlib.suppress(OSError):
+                    (folder / name).unlink()
+        raise

@@ -39,6 +39,7 @@ __all__ = [
     "HELDOUT_SEED_OFFSET",
     "DEFAULT_GRID_PROMPTS",
     "DEFAULT_THUMB",
+    "MAX_THUMB",
     "DEFAULT_PRESET_VERSION",
     "DEFAULT_PRESET_LICENSE",
     "SearchSettings",
@@ -90,6 +91,8 @@ HELDOUT_SEED_OFFSET = 1000
 DEFAULT_GRID_PROMPTS = 4
 #: Cell size in px of the grid and the atlas.
 DEFAULT_THUMB = 96
+#: The largest atlas cell (``--thumb``) in px.
+MAX_THUMB = 1024
 #: Version and license id of the preset a search saves.
 DEFAULT_PRESET_VERSION = "0.1.0"
 DEFAULT_PRESET_LICENSE = "other"

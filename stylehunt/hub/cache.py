@@ -45,6 +45,8 @@ def cache_transaction(repo_id: str, repo_type: str = "model") -> Iterator[None]:
     try:
         yield
     except BaseException:
+        if not root.is_dir():  # HF_HOME is a file (or gone): nothing could be created under it
+            raise
         try:
             for p in sorted(_listing(folder) - before, key=lambda q: len(q.parts), reverse=True):
                 if p.is_symlink() or p.is_file():

@@ -1,5 +1,9 @@
 """Reading from the Hub: raw downloads, checked downloads (size, blob hash, pinned sha256), the cached copy, tags.
 
+Every download online reads the file's metadata first (:func:`checked_metadata`) and refuses an
+``ETag`` that is not 40 or 64 hex digits or an ``X-Repo-Commit`` that is not 40: huggingface_hub
+names the cached blob and its lock file after them unchecked, so a hostile endpoint could
+otherwise write outside the cache. The download is then pinned to the commit just checked.
 A checked download (:func:`download_file`) never holds more of a file than the caller allows:
 the size the Hub announces (``Content-Length``, or ``X-Linked-Size`` for LFS files) is read from
 a metadata request first, and a file over ``max_bytes`` is refused before any of it is downloaded;
@@ -16,17 +20,18 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from huggingface_hub import constants
-from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, RevisionNotFoundError
 
-from ..errors import PresetFileError, PresetIntegrityError
+from ..errors import HubError, PresetFileError, PresetIntegrityError, StylehuntError
 from .cache import is_under, repo_folder
-from .connection import api, cache_dir, endpoint, hf_download, is_offline
+from .connection import LIBRARY, api, cache_dir, endpoint, hf_download, is_offline
 from .names import check_repo_id, check_revision, is_valid_revision
-from .translate import hub_errors
+from .translate import hub_errors, is_transport_error
 
-__all__ = ["download", "HubFile", "download_file", "cached_file", "list_tags"]
+__all__ = ["download", "checked_metadata", "HubFile", "download_file", "cached_file", "list_tags"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,19 +50,102 @@ def download(
 ) -> str:
     """``hf_hub_download`` stamped with our library name, into :func:`cache_dir` (or ``cache``); raw errors.
 
-    ``revision`` must follow git's ref rules (:func:`~.names.check_revision`); nothing else is checked.
+    ``revision`` must follow git's ref rules (:func:`~.names.check_revision`). Online, the file's
+    ETag and commit are checked first (:func:`checked_metadata`, :class:`HubError`) and the download
+    is pinned to that commit; nothing else is checked.
     """
     if revision is not None:
         check_revision(revision)
-    return hf_download(
+    pinned = revision
+    if not local_files_only and not is_offline():
+        meta, failure = _metadata_or_failure(repo_id, filename, revision=revision, repo_type=repo_type)
+        if meta is None:
+            return _cached_or_raise(failure, repo_id, filename, revision=revision, repo_type=repo_type, cache_dir=str(cache_dir(cache)))
+        pinned = meta.commit_hash
+    path = hf_download(
         repo_id,
         filename,
-        revision=revision,
+        revision=pinned,
         repo_type=repo_type,
         cache_dir=str(cache_dir(cache)),
         local_files_only=local_files_only,
         endpoint=endpoint(),
     )
+    if pinned != revision:
+        _record_ref(cache_dir(cache) / f"{repo_type}s--{repo_id.replace('/', '--')}", revision, pinned)
+    return path
+
+
+def _record_ref(folder: Path, revision: str | None, commit: str) -> None:
+    """Write ``refs/<revision>`` as huggingface_hub does for a download by branch or tag (it did not: the
+    download was pinned to ``commit``), so a later offline lookup by ``revision`` finds the copy."""
+    revision = revision or constants.DEFAULT_REVISION
+    if revision == commit:
+        return
+    ref = folder / "refs" / revision  # revision follows git's ref rules (checked): no "..", no leading "/"
+    if ref.is_file() and ref.read_text() == commit:
+        return
+    ref.parent.mkdir(parents=True, exist_ok=True)
+    ref.write_text(commit)
+
+
+def checked_metadata(
+    repo_id: str, filename: str, *, revision: str | None = None, repo_type: str = "model", token: str | None = None
+) -> Any:
+    """The Hub's metadata of a file (one ``HEAD`` request), refused unless huggingface_hub may build paths from it.
+
+    huggingface_hub stores a download as ``blobs/<ETag>`` and locks ``<ETag>.lock``, and points
+    ``snapshots/<X-Repo-Commit>/`` at it, taking both headers as the server sends them: an ETag of
+    ``../../x`` would create files outside the cache. The Hub sends a git blob id (40 hex digits)
+    or a sha256 (64) as ETag and a 40-hex commit id; anything else raises :class:`HubError` naming
+    the endpoint, before a byte of the file is downloaded. HTTP errors are raised as
+    huggingface_hub raises them (the caller translates them).
+    """
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    url = hf_hub_url(repo_id, filename, repo_type=repo_type, revision=revision, endpoint=endpoint())
+    meta = get_hf_file_metadata(url, token=token, endpoint=endpoint(), **LIBRARY)
+    where = f"hf-hub:{repo_id}" + (f"@{revision}" if revision else "")
+    for header, value, ok in (
+        ("ETag", meta.etag, meta.etag is not None and (_HEX40.fullmatch(meta.etag) or _HEX64.fullmatch(meta.etag))),
+        ("X-Repo-Commit", meta.commit_hash, meta.commit_hash is not None and _HEX40.fullmatch(meta.commit_hash)),
+    ):
+        if not ok:
+            shown = "none" if value is None else repr(value[:80] + ("..." if len(value) > 80 else ""))
+            raise HubError(
+                f"{where}: the Hub at {endpoint()} answered for {filename} with {header} {shown}, which is not"
+                f" {'a git blob id or sha256 (40 or 64 hex digits)' if header == 'ETag' else 'a commit id (40 hex digits)'};"
+                " nothing was downloaded",
+                repo_id=repo_id,
+                hint="HF_ENDPOINT must name a Hugging Face Hub you trust; a real Hub never sends that",
+            )
+    return meta
+
+
+def _metadata_or_failure(repo_id: str, filename: str, **kwargs: Any) -> tuple[Any, BaseException | None]:
+    """``(metadata, None)``; ``(None, error)`` when the Hub gave no usable answer (no connection, an HTTP
+    error other than "no such revision or file"), in which huggingface_hub falls back to its cache."""
+    try:
+        return checked_metadata(repo_id, filename, **kwargs), None
+    except (RevisionNotFoundError, EntryNotFoundError):
+        raise
+    except HfHubHTTPError as e:
+        return None, e
+    except Exception as e:
+        if isinstance(e, StylehuntError) or not (isinstance(e, OSError) or is_transport_error(e)):
+            raise
+        return None, e
+
+
+def _cached_or_raise(failure: BaseException | None, repo_id: str, filename: str, **kwargs: Any) -> str:
+    """The cached copy when the metadata request failed, as huggingface_hub would serve it; else the failure
+    (an HTTP error as it was; no answer as huggingface_hub's "not in the local cache")."""
+    try:
+        return hf_download(repo_id, filename, local_files_only=True, **kwargs)
+    except LocalEntryNotFoundError:
+        if isinstance(failure, HfHubHTTPError):
+            raise failure from None
+        raise
 
 
 @dataclass(frozen=True)
@@ -158,8 +246,13 @@ def download_file(
     offline = is_offline()
     kwargs = dict(revision=revision, cache_dir=str(cache_dir()), endpoint=endpoint(), token=token)
     with hub_errors(repo_id, revision, what, filename, missing_note=missing_note, missing_hint=missing_hint):
+        meta = None
         if not offline:
-            announced = hf_download(repo_id, filename, dry_run=True, **kwargs).file_size  # a metadata request
+            meta, failure = _metadata_or_failure(repo_id, filename, revision=revision, token=token)  # before any download
+        if meta is not None:
+            # Pinned to the commit just checked; ``refs/<revision>`` is still written (below), as huggingface_hub would.
+            kwargs["revision"] = meta.commit_hash
+            announced = meta.size
             if announced is None:
                 raise PresetFileError(
                     f"{what}: the Hub did not announce the size of {filename}, so it was not downloaded",
@@ -167,14 +260,19 @@ def download_file(
                 )
             if announced > max_bytes:
                 raise _too_large(what, filename, announced, max_bytes, "on the Hub")
-        path = Path(hf_download(repo_id, filename, local_files_only=offline, **kwargs))
+        if meta is None and not offline:  # no usable answer: the cached copy, or the failure
+            path = Path(_cached_or_raise(failure, repo_id, filename, **kwargs))
+        else:
+            path = Path(hf_download(repo_id, filename, local_files_only=offline, **kwargs))
         digest = _digest(path, what, filename, max_bytes)
         mismatch = _blob_mismatch(path, digest)
-        if mismatch and not offline:
+        if mismatch and meta is not None:
             logger.warning("%s: the cached %s is corrupted; downloading it again", what, filename)
             path = Path(hf_download(repo_id, filename, force_download=True, **kwargs))
             digest = _digest(path, what, filename, max_bytes)
             mismatch = _blob_mismatch(path, digest)
+        if meta is not None:
+            _record_ref(repo_folder(repo_id), revision, meta.commit_hash)
     if mismatch:
         raise PresetIntegrityError(
             f"{what}: the cached {filename} is corrupted (its content hashes to {mismatch[0]}, but it was"

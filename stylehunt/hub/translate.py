@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from typing import Any, Iterator
 
@@ -16,10 +17,17 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from ..errors import HubError, HubOfflineError, HubRepoNotFoundError, HubRevisionNotFoundError, StylehuntError
-from .connection import endpoint, is_offline, unreachable
+from ..errors import (
+    HubError,
+    HubOfflineError,
+    HubRepoNotFoundError,
+    HubRevisionNotFoundError,
+    StorageError,
+    StylehuntError,
+)
+from .connection import cache_dir, endpoint, is_offline, unreachable
 
-__all__ = ["hub_errors", "http_status", "is_transport_error", "offline_hint"]
+__all__ = ["hub_errors", "http_status", "is_transport_error", "local_storage_error", "offline_hint"]
 
 #: Libraries whose exceptions mean "no answer from the Hub" (huggingface_hub's HTTP client and below).
 _TRANSPORT_MODULES = ("httpx", "httpx2", "httpcore", "httpcore2", "h11", "ssl", "socket")
@@ -90,6 +98,9 @@ def hub_errors(
     except Exception as e:  # connection refused, DNS, timeouts: an OSError, or the HTTP client's own error
         if isinstance(e, StylehuntError) or not (isinstance(e, OSError) or is_transport_error(e)):
             raise
+        local = local_storage_error(e, what)
+        if local is not None:
+            raise local from e
         raise HubOfflineError(f"{what}: cannot reach the Hub at {endpoint()} ({e})", repo_id=repo_id, revision=revision,
                               hint=offline_hint()) from e
 
@@ -103,6 +114,28 @@ def offline_hint() -> str:
         return "unset HF_HUB_OFFLINE (it limits stylehunt to the local cache) and run again"
     where = " and HF_ENDPOINT" if os.environ.get("HF_ENDPOINT") else ""
     return f"check your network connection{where}, then run again"
+
+
+def local_storage_error(e: BaseException, what: str) -> StorageError | None:
+    """The cache's own file-system error (a file where a folder should be, permissions, a full disk), named as
+    such, not as "cannot reach the Hub": an ``OSError`` with a path, raised by this machine, not the network."""
+    if not isinstance(e, OSError) or is_transport_error(e) or (e.filename is None and e.errno not in _NO_ROOM):
+        return None
+    path = os.fsdecode(e.filename) if e.filename is not None else str(cache_dir())
+    cause = e.strerror or type(e).__name__
+    fix = _NO_ROOM.get(e.errno, "check the permissions and the folders on the way to it")
+    return StorageError(
+        f"{what}: a file-system error on this machine, not the network: {cause}: {path}",
+        path=path,
+        hint=f"{fix}, or set HF_HOME (or HF_HUB_CACHE) to a folder you can write to",
+    )
+
+
+_NO_ROOM = {
+    errno.ENOSPC: "free some disk space",
+    errno.EDQUOT: "free some of your disk quota",
+    errno.EFBIG: "raise the file-size limit (ulimit -f)",
+}
 
 
 def is_transport_error(e: BaseException) -> bool:

@@ -159,8 +159,14 @@ def _check_version(
         shipped_loc = shipped.versions.get(loc.version) if shipped else None
         if loc.bundled and shipped_loc != loc:
             problems.append("a remote index cannot point at files that this stylehunt does not bundle; it is ignored")
-        elif not loc.bundled and shipped_loc is not None:
-            problems.append(f"stylehunt bundles {name}@{loc.version}; the bundled file is always used, never this one")
+        elif not loc.bundled and shipped is not None:
+            # Any Hub version of a bundled name is a takeover (a newer version would be loaded instead of the
+            # bundled one); `stylehunt submit` refuses the name, and so does the review. Its file is not fetched.
+            problems.append(
+                f"{name} is taken: it belongs to stylehunt (a bundled preset, version"
+                f" {', '.join(shipped.sorted_versions())}); an index may not add a Hub version of it"
+            )
+            return VersionCheck(name=name, version=loc.version, location=loc.location, sha256=None, problems=tuple(problems))
     if not loc.bundled and loc.sha256 is None:
         problems.append("not pinned: a Hub version needs the sha256 of its stylehunt_preset.json")
     if problems and loc.bundled:

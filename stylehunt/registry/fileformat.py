@@ -48,6 +48,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MAX_FILE_BYTES",
     "PRESET_FIELDS",
+    "check_given_fields",
     "parse_preset_dict",
     "parse_preset_json",
     "read_preset_bytes",
@@ -330,6 +331,29 @@ def preset_to_dict(preset: Any) -> dict[str, Any]:
     return _file_dict(parse_preset_dict(raw))
 
 
+#: What :func:`check_given_fields` puts in the place of a field an in-memory preset may leave unset.
+_UNSET_STANDINS = {"name": "unnamed", "version": "0.0.0", "license": "other", "model": "owner/model",
+                   "provenance": {"kind": "manual", "source": "in memory"}}
+
+
+def check_given_fields(fields: Mapping[str, Any], label: str) -> None:
+    """Run the file format's checks on the fields a :class:`~stylehunt.Preset` was given, at construction.
+
+    An in-memory preset may leave ``name``, ``version``, ``license``, ``model`` and ``provenance`` unset
+    (stand-ins are checked instead), but what it sets must be what a file may hold: ``description=5``,
+    ``name='../../x'``, an invalid fingerprint or non-JSON provenance are refused now, not at ``save``.
+    """
+    filled = {**fields, **{k: v for k, v in _UNSET_STANDINS.items() if fields.get(k) in (None, "")}}
+    try:
+        text = json.dumps(_file_dict(filled), allow_nan=False)
+    except RecursionError:
+        raise PresetFileError(f"{label}: JSON nested more than {MAX_JSON_DEPTH} levels deep (arrays and objects inside"
+                              " each other)", hint="provenance and metadata must nest less deeply") from None
+    except (TypeError, ValueError) as e:
+        raise PresetFileError(f"{label}: not plain JSON ({e})", hint="provenance and metadata must hold JSON values only") from None
+    parse_preset_dict(load_json(text, what=label, error=_file_error(None)))
+
+
 def _file_dict(fields: Mapping[str, Any]) -> dict[str, Any]:
     model: dict[str, Any] = {"id": fields["model"]}
     if fields["fingerprint"] is not None:
@@ -407,4 +431,11 @@ def write_preset_file(preset: Any, path: str | os.PathLike) -> Path:
     p = Path(path).expanduser()
     if p.is_dir() or (not p.suffix and not p.exists()):
         p = p / FILENAME
-    return atomic_write_bytes(p, text.encode("utf-8"))
+    data = text.encode("utf-8")
+    if len(data) > MAX_FILE_BYTES:  # every reader refuses it: never write a file stylehunt cannot load
+        raise PresetFileError(
+            f"{p}: the preset file would be {len(data)} bytes; the limit is {MAX_FILE_BYTES} bytes, so it was not written",
+            path=str(p),
+            hint="shorten the longest fields (provenance, metadata, description)",
+        )
+    return atomic_write_bytes(p, data)

@@ -22,7 +22,16 @@ from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 from ..scalars import as_real
 from ..errors import InvalidPresetError
 from .fields import check_heads_in_fingerprint
-from .fileformat import dumps, parse_preset_dict, parse_preset_json, preset_to_dict, read_preset_bytes, write_preset_file
+from .fileformat import (
+    PRESET_FIELDS,
+    check_given_fields,
+    dumps,
+    parse_preset_dict,
+    parse_preset_json,
+    preset_to_dict,
+    read_preset_bytes,
+    write_preset_file,
+)
 from .locate import locate_preset
 
 if TYPE_CHECKING:
@@ -146,6 +155,7 @@ class Preset:
             if not isinstance(self.fingerprint, dict):
                 raise InvalidPresetError(f"Expected `fingerprint` to be a dict (HeadGrid.fingerprint()), but got {self.fingerprint!r}")
             check_heads_in_fingerprint(self.heads, self.fingerprint)
+        check_given_fields({f: getattr(self, f) for f in PRESET_FIELDS}, self.label)
 
     @property
     def label(self) -> str:

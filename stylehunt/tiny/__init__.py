@@ -49,14 +49,15 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
-from ..errors import UnsupportedModelError
+from ..errors import StorageError, UnsupportedModelError
 
 if TYPE_CHECKING:  # heavy imports only when building
     from diffusers import DiffusionPipeline
@@ -181,25 +182,61 @@ def tiny_pipeline_path(family: str = "sd3") -> Path:
     if _is_complete(final):
         return final
     parent.mkdir(parents=True, exist_ok=True)
-    if final.exists():
-        # Not something this module writes (its folders appear complete); do not trust it.
-        logger.warning("Removing incomplete tiny model folder %s and rebuilding it", final)
-        shutil.rmtree(final)
-    logger.info("Building tiny %s pipeline into %s", family, final)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=parent))
-    try:
-        save_tiny_pipeline(tmp, family, seed=0)
+    with _build_lock(parent):
+        if _is_complete(final):  # another process built it while this one waited
+            return final
+        # Holding the lock, no build is running: a temporary folder left now is a killed build's (kill -9).
+        for stale in parent.glob(f".{final.name}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        if final.exists():
+            # Not something this module writes (its folders appear complete); do not trust it.
+            logger.warning("Removing incomplete tiny model folder %s and rebuilding it", final)
+            shutil.rmtree(final)
+        logger.info("Building tiny %s pipeline into %s", family, final)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=parent))
         try:
-            os.replace(tmp, final)
-        except OSError:
-            # Another process finished the same build first; its copy is identical.
-            if not _is_complete(final):
+            try:
+                save_tiny_pipeline(tmp, family, seed=0)
+            except Exception as e:  # a full disk or `ulimit -f` reaches safetensors as its own error class
+                if isinstance(e, OSError) or type(e).__name__ == "SafetensorError":
+                    raise StorageError(
+                        f"could not build the tiny {family} model in {parent}: {e}",
+                        path=str(parent),
+                        hint="free some disk space there (or raise `ulimit -f`), or set STYLEHUNT_CACHE to another folder",
+                    ) from e
                 raise
-            logger.debug("Tiny %s pipeline was built concurrently; using %s", family, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+            # mkdtemp makes it 0700: give it what the umask gives new folders, so a shared cache serves every user
+            mask = os.umask(0o022)
+            os.umask(mask)
+            os.chmod(tmp, 0o777 & ~mask)
+            try:
+                os.replace(tmp, final)
+            except OSError:
+                # Another process finished the same build first (one that took no lock); its copy is identical.
+                if not _is_complete(final):
+                    raise
+                logger.debug("Tiny %s pipeline was built concurrently; using %s", family, final)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+@contextlib.contextmanager
+def _build_lock(folder: Path) -> Iterator[None]:
+    """One build of a tiny model at a time: ``flock`` on the cache folder itself (no lock file is left behind;
+    the kernel drops a killed builder's lock)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: builds may overlap (each renames a whole folder)
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def load_tiny_pipeline(family: str = "sd3") -> DiffusionPipeline:
