@@ -30,6 +30,7 @@ from typing import Any
 import click
 
 from .app import cli, quiet_model_loading
+from .generate_args import generate_command
 from .params import FiniteFloat, device_option, image_out, seed_option, writable_folder_problem
 from .terminal import printable
 from ..errors import ResumeMismatchError, SearchConfigError, StorageError, StylehuntError
@@ -407,6 +408,7 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
         click.echo(f"held-out: {result.heldout_score:.4f} with the preset, {result.heldout_baseline:.4f} without "
                    f"({result.heldout_gain:+.4f})")
     click.echo(f"run folder: {printable(str(run_dir))}")
+    click.echo(f"use it:     {printable(generate_command(opts['model'], run_dir, search_set.prompts[0]))}")
 
 
 @cli.command()
