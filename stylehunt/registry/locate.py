@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
-from ..errors import HubRevisionNotFoundError, PresetIntegrityError, RegistryIndexError
+from ..errors import (
+    HubRevisionNotFoundError,
+    PresetFileError,
+    PresetIntegrityError,
+    PresetNotFoundError,
+    PresetReferenceError,
+    RegistryIndexError,
+)
 from ..files import read_regular_file
 from .fileformat import FILENAME, MAX_FILE_BYTES, parse_preset_json, read_preset_bytes
 from .index import bundled_preset_file, find_version
@@ -101,7 +108,19 @@ def _read_fetched(fetched: "HubFile", what: str) -> bytes:
 
 def _locate_name(ref: Reference) -> LocatedPreset:
     assert ref.name is not None  # parse_reference sets it for names
-    return locate_version(ref.name, find_version(ref))
+    try:
+        entry = find_version(ref)
+    except (PresetNotFoundError, PresetReferenceError) as e:
+        if not os.path.isdir(os.path.expanduser(ref.text)):
+            raise
+        # A folder here that holds no preset file yet: most likely a search's run folder, still running or stopped
+        raise PresetFileError(
+            f"{ref.text} is a folder here but holds no {FILENAME} (a search still running, or stopped before its "
+            f"end?), and no registry preset has that name either",
+            path=ref.text, hint=f"finish the search (stylehunt search --resume {ref.text}), or write ./{ref.text} "
+            "for a folder holding a preset",
+        ) from e
+    return locate_version(ref.name, entry)
 
 
 def locate_version(name: str, loc: VersionEntry, *, presets_root: Any = None) -> LocatedPreset:
