@@ -178,10 +178,6 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
         click.echo(str(path))
 
 
-def _write_images(images: list) -> list[Path]:
-    for path, picture in images:  # PNG/JPEG bytes in memory, then an atomic rename: never through a link
-        atomic_write_image(picture, path)
-    return [path for path, _ in images]
 
 
 def _write_videos(videos: list, out: Path, fps: int) -> list[Path]:

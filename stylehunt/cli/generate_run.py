@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import click
-
 from ..errors import GuidanceError, NonFiniteGuidanceError, StorageError
 from ..files import atomic_write_image
 
@@ -144,10 +142,3 @@ def write_images(files: list[tuple[Path, Any, dict | None]], text: Callable[[dic
         atomic_write_image(picture, path, text=text(meta) if meta else None)
     return [path for path, _, _ in files]
 
-
-def check_count(seeds: Sequence[int], strengths: list | None, scales: list | None, limit: int) -> None:
-    """Refuse a command that would sample more than ``limit`` images, before anything loads."""
-    count = len(seeds) * len(strengths or [0]) * len(scales or [0])
-    if count > limit:
-        raise click.UsageError(f"this command would sample {count} images ({len(seeds)} seeds x "
-                               f"{len(strengths or [0])} strengths x {len(scales or [0])} scales); at most {limit} at once")

@@ -30,8 +30,9 @@ from ..errors import (
 )
 from ..files import read_regular_file
 from .fileformat import FILENAME, MAX_FILE_BYTES, parse_preset_json, read_preset_bytes
-from .index import bundled_preset_file, find_version
+from .index import bundled_preset_file, find_version, get_index
 from .indexfile import VersionEntry
+from .names import is_valid_name
 from .references import HUB_PREFIX, Reference, is_version_spec, parse_reference
 
 if TYPE_CHECKING:
@@ -71,6 +72,13 @@ def locate_preset(ref: "str | os.PathLike[str]") -> LocatedPreset:
     if parsed.kind == "hub":
         return _locate_hub(parsed)
     assert parsed.path is not None  # parse_reference sets it for paths
+    if isinstance(ref, str) and is_valid_name(parsed.text) and parsed.text in get_index().presets:
+        # a run folder named exactly like a registry preset: neither is guessed
+        raise PresetReferenceError(
+            f"{parsed.text!r} is both a folder here holding a preset and a registry preset",
+            ref=parsed.text, hint=f"write ./{parsed.text} for the folder, or {parsed.text}@"
+            f"{get_index().presets[parsed.text].latest} for the registry preset",
+        )
     path, raw = read_preset_bytes(parsed.path)
     fields = parse_preset_json(raw, path=path)
     return LocatedPreset(fields=fields, ref=str(path), kind="path", path=path, sha256=hashlib.sha256(raw).hexdigest())
