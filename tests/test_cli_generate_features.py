@@ -263,3 +263,88 @@ def test_save_preset_writes_the_heads_with_the_strength_and_scale_used(tmp_path,
 def test_save_preset_refusals_come_before_loading(argv, message, tmp_path, capsys, no_model):
     code, _, err = _run(capsys, "generate", *argv, "--prompt", "x", "--out", tmp_path / "x.png")
     assert code == 2 and message in err
+
+
+# --- img2img, inpainting, reference images --------------------------------------------------------------
+
+
+def _record(path) -> dict:
+    with Image.open(path) as image:
+        return json.loads(image.text["stylehunt"])
+
+
+def test_image_and_mask_switch_to_the_img2img_and_inpaint_pipelines_and_stay_guided(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (48, 80, 3), dtype=np.uint8)).save("start.png")
+    Image.fromarray(np.full((48, 80, 3), 200, dtype=np.uint8)).save("grey.png")
+    mask = np.zeros((48, 80), dtype=np.uint8)
+    mask[:, 40:] = 255
+    Image.fromarray(mask).save("mask.png")
+    base = ["generate", "--heads", "0:1,1:2", "--prompt", "a cat", "--steps", "2"]
+    code, out, err = _run(capsys, *base, "--image", "start.png", "--image-strength", "0.5", "--out", "i2i.png",
+                          "--baseline")
+    assert code == 0, err
+    record = _record("i2i.png")
+    assert record["pipeline"] == "StableDiffusion3Img2ImgPipeline" and record["image_strength"] == 0.5
+    assert (record["width"], record["height"]) == (80, 48)  # the input image's size by default
+    assert not np.array_equal(_pixels("i2i.png"), _pixels("i2i.baseline.png"))  # guidance acts on img2img
+    assert _run(capsys, *base, "--image", "grey.png", "--image-strength", "0.5", "--out", "grey-out.png")[0] == 0
+    assert not np.array_equal(_pixels("grey-out.png"), _pixels("i2i.png"))  # the image is used
+    code, out, err = _run(capsys, "show", "i2i.png")
+    assert "StableDiffusion3Img2ImgPipeline" in out and "--image start.png --image-strength 0.5" in out
+
+    code, out, err = _run(capsys, *base, "--image", "start.png", "--mask", "mask.png", "--out", "inpaint.png",
+                          "--baseline")
+    assert code == 0, err
+    assert _record("inpaint.png")["pipeline"] == "StableDiffusion3InpaintPipeline"
+    assert _record("inpaint.png")["mask"] == "mask.png"
+    assert not np.array_equal(_pixels("inpaint.png"), _pixels("inpaint.baseline.png"))
+
+
+@pytest.mark.parametrize("family, pipeline", [("flux", "FluxImg2ImgPipeline"), ("qwenimage", "QwenImageImg2ImgPipeline")])
+def test_img2img_on_other_families(family, pipeline, request, tmp_path, capsys):
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "s.png")
+    out = tmp_path / "o.png"
+    code, _, err = _run(capsys, "generate", "--model", request.getfixturevalue(f"tiny_{family}_path"), "--heads", "0:1",
+                        "--prompt", "a cat", "--steps", "2", "--image", tmp_path / "s.png", "--out", out, "--baseline")
+    assert code == 0, err
+    assert _record(out)["pipeline"] == pipeline
+    assert not np.array_equal(_pixels(out), _pixels(tmp_path / "o.baseline.png"))
+
+
+def test_flux2_takes_image_as_a_reference_and_refuses_a_strength_for_it(tiny_flux2_path, tmp_path, capsys):
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "r.png")
+    out = tmp_path / "o.png"
+    base = ["generate", "--model", tiny_flux2_path, "--heads", "0:1", "--prompt", "a cat", "--steps", "2", "--image",
+            tmp_path / "r.png", "--out", out]
+    code, _, err = _run(capsys, *base, "--image-strength", "0.5")
+    assert code == 2 and "Flux2KleinPipeline takes --image as a reference image" in err and not out.exists()
+    code, _, err = _run(capsys, *base)
+    assert code == 0, err and _record(out)["pipeline"] == "Flux2KleinPipeline" and _record(out)["image"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--mask", "{m}"], "--mask marks what to repaint in --image; give --image too"),
+    (["--image-strength", "0.5"], "give --image too"),
+    (["--image", "{i}", "--image-strength", "0"], "0<x<=1"),
+    (["--image", "{i}", "--mask", "{small}"], "the mask is 8x8 px but --image is 16x16 px"),
+    (["--image", "{txt}"], "not an image PIL can read"),
+])
+def test_image_option_refusals_come_before_loading(argv, message, tmp_path, capsys, no_model):
+    Image.new("RGB", (16, 16)).save(tmp_path / "i.png")
+    Image.new("L", (16, 16)).save(tmp_path / "m.png")
+    Image.new("L", (8, 8)).save(tmp_path / "small.png")
+    (tmp_path / "t.txt").write_text("not an image")
+    names = {"i": tmp_path / "i.png", "m": tmp_path / "m.png", "small": tmp_path / "small.png", "txt": tmp_path / "t.txt"}
+    argv = [a.format(**names) for a in argv]
+    code, _, err = _run(capsys, "generate", "--heads", "0:1", "--prompt", "x", *argv, "--out", tmp_path / "x.png")
+    assert code == 2 and message in err, err
+
+
+def test_a_family_without_an_image_pipeline_is_refused_naming_it(tiny_wan_path, tmp_path, capsys):
+    Image.new("RGB", (16, 16)).save(tmp_path / "i.png")
+    code, _, err = _run(capsys, "generate", "--model", tiny_wan_path, "--heads", "0:1", "--prompt", "x", "--image",
+                        tmp_path / "i.png", "--out", tmp_path / "v.mp4")
+    assert code == 2 and "WanPipeline has no image-to-image (--image) pipeline that stylehunt guides" in err
+    assert not list(tmp_path.glob("v*"))

@@ -16,6 +16,7 @@ import click
 from .app import cli, quiet_model_loading
 from .generate_args import read_generate_args, save_adhoc_preset
 from .generate_run import cell_strengths, plan_outputs, run_plan, sample, write_images
+from .image_inputs import check_image_options, image_pipeline, image_size, read_image
 from .imagemeta import generation_record, png_text
 from .params import FiniteFloat, device_option, media_out, seed_option
 from ..files import VIDEO_SUFFIX, atomic_write_image, atomic_write_video, check_video_writer
@@ -93,11 +94,19 @@ def _parse_heads(spec: str) -> list[tuple[int, int]]:
               help="Output path: an image (.png, .jpg, .webp, ...), or .mp4 for a video model (Wan), which also "
               "gets a contact sheet of sampled frames, NAME.frames.png. A PNG records the generation parameters "
               "(read them with `stylehunt show NAME.png`).")
+@click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              callback=read_image, help="Start from this image (img2img; the model's Img2Img pipeline), or for FLUX.2 "
+              "give it as a reference image. Default size: the image's.")
+@click.option("--mask", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              callback=read_image, help="Inpaint --image where this mask is white (the model's Inpaint pipeline).")
+@click.option("--image-strength", type=FiniteFloat(0.0, 1.0, min_open=True), default=None,
+              help="img2img/inpaint: how far --image is noised before denoising (diffusers' `strength`; 1 replaces "
+              "it; default: the pipeline's, 0.6 for most).")
 @click.option("--save-preset", type=click.Path(dir_okay=True, path_type=Path), default=None, metavar="FILE",
               help="Also save the --heads preset (with the u and w used) as a preset file (.json, or a folder).")
 def generate(model, presets, head_specs, strengths, scales, identity, prompt, negative_prompt, guidance_scale,
              true_cfg_scale, steps, height, width, seed, seed_spec, num_images, start, stop, frames, fps, baseline,
-             dtype, device, out, save_preset):
+             dtype, device, out, image, mask, image_strength, save_preset):
     """Generate an image (or a video) with presets applied, and optionally the unguided baseline.
 
     Every option is checked before the model loads, except what needs the model (the size multiple,
@@ -121,6 +130,7 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
     if true_cfg_scale is not None and negative_prompt is None:
         raise click.BadParameter("true CFG compares against a negative prompt; give --negative-prompt too",
                                  param_hint="'--true-cfg-scale'")
+    check_image_options(image, mask, image_strength)
     args = read_generate_args(presets, head_specs, strengths, scales, seed, seed_spec, num_images, save_preset, model)
     if video_out and args.sweep:
         raise click.UsageError("a --strength/--scale sweep makes one grid image, and a video model writes an mp4; "
@@ -139,9 +149,11 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
     quiet_model_loading()
     pipe = load_pipeline(model, dtype=dtype, device=device)
     pipe.set_progress_bar_config(disable=True)
+    height, width = image_size(pipe, image, height, width)
     video = _check_for_pipeline(pipe, height=height, width=width, true_cfg_scale=true_cfg_scale, out=out,
                                 frames=frames, fps=fps, negative_prompt=negative_prompt)
-    kwargs = {"num_inference_steps": steps, "height": height, "width": width, "output_type": "np"}
+    pipe, image_kwargs = image_pipeline(pipe, image, mask, image_strength)
+    kwargs = {"num_inference_steps": steps, "height": height, "width": width, "output_type": "np", **image_kwargs}
     if frames is not None:
         kwargs["num_frames"] = frames
     for key, value in (("negative_prompt", negative_prompt), ("guidance_scale", guidance_scale),
@@ -158,7 +170,9 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
             model=model, prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps,
             size=picture.size, presets=list(zip(args.labels, chosen)), strengths=used,
             scale=w if w is not None else chosen[0].scale, identity=identity, start=start, stop=stop,
-            guidance_scale=guidance_scale, true_cfg_scale=true_cfg_scale, guided=guided, grid=grid)
+            guidance_scale=guidance_scale, true_cfg_scale=true_cfg_scale, guided=guided, grid=grid,
+            inputs={"pipeline": type(pipe).__name__, "image_strength": image_strength,
+                    **{k: v.info.get("path") if v is not None else None for k, v in (("image", image), ("mask", mask))}})
 
     files = run_plan(pipe, chosen, plan, draw=draw, own=args.own, given=args.given, scale=scale,
                      apply_kwargs=dict(identity=identity, start=start, stop=stop), record=None if video else record)

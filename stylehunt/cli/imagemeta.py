@@ -22,12 +22,14 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 def generation_record(*, model: str, prompt: str, negative_prompt: str | None, seed: int, steps: int,
                       size: tuple[int, int], presets: Sequence[tuple[str, Any]], strengths: Sequence[float] | None,
                       scale: float | None, identity: str, start: float, stop: float, guidance_scale: float | None,
-                      true_cfg_scale: float | None, guided: bool, grid: dict[str, list[float]] | None = None) -> dict:
+                      true_cfg_scale: float | None, guided: bool, grid: dict[str, list[float]] | None = None,
+                      inputs: dict[str, Any] | None = None) -> dict:
     """The parameters one output was made with; ``presets`` are ``(reference as typed, Preset)`` pairs.
 
     ``strengths`` (one u per preset) and ``scale`` are what the engine used, the presets' own values
     where the command line gave none; a baseline (``guided=False``) records them too, as the
-    settings it is the unguided twin of.
+    settings it is the unguided twin of. ``inputs``: the pipeline class, and ``--image``, ``--mask``
+    and ``--image-strength`` (paths as given).
     """
     from .. import __version__
 
@@ -41,6 +43,7 @@ def generation_record(*, model: str, prompt: str, negative_prompt: str | None, s
               "seed": seed, "steps": steps, "width": size[0], "height": size[1], "guided": guided,
               "presets": entries, "scale": w, "identity": identity, "start": start, "stop": stop,
               "guidance_scale": guidance_scale, "true_cfg_scale": true_cfg_scale}
+    record.update(inputs or {})
     if grid:
         record["grid"] = grid
     return record
@@ -64,6 +67,12 @@ def a1111_text(record: dict) -> str:
         pairs.append(("CFG scale", record["guidance_scale"]))
     if record["true_cfg_scale"] is not None:
         pairs.append(("True CFG scale", record["true_cfg_scale"]))
+    if record.get("image"):
+        pairs.append(("Init image", record["image"]))
+        if record.get("mask"):
+            pairs.append(("Mask", record["mask"]))
+        if record.get("image_strength") is not None:
+            pairs.append(("Denoising strength", record["image_strength"]))  # A1111's name for diffusers' strength
     if record["guided"]:
         pairs += [("Style presets", " ".join(_preset_text(e) for e in record["presets"])),
                   ("Style scale", record["scale"]), ("Style identity", record["identity"]),
@@ -118,11 +127,12 @@ def _record_lines(path: str, r: dict) -> list[str]:
     lines = [f"{path}", f"  prompt:       {r.get('prompt')}"]
     if r.get("negative_prompt"):
         lines.append(f"  negative:     {r['negative_prompt']}")
-    lines += [f"  model:        {r.get('model')}",
+    lines += [f"  model:        {r.get('model')}" + (f" ({r['pipeline']})" if r.get("pipeline") else ""),
               f"  seed:         {r.get('seed')}",
               f"  steps:        {r.get('steps')}",
               f"  size:         {r.get('width')}x{r.get('height')}"]
-    for key, label in (("guidance_scale", "CFG scale:   "), ("true_cfg_scale", "true CFG:    ")):
+    for key, label in (("guidance_scale", "CFG scale:   "), ("true_cfg_scale", "true CFG:    "),
+                       ("image", "image:       "), ("mask", "mask:        "), ("image_strength", "image strength:")):
         if r.get(key) is not None:
             lines.append(f"  {label} {r[key]}")
     presets = r.get("presets") or []
@@ -170,7 +180,8 @@ def rerun_command(r: dict) -> str | None:
              "--height", str(r.get("height")), "--width", str(r.get("width"))]
     if r.get("negative_prompt"):
         args += ["--negative-prompt", r["negative_prompt"]]
-    for key in ("guidance_scale", "true_cfg_scale"):
+    for key in ("guidance_scale", "true_cfg_scale", "image", "mask", "image_strength"):
         if r.get(key) is not None:
-            args += [f"--{key.replace('_', '-')}", f"{r[key]:g}"]
+            value = r[key]
+            args += [f"--{key.replace('_', '-')}", f"{value:g}" if isinstance(value, float) else str(value)]
     return shlex.join(args + ["--out", "again.png"])
