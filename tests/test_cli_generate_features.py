@@ -348,3 +348,30 @@ def test_a_family_without_an_image_pipeline_is_refused_naming_it(tiny_wan_path, 
                         tmp_path / "i.png", "--out", tmp_path / "v.mp4")
     assert code == 2 and "WanPipeline has no image-to-image (--image) pipeline that stylehunt guides" in err
     assert not list(tmp_path.glob("v*"))
+
+
+# --- local scorer weights as search flags ---------------------------------------------------------------
+
+from tests.test_objectives import tiny_aesthetic, tiny_open_clip  # noqa: E402,F401  (module-scoped fixtures)
+
+
+def test_search_scores_with_local_scorer_weights_given_as_flags(tiny_open_clip, tiny_aesthetic, tmp_path, monkeypatch,
+                                                                capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # nothing may come from the Hub
+    (tmp_path / "prompts.txt").write_text("a red house\na small dog\n")
+    weights, _ = tiny_aesthetic
+    code, out, err = _run(capsys, "search", "--model", "tiny-sd3", "--objective", "aesthetic", "--clip-model",
+                          f"local-dir:{tiny_open_clip}", "--aesthetic-weights", weights, "--prompts", "prompts.txt",
+                          "--num-prompts", 2, "--num-heldout", 0, "--rounds", 1, "--per-round", 1, "--layers", 0,
+                          "--steps", 2, "--resolution", 64, "--out", "runs/pretty")
+    assert code == 0, err
+    scorer = stylehunt.Preset.from_file("runs/pretty").provenance["settings"]["objective"]
+    assert scorer["weights"] == str(weights) and scorer["clip_model"] == f"local-dir:{tiny_open_clip}"
+
+
+def test_a_scorer_flag_for_a_term_the_objective_lacks_is_refused(tmp_path, capsys, no_model):
+    code, _, err = _run(capsys, "search", "--model", "tiny-sd3", "--objective", "brightness", "--aesthetic-weights",
+                        tmp_path / "mlp.pth", "--resolution", 64, "--out", tmp_path / "run")
+    assert code == 2 and "'--aesthetic-weights'" in err and "--objective brightness does not use" in err
+    assert not (tmp_path / "run").exists()

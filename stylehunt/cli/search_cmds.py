@@ -31,6 +31,7 @@ import click
 
 from .app import cli, quiet_model_loading
 from .generate_args import generate_command
+from .scorer_opts import objective_options, scorer_options
 from .params import FiniteFloat, device_option, image_out, seed_option, writable_folder_problem
 from .terminal import printable
 from ..errors import ResumeMismatchError, SearchConfigError, StorageError, StylehuntError
@@ -174,10 +175,10 @@ def _check_run_folder(flag: str, run_dir: Path, resume: bool) -> None:
         read_state(run_dir)
 
 
-def _load_objective(spec: str, style: str):
+def _load_objective(spec: str, style: str, options: dict[str, Any]):
     from ..objectives import build_objective
 
-    return build_objective(spec, style=style)
+    return build_objective(spec, style=style, **options)
 
 
 def _skeleton(model: str) -> Any:
@@ -308,6 +309,7 @@ def _is_main() -> bool:
               help="Continue the run in this folder (omitted options are taken from it).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@scorer_options
 @click.pass_context
 def search(ctx: click.Context, **opts: Any) -> None:
     """Search attention heads whose guidance raises an objective; write a run folder with the preset.
@@ -360,7 +362,7 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
         rerank=opts["rerank"], keep=opts["keep"],
     )
     settings = SearchSettings(rounds=opts["rounds"], per_round=opts["per_round"], **settings_kwargs)
-    objective = _load_objective(opts["objective"], opts["style"])
+    objective = _load_objective(opts["objective"], opts["style"], objective_options(opts["objective"], opts))
     source = load_prompts(opts["prompts"], column=opts["prompt_column"], category=opts["category"])
     search_set, heldout_set = source.split(opts["num_prompts"], opts["num_heldout"], seed=opts["prompt_seed"])
     settings.resolved(len(search_set.prompts), opts["resolution"] or 0, opts["resolution"] or 0)  # --screen-prompts
