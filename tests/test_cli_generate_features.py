@@ -375,3 +375,20 @@ def test_a_scorer_flag_for_a_term_the_objective_lacks_is_refused(tmp_path, capsy
                         tmp_path / "mlp.pth", "--resolution", 64, "--out", tmp_path / "run")
     assert code == 2 and "'--aesthetic-weights'" in err and "--objective brightness does not use" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_video_seeds_write_one_mp4_each_and_the_contact_sheet_carries_the_parameters(tiny_wan_path, tmp_path, capsys):
+    out = tmp_path / "clip.mp4"
+    code, printed, err = _run(capsys, "generate", "--model", tiny_wan_path, "--heads", "0:1", "--prompt", "a cat",
+                              "--steps", "2", "--height", "32", "--width", "48", "--frames", "5", "--num-images", "2",
+                              "--out", out)
+    assert code == 0, err
+    assert printed.split() == [str(tmp_path / n) for n in ("clip-0.mp4", "clip-0.frames.png", "clip-1.mp4",
+                                                            "clip-1.frames.png")]
+    record = _record(tmp_path / "clip-1.frames.png")
+    assert (record["seed"], record["width"], record["height"], record["pipeline"]) == (1, 48, 32, "WanPipeline")
+    code, printed, _ = _run(capsys, "show", tmp_path / "clip-1.frames.png")
+    assert code == 0 and "seed:         1" in printed
+    code, _, err = _run(capsys, "generate", "--model", tiny_wan_path, "--heads", "0:1", "--prompt", "a cat",
+                        "--scale", "1,2", "--out", tmp_path / "sweep.mp4")
+    assert code == 2 and "a video model writes an mp4; run one command per value" in err

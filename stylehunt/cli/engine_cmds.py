@@ -168,20 +168,21 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
     def record(seed, picture, used, w, guided, grid):
         return generation_record(
             model=model, prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps,
-            size=picture.size, presets=list(zip(args.labels, chosen)), strengths=used,
+            size=(picture[0] if video else picture).size, presets=list(zip(args.labels, chosen)), strengths=used,
             scale=w if w is not None else chosen[0].scale, identity=identity, start=start, stop=stop,
             guidance_scale=guidance_scale, true_cfg_scale=true_cfg_scale, guided=guided, grid=grid,
             inputs={"pipeline": type(pipe).__name__, "image_strength": image_strength,
                     **{k: v.info.get("path") if v is not None else None for k, v in (("image", image), ("mask", mask))}})
 
     files = run_plan(pipe, chosen, plan, draw=draw, own=args.own, given=args.given, scale=scale,
-                     apply_kwargs=dict(identity=identity, start=start, stop=stop), record=None if video else record)
+                     apply_kwargs=dict(identity=identity, start=start, stop=stop), record=record)
     out.parent.mkdir(parents=True, exist_ok=True)
     if video:
         written = []
         for seed, path, base in plan.outputs:
             mine = [(p, frames_) for p, frames_, _ in files if p in (path, base)]
-            written += _write_videos(mine, path, fps or DEFAULT_FPS)
+            meta = next(m for p, _, m in files if p == path)  # an mp4 keeps no text: its contact sheet does
+            written += _write_videos(mine, path, fps or DEFAULT_FPS, text=png_text(meta))
     else:
         written = write_images(files, png_text)
     if save_preset is not None:
@@ -194,15 +195,15 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
 
 
 
-def _write_videos(videos: list, out: Path, fps: int) -> list[Path]:
-    """Each video's mp4 (encoded into a temporary sibling, renamed into place), then the contact sheet."""
+def _write_videos(videos: list, out: Path, fps: int, text: dict[str, str] | None = None) -> list[Path]:
+    """Each video's mp4 (encoded into a temporary sibling, renamed into place), then the contact sheet (with ``text``)."""
     from ..headhunter.report import contact_sheet
 
     for path, frames in videos:
         atomic_write_video(frames, path, fps=fps)
     sheet = out.with_name(f"{out.stem}.frames.png")
     labels = ["guided", "baseline"][: len(videos)]
-    atomic_write_image(contact_sheet([frames for _, frames in videos], row_labels=labels), sheet)
+    atomic_write_image(contact_sheet([frames for _, frames in videos], row_labels=labels), sheet, text=text)
     return [path for path, _ in videos] + [sheet]
 
 
