@@ -137,6 +137,8 @@ def test_show_reads_another_tools_parameters_and_refuses_images_without_any(tmp_
     Image.new("RGB", (8, 8)).save("photo.jpg")
     code, _, err = _run(capsys, "show", "plain.png")
     assert code == 1 and "plain.png: no generation parameters in this PNG" in err and "Traceback" not in err
+    code, _, err = _run(capsys, "show", "gone.png")
+    assert code == 1 and "gone.png: no such image file" in err
     code, _, err = _run(capsys, "show", "photo.jpg")
     assert code == 1 and "a JPEG image; generation parameters are read from PNG files" in err
 
@@ -213,6 +215,11 @@ def test_strength_and_scale_sweep_make_one_labelled_grid_of_the_single_images(tm
             assert np.array_equal(grid[top:top + 64, x:x + 64], _pixels(single)), (u, w)
     record = json.loads(Image.open("grid.png").text["stylehunt"])
     assert record["grid"] == {"strength": [0.2, 0.8], "scale": [1.0, 4.0]}
+    code, out, _ = _run(capsys, "show", "grid.png")
+    assert "u=(grid)" in out and "grid strength: 0.2, 0.8" in out and "scale w:      (grid)" in out
+    again = shlex.split(next(l for l in out.splitlines() if "as a command:" in l).split("as a command:")[1])
+    assert "0.2,0.8" in again and "1,4" in again
+    assert _run(capsys, *again[1:])[0] == 0 and np.array_equal(_pixels("again.png"), grid)  # the same grid again
     label_row = _LABEL_H + _PAD + 64 // 2 - 5  # where tile() writes a row's label
     assert (grid[label_row:label_row + 10, :left] < 128).any() and (grid[:_LABEL_H, left:] < 128).any()  # labels drawn
 

@@ -115,7 +115,8 @@ def run_plan(pipe: Any, chosen: list, plan: Plan, *, draw: Callable[[int, str], 
         if plan.grid:
             picture = grid_image(cells, plan)
             axes = {k: v for k, v in (("strength", plan.strengths), ("scale", plan.scales)) if v is not None}
-            meta = record(seed, cells[0][0], used if plan.strengths is None else None, scale, True, axes) if record else None
+            swept = used if plan.strengths is None else [None] * len(chosen)  # None: u is the grid's column
+            meta = record(seed, cells[0][0], swept, scale, True, axes) if record else None
         else:
             picture = cells[0][0]
             meta = record(seed, picture, used, scale, True, None) if record else None

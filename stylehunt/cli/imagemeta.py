@@ -55,8 +55,13 @@ def _value(value: Any) -> str:
 
 
 def _preset_text(entry: dict) -> str:
-    label = f"{entry['name']}@{entry['version']}" if entry["name"] and entry["version"] else entry["ref"]
-    return f"{label}:{entry['strength']:g}"
+    """``name@version:u``, or for ad-hoc heads ``L0H1+L1H2:u``."""
+    if entry["name"] and entry["version"]:
+        label = f"{entry['name']}@{entry['version']}"
+    else:
+        label = "+".join(f"L{layer}H{head}" for layer, head in entry["heads"]) or entry["ref"]
+    u = entry["strength"]
+    return label if u is None else f"{label}:{u:g}"  # None: a strength sweep's grid (its "Grid strength")
 
 
 def a1111_text(record: dict) -> str:
@@ -141,8 +146,10 @@ def _record_lines(path: str, r: dict) -> list[str]:
     for e in presets if isinstance(presets, list) else []:
         name = f"{e.get('name')}@{e.get('version')}" if e.get("name") else "(ad hoc)"
         heads = ", ".join(f"L{h[0]}H{h[1]}" for h in e.get("heads") or [])
-        lines.append(f"    {e.get('ref')}  {name}  u={e.get('strength')}  heads {heads}")
-    lines.append(f"  scale w:      {r.get('scale')}   identity {r.get('identity')}, guided over steps {r.get('start')}-{r.get('stop')} of 1")
+        u = e.get("strength")
+        lines.append(f"    {e.get('ref')}  {name}  u={'(grid)' if u is None else u}  heads {heads}")
+    w = "(grid)" if (r.get("grid") or {}).get("scale") else r.get("scale")
+    lines.append(f"  scale w:      {w}   identity {r.get('identity')}, guided over steps {r.get('start')}-{r.get('stop')} of 1")
     for axis, values in (r.get("grid") or {}).items():
         lines.append(f"  grid {axis}:{' ' * max(1, 8 - len(axis))}{', '.join(str(v) for v in values)}")
     lines.append(f"  stylehunt:    {r.get('stylehunt')}")
@@ -158,24 +165,30 @@ def rerun_command(r: dict) -> str | None:
     import shlex
 
     args = ["stylehunt", "generate", "--model", str(r.get("model"))]
+    grid = r.get("grid") or {}
+    if grid.get("strength"):  # a strength sweep sets every preset's u
+        r = {**r, "presets": [{**e, "strength": None} for e in r.get("presets") or []]}
     if r.get("guided"):
         entries = r.get("presets") or []
         adhoc = [e for e in entries if not e.get("name")]
         for e in entries:
             if e.get("name"):
-                args += ["--preset", f"{e.get('ref')}:{e.get('strength'):g}"]
+                u = e.get("strength")
+                args += ["--preset", e.get("ref") if u is None else f"{e.get('ref')}:{u:g}"]
         for e in adhoc:
             args += ["--heads", ",".join(f"{h[0]}:{h[1]}" for h in e.get("heads") or [])]
         # REF:u sets a registry preset's u; --strength sets the ad-hoc ones' (once for all of them, or once each)
         us = [e.get("strength") for e in adhoc]
-        if len(set(us)) == 1:
+        if grid.get("strength"):
+            args += ["--strength", ",".join(f"{u:g}" for u in grid["strength"])]
+        elif len(set(us)) == 1:
             args += ["--strength", f"{us[0]:g}"]
         elif us and len(adhoc) == len(entries):
             for u in us:
                 args += ["--strength", f"{u:g}"]
         elif us:
             return None
-        args += ["--scale", f"{r.get('scale'):g}"]
+        args += ["--scale", ",".join(f"{w:g}" for w in grid["scale"]) if grid.get("scale") else f"{r.get('scale'):g}"]
     args += ["--prompt", str(r.get("prompt")), "--seed", str(r.get("seed")), "--steps", str(r.get("steps")),
              "--height", str(r.get("height")), "--width", str(r.get("width"))]
     if r.get("negative_prompt"):

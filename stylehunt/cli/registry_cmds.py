@@ -193,6 +193,10 @@ def show(ref: str, fmt: str) -> None:
     """
     from .imagemeta import is_image_path, show_image
 
+    if Path(ref).suffix.lower() in (".png", ".jpg", ".jpeg", ".webp") and not Path(ref).exists():
+        from ..errors import StylehuntError
+
+        raise StylehuntError(f"{ref}: no such image file", hint="give the path of a PNG that stylehunt generate wrote")
     if is_image_path(ref):
         lines = show_image(ref, fmt)
         click.echo(lines[0]) if fmt == "json" else _echo(*lines)
