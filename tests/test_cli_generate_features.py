@@ -124,6 +124,15 @@ def test_png_records_its_parameters_and_show_reads_them_back_as_a_command(tmp_pa
     assert json.loads(out)["stylehunt"] == record
 
 
+def test_the_first_command_a_user_types_with_no_other_flag(tmp_path, monkeypatch, capsys):
+    """No --steps, no size, no --model: the defaults (20 steps at tiny-sd3's own 256 px)."""
+    monkeypatch.chdir(tmp_path)
+    assert _run(capsys, "generate", "--preset", "tiny-sd3/warm:0.6", "--prompt", "a cat", "--out", "cat.png")[0] == 0
+    code, out, err = _run(capsys, "show", "cat.png")
+    assert code == 0, err
+    assert "tiny-sd3/warm@1.0.0  u=0.6" in out and "steps:        20" in out and "size:         256x256" in out
+
+
 def test_show_reads_another_tools_parameters_and_refuses_images_without_any(tmp_path, monkeypatch, capsys):
     from PIL.PngImagePlugin import PngInfo
 

@@ -115,6 +115,13 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
     finite. A video model writes NAME.mp4 (H.264, through diffusers' export_to_video with imageio and
     imageio-ffmpeg: pip install 'stylehunt[video]') and NAME.frames.png, 8 evenly spaced frames in a
     row (the baseline's below them with --baseline).
+
+    \b
+    stylehunt generate --preset runs/bright:0.6 --prompt "a cat" --seeds 0-3 --out cat.png
+    stylehunt generate --preset tiny-sd3/warm --strength 0.2,0.5,1 --scale 1,3,5 --prompt "a cat" --out grid.png
+    stylehunt generate --preset tiny-sd3/warm --image photo.png --mask mask.png --prompt "a cat" --out fixed.png
+
+    Several seeds write NAME-<seed>.png; a sweep writes one labelled grid (docs/cli.md).
     """
     video_out = out.suffix.lower() == VIDEO_SUFFIX
     for flag, value in (("--frames", frames), ("--fps", fps)):
