@@ -28,7 +28,7 @@ import re
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from .errors import StorageError, StylehuntError
 
@@ -37,6 +37,7 @@ __all__ = [
     "VIDEO_SUFFIX",
     "atomic_write_bytes",
     "atomic_write_image",
+    "read_image_text",
     "atomic_write_video",
     "check_video_writer",
     "sha256_file",
@@ -150,20 +151,65 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return _replace_atomically(path, lambda f, _name: f.write(data))
 
 
-def atomic_write_image(image: Any, path: str | os.PathLike) -> Path:
+def atomic_write_image(image: Any, path: str | os.PathLike, *, text: Mapping[str, str] | None = None) -> Path:
     """Save a ``PIL.Image`` atomically, in the format of ``path``'s suffix (PNG without one).
 
     Encoded into memory, then written by :func:`atomic_write_bytes`: a symlink at ``path`` is
-    replaced, never written through, and a crash leaves the old file whole.
+    replaced, never written through, and a crash leaves the old file whole. ``text`` goes into a
+    PNG as text chunks (key -> value; tEXt, or iTXt when a value is not Latin-1), the way A1111 and
+    ComfyUI record generation parameters; other formats are written without it.
     """
     import io
 
     from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
 
     target = Path(path)
+    fmt = Image.registered_extensions().get(target.suffix.lower(), "PNG")
+    options: dict[str, Any] = {}
+    if text and fmt == "PNG":
+        info = PngInfo()
+        for key, value in text.items():
+            info.add_text(key, value)
+        options["pnginfo"] = info
     buffer = io.BytesIO()
-    image.save(buffer, format=Image.registered_extensions().get(target.suffix.lower(), "PNG"))
+    image.save(buffer, format=fmt, **options)
     return atomic_write_bytes(target, buffer.getvalue())
+
+
+#: The most bytes of PNG text chunks :func:`read_image_text` returns (PIL's own cap per chunk is 1 MB).
+MAX_IMAGE_TEXT = 1 << 20
+
+
+def read_image_text(path: str | os.PathLike) -> dict[str, str]:
+    """The text chunks of the PNG at ``path`` (``{}`` for a PNG without any); a regular file only.
+
+    Raises :class:`StylehuntError` naming the file when it is not a readable PNG. PIL refuses a
+    text chunk over its own limit, so a hostile file cannot make this read unbounded text.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.is_file():
+        raise StylehuntError(f"{p}: not a regular file")
+    fmt, text, problem = None, {}, None
+    try:
+        with Image.open(p) as image:
+            fmt = image.format
+            if fmt == "PNG":
+                image.load()  # text chunks after the pixel data are read with them
+                text = dict(getattr(image, "text", {}) or {})
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        problem = str(e)
+    if problem is not None:
+        raise StylehuntError(f"{p}: not a readable image ({problem})")
+    if fmt != "PNG":
+        raise StylehuntError(f"{p}: a {fmt} image; generation parameters are read from PNG files",
+                             hint="stylehunt generate writes them into the PNGs it makes (--out NAME.png)")
+    total = sum(len(k) + len(v) for k, v in text.items())
+    if total > MAX_IMAGE_TEXT:
+        raise StylehuntError(f"{p}: {total} characters of text chunks, more than {MAX_IMAGE_TEXT}")
+    return {str(k): str(v) for k, v in text.items()}
 
 
 #: The video format stylehunt writes: MP4 (H.264), which every player reads.

@@ -323,13 +323,24 @@ def test_unknown_name_lists_what_exists_and_the_closest():
     assert "sd3-medium/paper-l13h17" in e.value.suggestions
 
 
-def test_local_file_named_like_a_name_gets_a_path_hint(tmp_path, monkeypatch):
+def test_a_folder_holding_a_preset_is_a_path_unless_a_registry_name_too(tmp_path, monkeypatch):
+    """A search's run folder (``runs/x``, or ``golden``) is passed on as search printed it (issue 18);
+    a folder named exactly like a registry preset is refused, not guessed either way."""
     monkeypatch.chdir(tmp_path)
     make_preset().save(tmp_path / "golden")
-    with pytest.raises(PresetNotFoundError) as e:
-        load_preset("golden")  # a name, never silently a path
-    assert "write ./golden" in e.value.hint
+    assert load_preset("golden").name == "golden-hour"
     assert load_preset("./golden").name == "golden-hour"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PresetFileError) as e:
+        load_preset("empty")  # a folder without a preset file: a search that has not finished
+    assert "empty is a folder here but holds no stylehunt_preset.json" in str(e.value)
+    assert "stylehunt search --resume empty" in e.value.hint
+    make_preset().save(tmp_path / "sd3-medium" / "paper-l1h10")
+    with pytest.raises(PresetReferenceError) as e:
+        load_preset("sd3-medium/paper-l1h10")
+    assert "both a folder here holding a preset and a registry preset" in str(e.value)
+    assert "./sd3-medium/paper-l1h10" in e.value.hint and "sd3-medium/paper-l1h10@1.0.0" in e.value.hint
+    assert load_preset("./sd3-medium/paper-l1h10").name == "golden-hour"
 
 
 def test_version_selection(custom_index):

@@ -14,8 +14,11 @@ from pathlib import Path
 import click
 
 from .app import cli, quiet_model_loading
+from .generate_args import read_generate_args, save_adhoc_preset
+from .generate_run import cell_strengths, plan_outputs, run_plan, sample, write_images
+from .image_inputs import check_image_options, image_pipeline, image_size, read_image
+from .imagemeta import generation_record, png_text
 from .params import DEVICE_HELP, DTYPE_CHOICE, DTYPE_HELP, FiniteFloat, device_option, media_out, seed_option
-from ..errors import GuidanceError, NonFiniteGuidanceError
 from ..files import VIDEO_SUFFIX, atomic_write_image, atomic_write_video, check_video_writer
 from ..tiny import TINY_MODEL_NAMES
 
@@ -44,14 +47,17 @@ def _parse_heads(spec: str) -> list[tuple[int, int]]:
 @cli.command()
 @click.option("--model", default=DEFAULT_MODEL, show_default=True,
               help=f"Pipeline folder, Hub id, or {_TINY_MODELS} (built offline).")
-@click.option("--preset", "presets", multiple=True, metavar="REF",
-              help="Preset reference (registry name, hf-hub:owner/repo, or a file). Repeatable.")
+@click.option("--preset", "presets", multiple=True, metavar="REF[:U]",
+              help="Preset reference (registry name, hf-hub:owner/repo, a file, or a search's run folder), "
+              "optionally with its strength u after ':' (sd3-medium/paper-l1h10:0.6). Repeatable.")
 @click.option("--heads", "head_specs", multiple=True, metavar="L:H,...",
               help="An ad-hoc preset from (layer, head) pairs, e.g. 12:5,3:17. Repeatable.")
-@click.option("--strength", "strengths", multiple=True, type=FiniteFloat(0.0, 1.0),
-              help="SoftPAG u in [0, 1]: once for all presets, or once per preset (in order: --preset then --heads).")
-@click.option("--scale", type=FiniteFloat(min=0.0), default=None,
-              help="Head guidance scale w (default: the presets' own, else 3).")
+@click.option("--strength", "strengths", multiple=True, metavar="U[,U...]",
+              help="SoftPAG u in [0, 1]: once for all presets (a REF:U keeps its own), or once per preset (in order: "
+              "--preset then --heads). A comma list (0.2,0.5,0.8) is a sweep: one grid column per value.")
+@click.option("--scale", "scales", multiple=True, metavar="W[,W...]",
+              help="Head guidance scale w >= 0 (default: the presets' own, else 3). Several values (1,3,5) are a "
+              "sweep: one grid row per value.")
 @click.option("--identity", type=click.Choice(["joint", "image"]), default="joint", show_default=True,
               help="joint: every token attends to itself; image: diffusers' SD3 PAG semantics.")
 @click.option("--prompt", required=True, help="Text prompt.")
@@ -65,7 +71,12 @@ def _parse_heads(spec: str) -> list[tuple[int, int]]:
               help="Image height in px, a multiple of the pixels one token covers (16 for SD3 and FLUX.1, "
               "8 for tiny-sd3). Default: the model's.")
 @click.option("--width", type=click.IntRange(min=1), default=None, help="Image width in px (as --height).")
-@click.option("--seed", type=int, default=0, show_default=True, callback=seed_option)
+@click.option("--seed", type=int, default=0, show_default=True, callback=seed_option,
+              help="Seed (the first of --num-images).")
+@click.option("--seeds", "seed_spec", default=None, metavar="SEEDS",
+              help="Several seeds, as ranges and lists (0-3, or 1,5,9): one file per seed, NAME-<seed>.png.")
+@click.option("--num-images", type=click.IntRange(min=1), default=None,
+              help="Images from consecutive seeds starting at --seed, written as NAME-<seed>.png.")
 @click.option("--start", type=FiniteFloat(0.0, 1.0), default=0.0, show_default=True,
               help="Guide from this fraction of the steps.")
 @click.option("--stop", type=FiniteFloat(0.0, 1.0), default=1.0, show_default=True,
@@ -81,9 +92,21 @@ def _parse_heads(spec: str) -> list[tuple[int, int]]:
 @click.option("--device", default=None, callback=device_option, help=DEVICE_HELP)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, callback=media_out,
               help="Output path: an image (.png, .jpg, .webp, ...), or .mp4 for a video model (Wan), which also "
-              "gets a contact sheet of sampled frames, NAME.frames.png.")
-def generate(model, presets, head_specs, strengths, scale, identity, prompt, negative_prompt, guidance_scale,
-             true_cfg_scale, steps, height, width, seed, start, stop, frames, fps, baseline, dtype, device, out):
+              "gets a contact sheet of sampled frames, NAME.frames.png. A PNG records the generation parameters "
+              "(read them with `stylehunt show NAME.png`).")
+@click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              callback=read_image, help="Start from this image (img2img; the model's Img2Img pipeline), or for FLUX.2 "
+              "give it as a reference image. Default size: the image's.")
+@click.option("--mask", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              callback=read_image, help="Inpaint --image where this mask is white (the model's Inpaint pipeline).")
+@click.option("--image-strength", type=FiniteFloat(0.0, 1.0, min_open=True), default=None,
+              help="img2img/inpaint: how far --image is noised before denoising (diffusers' `strength`; 1 replaces "
+              "it; default: the pipeline's, 0.6 for most).")
+@click.option("--save-preset", type=click.Path(dir_okay=True, path_type=Path), default=None, metavar="FILE",
+              help="Also save the --heads preset (with the u and w used) as a preset file (.json, or a folder).")
+def generate(model, presets, head_specs, strengths, scales, identity, prompt, negative_prompt, guidance_scale,
+             true_cfg_scale, steps, height, width, seed, seed_spec, num_images, start, stop, frames, fps, baseline,
+             dtype, device, out, image, mask, image_strength, save_preset):
     """Generate an image (or a video) with presets applied, and optionally the unguided baseline.
 
     Every option is checked before the model loads, except what needs the model (the size multiple,
@@ -92,6 +115,13 @@ def generate(model, presets, head_specs, strengths, scale, identity, prompt, neg
     finite. A video model writes NAME.mp4 (H.264, through diffusers' export_to_video with imageio and
     imageio-ffmpeg: pip install 'stylehunt[video]') and NAME.frames.png, 8 evenly spaced frames in a
     row (the baseline's below them with --baseline).
+
+    \b
+    stylehunt generate --preset runs/bright:0.6 --prompt "a cat" --seeds 0-3 --out cat.png
+    stylehunt generate --preset tiny-sd3/warm --strength 0.2,0.5,1 --scale 1,3,5 --prompt "a cat" --out grid.png
+    stylehunt generate --preset tiny-sd3/warm --image photo.png --mask mask.png --prompt "a cat" --out fixed.png
+
+    Several seeds write NAME-<seed>.png; a sweep writes one labelled grid (docs/cli.md).
     """
     video_out = out.suffix.lower() == VIDEO_SUFFIX
     for flag, value in (("--frames", frames), ("--fps", fps)):
@@ -107,17 +137,19 @@ def generate(model, presets, head_specs, strengths, scale, identity, prompt, neg
     if true_cfg_scale is not None and negative_prompt is None:
         raise click.BadParameter("true CFG compares against a negative prompt; give --negative-prompt too",
                                  param_hint="'--true-cfg-scale'")
-    import numpy as np
-    import torch
-
-    from ..api import apply, remove, resolve_presets
+    check_image_options(image, mask, image_strength)
+    args = read_generate_args(presets, head_specs, strengths, scales, seed, seed_spec, num_images, save_preset, model)
+    if video_out and args.sweep:
+        raise click.UsageError("a --strength/--scale sweep makes one grid image, and a video model writes an mp4; "
+                               "run one command per value")
+    plan = plan_outputs(out, args.seeds, strengths=args.strength_sweep, scales=args.scale_sweep, baseline=baseline)
+    from ..api import resolve_presets
     from ..models import choose_device, load_pipeline
     from ..registry import Preset
 
-    chosen = resolve_presets(list(presets)) + [Preset(heads=_parse_heads(s)) for s in head_specs]
-    if strengths and len(strengths) not in (1, len(chosen)):
-        raise GuidanceError(f"got {len(strengths)} --strength values for {len(chosen)} presets; give one, or one per preset")
-    if scale is None and len({p.scale for p in chosen}) > 1:
+    chosen = resolve_presets(args.refs) + [Preset(heads=_parse_heads(s)) for s in head_specs]
+    scale = args.scale
+    if scale is None and not args.scale_sweep and len({p.scale for p in chosen}) > 1:
         defaults = ", ".join(f"{p.label}: {p.scale:g}" for p in chosen)
         raise click.BadParameter(f"the presets have different default scales ({defaults}); choose one",
                                  param_hint="'--scale'")
@@ -126,49 +158,46 @@ def generate(model, presets, head_specs, strengths, scale, identity, prompt, neg
     device, dtype = choose_device(device, dtype)
     pipe = load_pipeline(model, dtype=dtype, device=device)
     pipe.set_progress_bar_config(disable=True)
+    height, width = image_size(pipe, image, height, width)
     video = _check_for_pipeline(pipe, height=height, width=width, true_cfg_scale=true_cfg_scale, out=out,
                                 frames=frames, fps=fps, negative_prompt=negative_prompt)
-    kwargs = {"num_inference_steps": steps, "height": height, "width": width, "output_type": "np"}
+    pipe, image_kwargs = image_pipeline(pipe, image, mask, image_strength)
+    kwargs = {"num_inference_steps": steps, "height": height, "width": width, "output_type": "np", **image_kwargs}
     if frames is not None:
         kwargs["num_frames"] = frames
     for key, value in (("negative_prompt", negative_prompt), ("guidance_scale", guidance_scale),
                        ("true_cfg_scale", true_cfg_scale)):
         if value is not None:
             kwargs[key] = value
-    apply_kwargs = dict(scale=scale, identity=identity, start=start, stop=stop)
-    if strengths:
-        apply_kwargs["strengths"] = strengths[0] if len(strengths) == 1 else list(strengths)
+    flags = {"guidance_scale": guidance_scale, "true_cfg_scale": true_cfg_scale, "dtype": dtype}
 
-    def image(what: str):
-        """The image (a PIL image), or for a video model the video (its PIL frames)."""
-        output = pipe(prompt=prompt, generator=torch.Generator().manual_seed(seed), **kwargs)  # FLUX.2 takes `image` first
-        pixels = output.frames if video else output.images
-        if not np.isfinite(pixels).all():  # the pipeline's own CFG overflowed, or the model in its --dtype
-            given = [f"{flag} {value:g}" for flag, value in (("--guidance-scale", guidance_scale),
-                                                             ("--true-cfg-scale", true_cfg_scale)) if value is not None]
-            raise GuidanceError(
-                f"the {what} {'video' if video else 'image'} came out non-finite (NaN/inf) with "
-                f"{', '.join(given + [f'--dtype {dtype}'])}; nothing was written",
-                hint="lower --guidance-scale / --true-cfg-scale"
-                + ("" if dtype == "float32" else ", or use --dtype float32 (half precision overflows sooner)"),
-            )
-        return pipe.numpy_to_pil(pixels[0]) if video else pipe.numpy_to_pil(pixels)[0]
+    def draw(seed: int, what: str):
+        return sample(pipe, prompt, seed, kwargs, video=video, what=what, flags=flags)
 
-    apply(pipe, chosen, **apply_kwargs)
-    try:
-        images = [(out, image("guided"))]
-    except NonFiniteGuidanceError as e:
-        given = f"--scale {e.scale:g}" if scale is not None else f"the presets' scale {e.scale:g}"
-        raise NonFiniteGuidanceError(
-            f"{given} made the prediction non-finite (inf/NaN) at step {e.step} of {e.steps}; nothing was written",
-            scale=e.scale, step=e.step, steps=e.steps, hint="lower --scale (typical scales are 1 to 10)",
-        ) from None
-    finally:
-        remove(pipe)
-    if baseline:
-        images.append((out.with_name(f"{out.stem}.baseline{out.suffix}"), image("baseline")))
+    def record(seed, picture, used, w, guided, grid):
+        return generation_record(
+            model=model, prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps,
+            size=(picture[0] if video else picture).size, presets=list(zip(args.labels, chosen)), strengths=used,
+            scale=w if w is not None else chosen[0].scale, identity=identity, start=start, stop=stop,
+            guidance_scale=guidance_scale, true_cfg_scale=true_cfg_scale, guided=guided, grid=grid,
+            inputs={"pipeline": type(pipe).__name__, "image_strength": image_strength,
+                    **{k: v.info.get("path") if v is not None else None for k, v in (("image", image), ("mask", mask))}})
+
+    files = run_plan(pipe, chosen, plan, draw=draw, own=args.own, given=args.given, scale=scale,
+                     apply_kwargs=dict(identity=identity, start=start, stop=stop), record=record)
     out.parent.mkdir(parents=True, exist_ok=True)
-    written = _write_videos(images, out, fps or DEFAULT_FPS) if video else _write_images(images)
+    if video:
+        written = []
+        for seed, path, base in plan.outputs:
+            mine = [(p, frames_) for p, frames_, _ in files if p in (path, base)]
+            meta = next(m for p, _, m in files if p == path)  # an mp4 keeps no text: its contact sheet does
+            written += _write_videos(mine, path, fps or DEFAULT_FPS, text=png_text(meta))
+    else:
+        written = write_images(files, png_text)
+    if save_preset is not None:
+        used = cell_strengths(args.own, args.given, None)[-1]
+        written.append(save_adhoc_preset(chosen[-1], save_preset, pipe=pipe, model=model, scale=scale,
+                                         used=chosen[-1].strength if used is None else used))
     for path in written:
         click.echo(str(path))
 
@@ -185,21 +214,17 @@ def _check_from_config(model: str, chosen: list, *, height: int | None, width: i
     check_frames_from_config(model, frames)
 
 
-def _write_images(images: list) -> list[Path]:
-    for path, picture in images:  # PNG/JPEG bytes in memory, then an atomic rename: never through a link
-        atomic_write_image(picture, path)
-    return [path for path, _ in images]
 
 
-def _write_videos(videos: list, out: Path, fps: int) -> list[Path]:
-    """Each video's mp4 (encoded into a temporary sibling, renamed into place), then the contact sheet."""
+def _write_videos(videos: list, out: Path, fps: int, text: dict[str, str] | None = None) -> list[Path]:
+    """Each video's mp4 (encoded into a temporary sibling, renamed into place), then the contact sheet (with ``text``)."""
     from ..headhunter.report import contact_sheet
 
     for path, frames in videos:
         atomic_write_video(frames, path, fps=fps)
     sheet = out.with_name(f"{out.stem}.frames.png")
     labels = ["guided", "baseline"][: len(videos)]
-    atomic_write_image(contact_sheet([frames for _, frames in videos], row_labels=labels), sheet)
+    atomic_write_image(contact_sheet([frames for _, frames in videos], row_labels=labels), sheet, text=text)
     return [path for path, _ in videos] + [sheet]
 
 

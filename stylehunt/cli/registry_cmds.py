@@ -254,10 +254,22 @@ def list_(pattern: str, model: str | None, fmt: str, refresh: bool, hub_search: 
 @click.argument("ref")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def show(ref: str, fmt: str) -> None:
-    """Show a preset: heads, strength, scale, model, provenance and where it came from.
+    """Show a preset: heads, strength, scale, model, provenance and where it came from; or the generation
+    parameters written into an image (`stylehunt show cat.png`).
 
-    REF is a registry name (sd3-medium/paper-l1h10[@1.0.0]), hf-hub:owner/repo[@revision] or a path.
+    REF is a registry name (sd3-medium/paper-l1h10[@1.0.0]), hf-hub:owner/repo[@revision], a path, a
+    search's run folder, or a PNG that `stylehunt generate` (or A1111, Forge, ...) wrote.
     """
+    from .imagemeta import is_image_path, show_image
+
+    if Path(ref).suffix.lower() in (".png", ".jpg", ".jpeg", ".webp") and not Path(ref).exists():
+        from ..errors import StylehuntError
+
+        raise StylehuntError(f"{ref}: no such image file", hint="give the path of a PNG that stylehunt generate wrote")
+    if is_image_path(ref):
+        lines = show_image(ref, fmt)
+        click.echo(lines[0]) if fmt == "json" else _echo(*lines)
+        return
     from ..registry import get_index, model_alias_for, resolve_preset
 
     resolved = resolve_preset(ref)

@@ -30,6 +30,8 @@ from typing import Any
 import click
 
 from .app import cli, quiet_model_loading
+from .generate_args import generate_command
+from .scorer_opts import objective_options, scorer_options
 from .params import (DEVICE_HELP, DTYPE_CHOICE, DTYPE_HELP, FiniteFloat, check_sizes_from_config, device_option, image_out,
                      model_skeleton, seed_option, writable_folder_problem)
 from .terminal import printable
@@ -187,10 +189,10 @@ def _check_run_folder(flag: str, run_dir: Path, resume: bool) -> None:
         read_state(run_dir)
 
 
-def _load_objective(spec: str, style: str):
+def _load_objective(spec: str, style: str, options: dict[str, Any]):
     from ..objectives import build_objective
 
-    return build_objective(spec, style=style)
+    return build_objective(spec, style=style, **options)
 
 
 def _model_id(model: str, model_id: str | None) -> str | None:
@@ -282,6 +284,7 @@ def _is_main() -> bool:
               help="Continue the run in this folder (omitted options are taken from it).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@scorer_options
 @click.pass_context
 def search(ctx: click.Context, **opts: Any) -> None:
     """Search attention heads whose guidance raises an objective; write a run folder with the preset.
@@ -333,7 +336,7 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
         rerank=opts["rerank"], keep=opts["keep"],
     )
     settings = SearchSettings(rounds=opts["rounds"], per_round=opts["per_round"], **settings_kwargs)
-    objective = _load_objective(opts["objective"], opts["style"])
+    objective = _load_objective(opts["objective"], opts["style"], objective_options(opts["objective"], opts))
     source = load_prompts(opts["prompts"], column=opts["prompt_column"], category=opts["category"])
     search_set, heldout_set = source.split(opts["num_prompts"], opts["num_heldout"], seed=opts["prompt_seed"])
     settings.resolved(len(search_set.prompts), opts["resolution"], opts["resolution"])  # --screen-prompts; None: the model's size
@@ -382,6 +385,7 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
         click.echo(f"held-out: {result.heldout_score:.4f} with the preset, {result.heldout_baseline:.4f} without "
                    f"({result.heldout_gain:+.4f})")
     click.echo(f"run folder: {printable(str(run_dir))}")
+    click.echo(f"use it:     {printable(generate_command(opts['model'], run_dir, search_set.prompts[0]))}")
 
 
 @cli.command()

@@ -20,11 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
-from ..errors import HubRevisionNotFoundError, PresetIntegrityError, RegistryIndexError
+from ..errors import (
+    HubRevisionNotFoundError,
+    PresetFileError,
+    PresetIntegrityError,
+    PresetNotFoundError,
+    PresetReferenceError,
+    RegistryIndexError,
+)
 from ..files import read_regular_file
 from .fileformat import FILENAME, MAX_FILE_BYTES, parse_preset_json, read_preset_bytes
-from .index import bundled_preset_file, find_version
+from .index import bundled_preset_file, find_version, get_index
 from .indexfile import VersionEntry
+from .names import is_valid_name
 from .references import HUB_PREFIX, Reference, is_version_spec, parse_reference
 
 if TYPE_CHECKING:
@@ -64,6 +72,13 @@ def locate_preset(ref: "str | os.PathLike[str]") -> LocatedPreset:
     if parsed.kind == "hub":
         return _locate_hub(parsed)
     assert parsed.path is not None  # parse_reference sets it for paths
+    if isinstance(ref, str) and is_valid_name(parsed.text) and parsed.text in get_index().presets:
+        # a run folder named exactly like a registry preset: neither is guessed
+        raise PresetReferenceError(
+            f"{parsed.text!r} is both a folder here holding a preset and a registry preset",
+            ref=parsed.text, hint=f"write ./{parsed.text} for the folder, or {parsed.text}@"
+            f"{get_index().presets[parsed.text].latest} for the registry preset",
+        )
     path, raw = read_preset_bytes(parsed.path)
     fields = parse_preset_json(raw, path=path)
     return LocatedPreset(fields=fields, ref=str(path), kind="path", path=path, sha256=hashlib.sha256(raw).hexdigest())
@@ -101,7 +116,19 @@ def _read_fetched(fetched: "HubFile", what: str) -> bytes:
 
 def _locate_name(ref: Reference) -> LocatedPreset:
     assert ref.name is not None  # parse_reference sets it for names
-    return locate_version(ref.name, find_version(ref))
+    try:
+        entry = find_version(ref)
+    except (PresetNotFoundError, PresetReferenceError) as e:
+        if not os.path.isdir(os.path.expanduser(ref.text)):
+            raise
+        # A folder here that holds no preset file yet: most likely a search's run folder, still running or stopped
+        raise PresetFileError(
+            f"{ref.text} is a folder here but holds no {FILENAME} (a search still running, or stopped before its "
+            f"end?), and no registry preset has that name either",
+            path=ref.text, hint=f"finish the search (stylehunt search --resume {ref.text}), or write ./{ref.text} "
+            "for a folder holding a preset",
+        ) from e
+    return locate_version(ref.name, entry)
 
 
 def locate_version(name: str, loc: VersionEntry, *, presets_root: Any = None) -> LocatedPreset:

@@ -7,10 +7,13 @@
     sd3-medium/golden-hour@1 / @1.2   newest release matching
     hf-hub:owner/repo[@revision]      any Hub repo, any revision (tag v1.2.0, branch, commit; git's ref rules)
     ./my.json, /abs/x.json, ~/p/      a local file (or a folder holding stylehunt_preset.json)
+    runs/golden-hour                  a folder holding stylehunt_preset.json (a search's run folder)
 
-A name is never a path and never silently a Hub id: ``owner/repo`` that is not in the registry is
+A name is never silently a Hub id: ``owner/repo`` that is not in the registry is
 refused (by the lookup in :mod:`.index`) with a message suggesting ``hf-hub:owner/repo``. Parsing
-touches neither the network nor the registry.
+touches neither the network nor the registry. The one name-shaped text read as a path is a folder
+that holds a preset file here (``search`` prints its run folder as ``runs/x``, and a user passes it
+on as written); a folder without one is left to the registry, whose error then says to write ``./x``.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import PresetReferenceError
+from .fileformat import FILENAME
 from .names import is_hub_repo_id, is_valid_name
 
-__all__ = ["HUB_PREFIX", "Reference", "parse_reference", "is_version_spec", "path_hint"]
+__all__ = ["HUB_PREFIX", "Reference", "parse_reference", "is_preset_folder", "is_version_spec", "path_hint"]
 
 HUB_PREFIX = "hf-hub:"
 _SPEC_RE = re.compile(r"(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?)?")
@@ -61,6 +65,12 @@ def _looks_like_path(text: str) -> bool:
     )
 
 
+def is_preset_folder(text: str) -> bool:
+    """Whether ``text`` names a folder here that holds ``stylehunt_preset.json`` (a run folder, a saved preset)."""
+    folder = os.path.expanduser(text)
+    return os.path.isdir(folder) and os.path.isfile(os.path.join(folder, FILENAME))
+
+
 def parse_reference(ref: "str | os.PathLike[str]") -> Reference:
     """Parse a reference without touching the network or the registry.
 
@@ -90,7 +100,7 @@ def parse_reference(ref: "str | os.PathLike[str]") -> Reference:
         if at:
             check_revision(revision, ref=text)  # git's ref rules: a revision becomes a file name in the cache
         return Reference(kind="hub", text=text, repo_id=repo_id, revision=revision or None)
-    if _looks_like_path(text):
+    if _looks_like_path(text) or is_preset_folder(text):
         return Reference(kind="path", text=text, path=Path(text).expanduser())
 
     name, at, spec = text.partition("@")
