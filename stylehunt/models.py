@@ -100,8 +100,26 @@ def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", devi
     return pipe
 
 
+#: Where a pipeline keeps its denoiser's config: ``transformer/``, or ``unet/`` for the SDXL and SD U-Nets.
+_DENOISER_FOLDERS = ("transformer", "unet")
+
+
+def _denoiser_config(diffusers: Any, path: str, name: str) -> dict[str, Any]:
+    """The denoiser's ``config.json`` from the first of :data:`_DENOISER_FOLDERS` the model has."""
+    error: Exception | None = None
+    for subfolder in _DENOISER_FOLDERS:
+        try:
+            return diffusers.SD3Transformer2DModel.load_config(path, subfolder=subfolder)
+        except (OSError, ValueError) as e:
+            error = error or e  # the transformer/ error names what most models lack
+    raise UnsupportedModelError(
+        f"could not read transformer/config.json (or unet/config.json) of {name!r}: {error}",
+        hint=f"pass a local pipeline folder, a cached Hub id, or {_TINY_MODELS}",
+    ) from error
+
+
 def load_transformer_skeleton(model: str | os.PathLike[str], *, supported: Collection[str] | None = None) -> Any:
-    """The model's transformer built on the ``meta`` device from its ``config.json`` alone.
+    """The model's transformer (or U-Net) built on the ``meta`` device from its ``config.json`` alone.
 
     Enough for :func:`stylehunt.head_grid` (no weights read, no memory); ``model`` is a pipeline
     folder, a Hub id (its ``transformer/config.json`` must be reachable or cached) or a tiny name.
@@ -117,13 +135,7 @@ def load_transformer_skeleton(model: str | os.PathLike[str], *, supported: Colle
     import torch
     import diffusers
 
-    try:
-        config = diffusers.SD3Transformer2DModel.load_config(path, subfolder="transformer")
-    except (OSError, ValueError) as e:
-        raise UnsupportedModelError(
-            f"could not read transformer/config.json of {name!r}: {e}",
-            hint=f"pass a local pipeline folder, a cached Hub id, or {_TINY_MODELS}",
-        ) from e
+    config = _denoiser_config(diffusers, path, name)
     cls_name = config.get("_class_name")
     if supported is not None and cls_name not in supported:
         raise UnsupportedModelError(
