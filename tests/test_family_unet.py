@@ -24,26 +24,25 @@ import stylehunt
 from stylehunt.cli import main
 from stylehunt.engine import strength_table
 from stylehunt.registry import index as registry
-from tests.conftest import _tiny_path
 from tests.reference import ReferenceGuidance
 
 PROMPTS = ["a lighthouse at dusk", "a bowl of fruit"]
 
 
-@pytest.fixture(scope="module")
-def sdxl(tmp_path_factory):
-    pipe = DiffusionPipeline.from_pretrained(_tiny_path(tmp_path_factory, "sdxl"))
+def _load(path):
+    pipe = DiffusionPipeline.from_pretrained(path)
     pipe.set_progress_bar_config(disable=True)
-    yield pipe
-    stylehunt.remove(pipe)
+    return pipe
 
 
 @pytest.fixture(scope="module")
-def sd15(tmp_path_factory):
-    pipe = DiffusionPipeline.from_pretrained(_tiny_path(tmp_path_factory, "sd15"))
-    pipe.set_progress_bar_config(disable=True)
-    yield pipe
-    stylehunt.remove(pipe)
+def sdxl(tiny_sdxl_path):
+    return _load(tiny_sdxl_path)
+
+
+@pytest.fixture(scope="module")
+def sd15(tiny_sd15_path):
+    return _load(tiny_sd15_path)
 
 
 @pytest.fixture(autouse=True)
