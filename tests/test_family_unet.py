@@ -254,3 +254,24 @@ def test_cli_generate_on_tiny_sdxl_with_ad_hoc_heads(tmp_path, capsys):
     assert capsys.readouterr().out.split() == [str(out), str(tmp_path / "cat.baseline.png")]
     guided, plain = (np.asarray(Image.open(p)).astype(int) for p in (out, tmp_path / "cat.baseline.png"))
     assert guided.shape == plain.shape == (64, 64, 3) and np.abs(guided - plain).max() > 0
+
+
+@pytest.mark.parametrize("family, cfg", [("sdxl", ["--cfg", "4"]), ("sd15", [])], ids=["sdxl-cfg", "sd15"])
+def test_cli_search_on_the_tiny_unets(family, cfg, request, tmp_path, capsys):
+    """The search encodes prompts as the family's pipelines do (SDXL: pooled embeddings too), counts rows at
+    ``conv_in``, and shares identical rows (SDXL's ``added_cond_kwargs`` compared too)."""
+    from tests.test_search import guided_rows
+
+    out = tmp_path / "run"
+    argv = ["search", "--model", str(request.getfixturevalue(f"tiny_{family}_path")), "--model-id", f"tiny-{family}",
+            "--objective", "warmth", "--num-prompts", "2", "--num-heldout", "1", "--rounds", "1", "--per-round", "1",
+            "--layers", "0", "--steps", "2", "--batch-size", "4", "--resolution", "64", *cfg, "--out", str(out),
+            "--format", "json"]
+    assert main(argv) == 0
+    stdout = capsys.readouterr().out
+    preset = stylehunt.Preset.from_file(out)
+    assert json.loads(stdout)["heads"] == [list(a) for a in preset.heads] and preset.heads[0][0] == 0
+    assert preset.fingerprint["family"] == "unet" and preset.model == f"tiny-{family}"
+    rows = 2 if cfg else 1  # batched CFG: [uncond, cond] per image
+    assert preset.provenance["settings"]["forward_rows"]["baseline"] == 2 * 2 * rows
+    assert preset.provenance["settings"]["forward_rows"]["full"] == guided_rows(2, 2, 2, rows, batch=4)
