@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 from diffusers import (
-    DiffusionPipeline,
     PNDMScheduler,
     StableDiffusionImg2ImgPipeline,
     StableDiffusionInpaintPipeline,
@@ -25,15 +24,7 @@ from stylehunt.cli import main
 from stylehunt.engine import strength_table
 from stylehunt.registry import index as registry
 from tests.reference import ReferenceGuidance
-
-PROMPTS = ["a lighthouse at dusk", "a bowl of fruit"]
-
-
-def _load(path):
-    pipe = DiffusionPipeline.from_pretrained(path)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
+from tests.test_engine import _load, run  # 2 prompts, 3 steps, 64 px: 16 and 4 tokens at tiny-sdxl's attention levels
 
 @pytest.fixture(scope="module")
 def sdxl(tiny_sdxl_path):
@@ -51,14 +42,6 @@ def _clean(request):
     for name in ("sdxl", "sd15"):
         if name in request.fixturenames:
             stylehunt.remove(request.getfixturevalue(name))
-
-
-def run(pipe, prompt=PROMPTS, seed=0, **kwargs):
-    kwargs.setdefault("num_inference_steps", 3)
-    kwargs.setdefault("height", 64)  # 8 x 8 latents: 16 and 4 tokens at the two attention levels of tiny-sdxl
-    kwargs.setdefault("width", 64)
-    out = pipe(prompt=prompt, generator=torch.Generator().manual_seed(seed), output_type="latent", **kwargs)
-    return out.images
 
 
 # -- the grid: address order and real configs on meta ------------------------------------------------

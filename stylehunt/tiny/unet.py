@@ -36,17 +36,18 @@ def _scheduler():
     )
 
 
+#: What both tiny U-Nets share: 8 latents a side by default (64 px), 4 latent channels, one resnet per level.
+_UNET = dict(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, norm_num_groups=8)
+
+
 def _sdxl_unet():
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
-        sample_size=8,
-        in_channels=4,
-        out_channels=4,
+        **_UNET,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
         block_out_channels=(8, 16, 32),
-        layers_per_block=1,
         attention_head_dim=(1, 2, 4),  # diffusers' name for the number of heads per level
         transformer_layers_per_block=(1, 1, 2),
         use_linear_projection=True,
@@ -54,7 +55,6 @@ def _sdxl_unet():
         addition_embed_type="text_time",
         addition_time_embed_dim=_TIME_EMBED,
         projection_class_embeddings_input_dim=6 * _TIME_EMBED + CLIP_HIDDEN,  # time ids + pooled text
-        norm_num_groups=8,
     )
 
 
@@ -62,16 +62,12 @@ def _sd15_unet():
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
-        sample_size=8,
-        in_channels=4,
-        out_channels=4,
+        **_UNET,
         down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
         block_out_channels=(8, 16, 16),
-        layers_per_block=1,
         attention_head_dim=2,  # heads, the same at every level (SD 1.5: 8)
         cross_attention_dim=CLIP_HIDDEN,
-        norm_num_groups=8,
     )
 
 
