@@ -39,7 +39,7 @@ def test_list_table(capsys):
     lines = out.strip().splitlines()
     assert lines[0].split() == ["NAME", "LATEST", "DESCRIPTION"]
     assert [line.split()[0] for line in lines[1:]] == [*PAPER, "tiny-chroma/warm", "tiny-flux2/warm", "tiny-qwenimage/warm", "tiny-sd3/warm",
-                                                    "tiny-wan/warm", "tiny-zimage/warm"]  # every bundled preset, sorted
+                                                    "tiny-sdxl/warm", "tiny-wan/warm", "tiny-zimage/warm"]  # every bundled preset, sorted
     assert all(line.split()[1] == "1.0.0" for line in lines[1:])
 
 

@@ -23,6 +23,7 @@ import stylehunt
 from stylehunt.cli import main
 from stylehunt.engine import strength_table
 from stylehunt.registry import index as registry
+from stylehunt.registry import load_preset
 from tests.reference import ReferenceGuidance
 from tests.test_engine import _load, run  # 2 prompts, 3 steps, 64 px: 16 and 4 tokens at tiny-sdxl's attention levels
 
@@ -258,3 +259,13 @@ def test_cli_search_on_the_tiny_unets(family, cfg, request, tmp_path, capsys):
     rows = 2 if cfg else 1  # batched CFG: [uncond, cond] per image
     assert preset.provenance["settings"]["forward_rows"]["baseline"] == 2 * 2 * rows
     assert preset.provenance["settings"]["forward_rows"]["full"] == guided_rows(2, 2, 2, rows, batch=4)
+
+
+def test_cli_generate_with_the_bundled_tiny_sdxl_preset(tmp_path, capsys):
+    preset = load_preset("tiny-sdxl/warm")
+    assert preset.provenance["kind"] == "search" and preset.fingerprint == registry.model_aliases()["tiny-sdxl"].fingerprint
+    out = tmp_path / "warm.png"
+    assert main(["generate", "--model", "tiny-sdxl", "--preset", "tiny-sdxl/warm", "--prompt", "a red fox in snow",
+                 "--steps", "4", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.split() == [str(out)]
+    assert Image.open(out).size == (64, 64)

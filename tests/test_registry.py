@@ -35,7 +35,7 @@ PAPER = {
 }
 # Made by a real search run on the tiny demo model (see its provenance).
 TINY = {"tiny-sd3/warm", "tiny-chroma/warm", "tiny-zimage/warm", "tiny-qwenimage/warm", "tiny-flux2/warm",
-        "tiny-wan/warm"}
+        "tiny-wan/warm", "tiny-sdxl/warm"}
 BUNDLED = sorted([*PAPER, *TINY])
 
 # The public transformer/config.json values (docs: /work/shared/model-configs.md), independent of index.json.

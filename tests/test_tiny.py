@@ -386,6 +386,8 @@ def test_load_tiny_pipeline_uses_the_cache(monkeypatch, tmp_path):
         ("tiny-flux2", "flux2"),
         ("tiny-flux2-dev", "flux2-dev"),
         ("tiny-wan", "wan"),
+        ("tiny-sdxl", "sdxl"),
+        ("tiny-sd15", "sd15"),
         ("tiny-SD3", None),
         ("tiny-sd3.0", None),
         ("tiny-", None),
