@@ -188,8 +188,28 @@ def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
+#: Where a pipeline keeps its denoiser's config: ``transformer/``, or ``unet/`` for the SDXL and SD U-Nets.
+_DENOISER_FOLDERS = ("transformer", "unet")
+
+
+def _denoiser_config(diffusers: Any, path: str, name: str, **load_kwargs: Any) -> dict[str, Any]:
+    """The denoiser's ``config.json`` from the first of :data:`_DENOISER_FOLDERS` the model has."""
+    error: Exception | None = None
+    for subfolder in _DENOISER_FOLDERS:
+        try:
+            return diffusers.SD3Transformer2DModel.load_config(path, subfolder=subfolder, **load_kwargs)
+        except (OSError, ValueError) as e:
+            error = error or e  # the transformer/ error names what most models lack
+        except RecursionError:  # diffusers' JSON loader recurses once per level of nesting
+            raise _too_deep(name) from None
+    raise UnsupportedModelError(
+        f"could not read transformer/config.json (or unet/config.json) of {name!r}: {_first_line(error)}",
+        hint=f"pass a local pipeline folder, a cached Hub id, or {_TINY_MODELS}",
+    ) from error
+
+
 def load_transformer_skeleton(model: str | os.PathLike[str], *, supported: Collection[str] | None = None) -> Any:
-    """The model's transformer built on the ``meta`` device from its ``config.json`` alone.
+    """The model's transformer (or U-Net) built on the ``meta`` device from its ``config.json`` alone.
 
     Enough for :func:`stylehunt.head_grid` (no weights read, no memory); ``model`` is a pipeline
     folder, a Hub id (its ``transformer/config.json`` must be reachable or cached) or a tiny name.
@@ -202,19 +222,11 @@ def load_transformer_skeleton(model: str | os.PathLike[str], *, supported: Colle
 
     name = os.fspath(model)
     path = resolve_tiny_model(name) or name
-    cache_only = _cache_only(path, name, "transformer/config.json")
+    cache_only = _cache_only(path, name, "model_index.json")  # transformer/ or unet/: the pipeline is what is cached
     import torch
     import diffusers
 
-    try:
-        config = diffusers.SD3Transformer2DModel.load_config(path, subfolder="transformer", **cache_only)
-    except (OSError, ValueError) as e:
-        raise UnsupportedModelError(
-            f"could not read transformer/config.json of {name!r}: {_first_line(e)}",
-            hint=f"pass a local pipeline folder, a cached Hub id, or {_TINY_MODELS}",
-        ) from e
-    except RecursionError:  # diffusers' JSON loader recurses once per level of nesting
-        raise _too_deep(name) from None
+    config = _denoiser_config(diffusers, path, name, **cache_only)
     check_config_bounds(config, name)
     cls_name = config.get("_class_name")
     if supported is not None and cls_name not in supported:

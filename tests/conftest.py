@@ -105,3 +105,15 @@ def tiny_flux2_dev_path(tmp_path_factory):
 def tiny_wan_path(tmp_path_factory):
     """A tiny random-weight Wan 2.2 pipeline (two experts, UMT5, the Wan video VAE) saved with save_pretrained."""
     return _tiny_path(tmp_path_factory, "wan")
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_path(tmp_path_factory):
+    """A tiny random-weight SDXL pipeline (a small UNet2DConditionModel, two CLIP encoders) saved with save_pretrained."""
+    return _tiny_path(tmp_path_factory, "sdxl")
+
+
+@pytest.fixture(scope="session")
+def tiny_sd15_path(tmp_path_factory):
+    """A tiny random-weight SD 1.5 pipeline (a small UNet2DConditionModel, one CLIP encoder) saved with save_pretrained."""
+    return _tiny_path(tmp_path_factory, "sd15")

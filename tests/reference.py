@@ -35,6 +35,13 @@ def attention_layers(transformer):
         return [(b.attn, "text_image") for b in transformer.transformer_blocks]
     if name == "WanTransformer3DModel":  # video self-attention only (attn2 is cross-attention to the text)
         return [(b.attn1, "image") for b in transformer.blocks]
+    if name == "UNet2DConditionModel":  # self-attention of every transformer block: down, mid, up blocks
+        out = []
+        levels = [*transformer.down_blocks, transformer.mid_block, *transformer.up_blocks]
+        for level in levels:
+            for attention in getattr(level, "attentions", None) or []:
+                out += [(b.attn1, "image") for b in attention.transformer_blocks]
+        return out
     # FLUX.1, Chroma and FLUX.2: the double-stream blocks, then the single-stream blocks
     out = [(b.attn, "text_image") for b in transformer.transformer_blocks]
     out += [(b.attn, "text_image") for b in transformer.single_transformer_blocks]
@@ -133,6 +140,8 @@ def rows_of(output):
 
 def select_rows(kwargs, rows, batched):
     def pick(k, v):
+        if k in batched and isinstance(v, dict):  # SDXL's added_cond_kwargs: a dict of batched tensors
+            return {key: pick(k, value) for key, value in v.items()}
         if k in batched and (isinstance(v, list) or torch.is_tensor(v) and v.dim() > 0):
             return v[rows]
         return v
@@ -145,6 +154,7 @@ BATCHED = (
     "x", "t", "cap_feats",  # Z-Image: x and cap_feats are lists with one entry per row
     "encoder_hidden_states_mask",  # Qwen-Image's text padding mask
     "encoder_hidden_states_image",  # Wan 2.1 I2V's CLIP image tokens
+    "sample", "added_cond_kwargs",  # the U-Nets' latents and SDXL's pooled text and size ids
 )
 
 
@@ -153,6 +163,9 @@ def conditional_rows(pipe, transformer, call):
     name = type(transformer).__name__
     if name == "SD3Transformer2DModel" and pipe.do_classifier_free_guidance:  # [uncond, cond]
         batch = call["hidden_states"].shape[0]
+        return slice(batch // 2, batch)
+    if name == "UNet2DConditionModel" and pipe.do_classifier_free_guidance:  # [uncond, cond]
+        batch = call["sample"].shape[0]
         return slice(batch // 2, batch)
     if name == "ZImageTransformer2DModel":
         # [cond, uncond] when the loop runs CFG at this step: guidance_scale > 0 and the step's
@@ -198,7 +211,8 @@ class ReferenceGuidance:
         step = pipe.scheduler.step
         state = {"first": True}
         # Wan 2.2's second expert runs the low-noise steps: it gets the same heads
-        self.denoisers = [t for t in (pipe.transformer, getattr(pipe, "transformer_2", None)) if t is not None]
+        first = pipe.unet if hasattr(pipe, "unet") else pipe.transformer  # the SDXL / SD pipelines' U-Net
+        self.denoisers = [t for t in (first, getattr(pipe, "transformer_2", None)) if t is not None]
         for transformer in self.denoisers:
             transformer.forward = self._forward(transformer, state)
 

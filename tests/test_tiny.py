@@ -21,6 +21,9 @@ from diffusers import (
     QwenImageTransformer2DModel,
     SD3Transformer2DModel,
     StableDiffusion3Pipeline,
+    StableDiffusionPipeline,
+    StableDiffusionXLPipeline,
+    UNet2DConditionModel,
     WanPipeline,
     WanTransformer3DModel,
     ZImagePipeline,
@@ -48,6 +51,8 @@ EXPECTED_CLASSES = {
     "wan": (WanPipeline, WanTransformer3DModel),
     "flux2": (Flux2KleinPipeline, Flux2Transformer2DModel),
     "flux2-dev": (Flux2Pipeline, Flux2Transformer2DModel),
+    "sdxl": (StableDiffusionXLPipeline, UNet2DConditionModel),
+    "sd15": (StableDiffusionPipeline, UNet2DConditionModel),
 }
 
 TOKENIZERS = {
@@ -60,11 +65,14 @@ TOKENIZERS = {
     "wan": ("tokenizer",),
     "flux2": ("tokenizer",),
     "flux2-dev": ("tokenizer.tokenizer",),  # the Pixtral processor's tokenizer
+    "sdxl": ("tokenizer", "tokenizer_2"),
+    "sd15": ("tokenizer",),
 }
 
 FIXTURES = {"sd3": "tiny_sd3_path", "sd3.5": "tiny_sd35_path", "flux": "tiny_flux_path", "chroma": "tiny_chroma_path",
             "zimage": "tiny_zimage_path", "qwenimage": "tiny_qwenimage_path", "wan": "tiny_wan_path",
-            "flux2": "tiny_flux2_path", "flux2-dev": "tiny_flux2_dev_path"}
+            "flux2": "tiny_flux2_path", "flux2-dev": "tiny_flux2_dev_path", "sdxl": "tiny_sdxl_path",
+            "sd15": "tiny_sd15_path"}
 
 
 #: Frames per call for the video families (their pipelines default to 81).
@@ -103,7 +111,9 @@ def _run(pipe, size: int = 64, **kwargs) -> torch.Tensor:
 
 
 def test_families():
-    assert TINY_FAMILIES == ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan")
+    assert TINY_FAMILIES == (
+        "sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15"
+    )
 
 
 def test_saved_pipeline_loads_into_the_right_classes(family_and_path):
@@ -111,9 +121,10 @@ def test_saved_pipeline_loads_into_the_right_classes(family_and_path):
     pipe = _load(path)
     pipe_cls, transformer_cls = EXPECTED_CLASSES[family]
     assert type(pipe) is pipe_cls
-    assert type(pipe.transformer) is transformer_cls
+    denoiser = pipe.unet if hasattr(pipe, "unet") else pipe.transformer  # the SDXL / SD pipelines' U-Net
+    assert type(denoiser) is transformer_cls
     assert getattr(pipe, "vae_scale_factor", getattr(pipe, "vae_scale_factor_spatial", None)) == 8  # video: _spatial
-    assert pipe.transformer.dtype == torch.float32
+    assert denoiser.dtype == torch.float32
     assert pipe.device.type == "cpu"
 
 
@@ -269,7 +280,7 @@ def test_same_seed_same_weights_other_seed_other_weights(family):
     a, b, c = (_state(build_tiny_pipeline(family, seed=s)) for s in (0, 0, 1))
     assert all(torch.equal(a[k], b[k]) for k in a)
     differ = [k for k in a if not torch.equal(a[k], c[k])]
-    assert any(k.startswith("transformer.") for k in differ)
+    assert any(k.startswith(("transformer.", "unet.")) for k in differ)
     assert any(k.startswith("text_encoder.") for k in differ)
 
 
@@ -375,6 +386,8 @@ def test_load_tiny_pipeline_uses_the_cache(monkeypatch, tmp_path):
         ("tiny-flux2", "flux2"),
         ("tiny-flux2-dev", "flux2-dev"),
         ("tiny-wan", "wan"),
+        ("tiny-sdxl", "sdxl"),
+        ("tiny-sd15", "sd15"),
         ("tiny-SD3", None),
         ("tiny-sd3.0", None),
         ("tiny-", None),
@@ -397,10 +410,10 @@ def test_resolve_tiny_model(name, family, monkeypatch):
 @pytest.mark.parametrize(
     "call",
     [
-        lambda: build_tiny_pipeline("sdxl"),
-        lambda: save_tiny_pipeline(os.devnull, "sdxl"),
-        lambda: tiny_pipeline_path("sdxl"),
-        lambda: load_tiny_pipeline("sdxl"),
+        lambda: build_tiny_pipeline("sdxl-turbo"),
+        lambda: save_tiny_pipeline(os.devnull, "sdxl-turbo"),
+        lambda: tiny_pipeline_path("sdxl-turbo"),
+        lambda: load_tiny_pipeline("sdxl-turbo"),
     ],
     ids=["build", "save", "path", "load"],
 )
@@ -408,10 +421,10 @@ def test_unknown_family_names_the_value_and_the_choices(call):
     with pytest.raises(UnsupportedModelError) as info:
         call()
     assert isinstance(info.value, ValueError) and isinstance(info.value, StylehuntError)
-    assert info.value.family == "sdxl" and info.value.available == TINY_FAMILIES
+    assert info.value.family == "sdxl-turbo" and info.value.available == TINY_FAMILIES
     assert "tiny-sd3.5" in info.value.hint
     message = str(info.value)
-    assert "'sdxl'" in message
+    assert "'sdxl-turbo'" in message
     for family in TINY_FAMILIES:
         assert repr(family) in message
 

@@ -37,7 +37,7 @@ from .forward_patch import ForwardPatch
 from .heads import HeadGrid, unwrap_compiled
 from .perturbation import HeadPerturber, PerturbedRows, active_layers, heads_by_layer
 from .prefix import PrefixFork
-from .rows import select_items, select_rows, unique_rows
+from .rows import select_dict_rows, select_items, select_rows, unique_rows
 
 if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
     from ..registry.preset import Preset
@@ -348,6 +348,7 @@ class GuidedTransformer:
             value = call.get(name)
             if value is not None:
                 extended[name] = [select_rows(v, index, batch, name) for v in value]
+        extended.update(select_dict_rows(call, adapter, index, batch))
         text = call.get(adapter.text_arg)
         unique = len(keep)
         rows = PerturbedRows(

@@ -4,7 +4,8 @@ A head is addressed as ``(layer, head)``, both 0-based, over a *flat* list of at
 order each family's adapter declares (:mod:`.families`): for SD3 / SD3.5 the joint
 ``transformer_blocks.{i}.attn`` then SD3.5's image-only ``attn2`` (:mod:`.families.sd3`); for FLUX.1
 and Chroma the double-stream then the single-stream blocks (:mod:`.families.flux`,
-:mod:`.families.chroma`).
+:mod:`.families.chroma`); for the SDXL and SD U-Nets every transformer block's ``attn1``, down, mid
+then up blocks (:mod:`.families.unet`), whose heads differ by resolution level.
 
 Only module attributes are read, so the grid of a real-size model built on the ``meta`` device
 costs no memory. This module imports no torch at module level: the registry uses its vocabulary
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import HeadOutOfRangeError, UnsupportedModelError
-from .families import adapter_for_transformer, is_supported_transformer, supported_transformers, unwrap_compiled
+from .families import adapter_for_transformer, adapters, is_supported_transformer, supported_transformers, unwrap_compiled
 from .families.spec import IDENTITIES, KINDS, AttentionLayer
 
 #: What a perturbed head's map becomes at strength 1: ``"joint"`` (identity over the layer's whole
@@ -170,16 +171,18 @@ def _run_length(items: list[str]) -> list[list[Any]]:
 
 
 def transformer_of(model: Any) -> torch.nn.Module:
-    """Accept a pipeline (anything with ``.transformer``) or a transformer (a ``torch.compile``d one too)."""
+    """Accept a pipeline (anything with the denoiser a family names first: ``.transformer``, a
+    U-Net pipeline's ``.unet``) or a transformer (or U-Net; a ``torch.compile``d one too)."""
     import torch
 
-    transformer = unwrap_compiled(getattr(model, "transformer", None))
-    if isinstance(transformer, torch.nn.Module):
-        return transformer
+    for name in dict.fromkeys(a.denoisers[0] for a in adapters()):
+        transformer = unwrap_compiled(getattr(model, name, None))
+        if isinstance(transformer, torch.nn.Module):
+            return transformer
     if isinstance(model, torch.nn.Module):
         return unwrap_compiled(model)
     raise UnsupportedModelError(
-        f"expected a diffusers pipeline with a `.transformer` or a transformer model, got {type(model).__name__}",
+        f"expected a diffusers pipeline with a `.transformer` (or `.unet`) or a transformer model, got {type(model).__name__}",
         hint=f"supported transformers: {', '.join(supported_transformers())}",
     )
 
@@ -205,7 +208,7 @@ def fingerprint_family(fingerprint: dict[str, Any]) -> str | None:
         return str(fingerprint["family"])
     cls = fingerprint.get("transformer_class")
     if cls in supported_transformers():
-        return adapter_for_transformer(cls).name
+        return adapter_for_transformer(cls).family
     return None
 
 
@@ -237,7 +240,7 @@ def head_grid(model: Any) -> HeadGrid:
     return HeadGrid(
         transformer_class=type(transformer).__name__,
         layers=layers,
-        family=adapter.name,
+        family=adapter.family,
         family_in_fingerprint=adapter.fingerprint_family,
     )
 

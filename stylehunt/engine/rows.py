@@ -9,7 +9,7 @@ import torch
 from ..errors import GuidanceError
 from .families.spec import Adapter
 
-__all__ = ["unique_rows", "select_rows", "select_items"]
+__all__ = ["unique_rows", "select_rows", "select_items", "select_dict_rows"]
 
 
 def unique_rows(call: dict[str, Any], adapter: Adapter, batch: int) -> tuple[list[int], list[int]]:
@@ -26,6 +26,7 @@ def unique_rows(call: dict[str, Any], adapter: Adapter, batch: int) -> tuple[lis
             columns.append(list(value))
     for name in adapter.batched_per_block:
         columns.extend(v for v in call.get(name) or () if torch.is_tensor(v) and v.shape[0] == batch)
+    columns.extend(_dict_columns(call, adapter, batch))
     keep: list[int] = []
     inverse: list[int] = []
     for i in range(batch):
@@ -64,3 +65,33 @@ def select_items(value: list[Any], index: list[int], batch: int, name: str) -> l
             "cannot add perturbed rows"
         )
     return [value[i] for i in index]
+
+
+def _dict_tensors(call: dict[str, Any], adapter: Adapter) -> list[tuple[str, str, Any]]:
+    """``(argument, key, value)`` of every entry of the dict arguments that carry the batch
+    (:attr:`~.families.spec.Adapter.batched_dicts`, SDXL's ``added_cond_kwargs``)."""
+    return [(name, key, value) for name in adapter.batched_dicts for key, value in (call.get(name) or {}).items()]
+
+
+def select_dict_rows(call: dict[str, Any], adapter: Adapter, index: list[int], batch: int) -> dict[str, Any]:
+    """The batched dict arguments with rows ``index`` selected from each tensor; ``None`` entries stay.
+
+    An entry that is not a tensor with the batch on dim 0 (an IP-Adapter's list of image embeddings)
+    has no rows to append, and is refused.
+    """
+    out: dict[str, dict[str, Any]] = {name: dict(call[name]) for name in adapter.batched_dicts if call.get(name)}
+    for name, key, value in _dict_tensors(call, adapter):
+        if value is None:
+            continue
+        if not (torch.is_tensor(value) and value.dim() > 0):
+            raise GuidanceError(
+                f"transformer argument `{name}` holds `{key}` ({type(value).__name__}), which stylehunt cannot add "
+                "perturbed rows to; generate without it (e.g. without an IP-Adapter), or stylehunt.remove(pipe) first"
+            )
+        out[name][key] = select_rows(value, index, batch, f"{name}[{key!r}]")
+    return out
+
+
+def _dict_columns(call: dict[str, Any], adapter: Adapter, batch: int) -> list[torch.Tensor]:
+    """The tensors of the batched dict arguments that hold one row per batch row, for :func:`unique_rows`."""
+    return [v for _, _, v in _dict_tensors(call, adapter) if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == batch]

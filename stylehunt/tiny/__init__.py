@@ -1,4 +1,4 @@
-"""Tiny random-weight SD3 / SD3.5 / FLUX.1 / Chroma / Z-Image / Qwen-Image / FLUX.2 / Wan pipelines, built
+"""Tiny random-weight SD3 / SD3.5 / FLUX.1 / Chroma / Z-Image / Qwen-Image / FLUX.2 / Wan / SDXL / SD 1.5 pipelines, built
 entirely offline.
 
 These pipelines exist so that the tests, the demo and the benchmarks can run the *real* diffusers
@@ -33,6 +33,10 @@ Families (:data:`TINY_FAMILIES`), each built by its own module from the shared p
   blocks, a Mistral3 encoder with a Pixtral processor (:mod:`.flux2`).
 * ``"wan"``: :class:`~diffusers.WanPipeline` (text to video), Wan2.2-T2V-A14B-shaped: two experts
   (``transformer``, ``transformer_2``) of 2 blocks x 4 heads, a UMT5 encoder, the Wan video VAE (:mod:`.wan`).
+* ``"sdxl"``: :class:`~diffusers.StableDiffusionXLPipeline`, a ``UNet2DConditionModel`` with 11
+  self-attention layers of 2 or 4 heads by level, two CLIP encoders, 64 px by default (:mod:`.unet`).
+* ``"sd15"``: :class:`~diffusers.StableDiffusionPipeline`, SD 1.5-shaped: 7 layers x 2 heads, head
+  dim 4 or 8 by level, one CLIP encoder, 64 px by default (:mod:`.unet`).
 
 This package's ``__init__`` keeps the names, the cache and the build / save / load entry points;
 it imports no torch, diffusers or transformers until a pipeline is built.
@@ -77,7 +81,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: The tiny model families, in the order they are documented.
-TINY_FAMILIES = ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan")
+TINY_FAMILIES = ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15")
 
 #: Bump when any builder's config (:mod:`.components`, :mod:`.sd3`, :mod:`.flux`, ...) changes, so stale
 #: cached models are not reused.
@@ -126,7 +130,7 @@ def build_tiny_pipeline(family: str = "sd3", seed: int = 0) -> DiffusionPipeline
     _check_family(family)
     import torch
 
-    from . import chroma, flux, flux2, qwenimage, sd3, wan, zimage
+    from . import chroma, flux, flux2, qwenimage, sd3, unet, wan, zimage
 
     builders = {
         "sd3": lambda: sd3.build_sd3_pipeline(seed, sd35=False),
@@ -138,6 +142,8 @@ def build_tiny_pipeline(family: str = "sd3", seed: int = 0) -> DiffusionPipeline
         "flux2": lambda: flux2.build_flux2_pipeline(seed),
         "flux2-dev": lambda: flux2.build_flux2_dev_pipeline(seed),
         "wan": lambda: wan.build_wan_pipeline(seed),
+        "sdxl": lambda: unet.build_sdxl_pipeline(seed),
+        "sd15": lambda: unet.build_sd15_pipeline(seed),
     }
     with torch.random.fork_rng(devices=[]):
         pipe = builders[family]()

@@ -8,7 +8,7 @@ point group ``stylehunt.adapters`` (loaded on the first lookup). Nothing here im
 
 >>> supported_transformers()
 ('SD3Transformer2DModel', 'FluxTransformer2DModel', 'ChromaTransformer2DModel', 'ZImageTransformer2DModel',
- 'QwenImageTransformer2DModel', 'Flux2Transformer2DModel', 'WanTransformer3DModel')
+ 'QwenImageTransformer2DModel', 'Flux2Transformer2DModel', 'WanTransformer3DModel', 'UNet2DConditionModel')
 >>> adapter_for_transformer("ChromaTransformer2DModel").pipeline_classes
 ('ChromaPipeline', 'ChromaImg2ImgPipeline', 'ChromaInpaintPipeline')
 """
@@ -19,7 +19,7 @@ import logging
 from typing import Any
 
 from ...errors import UnsupportedModelError
-from . import chroma, flux, flux2, qwenimage, sd3, wan, zimage
+from . import chroma, flux, flux2, qwenimage, sd3, unet, wan, zimage
 from .spec import Adapter
 
 __all__ = [
@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 #: The built-in families, in the order error messages and listings name them.
 BUILTIN: tuple[Adapter, ...] = (
     sd3.ADAPTER, flux.ADAPTER, chroma.ADAPTER, zimage.ADAPTER, qwenimage.ADAPTER, flux2.ADAPTER, wan.ADAPTER,
+    unet.SDXL, unet.SD,
 )
 
 #: Entry point group a package uses to add an adapter: ``name = "pkg.module:ADAPTER"``.
@@ -156,11 +157,12 @@ def adapter_for_pipeline(pipe: Any) -> Adapter:
             "guides by appending perturbed rows to the batch",
             hint="use the same model through a pipeline without a KV cache",
         )
-    transformer = type(unwrap_compiled(getattr(pipe, "transformer", None))).__name__
     candidates = [a for a in adapters() if set(names).intersection(a.pipeline_classes)]
     for adapter in candidates:
-        if transformer in adapter.transformer_classes:
+        if type(unwrap_compiled(getattr(pipe, adapter.denoisers[0], None))).__name__ in adapter.transformer_classes:
             return adapter
+    # the denoiser the (first) matching family names: `transformer`, or a U-Net pipeline's `unet`
+    transformer = type(unwrap_compiled(getattr(pipe, candidates[0].denoisers[0] if candidates else "transformer", None))).__name__
     if candidates:
         adapter_for_transformer(transformer)  # raises for a transformer class no family knows
         raise UnsupportedModelError(
@@ -193,6 +195,7 @@ def size_multiple(pipe: Any) -> int:
     Video pipelines (Wan) name the VAE's spatial factor ``vae_scale_factor_spatial``.
     """
     adapter = adapter_for_pipeline(pipe)
-    patch = getattr(pipe, "patch_size", None) or getattr(pipe.transformer.config, "patch_size", 1)
+    denoiser = getattr(pipe, adapter.denoisers[0])
+    patch = getattr(pipe, "patch_size", None) or getattr(denoiser.config, "patch_size", 1)
     factor = getattr(pipe, "vae_scale_factor", None) or getattr(pipe, "vae_scale_factor_spatial", 8)
     return adapter.size_multiple(int(factor), patch)

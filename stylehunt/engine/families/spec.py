@@ -31,6 +31,7 @@ __all__ = [
     "LayerGroup",
     "Adapter",
     "resolve",
+    "expand",
 ]
 
 #: Token layout of the sequence each kind of attention layer attends over:
@@ -91,7 +92,10 @@ class LayerGroup:
     The groups of an adapter, in order, give the flat layer addresses: group 0's blocks first.
     """
 
-    #: dotted path of a ``ModuleList`` on the transformer, e.g. ``"transformer_blocks"``
+    #: dotted path of a ``ModuleList`` on the transformer, e.g. ``"transformer_blocks"``; a ``*`` part
+    #: ranges over a module list's items, in order, and an item that lacks the rest of the path is
+    #: skipped (a U-Net's ``"down_blocks.*.attentions.*.transformer_blocks"``: its down blocks without
+    #: attention have no ``attentions``)
     blocks: str
     #: dotted path of the attention inside one block, e.g. ``"attn"``, ``"attn2"``, ``"attn1"``
     attn: str = "attn"
@@ -105,13 +109,17 @@ class LayerGroup:
     #: computes every row)
     block_rows: tuple[str, ...] = ()
 
+    def block_list(self, transformer: Any) -> list[tuple[str, Any]]:
+        """``(dotted path, block)`` of every block of this group in ``transformer``, in order."""
+        return [(f"{path}.{i}", block) for path, blocks in expand(transformer, self.blocks) for i, block in enumerate(blocks)]
+
     def layers(self, transformer: Any) -> list[AttentionLayer]:
         """This group's attentions in ``transformer``, in block order."""
         out = []
-        for i, block in enumerate(resolve(transformer, self.blocks)):
+        for name, block in self.block_list(transformer):
             module = resolve(block, self.attn, missing_ok=self.optional)
             if module is not None:
-                out.append(AttentionLayer(f"{self.blocks}.{i}.{self.attn}", module, self.kind))
+                out.append(AttentionLayer(f"{name}.{self.attn}", module, self.kind))
         return out
 
 
@@ -136,6 +144,9 @@ class Adapter:
     batched_per_sample: tuple[str, ...] = ()
     #: forward arguments that are lists of batched tensors, one per block (ControlNet residuals)
     batched_per_block: tuple[str, ...] = ()
+    #: forward arguments that are dicts of batched tensors (SDXL's ``added_cond_kwargs``:
+    #: ``text_embeds`` and ``time_ids``); a value that is not a batched tensor is refused
+    batched_dicts: tuple[str, ...] = ()
     #: conditional row layout, one of :data:`CFG_LAYOUTS`
     cfg: str = "separate"
     #: for a batched layout: the pipeline attribute that says whether CFG is on in this call
@@ -166,6 +177,9 @@ class Adapter:
     refuse_config: tuple[tuple[str, str], ...] = ()
     #: the forward argument whose dim 1 is the number of text tokens (for ``identity="image"``)
     text_arg: str = "encoder_hidden_states"
+    #: the family name head grids and fingerprints record, when adapters share a transformer class
+    #: and its layer layout (the SDXL and the SD 1.x / 2.x pipelines: ``"unet"``); default ``name``
+    grid_family: str = ""
     #: record ``"family"`` in fingerprints; False only for the families whose published presets
     #: predate the field (SD3, FLUX.1), so their fingerprints stay byte-identical
     fingerprint_family: bool = True
@@ -225,6 +239,11 @@ class Adapter:
                 f"adapter {self.name!r} needs transformer_classes, pipeline_classes, layer_groups and denoisers"
             )
 
+    @property
+    def family(self) -> str:
+        """The family name head grids and fingerprints record (:attr:`grid_family`, else :attr:`name`)."""
+        return self.grid_family or self.name
+
     def attention_layers(self, transformer: Any) -> list[AttentionLayer]:
         """Every addressable attention of ``transformer``, in address order (layer ``i`` is element ``i``)."""
         return [layer for group in self.layer_groups for layer in group.layers(transformer)]
@@ -255,9 +274,43 @@ class Adapter:
 
 
 def resolve(obj: Any, path: str, missing_ok: bool = False) -> Any:
-    """``obj.<path>`` for a dotted path; ``None`` where a part is missing and ``missing_ok``."""
+    """``obj.<path>`` for a dotted path; ``None`` where a part is missing and ``missing_ok``.
+
+    A path with ``*`` parts (see :attr:`LayerGroup.blocks`) gives the items of every module list it
+    matches, in order, as one list.
+    """
+    if "*" in path.split("."):
+        return [item for _, items in expand(obj, path) for item in items]
     for part in path.split("."):
         obj = getattr(obj, part, None) if missing_ok else getattr(obj, part)
         if obj is None:
             return None
     return obj
+
+
+def expand(obj: Any, path: str) -> list[tuple[str, Any]]:
+    """``(dotted path, object)`` of every match of ``path`` in ``obj``, in order.
+
+    Without ``*`` parts that is ``[(path, obj.<path>)]`` (a missing part raises ``AttributeError``);
+    a ``*`` part ranges over the items of a module list, and an item lacking the rest of the path
+    (or holding ``None`` there) is skipped.
+
+    >>> from types import SimpleNamespace as N
+    >>> unet = N(down_blocks=[N(), N(attentions=["a0", "a1"])], mid_block=None)
+    >>> expand(unet, "down_blocks.*.attentions")
+    [('down_blocks.1.attentions', ['a0', 'a1'])]
+    >>> expand(unet, "mid_block.*.attentions")
+    []
+    """
+    if "*" not in path.split("."):
+        return [(path, resolve(obj, path))]
+    found: list[tuple[str, Any]] = [("", obj)]
+    for part in path.split("."):
+        step: list[tuple[str, Any]] = []
+        for prefix, item in found:
+            if part == "*":
+                step.extend((f"{prefix}{i}.", child) for i, child in enumerate(item))
+            elif getattr(item, part, None) is not None:
+                step.append((f"{prefix}{part}.", getattr(item, part)))
+        found = step
+    return [(prefix[:-1], item) for prefix, item in found]
