@@ -19,6 +19,13 @@ def cli(verbose: int) -> None:
     Qwen-Image, FLUX.2, Wan video)."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if verbose == 0:
+        # Import-time notices of optional quantization backends that diffusers imports with any model
+        # class (torchao 0.18 under torch 2.14: pytree deprecations and diffusers' "Unable to import
+        # `torchao` Tensor objects"): about those libraries, not the user's command. Naming a logger
+        # imports nothing.
+        logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
+        logging.getLogger("diffusers.quantizers").setLevel(logging.ERROR)
     click.get_current_context().obj = {"verbose": verbose}
 
 
@@ -39,8 +46,3 @@ def quiet_model_loading() -> None:
 
     dlog.disable_progress_bar()
     tlog.disable_progress_bar()
-    # Import-time notices of optional quantization backends that diffusers imports while loading any
-    # model (torchao 0.18 under torch 2.14: pytree deprecations and diffusers' "Unable to import
-    # `torchao` Tensor objects"): about those libraries, not the user's command
-    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
-    logging.getLogger("diffusers.quantizers").setLevel(logging.ERROR)
