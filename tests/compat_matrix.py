@@ -11,7 +11,9 @@ One table drives three things, so they cannot drift apart:
 
 A cell is ``EXACT`` (runs and equals the reference: tests/reference.py, the same dtype and weights),
 ``APPROX`` (runs, with the approximation stated in the note), ``REFUSED`` (a clear error before the
-first step, the note says why) or ``UNTESTED`` (cannot run here; the note says why, no test).
+first step, the note says why), ``DIFFUSERS`` (diffusers itself cannot run it, guided or not; the
+test checks stylehunt adds no error of its own) or ``UNTESTED`` (not run here; the note says why, no
+test). Cells of tests not parametrised from this table name their collected case with ``case``.
 """
 
 from __future__ import annotations
@@ -19,14 +21,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: The columns: stylehunt.tiny.TINY_FAMILIES (tests/test_compat_docs.py checks they are the same).
-FAMILIES = ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan")
+FAMILIES = ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15")
+#: The U-Net families, added after the model compatibility tests were written: not in their parametrisation yet.
+_UNETS = ("sdxl", "sd15")
+_TRANSFORMERS = tuple(f for f in FAMILIES if f not in _UNETS)
+_UNET_UNTESTED = (
+    "not tested: the U-Net families (SDXL, SD 1.x/2.x) are not in tests/test_compat_models.py's parametrisation yet")
 
-EXACT, APPROX, REFUSED, UNTESTED = "exact", "approx", "refused", "untested"
-SYMBOLS = {EXACT: "✓", APPROX: "≈", REFUSED: "✗", UNTESTED: "–"}
+EXACT, APPROX, REFUSED, DIFFUSERS, UNTESTED = "exact", "approx", "refused", "diffusers", "untested"
+SYMBOLS = {EXACT: "✓", APPROX: "≈", REFUSED: "✗", DIFFUSERS: "⊘", UNTESTED: "–"}
 MEANING = {
     EXACT: "runs, guidance has an effect, `remove` is exact, equals the reference in the same dtype",
     APPROX: "runs, with the approximation in the note",
     REFUSED: "refused before the first step with an error that says what to do",
+    DIFFUSERS: "diffusers itself cannot run it (a plain run fails the same way); stylehunt adds no error",
     UNTESTED: "not checked by a test (the note says why)",
 }
 
@@ -46,6 +54,9 @@ class Cell:
     note: str = ""  # the approximation, the refusal or why untested (shown as a numbered footnote)
     test: str = ""  # the function in `module` that checks it; "" when UNTESTED
     module: str = "tests/test_compat_models.py"
+    #: the collected case's id when the test is not parametrised with :func:`params` ("" when it is not
+    #: parametrised at all); None: the cell's own ``id``
+    case: str | None = None
 
     @property
     def id(self) -> str:
@@ -54,12 +65,32 @@ class Cell:
     @property
     def node(self) -> str:
         """The pytest node id of the test case that checks this cell."""
-        return f"{self.module}::{self.test}[{self.id}]" if self.test else ""
+        if not self.test:
+            return ""
+        case = self.id if self.case is None else self.case
+        return f"{self.module}::{self.test}[{case}]" if case else f"{self.module}::{self.test}"
 
 
 def cells(configuration: str, status: str, test: str = "", note: str = "", families=FAMILIES, **extra) -> list[Cell]:
     """One row's cells (the same status, note and test for ``families``)."""
     return [Cell(configuration, family, status, note, test, **extra) for family in families]
+
+
+def model_row(configuration: str, status: str, test: str = "", note: str = "", families=_TRANSFORMERS) -> list[Cell]:
+    """A tests/test_compat_models.py row: ``families`` as given, the U-Nets UNTESTED."""
+    return [*cells(configuration, status, test, note, families), *cells(configuration, UNTESTED, note=_UNET_UNTESTED,
+                                                                       families=_UNETS)]
+
+
+def by_family(configuration: str, status: str, test: str, cases: dict[str, str], module: str, note: str = "",
+              untested: str = "") -> list[Cell]:
+    """A row checked by ``test`` in ``module`` for the families in ``cases`` (family -> collected case id);
+    the other families are UNTESTED with the note ``untested``."""
+    return [
+        Cell(configuration, f, status, note, test, module=module, case=cases[f]) if f in cases
+        else Cell(configuration, f, UNTESTED, untested)
+        for f in FAMILIES
+    ]
 
 
 # --- Quantized, LoRA'd and low-precision models (tests/test_compat_models.py) -----------------------
@@ -93,28 +124,173 @@ MODEL_CONFIGURATIONS = [
 ]
 
 MODEL_CELLS = [
-    *cells("torchao", EXACT, "test_quantized"),
-    *cells("quanto", EXACT, "test_quantized"),
+    *model_row("torchao", EXACT, "test_quantized"),
+    *model_row("quanto", EXACT, "test_quantized"),
     *cells("gguf", EXACT, "test_gguf_single_file", families=_GGUF_TESTED),
-    *cells("gguf", UNTESTED, note=_GGUF_SINGLE_FILE, families=tuple(f for f in FAMILIES if f not in _GGUF_TESTED)),
+    *cells("gguf", UNTESTED, note=_GGUF_SINGLE_FILE, families=tuple(f for f in _TRANSFORMERS if f not in _GGUF_TESTED)),
+    *cells("gguf", UNTESTED, note=_UNET_UNTESTED, families=_UNETS),
     *cells("bitsandbytes", UNTESTED, note=(
         "not tested: diffusers 0.42.1's bitsandbytes quantizer refuses to load without a GPU (\"No GPU found. "
         "A GPU is needed for quantization.\"); its layers are ordinary Linear replacements, outside attention")),
-    *cells("lora", EXACT, "test_lora"),
-    *cells("bf16", EXACT, "test_precision"),
-    *cells("fp16", EXACT, "test_precision"),
-    *cells("layerwise", EXACT, "test_layerwise_casting"),
+    *model_row("lora", EXACT, "test_lora"),
+    *model_row("bf16", EXACT, "test_precision"),
+    *model_row("fp16", EXACT, "test_precision"),
+    *model_row("layerwise", EXACT, "test_layerwise_casting"),
 ]
 
-# --- Attention backends (h17a: tests/test_compat_backends.py) ---------------------------------------
-# Append Configuration rows and their cells here (module="tests/test_compat_backends.py").
-BACKEND_CONFIGURATIONS: list[Configuration] = []
-BACKEND_CELLS: list[Cell] = []
+# --- Attention backends (tests/test_compat_backends.py) ---------------------------------------------
+# `native` is the default and the reference of every row (tests/test_engine.py checks it against
+# tests/reference.py); these rows compare the other backends with it.
 
-# --- Offload, caches and compile (h17b: tests/test_compat_hooks.py) ---------------------------------
-# Append Configuration rows and their cells here (module="tests/test_compat_hooks.py").
-HOOK_CONFIGURATIONS: list[Configuration] = []
-HOOK_CELLS: list[Cell] = []
+_BACKENDS = "tests/test_compat_backends.py"
+_BACKEND_FAMILIES = ("sd3", "flux", "chroma", "zimage", "qwenimage", "flux2", "wan")  # its CASES
+_BACKEND_UNCOVERED = (
+    "not in the backend test's cases; sd3.5 has the same transformer class (and processors) as sd3, flux2-dev as "
+    "flux2 klein, which are; the U-Nets' processors call torch's SDPA directly, as SD3's do")
+_MASKED = ("chroma", "zimage")
+_FLASH_MASK = (
+    "diffusers refuses it, guided or not: \"`attn_mask` is not supported for native flash attention\" (these "
+    "families pass a padding mask); `apply` does not refuse it. Use `_native_math` or `native`")
+_FLEX = "eager flex on the CPU (slow, warns on every call); compiled flex on a GPU is untested"
+_FLUX_ONLY = "not covered: the test runs on flux only"
+_ZIMAGE_ONLY = "not covered: the test runs on zimage only"
+
+
+_SD3_DIRECT = "SD3's processors call torch's SDPA directly and never read the backend: guided as under `native`"
+
+
+def _backend_row(key: str, backend: str, note: str = "", diffusers_refuses=()) -> list[Cell]:
+    test = "test_every_cpu_backend_gives_the_native_guided_result_and_remove_is_exact"
+
+    def cell(f):
+        if f not in _BACKEND_FAMILIES:
+            return Cell(key, f, UNTESTED, _BACKEND_UNCOVERED)
+        refused = f in diffusers_refuses
+        return Cell(key, f, DIFFUSERS if refused else EXACT,
+                    _FLASH_MASK if refused else _SD3_DIRECT if f == "sd3" else note,
+                    test, module=_BACKENDS, case=f"{f}-{backend}")
+
+    return [cell(f) for f in FAMILIES]
+
+
+BACKEND_CONFIGURATIONS = [
+    Configuration("native-math", "backend `_native_math`", "`transformer.set_attention_backend(\"_native_math\")`"),
+    Configuration("native-flash", "backend `_native_flash`", "`transformer.set_attention_backend(\"_native_flash\")`"),
+    Configuration("flex", "backend `flex`", "`transformer.set_attention_backend(\"flex\")`"),
+    Configuration("image-identity-backend", "`identity=\"image\"` under `flex`",
+                  "`set_attention_backend(\"flex\")`, `apply(..., identity=\"image\")`"),
+    Configuration("registered-backend", "a GPU-style backend (registered by the test)",
+                  "a function registered in diffusers' attention registry under `flash`, before or after `apply`"),
+    Configuration("gpu-kernels", "GPU kernels: flash, sage, xformers, cuDNN, efficient, Hub kernels",
+                  "`set_attention_backend(\"flash\")` (`\"sage\"`, `\"xformers\"`, `\"_native_cudnn\"`, ...)"),
+    Configuration("context-parallel", "context parallelism (Ulysses, ring)",
+                  "`transformer.enable_parallelism(config=ContextParallelConfig(...))`, before or after `apply`"),
+    Configuration("guider-backend", "`StyleHeadGuidance` under `_native_math`",
+                  "a modular pipeline's guider, with `set_attention_backend(\"_native_math\")`"),
+]
+
+BACKEND_CELLS = [
+    *_backend_row("native-math", "_native_math"),
+    *_backend_row("native-flash", "_native_flash", diffusers_refuses=_MASKED),
+    *_backend_row("flex", "flex", _FLEX),
+    *by_family("image-identity-backend", EXACT, "test_identity_image_through_a_backend_equals_native", {"flux": "flex"},
+               _BACKENDS, untested=_FLUX_ONLY),
+    *by_family("registered-backend", EXACT, "test_a_gpu_backend_is_reached_through_the_same_wrapper",
+               {"flux": "registered before apply"}, _BACKENDS, untested=_FLUX_ONLY, note=(
+                   "emulates a GPU kernel: attention computed by hand (never torch's SDPA) and registered in "
+                   "diffusers' registry; its output gets the mix, before or after `apply`, and `remove` restores it")),
+    *cells("gpu-kernels", UNTESTED, note=(
+        "not tested: these kernels need CUDA (or an NPU/XLA device) and their packages; they are reached through "
+        "the same registry wrapper as the registered test backend")),
+    *by_family("context-parallel", REFUSED, "test_context_parallelism_is_refused_at_apply_and_at_the_first_step",
+               {"flux": ""}, _BACKENDS, untested=_FLUX_ONLY, note=(
+                   "`UnsupportedModelError` naming the degree at `apply`, or at the first perturbed attention call "
+                   "when enabled after; diffusers 0.42.1 cannot run context parallelism without an accelerator, so "
+                   "support could not be tested")),
+    *by_family("guider-backend", EXACT, "test_the_guider_perturbs_through_a_non_native_backend", {"zimage": ""},
+               _BACKENDS, untested=_ZIMAGE_ONLY),
+]
+
+# --- Offload, foreign wrappers, compile (tests/test_compat_hooks.py), caches (tests/test_compat_caches.py)
+
+_HOOKS, _CACHES = "tests/test_compat_hooks.py", "tests/test_compat_caches.py"
+_FLUX_WAN_ONLY = "not covered: the test runs on flux and wan only"
+_OFFLOAD = (
+    "offloaded to `cpu` (no GPU here): the hooks are installed, dropped and re-installed at the end of each call as "
+    "on CUDA; three calls guided within 1e-5 of the hook-free run (the execution device moves rounding), plain "
+    "after `remove` bit-equal. Offload to CUDA is untested")
+_SEQUENTIAL = (
+    "accelerate's `cpu_offload` on the transformer (weights on `meta` between calls, as on a GPU), which is what "
+    "`enable_sequential_cpu_offload` does per model; the pipeline method itself fails here in the CLIP text encoder, "
+    "without stylehunt")
+_COMPILE = "compiled with the eager backend (the same traced graph, no graph break); inductor's code is not run here"
+_CACHE = (
+    "with never-reuse settings, equals the uncached guided result across a guidance-interval bound; with reuse, "
+    "the cache's own approximation: still guided, `remove` exact (tested on flux, not SeaCache)")
+_FASTER = ("FasterCache splits the batch into CFG halves: refused at `apply` (the hint says `disable_cache()`), or at "
+           "the next call when enabled after")
+
+
+def _cache_row(key: str, cache: str, families) -> list[Cell]:
+    test = "test_a_cache_that_never_reuses_gives_the_uncached_result_across_the_interval_bound"
+    return by_family(key, EXACT, test, {f: f"{f}-{cache}-cache-first" for f in families}, _CACHES, note=_CACHE,
+                     untested=_FLUX_ONLY if families == ("flux",) else _FLUX_WAN_ONLY)
+
+
+HOOK_CONFIGURATIONS = [
+    Configuration("model-offload", "model CPU offload, then `apply`", "`pipe.enable_model_cpu_offload()`, then `apply`"),
+    Configuration("apply-model-offload", "`apply`, then model CPU offload",
+                  "`apply`, then `pipe.enable_model_cpu_offload()`; `remove_all_hooks` and `remove` in any order"),
+    Configuration("sequential-offload", "sequential CPU offload", "`pipe.enable_sequential_cpu_offload()`, before or after `apply`"),
+    Configuration("group-offload-block", "group offload, block level",
+                  "`transformer.enable_group_offload(..., offload_type=\"block_level\")`, before or after `apply`"),
+    Configuration("group-offload-leaf", "group offload, leaf level",
+                  "`transformer.enable_group_offload(..., offload_type=\"leaf_level\")`, before or after `apply`"),
+    Configuration("foreign-wrapper", "someone else's `forward` wrapper set after `apply`",
+                  "`transformer.forward = wrapper(transformer.forward)` after `apply`, then `remove`"),
+    Configuration("transformer-replaced", "`pipe.transformer` (`transformer_2`) replaced after `apply`",
+                  "`pipe.transformer = other` after `apply`"),
+    Configuration("compile-method", "`transformer.compile(fullgraph=True)`", "before or after `apply`"),
+    Configuration("compile-assigned", "`pipe.transformer = torch.compile(..., fullgraph=True)`", "before or after `apply`"),
+    Configuration("first-block-cache", "First Block Cache", "`transformer.enable_cache(FirstBlockCacheConfig(...))`, before or after `apply`"),
+    Configuration("mag-cache", "MagCache", "`transformer.enable_cache(MagCacheConfig(...))`, before or after `apply`"),
+    Configuration("sea-cache", "SeaCache", "`transformer.enable_cache(SeaCacheConfig(...))`, before or after `apply`"),
+    Configuration("taylorseer", "TaylorSeer cache", "`transformer.enable_cache(TaylorSeerCacheConfig(...))`, before or after `apply`"),
+    Configuration("pab", "Pyramid Attention Broadcast",
+                  "`transformer.enable_cache(PyramidAttentionBroadcastConfig(...))`, before or after `apply`"),
+    Configuration("faster-cache", "FasterCache", "`transformer.enable_cache(FasterCacheConfig(...))`, before or after `apply`"),
+]
+
+HOOK_CELLS = [
+    *by_family("model-offload", EXACT, "test_model_cpu_offload_then_apply_guides_every_call", {"flux": "flux", "wan": "wan"},
+               _HOOKS, note=_OFFLOAD, untested=_FLUX_WAN_ONLY),
+    *by_family("apply-model-offload", EXACT, "test_apply_then_model_cpu_offload_and_remove_in_any_order", {"flux": ""},
+               _HOOKS, note=_OFFLOAD, untested=_FLUX_ONLY),
+    *by_family("sequential-offload", EXACT, "test_sequential_cpu_offload_with_weights_on_meta", {"flux": "offload-first"},
+               _HOOKS, note=_SEQUENTIAL, untested=_FLUX_ONLY),
+    *by_family("group-offload-block", EXACT, "test_group_offload_in_either_order", {"flux": "offload-first-block_level"},
+               _HOOKS, untested=_FLUX_ONLY),
+    *by_family("group-offload-leaf", EXACT, "test_group_offload_in_either_order", {"flux": "offload-first-leaf_level"},
+               _HOOKS, untested=_FLUX_ONLY),
+    *by_family("foreign-wrapper", EXACT, "test_remove_under_a_foreign_wrapper_is_complete_and_leaves_a_pass_through",
+               {"flux": ""}, _HOOKS, untested=_FLUX_ONLY, note=(
+                   "`remove` cannot take ours out of their closure: ours stays as a pass-through, and plain runs "
+                   "equal the plain run before `apply` bit for bit")),
+    *by_family("transformer-replaced", REFUSED, "test_a_transformer_replaced_after_apply_is_refused_at_the_next_call",
+               {"flux": "transformer", "wan": "transformer_2"}, _HOOKS, untested=_FLUX_WAN_ONLY, note=(
+                   "`GuidanceError` at the next call naming the replaced attribute; `apply` again guides the new one")),
+    *by_family("compile-method", EXACT, "test_compile_fullgraph_in_either_order_without_graph_breaks",
+               {"flux": "compile-first-transformer.compile"}, _HOOKS, note=_COMPILE, untested=_FLUX_ONLY),
+    *by_family("compile-assigned", EXACT, "test_compile_fullgraph_in_either_order_without_graph_breaks",
+               {"flux": "compile-first-torch.compile"}, _HOOKS, note=_COMPILE, untested=_FLUX_ONLY),
+    *_cache_row("first-block-cache", "first_block", ("flux", "wan")),
+    *_cache_row("mag-cache", "mag", ("flux",)),
+    *_cache_row("sea-cache", "sea", ("flux",)),
+    *_cache_row("taylorseer", "taylorseer", ("flux",)),
+    *_cache_row("pab", "pab", ("flux", "wan")),
+    *by_family("faster-cache", REFUSED, "test_faster_cache_is_refused_at_apply_and_at_the_next_call", {"flux": ""},
+               _CACHES, note=_FASTER, untested=_FLUX_ONLY),
+]
 
 CONFIGURATIONS = [*MODEL_CONFIGURATIONS, *BACKEND_CONFIGURATIONS, *HOOK_CONFIGURATIONS]
 CELLS = [*MODEL_CELLS, *BACKEND_CELLS, *HOOK_CELLS]

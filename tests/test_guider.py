@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -154,9 +155,19 @@ class Pipes:
 _LOADED: dict[str, Pipes] = {}
 
 
+def no_step_bars(block):
+    """docs/guider.md's recipe: diffusers hands ``set_progress_bar_config`` to the top-level blocks only."""
+    if hasattr(block, "set_progress_bar_config"):
+        block.set_progress_bar_config(disable=True)
+    for sub in block.sub_blocks.values():
+        no_step_bars(sub)
+
+
 def modular_pipeline(blocks: str, components: dict[str, Any]):
     module, name = blocks.split(":")
-    modular = getattr(importlib.import_module(module), name)().init_pipeline()
+    blocks = getattr(importlib.import_module(module), name)()
+    no_step_bars(blocks)
+    modular = blocks.init_pipeline()
     modular.update_components(**{k: v for k, v in components.items() if k in modular.component_names})
     modular.set_progress_bar_config(disable=True)
     return modular
@@ -654,3 +665,58 @@ def test_a_disabled_guider_runs_the_conditional_batch_only():
     assert [b.__guidance_identifier__ for b in _drive(guider)[0]] == ["pred_cond"]
     wrapped = StyleHeadGuidance(stylehunt.Preset(heads=[(0, 0)]), base=ClassifierFreeGuidance(guidance_scale=3.0), enabled=False)
     assert wrapped.num_conditions == 1 and StyleHeadGuidance.from_config(wrapped.config).num_conditions == 1
+
+
+# --- noise (issue 18): diffusers' experimental notice and the nested step bar -------------------------------
+
+
+class _Notices(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+PRESET = stylehunt.Preset(heads=[(0, 1), (1, 0)], strength=0.8)
+
+
+def test_stylehunt_builds_its_guiders_without_diffusers_experimental_notice():
+    """diffusers logs "Guiders are currently an experimental feature" from BaseGuidance.__init__: once for
+    StyleHeadGuidance, once for its CFG base, twice more per ``new``. Only a guider the user builds logs it."""
+    logger = logging.getLogger("diffusers.guiders.guider_utils")
+    notices, filters = _Notices(), list(logger.filters)
+    logger.addHandler(notices)
+    try:
+        guider = StyleHeadGuidance(PRESET, scale=2.0, guidance_scale=4.0)
+        guider.new(scale=3.0)
+        StyleHeadGuidance.from_config(guider.config)
+        StyleHeadGuidance(PRESET, scale=2.0, base={"class_name": "ClassifierFreeGuidance", "config": {"guidance_scale": 3.0}})
+        assert not [m for m in notices.messages if "experimental" in m]
+        ClassifierFreeGuidance(guidance_scale=4.0)  # the user's own diffusers guider: diffusers' notice stays
+        assert [m for m in notices.messages if "experimental" in m]
+    finally:
+        logger.removeHandler(notices)
+    assert logger.filters == filters  # nothing left behind on diffusers' logger
+
+
+def test_the_documented_recipe_turns_the_nested_step_bar_off(tiny_sd3_path, capfd):
+    from diffusers.modular_pipelines import StableDiffusion3AutoBlocks
+
+    standard = DiffusionPipeline.from_pretrained(tiny_sd3_path)
+    printed = {}
+    for recipe in (False, True):
+        blocks = StableDiffusion3AutoBlocks()
+        if recipe:
+            no_step_bars(blocks)
+        modular = blocks.init_pipeline()
+        modular.update_components(**{k: v for k, v in standard.components.items() if k in modular.component_names})
+        modular.update_components(guider=StyleHeadGuidance(PRESET, scale=2.0, guidance_scale=4.0))
+        modular.set_progress_bar_config(disable=True)
+        capfd.readouterr()
+        modular(prompt="a lighthouse", negative_prompt="", num_inference_steps=2, height=SIZE, width=SIZE,
+                generator=torch.Generator().manual_seed(0), output_type="pt", output="images")
+        printed[recipe] = capfd.readouterr().err
+    assert "2/2" in printed[False]  # diffusers' nested bar despite set_progress_bar_config(disable=True)
+    assert "2/2" not in printed[True] and "it/s" not in printed[True]

@@ -20,7 +20,9 @@ prompt's when CFG is off, and perturb nothing). The prediction is the base's plu
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
+import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -43,6 +45,33 @@ if TYPE_CHECKING:
 __all__ = ["StyleHeadGuidance"]
 
 STYLE = "pred_cond_style"
+
+#: diffusers' BaseGuidance.__init__ logs this for every guider it builds, so a StyleHeadGuidance (its own
+#: __init__, its CFG base, a copy by ``new``/``from_config``) would print it 2-4 times per guider.
+_EXPERIMENTAL = "Guiders are currently an experimental feature"
+_GUIDER_LOGGER = "diffusers.guiders.guider_utils"
+
+
+class _OwnConstruction(logging.Filter):
+    """Drops diffusers' experimental notice logged by this thread while stylehunt builds its own guider; a
+    guider the user builds (another thread, or outside :meth:`StyleHeadGuidance.__init__`) still logs it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.thread == self.thread and str(record.msg).startswith(_EXPERIMENTAL))
+
+
+@contextlib.contextmanager
+def _quiet_experimental_notice():
+    logger, own = logging.getLogger(_GUIDER_LOGGER), _OwnConstruction()
+    logger.addFilter(own)
+    try:
+        yield
+    finally:
+        logger.removeFilter(own)
 
 
 class StyleHeadGuidance(BaseGuidance):
@@ -87,15 +116,16 @@ class StyleHeadGuidance(BaseGuidance):
         cfg_scale = as_real(guidance_scale)
         if cfg_scale is None or not math.isfinite(cfg_scale):
             raise GuidanceError(f"Expected `guidance_scale` to be a finite number, but got {guidance_scale!r}")
-        if base is None:
-            self._base = ClassifierFreeGuidance(guidance_scale=cfg_scale, enabled=enabled)
-            stored_base = None
-        else:
-            self._base = decode_base(base) if isinstance(base, dict) else base
-            stored_base = encode_base(self._base)
-            if not enabled:
-                self._base.disable()
-        super().__init__(start, stop, enabled)
+        with _quiet_experimental_notice():  # the guiders stylehunt builds here; a `base=` object was the user's
+            if base is None:
+                self._base = ClassifierFreeGuidance(guidance_scale=cfg_scale, enabled=enabled)
+                stored_base = None
+            else:
+                self._base = decode_base(base) if isinstance(base, dict) else base
+                stored_base = encode_base(self._base)
+                if not enabled:
+                    self._base.disable()
+            super().__init__(start, stop, enabled)
         self._identity = identity
         self._tables: weakref.WeakKeyDictionary[torch.nn.Module, torch.Tensor] = weakref.WeakKeyDictionary()
         self._style_rows: tuple[int, int] = (0, 0)  # (batch size, text tokens) of this step's style batch
