@@ -217,7 +217,7 @@ def test_remove_leaves_the_registry_exactly_as_it_was_and_plain_calls_are_not_wr
     stylehunt.remove(flux)
     assert ad._AttentionBackendRegistry._backends == before
     assert all(ad._AttentionBackendRegistry._backends[n] is fn for n, fn in before.items())
-    assert dispatch.ACTIVE.get() is None
+    assert dispatch.ACTIVE.mix is None
 
 
 def test_context_parallelism_is_refused_at_apply_and_at_the_first_step(flux):

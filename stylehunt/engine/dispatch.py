@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import functools
 import threading
-from contextvars import ContextVar
 from typing import Any, Callable
 
 __all__ = ["ACTIVE", "acquire", "release", "refresh", "parallel_config_problem"]
 
-#: The mix of the perturbed attention call in progress in this thread/context (``None`` outside one).
-#: Duck-typed: an object with ``at_dispatch(backend_fn, args, kwargs)`` and a ``dispatching`` flag.
-ACTIVE: ContextVar[Any] = ContextVar("stylehunt_attention_mix", default=None)
+class _Active(threading.local):
+    #: The mix of the perturbed attention call in progress in this thread (``None`` outside one).
+    #: Duck-typed: an object with ``at_dispatch(backend_fn, args, kwargs)`` and a ``dispatching`` flag.
+    mix: Any = None
+
+
+#: Per thread, not a ContextVar: torch.compile (fullgraph) traces attribute writes on a thread-local
+#: but refuses ``ContextVar.set`` inside a compiled transformer's forward.
+ACTIVE = _Active()
 
 _LOCK = threading.RLock()
 _users = 0
@@ -48,7 +53,7 @@ def _backends() -> dict | None:
 def _wrap(fn: Callable) -> Callable:
     @functools.wraps(fn)  # keeps the signature: diffusers filters a backend's arguments by it
     def backend(*args: Any, **kwargs: Any) -> Any:
-        mix = ACTIVE.get()
+        mix = ACTIVE.mix
         if mix is None or mix.dispatching:  # not inside a perturbed attention call (or a nested dispatch)
             return fn(*args, **kwargs)
         return mix.at_dispatch(fn, args, kwargs)

@@ -248,12 +248,12 @@ class HeadPerturber:
                 return inner(*args, **kwargs)
             mode = _SDPAMix(layer, rows, self.identity)
             dispatch.refresh(getattr(module, "processor", None))
-            token = dispatch.ACTIVE.set(mode)
+            previous, dispatch.ACTIVE.mix = dispatch.ACTIVE.mix, mode
             try:
                 with mode:
                     out = inner(*args, **kwargs)
             finally:
-                dispatch.ACTIVE.reset(token)
+                dispatch.ACTIVE.mix = previous
             if mode.calls != 1:
                 raise UnsupportedModelError(
                     f"{layer.module_name} made {mode.calls} calls to torch's scaled_dot_product_attention or "
