@@ -269,12 +269,21 @@ def check_config_bounds(config: Any, name: str) -> None:
         if not isinstance(key, str) or not _COUNT_KEY.fullmatch(key):
             continue
         limit = MAX_CONFIG_HEADS if key.endswith("heads") else MAX_CONFIG_LAYERS
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+        # A U-Net config leaves num_attention_heads unset (None) and gives counts per resolution level
+        # as a list (transformer_layers_per_block [1, 2, 10], attention_head_dim [5, 10, 20, 20]).
+        counts = value if isinstance(value, (list, tuple)) and len(value) <= MAX_CONFIG_LAYERS else [value]
+        if value is not None and not all(_count_within(v, limit) for v in counts):
             raise UnsupportedModelError(
                 f"transformer/config.json of {name!r} sets {key} to {value!r}; stylehunt takes 0 to {limit}"
                 f" (no supported model has more)",
                 hint="check the model name, or its transformer/config.json",
             )
+
+
+def _count_within(value: Any, limit: int) -> bool:
+    if isinstance(value, (list, tuple)):  # SDXL's transformer_layers_per_block per down block, per layer
+        return len(value) <= MAX_CONFIG_LAYERS and all(_count_within(v, limit) for v in value)
+    return not isinstance(value, bool) and isinstance(value, int) and 0 <= value <= limit
 
 
 def _too_deep(name: str) -> UnsupportedModelError:

@@ -208,7 +208,7 @@ def test_a_scheduler_without_step_index_is_refused_by_name(sd15):
 
 def test_an_added_cond_entry_without_rows_is_refused(sdxl):
     """An IP-Adapter puts a list of image embeddings into ``added_cond_kwargs``: no rows to append, a clear error."""
-    from stylehunt.engine.guided_forward import _select_dict_rows
+    from stylehunt.engine.rows import select_dict_rows as _select_dict_rows
     from stylehunt.engine.families import adapter_named
 
     call = {"added_cond_kwargs": {"text_embeds": torch.arange(4.0)[:, None], "image_embeds": [torch.zeros(2, 3)]}}

@@ -186,7 +186,7 @@ def test_bad_fingerprint_fields_point_at_the_field(tmp_path):
     fp = dict(SD3_FP, layer_kinds=[["image_text", 20]])
     with pytest.raises(PresetFileError, match=r"model.fingerprint.layer_kinds: counts add up to 20, but num_layers is 24"):
         load_dict(good_dict(model={"id": "a/b", "fingerprint": fp}), tmp_path)
-    fp = dict(SD3_FP, transformer_class="UNet2DConditionModel")
+    fp = dict(SD3_FP, transformer_class="PixArtTransformer2DModel")  # a diffusers class no family guides
     with pytest.raises(PresetFileError, match="model.fingerprint.transformer_class: unsupported"):
         load_dict(good_dict(model={"id": "a/b", "fingerprint": fp}), tmp_path)
 
