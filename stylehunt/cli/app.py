@@ -17,7 +17,7 @@ from .. import __version__
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-v info, -vv debug).")
 def cli(verbose: int) -> None:
     """Training-free style presets for Diffusion Transformers (SD3, SD3.5, FLUX.1, Chroma, Z-Image,
-    Qwen-Image, FLUX.2, Wan video)."""
+    Qwen-Image, FLUX.2, Wan video) and the SDXL / SD 1.x U-Nets."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     ctx = click.get_current_context()
