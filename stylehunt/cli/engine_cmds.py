@@ -14,10 +14,7 @@ from pathlib import Path
 import click
 
 from .app import cli, quiet_model_loading
-from .generate_args import read_generate_args, save_adhoc_preset
-from .generate_run import cell_strengths, plan_outputs, run_plan, sample, write_images
-from .image_inputs import check_image_options, image_pipeline, image_size, read_image
-from .imagemeta import generation_record, png_text
+from .image_inputs import read_image
 from .params import DEVICE_HELP, DTYPE_CHOICE, DTYPE_HELP, FiniteFloat, device_option, media_out, seed_option
 from ..files import VIDEO_SUFFIX, atomic_write_image, atomic_write_video, check_video_writer
 from ..tiny import TINY_MODEL_NAMES
@@ -137,6 +134,12 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
     if true_cfg_scale is not None and negative_prompt is None:
         raise click.BadParameter("true CFG compares against a negative prompt; give --negative-prompt too",
                                  param_hint="'--true-cfg-scale'")
+    # generate's own modules load here, not with the CLI: `stylehunt list` and `--help` never pay for them
+    from .generate_args import read_generate_args, save_adhoc_preset
+    from .generate_run import cell_strengths, plan_outputs, run_plan, sample, write_images
+    from .image_inputs import check_image_options, image_pipeline, image_size
+    from .imagemeta import generation_record, png_text
+
     check_image_options(image, mask, image_strength)
     args = read_generate_args(presets, head_specs, strengths, scales, seed, seed_spec, num_images, save_preset, model)
     if video_out and args.sweep:

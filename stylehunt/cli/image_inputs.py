@@ -17,7 +17,6 @@ guides it); anything else is refused naming the pipeline, before the first step.
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +63,8 @@ def image_size(pipe: Any, image: Any, height: int | None, width: int | None) -> 
 
 
 def _takes(pipe: Any, name: str) -> bool:
+    import inspect
+
     return name in inspect.signature(pipe.__call__).parameters
 
 
