@@ -43,7 +43,7 @@ CITED = {"sd3-medium/" + n for n in (
     "more-white", "darker")}
 BUNDLED = sorted([*PAPER, *TINY, *CITED])
 
-# The public transformer/config.json values (docs: /work/shared/model-configs.md), independent of index.json.
+# The public transformer/config.json values (from the models' published configs), independent of index.json.
 _SD3 = dict(
     sample_size=128, patch_size=2, in_channels=16, num_layers=24, attention_head_dim=64, num_attention_heads=24,
     joint_attention_dim=4096, caption_projection_dim=1536, pooled_projection_dim=2048, out_channels=16,

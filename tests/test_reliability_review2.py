@@ -1,4 +1,4 @@
-"""The second bad-input review (docs/reliability.md, ../shared/reliability-review-2026-12.md): each defect
+"""The second bad-input review (docs/reliability.md): each defect
 reproduced as the review did, asserting the clear error and that nothing changed.
 
 Hub cases run against ``tests/hub_server.py`` with a hostile variant (``HubState.resolve_headers``);
