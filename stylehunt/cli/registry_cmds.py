@@ -56,29 +56,29 @@ _KIND_WORDS = {"reported": "reported", "search": "searched", "manual": "manual"}
 
 
 def _origin(loc: Any) -> tuple[str, str | None]:
-    """``(kind, label)`` of a registry version from its file: bundled files only (no network).
+    """``(kind, label)`` of a registry version, as the index records them (no network, one file read).
 
-    The label is the file's ``metadata.label`` (a cited preset's figure label), else a search's
-    style text; ``None`` when neither is recorded, the file is on the Hub or does not read (the
-    table then shows the index's description). The file is read as JSON, not checked: a listing
-    only shows these two strings (escaped), and checking every file would cost the listing a
-    huggingface_hub import (for the model id); ``show`` and loading check it.
+    The bundled index carries each bundled version's provenance kind and label (the file's
+    ``metadata.label``, a cited preset's figure label, else a search's style text), written by
+    :mod:`stylehunt.registry.origins` and checked against the files by ``registry check``; reading
+    every preset file instead made ``list`` slow to start. ``label`` is ``None`` when none is recorded
+    (the table then shows the index's description); an entry without a kind (a Hub version, an index
+    written before these fields) shows ``-``, or its bundled file's kind, read as JSON, not checked.
     """
+    if loc.kind is not None:
+        return _KIND_WORDS.get(loc.kind, loc.kind), loc.label
+    if not loc.bundled:
+        return "-", None
     import importlib.resources
 
     from ..registry.fileformat import read_preset_bytes
     from ..registry.index import bundled_preset_file
+    from ..registry.origins import origin_of
 
-    if not loc.bundled:
-        return "-", None
     try:
         with importlib.resources.as_file(bundled_preset_file(loc.file)) as path:
-            data = json.loads(read_preset_bytes(path)[1])
-        prov, metadata = data.get("provenance") or {}, data.get("metadata") or {}
-        label = metadata.get("label") if isinstance(metadata.get("label"), str) else None
-        if label is None and prov.get("kind") == "search" and isinstance(prov.get("objective", {}).get("text"), str):
-            label = prov["objective"]["text"]
-        return _KIND_WORDS.get(prov.get("kind"), str(prov.get("kind"))), label
+            origin = origin_of(json.loads(read_preset_bytes(path)[1]))
+        return _KIND_WORDS.get(origin["kind"], origin["kind"]), origin.get("label")
     except (OSError, ValueError, AttributeError):  # unreadable, not JSON, or not the format: `show` says why
         return "-", None
 

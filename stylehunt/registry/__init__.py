@@ -9,6 +9,7 @@ Modules, bottom to top (each imports only those above it in this list):
 * :mod:`.discovery`: finding preset repos anyone published on the Hub (model search, version tags).
 * :mod:`.indexfile`: the catalogue file ``index.json``; :mod:`.index`: the catalogue in use,
   model aliases, listing (the registry, or the Hub through :mod:`.discovery`), version selection.
+* :mod:`.origins`: each bundled version's provenance kind and label, recorded in ``index.json``.
 * :mod:`.locate`: finding, downloading and verifying the file a reference names.
 * :mod:`.publish`: pushing a preset to the Hub (model card, tag).
 * :mod:`.preset`: :class:`Preset`, and the functions that build presets from all of the above.

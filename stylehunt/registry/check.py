@@ -7,6 +7,7 @@ such as a pull request's ``refs/pr/3``) and checks, for every version of every n
 * it is pinned by sha256 and the bytes match the pin;
 * the file is a valid preset that says it is that name at that version;
 * its architecture fingerprint equals the fingerprint of its model alias;
+* the provenance kind and label the index records for listings (if any) are the file's;
 
 and that names are unique: the strict reader refuses a name written twice, no two names differ
 only in their separators (``golden-hour`` / ``golden_hour``), and a remote index adds nothing a
@@ -31,6 +32,7 @@ from ..errors import InvalidPresetError, PresetFileError, PresetReferenceError, 
 from .index import bundled_index, bundled_index_file, load_index_json, read_index_bytes
 from .indexfile import INDEX_FILENAME, MAX_INDEX_BYTES, ModelAlias, RegistryIndex, VersionEntry
 from .locate import locate_version
+from .origins import origin_of
 from .preset import Preset
 from .references import HUB_PREFIX, parse_reference
 
@@ -179,6 +181,14 @@ def _check_version(
         mismatch = fingerprint_problem(found.fields["fingerprint"], alias)
         if mismatch:
             problems.append(mismatch)
+        if loc.kind is not None or loc.label is not None:  # what listings show must be what the file says
+            recorded, actual = {"kind": loc.kind, "label": loc.label}, {"label": None, **origin_of(found.fields)}
+            if recorded != actual:
+                problems.append(
+                    f"the index records kind {loc.kind!r} and label {loc.label!r}, but the file says kind"
+                    f" {actual['kind']!r} and label {actual['label']!r}; rewrite them with"
+                    " `python -m stylehunt.registry.origins path/to/index.json`"
+                )
     except (InvalidPresetError, PresetReferenceError) as e:
         problems.append(f"invalid preset file: {e}")
     except StylehuntError as e:  # does not resolve, pin mismatch, wrong identity, offline

@@ -51,6 +51,10 @@ class VersionEntry:
     repo_id: str | None = None
     revision: str | None = None
     sha256: str | None = None
+    # the file's provenance kind and label, for listings (stylehunt.registry.origins writes them; a
+    # registry check compares them with the file); not part of where the version lives
+    kind: str | None = field(default=None, compare=False)
+    label: str | None = field(default=None, compare=False)
 
     @property
     def bundled(self) -> bool:
@@ -195,7 +199,8 @@ class RegistryIndex:
 def _parse_location(r: FieldReader, loc: Any, version: str, at: str, fail, allow_files: bool) -> VersionEntry:
     if not isinstance(loc, dict):
         raise fail(at, "expected an object with `file` or `repo` + `revision`, and `sha256`")
-    r.keys(loc, at, ("file", "repo", "revision", "sha256"), ())
+    r.keys(loc, at, ("file", "repo", "revision", "sha256", "kind", "label"), ())
+    origin = {key: r.string(loc[key], f"{at}.{key}", empty=True) for key in ("kind", "label") if key in loc}
     sha = loc.get("sha256")
     if sha is not None and (not isinstance(sha, str) or not _SHA256_RE.fullmatch(sha)):
         raise fail(f"{at}.sha256", f"expected 64 lowercase hex digits, but got {sha!r}")
@@ -220,7 +225,7 @@ def _parse_location(r: FieldReader, loc: Any, version: str, at: str, fail, allow
             raise fail(f"{at}.sha256", "missing: bundled files are always pinned")
         if not allow_files:
             logger.debug("%s: bundled location ignored in a remote index", at)
-        return VersionEntry(version=version, file=rel, sha256=sha)
+        return VersionEntry(version=version, file=rel, sha256=sha, **origin)
     if "repo" not in loc or "revision" not in loc:
         raise fail(at, "expected `file` (bundled) or `repo` + `revision` (Hub)")
     if not is_hub_repo_id(loc["repo"]):
@@ -231,4 +236,4 @@ def _parse_location(r: FieldReader, loc: Any, version: str, at: str, fail, allow
     problem = revision_problem(revision)
     if problem:
         raise fail(f"{at}.revision", f"{revision!r} is not a valid git revision: {problem}")
-    return VersionEntry(version=version, repo_id=loc["repo"], revision=revision, sha256=sha)
+    return VersionEntry(version=version, repo_id=loc["repo"], revision=revision, sha256=sha, **origin)
