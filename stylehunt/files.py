@@ -21,12 +21,10 @@ Each refusal is one message naming the file; the caller chooses the exception cl
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import re
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -97,6 +95,8 @@ def _replace_atomically(path: str | os.PathLike, fill: Callable[[Any, str], None
     if mode is None:
         mode = 0o666 & ~_umask()
     try:
+        import tempfile  # here, not at import: it pulls in shutil and the compression modules, which CLI start-up pays for
+
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     except OSError as e:
         raise _named(e, target) from e
@@ -293,6 +293,8 @@ def _check_encoded(name: str, expected: int, target: Path) -> None:
 
 def sha256_file(path: str | os.PathLike) -> str:
     """The hex sha256 of a file's bytes, read in chunks."""
+    import hashlib  # here, not at import: loading OpenSSL costs every CLI command's start-up
+
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 16), b""):

@@ -10,7 +10,6 @@ waiting out huggingface_hub's five retries (about 24 s) and printing a warning f
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -109,6 +108,8 @@ def unreachable(url: str | None = None) -> str | None:
     reason = None
     if host:
         try:
+            import socket  # only a connectivity probe needs it; `stylehunt list` imports this module for the cache path
+
             socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
         except OSError as e:  # refused, unknown host, no route, timeout
             reason = f"{url}: {e.strerror or str(e) or type(e).__name__}"

@@ -56,8 +56,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -188,6 +186,9 @@ def tiny_pipeline_path(family: str = "sd3") -> Path:
     if _is_complete(final):
         return final
     parent.mkdir(parents=True, exist_ok=True)
+    import shutil  # here, not at import: every CLI command imports this module for the tiny model names
+    import tempfile
+
     with _build_lock(parent):
         if _is_complete(final):  # another process built it while this one waited
             return final
