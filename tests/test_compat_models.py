@@ -9,7 +9,9 @@ same dtype, and after ``remove`` a plain run equals the plain run before ``apply
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,7 +20,7 @@ from diffusers import DiffusionPipeline
 import stylehunt
 from stylehunt.engine import strength_table
 from stylehunt.engine.heads import attention_modules
-from tests.compat_matrix import params
+from tests.compat_matrix import APPROX, params
 from tests.reference import ReferenceGuidance
 from tests.test_engine import for_video
 
@@ -56,12 +58,24 @@ def reference(pipe, family: str) -> torch.Tensor:
         return run(pipe, family)
 
 
+#: The pipeline attributes that hold a denoiser (a U-Net pipeline's is ``unet``).
+DENOISERS = ("transformer", "transformer_2", "unet")
+
+
+def denoiser_names(pipe) -> list[str]:
+    return [name for name in DENOISERS if getattr(pipe, name, None) is not None]
+
+
 def denoisers(pipe) -> list:
-    return [t for t in (pipe.transformer, getattr(pipe, "transformer_2", None)) if t is not None]
+    return [getattr(pipe, name) for name in denoiser_names(pipe)]
 
 
-def check_guided(pipe, family: str, dtype=torch.float32) -> torch.Tensor:
-    """Plain, guided, removed and reference runs on ``pipe`` as it is; the guided latents."""
+def check_guided(pipe, family: str, dtype=torch.float32, float32_result=None) -> torch.Tensor:
+    """Plain, guided, removed and reference runs on ``pipe`` as it is; the guided latents.
+
+    With ``float32_result`` (the guided result of the float32 pipeline), the guided latents must instead be
+    at least as close to it as the reference in the same dtype is: for a model where the low-precision
+    reference's own rounding exceeds :data:`TOLERANCE`."""
     plain = run(pipe, family)
     stylehunt.apply(pipe, PRESET, scale=SCALE)
     try:
@@ -71,7 +85,11 @@ def check_guided(pipe, family: str, dtype=torch.float32) -> torch.Tensor:
     assert guided.dtype == plain.dtype and torch.isfinite(guided).all()
     assert not torch.allclose(guided.float(), plain.float(), atol=1e-3), "the preset has no effect"
     assert torch.equal(run(pipe, family), plain), "remove is not exact"
-    torch.testing.assert_close(guided, reference(pipe, family), **TOLERANCE[dtype])
+    if float32_result is None:
+        torch.testing.assert_close(guided, reference(pipe, family), **TOLERANCE[dtype])
+    else:
+        ours, its = ((x.float() - float32_result).abs().max() for x in (guided, reference(pipe, family)))
+        assert ours <= its, f"{ours} from the float32 result, the reference {its}"
     return guided
 
 
@@ -99,7 +117,9 @@ def quantized_weight_types(pipe) -> set[str]:
 
 @pytest.mark.parametrize("cell", params("test_quantized"))
 def test_quantized(request, cell):
-    family, components = cell.family, ["transformer", "transformer_2"] if cell.family == "wan" else ["transformer"]
+    family = cell.family
+    index = json.loads((Path(request.getfixturevalue(fixture_name(family))) / "model_index.json").read_text())
+    components = [name for name in DENOISERS if name in index]
     # torchao's integer configs compute in bfloat16 (its quantizer's default), quanto's in the model's float32
     dtype = torch.bfloat16 if cell.configuration == "torchao" else torch.float32
     pipe = load(request, family, quantization_config=quantization(cell.configuration, components), torch_dtype=dtype)
@@ -134,7 +154,8 @@ def _zimage_layout(weights: dict) -> dict:
 
 #: family -> diffusers' state dict as the family's single-file (original) checkpoint lays it out. A family
 #: is listed when its layout can be written from the diffusers weights (the test checks diffusers' own
-#: conversion turns it back into them); the others are untested (tests/compat_matrix.py says why).
+#: conversion turns it back into them). The other families' files keep diffusers' own key layout, which
+#: ``from_single_file`` loads without converting (as diffusers-format GGUF files are loaded).
 SINGLE_FILE_LAYOUT = {"qwenimage": dict, "wan": _wan_layout, "zimage": _zimage_layout}
 
 
@@ -168,23 +189,33 @@ def test_gguf_single_file(request, cell, tmp_path):
     from diffusers.loaders.single_file_model import SINGLE_FILE_LOADABLE_CLASSES
     from diffusers.quantizers.gguf.utils import GGUFLinear
 
+    from diffusers.loaders.single_file_model import _should_convert_state_dict_to_diffusers
+
     pipe = load(request, cell.family)
-    folder, layout = request.getfixturevalue(fixture_name(cell.family)), SINGLE_FILE_LAYOUT[cell.family]
-    for name in ("transformer", "transformer_2"):
-        transformer = getattr(pipe, name, None)
-        if transformer is None:
-            continue
+    folder, layout = request.getfixturevalue(fixture_name(cell.family)), SINGLE_FILE_LAYOUT.get(cell.family)
+    for name in denoiser_names(pipe):
+        transformer = getattr(pipe, name)
         cls, weights = type(transformer), {k: v.clone() for k, v in transformer.state_dict().items()}
-        original = layout(weights)
-        convert = SINGLE_FILE_LOADABLE_CLASSES[cls.__name__]["checkpoint_mapping_fn"]
-        converted = convert(dict(original), config=transformer.config)
-        assert converted.keys() == weights.keys() and all(torch.equal(converted[k], weights[k]) for k in weights)
+        if layout is None:  # diffusers' layout: the loader must take it as it is, not run the converter on it
+            original = weights
+            assert not _should_convert_state_dict_to_diffusers(transformer.state_dict(), original)
+        else:
+            original = layout(weights)
+            convert = SINGLE_FILE_LOADABLE_CLASSES[cls.__name__]["checkpoint_mapping_fn"]
+            converted = convert(dict(original), config=transformer.config)
+            assert converted.keys() == weights.keys() and all(torch.equal(converted[k], weights[k]) for k in weights)
         assert write_gguf(original, tmp_path / f"{name}.gguf") > 0
         setattr(pipe, name, cls.from_single_file(
             str(tmp_path / f"{name}.gguf"), config=str(folder), subfolder=name, torch_dtype=torch.float32,
             quantization_config=GGUFQuantizationConfig(compute_dtype=torch.float32)))
-        projections = [m.to_q for m in attention_modules(getattr(pipe, name))]
-        assert all(isinstance(p, GGUFLinear) and p.weight.quant_type == 8 for p in projections)  # Q8_0
+        # every projection of the perturbed attention layers whose rows hold whole Q8_0 blocks of 32 is a GGUF
+        # layer in Q8_0 (FLUX.2's parallel blocks fuse theirs); the tiny SD 1.x U-Net's self-attention is 8 and 16
+        # wide, too narrow for one block: its Q8_0 layers are the cross-attention and feed-forward ones
+        projections = [m for a in attention_modules(getattr(pipe, name)) for m in a.modules() if isinstance(m, torch.nn.Linear)]
+        quantizable = [p for p in projections if p.in_features % 32 == 0]
+        assert (quantizable or cell.family == "sd15") and all(
+            isinstance(p, GGUFLinear) and p.weight.quant_type == 8 for p in quantizable)
+        assert any(isinstance(m, GGUFLinear) and m.weight.quant_type == 8 for m in getattr(pipe, name).modules())
     check_guided(pipe, cell.family)
 
 
@@ -196,6 +227,11 @@ def lora_config():
 
     # random A and B (B is zero by default, which would make the LoRA a no-op)
     return LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v"], init_lora_weights=False)
+
+
+def lora_target(pipe):
+    """The denoiser a LoRA of the pipeline's ``load_lora_weights`` goes to (Wan 2.2: the first expert)."""
+    return denoisers(pipe)[0]
 
 
 @pytest.fixture(scope="module")
@@ -211,10 +247,11 @@ def lora_files(request, tmp_path_factory):
             folders = []
             for seed in (1, 2):
                 torch.manual_seed(seed)
-                pipe.transformer.add_adapter(lora_config(), adapter_name=f"seed{seed}")
-                layers = get_peft_model_state_dict(pipe.transformer, adapter_name=f"seed{seed}")
+                lora_target(pipe).add_adapter(lora_config(), adapter_name=f"seed{seed}")
+                layers = get_peft_model_state_dict(lora_target(pipe), adapter_name=f"seed{seed}")
                 folder = tmp_path_factory.mktemp(f"lora-{family}-{seed}")
-                type(pipe).save_lora_weights(folder, transformer_lora_layers=layers)
+                # transformer_lora_layers=..., or unet_lora_layers=... for a U-Net pipeline
+                type(pipe).save_lora_weights(folder, **{f"{denoiser_names(pipe)[0]}_lora_layers": layers})
                 folders.append(folder)
             made[family] = folders
         return made[family]
@@ -226,7 +263,7 @@ def adapters_of(pipe) -> tuple:
     """The loaded adapters, the active ones and their weights (what ``remove`` must leave in place)."""
     from peft.tuners.tuners_utils import BaseTunerLayer
 
-    scalings = sorted((name, key, float(value)) for name, m in pipe.transformer.named_modules()
+    scalings = sorted((name, key, float(value)) for name, m in lora_target(pipe).named_modules()
                       if isinstance(m, BaseTunerLayer) for key, value in m.scaling.items())
     return pipe.get_list_adapters(), sorted(pipe.get_active_adapters()), scalings
 
@@ -270,10 +307,10 @@ def test_lora(request, cell, lora_files):
     pipe.set_adapters(["a", "b"], [0.7, 0.4])
     torch.testing.assert_close(run(pipe, family), unfused, rtol=1e-4, atol=1e-4)
     torch.manual_seed(3)
-    pipe.transformer.add_adapter(lora_config(), adapter_name="c")  # the peft path; becomes the active adapter
+    lora_target(pipe).add_adapter(lora_config(), adapter_name="c")  # the peft path; becomes the active adapter
     added = run(pipe, family)
     stylehunt.remove(pipe)
-    assert "c" in pipe.transformer.peft_config
+    assert "c" in lora_target(pipe).peft_config
     assert not torch.allclose(added, unfused, atol=1e-3)
     torch.testing.assert_close(added, reference(pipe, family), rtol=1e-4, atol=2e-5)
 
@@ -297,10 +334,15 @@ def test_precision(request, cell):
     """bf16 / fp16 pipelines: no dtype error, the guided prediction stays in the model's dtype, and the result
     equals the reference run in the same dtype (which mixes in float64 and rounds once)."""
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[cell.configuration]
+    float32_result = None
+    if cell.status == APPROX:  # the note says why: compared with the float32 result instead
+        float32 = load(request, cell.family)
+        stylehunt.apply(float32, PRESET, scale=SCALE)
+        float32_result = run(float32, cell.family)
     pipe = load(request, cell.family, torch_dtype=dtype)
     seen, handles = output_dtypes(pipe)
     try:
-        check_guided(pipe, cell.family, dtype)
+        check_guided(pipe, cell.family, dtype, float32_result)
     finally:
         for handle in handles:
             handle.remove()
