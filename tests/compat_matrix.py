@@ -225,7 +225,8 @@ _SEQUENTIAL = (
     "accelerate's `cpu_offload` on the transformer (weights on `meta` between calls, as on a GPU), which is what "
     "`enable_sequential_cpu_offload` does per model; the pipeline method itself fails here in the CLIP text encoder, "
     "without stylehunt")
-_COMPILE = "compiled with the eager backend (the same traced graph, no graph break); inductor's code is not run here"
+_COMPILE = ("compiled with the eager backend (the same traced graph, no graph break), both orders; inductor: the next "
+            "row")
 _CACHE = (
     "with never-reuse settings, equals the uncached guided result across a guidance-interval bound; with reuse, "
     "the cache's own approximation: still guided, `remove` exact (tested on flux, not SeaCache)")
@@ -294,6 +295,8 @@ HOOK_CONFIGURATIONS = [
                   "`pipe.transformer = other` after `apply`"),
     Configuration("compile-method", "`transformer.compile(fullgraph=True)`", "before or after `apply`"),
     Configuration("compile-assigned", "`pipe.transformer = torch.compile(..., fullgraph=True)`", "before or after `apply`"),
+    Configuration("compile-inductor", "compile with inductor (the default backend)",
+                  "`apply`, then `transformer.compile(fullgraph=True)`"),
     Configuration("first-block-cache", "First Block Cache", "`transformer.enable_cache(FirstBlockCacheConfig(...))`, before or after `apply`"),
     Configuration("mag-cache", "MagCache", "`transformer.enable_cache(MagCacheConfig(...))`, before or after `apply`"),
     Configuration("sea-cache", "SeaCache", "`transformer.enable_cache(SeaCacheConfig(...))`, before or after `apply`"),
@@ -327,6 +330,11 @@ HOOK_CELLS = [
     *by_family("compile-assigned", EXACT, "test_compile_fullgraph_in_either_order_without_graph_breaks",
                {"flux": "compile-first-torch.compile"}, _HOOKS, note=_COMPILE, untested=_FLUX_ONLY),
     *_other_families(_cache_row("first-block-cache", "first_block", ("flux", "wan")), "first-block-cache"),
+    *by_family("compile-inductor", APPROX, "test_a_guided_step_under_inductor_equals_eager", {"flux": ""}, _HOOKS,
+               untested=_FLUX_ONLY, note=(
+                   "inductor generates C++ and builds it with the machine's gcc: no graph break, one guided step within "
+                   "1e-5 of eager (inductor fuses and reorders float operations, so not bit for bit); inductor's "
+                   "CUDA/Triton code is not run here")),
     *_cache_row("mag-cache", "mag", ("flux",)),
     *_cache_row("sea-cache", "sea", ("flux",)),
     *_cache_row("taylorseer", "taylorseer", ("flux",)),

@@ -267,3 +267,31 @@ def test_compile_fullgraph_in_either_order_without_graph_breaks(request, how, or
     assert counters["stats"]["unique_graphs"] > 0  # the transformer really ran compiled
     stylehunt.remove(pipe)
     assert torch.equal(run(pipe), plain_ref)
+
+
+def test_a_guided_step_under_inductor_equals_eager(request):
+    """torch.compile's default backend, inductor, generates and builds C++ here (with the machine's gcc): the
+    guided forward compiles whole (``fullgraph=True``) and gives the eager guided result within float rounding
+    (inductor fuses and reorders the float operations). One step of tiny FLUX.1: compiling takes most of the time."""
+    from torch._dynamo.utils import counters
+
+    pipe = load(request, "flux")
+    stylehunt.apply(pipe, PRESET, scale=SCALE)
+    eager = run_steps(pipe, 1)
+    torch._dynamo.reset()
+    counters.clear()
+    pipe.transformer.compile(fullgraph=True)
+    try:
+        compiled = run_steps(pipe, 1)
+    finally:
+        torch._dynamo.reset()
+    assert not counters["graph_break"] and counters["stats"]["unique_graphs"] > 0
+    assert torch.allclose(compiled, eager, atol=TOL, rtol=0)
+    assert sum(counters["inductor"].values()) > 0  # inductor built the code that ran (or took it from its cache)
+    stylehunt.remove(pipe)
+
+
+def run_steps(pipe, steps):
+    out = pipe(prompt="a lighthouse at dusk", generator=torch.Generator().manual_seed(0), num_inference_steps=steps,
+               output_type="latent", **CASES[pipe.family][1])
+    return out.images
