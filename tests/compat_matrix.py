@@ -145,10 +145,6 @@ MODEL_CELLS = [
 # tests/reference.py); these rows compare the other backends with it.
 
 _BACKENDS = "tests/test_compat_backends.py"
-_BACKEND_FAMILIES = ("sd3", "flux", "chroma", "zimage", "qwenimage", "flux2", "wan")  # its CASES
-_BACKEND_UNCOVERED = (
-    "not in the backend test's cases; sd3.5 has the same transformer class (and processors) as sd3, flux2-dev as "
-    "flux2 klein, which are; the U-Nets' processors call torch's SDPA directly, as SD3's do")
 _MASKED = ("chroma", "zimage")
 _FLASH_MASK = (
     "diffusers refuses it, guided or not: \"`attn_mask` is not supported for native flash attention\" (these "
@@ -159,17 +155,18 @@ _ZIMAGE_ONLY = "not covered: the test runs on zimage only"
 
 
 _SD3_DIRECT = "SD3's processors call torch's SDPA directly and never read the backend: guided as under `native`"
+_UNET_DIRECT = ("the U-Nets' processors (`AttnProcessor2_0`) call torch's SDPA directly and never read the backend: "
+                "guided as under `native`")
 
 
 def _backend_row(key: str, backend: str, note: str = "", diffusers_refuses=()) -> list[Cell]:
     test = "test_every_cpu_backend_gives_the_native_guided_result_and_remove_is_exact"
 
-    def cell(f):
-        if f not in _BACKEND_FAMILIES:
-            return Cell(key, f, UNTESTED, _BACKEND_UNCOVERED)
+    def cell(f):  # the backend test's CASES are every family
         refused = f in diffusers_refuses
         return Cell(key, f, DIFFUSERS if refused else EXACT,
-                    _FLASH_MASK if refused else _SD3_DIRECT if f == "sd3" else note,
+                    _FLASH_MASK if refused else _SD3_DIRECT if f in ("sd3", "sd3.5") else _UNET_DIRECT if f in ("sdxl", "sd15")
+                    else note,
                     test, module=_BACKENDS, case=f"{f}-{backend}")
 
     return [cell(f) for f in FAMILIES]

@@ -48,11 +48,17 @@ CASES = [
     Case("qwenimage", "tiny_qwenimage_path", {"true_cfg_scale": 4.0, "negative_prompt": "blurry"}),  # one prompt: no mask
     Case("flux2", "tiny_flux2_path", {"guidance_scale": 3.0}),
     Case("wan", "tiny_wan_path", {"guidance_scale": 4.0, "num_inference_steps": 2}),  # step 2 on transformer_2
+    # SD3.5's dual-attention blocks, FLUX.2-dev's Mistral-conditioned transformer, and the U-Nets (whose
+    # processors, like SD3's, call torch's SDPA directly)
+    Case("sd3.5", "tiny_sd35_path"),
+    Case("flux2-dev", "tiny_flux2_dev_path", {"guidance_scale": 3.0, "max_sequence_length": 256}),
+    Case("sdxl", "tiny_sdxl_path"),
+    Case("sd15", "tiny_sd15_path"),
 ]
 
 
 def denoisers(pipe):
-    return [t for t in (pipe.transformer, getattr(pipe, "transformer_2", None)) if t is not None]
+    return [t for t in (getattr(pipe, n, None) for n in ("transformer", "transformer_2", "unet")) if t is not None]
 
 
 def set_backend(pipe, name):
