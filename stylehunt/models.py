@@ -141,6 +141,8 @@ def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", devi
         with warnings.catch_warnings():  # diffusers 0.42 renames torch_dtype; older releases only know it
             warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
             pipe = DiffusionPipeline.from_pretrained(path, torch_dtype=getattr(torch, dtype), **cache_only)
+    except RecursionError:  # diffusers' JSON loader recurses once per level of nesting (any component's config)
+        raise _too_deep(name, "model_index.json or a component's config file") from None
     except (OSError, ValueError) as e:
         raise UnsupportedModelError(
             f"could not load a pipeline from {name!r}: {_first_line(e)}",
@@ -286,11 +288,11 @@ def _count_within(value: Any, limit: int) -> bool:
     return not isinstance(value, bool) and isinstance(value, int) and 0 <= value <= limit
 
 
-def _too_deep(name: str) -> UnsupportedModelError:
+def _too_deep(name: str, file: str = "transformer/config.json") -> UnsupportedModelError:
     return UnsupportedModelError(
-        f"transformer/config.json of {name!r} is nested too deeply to read (arrays and objects inside each other;"
+        f"{file} of {name!r} is nested too deeply to read (arrays and objects inside each other;"
         " stylehunt's own files nest at most 7 levels)",
-        hint="check the model name, or its transformer/config.json",
+        hint=f"check the model name, or its {file}",
     )
 
 

@@ -214,7 +214,7 @@ def _check_from_config(model: str, chosen: list, *, height: int | None, width: i
     transformer = model_skeleton(model)
     check_presets(transformer, chosen)
     check_sizes_from_config(model, transformer, {"--height": height, "--width": width})
-    check_frames_from_config(model, frames)
+    check_frames_from_config(model, frames, transformer)
 
 
 

@@ -140,6 +140,12 @@ def _merge_resume(ctx: click.Context, opts: dict[str, Any], run_dir: Path) -> di
     saved = read_command(run_dir)
     if saved is None:
         return opts  # a run started from Python: every option must be given again; the library compares
+    unknown = sorted(set(saved) - set(_RECORDED))
+    if unknown:  # a hand-edited or foreign file: an option this version would ignore silently
+        raise SearchConfigError(
+            f"{run_dir / COMMAND_FILE}: {', '.join(repr(k)[:60] for k in unknown[:5])} is not an option search "
+            "records; the file was edited or is damaged",
+            hint=f"remove it from {run_dir / COMMAND_FILE}, or start the search again with a new --out")
     merged = dict(opts)
     diffs = []
     for key in _RECORDED:

@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,10 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+#: The phases a search records (hunt.py: baseline, heldout; strategies.py: each round's screen, full, set).
+_PHASE_NAME = re.compile(r"baseline|heldout|r[1-9][0-9]{0,5}\.(?:screen|full|set)")
+
+
 def _check_phase(path: Path, name: str, phase: Any) -> None:
     where = f"phases.{name}"
     if not isinstance(phase, dict):
@@ -162,6 +167,9 @@ def check_state(data: Any, path: Path) -> dict[str, Any]:
         if not isinstance(data.get(key), kind):
             raise _damaged(path, key, f"expected {name}, got {_short(data.get(key))}")
     for name, phase in data["phases"].items():
+        if not _PHASE_NAME.fullmatch(name):  # a hand-edited name would be kept, and never replayed, silently
+            raise _damaged(path, f"phases.{_short(name, 40)}",
+                           "not a phase a search runs (baseline, heldout, r<N>.screen, r<N>.full, r<N>.set)")
         _check_phase(path, name, phase)
     return data
 

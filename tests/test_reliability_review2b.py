@@ -1,0 +1,187 @@
+"""The second bad-input review (docs/reliability.md), continued: defects 9, 10, 12, 18 and 21 and the
+2026-11 rows still open, each reproduced as the review did, asserting the clear error and that nothing
+changed. Commands run in-process through ``stylehunt.cli.main`` with the model loader replaced by a
+failure, so "before the model loads" is checked, not assumed; models are the session's tiny pipelines.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from contextlib import redirect_stderr
+
+import pytest
+
+from stylehunt.cli import main
+from tests.test_bounded_input import tree
+
+
+def run(argv, monkeypatch) -> tuple[int, str]:
+    """``stylehunt ARGV`` in-process; the model must not load. Returns (exit code, stderr)."""
+    import stylehunt.models
+
+    monkeypatch.setattr(stylehunt.models, "load_pipeline", lambda *a, **k: pytest.fail("the model was loaded"))
+    err = io.StringIO()
+    with redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    text = " ".join(err.getvalue().split())  # click wraps a usage error's lines
+    assert "Traceback" not in text and "bug in stylehunt" not in text, text
+    return code, text
+
+
+TINY = ["--steps", "2", "--prompt", "a cat"]
+
+# ---------------------------------------------------------------------------------------- 9: deep configs read by diffusers
+
+DEEP = "[" * 50000 + "]" * 50000
+
+
+def test_a_deeply_nested_guider_config_is_one_error_naming_the_file(tmp_path):
+    from stylehunt import StyleHeadGuidance
+    from stylehunt.errors import GuidanceError
+
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "guider_config.json").write_text('{"_class_name": "StyleHeadGuidance", "x": ' + DEEP + "}")
+    before = tree(tmp_path)
+    with pytest.raises(GuidanceError, match="guider_config.json: JSON nested more than 64 levels deep"):
+        StyleHeadGuidance.from_pretrained(tmp_path / "g")
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("file", ["vae/config.json", "model_index.json"])
+def test_a_deeply_nested_component_config_is_one_error_naming_it(file, tiny_sd3_path, tmp_path, monkeypatch):
+    fm = tmp_path / "fm"
+    shutil.copytree(tiny_sd3_path, fm)
+    (fm / file).write_text('{"_class_name": "X", "x": ' + DEEP + "}")
+    before = tree(tmp_path)
+    if file == "model_index.json":  # read by the loader itself: the error is the loader's
+        monkeypatch.undo()
+        from stylehunt.errors import UnsupportedModelError
+        from stylehunt.models import load_pipeline
+
+        with pytest.raises(UnsupportedModelError, match="model_index.json or a component's config file of .* is nested too deeply"):
+            load_pipeline(fm)
+    else:
+        code, err = run(["generate", "--model", fm, "--heads", "0:1", *TINY, "--height", "64", "--width", "64",
+                         "--out", tmp_path / "x.png"], monkeypatch)
+        assert code == 1 and f"vae/config.json of '{fm}' is nested too deeply to read" in err, err
+    assert tree(tmp_path) == before
+
+
+# ---------------------------------------------------------------------------------------- 10: the model's own limits
+
+
+@pytest.mark.parametrize("args,flag,words", [
+    (["--height", "8192", "--width", "8192", "--out", "x.png"], "--height",
+     "8192 is more than SD3Transformer2DModel can place: its position table (pos_embed_max_size) covers 96 tokens of 8 pixels, so at most 768"),
+    (["--height", "32", "--width", "4096", "--frames", "5", "--out", "x.mp4"], "--width",
+     "4096 is more than WanTransformer3DModel can place: its position table (rope_max_seq_len) covers 64 tokens of 16 pixels, so at most 1024"),
+    (["--height", "32", "--width", "32", "--frames", "10001", "--out", "x.mp4"], "--frames",
+     "10001 frames is more than WanTransformer3DModel can place: its rotary table (rope_max_seq_len) covers 64 latent frames, so at most 253"),
+], ids=["sd3 pos_embed", "wan rope width", "wan rope frames"])
+def test_generate_refuses_sizes_past_the_models_position_table_before_loading(args, flag, words, request, tmp_path, monkeypatch):
+    model = request.getfixturevalue("tiny_wan_path" if "--frames" in args else "tiny_sd3_path")
+    monkeypatch.chdir(tmp_path)
+    before = tree(tmp_path)
+    code, err = run(["generate", "--model", model, "--heads", "0:1", *TINY, *args], monkeypatch)
+    assert code == 2 and f"Invalid value for '{flag}': {words}" in err, err
+    assert tree(tmp_path) == before
+
+
+def test_the_largest_side_the_table_covers_is_accepted():
+    from stylehunt.cli.params import frames_limit_problem, side_limit_problem
+
+    sd3 = type("SD3Transformer2DModel", (), {"config": {"pos_embed_max_size": 96}})()
+    wan = type("WanTransformer3DModel", (), {"config": {"rope_max_seq_len": 64, "patch_size": [1, 2, 2]}})()
+    assert side_limit_problem(sd3, 8, 768) is None and side_limit_problem(sd3, 8, 776)
+    assert frames_limit_problem(wan, 4, 253) is None and frames_limit_problem(wan, 4, 257)
+    assert side_limit_problem(type("Flux", (), {"config": {}})(), 16, 16384) is None  # computed rope: no table
+
+
+def test_search_refuses_a_resolution_past_the_position_table_before_the_run_folder(tiny_sd3_path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, err = run(["search", "--model", tiny_sd3_path, "--model-id", "org/tiny", "--objective", "warmth", "--num-prompts", "2", "--num-heldout",
+                     "0", "--steps", "2", "--resolution", "1024", "--rounds", "1", "--per-round", "1", "--out", "r/big"],
+                    monkeypatch)
+    assert code == 2 and "Invalid value for '--resolution': 1024 is more than SD3Transformer2DModel can place" in err
+    assert not (tmp_path / "r").exists()
+
+
+# ---------------------------------------------------------------------------------------- 12: names derived from --out
+
+
+def test_a_folder_at_the_videos_contact_sheet_name_is_refused_before_generating(tiny_wan_path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "g" / "vdir.frames.png").mkdir(parents=True)
+    before = tree(tmp_path)
+    code, err = run(["generate", "--model", tiny_wan_path, "--heads", "0:1", *TINY, "--height", "32", "--width", "32",
+                     "--frames", "5", "--out", "g/vdir.mp4"], monkeypatch)
+    assert code == 1 and "Error: --out g/vdir.mp4: g/vdir.frames.png would be written, but it is a folder" in err, err
+    assert ".tmp" not in err and tree(tmp_path) == before and not (tmp_path / "g" / "vdir.mp4").exists()
+
+
+# ---------------------------------------------------------------------------------------- 18: run-folder anomalies
+
+SEARCH = ["search", "--objective", "warmth", "--num-prompts", "2", "--num-heldout", "0", "--steps", "2",
+          "--resolution", "64", "--rounds", "1", "--per-round", "1"]
+
+
+def _plant(kind: str, run_dir) -> str:
+    run_dir.mkdir(parents=True)
+    lock = run_dir / ".lock"
+    if kind == "lock symlink":
+        lock.symlink_to(run_dir.parent / "nowhere")
+        return ".lock is a symbolic link, where stylehunt keeps its lock file"
+    if kind == "lock hard link":
+        (run_dir.parent / "mine").write_text("mine")
+        os.link(run_dir.parent / "mine", lock)
+        return ".lock is a file with 2 names (hard links)"
+    if kind == "lock folder":
+        lock.mkdir()
+        return ".lock is a folder, where stylehunt keeps its lock file"
+    (run_dir / ".stylehunt_preset.json.abc.tmp").mkdir()
+    return ".stylehunt_preset.json.abc.tmp is a folder, where stylehunt keeps its temporary file"
+
+
+@pytest.mark.parametrize("kind", ["lock symlink", "lock hard link", "lock folder", "leftover folder"])
+def test_run_folder_anomalies_are_refused_before_the_model_loads(kind, tiny_sd3_path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    words = _plant(kind, tmp_path / "r" / "run")
+    before = tree(tmp_path)
+    code, err = run([*SEARCH, "--model", tiny_sd3_path, "--out", "r/run"], monkeypatch)
+    assert code == 1 and words in err, err
+    assert "Hint: remove r/run/" in err and "give a file name" not in err
+    assert tree(tmp_path) == before
+
+
+def test_a_dangling_out_symlink_is_named_as_one(tiny_sd3_path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r").symlink_to(tmp_path / "gone")
+    code, err = run([*SEARCH, "--model", tiny_sd3_path, "--out", "r"], monkeypatch)
+    assert code == 1 and f"it is a symbolic link to {tmp_path / 'gone'}, which does not exist" in err, err
+    assert "a file, not a folder" not in err and not (tmp_path / "gone").exists()
+
+
+def test_an_unknown_key_in_command_json_is_refused_naming_it(tiny_sd3_path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "command.json").write_text(json.dumps({"model": str(tiny_sd3_path), "colour": "red"}))
+    before = tree(tmp_path)
+    code, err = run(["search", "--resume", "run"], monkeypatch)
+    assert code == 1 and "run/command.json: 'colour' is not an option search records" in err, err
+    assert tree(tmp_path) == before
+
+
+def test_an_unknown_phase_in_state_json_is_refused_naming_it(tmp_path):
+    from stylehunt.errors import SearchConfigError
+    from stylehunt.headhunter.store import STATE_FORMAT, check_state
+
+    phase = {"sets": [[]], "pairs": "search", "steps": 1, "batch_size": 1, "units": {}}
+    state = {"state_format": STATE_FORMAT, "config_hash": "x", "config": {}, "status": "running",
+             "phases": {"baseline": phase, "r1.full": phase, "r2.set": phase}}
+    assert check_state(state, tmp_path / "state.json") is state
+    state["phases"]["bogus"] = phase
+    with pytest.raises(SearchConfigError, match="phases.'bogus': not a phase a search runs"):
+        check_state(state, tmp_path / "state.json")
