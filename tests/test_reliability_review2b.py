@@ -185,3 +185,81 @@ def test_an_unknown_phase_in_state_json_is_refused_naming_it(tmp_path):
     state["phases"]["bogus"] = phase
     with pytest.raises(SearchConfigError, match="phases.'bogus': not a phase a search runs"):
         check_state(state, tmp_path / "state.json")
+
+
+# ---------------------------------------------------------------------------------------- 2026-11 rows: the library
+
+
+@pytest.mark.parametrize("call", ["remove", "get_applied", "applied"])
+def test_a_value_that_is_not_a_pipeline_is_refused_by_name(call):  # 2026-11 #96 (API96a-c)
+    import stylehunt
+    from stylehunt.errors import GuidanceError
+
+    fn = getattr(stylehunt, call)
+    with pytest.raises(GuidanceError, match="Expected a diffusers pipeline, but got object"):
+        fn(object(), "tiny-sd3/warm").__enter__() if call == "applied" else fn(object())
+
+
+@pytest.fixture(scope="module")
+def sd3_pipe(tiny_sd3_path):
+    from diffusers import DiffusionPipeline
+
+    return DiffusionPipeline.from_pretrained(tiny_sd3_path)
+
+
+def test_strengths_as_a_string_is_refused_not_split_into_characters(sd3_pipe):  # 2026-11 #99 (API99)
+    import stylehunt
+    from stylehunt.errors import GuidanceError
+
+    with pytest.raises(GuidanceError, match=r"Expected `strengths` to be a number .* but got '0.5' \(str\)"):
+        stylehunt.apply(sd3_pipe, "tiny-sd3/warm", strengths="0.5")
+    assert stylehunt.get_applied(sd3_pipe) is None
+
+
+def test_the_same_unnamed_preset_twice_is_refused(sd3_pipe):  # 2026-11 #102 (API102, API102b)
+    import stylehunt
+    from stylehunt import Preset
+    from stylehunt.errors import GuidanceError
+
+    p = Preset(heads=[(0, 1)])
+    for twice in ([p, p], [p, Preset(heads=[(0, 1)])]):
+        with pytest.raises(GuidanceError, match="the same preset was given twice: <preset with 1 head>"):
+            stylehunt.apply(sd3_pipe, twice)
+        assert stylehunt.get_applied(sd3_pipe) is None
+    with stylehunt.applied(sd3_pipe, [p, Preset(heads=[(0, 1)], strength=0.3)]):  # different settings: two presets
+        assert len(stylehunt.get_applied(sd3_pipe).presets) == 2
+
+
+# ---------------------------------------------------------------------------------------- 2026-11 rows: publish
+
+from tests._hub_fixtures import WRITE_TOKEN, fake_hub, make_preset  # noqa: E402,F401
+
+
+@pytest.mark.parametrize("content,words", [
+    ("passwd", "preview image 'secret.png' is not an image PIL can read"),
+    ("jpeg", "preview image 'secret.png' holds a JPEG image, not PNG as its name says"),
+])
+def test_publish_refuses_a_preview_that_is_not_an_image_before_the_network(content, words, fake_hub, tmp_path, monkeypatch):
+    # 2026-11 #64 (L64, L66l, PB03): any bytes named .png were uploaded as previews
+    from PIL import Image
+
+    monkeypatch.setenv("HF_TOKEN", WRITE_TOKEN)
+    monkeypatch.chdir(tmp_path)
+    make_preset().save(tmp_path / "p.json")
+    if content == "passwd":
+        (tmp_path / "secret.png").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    else:
+        Image.new("RGB", (4, 4)).save(tmp_path / "secret.png", format="JPEG")
+    before = tree(tmp_path)
+    code, err = run(["publish", "p.json", "--repo", "alice/x", "--preview", "secret.png", "--yes"], monkeypatch)
+    assert code == 1 and words in err, err
+    assert fake_hub.state.requests == [] and tree(tmp_path) == before
+
+
+def test_publish_repo_is_refused_naming_the_flag(fake_hub, tmp_path, monkeypatch):  # 2026-11 #65 (L65)
+    monkeypatch.chdir(tmp_path)
+    make_preset().save(tmp_path / "p.json")
+    code, err = run(["publish", "p.json", "--repo", "../x", "--yes"], monkeypatch)
+    assert code == 2 and "Invalid value for '--repo': '../x' is not a valid Hub repo id" in err, err
+    assert "give the repo to publish to as OWNER/NAME" in err and "registry name" not in err
+    assert fake_hub.state.requests == []
