@@ -263,3 +263,61 @@ def test_publish_repo_is_refused_naming_the_flag(fake_hub, tmp_path, monkeypatch
     assert code == 2 and "Invalid value for '--repo': '../x' is not a valid Hub repo id" in err, err
     assert "give the repo to publish to as OWNER/NAME" in err and "registry name" not in err
     assert fake_hub.state.requests == []
+
+
+# ---------------------------------------------------------------------------------------- 2026-11 rows: search --resume
+
+
+def _finished_by_hand(run_dir, model, status="done"):
+    from stylehunt.headhunter.runfolder import RUN_FILES
+    from stylehunt.headhunter.store import STATE_FORMAT
+
+    run_dir.mkdir()
+    for name in RUN_FILES:
+        (run_dir / name).write_bytes(b"the run's own " + name.encode())
+    (run_dir / "command.json").write_text(json.dumps({
+        "model": str(model), "model_id": "org/tiny", "objective": "warmth", "num_prompts": 2, "num_heldout": 0,
+        "steps": 2, "resolution": 64, "rounds": 1, "per_round": 1, "name": "run"}))
+    (run_dir / "state.json").write_text(json.dumps({
+        "state_format": STATE_FORMAT, "config_hash": "x", "config": {}, "status": status, "phases": {}}))
+
+
+def test_resuming_a_finished_run_loads_nothing_and_rewrites_nothing(tiny_sd3_path, tmp_path, monkeypatch, capsys):
+    # 2026-11 #79 (S79): it reloaded the model and rewrote state.json and the preset
+    monkeypatch.chdir(tmp_path)
+    _finished_by_hand(tmp_path / "run", tiny_sd3_path)
+    before = tree(tmp_path)
+    code, err = run(["search", "--resume", "run"], monkeypatch)
+    assert code == 0 and "run folder run holds a finished search; nothing to resume" in err, err
+    assert "use it: stylehunt generate" in " ".join(capsys.readouterr().out.split())
+    assert tree(tmp_path) == before
+
+
+def test_a_new_run_records_its_preset_name_so_a_renamed_folder_keeps_it(tiny_sd3_path, tmp_path, monkeypatch):
+    # 2026-11 #79: the preset was named after the folder at save time, so renaming the folder renamed the preset
+    import stylehunt.headhunter.hunt
+    import stylehunt.models
+
+    seen = {}
+
+    def search(pipe, *a, command=None, **k):
+        seen.update(command)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stylehunt.models, "load_pipeline", lambda *a, **k: object())
+    monkeypatch.setattr(stylehunt.headhunter.hunt, "search", search)
+    monkeypatch.chdir(tmp_path)
+    assert main([*SEARCH, "--model", str(tiny_sd3_path), "--model-id", "org/tiny", "--out", "golden-hour"]) == 130
+    assert seen["name"] == "golden-hour"
+
+
+def test_resuming_a_state_without_command_json_says_every_option_is_needed(tiny_sd3_path, tmp_path, monkeypatch):
+    # 2026-11 #85 (S85): "give --model", then the next option, one error at a time
+    monkeypatch.chdir(tmp_path)
+    _finished_by_hand(tmp_path / "run", tiny_sd3_path, status="running")
+    (tmp_path / "run" / "command.json").unlink()
+    before = tree(tmp_path)
+    code, err = run(["search", "--resume", "run"], monkeypatch)
+    assert code == 2 and "run holds a search state but no command.json" in err, err
+    assert "give --resume with every option of the original search (--model, --objective" in err
+    assert tree(tmp_path) == before
