@@ -187,7 +187,13 @@ def _cache_only(path: str, name: str, filename: str) -> dict[str, Any]:
 
 
 def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+    line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    # diffusers points at "the root cause in the stacktrace above", which a stylehunt user never sees: name it
+    if "stacktrace above" in line:
+        line = line.replace(" Please check out the root cause in the stacktrace above.", "").rstrip(".")
+        cause = e.__cause__ or e.__context__
+        line += f" ({type(cause).__name__}: {_first_line(cause)})" if cause is not None else ""
+    return line
 
 
 #: Where a pipeline keeps its denoiser's config: ``transformer/``, or ``unet/`` for the SDXL and SD U-Nets.

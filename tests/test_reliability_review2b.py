@@ -321,3 +321,12 @@ def test_resuming_a_state_without_command_json_says_every_option_is_needed(tiny_
     assert code == 2 and "run holds a search state but no command.json" in err, err
     assert "give --resume with every option of the original search (--model, --objective" in err
     assert tree(tmp_path) == before
+
+
+def test_a_missing_hub_model_names_the_cause_not_a_stacktrace(fake_hub):  # 2026-11 #54 (G54b)
+    from stylehunt.errors import UnsupportedModelError
+    from stylehunt.models import load_pipeline
+
+    with pytest.raises(UnsupportedModelError, match="could not load a pipeline from 'alice/nomodel'") as e:
+        load_pipeline("alice/nomodel")
+    assert "stacktrace" not in str(e.value) and "Error: " in str(e.value)  # the cause, by its type
