@@ -330,3 +330,40 @@ def test_a_missing_hub_model_names_the_cause_not_a_stacktrace(fake_hub):  # 2026
     with pytest.raises(UnsupportedModelError, match="could not load a pipeline from 'alice/nomodel'") as e:
         load_pipeline("alice/nomodel")
     assert "stacktrace" not in str(e.value) and "Error: " in str(e.value)  # the cause, by its type
+
+
+# ---------------------------------------------------------------------------------------- 21: smaller messages
+
+from tests.test_bounded_input import cli, refused  # noqa: E402
+
+
+@pytest.mark.parametrize("variable,value,words", [
+    ("STYLEHUNT_INDEX_REPO", "../bad", "STYLEHUNT_INDEX_REPO='../bad': '../bad' is not a valid Hub repo id"),
+    ("STYLEHUNT_INDEX_REVISION", "a..b", "STYLEHUNT_INDEX_REVISION='a..b': 'a..b' is not a valid revision"),
+])
+def test_a_bad_index_variable_is_named_once_and_refresh_names_it(variable, value, words, tmp_path, monkeypatch):
+    # E62, E64, RF06 (the warning twice, calling it "the refreshed registry index"), E63 (refresh named no variable)
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    proc = cli("list", cwd=tmp_path)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0 and err.count("WARNING") == 1 and words in err, err
+    assert "using the bundled index" in err and "refreshed" not in err
+    refused(cli("list", "--refresh", cwd=tmp_path), words, f"fix or unset {variable}")
+
+
+def test_a_tiny_model_without_presets_is_not_sent_to_the_hub(tmp_path):  # M17
+    from stylehunt.errors import PresetNotFoundError
+    from stylehunt.registry import load_preset
+
+    with pytest.raises(PresetNotFoundError, match="the tiny model tiny-flux has no bundled presets") as e:
+        load_preset("tiny-flux/warm")
+    assert "hf-hub:" not in str(e.value) + e.value.hint and "stylehunt list" in e.value.hint
+
+
+def test_offline_publish_is_told_to_go_online_not_to_pull(tmp_path, monkeypatch):  # L66d
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    make_preset().save(tmp_path / "p.json")
+    code, err = run(["publish", "p.json", "--repo", "alice/x", "--yes"], monkeypatch)
+    assert code == 1 and "Hint: publishing uploads to the Hub: unset HF_HUB_OFFLINE" in err and "pull" not in err, err

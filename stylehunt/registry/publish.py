@@ -252,7 +252,8 @@ def push_preset(
     if dry_run:
         return plan
     if hub.is_offline():
-        raise HubOfflineError(f"cannot publish {repo_id}: offline mode is enabled (HF_HUB_OFFLINE)", repo_id=repo_id)
+        raise HubOfflineError(f"cannot publish {repo_id}: offline mode is enabled (HF_HUB_OFFLINE)", repo_id=repo_id,
+                              hint="publishing uploads to the Hub: unset HF_HUB_OFFLINE and run again")
 
     with hub.hub_errors(repo_id, None, f"publish {preset.name} {version} to {repo_id}"):
         existing = hub.repo_tags(repo_id, token=token)
