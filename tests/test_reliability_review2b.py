@@ -367,3 +367,30 @@ def test_offline_publish_is_told_to_go_online_not_to_pull(tmp_path, monkeypatch)
     make_preset().save(tmp_path / "p.json")
     code, err = run(["publish", "p.json", "--repo", "alice/x", "--yes"], monkeypatch)
     assert code == 1 and "Hint: publishing uploads to the Hub: unset HF_HUB_OFFLINE" in err and "pull" not in err, err
+
+
+# ---------------------------------------------------------------------------------------- #18: the mp4 carries its record
+
+
+def test_a_generated_mp4_carries_its_parameters_and_show_reads_them_back(tiny_wan_path, tmp_path, monkeypatch, capsys):
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    prompt = "a fox; = # \\ and 'quotes'"  # the characters ffmpeg's metadata format escapes
+    argv = ["generate", "--model", str(tiny_wan_path), "--heads", "0:1", "--prompt", prompt, "--steps", "1",
+            "--height", "32", "--width", "32", "--frames", "5", "--baseline", "--out", "clip.mp4"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["show", "clip.mp4", "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)["stylehunt"]
+    assert record["prompt"] == prompt and record["guided"] and record["frames"] == 5 and record["fps"] == 16
+    assert main(["show", "clip.baseline.mp4", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stylehunt"]["guided"] is False
+    assert main(["show", "clip.mp4"]) == 0
+    again = next(line for line in capsys.readouterr().out.splitlines() if "as a command:" in line)
+    args = shlex.split(again.split("as a command: ", 1)[1])
+    assert args[args.index("--prompt") + 1] == prompt and args[-2:] == ["--out", "again.mp4"]
+    assert args[args.index("--frames") + 1] == "5" and args[args.index("--fps") + 1] == "16"
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    code, err = run(["show", "bad.mp4"], monkeypatch)
+    assert code == 1 and "bad.mp4: not a video ffmpeg can read" in err and "stylehunt generate wrote" in err

@@ -109,7 +109,7 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
     Every option is checked before the model loads, except what needs the model (the size multiple,
     whether the pipeline takes --true-cfg-scale, whether it makes images or videos, its frame
     count), which is checked before the first step. Nothing is written unless every sample came out
-    finite. A video model writes NAME.mp4 (H.264, through diffusers' export_to_video with imageio and
+    finite. A video model writes NAME.mp4 (H.264, diffusers' export_to_video settings, with imageio and
     imageio-ffmpeg: pip install 'stylehunt[video]') and NAME.frames.png, 8 evenly spaced frames in a
     row (the baseline's below them with --baseline).
 
@@ -184,7 +184,8 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
             scale=w if w is not None else chosen[0].scale, identity=identity, start=start, stop=stop,
             guidance_scale=guidance_scale, true_cfg_scale=true_cfg_scale, guided=guided, grid=grid,
             inputs={"pipeline": type(pipe).__name__, "image_strength": image_strength,
-                    **{k: v.info.get("path") if v is not None else None for k, v in (("image", image), ("mask", mask))}})
+                    **{k: v.info.get("path") if v is not None else None for k, v in (("image", image), ("mask", mask))},
+                    **({"frames": len(picture), "fps": fps or DEFAULT_FPS} if video else {})})
 
     files = run_plan(pipe, chosen, plan, draw=draw, own=args.own, given=args.given, scale=scale,
                      apply_kwargs=dict(identity=identity, start=start, stop=stop), record=record)
@@ -192,9 +193,8 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
     if video:
         written = []
         for seed, path, base in plan.outputs:
-            mine = [(p, frames_) for p, frames_, _ in files if p in (path, base)]
-            meta = next(m for p, _, m in files if p == path)  # an mp4 keeps no text: its contact sheet does
-            written += _write_videos(mine, path, fps or DEFAULT_FPS, text=png_text(meta))
+            mine = [(p, frames_, m) for p, frames_, m in files if p in (path, base)]
+            written += _write_videos(mine, path, fps or DEFAULT_FPS, png_text)
     else:
         written = write_images(files, png_text)
     if save_preset is not None:
@@ -219,16 +219,19 @@ def _check_from_config(model: str, chosen: list, *, height: int | None, width: i
 
 
 
-def _write_videos(videos: list, out: Path, fps: int, text: dict[str, str] | None = None) -> list[Path]:
-    """Each video's mp4 (encoded into a temporary sibling, renamed into place), then the contact sheet (with ``text``)."""
+def _write_videos(videos: list, out: Path, fps: int, png_text: Any) -> list[Path]:
+    """Each ``(path, frames, record)`` as an mp4 (encoded into a temporary sibling, renamed into place) carrying
+    its record in the ``comment`` tag, then the contact sheet, a PNG carrying the guided video's record."""
     from ..headhunter.report import contact_sheet
+    from .imagemeta import TEXT_KEY
 
-    for path, frames in videos:
-        atomic_write_video(frames, path, fps=fps)
+    for path, frames, record in videos:
+        atomic_write_video(frames, path, fps=fps, comment=png_text(record)[TEXT_KEY])
     sheet = out.with_name(f"{out.stem}.frames.png")
     labels = ["guided", "baseline"][: len(videos)]
-    atomic_write_image(contact_sheet([frames for _, frames in videos], row_labels=labels), sheet, text=text)
-    return [path for path, _ in videos] + [sheet]
+    text = png_text(next(record for path, _, record in videos if path == out))
+    atomic_write_image(contact_sheet([frames for _, frames, _ in videos], row_labels=labels), sheet, text=text)
+    return [path for path, _, _ in videos] + [sheet]
 
 
 def _check_for_pipeline(pipe, *, height: int | None, width: int | None, true_cfg_scale: float | None, out: Path,

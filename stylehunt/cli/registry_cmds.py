@@ -255,10 +255,10 @@ def list_(pattern: str, model: str | None, fmt: str, refresh: bool, hub_search: 
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def show(ref: str, fmt: str) -> None:
     """Show a preset: heads, strength, scale, model, provenance and where it came from; or the generation
-    parameters written into an image (`stylehunt show cat.png`).
+    parameters written into an image or a video (`stylehunt show cat.png`, `stylehunt show clip.mp4`).
 
     REF is a registry name (sd3-medium/paper-l1h10[@1.0.0]), hf-hub:owner/repo[@revision], a path, a
-    search's run folder, or a PNG that `stylehunt generate` (or A1111, Forge, ...) wrote.
+    search's run folder, a PNG that `stylehunt generate` (or A1111, Forge, ...) wrote, or an mp4 it wrote.
     """
     from .imagemeta import is_image_path, show_image
 
