@@ -142,7 +142,7 @@ def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", devi
             warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
             pipe = DiffusionPipeline.from_pretrained(path, torch_dtype=getattr(torch, dtype), **cache_only)
     except RecursionError:  # diffusers' JSON loader recurses once per level of nesting (any component's config)
-        raise _too_deep(name, "model_index.json or a component's config file") from None
+        raise config_too_deep(name, "model_index.json or a component's config file") from None
     except (OSError, ValueError) as e:
         raise UnsupportedModelError(
             f"could not load a pipeline from {name!r}: {_first_line(e)}",
@@ -209,7 +209,7 @@ def _denoiser_config(diffusers: Any, path: str, name: str, **load_kwargs: Any) -
         except (OSError, ValueError) as e:
             error = error or e  # the transformer/ error names what most models lack
         except RecursionError:  # diffusers' JSON loader recurses once per level of nesting
-            raise _too_deep(name) from None
+            raise config_too_deep(name) from None
     raise UnsupportedModelError(
         f"could not read transformer/config.json (or unet/config.json) of {name!r}: {_first_line(error)}",
         hint=f"pass a local pipeline folder, a cached Hub id, or {_TINY_MODELS}",
@@ -294,7 +294,7 @@ def _count_within(value: Any, limit: int) -> bool:
     return not isinstance(value, bool) and isinstance(value, int) and 0 <= value <= limit
 
 
-def _too_deep(name: str, file: str = "transformer/config.json") -> UnsupportedModelError:
+def config_too_deep(name: str, file: str = "transformer/config.json") -> UnsupportedModelError:
     return UnsupportedModelError(
         f"{file} of {name!r} is nested too deeply to read (arrays and objects inside each other;"
         " stylehunt's own files nest at most 7 levels)",

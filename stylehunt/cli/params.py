@@ -19,7 +19,7 @@ import click
 
 from ..errors import DeviceError, StorageError
 
-__all__ = ["model_skeleton", "check_sizes_from_config", "check_frames_from_config", "side_limit_problem", "frames_limit_problem", "DTYPE_CHOICE", "DTYPE_HELP", "DEVICE_HELP", "FiniteFloat", "image_out", "media_out", "device_option", "seed_option", "writable_folder_problem"]
+__all__ = ["check_repo_option", "model_skeleton", "check_sizes_from_config", "check_frames_from_config", "side_limit_problem", "frames_limit_problem", "DTYPE_CHOICE", "DTYPE_HELP", "DEVICE_HELP", "FiniteFloat", "image_out", "media_out", "device_option", "seed_option", "writable_folder_problem"]
 
 #: ``--dtype``: click checks the name; left out, :func:`stylehunt.models.choose_device` picks it for the device.
 DTYPE_CHOICE = click.Choice(["float32", "bfloat16", "float16"])
@@ -142,6 +142,18 @@ def seed_option(ctx: click.Context, param: click.Parameter, value: int | None) -
     return value
 
 
+def check_repo_option(repo_id: str) -> None:
+    """``--repo`` is a Hub repo id (owner/name), refused naming the flag (not with the hint about preset references)."""
+    from ..errors import PresetReferenceError
+    from ..hub import check_repo_id
+
+    try:
+        check_repo_id(repo_id)
+    except PresetReferenceError as e:
+        raise click.BadParameter(f"{str(e).rstrip('.')}; give the repo to publish to as OWNER/NAME (letters, digits, '-', '_' and '.')",
+                                 param_hint="'--repo'") from None
+
+
 # ---- checks from the model's config files, before any weight is read (seconds, not a model load)
 
 
@@ -167,9 +179,9 @@ def _vae_config(model: str) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     except RecursionError:  # diffusers' JSON loader recurses once per level of nesting
-        from ..models import _too_deep
+        from ..models import config_too_deep
 
-        raise _too_deep(model, "vae/config.json") from None
+        raise config_too_deep(model, "vae/config.json") from None
 
 
 def check_sizes_from_config(model: str, transformer: Any, sizes: dict[str, int | None]) -> None:
@@ -245,9 +257,9 @@ def check_frames_from_config(model: str, frames: int | None, transformer: Any = 
     except (OSError, ValueError):
         return
     except RecursionError:
-        from ..models import _too_deep
+        from ..models import config_too_deep
 
-        raise _too_deep(model, "model_index.json") from None
+        raise config_too_deep(model, "model_index.json") from None
     cls = getattr(diffusers, str(class_name), None)
     if cls is None or "num_frames" not in inspect.signature(cls.__call__).parameters:
         return  # an image model: the loaded pipeline refuses --frames, naming it

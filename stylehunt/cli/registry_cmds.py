@@ -411,18 +411,6 @@ def _render_previews(preset: Any, model: str, gallery: list[tuple[str, str, str,
     return paths
 
 
-def _check_repo_option(repo_id: str) -> None:
-    """``--repo`` is a Hub repo id (owner/name), refused naming the flag (not with the hint about preset references)."""
-    from ..errors import PresetReferenceError
-    from ..hub import check_repo_id
-
-    try:
-        check_repo_id(repo_id)
-    except PresetReferenceError as e:
-        raise click.BadParameter(f"{str(e).rstrip('.')}; give the repo to publish to as OWNER/NAME (letters, digits, '-', '_' and '.')",
-                                 param_hint="'--repo'") from None
-
-
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--repo", "repo_id", required=True, metavar="OWNER/NAME", help="Hub repo to publish to (created if needed).")
@@ -460,8 +448,10 @@ def publish(file: Path, repo_id: str, version: str | None, name: str | None, pre
     if given and pairs is None:
         raise click.UsageError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to --previews N; add it or leave"
                                f" {'it' if len(given) == 1 else 'them'} out")
-    _check_repo_option(repo_id)
     from ..registry.publish import IMAGE_SUFFIXES, check_preview_image
+    from .params import check_repo_option
+
+    check_repo_option(repo_id)
 
     for image in previews:  # before the plan, the network and the confirmation: the user's own files
         if image.is_file() and image.suffix.lower() in IMAGE_SUFFIXES:
