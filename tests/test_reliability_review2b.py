@@ -394,3 +394,52 @@ def test_a_generated_mp4_carries_its_parameters_and_show_reads_them_back(tiny_wa
     (tmp_path / "bad.mp4").write_bytes(b"not a video")
     code, err = run(["show", "bad.mp4"], monkeypatch)
     assert code == 1 and "bad.mp4: not a video ffmpeg can read" in err and "stylehunt generate wrote" in err
+
+
+# ---------------------------------------------------------------------------------------- #18: Qwen-Image edit from the CLI
+
+
+def test_generate_edits_an_image_with_qwen_image_as_a_user_types_it(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    Image.effect_noise((64, 64), 60).convert("RGB").save(tmp_path / "photo.png")
+    argv = ["generate", "--model", "tiny-qwenimage", "--heads", "0:1", "--image", "photo.png", "--edit",
+            "--prompt", "make it red", "--steps", "1", "--out", "edited.png"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["show", "edited.png", "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)["stylehunt"]
+    assert record["pipeline"] == "QwenImageEditPipeline" and record["edit"] is True and record["image"] == "photo.png"
+    assert Image.open(tmp_path / "edited.png").size == (64, 64)
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--edit"], "--edit edits --image as the prompt says; give --image too"),
+    (["--image", "photo.png", "--mask", "photo.png", "--edit"], "Invalid value for '--mask': an edit pipeline takes neither"),
+    (["--image", "photo.png", "--image-strength", "0.5", "--edit"], "Invalid value for '--image-strength': an edit pipeline"),
+])
+def test_edit_options_that_cannot_go_together_are_refused_before_loading(args, words, tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (64, 64)).save(tmp_path / "photo.png")
+    code, err = run(["generate", "--model", "tiny-qwenimage", "--heads", "0:1", *args, "--prompt", "x", "--out", "e.png"],
+                    monkeypatch)
+    assert code == 2 and words in err, err
+    assert not (tmp_path / "e.png").exists()
+
+
+def test_edit_on_a_model_without_an_edit_pipeline_or_processor_names_the_flag(tiny_sd3_path, tiny_qwenimage_path, tmp_path):
+    import click
+    from diffusers import DiffusionPipeline
+    from PIL import Image
+
+    from stylehunt.cli.image_inputs import image_pipeline
+
+    image = Image.new("RGB", (64, 64))
+    with pytest.raises(click.BadParameter, match="StableDiffusion3Pipeline has no edit pipeline that stylehunt guides"):
+        image_pipeline(DiffusionPipeline.from_pretrained(tiny_sd3_path), image, None, None, edit=True, model="x")
+    qwen = DiffusionPipeline.from_pretrained(tiny_qwenimage_path)  # saved without a processor/, as Qwen/Qwen-Image
+    with pytest.raises(click.BadParameter, match="has no Qwen2-VL processor .* load a Qwen-Image-Edit model instead"):
+        image_pipeline(qwen, image, None, None, edit=True, model=str(tiny_qwenimage_path))

@@ -99,11 +99,13 @@ def _parse_heads(spec: str) -> list[tuple[int, int]]:
 @click.option("--image-strength", type=FiniteFloat(0.0, 1.0, min_open=True), default=None,
               help="img2img/inpaint: how far --image is noised before denoising (diffusers' `strength`; 1 replaces "
               "it; default: the pipeline's, 0.6 for most).")
+@click.option("--edit", is_flag=True, default=False,
+              help="Edit --image as the prompt says (Qwen-Image: QwenImageEditPipeline) instead of img2img.")
 @click.option("--save-preset", type=click.Path(dir_okay=True, path_type=Path), default=None, metavar="FILE",
               help="Also save the --heads preset (with the u and w used) as a preset file (.json, or a folder).")
 def generate(model, presets, head_specs, strengths, scales, identity, prompt, negative_prompt, guidance_scale,
              true_cfg_scale, steps, height, width, seed, seed_spec, num_images, start, stop, frames, fps, baseline,
-             dtype, device, out, image, mask, image_strength, save_preset):
+             dtype, device, out, image, mask, image_strength, edit, save_preset):
     """Generate an image (or a video) with presets applied, and optionally the unguided baseline.
 
     Every option is checked before the model loads, except what needs the model (the size multiple,
@@ -140,7 +142,7 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
     from .image_inputs import check_image_options, image_pipeline, image_size
     from .imagemeta import generation_record, png_text
 
-    check_image_options(image, mask, image_strength)
+    check_image_options(image, mask, image_strength, edit)
     args = read_generate_args(presets, head_specs, strengths, scales, seed, seed_spec, num_images, save_preset, model)
     if video_out and args.sweep:
         raise click.UsageError("a --strength/--scale sweep makes one grid image, and a video model writes an mp4; "
@@ -164,7 +166,7 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
     height, width = image_size(pipe, image, height, width)
     video = _check_for_pipeline(pipe, height=height, width=width, true_cfg_scale=true_cfg_scale, out=out,
                                 frames=frames, fps=fps, negative_prompt=negative_prompt)
-    pipe, image_kwargs = image_pipeline(pipe, image, mask, image_strength)
+    pipe, image_kwargs = image_pipeline(pipe, image, mask, image_strength, edit=edit, model=model)
     kwargs = {"num_inference_steps": steps, "height": height, "width": width, "output_type": "np", **image_kwargs}
     if frames is not None:
         kwargs["num_frames"] = frames
@@ -183,7 +185,7 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
             size=(picture[0] if video else picture).size, presets=list(zip(args.labels, chosen)), strengths=used,
             scale=w if w is not None else chosen[0].scale, identity=identity, start=start, stop=stop,
             guidance_scale=guidance_scale, true_cfg_scale=true_cfg_scale, guided=guided, grid=grid,
-            inputs={"pipeline": type(pipe).__name__, "image_strength": image_strength,
+            inputs={"pipeline": type(pipe).__name__, "image_strength": image_strength, **({"edit": True} if edit else {}),
                     **{k: v.info.get("path") if v is not None else None for k, v in (("image", image), ("mask", mask))},
                     **({"frames": len(picture), "fps": fps or DEFAULT_FPS} if video else {})})
 

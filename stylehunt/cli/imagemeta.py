@@ -213,6 +213,8 @@ def rerun_command(r: dict) -> str | None:
         if r.get(key) is not None:
             value = r[key]
             args += [f"--{key.replace('_', '-')}", f"{value:g}" if isinstance(value, float) else str(value)]
+    if r.get("edit"):
+        args.append("--edit")
     return shlex.join(args + ["--out", "again.mp4" if r.get("frames") else "again.png"])
 
 
