@@ -443,3 +443,17 @@ def test_edit_on_a_model_without_an_edit_pipeline_or_processor_names_the_flag(ti
     qwen = DiffusionPipeline.from_pretrained(tiny_qwenimage_path)  # saved without a processor/, as Qwen/Qwen-Image
     with pytest.raises(click.BadParameter, match="has no Qwen2-VL processor .* load a Qwen-Image-Edit model instead"):
         image_pipeline(qwen, image, None, None, edit=True, model=str(tiny_qwenimage_path))
+
+
+def test_recorded_scores_whose_mean_would_overflow_are_refused(tmp_path):  # S84f
+    from stylehunt.errors import SearchConfigError
+    from stylehunt.headhunter.store import STATE_FORMAT, check_state
+
+    unit = {"scores": [1e308, 1e308], "rows": 2, "process": 0, "seconds": 1.0}
+    phase = {"sets": [[]], "pairs": "search", "steps": 1, "batch_size": 1, "units": {"0": unit}}
+    state = {"state_format": STATE_FORMAT, "config_hash": "x", "config": {}, "status": "running", "phases": {"baseline": phase}}
+    with pytest.raises(SearchConfigError, match=r"phases.baseline.units.0.scores: expected a list of finite numbers, got "
+                                                r"\[1e\+308, 1e\+308\] \(each at most 1e\+300 in size\)"):
+        check_state(state, tmp_path / "state.json")
+    unit["scores"] = [1e300, -1e300]
+    assert check_state(state, tmp_path / "state.json") is state

@@ -112,6 +112,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+#: The largest score magnitude a state may record: any mean of such scores stays finite.
+MAX_SCORE = 1e300
+
 #: The phases a search records (hunt.py: baseline, heldout; strategies.py: each round's screen, full, set).
 _PHASE_NAME = re.compile(r"baseline|heldout|r[1-9][0-9]{0,5}\.(?:screen|full|set)")
 
@@ -143,8 +146,10 @@ def _check_phase(path: Path, name: str, phase: Any) -> None:
         if not isinstance(unit, dict):
             raise _damaged(path, at, f"expected an object, got {_short(unit)}")
         scores = unit.get("scores")
-        if not isinstance(scores, list) or not scores or not all(_is_number(v) for v in scores):
-            raise _damaged(path, f"{at}.scores", f"expected a list of finite numbers, got {_short(scores)}")
+        # 1e308 is finite, but the mean of two overflows to inf (S84f): no objective scores near that
+        if not isinstance(scores, list) or not scores or not all(_is_number(v) and abs(v) <= MAX_SCORE for v in scores):
+            raise _damaged(path, f"{at}.scores", f"expected a list of finite numbers, got {_short(scores)} (each "
+                           f"at most {MAX_SCORE:g} in size)")
         for field, ok in (("rows", _is_int), ("process", _is_int), ("seconds", _is_number)):
             if not ok(unit.get(field)) or unit[field] < 0:
                 raise _damaged(path, f"{at}.{field}", f"expected a number >= 0, got {_short(unit.get(field))}")
