@@ -203,7 +203,7 @@ def _finished(run_dir: Path, fmt: str, model: str, prompt: str) -> bool:
 
     state = read_state(run_dir)
     if state is None or state["status"] != "done" or not all(_own_file(run_dir / name) for name in RUN_FILES[1:]):
-        return False  # an output is missing (or a link): the resume writes it again (nothing is recomputed)
+        return False  # an output is missing (or a link): the resume replays the run and writes the outputs again
     if not _is_main():
         return True
     click.echo(f"run folder {printable(str(run_dir))} holds a finished search; nothing to resume", err=True)
