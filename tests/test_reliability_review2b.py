@@ -430,6 +430,22 @@ def test_edit_options_that_cannot_go_together_are_refused_before_loading(args, w
     assert not (tmp_path / "e.png").exists()
 
 
+@pytest.mark.parametrize("fixture,words", [
+    ("tiny_sd3_path", "Invalid value for '--edit': StableDiffusion3Pipeline has no edit pipeline that stylehunt guides"),
+    ("tiny_qwenimage_path", "has no Qwen2-VL processor (no readable processor/ folder) for an edit pipeline"),
+])
+def test_edit_on_a_model_that_cannot_edit_is_refused_before_loading(fixture, words, request, tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (64, 64)).save(tmp_path / "photo.png")
+    model = request.getfixturevalue(fixture)  # a folder saved without processor/, as Qwen/Qwen-Image ships
+    code, err = run(["generate", "--model", model, "--heads", "0:1", "--image", "photo.png", "--edit", "--prompt", "x",
+                     "--out", "e.png"], monkeypatch)
+    assert code == 2 and words in err, err
+    assert not (tmp_path / "e.png").exists()
+
+
 def test_edit_on_a_model_without_an_edit_pipeline_or_processor_names_the_flag(tiny_sd3_path, tiny_qwenimage_path, tmp_path):
     import click
     from diffusers import DiffusionPipeline

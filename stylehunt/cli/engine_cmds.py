@@ -160,6 +160,10 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
                                  param_hint="'--scale'")
     quiet_model_loading()
     _check_from_config(model, chosen, height=height, width=width, frames=frames)
+    if edit:
+        from .image_inputs import check_edit_from_config
+
+        check_edit_from_config(model)
     device, dtype = choose_device(device, dtype)
     pipe = load_pipeline(model, dtype=dtype, device=device)
     pipe.set_progress_bar_config(disable=True)

@@ -26,7 +26,7 @@ from typing import Any
 
 import click
 
-__all__ = ["read_image", "check_image_options", "image_size", "image_pipeline"]
+__all__ = ["read_image", "check_image_options", "check_edit_from_config", "image_size", "image_pipeline"]
 
 
 def read_image(ctx: click.Context, param: click.Parameter, value: Path | None) -> Any:
@@ -59,6 +59,37 @@ def check_image_options(image: Any, mask: Any, image_strength: float | None, edi
     if mask is not None and mask.size != image.size:
         raise click.BadParameter(f"the mask is {mask.size[0]}x{mask.size[1]} px but --image is "
                                  f"{image.size[0]}x{image.size[1]} px; give a mask of the image's size", param_hint="'--mask'")
+
+
+def check_edit_from_config(model: str) -> None:
+    """``--edit`` before any weight is read: the model's pipeline class (``model_index.json``) must have an
+    edit sibling, or be an edit pipeline; a local folder needs its ``processor/``. Unreadable: checked after loading."""
+    import os
+
+    import diffusers
+
+    from ..engine import SUPPORTED_PIPELINES
+    from ..tiny import resolve_tiny_model
+
+    path = str(resolve_tiny_model(model) or model)
+    if not os.path.isdir(path):
+        return  # a Hub id: its files are read when it loads
+    try:
+        name = str(diffusers.DiffusionPipeline.load_config(path, local_files_only=True).get("_class_name"))
+    except (OSError, ValueError, RecursionError):
+        return
+    if "Edit" in name:
+        return  # an edit model: its own pipeline takes --image
+    sibling = name.replace("Pipeline", "EditPipeline")
+    if not (hasattr(diffusers, sibling) and sibling in SUPPORTED_PIPELINES):
+        raise click.BadParameter(f"{name} has no edit pipeline that stylehunt guides (Qwen-Image has); drop --edit "
+                                 "for image-to-image", param_hint="'--edit'")
+    if model != "tiny-qwenimage" and not os.path.isdir(os.path.join(path, "processor")):
+        raise click.BadParameter(_NO_PROCESSOR.format(model=model), param_hint="'--edit'")
+
+
+_NO_PROCESSOR = ("{model} has no Qwen2-VL processor (no readable processor/ folder) for an edit pipeline; load a "
+                 "Qwen-Image-Edit model instead (it loads as its edit pipeline and takes --image as is)")
 
 
 def image_size(pipe: Any, image: Any, height: int | None, width: int | None) -> tuple[int | None, int | None]:
@@ -147,7 +178,4 @@ def _edit_processor(pipe: Any, model: str) -> Any:
     try:
         return Qwen2VLProcessor.from_pretrained(path, subfolder="processor", local_files_only=True)
     except (OSError, ValueError):
-        raise click.BadParameter(
-            f"{model} has no Qwen2-VL processor (no readable processor/ folder) for an edit pipeline; "
-            "load a Qwen-Image-Edit model instead (it loads as its edit pipeline and takes --image as is)",
-            param_hint="'--edit'") from None
+        raise click.BadParameter(_NO_PROCESSOR.format(model=model), param_hint="'--edit'") from None
