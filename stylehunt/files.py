@@ -250,25 +250,36 @@ def check_video_writer() -> None:
         )
 
 
-def atomic_write_video(frames: Any, path: str | os.PathLike, *, fps: int) -> Path:
+def atomic_write_video(frames: Any, path: str | os.PathLike, *, fps: int, comment: str | None = None) -> Path:
     """Encode ``frames`` (PIL images) as an mp4 at ``fps`` into a temporary sibling, then rename it to ``path``.
 
-    The encoder is diffusers' ``export_to_video`` (imageio + imageio-ffmpeg, H.264): it writes the
-    temporary file, never ``path``; a symlink at ``path`` is replaced, never written through, and a
-    failed encode leaves ``path`` as it was (:func:`_replace_atomically`).
+    The encoder is imageio + imageio-ffmpeg (H.264), with diffusers' ``export_to_video`` settings: it
+    writes the temporary file, never ``path``; a symlink at ``path`` is replaced, never written
+    through, and a failed encode leaves ``path`` as it was (:func:`_replace_atomically`). ``comment``
+    (text, e.g. the generation record) is stored as the mp4's ``comment`` metadata tag
+    (``stylehunt.cli.imagemeta.read_video_comment`` reads it back).
     """
     check_video_writer()
-    from diffusers.utils import export_to_video
-
     target = Path(path)
     frames = list(frames)
 
     def encode(_f: Any, name: str) -> None:
-        export_to_video(frames, name, fps=fps)
+        _encode_mp4(frames, name, fps=fps, comment=comment)
         _check_encoded(name, len(frames), target)
 
     # imageio picks the format from the name, so the temporary file ends in the target's suffix too
     return _replace_atomically(target, encode, suffix=f".tmp{target.suffix}")
+
+
+def _encode_mp4(frames: list, name: str, *, fps: int, comment: str | None) -> None:
+    """diffusers' ``export_to_video`` (quality 5, 16 px macro blocks), plus ffmpeg's ``-metadata comment=``."""
+    import imageio
+    import numpy as np
+
+    params = ["-metadata", f"comment={comment}"] if comment else None
+    with imageio.get_writer(name, fps=fps, quality=5.0, macro_block_size=16, output_params=params) as writer:
+        for frame in frames:
+            writer.append_data(np.asarray(frame))
 
 
 def _check_encoded(name: str, expected: int, target: Path) -> None:

@@ -141,6 +141,8 @@ def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", devi
         with warnings.catch_warnings():  # diffusers 0.42 renames torch_dtype; older releases only know it
             warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
             pipe = DiffusionPipeline.from_pretrained(path, torch_dtype=getattr(torch, dtype), **cache_only)
+    except RecursionError:  # diffusers' JSON loader recurses once per level of nesting (any component's config)
+        raise config_too_deep(name, "model_index.json or a component's config file") from None
     except (OSError, ValueError) as e:
         raise UnsupportedModelError(
             f"could not load a pipeline from {name!r}: {_first_line(e)}",
@@ -185,7 +187,13 @@ def _cache_only(path: str, name: str, filename: str) -> dict[str, Any]:
 
 
 def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+    line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    # diffusers points at "the root cause in the stacktrace above", which a stylehunt user never sees: name it
+    if "stacktrace above" in line:
+        line = line.replace(" Please check out the root cause in the stacktrace above.", "").rstrip(".")
+        cause = e.__cause__ or e.__context__
+        line += f" ({type(cause).__name__}: {_first_line(cause)})" if cause is not None else ""
+    return line
 
 
 #: Where a pipeline keeps its denoiser's config: ``transformer/``, or ``unet/`` for the SDXL and SD U-Nets.
@@ -201,7 +209,7 @@ def _denoiser_config(diffusers: Any, path: str, name: str, **load_kwargs: Any) -
         except (OSError, ValueError) as e:
             error = error or e  # the transformer/ error names what most models lack
         except RecursionError:  # diffusers' JSON loader recurses once per level of nesting
-            raise _too_deep(name) from None
+            raise config_too_deep(name) from None
     raise UnsupportedModelError(
         f"could not read transformer/config.json (or unet/config.json) of {name!r}: {_first_line(error)}",
         hint=f"pass a local pipeline folder, a cached Hub id, or {_TINY_MODELS}",
@@ -286,11 +294,11 @@ def _count_within(value: Any, limit: int) -> bool:
     return not isinstance(value, bool) and isinstance(value, int) and 0 <= value <= limit
 
 
-def _too_deep(name: str) -> UnsupportedModelError:
+def config_too_deep(name: str, file: str = "transformer/config.json") -> UnsupportedModelError:
     return UnsupportedModelError(
-        f"transformer/config.json of {name!r} is nested too deeply to read (arrays and objects inside each other;"
+        f"{file} of {name!r} is nested too deeply to read (arrays and objects inside each other;"
         " stylehunt's own files nest at most 7 levels)",
-        hint="check the model name, or its transformer/config.json",
+        hint=f"check the model name, or its {file}",
     )
 
 

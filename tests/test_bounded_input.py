@@ -196,7 +196,7 @@ def test_a_video_is_encoded_beside_its_target_and_renamed_over_a_planted_link(tm
     same backend, frames and size intact; a failed encode leaves the old file and no temporary file."""
     import imageio
     import numpy as np
-    from diffusers import utils as diffusers_utils
+    import stylehunt.files
     from PIL import Image
 
     frames = [Image.new("RGB", (48, 32), (40 * i, 100, 200 - 40 * i)) for i in range(5)]
@@ -219,11 +219,11 @@ def test_a_video_is_encoded_beside_its_target_and_renamed_over_a_planted_link(tm
     assert np.abs(read[4].astype(int) - np.asarray(frames[4], dtype=int)).mean() < 8  # H.264 is lossy, not wrong
     before = (folder / "clip.mp4").read_bytes()
 
-    def half_written(video, path, fps):
+    def half_written(video, path, fps, comment):
         Path(path).write_bytes(b"\x00" * 100)
         raise OSError("disk full")
 
-    monkeypatch.setattr(diffusers_utils, "export_to_video", half_written)
+    monkeypatch.setattr(stylehunt.files, "_encode_mp4", half_written)  # the encoder atomic_write_video calls
     with pytest.raises(OSError, match="disk full"):
         atomic_write_video(frames, folder / "clip.mp4", fps=16)
     assert (folder / "clip.mp4").read_bytes() == before and sorted(os.listdir(folder)) == ["clip.mp4", "user.txt"]

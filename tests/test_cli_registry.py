@@ -167,11 +167,13 @@ def test_publish_dry_run_confirm_and_repeat(capsys, fake_hub, monkeypatch, tmp_p
     monkeypatch.setenv("HF_TOKEN", WRITE_TOKEN)
     path = make_preset().save(tmp_path / "golden.json")
     image = tmp_path / "look.png"
-    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(image)  # a real image: publish refuses bytes that only carry the suffix
 
     code, out, _ = run(capsys, "publish", str(path), "--repo", "alice/golden-hour", "--preview", str(image), "--dry-run")
     assert code == 0 and "Would publish golden-hour 1.0.0 to alice/golden-hour and tag it v1.0.0" in out
-    assert "previews/look.png  (24 bytes)" in out and "hf-hub:alice/golden-hour@v1.0.0" in out
+    assert f"previews/look.png  ({image.stat().st_size} bytes)" in out and "hf-hub:alice/golden-hour@v1.0.0" in out
     assert fake_hub.state.requests == []
 
     monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))

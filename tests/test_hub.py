@@ -34,7 +34,18 @@ from tests._hub_fixtures import (  # noqa: F401
     publish,
 )
 
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\x00" * 20
+def _png() -> bytes:
+    """A real 1x1 PNG: publishing checks that a preview is an image PIL reads."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+PNG = _png()
 
 
 @pytest.fixture

@@ -99,17 +99,19 @@ def _parse_heads(spec: str) -> list[tuple[int, int]]:
 @click.option("--image-strength", type=FiniteFloat(0.0, 1.0, min_open=True), default=None,
               help="img2img/inpaint: how far --image is noised before denoising (diffusers' `strength`; 1 replaces "
               "it; default: the pipeline's, 0.6 for most).")
+@click.option("--edit", is_flag=True, default=False,
+              help="Edit --image as the prompt says (Qwen-Image: QwenImageEditPipeline) instead of img2img.")
 @click.option("--save-preset", type=click.Path(dir_okay=True, path_type=Path), default=None, metavar="FILE",
               help="Also save the --heads preset (with the u and w used) as a preset file (.json, or a folder).")
 def generate(model, presets, head_specs, strengths, scales, identity, prompt, negative_prompt, guidance_scale,
              true_cfg_scale, steps, height, width, seed, seed_spec, num_images, start, stop, frames, fps, baseline,
-             dtype, device, out, image, mask, image_strength, save_preset):
+             dtype, device, out, image, mask, image_strength, edit, save_preset):
     """Generate an image (or a video) with presets applied, and optionally the unguided baseline.
 
     Every option is checked before the model loads, except what needs the model (the size multiple,
     whether the pipeline takes --true-cfg-scale, whether it makes images or videos, its frame
     count), which is checked before the first step. Nothing is written unless every sample came out
-    finite. A video model writes NAME.mp4 (H.264, through diffusers' export_to_video with imageio and
+    finite. A video model writes NAME.mp4 (H.264, diffusers' export_to_video settings, with imageio and
     imageio-ffmpeg: pip install 'stylehunt[video]') and NAME.frames.png, 8 evenly spaced frames in a
     row (the baseline's below them with --baseline).
 
@@ -140,7 +142,7 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
     from .image_inputs import check_image_options, image_pipeline, image_size
     from .imagemeta import generation_record, png_text
 
-    check_image_options(image, mask, image_strength)
+    check_image_options(image, mask, image_strength, edit)
     args = read_generate_args(presets, head_specs, strengths, scales, seed, seed_spec, num_images, save_preset, model)
     if video_out and args.sweep:
         raise click.UsageError("a --strength/--scale sweep makes one grid image, and a video model writes an mp4; "
@@ -158,13 +160,17 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
                                  param_hint="'--scale'")
     quiet_model_loading()
     _check_from_config(model, chosen, height=height, width=width, frames=frames)
+    if edit:
+        from .image_inputs import check_edit_from_config
+
+        check_edit_from_config(model)
     device, dtype = choose_device(device, dtype)
     pipe = load_pipeline(model, dtype=dtype, device=device)
     pipe.set_progress_bar_config(disable=True)
     height, width = image_size(pipe, image, height, width)
     video = _check_for_pipeline(pipe, height=height, width=width, true_cfg_scale=true_cfg_scale, out=out,
                                 frames=frames, fps=fps, negative_prompt=negative_prompt)
-    pipe, image_kwargs = image_pipeline(pipe, image, mask, image_strength)
+    pipe, image_kwargs = image_pipeline(pipe, image, mask, image_strength, edit=edit, model=model)
     kwargs = {"num_inference_steps": steps, "height": height, "width": width, "output_type": "np", **image_kwargs}
     if frames is not None:
         kwargs["num_frames"] = frames
@@ -183,8 +189,9 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
             size=(picture[0] if video else picture).size, presets=list(zip(args.labels, chosen)), strengths=used,
             scale=w if w is not None else chosen[0].scale, identity=identity, start=start, stop=stop,
             guidance_scale=guidance_scale, true_cfg_scale=true_cfg_scale, guided=guided, grid=grid,
-            inputs={"pipeline": type(pipe).__name__, "image_strength": image_strength,
-                    **{k: v.info.get("path") if v is not None else None for k, v in (("image", image), ("mask", mask))}})
+            inputs={"pipeline": type(pipe).__name__, "image_strength": image_strength, **({"edit": True} if edit else {}),
+                    **{k: v.info.get("path") if v is not None else None for k, v in (("image", image), ("mask", mask))},
+                    **({"frames": len(picture), "fps": fps or DEFAULT_FPS} if video else {})})
 
     files = run_plan(pipe, chosen, plan, draw=draw, own=args.own, given=args.given, scale=scale,
                      apply_kwargs=dict(identity=identity, start=start, stop=stop), record=record)
@@ -192,9 +199,8 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
     if video:
         written = []
         for seed, path, base in plan.outputs:
-            mine = [(p, frames_) for p, frames_, _ in files if p in (path, base)]
-            meta = next(m for p, _, m in files if p == path)  # an mp4 keeps no text: its contact sheet does
-            written += _write_videos(mine, path, fps or DEFAULT_FPS, text=png_text(meta))
+            mine = [(p, frames_, m) for p, frames_, m in files if p in (path, base)]
+            written += _write_videos(mine, path, fps or DEFAULT_FPS, png_text)
     else:
         written = write_images(files, png_text)
     if save_preset is not None:
@@ -214,21 +220,24 @@ def _check_from_config(model: str, chosen: list, *, height: int | None, width: i
     transformer = model_skeleton(model)
     check_presets(transformer, chosen)
     check_sizes_from_config(model, transformer, {"--height": height, "--width": width})
-    check_frames_from_config(model, frames)
+    check_frames_from_config(model, frames, transformer)
 
 
 
 
-def _write_videos(videos: list, out: Path, fps: int, text: dict[str, str] | None = None) -> list[Path]:
-    """Each video's mp4 (encoded into a temporary sibling, renamed into place), then the contact sheet (with ``text``)."""
+def _write_videos(videos: list, out: Path, fps: int, png_text: Any) -> list[Path]:
+    """Each ``(path, frames, record)`` as an mp4 (encoded into a temporary sibling, renamed into place) carrying
+    its record in the ``comment`` tag, then the contact sheet, a PNG carrying the guided video's record."""
     from ..headhunter.report import contact_sheet
+    from .imagemeta import TEXT_KEY
 
-    for path, frames in videos:
-        atomic_write_video(frames, path, fps=fps)
+    for path, frames, record in videos:
+        atomic_write_video(frames, path, fps=fps, comment=png_text(record)[TEXT_KEY])
     sheet = out.with_name(f"{out.stem}.frames.png")
     labels = ["guided", "baseline"][: len(videos)]
-    atomic_write_image(contact_sheet([frames for _, frames in videos], row_labels=labels), sheet, text=text)
-    return [path for path, _ in videos] + [sheet]
+    text = png_text(next(record for path, _, record in videos if path == out))
+    atomic_write_image(contact_sheet([frames for _, frames, _ in videos], row_labels=labels), sheet, text=text)
+    return [path for path, _, _ in videos] + [sheet]
 
 
 def _check_for_pipeline(pipe, *, height: int | None, width: int | None, true_cfg_scale: float | None, out: Path,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import GuidanceError, NonFiniteGuidanceError, StorageError
-from ..files import atomic_write_image
+from ..files import VIDEO_SUFFIX, atomic_write_image
 
 __all__ = ["Plan", "plan_outputs", "cell_strengths", "sample", "run_plan"]
 
@@ -40,7 +40,9 @@ def plan_outputs(out: Path, seeds: Sequence[int], *, strengths: list[float] | No
     for seed in seeds:
         path = out.with_name(f"{out.stem}-{seed}{out.suffix}") if several else out
         base = path.with_name(f"{path.stem}.baseline{path.suffix}") if baseline else None
-        for p in (path, base):
+        # a video's contact sheet, NAME.frames.png, is written after the mp4: a folder there is refused now
+        sheet = path.with_name(f"{path.stem}.frames.png") if path.suffix.lower() == VIDEO_SUFFIX else None
+        for p in (path, base, sheet):
             if p is not None and p.is_dir():
                 raise StorageError(f"--out {out}: {p} would be written, but it is a folder", path=str(p),
                                    hint="choose another --out name")

@@ -1,9 +1,11 @@
-"""Generation parameters inside the PNGs ``generate`` writes, and ``show IMAGE.png`` reading them back.
+"""Generation parameters inside the PNGs and mp4s ``generate`` writes, and ``show IMAGE.png`` / ``show VIDEO.mp4``
+reading them back.
 
 Two text chunks, as the tools users know write them: ``parameters`` in A1111's layout (the prompt,
 a ``Negative prompt:`` line, then ``Key: value`` pairs; what A1111, Forge, Civitai and many
 viewers parse and show), and ``stylehunt``, the same record as JSON (what ``show`` reads; like
-ComfyUI's ``prompt`` chunk, a machine-readable copy). JPEG and WebP outputs carry no text.
+ComfyUI's ``prompt`` chunk, a machine-readable copy). JPEG and WebP outputs carry no text. An mp4
+carries the JSON record in its ``comment`` metadata tag (what ffmpeg, VLC and mediainfo show).
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-__all__ = ["TEXT_KEY", "A1111_KEY", "generation_record", "png_text", "is_image_path", "show_image"]
+__all__ = ["TEXT_KEY", "A1111_KEY", "generation_record", "png_text", "is_image_path", "show_image", "read_video_comment"]
 
 #: The PNG text chunk holding the JSON record, and the one holding A1111's "parameters" text.
 TEXT_KEY, A1111_KEY = "stylehunt", "parameters"
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".mp4")
 
 
 def generation_record(*, model: str, prompt: str, negative_prompt: str | None, seed: int, steps: int,
@@ -109,7 +111,20 @@ def show_image(path: str, fmt: str) -> list[str]:
     from ..errors import StylehuntError
     from ..files import read_image_text
 
-    text = read_image_text(path)
+    if Path(path).suffix.lower() == ".mp4":
+        comment = read_video_comment(path)
+        text = {} if comment is None else {TEXT_KEY: comment}
+        if comment is None or fmt != "json":
+            try:
+                record = json.loads(comment) if comment is not None else None
+            except ValueError:
+                record = None
+            if isinstance(record, dict) and "presets" in record:
+                return [json.dumps({"stylehunt": record}, indent=2)] if fmt == "json" else _record_lines(path, record)
+            raise StylehuntError(f"{path}: no generation parameters in this video",
+                                 hint="stylehunt generate writes them into the mp4s it makes (--out NAME.mp4)")
+    else:
+        text = read_image_text(path)
     record = None
     if TEXT_KEY in text:
         try:
@@ -137,7 +152,8 @@ def _record_lines(path: str, r: dict) -> list[str]:
               f"  steps:        {r.get('steps')}",
               f"  size:         {r.get('width')}x{r.get('height')}"]
     for key, label in (("guidance_scale", "CFG scale:   "), ("true_cfg_scale", "true CFG:    "),
-                       ("image", "image:       "), ("mask", "mask:        "), ("image_strength", "image strength:")):
+                       ("image", "image:       "), ("mask", "mask:        "), ("image_strength", "image strength:"),
+                       ("frames", "frames:      "), ("fps", "fps:         ")):
         if r.get(key) is not None:
             lines.append(f"  {label} {r[key]}")
     presets = r.get("presets") or []
@@ -193,8 +209,66 @@ def rerun_command(r: dict) -> str | None:
              "--height", str(r.get("height")), "--width", str(r.get("width"))]
     if r.get("negative_prompt"):
         args += ["--negative-prompt", r["negative_prompt"]]
-    for key in ("guidance_scale", "true_cfg_scale", "image", "mask", "image_strength"):
+    for key in ("guidance_scale", "true_cfg_scale", "image", "mask", "image_strength", "frames", "fps"):
         if r.get(key) is not None:
             value = r[key]
             args += [f"--{key.replace('_', '-')}", f"{value:g}" if isinstance(value, float) else str(value)]
-    return shlex.join(args + ["--out", "again.png"])
+    if r.get("edit"):
+        args.append("--edit")
+    return shlex.join(args + ["--out", "again.mp4" if r.get("frames") else "again.png"])
+
+
+#: The longest mp4 comment read back (a generation record is a few KB).
+MAX_VIDEO_COMMENT = 1 << 20
+
+
+def read_video_comment(path: str | Path) -> str | None:
+    """The ``comment`` metadata tag of the mp4 at ``path`` (``None`` if it has none); a regular file only.
+
+    ffmpeg prints the container's tags as an ``ffmetadata`` file (``key=value`` lines, with ``=``, ``;``,
+    ``#``, backslash and newline escaped by a backslash); only the bytes of the tags are read, at most
+    :data:`MAX_VIDEO_COMMENT`, within a timeout. Raises :class:`StylehuntError` naming a file ffmpeg cannot read.
+    """
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from ..errors import StylehuntError
+
+    p = Path(path)
+    if not p.is_file():
+        raise StylehuntError(f"{p}: not a regular file")
+    try:
+        proc = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(p), "-f", "ffmetadata",
+                               "-"], capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired, RuntimeError) as e:
+        raise StylehuntError(f"{p}: cannot read its metadata with ffmpeg ({e})") from None
+    if proc.returncode != 0:
+        lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise StylehuntError(f"{p}: not a video ffmpeg can read ({lines[-1] if lines else proc.returncode})",
+                             hint="give an mp4 that stylehunt generate wrote (--out NAME.mp4)")
+    text = proc.stdout[: MAX_VIDEO_COMMENT * 2].decode("utf-8", "replace")
+    entries, key, value, escaped = {}, None, [], False
+    for line in text.splitlines(keepends=True):
+        if key is None:
+            if line.startswith((";", "#", "[")) or "=" not in line:
+                continue
+            key, rest = line.split("=", 1)
+            line = rest
+        for ch in line:
+            if escaped:
+                value.append(ch)
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == "\n":
+                entries[key], key, value = "".join(value), None, []
+                break
+            else:
+                value.append(ch)
+    if key is not None:
+        entries[key] = "".join(value)
+    comment = entries.get("comment")
+    if comment is not None and len(comment) > MAX_VIDEO_COMMENT:
+        raise StylehuntError(f"{p}: a comment of {len(comment)} characters, more than {MAX_VIDEO_COMMENT}")
+    return comment

@@ -19,7 +19,7 @@ import click
 
 from ..errors import DeviceError, StorageError
 
-__all__ = ["model_skeleton", "check_sizes_from_config", "check_frames_from_config", "DTYPE_CHOICE", "DTYPE_HELP", "DEVICE_HELP", "FiniteFloat", "image_out", "media_out", "device_option", "seed_option", "writable_folder_problem"]
+__all__ = ["check_repo_option", "model_skeleton", "check_sizes_from_config", "check_frames_from_config", "side_limit_problem", "frames_limit_problem", "DTYPE_CHOICE", "DTYPE_HELP", "DEVICE_HELP", "FiniteFloat", "image_out", "media_out", "device_option", "seed_option", "writable_folder_problem"]
 
 #: ``--dtype``: click checks the name; left out, :func:`stylehunt.models.choose_device` picks it for the device.
 DTYPE_CHOICE = click.Choice(["float32", "bfloat16", "float16"])
@@ -57,6 +57,8 @@ def writable_folder_problem(folder: Path) -> tuple[Path, str] | None:
     probe = Path(os.path.abspath(folder))
     while not os.path.lexists(probe) and probe != probe.parent:
         probe = probe.parent
+    if probe.is_symlink() and not probe.exists():
+        return probe, f"it is a symbolic link to {os.readlink(probe)}, which does not exist"
     if not probe.is_dir():
         return probe, "it is a file, not a folder"
     if not os.access(probe, os.W_OK | os.X_OK):
@@ -140,6 +142,18 @@ def seed_option(ctx: click.Context, param: click.Parameter, value: int | None) -
     return value
 
 
+def check_repo_option(repo_id: str) -> None:
+    """``--repo`` is a Hub repo id (owner/name), refused naming the flag (not with the hint about preset references)."""
+    from ..errors import PresetReferenceError
+    from ..hub import check_repo_id
+
+    try:
+        check_repo_id(repo_id)
+    except PresetReferenceError as e:
+        raise click.BadParameter(f"{str(e).rstrip('.')}; give the repo to publish to as OWNER/NAME (letters, digits, '-', '_' and '.')",
+                                 param_hint="'--repo'") from None
+
+
 # ---- checks from the model's config files, before any weight is read (seconds, not a model load)
 
 
@@ -164,6 +178,10 @@ def _vae_config(model: str) -> dict[str, Any] | None:
         return dict(diffusers.AutoencoderKL.load_config(path, subfolder="vae", local_files_only=local))
     except (OSError, ValueError):
         return None
+    except RecursionError:  # diffusers' JSON loader recurses once per level of nesting
+        from ..models import config_too_deep
+
+        raise config_too_deep(model, "vae/config.json") from None
 
 
 def check_sizes_from_config(model: str, transformer: Any, sizes: dict[str, int | None]) -> None:
@@ -188,9 +206,41 @@ def check_sizes_from_config(model: str, transformer: Any, sizes: dict[str, int |
             raise click.BadParameter(
                 f"{value} is not a multiple of {multiple} (one {name} token covers {multiple}x{multiple} pixels); "
                 f"use {nearest}", param_hint=f"'{flag}'")
+        if value is not None and (problem := side_limit_problem(transformer, multiple, value)):
+            raise click.BadParameter(problem, param_hint=f"'{flag}'")
 
 
-def check_frames_from_config(model: str, frames: int | None) -> None:
+def side_limit_problem(transformer: Any, multiple: int, value: int) -> str | None:
+    """Why an image side of ``value`` px is more than the model's position table covers, else ``None``.
+
+    SD3's learned position embedding is cropped from a table of ``pos_embed_max_size`` tokens per
+    side, Wan's rotary table has ``rope_max_seq_len`` positions per axis: past them diffusers fails
+    mid-call with a shape error ("cannot be greater than pos_embed_max_size", "shape ... is invalid").
+    The other families compute their rotary embedding for any size.
+    """
+    config = getattr(transformer, "config", {}) or {}
+    for key in ("pos_embed_max_size", "rope_max_seq_len"):
+        tokens = config.get(key)
+        if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0 and value > tokens * multiple:
+            return (f"{value} is more than {type(transformer).__name__} can place: its position table ({key}) "
+                    f"covers {tokens} tokens of {multiple} pixels, so at most {tokens * multiple}")
+    return None
+
+
+def frames_limit_problem(transformer: Any, temporal: int, frames: int) -> str | None:
+    """Why ``frames`` is more than a video transformer's rotary table covers in time (Wan), else ``None``."""
+    config = getattr(transformer, "config", {}) or {}
+    tokens, patch = config.get("rope_max_seq_len"), config.get("patch_size")
+    if not isinstance(tokens, int) or not isinstance(patch, (list, tuple)) or not patch:
+        return None
+    most = (tokens * int(patch[0]) - 1) * temporal + 1  # latent frames 1 + (F - 1) / temporal, patch_size[0] per token
+    if frames > most:
+        return (f"{frames} frames is more than {type(transformer).__name__} can place: its rotary table "
+                f"(rope_max_seq_len) covers {tokens} latent frames, so at most {most}")
+    return None
+
+
+def check_frames_from_config(model: str, frames: int | None, transformer: Any = None) -> None:
     """Refuse a video length the model's pipeline would round (Wan: 1 + 4n), from ``model_index.json`` and the VAE's config."""
     if frames is None or (vae := _vae_config(model)) is None or "scale_factor_temporal" not in vae:
         return
@@ -206,10 +256,16 @@ def check_frames_from_config(model: str, frames: int | None) -> None:
         class_name = diffusers.DiffusionPipeline.load_config(path, local_files_only=True).get("_class_name")
     except (OSError, ValueError):
         return
+    except RecursionError:
+        from ..models import config_too_deep
+
+        raise config_too_deep(model, "model_index.json") from None
     cls = getattr(diffusers, str(class_name), None)
     if cls is None or "num_frames" not in inspect.signature(cls.__call__).parameters:
         return  # an image model: the loaded pipeline refuses --frames, naming it
     # what the pipeline computes (WanPipeline: vae.config.scale_factor_temporal)
     pipe_like = type(cls.__name__, (), {"vae_scale_factor_temporal": int(vae["scale_factor_temporal"])})()
     if problem := frames_problem(pipe_like, frames):
+        raise click.BadParameter(problem, param_hint="'--frames'")
+    if transformer is not None and (problem := frames_limit_problem(transformer, int(vae["scale_factor_temporal"]), frames)):
         raise click.BadParameter(problem, param_hint="'--frames'")

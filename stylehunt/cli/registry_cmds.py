@@ -255,10 +255,10 @@ def list_(pattern: str, model: str | None, fmt: str, refresh: bool, hub_search: 
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def show(ref: str, fmt: str) -> None:
     """Show a preset: heads, strength, scale, model, provenance and where it came from; or the generation
-    parameters written into an image (`stylehunt show cat.png`).
+    parameters written into an image or a video (`stylehunt show cat.png`, `stylehunt show clip.mp4`).
 
     REF is a registry name (sd3-medium/paper-l1h10[@1.0.0]), hf-hub:owner/repo[@revision], a path, a
-    search's run folder, or a PNG that `stylehunt generate` (or A1111, Forge, ...) wrote.
+    search's run folder, a PNG that `stylehunt generate` (or A1111, Forge, ...) wrote, or an mp4 it wrote.
     """
     from .imagemeta import is_image_path, show_image
 
@@ -448,6 +448,14 @@ def publish(file: Path, repo_id: str, version: str | None, name: str | None, pre
     if given and pairs is None:
         raise click.UsageError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to --previews N; add it or leave"
                                f" {'it' if len(given) == 1 else 'them'} out")
+    from ..registry.publish import IMAGE_SUFFIXES, check_preview_image
+    from .params import check_repo_option
+
+    check_repo_option(repo_id)
+
+    for image in previews:  # before the plan, the network and the confirmation: the user's own files
+        if image.is_file() and image.suffix.lower() in IMAGE_SUFFIXES:
+            check_preview_image(image)
     preset = Preset.from_file(file)
     gallery = _preview_gallery(name or preset.name or "preset", pairs or 0, preview_prompts or PREVIEW_PROMPTS)
     settings = (preset.metadata or {}).get("settings") or {}

@@ -140,6 +140,12 @@ def _merge_resume(ctx: click.Context, opts: dict[str, Any], run_dir: Path) -> di
     saved = read_command(run_dir)
     if saved is None:
         return opts  # a run started from Python: every option must be given again; the library compares
+    unknown = sorted(set(saved) - set(_RECORDED))
+    if unknown:  # a hand-edited or foreign file: an option this version would ignore silently
+        raise SearchConfigError(
+            f"{run_dir / COMMAND_FILE}: {', '.join(repr(k)[:60] for k in unknown[:5])} is not an option search "
+            "records; the file was edited or is damaged",
+            hint=f"remove it from {run_dir / COMMAND_FILE}, or start the search again with a new --out")
     merged = dict(opts)
     diffs = []
     for key in _RECORDED:
@@ -187,6 +193,30 @@ def _check_run_folder(flag: str, run_dir: Path, resume: bool) -> None:
     check_run_folder(run_dir, resume=resume, flag=flag.lstrip("-"))
     if resume:
         read_state(run_dir)
+
+
+def _finished(run_dir: Path, fmt: str, model: str, prompt: str) -> bool:
+    """Whether ``run_dir`` holds a finished run with all its outputs; if so, say so (2026-11 #79: a --resume of a
+    finished run reloaded the model and rewrote its state and preset)."""
+    from ..headhunter.runfolder import RUN_FILES
+    from ..headhunter.store import read_state
+
+    state = read_state(run_dir)
+    if state is None or state["status"] != "done" or not all(_own_file(run_dir / name) for name in RUN_FILES[1:]):
+        return False  # an output is missing (or a link): the resume replays the run and writes the outputs again
+    if not _is_main():
+        return True
+    click.echo(f"run folder {printable(str(run_dir))} holds a finished search; nothing to resume", err=True)
+    if fmt == "json":
+        click.echo(json.dumps({"run_dir": str(run_dir), "finished": True}, indent=2))
+    else:
+        click.echo(f"run folder: {printable(str(run_dir))}")
+        click.echo(f"use it:     {printable(generate_command(model, run_dir, prompt))}")
+    return True
+
+
+def _own_file(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
 
 
 def _load_objective(spec: str, style: str, options: dict[str, Any]):
@@ -319,6 +349,12 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
     else:
         run_dir = Path(out)
         _check_run_folder("--out", run_dir, resume=False)
+    if not opts["model"] and resume_dir is not None and not (run_dir / "command.json").exists():
+        # 2026-11 #85: "give --model" alone sent the user round the options one error at a time
+        raise click.UsageError(
+            f"{run_dir} holds a search state but no command.json (the run was started from Python, or the file was "
+            "removed), so its options are not recorded: give --resume with every option of the original search "
+            "(--model, --objective, --prompts, --num-prompts, ...), exactly as first given")
     if not opts["model"]:
         raise click.UsageError(f"give --model (a folder, a Hub id, or {_TINY_MODELS})")
 
@@ -327,6 +363,9 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
 
     # 1. cheap checks, no weights: nothing is created before all of them pass (torch-free ones first)
     model_id = _model_id(opts["model"], opts["model_id"])
+    if resume_dir is None and not opts["name"]:
+        # recorded in command.json: a run folder renamed before --resume keeps its preset's name (2026-11 #79)
+        opts["name"] = preset_name(None, run_dir)
     check_preset_fields(preset_name(opts["name"], run_dir), opts["version"], opts["license"], model_id)
     settings_kwargs = dict(
         strategy=opts["strategy"], scale=opts["scale"], strength=opts["strength"], steps=opts["steps"],
@@ -340,6 +379,8 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
     source = load_prompts(opts["prompts"], column=opts["prompt_column"], category=opts["category"])
     search_set, heldout_set = source.split(opts["num_prompts"], opts["num_heldout"], seed=opts["prompt_seed"])
     settings.resolved(len(search_set.prompts), opts["resolution"], opts["resolution"])  # --screen-prompts; None: the model's size
+    if resume_dir is not None and _finished(run_dir, fmt, opts["model"], search_set.prompts[0]):
+        return  # a finished run is left as it is: resuming it again loads nothing and rewrites nothing
     from ..engine import head_grid
 
     quiet_model_loading()  # a tiny model is built (and saved) on first use

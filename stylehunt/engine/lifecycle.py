@@ -234,6 +234,12 @@ def _resolve_strengths(presets: Sequence[Preset], strengths: Any) -> tuple[float
     if getattr(strengths, "ndim", 0) == 0 and as_real(strengths) is not None:  # one for all (not a 1-d tensor)
         values = [strengths] * len(presets)
     else:
+        # a string is iterable: strengths="0.5" would be three "strengths" ('0', '.', '5')
+        if isinstance(strengths, (str, bytes)) or not hasattr(strengths, "__iter__"):
+            raise GuidanceError(
+                f"Expected `strengths` to be a number between 0.0 and 1.0 or a list of them (one per preset), "
+                f"but got {strengths!r} ({type(strengths).__name__})"
+            )
         values = list(strengths)
         if len(values) != len(presets):
             raise GuidanceError(
@@ -284,6 +290,11 @@ def _as_presets(presets: Preset | Sequence[Preset]) -> tuple[Preset, ...]:
     dupes = sorted({x for x in labels if labels.count(x) > 1})
     if dupes:
         raise GuidanceError(f"preset(s) given twice: {', '.join(dupes)}")
+    unnamed = [p for p in out if not p.name]
+    if any(p == q for i, p in enumerate(unnamed) for q in unnamed[i + 1:]):  # the same heads and settings twice
+        twice = next(p for i, p in enumerate(unnamed) if p in unnamed[i + 1:])
+        raise GuidanceError(f"the same preset was given twice: {twice.label}; give it once (a higher strength "
+                            "perturbs its heads more)")
     return out
 
 
@@ -422,9 +433,21 @@ def perturbed(
         perturber.uninstall()
 
 
+def _applied_state(pipe: Any) -> GuidedPipeline | None:
+    """What ``pipe`` carries; a value stylehunt could never have applied to (``object()``, a string) is refused
+    by name instead of the weak-reference table's raw TypeError."""
+    try:
+        return _APPLIED.get(pipe)
+    except TypeError:
+        raise GuidanceError(
+            f"Expected a diffusers pipeline, but got {type(pipe).__name__}: {pipe!r:.80}",
+            hint="pass the pipeline stylehunt.apply was given",
+        ) from None
+
+
 def remove(pipe: Any) -> None:
     """Remove everything stylehunt applied to ``pipe`` (a no-op when nothing is applied)."""
-    state = _APPLIED.get(pipe)
+    state = _applied_state(pipe)
     if state is None:
         return
     state.uninstall()
@@ -444,7 +467,7 @@ def skipped_block_rows(pipe: Any) -> float:
 
 def get_applied(pipe: Any) -> AppliedGuidance | None:
     """What is applied to ``pipe``, or ``None``."""
-    state = _APPLIED.get(pipe)
+    state = _applied_state(pipe)
     return None if state is None else state.config
 
 

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["StyleHeadGuidance"]
 
 STYLE = "pred_cond_style"
+#: The largest guider_config.json read (inline presets are at most 1 MiB each).
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
 
 #: diffusers' BaseGuidance.__init__ logs this for every guider it builds, so a StyleHeadGuidance (its own
 #: __init__, its CFG base, a copy by ``new``/``from_config``) would print it 2-4 times per guider.
@@ -141,6 +143,16 @@ class StyleHeadGuidance(BaseGuidance):
             base=stored_base,
             enabled=enabled,
         )
+
+    @classmethod
+    def _dict_from_json_file(cls, json_file: Any) -> dict[str, Any]:
+        # diffusers' from_pretrained reads guider_config.json with a bare json.loads: a file nested
+        # 50,000 deep exhausts the stack (a raw RecursionError). stylehunt's bounded reader refuses it
+        # first, naming the file; a guider config holds inline presets, each at most 1 MiB.
+        from ..files import read_json
+
+        return read_json(json_file, max_bytes=MAX_CONFIG_BYTES, what=str(json_file), strict=False,
+                         error=GuidanceError)
 
     # -- what is applied ------------------------------------------------------------------------------
     @property

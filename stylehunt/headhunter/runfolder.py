@@ -69,6 +69,8 @@ def check_run_folder(folder: Path, *, resume: bool, flag: str = "out") -> None:
     """
     if os.path.lexists(folder) and not folder.is_dir():
         raise SearchConfigError(f"run folder {folder} exists and is not a folder", hint=f"choose another --{flag}")
+    if folder.is_dir():
+        _check_leftovers(folder)
     if resume:
         if not folder.is_dir():
             raise SearchConfigError(f"nothing to resume: run folder {folder} does not exist",
@@ -94,6 +96,30 @@ def check_run_folder(folder: Path, *, resume: bool, flag: str = "out") -> None:
             "a search would overwrite files there, so it is not used",
             hint=f"give a new or empty folder as --{flag} (or --resume a folder that holds a run)",
         )
+
+
+def _check_leftovers(folder: Path) -> None:
+    """The lock and temporary files must be what stylehunt makes (regular files of one name): a link or a
+    folder in their place is refused here, before the model loads, not by the lock or the write after it."""
+    for name in sorted(os.listdir(folder)):
+        if not _is_leftover(name):
+            continue
+        path = folder / name
+        info = os.lstat(path)
+        if stat.S_ISDIR(info.st_mode):
+            what = "a folder"
+        elif stat.S_ISLNK(info.st_mode):
+            what = "a symbolic link"
+        elif not stat.S_ISREG(info.st_mode):
+            what = "not a regular file"
+        elif name == LOCK_FILE and info.st_nlink != 1:
+            what = f"a file with {info.st_nlink} names (hard links)"
+        else:
+            continue
+        kind = "lock file" if name == LOCK_FILE else "temporary file"
+        raise SearchConfigError(
+            f"{path} is {what}, where stylehunt keeps its {kind} (a regular file of its own); it is not used",
+            hint=f"remove {path} (no search is using it), or choose another run folder")
 
 
 def remove_stale_temps(folder: Path) -> None:

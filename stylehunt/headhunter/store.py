@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,13 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+#: The largest score magnitude a state may record: any mean of such scores stays finite.
+MAX_SCORE = 1e300
+
+#: The phases a search records (hunt.py: baseline, heldout; strategies.py: each round's screen, full, set).
+_PHASE_NAME = re.compile(r"baseline|heldout|r[1-9][0-9]{0,5}\.(?:screen|full|set)")
+
+
 def _check_phase(path: Path, name: str, phase: Any) -> None:
     where = f"phases.{name}"
     if not isinstance(phase, dict):
@@ -138,8 +146,10 @@ def _check_phase(path: Path, name: str, phase: Any) -> None:
         if not isinstance(unit, dict):
             raise _damaged(path, at, f"expected an object, got {_short(unit)}")
         scores = unit.get("scores")
-        if not isinstance(scores, list) or not scores or not all(_is_number(v) for v in scores):
-            raise _damaged(path, f"{at}.scores", f"expected a list of finite numbers, got {_short(scores)}")
+        # 1e308 is finite, but the mean of two overflows to inf (S84f): no objective scores near that
+        if not isinstance(scores, list) or not scores or not all(_is_number(v) and abs(v) <= MAX_SCORE for v in scores):
+            raise _damaged(path, f"{at}.scores", f"expected a list of finite numbers, got {_short(scores)} (each "
+                           f"at most {MAX_SCORE:g} in size)")
         for field, ok in (("rows", _is_int), ("process", _is_int), ("seconds", _is_number)):
             if not ok(unit.get(field)) or unit[field] < 0:
                 raise _damaged(path, f"{at}.{field}", f"expected a number >= 0, got {_short(unit.get(field))}")
@@ -162,6 +172,9 @@ def check_state(data: Any, path: Path) -> dict[str, Any]:
         if not isinstance(data.get(key), kind):
             raise _damaged(path, key, f"expected {name}, got {_short(data.get(key))}")
     for name, phase in data["phases"].items():
+        if not _PHASE_NAME.fullmatch(name):  # a hand-edited name would be kept, and never replayed, silently
+            raise _damaged(path, f"phases.{_short(name, 40)}",
+                           "not a phase a search runs (baseline, heldout, r<N>.screen, r<N>.full, r<N>.set)")
         _check_phase(path, name, phase)
     return data
 

@@ -142,6 +142,11 @@ def _cached_remote_index() -> RegistryIndex | None:
 
     repo, revision = index_location()
     chosen = os.environ.get("STYLEHUNT_INDEX_REPO") or os.environ.get("STYLEHUNT_INDEX_REVISION")
+    try:
+        _checked_location(repo, revision)
+    except PresetReferenceError as e:
+        _warn_once(f"{e}; using the bundled index")
+        return None
     if not chosen and not repo_folder(repo).is_dir():
         return None  # the default location, never refreshed (the usual case): no need for the Hub client
     source = f"hf-hub:{repo}@{revision} (cached)"
@@ -151,8 +156,41 @@ def _cached_remote_index() -> RegistryIndex | None:
             return None
         return RegistryIndex.parse(read_index_file(path, source), source=source, allow_files=False)
     except (PresetIntegrityError, PresetFileError, PresetReferenceError, RegistryIndexError, OSError) as e:
-        logger.warning("ignoring the refreshed registry index %s: %s; using the bundled index", source, e)
+        _warn_once(f"ignoring the cached copy of the registry index {source}: {e}; using the bundled index")
         return None
+
+
+#: Warnings about the index in use already printed, with the Hub cache they were about: a command reads
+#: the index more than once, and printed the same warning each time (review 2026-12, E62/E64/RF06).
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _warn_once(message: str) -> None:
+    from .. import hub
+
+    key = (message, str(hub.cache_dir()))
+    if key not in _WARNED:
+        _WARNED.add(key)
+        logger.warning("%s", message)
+
+
+def _checked_location(repo: str, revision: str) -> tuple[str, str]:
+    """The index location of :func:`index_location`, checked; a bad value is refused naming its variable."""
+    from .. import hub
+
+    return (_from_variable("STYLEHUNT_INDEX_REPO", hub.check_repo_id, repo),
+            _from_variable("STYLEHUNT_INDEX_REVISION", hub.check_revision, revision))
+
+
+def _from_variable(variable: str, check: Any, value: str) -> str:
+    """``check(value)``; when ``value`` came from the environment variable, its error names the variable."""
+    try:
+        return check(value)
+    except PresetReferenceError as e:
+        if os.environ.get(variable) != value:
+            raise
+        raise PresetReferenceError(f"{variable}={value!r}: {str(e).rstrip('.')}", ref=value,
+                                   hint=f"fix or unset {variable} (the registry index's Hub location)") from None
 
 
 def get_index() -> RegistryIndex:
@@ -172,8 +210,9 @@ def refresh_index(repo_id: str | None = None, *, revision: str | None = None) ->
     from .. import hub
 
     default_repo, default_revision = index_location()
-    repo = hub.check_repo_id(repo_id or default_repo)
-    revision = hub.check_revision(revision or default_revision)
+    repo = hub.check_repo_id(repo_id) if repo_id else _from_variable("STYLEHUNT_INDEX_REPO", hub.check_repo_id, default_repo)
+    revision = (hub.check_revision(revision) if revision
+                else _from_variable("STYLEHUNT_INDEX_REVISION", hub.check_revision, default_revision))
     source = f"hf-hub:{repo}@{revision}"
     with hub.cache_transaction(repo):
         what = f"refresh the registry index from {source}"
@@ -357,6 +396,17 @@ def find_version(ref: Reference) -> VersionEntry:
         names = sorted(index.presets)
         close = _closest(name, names)
         alias = name.split("/", 1)[0]
+        from ..tiny import TINY_MODEL_NAMES
+
+        if "/" in name and alias in TINY_MODEL_NAMES and alias not in index.models:
+            # a tiny model without bundled presets (tiny-flux): not a Hub repo to suggest (2026-11 M17)
+            raise PresetNotFoundError(
+                f"no preset named {name!r}: the tiny model {alias} has no bundled presets"
+                + (f"; closest registry names: {', '.join(close)}" if close else ""),
+                ref=ref.text, available=tuple(names), suggestions=close,
+                hint=f"run `stylehunt list` to see the registry, or try heads on {alias} with "
+                     f"`stylehunt generate --model {alias} --heads L:H`",
+            )
         if "/" in name and alias not in index.models:
             raise PresetReferenceError(
                 f"{name!r} is not a registry preset (no model alias {alias!r}); to load the Hub repository"

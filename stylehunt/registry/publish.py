@@ -32,6 +32,30 @@ logger = logging.getLogger(__name__)
 
 #: Preview images accepted by :func:`push_preset`.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
+#: The largest preview image uploaded (a preview is a thumbnail-sized picture on a model card).
+MAX_PREVIEW_BYTES = 20 * 1024 * 1024
+
+
+def check_preview_image(path: Path, shown: str | None = None) -> None:
+    """Refuse a preview that is not an image PIL reads in its suffix's format: any bytes named ``.png``
+    (a copy of ``/etc/passwd``) would otherwise be uploaded and published."""
+    from PIL import Image, UnidentifiedImageError
+
+    shown = shown or str(path)
+    if path.stat().st_size > MAX_PREVIEW_BYTES:
+        raise InvalidPresetError(f"preview image {shown!r} is {path.stat().st_size} bytes; the limit is "
+                                 f"{MAX_PREVIEW_BYTES} bytes", hint="upload a smaller image")
+    expected = Image.registered_extensions().get(path.suffix.lower())
+    try:
+        with Image.open(path) as im:
+            fmt = im.format
+            im.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise InvalidPresetError(f"preview image {shown!r} is not an image PIL can read ({e})",
+                                 hint="give a PNG, JPEG, WebP or GIF picture as --preview") from None
+    if fmt != expected:
+        raise InvalidPresetError(f"preview image {shown!r} holds a {fmt} image, not {expected} as its name says",
+                                 hint=f"rename it to the {fmt} suffix, or convert it")
 
 
 @dataclass(frozen=True)
@@ -211,6 +235,8 @@ def push_preset(
             raise InvalidPresetError(f"preview image {str(image)!r} does not exist or is not a file")
         if p.suffix.lower() not in IMAGE_SUFFIXES:
             raise InvalidPresetError(f"preview image {str(image)!r}: expected one of {', '.join(IMAGE_SUFFIXES)}")
+        if not dry_run:  # a dry run may plan images not made yet (the CLI's --previews): checked when uploading
+            check_preview_image(p, str(image))
         in_repo = f"previews/{p.name}"
         if any(in_repo == q for q, _ in previews):
             raise InvalidPresetError(f"two preview images are named {p.name!r}; rename one")
@@ -226,7 +252,8 @@ def push_preset(
     if dry_run:
         return plan
     if hub.is_offline():
-        raise HubOfflineError(f"cannot publish {repo_id}: offline mode is enabled (HF_HUB_OFFLINE)", repo_id=repo_id)
+        raise HubOfflineError(f"cannot publish {repo_id}: offline mode is enabled (HF_HUB_OFFLINE)", repo_id=repo_id,
+                              hint="publishing uploads to the Hub: unset HF_HUB_OFFLINE and run again")
 
     with hub.hub_errors(repo_id, None, f"publish {preset.name} {version} to {repo_id}"):
         existing = hub.repo_tags(repo_id, token=token)
