@@ -168,14 +168,34 @@ def test_cli_generate_writes_a_video_with_the_bundled_preset(tmp_path, capsys):
     assert np.asarray(sheet).std() > 0
 
 
-def test_cli_search_with_cfg_sets_the_guiders_scale_and_gives_the_guider_back(tiny_hunyuanvideo15_path, tmp_path,
-                                                                             capsys):
+def test_cli_generate_guidance_scale_reaches_the_guider(tmp_path, capsys):
+    """The pipelines take no `guidance_scale` argument: --guidance-scale sets the guider component's."""
+    out = tmp_path / "cat.mp4"
+    assert main(["generate", "--model", "tiny-hunyuanvideo15", "--heads", "1:0", "--guidance-scale", "1",
+                 "--prompt", "a cat", "--steps", "1", "--frames", "1", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.split()[0] == str(out) and out.stat().st_size > 0
+
+
+def test_cli_search_with_cfg_reaches_the_guider(tiny_hunyuanvideo15_path, tmp_path, capsys):
+    """The pipelines take no CFG argument: ``--cfg`` reaches the guider component (2 batches a step)."""
     out = tmp_path / "run"
     argv = ["search", "--model", str(tiny_hunyuanvideo15_path), "--model-id", "tiny-hunyuanvideo15",
-            "--objective", "warmth", "--num-prompts", "1", "--num-heldout", "1", "--rounds", "1", "--per-round", "1",
-            "--layers", "1", "--steps", "1", "--resolution", "16", "--frames", "1", "--batch-size", "1", "--cfg", "4", "--out", str(out)]
+            "--objective", "warmth", "--num-prompts", "1", "--num-heldout", "0", "--rounds", "1", "--per-round", "1",
+            "--layers", "1", "--steps", "1", "--resolution", "16", "--frames", "1", "--batch-size", "1", "--cfg", "4",
+            "--out", str(out)]
     assert main(argv) == 0
     preset = stylehunt.Preset.from_file(out)
     assert preset.heads[0][0] == 1 and preset.fingerprint["family"] == "hunyuanvideo15"
-    rows = preset.provenance["settings"]["forward_rows"]
-    assert rows["baseline"] == 2  # 1 prompt x 1 step x 2 guider batches: the CFG scale reached the guider
+    # 1 prompt x 1 step x 2 guider batches: the CFG scale reached the guider (the tiny model's own is 6)
+    assert preset.provenance["settings"]["forward_rows"]["baseline"] == 2
+
+
+@pytest.mark.parametrize("scale, batches", [(1.0, 1), (4.0, 2)])
+def test_a_cfg_scale_held_by_the_guider_is_set_on_a_copy_for_one_call(hv, scale, batches):
+    from stylehunt.engine.families import adapter_for_pipeline
+
+    own = hv.guider
+    with adapter_for_pipeline(hv).cfg_call(hv, scale) as kwargs:
+        assert kwargs == {} and hv.guider is not own and hv.guider.guidance_scale == scale
+        assert hv.guider.num_conditions == batches
+    assert hv.guider is own and own.guidance_scale == 6.0

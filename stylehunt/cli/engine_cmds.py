@@ -172,6 +172,8 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
                        ("true_cfg_scale", true_cfg_scale)):
         if value is not None:
             kwargs[key] = value
+    if guidance_scale is not None:
+        _guider_scale(pipe, kwargs)
     flags = {"guidance_scale": guidance_scale, "true_cfg_scale": true_cfg_scale, "dtype": dtype}
 
     def draw(seed: int, what: str):
@@ -203,6 +205,18 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
                                          used=chosen[-1].strength if used is None else used))
     for path in written:
         click.echo(str(path))
+
+
+def _guider_scale(pipe, kwargs: dict) -> None:
+    """A pipeline whose CFG scale lives on a component (HunyuanVideo 1.5's guider; the family adapter's
+    ``cfg_component``) takes no ``guidance_scale`` argument: the command's own pipeline gets a copy of the
+    component with --guidance-scale instead."""
+    from ..engine.families import adapter_for_pipeline
+
+    adapter = adapter_for_pipeline(pipe)
+    if adapter.cfg_component:
+        held = getattr(pipe, adapter.cfg_component)
+        setattr(pipe, adapter.cfg_component, held.new(**{adapter.cfg_scale_arg: kwargs.pop("guidance_scale")}))
 
 
 def _check_from_config(model: str, chosen: list, *, height: int | None, width: int | None, frames: int | None) -> None:
