@@ -132,6 +132,31 @@ def test_style_head_guidance_as_the_pipelines_guider_equals_apply(hv, cfg):
     torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-5)
 
 
+def test_style_head_guidance_in_the_modular_pipeline_equals_apply(hv):
+    """The modular HunyuanVideo 1.5 pipeline (its token lengths are fixed properties: the full ~2000 tokens)."""
+    from diffusers import HunyuanVideo15Pipeline
+    from diffusers.modular_pipelines import HunyuanVideo15AutoBlocks
+
+    standard = HunyuanVideo15Pipeline(**hv.components)  # the pipeline's own token lengths, as the modular one's
+    standard.set_progress_bar_config(disable=True)
+    modular = HunyuanVideo15AutoBlocks().init_pipeline()
+    modular.update_components(**{k: v for k, v in hv.components.items() if k in modular.component_names})
+    modular.set_progress_bar_config(disable=True)
+    preset = stylehunt.Preset(heads=[(0, 0), (1, 1)], strength=0.8)
+    call = dict(prompt="a cat", num_inference_steps=2, height=16, width=16, num_frames=1, output_type="pt")
+    modular.update_components(guider=stylehunt.StyleHeadGuidance([preset], scale=2.0, guidance_scale=4.0))
+    ours = modular(**call, generator=torch.Generator().manual_seed(0), output="videos")
+    standard.guider = ClassifierFreeGuidance(guidance_scale=4.0)
+    stylehunt.apply(standard, preset, scale=2.0)
+    try:
+        expected = standard(**call, generator=torch.Generator().manual_seed(0)).frames
+    finally:
+        stylehunt.remove(standard)
+    plain = standard(**call, generator=torch.Generator().manual_seed(0)).frames
+    assert not torch.allclose(expected, plain, atol=1e-4)
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-5)
+
+
 # -- refusals: the diffusers DiTs no family covers --------------------------------------------------------
 
 
