@@ -216,6 +216,15 @@ def test_cli_search_with_cfg_reaches_the_guider(tiny_hunyuanvideo15_path, tmp_pa
     assert preset.provenance["settings"]["forward_rows"]["baseline"] == 2
 
 
+def test_cli_search_refuses_a_batch_the_vae_cannot_decode_before_any_image(tmp_path, capsys):
+    """diffusers 0.42.1's HunyuanVideo 1.5 VAE fails on 2+ videos per call: the default batch of 8 is refused."""
+    assert main(["search", "--model", "tiny-hunyuanvideo15", "--objective", "warmth", "--rounds", "2", "--per-round", "1",
+                 "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert "--batch-size 8 is more than HunyuanVideo15Pipeline decodes in one call (1)" in err
+    assert "use --batch-size 1" in err and not (tmp_path / "run" / "state.json").exists()
+
+
 @pytest.mark.parametrize("scale, batches", [(1.0, 1), (4.0, 2)])
 def test_a_cfg_scale_held_by_the_guider_is_set_on_a_copy_for_one_call(hv, scale, batches):
     from stylehunt.engine.families import adapter_for_pipeline

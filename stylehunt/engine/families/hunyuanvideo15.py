@@ -48,5 +48,6 @@ ADAPTER = Adapter(
     # the pipelines take no CFG argument: the scale is the guider component's `guidance_scale`
     cfg_component="guider",
     cfg_scale_arg="guidance_scale",
+    max_batch=1,
     input_embedder="x_embedder",
 )

@@ -201,6 +201,10 @@ class Adapter:
     #: (HunyuanVideo 1.5 hands CFG to its ``guider``): ``cfg_scale_arg`` then names that config key, and
     #: :meth:`cfg_call` swaps in a copy of the component (``component.new(key=value)``) for one call
     cfg_component: str = ""
+    #: the most samples one pipeline call can decode (0: no limit): diffusers 0.42.1's HunyuanVideo 1.5
+    #: VAE builds its causal mask ``(batch, S, S)`` and broadcasts it against ``(batch, 1, S, S)``, which
+    #: fails for 2 or more videos, so the search refuses a larger ``batch_size`` up front
+    max_batch: int = 0
     #: the value of ``cfg_scale_arg`` that turns CFG off (``<= 1`` for most pipelines, whose own
     #: default turns it on: Chroma's is 5); ``None``: leave the argument out (FLUX.1 runs true CFG only
     #: when it is given)
