@@ -22,12 +22,13 @@ from dataclasses import dataclass
 
 #: The columns: stylehunt.tiny.TINY_FAMILIES (tests/test_compat_docs.py checks they are the same).
 FAMILIES = ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15",
-            "hunyuanvideo15")
+            "hunyuanvideo15", "ernieimage")
 #: The U-Net families, added after the model compatibility tests were written: not in their parametrisation yet.
 _UNETS = ("sdxl", "sd15")
 #: Families added by issue #20, not in the model compatibility tests' parametrisation yet.
-_NEW = ("hunyuanvideo15",)
-_NEW_UNTESTED = "not tested: HunyuanVideo 1.5 is not in tests/test_compat_models.py's parametrisation yet"
+_NEW = ("hunyuanvideo15", "ernieimage")
+_NEW_UNTESTED = ("not tested: HunyuanVideo 1.5 and ERNIE-Image are not in tests/test_compat_models.py's "
+                 "parametrisation yet")
 _TRANSFORMERS = tuple(f for f in FAMILIES if f not in _UNETS and f not in _NEW)
 _UNET_UNTESTED = (
     "not tested: the U-Net families (SDXL, SD 1.x/2.x) are not in tests/test_compat_models.py's parametrisation yet")

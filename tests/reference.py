@@ -35,6 +35,8 @@ def attention_layers(transformer):
         return [(b.attn, "text_image") for b in transformer.transformer_blocks]
     if name == "HunyuanVideo15Transformer3DModel":  # double-stream blocks, joint over [video, condition tokens]
         return [(b.attn, "image_text") for b in transformer.transformer_blocks]
+    if name == "ErnieImageTransformer2DModel":  # single stream over [image, text]
+        return [(layer.self_attention, "image_text") for layer in transformer.layers]
     if name == "WanTransformer3DModel":  # video self-attention only (attn2 is cross-attention to the text)
         return [(b.attn1, "image") for b in transformer.blocks]
     if name == "UNet2DConditionModel":  # self-attention of every transformer block: down, mid, up blocks
@@ -161,6 +163,7 @@ BATCHED = (
     "encoder_hidden_states_image",  # Wan 2.1 I2V's CLIP image tokens
     # HunyuanVideo 1.5: the prompt's padding mask, the ByT5 glyph tokens and mask, the SigLIP image tokens
     "encoder_attention_mask", "encoder_hidden_states_2", "encoder_attention_mask_2", "image_embeds",
+    "text_bth", "text_lens",  # ERNIE-Image's padded text and each row's length
     "sample", "added_cond_kwargs",  # the U-Nets' latents and SDXL's pooled text and size ids
 )
 
@@ -169,6 +172,9 @@ def conditional_rows(pipe, transformer, call):
     """The rows of a step's first transformer call that hold the conditional prediction."""
     name = type(transformer).__name__
     if name == "SD3Transformer2DModel" and pipe.do_classifier_free_guidance:  # [uncond, cond]
+        batch = call["hidden_states"].shape[0]
+        return slice(batch // 2, batch)
+    if name == "ErnieImageTransformer2DModel" and pipe.do_classifier_free_guidance:  # [uncond, cond]
         batch = call["hidden_states"].shape[0]
         return slice(batch // 2, batch)
     if name == "UNet2DConditionModel" and pipe.do_classifier_free_guidance:  # [uncond, cond]

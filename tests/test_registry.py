@@ -169,7 +169,7 @@ def test_model_aliases_are_the_documented_five_plus_the_tiny_demo_model():
                                                         "tiny-wan",
                                                         # HunyuanVideo 1.5 (tests/test_family_hunyuanvideo15.py checks them on meta)
                                                         "hunyuanvideo1.5-480p-t2v", "hunyuanvideo1.5-480p-i2v",
-                                                        "tiny-hunyuanvideo15",
+                                                        "tiny-hunyuanvideo15", "tiny-ernieimage",
                                                         # the U-Nets' (tests/test_family_unet.py checks them on meta)
                                                         "sdxl-base-1.0", "sd1.5", "sd2.1", "tiny-sdxl", "tiny-sd15"])
     assert registry.model_alias_for(SD3_ID).alias == "sd3-medium"

@@ -97,6 +97,8 @@ class Sampler:
         """
         adapter = self.adapter
         values = self.pipe.encode_prompt(**dict(adapter.encode_args), device=self.pipe._execution_device, **kwargs)
+        if adapter.encode_one_value:
+            values = (values,)
         if len(values) != len(adapter.encode_returns):
             raise SearchError(
                 f"{type(self.pipe).__name__}.encode_prompt returned {len(values)} values, but the {adapter.name!r} "

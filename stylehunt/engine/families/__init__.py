@@ -9,7 +9,7 @@ point group ``stylehunt.adapters`` (loaded on the first lookup). Nothing here im
 >>> supported_transformers()
 ('SD3Transformer2DModel', 'FluxTransformer2DModel', 'ChromaTransformer2DModel', 'ZImageTransformer2DModel',
  'QwenImageTransformer2DModel', 'Flux2Transformer2DModel', 'WanTransformer3DModel', 'UNet2DConditionModel',
- 'HunyuanVideo15Transformer3DModel')
+ 'HunyuanVideo15Transformer3DModel', 'ErnieImageTransformer2DModel')
 >>> adapter_for_transformer("ChromaTransformer2DModel").pipeline_classes
 ('ChromaPipeline', 'ChromaImg2ImgPipeline', 'ChromaInpaintPipeline')
 """
@@ -20,7 +20,7 @@ import logging
 from typing import Any
 
 from ...errors import UnsupportedModelError
-from . import chroma, flux, flux2, hunyuanvideo15, qwenimage, sd3, unet, wan, zimage
+from . import chroma, ernieimage, flux, flux2, hunyuanvideo15, qwenimage, sd3, unet, wan, zimage
 from .refused import REFUSED_TRANSFORMERS, refusal_for
 from .spec import Adapter
 
@@ -50,6 +50,7 @@ BUILTIN: tuple[Adapter, ...] = (
     sd3.ADAPTER, flux.ADAPTER, chroma.ADAPTER, zimage.ADAPTER, qwenimage.ADAPTER, flux2.ADAPTER, wan.ADAPTER,
     unet.SDXL, unet.SD,
     hunyuanvideo15.ADAPTER,
+    ernieimage.ADAPTER,
 )
 
 #: Entry point group a package uses to add an adapter: ``name = "pkg.module:ADAPTER"``.

@@ -86,7 +86,6 @@ REFUSED_TRANSFORMERS: dict[str, Refusal] = {
     "MiniMaxMusic3Transformer1DModel": _u(_AUDIO),
     # -- no adapter yet: what an adapter would have to declare -------------------------------------
     "Krea2Transformer2DModel": _n("single-stream, grouped-query heads repeated before SDPA; CFG as separate calls"),
-    "ErnieImageTransformer2DModel": _n("single-stream over [image, text]; CFG batched [uncond, cond]"),
     "Lumina2Transformer2DModel": _n(
         "single-stream with 2 + 2 refiners; CFG renormalised (cfg_normalization) with truncation, output negated"
     ),

@@ -193,6 +193,9 @@ class Adapter:
     #: ``encode_prompt``'s return values in order, each named by the pipeline call argument that
     #: takes it back (``None``: not passed back, e.g. FLUX's text ids, which the pipeline rebuilds)
     encode_returns: tuple[str | None, ...] = ("prompt_embeds", "negative_prompt_embeds")
+    #: ``encode_prompt`` returns its one value bare, not in a tuple (ERNIE-Image: a list with one
+    #: embedding per prompt); ``encode_returns`` then names just that value
+    encode_one_value: bool = False
     #: how the negative prompt is encoded, one of :data:`NEGATIVE_ENCODINGS`
     encode_negative: str = "together"
     #: the pipeline call argument that sets the CFG scale (FLUX.1: ``true_cfg_scale``)
