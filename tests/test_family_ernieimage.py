@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 from diffusers import DiffusionPipeline, ErnieImageTransformer2DModel
@@ -96,10 +95,9 @@ def test_cli_generate_with_the_bundled_preset(tmp_path, capsys):
     assert preset.fingerprint == registry.model_aliases()["tiny-ernieimage"].fingerprint
     out = tmp_path / "fox.png"
     assert main(["generate", "--model", "tiny-ernieimage", "--preset", "tiny-ernieimage/warm", "--prompt",
-                 "a red fox in snow", "--steps", "2", "--out", str(out), "--baseline"]) == 0
-    assert capsys.readouterr().out.split() == [str(out), str(tmp_path / "fox.baseline.png")]
-    guided, plain = (np.asarray(Image.open(p)).astype(int) for p in (out, tmp_path / "fox.baseline.png"))
-    assert guided.shape == plain.shape == (64, 64, 3) and np.abs(guided - plain).max() > 0
+                 "a red fox in snow", "--steps", "1", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.split() == [str(out)]
+    assert Image.open(out).size == (1024, 1024)  # the size left out: the pipeline's own default (its call states it)
 
 
 def test_cli_search_encodes_per_prompt_lists(tiny_ernieimage_path, tmp_path, capsys):

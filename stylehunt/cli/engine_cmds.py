@@ -165,7 +165,9 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
     video = _check_for_pipeline(pipe, height=height, width=width, true_cfg_scale=true_cfg_scale, out=out,
                                 frames=frames, fps=fps, negative_prompt=negative_prompt)
     pipe, image_kwargs = image_pipeline(pipe, image, mask, image_strength)
-    kwargs = {"num_inference_steps": steps, "height": height, "width": width, "output_type": "np", **image_kwargs}
+    kwargs = {"num_inference_steps": steps, "output_type": "np", **image_kwargs}
+    # a size left out is left to the pipeline's own default (ERNIE-Image's call takes no None for it)
+    kwargs.update({k: v for k, v in (("height", height), ("width", width)) if v is not None})
     if frames is not None:
         kwargs["num_frames"] = frames
     for key, value in (("negative_prompt", negative_prompt), ("guidance_scale", guidance_scale),

@@ -41,7 +41,7 @@ Families (:data:`TINY_FAMILIES`), each built by its own module from the shared p
   x 2 heads, a Qwen2.5-VL and a ByT5 encoder, the HunyuanVideo 1.5 VAE, a CFG guider component
   (:mod:`.hunyuanvideo15`).
 * ``"ernieimage"``: :class:`~diffusers.ErnieImagePipeline`, 2 single-stream layers x 2 heads, a Mistral3
-  encoder with a Qwen2 byte tokenizer, FLUX.2's VAE, 64 px by default (:mod:`.ernieimage`).
+  encoder with a Qwen2 byte tokenizer, FLUX.2's VAE, 1024 px by default (the pipeline's) (:mod:`.ernieimage`).
 
 This package's ``__init__`` keeps the names, the cache and the build / save / load entry points;
 it imports no torch, diffusers or transformers until a pipeline is built.
