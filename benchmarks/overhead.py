@@ -254,7 +254,7 @@ def family_call(family: str, pipe) -> dict:
     FLUX.2 takes none, and FLUX.2-dev's guidance_scale is embedded: one call per step)."""
     adapter = adapter_for_pipeline(pipe)
     call = {"height": 64, "width": 64}
-    if adapter.cfg != "none":
+    if adapter.cfg != "none" and not adapter.cfg_component:  # HunyuanVideo 1.5: its guider's scale (on by default)
         call[adapter.cfg_scale_arg] = 4.0
         if "negative_prompt" in inspect.signature(type(pipe).__call__).parameters:
             call["negative_prompt"] = "blurry"

@@ -108,6 +108,18 @@ def tiny_wan_path(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_hunyuanvideo15_path(tmp_path_factory):
+    """A tiny random-weight HunyuanVideo 1.5 pipeline (Qwen2.5-VL + ByT5, a CFG guider component) saved with save_pretrained."""
+    return _tiny_path(tmp_path_factory, "hunyuanvideo15")
+
+
+@pytest.fixture(scope="session")
+def tiny_ernieimage_path(tmp_path_factory):
+    """A tiny random-weight ERNIE-Image pipeline (Mistral3 encoder, FLUX.2's VAE) saved with save_pretrained."""
+    return _tiny_path(tmp_path_factory, "ernieimage")
+
+
+@pytest.fixture(scope="session")
 def tiny_sdxl_path(tmp_path_factory):
     """A tiny random-weight SDXL pipeline (a small UNet2DConditionModel, two CLIP encoders) saved with save_pretrained."""
     return _tiny_path(tmp_path_factory, "sdxl")

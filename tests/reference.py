@@ -33,6 +33,10 @@ def attention_layers(transformer):
         return [(layer.attention, "image_text") for layer in transformer.layers]
     if name == "QwenImageTransformer2DModel":  # one kind of block: double-stream, joint over [text, image]
         return [(b.attn, "text_image") for b in transformer.transformer_blocks]
+    if name == "HunyuanVideo15Transformer3DModel":  # double-stream blocks, joint over [video, condition tokens]
+        return [(b.attn, "image_text") for b in transformer.transformer_blocks]
+    if name == "ErnieImageTransformer2DModel":  # single stream over [image, text]
+        return [(layer.self_attention, "image_text") for layer in transformer.layers]
     if name == "WanTransformer3DModel":  # video self-attention only (attn2 is cross-attention to the text)
         return [(b.attn1, "image") for b in transformer.blocks]
     if name == "UNet2DConditionModel":  # self-attention of every transformer block: down, mid, up blocks
@@ -104,6 +108,9 @@ class ReferencePerturbation(TorchFunctionMode):
             assert self.mode == "joint", "the image identity map is defined without masks"
             logits = logits.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else logits + mask.double()
         attn = torch.softmax(logits, dim=-1)
+        # a query whose keys are all masked out (HunyuanVideo 1.5's padding tokens) attends to nothing:
+        # SDPA gives it a zero output, where the softmax over no keys is NaN
+        attn = attn.nan_to_num(0.0)
         n = q.shape[-2]
         for h in range(q.shape[1]):
             u = float(self.table[index, h]) if h < self.table.shape[1] else 0.0
@@ -154,6 +161,9 @@ BATCHED = (
     "x", "t", "cap_feats",  # Z-Image: x and cap_feats are lists with one entry per row
     "encoder_hidden_states_mask",  # Qwen-Image's text padding mask
     "encoder_hidden_states_image",  # Wan 2.1 I2V's CLIP image tokens
+    # HunyuanVideo 1.5: the prompt's padding mask, the ByT5 glyph tokens and mask, the SigLIP image tokens
+    "encoder_attention_mask", "encoder_hidden_states_2", "encoder_attention_mask_2", "image_embeds",
+    "text_bth", "text_lens",  # ERNIE-Image's padded text and each row's length
     "sample", "added_cond_kwargs",  # the U-Nets' latents and SDXL's pooled text and size ids
 )
 
@@ -162,6 +172,9 @@ def conditional_rows(pipe, transformer, call):
     """The rows of a step's first transformer call that hold the conditional prediction."""
     name = type(transformer).__name__
     if name == "SD3Transformer2DModel" and pipe.do_classifier_free_guidance:  # [uncond, cond]
+        batch = call["hidden_states"].shape[0]
+        return slice(batch // 2, batch)
+    if name == "ErnieImageTransformer2DModel" and pipe.do_classifier_free_guidance:  # [uncond, cond]
         batch = call["hidden_states"].shape[0]
         return slice(batch // 2, batch)
     if name == "UNet2DConditionModel" and pipe.do_classifier_free_guidance:  # [uncond, cond]

@@ -35,7 +35,8 @@ PAPER = {
 }
 # Made by a real search run on the tiny demo model (see its provenance).
 TINY = {"tiny-sd3/warm", "tiny-chroma/warm", "tiny-zimage/warm", "tiny-qwenimage/warm", "tiny-flux2/warm",
-        "tiny-wan/warm", "tiny-sdxl/warm"}
+        "tiny-wan/warm", "tiny-sdxl/warm", "tiny-hunyuanvideo15/warm",
+        "tiny-ernieimage/warm"}
 # Cited from the paper's figures: tests/test_cited_presets.py checks each against the paper.
 CITED = {"sd3-medium/" + n for n in (
     "dark", "shearing", "shadow", "blue", "dark-shearing", "shadow-blue", "red", "horizontal-banding", "high-resolution",
@@ -167,6 +168,9 @@ def test_alias_fingerprints_equal_the_real_models_built_on_meta(alias):
 def test_model_aliases_are_the_documented_five_plus_the_tiny_demo_model():
     assert sorted(registry.model_aliases()) == sorted([*REAL_CONFIGS, "tiny-sd3", "tiny-chroma", "tiny-zimage", "tiny-qwenimage", "tiny-flux2",
                                                         "tiny-wan",
+                                                        # HunyuanVideo 1.5 (tests/test_family_hunyuanvideo15.py checks them on meta)
+                                                        "hunyuanvideo1.5-480p-t2v", "hunyuanvideo1.5-480p-i2v",
+                                                        "tiny-hunyuanvideo15", "tiny-ernieimage",
                                                         # the U-Nets' (tests/test_family_unet.py checks them on meta)
                                                         "sdxl-base-1.0", "sd1.5", "sd2.1", "tiny-sdxl", "tiny-sd15"])
     assert registry.model_alias_for(SD3_ID).alias == "sd3-medium"

@@ -171,13 +171,17 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
     video = _check_for_pipeline(pipe, height=height, width=width, true_cfg_scale=true_cfg_scale, out=out,
                                 frames=frames, fps=fps, negative_prompt=negative_prompt)
     pipe, image_kwargs = image_pipeline(pipe, image, mask, image_strength, edit=edit, model=model)
-    kwargs = {"num_inference_steps": steps, "height": height, "width": width, "output_type": "np", **image_kwargs}
+    kwargs = {"num_inference_steps": steps, "output_type": "np", **image_kwargs}
+    # a size left out is left to the pipeline's own default (ERNIE-Image's call takes no None for it)
+    kwargs.update({k: v for k, v in (("height", height), ("width", width)) if v is not None})
     if frames is not None:
         kwargs["num_frames"] = frames
     for key, value in (("negative_prompt", negative_prompt), ("guidance_scale", guidance_scale),
                        ("true_cfg_scale", true_cfg_scale)):
         if value is not None:
             kwargs[key] = value
+    if guidance_scale is not None:
+        _guider_scale(pipe, kwargs)
     flags = {"guidance_scale": guidance_scale, "true_cfg_scale": true_cfg_scale, "dtype": dtype}
 
     def draw(seed: int, what: str):
@@ -209,6 +213,18 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
                                          used=chosen[-1].strength if used is None else used))
     for path in written:
         click.echo(str(path))
+
+
+def _guider_scale(pipe, kwargs: dict) -> None:
+    """A pipeline whose CFG scale lives on a component (HunyuanVideo 1.5's guider; the family adapter's
+    ``cfg_component``) takes no ``guidance_scale`` argument: the command's own pipeline gets a copy of the
+    component with --guidance-scale instead."""
+    from ..engine.families import adapter_for_pipeline
+
+    adapter = adapter_for_pipeline(pipe)
+    if adapter.cfg_component:
+        held = getattr(pipe, adapter.cfg_component)
+        setattr(pipe, adapter.cfg_component, held.new(**{adapter.cfg_scale_arg: kwargs.pop("guidance_scale")}))
 
 
 def _check_from_config(model: str, chosen: list, *, height: int | None, width: int | None, frames: int | None) -> None:

@@ -86,6 +86,7 @@ from .settings import (
     DEFAULT_STRENGTH,
     HELDOUT_SEED_OFFSET,
     SearchSettings,
+    check_batch,
     check_frames,
     check_int_setting,
     check_pool_size,
@@ -284,6 +285,7 @@ def search(
     heldout_seed_list = _seed_list(heldout_seeds, len(heldout_prompts), base_seed + HELDOUT_SEED_OFFSET, "heldout_seeds")
     h, w = image_size(pipe, settings)
     check_frames(pipe, settings.frames)
+    check_batch(pipe, settings.batch_size)
     settings = settings.resolved(len(search_prompts), h, w)
     addresses = resolve_pool(grid, pool, layers)
     check_pool_size(len(addresses), settings)

@@ -35,6 +35,7 @@ from .settings import (
     DEFAULT_STRENGTH,
     DEFAULT_THUMB,
     SearchSettings,
+    check_batch,
     check_frames,
     check_int_setting,
     image_size,
@@ -283,6 +284,7 @@ def render_atlas(
     )
     settings = settings.resolved(1, *image_size(pipe, settings))
     check_frames(pipe, settings.frames)
+    check_batch(pipe, settings.batch_size)
     heads = resolve_pool(grid, None, layers)
     layer_ids = sorted({l for l, _ in heads})
     _check_atlas_size(thumb, len(layer_ids), 1 + max(grid.layers[l].heads for l in layer_ids))

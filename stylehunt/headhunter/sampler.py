@@ -97,6 +97,8 @@ class Sampler:
         """
         adapter = self.adapter
         values = self.pipe.encode_prompt(**dict(adapter.encode_args), device=self.pipe._execution_device, **kwargs)
+        if adapter.encode_one_value:
+            values = (values,)
         if len(values) != len(adapter.encode_returns):
             raise SearchError(
                 f"{type(self.pipe).__name__}.encode_prompt returned {len(values)} values, but the {adapter.name!r} "
@@ -127,11 +129,11 @@ class Sampler:
 
     def _call_kwargs(self, prompts: list[str]) -> dict[str, Any]:
         parts = _common_length([self._encode(p) for p in prompts])
-        kwargs: dict[str, Any] = {k: _join([p[k] for p in parts]) for k in parts[0]}
-        cfg = self.settings.cfg_scale if self.settings.cfg_scale is not None else self.adapter.cfg_off_scale
-        if cfg is not None:
-            kwargs[self.adapter.cfg_scale_arg] = cfg
-        return kwargs
+        return {k: _join([p[k] for p in parts]) for k in parts[0]}
+
+    def _cfg_scale(self) -> float | None:
+        """The CFG scale of the search's calls: the settings', else the family's "off" value."""
+        return self.settings.cfg_scale if self.settings.cfg_scale is not None else self.adapter.cfg_off_scale
 
     # -- generation -----------------------------------------------------------------------------
     def table(self, sets: list[HeadSet]) -> torch.Tensor:
@@ -156,14 +158,18 @@ class Sampler:
         if guided:
             apply_table(self.pipe, table, scale=s.scale, identity=s.identity, share_prefix=s.share_prefix)
         try:
-            out = self.pipe(
-                **kwargs,
-                generator=generators,
-                num_inference_steps=steps,
-                height=s.height,
-                width=s.width,
-                output_type="pil",
-            )
+            # the CFG scale: a call argument, or a copy of the component that holds it (HunyuanVideo
+            # 1.5's guider) for this call only
+            with self.adapter.cfg_call(self.pipe, self._cfg_scale()) as cfg_kwargs:
+                out = self.pipe(
+                    **kwargs,
+                    **cfg_kwargs,
+                    generator=generators,
+                    num_inference_steps=steps,
+                    height=s.height,
+                    width=s.width,
+                    output_type="pil",
+                )
         finally:
             if guided:
                 self.skipped += skipped_block_rows(self.pipe)

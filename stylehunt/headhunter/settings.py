@@ -51,6 +51,7 @@ __all__ = [
     "size_multiple_for",
     "image_size",
     "makes_video",
+    "check_batch",
     "check_frames",
     "frames_problem",
 ]
@@ -387,6 +388,19 @@ def makes_video(pipe: Any) -> bool:
     per-family flag. Its output holds ``frames`` (one list of frames per video) instead of ``images``.
     """
     return "num_frames" in _call_parameters(pipe)
+
+
+def check_batch(pipe: Any, batch_size: int) -> None:
+    """Refuse a ``batch_size`` larger than one call of ``pipe`` can decode (the family adapter's ``max_batch``)."""
+    from ..engine.families import adapter_for_pipeline
+
+    limit = adapter_for_pipeline(pipe).max_batch
+    if limit and batch_size > limit:
+        raise SearchConfigError(
+            f"`batch_size` {batch_size} is more than {type(pipe).__name__} decodes in one call ({limit}): its VAE "
+            "in this diffusers fails on a batch of videos",
+            hint=f"use `batch_size` {limit}",
+        )
 
 
 def check_frames(pipe: Any, frames: int | None) -> int | None:

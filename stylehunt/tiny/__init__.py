@@ -37,6 +37,11 @@ Families (:data:`TINY_FAMILIES`), each built by its own module from the shared p
   self-attention layers of 2 or 4 heads by level, two CLIP encoders, 64 px by default (:mod:`.unet`).
 * ``"sd15"``: :class:`~diffusers.StableDiffusionPipeline`, SD 1.5-shaped: 7 layers x 2 heads, head
   dim 4 or 8 by level, one CLIP encoder, 64 px by default (:mod:`.unet`).
+* ``"hunyuanvideo15"``: :class:`~diffusers.HunyuanVideo15Pipeline` (text to video), 2 double-stream blocks
+  x 2 heads, a Qwen2.5-VL and a ByT5 encoder, the HunyuanVideo 1.5 VAE, a CFG guider component
+  (:mod:`.hunyuanvideo15`).
+* ``"ernieimage"``: :class:`~diffusers.ErnieImagePipeline`, 2 single-stream layers x 2 heads, a Mistral3
+  encoder with a Qwen2 byte tokenizer, FLUX.2's VAE, 1024 px by default (the pipeline's) (:mod:`.ernieimage`).
 
 This package's ``__init__`` keeps the names, the cache and the build / save / load entry points;
 it imports no torch, diffusers or transformers until a pipeline is built.
@@ -79,7 +84,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: The tiny model families, in the order they are documented.
-TINY_FAMILIES = ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15")
+TINY_FAMILIES = ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15",
+                 "hunyuanvideo15", "ernieimage")
 
 #: Bump when any builder's config (:mod:`.components`, :mod:`.sd3`, :mod:`.flux`, ...) changes, so stale
 #: cached models are not reused.
@@ -128,7 +134,7 @@ def build_tiny_pipeline(family: str = "sd3", seed: int = 0) -> DiffusionPipeline
     _check_family(family)
     import torch
 
-    from . import chroma, flux, flux2, qwenimage, sd3, unet, wan, zimage
+    from . import chroma, ernieimage, flux, flux2, hunyuanvideo15, qwenimage, sd3, unet, wan, zimage
 
     builders = {
         "sd3": lambda: sd3.build_sd3_pipeline(seed, sd35=False),
@@ -142,6 +148,8 @@ def build_tiny_pipeline(family: str = "sd3", seed: int = 0) -> DiffusionPipeline
         "wan": lambda: wan.build_wan_pipeline(seed),
         "sdxl": lambda: unet.build_sdxl_pipeline(seed),
         "sd15": lambda: unet.build_sd15_pipeline(seed),
+        "hunyuanvideo15": lambda: hunyuanvideo15.build_hunyuanvideo15_pipeline(seed),
+        "ernieimage": lambda: ernieimage.build_ernieimage_pipeline(seed),
     }
     with torch.random.fork_rng(devices=[]):
         pipe = builders[family]()

@@ -8,7 +8,8 @@ point group ``stylehunt.adapters`` (loaded on the first lookup). Nothing here im
 
 >>> supported_transformers()
 ('SD3Transformer2DModel', 'FluxTransformer2DModel', 'ChromaTransformer2DModel', 'ZImageTransformer2DModel',
- 'QwenImageTransformer2DModel', 'Flux2Transformer2DModel', 'WanTransformer3DModel', 'UNet2DConditionModel')
+ 'QwenImageTransformer2DModel', 'Flux2Transformer2DModel', 'WanTransformer3DModel', 'UNet2DConditionModel',
+ 'HunyuanVideo15Transformer3DModel', 'ErnieImageTransformer2DModel')
 >>> adapter_for_transformer("ChromaTransformer2DModel").pipeline_classes
 ('ChromaPipeline', 'ChromaImg2ImgPipeline', 'ChromaInpaintPipeline')
 """
@@ -19,13 +20,15 @@ import logging
 from typing import Any
 
 from ...errors import UnsupportedModelError
-from . import chroma, flux, flux2, qwenimage, sd3, unet, wan, zimage
+from . import chroma, ernieimage, flux, flux2, hunyuanvideo15, qwenimage, sd3, unet, wan, zimage
+from .refused import REFUSED_TRANSFORMERS, refusal_for
 from .spec import Adapter
 
 __all__ = [
     "BUILTIN",
     "ENTRY_POINT_GROUP",
     "REFUSED_PIPELINES",
+    "REFUSED_TRANSFORMERS",
     "register_adapter",
     "adapters",
     "adapter_named",
@@ -46,6 +49,8 @@ logger = logging.getLogger(__name__)
 BUILTIN: tuple[Adapter, ...] = (
     sd3.ADAPTER, flux.ADAPTER, chroma.ADAPTER, zimage.ADAPTER, qwenimage.ADAPTER, flux2.ADAPTER, wan.ADAPTER,
     unet.SDXL, unet.SD,
+    hunyuanvideo15.ADAPTER,
+    ernieimage.ADAPTER,
 )
 
 #: Entry point group a package uses to add an adapter: ``name = "pkg.module:ADAPTER"``.
@@ -135,6 +140,12 @@ def adapter_for_transformer(transformer_class: str) -> Adapter:
     for adapter in adapters():
         if transformer_class in adapter.transformer_classes:
             return adapter
+    refusal = refusal_for(transformer_class)
+    if refusal is not None:  # a diffusers transformer no adapter covers, with the reason (refused.py)
+        raise UnsupportedModelError(
+            f"stylehunt does not guide {transformer_class}: {refusal.reason}",
+            hint="docs/families.md lists every diffusers transformer class, supported or not, and why",
+        )
     raise UnsupportedModelError(
         f"unsupported transformer class {transformer_class}; supported: {', '.join(supported_transformers())}",
         hint=f"supported families: {_families()}",
@@ -163,6 +174,8 @@ def adapter_for_pipeline(pipe: Any) -> Adapter:
             return adapter
     # the denoiser the (first) matching family names: `transformer`, or a U-Net pipeline's `unet`
     transformer = type(unwrap_compiled(getattr(pipe, candidates[0].denoisers[0] if candidates else "transformer", None))).__name__
+    if transformer in REFUSED_TRANSFORMERS:
+        adapter_for_transformer(transformer)  # raises with the table's reason
     if candidates:
         adapter_for_transformer(transformer)  # raises for a transformer class no family knows
         raise UnsupportedModelError(

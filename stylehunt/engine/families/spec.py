@@ -17,8 +17,9 @@ transformer's rows, and the image size a token covers.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 __all__ = [
     "KINDS",
@@ -192,10 +193,21 @@ class Adapter:
     #: ``encode_prompt``'s return values in order, each named by the pipeline call argument that
     #: takes it back (``None``: not passed back, e.g. FLUX's text ids, which the pipeline rebuilds)
     encode_returns: tuple[str | None, ...] = ("prompt_embeds", "negative_prompt_embeds")
+    #: ``encode_prompt`` returns its one value bare, not in a tuple (ERNIE-Image: a list with one
+    #: embedding per prompt); ``encode_returns`` then names just that value
+    encode_one_value: bool = False
     #: how the negative prompt is encoded, one of :data:`NEGATIVE_ENCODINGS`
     encode_negative: str = "together"
     #: the pipeline call argument that sets the CFG scale (FLUX.1: ``true_cfg_scale``)
     cfg_scale_arg: str = "guidance_scale"
+    #: the pipeline component whose config holds the CFG scale, for pipelines whose call takes none
+    #: (HunyuanVideo 1.5 hands CFG to its ``guider``): ``cfg_scale_arg`` then names that config key, and
+    #: :meth:`cfg_call` swaps in a copy of the component (``component.new(key=value)``) for one call
+    cfg_component: str = ""
+    #: the most samples one pipeline call can decode (0: no limit): diffusers 0.42.1's HunyuanVideo 1.5
+    #: VAE builds its causal mask ``(batch, S, S)`` and broadcasts it against ``(batch, 1, S, S)``, which
+    #: fails for 2 or more videos, so the search refuses a larger ``batch_size`` up front
+    max_batch: int = 0
     #: the value of ``cfg_scale_arg`` that turns CFG off (``<= 1`` for most pipelines, whose own
     #: default turns it on: Chroma's is 5); ``None``: leave the argument out (FLUX.1 runs true CFG only
     #: when it is given)
@@ -263,6 +275,27 @@ class Adapter:
         if isinstance(patch_size, (list, tuple)):
             patch_size = math.lcm(*(int(p) for p in patch_size[-2:]))
         return int(vae_scale_factor) * int(patch_size or 1) * self.latent_packing
+
+    @contextmanager
+    def cfg_call(self, pipe: Any, scale: float | None) -> Iterator[dict[str, Any]]:
+        """The pipeline call arguments that set CFG to ``scale`` (``None``: leave it as it is).
+
+        Most pipelines take the scale as a call argument (``{cfg_scale_arg: scale}``); for a
+        :attr:`cfg_component` family the component is replaced by a copy with that scale while the
+        block runs, and put back afterwards, so the user's pipeline keeps its own guider.
+        """
+        if scale is None:
+            yield {}
+            return
+        if not self.cfg_component:
+            yield {self.cfg_scale_arg: scale}
+            return
+        held = getattr(pipe, self.cfg_component)
+        setattr(pipe, self.cfg_component, held.new(**{self.cfg_scale_arg: scale}))
+        try:
+            yield {}
+        finally:
+            setattr(pipe, self.cfg_component, held)
 
     def refused_config(self, transformer: Any) -> str | None:
         """Why ``transformer``'s config makes it unguidable (a :attr:`refuse_config` key is set), or ``None``."""
