@@ -37,7 +37,7 @@ from .forward_patch import ForwardPatch
 from .heads import HeadGrid, unwrap_compiled
 from .perturbation import HeadPerturber, PerturbedRows, active_layers, heads_by_layer
 from .prefix import PrefixFork
-from .rows import select_dict_rows, select_items, select_rows, unique_rows
+from .rows import joined_outputs, select_dict_rows, select_items, select_rows, split_outputs, unique_rows
 
 if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
     from ..registry.preset import Preset
@@ -311,6 +311,8 @@ class GuidedTransformer:
 
     def _main_call(self, inner, call: dict[str, Any]):
         cfg, adapter = self.config, self.adapter
+        if (problem := adapter.refused_call(self.owner.pipe_ref())) is not None:
+            raise UnsupportedModelError(f"{problem}; stylehunt cannot guide this call", hint="set it to 0 while guided")
         first = call.get(adapter.batch_arg)
         if first is None:
             raise GuidanceError(f"the {adapter.name} transformer was called without `{adapter.batch_arg}`")
@@ -461,6 +463,8 @@ def _sample_of(out: Any) -> Any:
 
 def _stacked(out: Any, adapter: Adapter) -> torch.Tensor:
     """The transformer output's rows as one tensor (a per-sample list is stacked)."""
+    if adapter.extra_outputs:  # LTX-2's (video, audio): one row of features per row
+        return joined_outputs(out, adapter)
     sample = _sample_of(out)
     if adapter.output == "per_sample_list":
         return torch.stack(list(sample))
@@ -468,6 +472,8 @@ def _stacked(out: Any, adapter: Adapter) -> torch.Tensor:
 
 
 def _replace_sample(out: Any, sample: torch.Tensor, adapter: Adapter) -> Any:
+    if adapter.extra_outputs:
+        return split_outputs(out, sample, adapter)
     if adapter.output == "per_sample_list":
         sample = list(sample.unbind(0))
     if isinstance(out, tuple):

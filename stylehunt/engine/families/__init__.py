@@ -8,7 +8,8 @@ point group ``stylehunt.adapters`` (loaded on the first lookup). Nothing here im
 
 >>> supported_transformers()
 ('SD3Transformer2DModel', 'FluxTransformer2DModel', 'ChromaTransformer2DModel', 'ZImageTransformer2DModel',
- 'QwenImageTransformer2DModel', 'Flux2Transformer2DModel', 'WanTransformer3DModel', 'UNet2DConditionModel')
+ 'QwenImageTransformer2DModel', 'Flux2Transformer2DModel', 'WanTransformer3DModel', 'UNet2DConditionModel',
+ 'LTXVideoTransformer3DModel', 'LTX2VideoTransformer3DModel')
 >>> adapter_for_transformer("ChromaTransformer2DModel").pipeline_classes
 ('ChromaPipeline', 'ChromaImg2ImgPipeline', 'ChromaInpaintPipeline')
 """
@@ -19,7 +20,7 @@ import logging
 from typing import Any
 
 from ...errors import UnsupportedModelError
-from . import chroma, flux, flux2, qwenimage, sd3, unet, wan, zimage
+from . import chroma, flux, flux2, ltx, ltx2, qwenimage, sd3, unet, wan, zimage
 from .spec import Adapter
 
 __all__ = [
@@ -45,7 +46,7 @@ logger = logging.getLogger(__name__)
 #: The built-in families, in the order error messages and listings name them.
 BUILTIN: tuple[Adapter, ...] = (
     sd3.ADAPTER, flux.ADAPTER, chroma.ADAPTER, zimage.ADAPTER, qwenimage.ADAPTER, flux2.ADAPTER, wan.ADAPTER,
-    unet.SDXL, unet.SD,
+    unet.SDXL, unet.SD, ltx.ADAPTER, ltx2.ADAPTER,
 )
 
 #: Entry point group a package uses to add an adapter: ``name = "pkg.module:ADAPTER"``.
@@ -192,10 +193,14 @@ def size_multiple(pipe: Any) -> int:
     patch size times the latents its family packs into a token (:meth:`Adapter.size_multiple`);
     16 for SD3, SD3.5, FLUX.1 and Chroma, 8 for the tiny SD3 models. SD3 pipelines refuse other
     sizes with a traceback and FLUX.1 / Chroma silently round them down, so callers check first.
-    Video pipelines (Wan) name the VAE's spatial factor ``vae_scale_factor_spatial``.
+    Video pipelines name the VAE's spatial factor ``vae_scale_factor_spatial`` (Wan) or
+    ``vae_spatial_compression_ratio`` (LTX).
     """
     adapter = adapter_for_pipeline(pipe)
     denoiser = getattr(pipe, adapter.denoisers[0])
     patch = getattr(pipe, "patch_size", None) or getattr(denoiser.config, "patch_size", 1)
-    factor = getattr(pipe, "vae_scale_factor", None) or getattr(pipe, "vae_scale_factor_spatial", 8)
+    factor = (
+        getattr(pipe, "vae_scale_factor", None) or getattr(pipe, "vae_scale_factor_spatial", None)
+        or getattr(pipe, "vae_spatial_compression_ratio", 8)  # the LTX pipelines' name
+    )
     return adapter.size_multiple(int(factor), patch)
