@@ -68,6 +68,8 @@ def _transformer():
         caption_channels=_TEXT_DIM,
         rope_double_precision=False,
         rope_type="split",
+        # LTX2PerturbedAttnProcessor in every block (as LTX-2.3): the pipeline's own STG pass perturbs
+        perturbed_attn=True,
     )
 
 
