@@ -58,10 +58,10 @@ def _clean(request):
 
 
 def run(pipe, **kwargs):
-    """2 prompts, 2 steps, 32 px, 9 frames (2 latent frames for LTX, 5 for the tiny LTX-2 VAE); latents out."""
+    """2 prompts, 2 steps, 64 px, 9 frames (2 x 2 x 2 latents in both tiny VAEs); latents out."""
     kwargs = {"num_inference_steps": 2, "height": 64, "width": 64, "num_frames": 9, **kwargs}
     if type(pipe).__name__ == "LTX2Pipeline":
-        kwargs = {"height": 32, "width": 32, "max_sequence_length": 16, "guidance_rescale": 0.0,
+        kwargs = {"max_sequence_length": 16, "guidance_rescale": 0.0,
                   "audio_guidance_rescale": 0.0, **kwargs}
     out = pipe(prompt=list(PROMPTS), generator=torch.Generator().manual_seed(0), output_type="latent", **kwargs)
     audio = getattr(out, "audio", None)
@@ -146,7 +146,7 @@ def test_tiny_grids(ltx, ltx2):
     assert stylehunt.head_grid(ltx).fingerprint() == registry.model_aliases()["tiny-ltx"].fingerprint
     assert stylehunt.head_grid(ltx2).fingerprint() == registry.model_aliases()["tiny-ltx2"].fingerprint
     assert stylehunt.head_grid(ltx2).heads_per_layer == (2, 2, 2, 2)
-    assert stylehunt.engine.size_multiple(ltx) == 32 and stylehunt.engine.size_multiple(ltx2) == 2
+    assert stylehunt.engine.size_multiple(ltx) == 32 and stylehunt.engine.size_multiple(ltx2) == 32
 
 
 # -- apply equals the explicit-map reference -----------------------------------------------------------
@@ -234,7 +234,7 @@ def test_cli_heads_on_the_tiny_ltx_models(capsys):
 def test_cli_generate_writes_the_ltx2_video_and_its_audio(tmp_path, capsys):
     out = tmp_path / "fox.mp4"
     assert main(["generate", "--model", "tiny-ltx2", "--heads", "0:1,3:0", "--prompt", "a red fox in snow", "--steps",
-                 "2", "--height", "32", "--width", "32", "--frames", "9", "--out", str(out), "--baseline"]) == 0
+                 "2", "--height", "64", "--width", "64", "--frames", "9", "--out", str(out), "--baseline"]) == 0
     written = capsys.readouterr().out.split()
     assert written == [str(out), str(tmp_path / "fox.wav"), str(tmp_path / "fox.baseline.mp4"),
                        str(tmp_path / "fox.baseline.wav"), str(tmp_path / "fox.frames.png")]

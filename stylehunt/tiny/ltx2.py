@@ -2,8 +2,8 @@
 with an ``LTX2VideoTransformer3DModel`` of 2 blocks, each with a video self-attention of 2 heads x
 head dim 8 and an audio self-attention of 2 heads x head dim 4; a 2-layer Gemma 3 encoder (with a
 1-layer SigLIP vision tower, as the real ``Gemma3ForConditionalGeneration``) with the in-memory
-Qwen2 byte tokenizer; the text connectors; the LTX-2 video VAE (one 2x block: 2x spatial and
-temporal), the audio VAE (mel spectrograms) and the vocoder; the flow-matching Euler scheduler.
+Qwen2 byte tokenizer; the text connectors; the LTX-2 video VAE (32x spatial, 8x temporal, as the
+real one), the audio VAE (mel spectrograms) and the vocoder; the flow-matching Euler scheduler.
 
 The configs follow diffusers' own LTX-2 pipeline tests, which build the same classes this small.
 """
@@ -98,25 +98,30 @@ def _connectors():
 def _vae():
     from diffusers import AutoencoderKLLTX2Video
 
+    # LTX-2's compression (patch 4, then spatial, temporal and two spatio-temporal 2x blocks: 32x spatial,
+    # 8x temporal, so 64 px and 9 frames make 2 x 2 x 2 latents) on 8 channels
     vae = AutoencoderKLLTX2Video(
         in_channels=3,
         out_channels=3,
         latent_channels=_LATENT_CHANNELS,
-        block_out_channels=(8,),
-        decoder_block_out_channels=(8,),
-        layers_per_block=(1,),
-        decoder_layers_per_block=(1, 1),
-        spatio_temporal_scaling=(True,),
-        decoder_spatio_temporal_scaling=(True,),
-        decoder_inject_noise=(False, False),
-        downsample_type=("spatial",),
-        upsample_residual=(False,),
-        upsample_factor=(1,),
+        block_out_channels=(8, 8, 8, 8),
+        down_block_types=("LTX2VideoDownBlock3D",) * 4,
+        decoder_block_out_channels=(8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1),
+        spatio_temporal_scaling=(True,) * 4,
+        decoder_spatio_temporal_scaling=(True,) * 3,
+        decoder_inject_noise=(False,) * 4,
+        downsample_type=("spatial", "temporal", "spatiotemporal", "spatiotemporal"),
+        upsample_residual=(False,) * 3,
+        upsample_factor=(1,) * 3,
         timestep_conditioning=False,
-        patch_size=1,
+        patch_size=4,
         patch_size_t=1,
         encoder_causal=True,
         decoder_causal=False,
+        spatial_compression_ratio=32,
+        temporal_compression_ratio=8,
     )
     vae.use_framewise_encoding = False
     vae.use_framewise_decoding = False
