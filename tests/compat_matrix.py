@@ -21,12 +21,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: The columns: stylehunt.tiny.TINY_FAMILIES (tests/test_compat_docs.py checks they are the same).
-FAMILIES = ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15")
+FAMILIES = ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15",
+            "ltx", "ltx2")
 #: The U-Net families, added after the model compatibility tests were written: not in their parametrisation yet.
 _UNETS = ("sdxl", "sd15")
-_TRANSFORMERS = tuple(f for f in FAMILIES if f not in _UNETS)
+#: The LTX video families (issue #20), added after them too.
+_LTX = ("ltx", "ltx2")
+_TRANSFORMERS = tuple(f for f in FAMILIES if f not in _UNETS + _LTX)
 _UNET_UNTESTED = (
     "not tested: the U-Net families (SDXL, SD 1.x/2.x) are not in tests/test_compat_models.py's parametrisation yet")
+_LTX_UNTESTED = (
+    "not tested: the LTX families (LTX-Video 0.9, LTX-2) are not in tests/test_compat_models.py's parametrisation yet")
 
 EXACT, APPROX, REFUSED, DIFFUSERS, UNTESTED = "exact", "approx", "refused", "diffusers", "untested"
 SYMBOLS = {EXACT: "✓", APPROX: "≈", REFUSED: "✗", DIFFUSERS: "⊘", UNTESTED: "–"}
@@ -79,7 +84,8 @@ def cells(configuration: str, status: str, test: str = "", note: str = "", famil
 def model_row(configuration: str, status: str, test: str = "", note: str = "", families=_TRANSFORMERS) -> list[Cell]:
     """A tests/test_compat_models.py row: ``families`` as given, the U-Nets UNTESTED."""
     return [*cells(configuration, status, test, note, families), *cells(configuration, UNTESTED, note=_UNET_UNTESTED,
-                                                                       families=_UNETS)]
+                                                                       families=_UNETS),
+            *cells(configuration, UNTESTED, note=_LTX_UNTESTED, families=_LTX)]
 
 
 def by_family(configuration: str, status: str, test: str, cases: dict[str, str], module: str, note: str = "",
@@ -129,6 +135,7 @@ MODEL_CELLS = [
     *cells("gguf", EXACT, "test_gguf_single_file", families=_GGUF_TESTED),
     *cells("gguf", UNTESTED, note=_GGUF_SINGLE_FILE, families=tuple(f for f in _TRANSFORMERS if f not in _GGUF_TESTED)),
     *cells("gguf", UNTESTED, note=_UNET_UNTESTED, families=_UNETS),
+    *cells("gguf", UNTESTED, note=_LTX_UNTESTED, families=_LTX),
     *cells("bitsandbytes", UNTESTED, note=(
         "not tested: diffusers 0.42.1's bitsandbytes quantizer refuses to load without a GPU (\"No GPU found. "
         "A GPU is needed for quantization.\"); its layers are ordinary Linear replacements, outside attention")),

@@ -219,6 +219,16 @@ def test_a_deepcopy_of_a_guided_scheduler_runs_its_own_methods(ltx2):
     assert ltx2.scheduler.timesteps is None or len(ltx2.scheduler.timesteps) != 3
 
 
+def test_docs_give_the_adapters_line_counts():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    doc = (root / "docs" / "engine.md").read_text()
+    for name in ("ltx", "ltx2"):
+        lines = len((root / "stylehunt" / "engine" / "families" / f"{name}.py").read_text().splitlines())
+        assert f"`{name}.py` ({lines} lines" in doc.replace("`stylehunt/engine/families/ltx.py`", "`ltx.py`")
+
+
 # -- the CLI, as a user types it -------------------------------------------------------------------
 
 
