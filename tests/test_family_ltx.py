@@ -265,3 +265,46 @@ def test_cli_generate_and_search_on_tiny_ltx(tmp_path, capsys):
                  "--frames", "9", "--out", str(run_dir), "--format", "json"]) == 0
     preset = stylehunt.Preset.from_file(run_dir)
     assert preset.heads[0][0] == 1 and preset.fingerprint["family"] == "ltx" and preset.model == "tiny-ltx"
+
+
+def test_ltx2_whole_block_preset_runs_through_the_models_own_mask_and_equals_the_general_path(ltx2, monkeypatch):
+    """Every head of block 1's video and audio self-attention (layers 1 and 3) at one u: LTX-2's
+    ``perturbation_mask`` computes it; the same preset through the attention hooks gives the same result."""
+    import dataclasses
+
+    from diffusers.models.transformers import transformer_ltx2
+    from stylehunt.engine.families import adapter_named, register_adapter
+
+    preset = stylehunt.Preset(heads=[(layer, h) for layer in (1, 3) for h in range(2)], strength=0.6)
+    seen = []
+    call = transformer_ltx2.LTX2PerturbedAttnProcessor.__call__
+
+    def spy(self, attn, *args, perturbation_mask=None, **kwargs):
+        seen.append(perturbation_mask is not None)
+        return call(self, attn, *args, perturbation_mask=perturbation_mask, **kwargs)
+
+    monkeypatch.setattr(transformer_ltx2.LTX2PerturbedAttnProcessor, "__call__", spy)
+    stylehunt.apply(ltx2, preset, scale=2.5)
+    fast = run(ltx2, guidance_scale=3.0, audio_guidance_scale=3.0)
+    stylehunt.remove(ltx2)
+    assert any(seen), "the fast path must hand the model its mask"
+    adapter = adapter_named("ltx2")
+    register_adapter(dataclasses.replace(adapter, native_mask=()))
+    try:
+        seen.clear()
+        stylehunt.apply(ltx2, preset, scale=2.5)
+        general = run(ltx2, guidance_scale=3.0, audio_guidance_scale=3.0)
+        stylehunt.remove(ltx2)
+    finally:
+        register_adapter(adapter)
+    assert not any(seen)
+    assert not torch.allclose(rows(fast), rows(run(ltx2, guidance_scale=3.0, audio_guidance_scale=3.0)), atol=1e-4)
+    torch.testing.assert_close(rows(fast), rows(general), rtol=1e-4, atol=2e-5)
+    # a preset that is not whole blocks at one strength takes the general path
+    seen.clear()
+    stylehunt.apply(ltx2, stylehunt.Preset(heads=[(1, 0), (3, 0), (3, 1), (1, 1)], strength=0.6), scale=2.5,
+                    strengths=None)
+    stylehunt.apply(ltx2, [stylehunt.Preset(heads=[(1, 0), (3, 0)], strength=0.6),
+                           stylehunt.Preset(heads=[(1, 1), (3, 1)], strength=0.3)], scale=2.5)
+    run(ltx2, guidance_scale=3.0, audio_guidance_scale=3.0)
+    assert not any(seen)

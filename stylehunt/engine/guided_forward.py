@@ -36,7 +36,7 @@ from .families.spec import Adapter
 from .forward_patch import ForwardPatch
 from .heads import HeadGrid, unwrap_compiled
 from .perturbation import HeadPerturber, PerturbedRows, active_layers, heads_by_layer
-from .prefix import PrefixFork
+from .prefix import PrefixFork, native_mask_blocks
 from .rows import joined_outputs, select_dict_rows, select_items, select_rows, split_outputs, unique_rows
 
 if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
@@ -183,6 +183,7 @@ class GuidedTransformer:
         self.outer: ForwardPatch | None = None  # around a compiled call of the transformer (sync_compiled)
         self.any_active = any(active_layers(self.config.table))
         self.heads = heads_by_layer(self.config.table)
+        self.native = native_mask_blocks(transformer, self.adapter, self.config.table)  # LTX-2's perturbation_mask
 
     def install(self) -> None:
         self.perturber.install()
@@ -359,7 +360,12 @@ class GuidedTransformer:
             text_len=int(text.shape[1]) if torch.is_tensor(text) and text.dim() > 1 else 0,
             heads=self.heads,
         )
-        self.perturber.rows = rows
+        if self.native is not None:  # the transformer's own mask: (1 - u) on the perturbed rows, 1 on the others
+            mask_arg, blocks_arg, _ = adapter.native_mask
+            u = self.native[1].to(table.device).expand(n_cond) if self.native[1].numel() == 1 else self.native[1].to(table.device)
+            extended[mask_arg] = torch.cat([torch.ones(unique, device=table.device), 1 - u]).to(first.dtype)
+            extended[blocks_arg] = self.native[0]
+        self.perturber.rows = rows if self.native is None else None
         self.prefix.begin(unique, [inverse[i] for i in range(cond.start, cond.stop)], rows)
         try:
             out = inner(**extended)

@@ -39,6 +39,8 @@ ADAPTER = Adapter(
     ),
     cfg="uncond_first",
     extra_outputs=("audio_sample",),
+    # where the config sets perturbed_attn (LTX-2.3), a preset of whole blocks runs through the model's own mask
+    native_mask=("perturbation_mask", "spatio_temporal_guidance_blocks", "perturbed_attn"),
     refuse_if_nonzero=(("guidance_rescale", _RESCALE), ("audio_guidance_rescale", _RESCALE)),
     # the audio CFG scale (default 7) follows --guidance-scale when not given
     call_args=(("guidance_rescale", 0.0), ("audio_guidance_rescale", 0.0), ("audio_guidance_scale", None)),

@@ -176,6 +176,13 @@ class Adapter:
     #: forward arguments the engine cannot guide through: a call that sets one is refused (KV caches
     #: hold keys/values per batch row, so an appended perturbed row would read another row's cache)
     refuse_if_set: tuple[str, ...] = ("kv_cache", "kv_cache_mode")
+    #: the transformer's own SoftPAG, used instead of the attention hooks when the strengths fit it:
+    #: ``(mask argument, blocks argument, config flag)``. LTX-2's ``perturbation_mask`` (one value per
+    #: row) makes every self-attention of the blocks listed in ``spatio_temporal_guidance_blocks``
+    #: output ``lerp(value, out, mask)``, SoftPAG at ``u = 1 - mask`` on all their heads, when the config
+    #: sets ``perturbed_attn``. A table fits when each row perturbs every head of every addressable
+    #: layer of the same blocks at one strength (:func:`~stylehunt.engine.prefix.native_mask_blocks`)
+    native_mask: tuple[str, str, str] | tuple[()] = ()
     #: pipeline attributes that, when non-zero during a guided call, make the pipeline's combination of
     #: its transformer calls non-affine, with the reason: the call is refused, since a transformer-side term
     #: would no longer reach the scheduler as ``w (eps_c - eps_pert)`` (LTX-2's ``guidance_rescale``)
