@@ -354,3 +354,41 @@ def test_style_guider_in_the_modular_ltx_pipeline_equals_apply(ltx, cfg):
         expected = standard()
     assert not torch.allclose(styled, standard(), atol=1e-4)
     torch.testing.assert_close(styled, expected, rtol=1e-4, atol=2e-5)
+
+
+def test_style_guider_around_ltx2_guidance_in_the_modular_ltx2_pipeline_equals_apply(ltx2):
+    """LTX-2's modular denoise step takes two guiders (video and audio), each diffusers' ``LTX2Guidance``
+    (CFG + STG + modality isolation, combined in x0 space): a ``StyleHeadGuidance`` with one as its base in
+    each slot runs the style batch once and adds each modality's term; it equals ``apply`` on the standard
+    pipeline with the same passes (rescale off, as apply requires)."""
+    from diffusers.guiders import LTX2Guidance
+    from diffusers.modular_pipelines import LTX2AutoBlocks
+
+    from tests.test_guider import no_step_bars
+
+    blocks = LTX2AutoBlocks()
+    no_step_bars(blocks)
+    modular = blocks.init_pipeline()
+    modular.update_components(**{k: v for k, v in ltx2.components.items() if k in modular.component_names})
+    modular.set_progress_bar_config(disable=True)
+    passes = dict(stg_scale=1.0, modality_scale=3.0, guidance_rescale=0.0, spatio_temporal_guidance_blocks=[1])
+    preset = stylehunt.Preset(heads=[(0, 1), (3, 0)], strength=0.7)
+
+    def mod(*guiders):
+        modular.update_components(guider=guiders[0], audio_guider=guiders[1])
+        out = modular(prompt=PROMPTS[0], generator=torch.Generator().manual_seed(0), num_inference_steps=2, height=64,
+                      width=64, num_frames=9, max_sequence_length=16, output_type="latent")
+        return torch.cat([out.values["videos"].flatten(1), out.values["audio"].flatten(1)], dim=1)
+
+    styled = mod(*(StyleHeadGuidance(preset, scale=2.5, base=LTX2Guidance(guidance_scale=3.0, **passes))
+                   for _ in range(2)))
+    plain = mod(*(LTX2Guidance(guidance_scale=3.0, **passes) for _ in range(2)))
+    with stylehunt.applied(ltx2, preset, scale=2.5):
+        expected = ltx2(prompt=PROMPTS[0], generator=torch.Generator().manual_seed(0), num_inference_steps=2,
+                        height=64, width=64, num_frames=9, max_sequence_length=16, output_type="latent", guidance_scale=3.0,
+                        audio_guidance_scale=3.0, audio_guidance_rescale=0.0, audio_stg_scale=1.0,
+                        audio_modality_scale=3.0, **passes)
+    expected = torch.cat([expected.frames.flatten(1), expected.audio.flatten(1)], dim=1)
+    assert not torch.allclose(styled, plain, atol=1e-4)
+    # the modular step runs each pass as its own forward, the standard pipeline cond and uncond in one batch
+    torch.testing.assert_close(styled, expected, rtol=1e-4, atol=2e-5)
