@@ -37,17 +37,13 @@ REAL = {
 
 
 @pytest.fixture(scope="module")
-def ltx(tmp_path_factory):
-    from stylehunt.tiny import save_tiny_pipeline
-
-    return _load(save_tiny_pipeline(tmp_path_factory.mktemp("tiny-ltx"), "ltx"))
+def ltx(tiny_ltx_path):
+    return _load(tiny_ltx_path)
 
 
 @pytest.fixture(scope="module")
-def ltx2(tmp_path_factory):
-    from stylehunt.tiny import save_tiny_pipeline
-
-    return _load(save_tiny_pipeline(tmp_path_factory.mktemp("tiny-ltx2"), "ltx2"))
+def ltx2(tiny_ltx2_path):
+    return _load(tiny_ltx2_path)
 
 
 @pytest.fixture(autouse=True)

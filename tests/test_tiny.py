@@ -17,6 +17,10 @@ from diffusers import (
     Flux2Transformer2DModel,
     FluxPipeline,
     FluxTransformer2DModel,
+    LTX2Pipeline,
+    LTX2VideoTransformer3DModel,
+    LTXPipeline,
+    LTXVideoTransformer3DModel,
     QwenImagePipeline,
     QwenImageTransformer2DModel,
     SD3Transformer2DModel,
@@ -53,6 +57,8 @@ EXPECTED_CLASSES = {
     "flux2-dev": (Flux2Pipeline, Flux2Transformer2DModel),
     "sdxl": (StableDiffusionXLPipeline, UNet2DConditionModel),
     "sd15": (StableDiffusionPipeline, UNet2DConditionModel),
+    "ltx": (LTXPipeline, LTXVideoTransformer3DModel),
+    "ltx2": (LTX2Pipeline, LTX2VideoTransformer3DModel),
 }
 
 TOKENIZERS = {
@@ -67,16 +73,20 @@ TOKENIZERS = {
     "flux2-dev": ("tokenizer.tokenizer",),  # the Pixtral processor's tokenizer
     "sdxl": ("tokenizer", "tokenizer_2"),
     "sd15": ("tokenizer",),
+    "ltx": ("tokenizer",),
+    "ltx2": ("tokenizer",),
 }
 
 FIXTURES = {"sd3": "tiny_sd3_path", "sd3.5": "tiny_sd35_path", "flux": "tiny_flux_path", "chroma": "tiny_chroma_path",
             "zimage": "tiny_zimage_path", "qwenimage": "tiny_qwenimage_path", "wan": "tiny_wan_path",
             "flux2": "tiny_flux2_path", "flux2-dev": "tiny_flux2_dev_path", "sdxl": "tiny_sdxl_path",
-            "sd15": "tiny_sd15_path"}
+            "sd15": "tiny_sd15_path", "ltx": "tiny_ltx_path", "ltx2": "tiny_ltx2_path"}
 
 
 #: Frames per call for the video families (their pipelines default to 81).
-VIDEO_FRAMES = {"wan": 5}
+VIDEO_FRAMES = {"wan": 5, "ltx": 9, "ltx2": 9}
+#: Pixels per latent where it is not the image models' 8 (the LTX VAEs: 32, as the real ones).
+VAE_FACTOR = {"ltx": 32, "ltx2": 32}
 
 @pytest.fixture(params=TINY_FAMILIES)
 def family_and_path(request):
@@ -112,7 +122,8 @@ def _run(pipe, size: int = 64, **kwargs) -> torch.Tensor:
 
 def test_families():
     assert TINY_FAMILIES == (
-        "sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15"
+        "sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15",
+        "ltx", "ltx2",
     )
 
 
@@ -123,7 +134,8 @@ def test_saved_pipeline_loads_into_the_right_classes(family_and_path):
     assert type(pipe) is pipe_cls
     denoiser = pipe.unet if hasattr(pipe, "unet") else pipe.transformer  # the SDXL / SD pipelines' U-Net
     assert type(denoiser) is transformer_cls
-    assert getattr(pipe, "vae_scale_factor", getattr(pipe, "vae_scale_factor_spatial", None)) == 8  # video: _spatial
+    factor = getattr(pipe, "vae_scale_factor", None) or getattr(pipe, "vae_scale_factor_spatial", None)  # video: _spatial
+    assert (factor or pipe.vae_spatial_compression_ratio) == VAE_FACTOR.get(family, 8)  # LTX: _compression_ratio
     assert denoiser.dtype == torch.float32
     assert pipe.device.type == "cpu"
 
@@ -388,6 +400,8 @@ def test_load_tiny_pipeline_uses_the_cache(monkeypatch, tmp_path):
         ("tiny-wan", "wan"),
         ("tiny-sdxl", "sdxl"),
         ("tiny-sd15", "sd15"),
+        ("tiny-ltx", "ltx"),
+        ("tiny-ltx2", "ltx2"),
         ("tiny-SD3", None),
         ("tiny-sd3.0", None),
         ("tiny-", None),
