@@ -388,3 +388,14 @@ def test_style_guider_around_ltx2_guidance_in_the_modular_ltx2_pipeline_equals_a
     assert not torch.allclose(styled, plain, atol=1e-4)
     # the modular step runs each pass as its own forward, the standard pipeline cond and uncond in one batch
     torch.testing.assert_close(styled, expected, rtol=1e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("model", ["tiny-ltx", "tiny-ltx2"])
+def test_cli_refuses_a_size_and_a_frame_count_the_ltx_vae_would_round_before_loading(model, capsys):
+    """32 px per latent and 8 frames per latent after the first, read from the VAE's config."""
+    base = ["generate", "--model", model, "--heads", "0:0", "--prompt", "a fox", "--steps", "2", "--out", "fox.mp4"]
+    assert main([*base, "--height", "48", "--width", "64", "--frames", "9"]) == 2
+    assert "48 is not a multiple of 32" in capsys.readouterr().err
+    assert main([*base, "--height", "64", "--width", "64", "--frames", "12"]) == 2
+    err = capsys.readouterr().err
+    assert "12 is not 1 plus a multiple of 8" in err and "use 9 or 17" in err
