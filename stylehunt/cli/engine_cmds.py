@@ -79,7 +79,8 @@ def _parse_heads(spec: str) -> list[tuple[int, int]]:
 @click.option("--stop", type=FiniteFloat(0.0, 1.0), default=1.0, show_default=True,
               help="Guide until this fraction of the steps.")
 @click.option("--frames", type=click.IntRange(min=1), default=None,
-              help="Video models (Wan) only: frames per video, 1 + 4n for Wan. Default: the model's (81 for Wan).")
+              help="Video models (Wan, LTX) only: frames per video, 1 + 4n for Wan, 1 + 8n for LTX. Default: the "
+              "model's (81 for Wan, 161 for LTX, 121 for LTX-2).")
 @click.option("--fps", type=click.IntRange(min=1), default=None,
               help=f"Video models only: frames per second of the mp4 (default: the rate the pipeline takes, 24 for "
               f"LTX-2, 25 for LTX; else {DEFAULT_FPS}).")

@@ -362,7 +362,7 @@ class GuidedTransformer:
         )
         if self.native is not None:  # the transformer's own mask: (1 - u) on the perturbed rows, 1 on the others
             mask_arg, blocks_arg, _ = adapter.native_mask
-            u = self.native[1].to(table.device).expand(n_cond) if self.native[1].numel() == 1 else self.native[1].to(table.device)
+            u = self.native[1].to(table.device).expand(n_cond)  # one u per table row: one, or one per image
             extended[mask_arg] = torch.cat([torch.ones(unique, device=table.device), 1 - u]).to(first.dtype)
             extended[blocks_arg] = self.native[0]
         self.perturber.rows = rows if self.native is None else None

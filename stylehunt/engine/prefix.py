@@ -69,7 +69,7 @@ def native_mask_blocks(transformer: torch.nn.Module, adapter: Adapter, table: to
         return None
     from .heads import head_grid
 
-    blocks, layer_block = execution_blocks(transformer, adapter)
+    _, layer_block = execution_blocks(transformer, adapter)
     heads = head_grid(transformer).heads_per_layer
     rows = table.reshape(-1, *table.shape[-2:])
     chosen = sorted({layer_block[i] for i in range(len(layer_block)) if bool(rows[:, i].amax() > 0)})
