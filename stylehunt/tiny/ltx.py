@@ -2,7 +2,7 @@
 ``LTXVideoTransformer3DModel`` of 2 blocks x 2 heads x head dim 8; a 2-layer T5 v1.1 encoder with the
 in-memory T5 tokenizer; the LTX video VAE (``AutoencoderKLLTXVideo``) with the real compression
 (patch 4 and three 2x down blocks: 32x spatial, 8x temporal, so 9 frames make 2 latent frames) on
-8 channels; the flow-matching Euler scheduler.
+8 channels; the flow-matching Euler scheduler with LTX-Video's dynamic shift.
 """
 
 from __future__ import annotations
@@ -62,9 +62,10 @@ def build_ltx_pipeline(seed: int) -> LTXPipeline:
     tokenizer = t5_tokenizer()
     return LTXPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(
-            # LTX-Video's scheduler config: resolution-dependent shift between these bounds
+            # LTX-Video's resolution-dependent shift, without its shift_terminal=0.1: that stretch divides by
+            # zero on a 1-step schedule (diffusers 0.42.1: NaN timesteps, then an IndexError in step)
             use_dynamic_shifting=True, base_shift=0.95, max_shift=2.05, base_image_seq_len=1024,
-            max_image_seq_len=4096, shift_terminal=0.1,
+            max_image_seq_len=4096,
         ),
         vae=seeded(seed, 1, _vae),
         text_encoder=seeded(seed, 2, lambda: t5_encoder(len(tokenizer), _TEXT_DIM)),
