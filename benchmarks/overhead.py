@@ -258,8 +258,10 @@ def family_call(family: str, pipe) -> dict:
         call[adapter.cfg_scale_arg] = 4.0
         if "negative_prompt" in inspect.signature(type(pipe).__call__).parameters:
             call["negative_prompt"] = "blurry"
-    if "num_frames" in inspect.signature(type(pipe).__call__).parameters:  # video
-        call["num_frames"] = 5
+    if "num_frames" in inspect.signature(type(pipe).__call__).parameters:  # video: 2 latent frames (Wan 5, LTX 9)
+        call["num_frames"] = 1 + int(getattr(pipe, "vae_scale_factor_temporal", None)
+                                     or getattr(pipe, "vae_temporal_compression_ratio", 4))
+    call.update(adapter.call_args)  # what the family's guidance needs (LTX-2: its non-affine rescale off)
     return call
 
 

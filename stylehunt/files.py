@@ -37,6 +37,7 @@ __all__ = [
     "atomic_write_image",
     "read_image_text",
     "atomic_write_video",
+    "atomic_write_audio",
     "check_video_writer",
     "sha256_file",
     "read_regular_file",
@@ -280,6 +281,26 @@ def _encode_mp4(frames: list, name: str, *, fps: int, comment: str | None) -> No
     with imageio.get_writer(name, fps=fps, quality=5.0, macro_block_size=16, output_params=params) as writer:
         for frame in frames:
             writer.append_data(np.asarray(frame))
+
+
+def atomic_write_audio(samples: Any, path: str | os.PathLike, *, rate: int) -> Path:
+    """Write ``samples`` (channels x samples, in [-1, 1]; clipped) as a 16-bit PCM WAV at ``rate`` Hz,
+    atomically (:func:`atomic_write_bytes`): the sound track a video model (LTX-2) makes beside its frames."""
+    import io
+    import wave
+
+    import numpy as np
+
+    data = np.asarray(samples, dtype=np.float32)
+    data = data[None] if data.ndim == 1 else data
+    pcm = (np.clip(data, -1.0, 1.0) * 32767.0).round().astype("<i2").T  # (samples, channels), interleaved
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(data.shape[0])
+        out.setsampwidth(2)
+        out.setframerate(int(rate))
+        out.writeframes(np.ascontiguousarray(pcm).tobytes())
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def _check_encoded(name: str, expected: int, target: Path) -> None:

@@ -120,6 +120,18 @@ def tiny_ernieimage_path(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_ltx_path(tmp_path_factory):
+    """A tiny random-weight LTX-Video 0.9 pipeline (T5, the LTX video VAE) saved with save_pretrained."""
+    return _tiny_path(tmp_path_factory, "ltx")
+
+
+@pytest.fixture(scope="session")
+def tiny_ltx2_path(tmp_path_factory):
+    """A tiny random-weight LTX-2 pipeline (Gemma 3, connectors, video and audio VAEs, vocoder) saved with save_pretrained."""
+    return _tiny_path(tmp_path_factory, "ltx2")
+
+
+@pytest.fixture(scope="session")
 def tiny_sdxl_path(tmp_path_factory):
     """A tiny random-weight SDXL pipeline (a small UNet2DConditionModel, two CLIP encoders) saved with save_pretrained."""
     return _tiny_path(tmp_path_factory, "sdxl")

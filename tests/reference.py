@@ -39,6 +39,11 @@ def attention_layers(transformer):
         return [(layer.self_attention, "image_text") for layer in transformer.layers]
     if name == "WanTransformer3DModel":  # video self-attention only (attn2 is cross-attention to the text)
         return [(b.attn1, "image") for b in transformer.blocks]
+    if name == "LTXVideoTransformer3DModel":  # video self-attention only (attn2 is cross-attention to the text)
+        return [(b.attn1, "image") for b in transformer.transformer_blocks]
+    if name == "LTX2VideoTransformer3DModel":  # every block's video self-attention, then every block's audio one
+        blocks = transformer.transformer_blocks
+        return [(b.attn1, "image") for b in blocks] + [(b.audio_attn1, "image") for b in blocks]
     if name == "UNet2DConditionModel":  # self-attention of every transformer block: down, mid, up blocks
         out = []
         levels = [*transformer.down_blocks, transformer.mid_block, *transformer.up_blocks]
@@ -165,6 +170,9 @@ BATCHED = (
     "encoder_attention_mask", "encoder_hidden_states_2", "encoder_attention_mask_2", "image_embeds",
     "text_bth", "text_lens",  # ERNIE-Image's padded text and each row's length
     "sample", "added_cond_kwargs",  # the U-Nets' latents and SDXL's pooled text and size ids
+    "encoder_attention_mask", "video_coords",  # LTX's text padding mask and token coordinates
+    "audio_hidden_states", "audio_encoder_hidden_states", "audio_timestep", "sigma", "audio_sigma",  # LTX-2's audio
+    "audio_encoder_attention_mask", "audio_coords",
 )
 
 
@@ -179,6 +187,9 @@ def conditional_rows(pipe, transformer, call):
         return slice(batch // 2, batch)
     if name == "UNet2DConditionModel" and pipe.do_classifier_free_guidance:  # [uncond, cond]
         batch = call["sample"].shape[0]
+        return slice(batch // 2, batch)
+    if name in ("LTXVideoTransformer3DModel", "LTX2VideoTransformer3DModel") and pipe.do_classifier_free_guidance:
+        batch = call["hidden_states"].shape[0]  # [uncond, cond]
         return slice(batch // 2, batch)
     if name == "ZImageTransformer2DModel":
         # [cond, uncond] when the loop runs CFG at this step: guidance_scale > 0 and the step's

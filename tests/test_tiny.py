@@ -21,6 +21,10 @@ from diffusers import (
     FluxTransformer2DModel,
     HunyuanVideo15Pipeline,
     HunyuanVideo15Transformer3DModel,
+    LTX2Pipeline,
+    LTX2VideoTransformer3DModel,
+    LTXPipeline,
+    LTXVideoTransformer3DModel,
     QwenImagePipeline,
     QwenImageTransformer2DModel,
     SD3Transformer2DModel,
@@ -59,6 +63,8 @@ EXPECTED_CLASSES = {
     "sd15": (StableDiffusionPipeline, UNet2DConditionModel),
     "hunyuanvideo15": (HunyuanVideo15Pipeline, HunyuanVideo15Transformer3DModel),
     "ernieimage": (ErnieImagePipeline, ErnieImageTransformer2DModel),
+    "ltx": (LTXPipeline, LTXVideoTransformer3DModel),
+    "ltx2": (LTX2Pipeline, LTX2VideoTransformer3DModel),
 }
 
 TOKENIZERS = {
@@ -75,20 +81,22 @@ TOKENIZERS = {
     "sd15": ("tokenizer",),
     "hunyuanvideo15": ("tokenizer", "tokenizer_2"),  # Qwen2 bytes, ByT5 bytes
     "ernieimage": ("tokenizer",),
+    "ltx": ("tokenizer",),
+    "ltx2": ("tokenizer",),
 }
 
 FIXTURES = {"sd3": "tiny_sd3_path", "sd3.5": "tiny_sd35_path", "flux": "tiny_flux_path", "chroma": "tiny_chroma_path",
             "zimage": "tiny_zimage_path", "qwenimage": "tiny_qwenimage_path", "wan": "tiny_wan_path",
             "flux2": "tiny_flux2_path", "flux2-dev": "tiny_flux2_dev_path", "sdxl": "tiny_sdxl_path",
             "sd15": "tiny_sd15_path", "hunyuanvideo15": "tiny_hunyuanvideo15_path",
-            "ernieimage": "tiny_ernieimage_path"}
+            "ernieimage": "tiny_ernieimage_path", "ltx": "tiny_ltx_path", "ltx2": "tiny_ltx2_path"}
 
 
 #: Frames per call for the video families (their pipelines default to 81).
-VIDEO_FRAMES = {"wan": 5, "hunyuanvideo15": 1}
+VIDEO_FRAMES = {"wan": 5, "hunyuanvideo15": 1, "ltx": 9, "ltx2": 9}
 #: VAE downscale factors that are not the real models' 8: the tiny HunyuanVideo 1.5 VAE is diffusers' test
-#: config (4x; the real one is 16x, which needs five VAE levels)
-VAE_FACTORS = {"hunyuanvideo15": 4, "ernieimage": 16}  # ERNIE-Image counts its 2 x 2 packing in the factor
+#: config (4x; the real one is 16x, which needs five VAE levels); the LTX VAEs: 32, as the real ones
+VAE_FACTORS = {"hunyuanvideo15": 4, "ernieimage": 16, "ltx": 32, "ltx2": 32}  # ERNIE-Image counts its 2 x 2 packing
 
 @pytest.fixture(params=TINY_FAMILIES)
 def family_and_path(request):
@@ -126,6 +134,7 @@ def test_families():
     assert TINY_FAMILIES == (
         "sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15",
         "hunyuanvideo15", "ernieimage",
+        "ltx", "ltx2",
     )
 
 
@@ -136,8 +145,8 @@ def test_saved_pipeline_loads_into_the_right_classes(family_and_path):
     assert type(pipe) is pipe_cls
     denoiser = pipe.unet if hasattr(pipe, "unet") else pipe.transformer  # the SDXL / SD pipelines' U-Net
     assert type(denoiser) is transformer_cls
-    factor = VAE_FACTORS.get(family, 8)
-    assert getattr(pipe, "vae_scale_factor", getattr(pipe, "vae_scale_factor_spatial", None)) == factor  # video: _spatial
+    factor = getattr(pipe, "vae_scale_factor", None) or getattr(pipe, "vae_scale_factor_spatial", None)  # video: _spatial
+    assert (factor or pipe.vae_spatial_compression_ratio) == VAE_FACTORS.get(family, 8)  # LTX: _compression_ratio
     assert denoiser.dtype == torch.float32
     assert pipe.device.type == "cpu"
 
@@ -402,6 +411,8 @@ def test_load_tiny_pipeline_uses_the_cache(monkeypatch, tmp_path):
         ("tiny-wan", "wan"),
         ("tiny-sdxl", "sdxl"),
         ("tiny-sd15", "sd15"),
+        ("tiny-ltx", "ltx"),
+        ("tiny-ltx2", "ltx2"),
         ("tiny-SD3", None),
         ("tiny-sd3.0", None),
         ("tiny-", None),

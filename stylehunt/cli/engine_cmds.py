@@ -16,7 +16,7 @@ import click
 from .app import cli, quiet_model_loading
 from .image_inputs import read_image
 from .params import DEVICE_HELP, DTYPE_CHOICE, DTYPE_HELP, FiniteFloat, device_option, media_out, seed_option
-from ..files import VIDEO_SUFFIX, atomic_write_image, atomic_write_video, check_video_writer
+from ..files import VIDEO_SUFFIX, atomic_write_audio, atomic_write_image, atomic_write_video, check_video_writer
 from ..tiny import TINY_MODEL_NAMES
 
 logger = logging.getLogger(__name__)
@@ -79,9 +79,11 @@ def _parse_heads(spec: str) -> list[tuple[int, int]]:
 @click.option("--stop", type=FiniteFloat(0.0, 1.0), default=1.0, show_default=True,
               help="Guide until this fraction of the steps.")
 @click.option("--frames", type=click.IntRange(min=1), default=None,
-              help="Video models (Wan) only: frames per video, 1 + 4n for Wan. Default: the model's (81 for Wan).")
+              help="Video models (Wan, LTX) only: frames per video, 1 + 4n for Wan, 1 + 8n for LTX. Default: the "
+              "model's (81 for Wan, 161 for LTX, 121 for LTX-2).")
 @click.option("--fps", type=click.IntRange(min=1), default=None,
-              help=f"Video models only: frames per second of the mp4 (default: {DEFAULT_FPS}).")
+              help=f"Video models only: frames per second of the mp4 (default: the rate the pipeline takes, 24 for "
+              f"LTX-2, 25 for LTX; else {DEFAULT_FPS}).")
 @click.option("--baseline/--no-baseline", default=False,
               help="Also write the unguided image (same seed) next to --out, as NAME.baseline.png; for a video, "
               "NAME.baseline.mp4 and a second row (the baseline under the guided video) on the contact sheet.")
@@ -176,6 +178,12 @@ def generate(model, presets, head_specs, strengths, scales, identity, prompt, ne
     kwargs.update({k: v for k, v in (("height", height), ("width", width)) if v is not None})
     if frames is not None:
         kwargs["num_frames"] = frames
+    from ..engine.families import adapter_for_pipeline
+
+    kwargs.update(adapter_for_pipeline(pipe).call_args)  # what the family's guidance needs (LTX-2: no rescale)
+    rate = inspect.signature(type(pipe).__call__).parameters.get("frame_rate")  # LTX: frames per second
+    if video and rate is not None:
+        kwargs["frame_rate"] = fps = fps or rate.default  # the mp4 plays at the rate the model made the video for
     for key, value in (("negative_prompt", negative_prompt), ("guidance_scale", guidance_scale),
                        ("true_cfg_scale", true_cfg_scale)):
         if value is not None:
@@ -247,13 +255,17 @@ def _write_videos(videos: list, out: Path, fps: int, png_text: Any) -> list[Path
     from ..headhunter.report import contact_sheet
     from .imagemeta import TEXT_KEY
 
+    written = []
     for path, frames, record in videos:
-        atomic_write_video(frames, path, fps=fps, comment=png_text(record)[TEXT_KEY])
+        written.append(atomic_write_video(frames, path, fps=fps, comment=png_text(record)[TEXT_KEY]))
+        if getattr(frames, "audio", None) is not None:  # the model's sound track (LTX-2), beside its video
+            samples, rate = frames.audio
+            written.append(atomic_write_audio(samples, path.with_suffix(".wav"), rate=rate))
     sheet = out.with_name(f"{out.stem}.frames.png")
     labels = ["guided", "baseline"][: len(videos)]
     text = png_text(next(record for path, _, record in videos if path == out))
     atomic_write_image(contact_sheet([frames for _, frames, _ in videos], row_labels=labels), sheet, text=text)
-    return [path for path, _, _ in videos] + [sheet]
+    return [Path(p) for p in written] + [sheet]
 
 
 def _check_for_pipeline(pipe, *, height: int | None, width: int | None, true_cfg_scale: float | None, out: Path,

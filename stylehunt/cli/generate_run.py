@@ -77,7 +77,28 @@ def sample(pipe: Any, prompt: str, seed: int, kwargs: dict, *, video: bool, what
             hint="lower --guidance-scale / --true-cfg-scale"
             + ("" if dtype == "float32" else ", or use --dtype float32 (half precision overflows sooner)"),
         )
-    return pipe.numpy_to_pil(pixels[0]) if video else pipe.numpy_to_pil(pixels)[0]
+    if not video:
+        return pipe.numpy_to_pil(pixels)[0]
+    frames = Frames(pipe.numpy_to_pil(pixels[0]))
+    audio = getattr(output, "audio", None)  # a video model that makes sound too (LTX-2): its first track
+    if audio is not None:
+        frames.audio = (np.asarray(torch.as_tensor(audio[0]).float().cpu()), audio_rate(pipe))
+    return frames
+
+
+class Frames(list):
+    """A video's PIL frames; ``audio`` is ``(samples, rate)`` when the model made a sound track with it."""
+
+    audio: tuple[Any, int] | None = None
+
+
+def audio_rate(pipe: Any) -> int:
+    """The sample rate of a pipeline's audio: its vocoder's output rate, else its audio VAE's."""
+    for name, key in (("vocoder", "output_sampling_rate"), ("audio_vae", "sample_rate")):
+        rate = getattr(getattr(getattr(pipe, name, None), "config", None), key, None)
+        if rate:
+            return int(rate)
+    raise GuidanceError(f"{type(pipe).__name__} made audio but names no sample rate (vocoder or audio VAE config)")
 
 
 def run_plan(pipe: Any, chosen: list, plan: Plan, *, draw: Callable[[int, str], Any], own: Sequence[float | None],

@@ -193,6 +193,8 @@ def check_sizes_from_config(model: str, transformer: Any, sizes: dict[str, int |
     try:
         if "temperal_downsample" in vae:  # Qwen-Image's and Wan's causal 3-D VAE: a factor 2 per entry
             factor = 2 ** len(vae["temperal_downsample"])
+        elif "spatio_temporal_scaling" in vae:  # the LTX VAEs, as diffusers computes it
+            factor = _ltx_ratio(vae, "spatial_compression_ratio", "patch_size")
         else:
             factor = 2 ** (len(vae["block_out_channels"]) - 1)
     except (KeyError, TypeError):
@@ -240,9 +242,22 @@ def frames_limit_problem(transformer: Any, temporal: int, frames: int) -> str | 
     return None
 
 
+def _ltx_ratio(vae: dict[str, Any], key: str, patch: str) -> int:
+    """An LTX VAE's compression (``key``), or what diffusers derives: the patch times 2 per scaling block."""
+    return int(vae.get(key) or int(vae.get(patch) or 1) * 2 ** sum(bool(x) for x in vae["spatio_temporal_scaling"]))
+
+
 def check_frames_from_config(model: str, frames: int | None, transformer: Any = None) -> None:
-    """Refuse a video length the model's pipeline would round (Wan: 1 + 4n), from ``model_index.json`` and the VAE's config."""
-    if frames is None or (vae := _vae_config(model)) is None or "scale_factor_temporal" not in vae:
+    """Refuse a video length the model's pipeline would round (Wan: 1 + 4n; LTX: 1 + 8n), from
+    ``model_index.json`` and the VAE's config."""
+    if frames is None or (vae := _vae_config(model)) is None:
+        return
+    try:
+        if "spatio_temporal_scaling" in vae:  # LTX: the pipelines read vae.temporal_compression_ratio
+            vae = {"scale_factor_temporal": _ltx_ratio(vae, "temporal_compression_ratio", "patch_size_t")}
+    except (TypeError, ValueError):
+        return
+    if "scale_factor_temporal" not in vae:
         return
     import inspect
 

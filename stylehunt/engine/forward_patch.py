@@ -110,6 +110,10 @@ class ForwardPatch:
                 return self.inner(*args, **kwargs)
             return wrapper(*args, **kwargs)
 
+        # A module's forward stays a plain function (torch.compile traces through it); another method
+        # (a scheduler's step / set_timesteps) is a _CopyAware, so that a deepcopy of the object runs its
+        # own method: the LTX-2 pipelines deep-copy the scheduler for the audio latents during a call.
+        call = call if method == "forward" else _CopyAware(call, self)
         # signature-reading callers (diffusers' `inspect.signature(scheduler.set_timesteps)`) see the real one
         self.call = functools.update_wrapper(call, self.inner)
         slot.set(call)
@@ -134,6 +138,27 @@ class ForwardPatch:
             self.method,
         )
         return False
+
+
+class _CopyAware:
+    """A patched method that a ``copy.deepcopy`` of its object does not carry over: the copy gets the
+    method the patch replaced, bound to the copy (else it would call back into the original object)."""
+
+    def __init__(self, call: Callable[..., Any], patch: ForwardPatch):
+        self._call = call
+        self._patch = patch
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call(*args, **kwargs)
+
+    def __deepcopy__(self, memo: dict) -> Any:
+        import copy
+        import types
+
+        inner, twin = self._patch.inner, memo.get(id(self._patch.module))
+        if twin is not None and getattr(inner, "__self__", None) is self._patch.module:
+            return types.MethodType(inner.__func__, twin)
+        return copy.deepcopy(inner, memo)
 
 
 class PatchStack(list):

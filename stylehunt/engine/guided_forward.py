@@ -36,8 +36,8 @@ from .families.spec import Adapter
 from .forward_patch import ForwardPatch
 from .heads import HeadGrid, unwrap_compiled
 from .perturbation import HeadPerturber, PerturbedRows, active_layers, heads_by_layer
-from .prefix import PrefixFork
-from .rows import select_dict_rows, select_items, select_rows, unique_rows
+from .prefix import PrefixFork, native_mask_blocks
+from .rows import joined_outputs, select_dict_rows, select_items, select_rows, split_outputs, unique_rows
 
 if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
     from ..registry.preset import Preset
@@ -183,6 +183,7 @@ class GuidedTransformer:
         self.outer: ForwardPatch | None = None  # around a compiled call of the transformer (sync_compiled)
         self.any_active = any(active_layers(self.config.table))
         self.heads = heads_by_layer(self.config.table)
+        self.native = native_mask_blocks(transformer, self.adapter, self.config.table)  # LTX-2's perturbation_mask
 
     def install(self) -> None:
         self.perturber.install()
@@ -311,6 +312,8 @@ class GuidedTransformer:
 
     def _main_call(self, inner, call: dict[str, Any]):
         cfg, adapter = self.config, self.adapter
+        if (problem := adapter.refused_call(self.owner.pipe_ref())) is not None:
+            raise UnsupportedModelError(f"{problem}; stylehunt cannot guide this call", hint="set it to 0 while guided")
         first = call.get(adapter.batch_arg)
         if first is None:
             raise GuidanceError(f"the {adapter.name} transformer was called without `{adapter.batch_arg}`")
@@ -357,7 +360,12 @@ class GuidedTransformer:
             text_len=int(text.shape[1]) if torch.is_tensor(text) and text.dim() > 1 else 0,
             heads=self.heads,
         )
-        self.perturber.rows = rows
+        if self.native is not None:  # the transformer's own mask: (1 - u) on the perturbed rows, 1 on the others
+            mask_arg, blocks_arg, _ = adapter.native_mask
+            u = self.native[1].to(table.device).expand(n_cond)  # one u per table row: one, or one per image
+            extended[mask_arg] = torch.cat([torch.ones(unique, device=table.device), 1 - u]).to(first.dtype)
+            extended[blocks_arg] = self.native[0]
+        self.perturber.rows = rows if self.native is None else None
         self.prefix.begin(unique, [inverse[i] for i in range(cond.start, cond.stop)], rows)
         try:
             out = inner(**extended)
@@ -461,6 +469,8 @@ def _sample_of(out: Any) -> Any:
 
 def _stacked(out: Any, adapter: Adapter) -> torch.Tensor:
     """The transformer output's rows as one tensor (a per-sample list is stacked)."""
+    if adapter.extra_outputs:  # LTX-2's (video, audio): one row of features per row
+        return joined_outputs(out, adapter)
     sample = _sample_of(out)
     if adapter.output == "per_sample_list":
         return torch.stack(list(sample))
@@ -468,6 +478,8 @@ def _stacked(out: Any, adapter: Adapter) -> torch.Tensor:
 
 
 def _replace_sample(out: Any, sample: torch.Tensor, adapter: Adapter) -> Any:
+    if adapter.extra_outputs:
+        return split_outputs(out, sample, adapter)
     if adapter.output == "per_sample_list":
         sample = list(sample.unbind(0))
     if isinstance(out, tuple):

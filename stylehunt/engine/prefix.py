@@ -33,7 +33,7 @@ from .forward_patch import ForwardPatch, PatchStack, inner_forward
 from .heads import HeadGrid
 from .perturbation import HeadPerturber, PerturbedRows
 
-__all__ = ["ExecutionBlock", "execution_blocks", "join_blocks", "PrefixFork"]
+__all__ = ["ExecutionBlock", "execution_blocks", "join_blocks", "native_mask_blocks", "PrefixFork"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,29 @@ def execution_blocks(transformer: torch.nn.Module, adapter: Adapter) -> tuple[li
             if resolve(block, group.attn, missing_ok=group.optional) is not None:
                 layer_block.append(index[name])
     return blocks, layer_block
+
+
+def native_mask_blocks(transformer: torch.nn.Module, adapter: Adapter, table: torch.Tensor) -> tuple[list[int], torch.Tensor] | None:
+    """``(block indices, one u per table row)`` when the transformer's own mask (:attr:`Adapter.native_mask`)
+    computes exactly what ``table`` asks: every row perturbs all heads of every addressable layer of the
+    same blocks, at one strength per row; ``None`` otherwise (and when the config lacks the flag)."""
+    if not adapter.native_mask or not getattr(transformer.config, adapter.native_mask[2], False):
+        return None
+    from .heads import head_grid
+
+    _, layer_block = execution_blocks(transformer, adapter)
+    heads = head_grid(transformer).heads_per_layer
+    rows = table.reshape(-1, *table.shape[-2:])
+    chosen = sorted({layer_block[i] for i in range(len(layer_block)) if bool(rows[:, i].amax() > 0)})
+    strengths = []
+    for row in rows:
+        u = row[0 if not chosen else layer_block.index(chosen[0]), 0]
+        for i, block in enumerate(layer_block):
+            want = u if block in chosen else 0.0
+            if not bool((row[i, : heads[i]] == want).all()) or bool((row[i, heads[i] :] != 0).any()):
+                return None
+        strengths.append(float(u))
+    return (chosen, torch.tensor(strengths)) if chosen and all(s > 0 for s in strengths) else None
 
 
 def join_blocks(table: torch.Tensor, layer_block: list[int], num_blocks: int) -> list[int]:

@@ -9,7 +9,7 @@ import torch
 from ..errors import GuidanceError
 from .families.spec import Adapter
 
-__all__ = ["unique_rows", "select_rows", "select_items", "select_dict_rows"]
+__all__ = ["unique_rows", "select_rows", "select_items", "select_dict_rows", "joined_outputs", "split_outputs"]
 
 
 def unique_rows(call: dict[str, Any], adapter: Adapter, batch: int) -> tuple[list[int], list[int]]:
@@ -95,3 +95,33 @@ def select_dict_rows(call: dict[str, Any], adapter: Adapter, index: list[int], b
 def _dict_columns(call: dict[str, Any], adapter: Adapter, batch: int) -> list[torch.Tensor]:
     """The tensors of the batched dict arguments that hold one row per batch row, for :func:`unique_rows`."""
     return [v for _, _, v in _dict_tensors(call, adapter) if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == batch]
+
+
+def _output_parts(out: Any, adapter: Adapter) -> list[torch.Tensor]:
+    count = 1 + len(adapter.extra_outputs)
+    if isinstance(out, tuple):
+        return list(out[:count])
+    return [out.sample, *(getattr(out, name) for name in adapter.extra_outputs)]
+
+
+def joined_outputs(out: Any, adapter: Adapter) -> torch.Tensor:
+    """The sample and the adapter's :attr:`~.families.spec.Adapter.extra_outputs` (LTX-2's audio) as one
+    ``(rows, features)`` tensor: each output flattened per row, side by side, so that one guidance term covers all."""
+    parts = _output_parts(out, adapter)
+    dtype = torch.promote_types(*(p.dtype for p in parts)) if len(parts) > 1 else parts[0].dtype
+    return torch.cat([p.reshape(p.shape[0], -1).to(dtype) for p in parts], dim=1)
+
+
+def split_outputs(out: Any, joined: torch.Tensor, adapter: Adapter) -> Any:
+    """``out`` with its outputs replaced by the columns of ``joined`` (:func:`joined_outputs`'s layout; any row count)."""
+    parts, start, new = _output_parts(out, adapter), 0, []
+    for part in parts:
+        size = part[0].numel()
+        new.append(joined[:, start : start + size].reshape(joined.shape[0], *part.shape[1:]).to(part.dtype))
+        start += size
+    if isinstance(out, tuple):
+        return (*new, *out[len(parts) :])
+    out.sample = new[0]
+    for name, value in zip(adapter.extra_outputs, new[1:]):
+        setattr(out, name, value)
+    return out

@@ -204,6 +204,18 @@ class StyleHeadGuidance(BaseGuidance):
     def is_conditional(self) -> bool:
         return self._count_prepared > self._base.num_conditions or self._base.is_conditional
 
+    # -- what a base guider with passes of its own exposes (LTX-2's LTX2Guidance: CFG, STG, modality) ---
+    def active_predictions(self) -> list[str]:
+        """The base guider's passes this step, then the style batch's (the LTX-2 denoise step asks each guider)."""
+        own = getattr(self._base, "active_predictions", None)
+        passes = list(own()) if own else self._base._input_predictions[: self._base.num_conditions]
+        return passes + [STYLE] * self._is_style_enabled()
+
+    @property
+    def spatio_temporal_guidance_blocks(self) -> Any:
+        """The base guider's STG blocks (``None`` for a base without STG); the LTX-2 denoise step reads them."""
+        return getattr(self._base, "spatio_temporal_guidance_blocks", None)
+
     # -- batches ---------------------------------------------------------------------------------------
     def prepare_inputs(self, data: dict[str, Any]) -> list[BlockState]:
         batches = self._base.prepare_inputs(data)

@@ -151,7 +151,7 @@ class Sampler:
         s = self.settings
         table = self.table(sets)
         guided = bool(table.any())
-        kwargs = self._call_kwargs([p for p, _ in pairs])
+        kwargs = {**self._call_kwargs([p for p, _ in pairs]), **dict(self.adapter.call_args)}
         if s.frames is not None:
             kwargs["num_frames"] = s.frames
         generators = [torch.Generator().manual_seed(int(seed)) for _, seed in pairs]

@@ -424,7 +424,7 @@ def check_frames(pipe: Any, frames: int | None) -> int | None:
 
 def frames_problem(pipe: Any, frames: int) -> str | None:
     """Why the video pipeline ``pipe`` would not make exactly ``frames`` frames, or ``None``."""
-    step = int(getattr(pipe, "vae_scale_factor_temporal", 1) or 1)
+    step = int(getattr(pipe, "vae_scale_factor_temporal", None) or getattr(pipe, "vae_temporal_compression_ratio", 1) or 1)
     if (frames - 1) % step == 0:
         return None
     below, above = (frames - 1) // step * step + 1, ((frames - 1) // step + 1) * step + 1

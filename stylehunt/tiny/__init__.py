@@ -42,6 +42,10 @@ Families (:data:`TINY_FAMILIES`), each built by its own module from the shared p
   (:mod:`.hunyuanvideo15`).
 * ``"ernieimage"``: :class:`~diffusers.ErnieImagePipeline`, 2 single-stream layers x 2 heads, a Mistral3
   encoder with a Qwen2 byte tokenizer, FLUX.2's VAE, 1024 px by default (the pipeline's) (:mod:`.ernieimage`).
+* ``"ltx"``: :class:`~diffusers.LTXPipeline`, LTX-Video-0.9-shaped, 2 blocks x 2 heads, a T5 encoder,
+  the LTX video VAE (32x spatial, 8x temporal) (:mod:`.ltx`).
+* ``"ltx2"``: :class:`~diffusers.LTX2Pipeline` (video and audio), LTX-2-shaped, 2 blocks x 2 video and
+  2 audio heads, a Gemma 3 encoder, the text connectors, the video and audio VAEs and the vocoder (:mod:`.ltx2`).
 
 This package's ``__init__`` keeps the names, the cache and the build / save / load entry points;
 it imports no torch, diffusers or transformers until a pipeline is built.
@@ -85,7 +89,7 @@ logger = logging.getLogger(__name__)
 
 #: The tiny model families, in the order they are documented.
 TINY_FAMILIES = ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15",
-                 "hunyuanvideo15", "ernieimage")
+                 "hunyuanvideo15", "ernieimage", "ltx", "ltx2")
 
 #: Bump when any builder's config (:mod:`.components`, :mod:`.sd3`, :mod:`.flux`, ...) changes, so stale
 #: cached models are not reused.
@@ -134,7 +138,7 @@ def build_tiny_pipeline(family: str = "sd3", seed: int = 0) -> DiffusionPipeline
     _check_family(family)
     import torch
 
-    from . import chroma, ernieimage, flux, flux2, hunyuanvideo15, qwenimage, sd3, unet, wan, zimage
+    from . import chroma, ernieimage, flux, flux2, hunyuanvideo15, ltx, ltx2, qwenimage, sd3, unet, wan, zimage
 
     builders = {
         "sd3": lambda: sd3.build_sd3_pipeline(seed, sd35=False),
@@ -150,6 +154,8 @@ def build_tiny_pipeline(family: str = "sd3", seed: int = 0) -> DiffusionPipeline
         "sd15": lambda: unet.build_sd15_pipeline(seed),
         "hunyuanvideo15": lambda: hunyuanvideo15.build_hunyuanvideo15_pipeline(seed),
         "ernieimage": lambda: ernieimage.build_ernieimage_pipeline(seed),
+        "ltx": lambda: ltx.build_ltx_pipeline(seed),
+        "ltx2": lambda: ltx2.build_ltx2_pipeline(seed),
     }
     with torch.random.fork_rng(devices=[]):
         pipe = builders[family]()

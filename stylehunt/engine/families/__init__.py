@@ -9,7 +9,8 @@ point group ``stylehunt.adapters`` (loaded on the first lookup). Nothing here im
 >>> supported_transformers()
 ('SD3Transformer2DModel', 'FluxTransformer2DModel', 'ChromaTransformer2DModel', 'ZImageTransformer2DModel',
  'QwenImageTransformer2DModel', 'Flux2Transformer2DModel', 'WanTransformer3DModel', 'UNet2DConditionModel',
- 'HunyuanVideo15Transformer3DModel', 'ErnieImageTransformer2DModel')
+ 'HunyuanVideo15Transformer3DModel', 'ErnieImageTransformer2DModel', 'LTXVideoTransformer3DModel',
+ 'LTX2VideoTransformer3DModel')
 >>> adapter_for_transformer("ChromaTransformer2DModel").pipeline_classes
 ('ChromaPipeline', 'ChromaImg2ImgPipeline', 'ChromaInpaintPipeline')
 """
@@ -20,7 +21,7 @@ import logging
 from typing import Any
 
 from ...errors import UnsupportedModelError
-from . import chroma, ernieimage, flux, flux2, hunyuanvideo15, qwenimage, sd3, unet, wan, zimage
+from . import chroma, ernieimage, flux, flux2, hunyuanvideo15, ltx, ltx2, qwenimage, sd3, unet, wan, zimage
 from .refused import REFUSED_TRANSFORMERS, refusal_for
 from .spec import Adapter
 
@@ -51,6 +52,8 @@ BUILTIN: tuple[Adapter, ...] = (
     unet.SDXL, unet.SD,
     hunyuanvideo15.ADAPTER,
     ernieimage.ADAPTER,
+    ltx.ADAPTER,
+    ltx2.ADAPTER,
 )
 
 #: Entry point group a package uses to add an adapter: ``name = "pkg.module:ADAPTER"``.
@@ -205,10 +208,14 @@ def size_multiple(pipe: Any) -> int:
     patch size times the latents its family packs into a token (:meth:`Adapter.size_multiple`);
     16 for SD3, SD3.5, FLUX.1 and Chroma, 8 for the tiny SD3 models. SD3 pipelines refuse other
     sizes with a traceback and FLUX.1 / Chroma silently round them down, so callers check first.
-    Video pipelines (Wan) name the VAE's spatial factor ``vae_scale_factor_spatial``.
+    Video pipelines name the VAE's spatial factor ``vae_scale_factor_spatial`` (Wan) or
+    ``vae_spatial_compression_ratio`` (LTX).
     """
     adapter = adapter_for_pipeline(pipe)
     denoiser = getattr(pipe, adapter.denoisers[0])
     patch = getattr(pipe, "patch_size", None) or getattr(denoiser.config, "patch_size", 1)
-    factor = getattr(pipe, "vae_scale_factor", None) or getattr(pipe, "vae_scale_factor_spatial", 8)
+    factor = (
+        getattr(pipe, "vae_scale_factor", None) or getattr(pipe, "vae_scale_factor_spatial", None)
+        or getattr(pipe, "vae_spatial_compression_ratio", 8)  # the LTX pipelines' name
+    )
     return adapter.size_multiple(int(factor), patch)

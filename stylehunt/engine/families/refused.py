@@ -132,8 +132,6 @@ REFUSED_TRANSFORMERS: dict[str, Refusal] = {
     "MiniMaxH3Transformer3DModel": _n("per-row inputs the generic row appending does not extend"),
     "DreamLiteTransformer2DModel": _n("a mobile U-Net-like transformer with its own block layout"),
     "Flux3Transformer2DModel": _n("mode blocks before the single-stream blocks"),
-    "LTXVideoTransformer3DModel": _n("cross-attention DiT; CFG batched [uncond, cond], optional rescale"),
-    "LTX2VideoTransformer3DModel": _n("video and audio streams per block, cross-modal attention; CFG with STG passes"),
 }
 
 

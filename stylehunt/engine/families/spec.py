@@ -157,6 +157,10 @@ class Adapter:
     cfg_in_call: Callable[[Any], bool] | None = None
     #: the transformer's output type, one of :data:`OUTPUTS`
     output: str = "tensor"
+    #: further outputs beside the sample, each with the batch on dim 0, by attribute name of the output
+    #: class (in a tuple output: the elements after the first, in this order). LTX-2 returns
+    #: ``(sample, audio_sample)``: the guidance term is formed and added on every output alike
+    extra_outputs: tuple[str, ...] = ()
     #: pipeline attributes holding the denoisers: the first is required and defines the head grid;
     #: the others (Wan 2.2's second expert ``transformer_2``) are guided with the same heads when
     #: present and must have the same grid
@@ -173,6 +177,20 @@ class Adapter:
     #: forward arguments the engine cannot guide through: a call that sets one is refused (KV caches
     #: hold keys/values per batch row, so an appended perturbed row would read another row's cache)
     refuse_if_set: tuple[str, ...] = ("kv_cache", "kv_cache_mode")
+    #: the transformer's own SoftPAG, used instead of the attention hooks when the strengths fit it:
+    #: ``(mask argument, blocks argument, config flag)``. LTX-2's ``perturbation_mask`` (one value per
+    #: row) makes every self-attention of the blocks listed in ``spatio_temporal_guidance_blocks``
+    #: output ``lerp(value, out, mask)``, SoftPAG at ``u = 1 - mask`` on all their heads, when the config
+    #: sets ``perturbed_attn``. A table fits when each row perturbs every head of every addressable
+    #: layer of the same blocks at one strength (:func:`~stylehunt.engine.prefix.native_mask_blocks`)
+    native_mask: tuple[str, str, str] | tuple[()] = ()
+    #: pipeline attributes that, when non-zero during a guided call, make the pipeline's combination of
+    #: its transformer calls non-affine, with the reason: the call is refused, since a transformer-side term
+    #: would no longer reach the scheduler as ``w (eps_c - eps_pert)`` (LTX-2's ``guidance_rescale``)
+    refuse_if_nonzero: tuple[tuple[str, str], ...] = ()
+    #: pipeline call arguments the CLI and the search always pass (LTX-2: no rescale, see
+    #: ``refuse_if_nonzero``, and the audio CFG scale following the video one)
+    call_args: tuple[tuple[str, Any], ...] = ()
     #: transformer config keys that, when true, make the transformer unguidable, with the reason
     #: (Qwen-Image-Edit-2511's ``zero_cond_t`` doubles the timestep batch inside the forward)
     refuse_config: tuple[tuple[str, str], ...] = ()
@@ -241,6 +259,8 @@ class Adapter:
             raise ValueError(f"adapter {self.name!r}: `output_sign` must be 1.0 or -1.0, but got {self.output_sign!r}")
         if "prompt_embeds" not in self.encode_returns:
             raise ValueError(f"adapter {self.name!r}: `encode_returns` must name the return value `prompt_embeds`")
+        if self.extra_outputs and (self.inject == "scheduler" or self.output != "tensor"):
+            raise ValueError(f"adapter {self.name!r}: `extra_outputs` needs inject 'transformer' and output 'tensor'")
         if isinstance(self.latent_packing, bool) or not isinstance(self.latent_packing, int) or self.latent_packing < 1:
             raise ValueError(f"adapter {self.name!r}: `latent_packing` must be an integer >= 1, but got {self.latent_packing!r}")
         bad = [m for m in self.identities if m not in IDENTITIES]
@@ -303,6 +323,15 @@ class Adapter:
         for key, reason in self.refuse_config:
             if getattr(config, key, None):
                 return f"its config sets `{key}`: {reason}"
+        return None
+
+
+    def refused_call(self, pipe: Any) -> str | None:
+        """Why ``pipe``'s call in progress cannot be guided (a :attr:`refuse_if_nonzero` attribute is set), or ``None``."""
+        for key, reason in self.refuse_if_nonzero:
+            value = getattr(pipe, key, None)
+            if value:
+                return f"the pipeline runs with {key}={value!r}: {reason}"
         return None
 
 
