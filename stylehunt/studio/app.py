@@ -71,7 +71,7 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
                 dtype_box = gr.Dropdown(["", "float32", "float16", "bfloat16"], value=studio.dtype or "",
                                         label="dtype (empty: the CLI's choice)")
             load_btn = gr.Button("Load", elem_id="load", variant="primary")
-            model_msg = gr.Markdown("no model loaded", elem_id="model-msg")
+            model_msg = gr.Markdown("no model yet: load one", elem_id="model-msg")
 
         with gr.Tab("Mix", elem_id="tab-mix"):
             prompt = gr.Textbox(value="a lighthouse at dusk", label="Prompt", elem_id="mix-prompt")

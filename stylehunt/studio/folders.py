@@ -56,6 +56,17 @@ class Folders:
             raise PathOutsideError(f"the {what} {name!r} does not exist in the {flag} folder {base}", hint=fix)
         return target
 
+    def existing(self, text: str, *, what: str = "file") -> Path:
+        """An existing file or folder named relative to the output folder, else to the runs folder."""
+        found = self.inside(text, what=what)
+        if found.exists():
+            return found
+        found = self.inside(text, root="runs", what=what)
+        if found.exists():
+            return found
+        raise PathOutsideError(f"the {what} {text.strip()!r} is in neither the --out folder {self.out} nor the "
+                               f"--runs folder {self.runs}", hint="check the name (relative to one of them)")
+
     def within(self, path: Path) -> bool:
         """Whether ``path`` (already resolved) lies in one of the two folders."""
         path = Path(path).resolve()

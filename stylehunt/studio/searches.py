@@ -131,7 +131,10 @@ class SearchJob:
         code = self.process.returncode if self.process is not None else None
         if code == 0:
             return "finished: " + "; ".join(line for line in self.output if line.startswith(("heads:", "run folder:")))
-        if code == STOPPED:
+        if code in (STOPPED, -signal.SIGINT) and not (self.run_dir / "state.json").is_file():
+            # Ctrl-C while the child was still importing (the CLI's boundary not yet in place): nothing began
+            return "stopped before the search began; nothing was written, start it again"
+        if code in (STOPPED, -signal.SIGINT):
             return f"stopped; resume it with the Resume button or `stylehunt search --resume {self.run_dir}`"
         said = [line for line in self.output if line.startswith(("Error:", "Hint:", "Usage:"))] or self.output[-3:]
         raise StylehuntError(f"the search ended with status {code}: " + " ".join(said))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from ..errors import GuidanceError, StylehuntError
-from .folders import Folders, PathOutsideError
+from .folders import Folders
 
 __all__ = ["Studio", "SWEEP"]
 
@@ -88,11 +88,7 @@ class Studio:
         parsed = parse_reference(text)
         if parsed.kind != "path" and not Path(text).exists():
             return load_preset(text)
-        try:
-            path = self.folders.inside(text, what="preset file", exists=True)
-        except PathOutsideError:
-            path = self.folders.inside(text, root="runs", what="preset file", exists=True)
-        return load_preset(path)
+        return load_preset(self.folders.existing(text, what="preset file"))
 
     def chosen(self, slots: Sequence[tuple[str, float]]) -> tuple[list[Any], list[float]]:
         refs = [(r.strip(), float(u)) for r, u in slots if r and r.strip()]
@@ -220,11 +216,7 @@ class Studio:
         from ..registry import load_preset
         from ..registry.publish import push_preset
 
-        try:
-            path = self.folders.inside(file, what="preset file", exists=True)
-        except PathOutsideError:
-            path = self.folders.inside(file, root="runs", what="preset file", exists=True)
-        preset = load_preset(path)
+        preset = load_preset(self.folders.existing(file, what="preset file"))
         label = (name or preset.name or "preset").strip()
         gallery = [(f"{prompt} ({'baseline, no guidance' if '.baseline' in p.name else f'stylehunt {label}'})",
                     f"previews/{p.name}") for p in previews]
