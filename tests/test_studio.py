@@ -210,12 +210,12 @@ def test_atlas_cell_added_to_a_saved_preset(browser_page, studio_env):
     _fill(page, "atlas-size", SIZE)
     page.locator("#atlas-render").click()
     _wait_text(page, "atlas-msg", "8 heads")
-    page.locator("#atlas img").nth(3).click()  # cell 0 is the unguided image: 3 is L0 h2
+    page.locator("#atlas img").nth(3).click()  # a row per layer, the unguided image first: 3 is L0 h2
     from playwright.sync_api import expect
 
     expect(page.locator("#cell-label input, #cell-label textarea").first).to_have_value("0:2")
     page.locator("#add-head").click()
-    page.locator("#atlas img").nth(6).click()  # L1 h1
+    page.locator("#atlas img").nth(7).click()  # row 2: L1 h1
     expect(page.locator("#cell-label input, #cell-label textarea").first).to_have_value("1:1")
     page.locator("#add-head").click()
     _wait_text(page, "atlas-msg", "2 head(s)")

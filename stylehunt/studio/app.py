@@ -118,7 +118,7 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
                 atlas_btn = gr.Button("Render atlas", variant="primary", elem_id="atlas-render")
                 atlas_stop = gr.Button("Cancel", elem_id="atlas-cancel")
             atlas_msg = gr.Markdown("", elem_id="atlas-msg")
-            atlas = gr.Gallery(label="One head guided per cell (click one)", columns=9, elem_id="atlas", format="png",
+            atlas = gr.Gallery(label="One head guided per cell, a row per layer (click one)", columns=5, elem_id="atlas", format="png",
                                allow_preview=False)
             cells = gr.State([])
             with gr.Row():
@@ -226,16 +226,29 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
 
         # ---- Atlas -----------------------------------------------------------------------------
         def render(text, w, u, layers, s, n, px):
-            shown, heads = [], []
-            total = len(studio.heads()) + 1
+            # The CLI's atlas layout: one row per layer, the unguided image first in every row for reference
+            shown, heads, unguided, layer = [], [], None, None
+            every = studio.heads()
+            width = 1 + max(sum(1 for l, _ in every if l == k) for k, _ in every)
+            yield {atlas: gr.update(value=[], columns=width), cells: []}
             for i, (head, picture) in enumerate(studio.atlas(text, seed=int(s or 0), scale=float(w), strength=float(u),
                                                              steps=int(n or 1), size=px or None, layers=layers)):
-                if isinstance(picture, list):
-                    picture = picture[0]
-                shown.append((picture, "unguided" if head is None else f"L{head[0]} h{head[1]}"))
-                heads.append(None if head is None else list(head))
-                yield {atlas: shown, cells: heads, atlas_msg: f"cell {i + 1} of at most {total}"}
-            yield {atlas_msg: f"{len(heads) - 1} heads: click a cell to see it and add it to the ad-hoc preset"}
+                picture = picture[0] if isinstance(picture, list) else picture
+                if head is None:
+                    unguided = picture
+                    continue
+                if head[0] != layer:
+                    layer = head[0]
+                    if shown:
+                        shown += [(unguided, "")] * ((width - len(shown) % width) % width)  # pad the last row
+                        heads += [None] * (len(shown) - len(heads))
+                    shown.append((unguided, f"L{layer} unguided"))
+                    heads.append(None)
+                shown.append((picture, f"L{head[0]} h{head[1]}"))
+                heads.append(list(head))
+                yield {atlas: shown, cells: heads, atlas_msg: f"head {i} of {len(every)}"}
+            done = sum(h is not None for h in heads)
+            yield {atlas_msg: f"{done} heads: click a cell to see it and add it to the ad-hoc preset"}
 
         atlas_event = atlas_btn.click(_guarded(atlas_msg, render), [a_prompt, a_scale, a_strength, a_layers, a_seed,
                                                                       a_steps, a_size],
