@@ -197,11 +197,11 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
             slots = list(zip(slot_values[:SLOTS], slot_values[SLOTS:]))
             video_model = studio.video()
             shown: list[Any] = []
-            total = len(SWEEP) + 1
+            total = 2 if video_model else len(SWEEP) + 1  # the baseline, the styled image, the rest of the sweep
             for i, (what, picture) in enumerate(studio.mix(text, slots, scale=w, start=t0, stop=t1, identity=ident,
                                                             seed=int(s or 0), steps=int(n or 1), size=px or None,
                                                             sweep=not video_model)):
-                update = {mix_msg: f"{what}: image {i + 1} of {1 if video_model else total + 0}"}
+                update = {mix_msg: f"{what}: {'video' if video_model else 'image'} {i + 1} of {total}"}
                 if video_model:
                     path = studio.write_video(picture, f"mix-{what}.mp4")
                     update.update({video: gr.update(value=str(path), visible=True),

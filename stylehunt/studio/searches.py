@@ -27,6 +27,11 @@ __all__ = ["SearchJob", "RoundPoint", "read_rounds"]
 STOPPED = 130
 
 
+#: The child's program: the CLI's entry point, with Python's Ctrl-C handler in place before anything else.
+_ENTRY = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+          "from stylehunt.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
 @dataclass(frozen=True)
 class RoundPoint:
     """A finished round as the run state records it: the selected heads so far and their mean score."""
@@ -103,7 +108,9 @@ class SearchJob:
         return cls(run_dir, ["--resume", str(run_dir)], env)
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "stylehunt", "search", "--no-progress", *self.args]
+        # Ctrl-C reaches the child as in a terminal even when the studio was started with SIGINT ignored
+        # (a shell's background job): the ignored disposition is inherited, so the child sets Python's own
+        command = [sys.executable, "-c", _ENTRY, "search", "--no-progress", *self.args]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, env=self.env)
         threading.Thread(target=self._read, daemon=True).start()
