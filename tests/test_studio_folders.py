@@ -100,3 +100,13 @@ def test_studio_without_the_extra_says_what_to_install(monkeypatch, capsys, tmp_
     err = capsys.readouterr().err
     assert "Gradio" in err and "pip install 'stylehunt[studio]'" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_studio_listens_on_this_machine_only_by_default():
+    import inspect
+
+    from stylehunt.cli.studio_cmds import studio
+    from stylehunt.studio import launch
+
+    assert {p.name: p.default for p in studio.params}["host"] == "127.0.0.1"
+    assert inspect.signature(launch).parameters["host"].default == "127.0.0.1"
