@@ -303,6 +303,7 @@ def test_publish_behind_confirmation_to_the_local_hub(browser_page, studio_env):
     from playwright.sync_api import expect
 
     expect(page.locator("#publish-ref input, #publish-ref textarea").first).to_have_value("hf-hub:alice/studio-warm@v0.1.0")
+    assert page.locator("#publish-previews-shown img").count() == 2  # the styled image and its baseline
     page.locator("#publish-go").click()
     _wait_text(page, "publish-msg", "needs your confirmation")
     page.locator("#publish-confirm input").check()

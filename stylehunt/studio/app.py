@@ -120,7 +120,8 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
             atlas_msg = gr.Markdown("", elem_id="atlas-msg")
             atlas = gr.Gallery(label="One head guided per cell, a row per layer (click one)", columns=5, elem_id="atlas", format="png",
                                allow_preview=False)
-            cells = gr.State([])
+            cells = gr.State([])  # per cell: its (layer, head) or None
+            pictures = gr.State([])  # per cell: its image, kept here (the page's click names a cell, not a file)
             with gr.Row():
                 cell_img = gr.Image(label="Selected head", type="pil", elem_id="cell", format="png")
                 with gr.Column():
@@ -168,6 +169,8 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
                                      elem_id="publish-token")
             plan_btn = gr.Button("Prepare (dry run: card and reference)", elem_id="publish-plan")
             p_ref = gr.Textbox(label="It will load as", interactive=False, elem_id="publish-ref")
+            p_gallery = gr.Gallery(label="Preview pair (the card's gallery)", columns=2, elem_id="publish-previews-shown",
+                                   format="png")
             p_card = gr.Markdown("", elem_id="publish-card")
             p_confirm = gr.Checkbox(value=False, label="I confirm: publish this preset to the Hub", elem_id="publish-confirm")
             publish_btn = gr.Button("Publish", variant="stop", elem_id="publish-go")
@@ -230,7 +233,7 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
             shown, heads, unguided, layer = [], [], None, None
             every = studio.heads()
             width = 1 + max(sum(1 for l, _ in every if l == k) for k, _ in every)
-            yield {atlas: gr.update(value=[], columns=width), cells: []}
+            yield {atlas: gr.update(value=[], columns=width), cells: [], pictures: []}
             for i, (head, picture) in enumerate(studio.atlas(text, seed=int(s or 0), scale=float(w), strength=float(u),
                                                              steps=int(n or 1), size=px or None, layers=layers)):
                 picture = picture[0] if isinstance(picture, list) else picture
@@ -246,23 +249,23 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
                     heads.append(None)
                 shown.append((picture, f"L{head[0]} h{head[1]}"))
                 heads.append(list(head))
-                yield {atlas: shown, cells: heads, atlas_msg: f"head {i} of {len(every)}"}
+                yield {atlas: shown, cells: heads, pictures: [x for x, _ in shown], atlas_msg: f"head {i} of {len(every)}"}
             done = sum(h is not None for h in heads)
             yield {atlas_msg: f"{done} heads: click a cell to see it and add it to the ad-hoc preset"}
 
         atlas_event = atlas_btn.click(_guarded(atlas_msg, render), [a_prompt, a_scale, a_strength, a_layers, a_seed,
                                                                       a_steps, a_size],
-                                      [atlas, cells, atlas_msg], concurrency_id="pipe")
+                                      [atlas, cells, pictures, atlas_msg], concurrency_id="pipe")
         atlas_stop.click(lambda: "cancelled", None, [atlas_msg], cancels=[atlas_event])
 
-        def pick(heads, evt: gr.SelectData):
-            head = heads[evt.index] if 0 <= evt.index < len(heads) else None
-            value = evt.value or {}
-            image = value.get("image", {}).get("path") if isinstance(value, dict) else None
-            label = "unguided" if head is None else f"{head[0]}:{head[1]}"
-            return image, label
+        def pick(heads, images, evt: gr.SelectData):
+            index = evt.index if isinstance(evt.index, int) and 0 <= evt.index < len(heads) else None
+            if index is None:
+                return None, ""
+            head = heads[index]
+            return images[index], "unguided" if head is None else f"{head[0]}:{head[1]}"
 
-        atlas.select(pick, [cells], [cell_img, cell_label])
+        atlas.select(pick, [cells, pictures], [cell_img, cell_label])
 
         def add(label, current):
             if not label or label == "unguided":
@@ -349,14 +352,14 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
                 pictures = studio.previews(file, text, seed=0, steps=int(n or 1), size=px or None)
             result = studio.publish(file, repo, version=version, name=name, previews=pictures, prompt=text,
                                     token=token, dry_run=True)
-            yield {p_ref: result.reference, p_card: result.card, planned: [file, repo, version, name, [str(p) for p in pictures], text],
+            yield {p_ref: result.reference, p_card: result.card, p_gallery: [(str(p), p.name) for p in pictures], planned: [file, repo, version, name, [str(p) for p in pictures], text],
                    publish_msg: f"ready: {result.name} {result.version} to {result.repo_id} (tag {result.tag}), "
                                 f"{len(result.files)} files; tick the confirmation, then Publish",
                    p_confirm: False}
 
         plan_btn.click(_guarded(publish_msg, plan), [p_file, p_repo, p_version, p_name, p_prompt, p_previews, p_token,
                                                        steps, size],
-                       [p_ref, p_card, planned, publish_msg, p_confirm], concurrency_id="pipe")
+                       [p_ref, p_card, p_gallery, planned, publish_msg, p_confirm], concurrency_id="pipe")
 
         def publish(confirmed, plan_args, file, repo, version, name, token):
             from pathlib import Path
