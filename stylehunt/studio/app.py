@@ -171,7 +171,8 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
             p_ref = gr.Textbox(label="It will load as", interactive=False, elem_id="publish-ref")
             p_gallery = gr.Gallery(label="Preview pair (the card's gallery)", columns=2, elem_id="publish-previews-shown",
                                    format="png")
-            p_card = gr.Markdown("", elem_id="publish-card")
+            p_card = gr.Code("", language="markdown", label="README.md: the model card, as it will be uploaded",
+                             interactive=False, elem_id="publish-card")
             p_confirm = gr.Checkbox(value=False, label="I confirm: publish this preset to the Hub", elem_id="publish-confirm")
             publish_btn = gr.Button("Publish", variant="stop", elem_id="publish-go")
             publish_msg = gr.Markdown("", elem_id="publish-msg")
