@@ -62,7 +62,7 @@ def server(tmp_path_factory, tiny_sd3_path):
         mp.delenv("HF_TOKEN", raising=False)
         from stylehunt.studio import launch
 
-        page, url = launch(out=base / "out", runs=base / "runs", port=_free_port(), block=False)
+        page, url = launch(out=base / "out", runs=base / "runs", port=_free_port(), model="tiny-sd3", block=False)
         try:
             yield {"url": url, "out": base / "out", "runs": base / "runs", "env": env, "hub": hub, "page": page}
         finally:
@@ -134,12 +134,22 @@ def _pixels(page, selector: str):
         return np.asarray(Image.open(io.BytesIO(r.read())).convert("RGB"), dtype=np.int16)
 
 
-def _loaded(page, studio_env) -> None:
+def _loaded(page, studio_env, again: bool = False) -> None:
     _tab(page, "Model")
-    if "loaded StableDiffusion3Pipeline" not in page.locator("#model-msg").inner_text():
+    text = page.locator("#model-msg").inner_text()
+    assert "loaded StableDiffusion3Pipeline (tiny-sd3)" in text  # launch(model=...) loaded it before serving
+    if again:
+        import time
+
+        studio = studio_env["page"].studio
+        before = studio.pipe
         _fill(page, "model", "tiny-sd3")
         page.locator("#load").click()
-        _wait_text(page, "model-msg", "loaded StableDiffusion3Pipeline")
+        deadline = time.monotonic() + WAIT / 1000
+        while studio.pipe is before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert studio.pipe is not before  # a fresh pipeline from the button
+        _wait_text(page, "model-msg", "loaded StableDiffusion3Pipeline (tiny-sd3) on cpu in float32")
 
 
 def _write_preset(server, name: str, heads) -> str:
@@ -155,7 +165,7 @@ def _write_preset(server, name: str, heads) -> str:
 
 def test_mix_two_presets_differs_from_baseline_and_each_other(browser_page, studio_env):
     page = browser_page
-    _loaded(page, studio_env)
+    _loaded(page, studio_env, again=True)  # the Load button, as a user changing models presses it
     _shot(page, "model")
     mine = _write_preset(studio_env, "mine", [(1, 2), (0, 3)])
     _tab(page, "Mix")

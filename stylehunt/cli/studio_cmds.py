@@ -20,8 +20,8 @@ from .terminal import printable
               "only here and in --runs.")
 @click.option("--runs", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
               help="Folder of search run folders (the same folders `stylehunt search --resume` takes).")
-@click.option("--model", default=None, help="Load this model when the page opens (a Hub id, a folder in --out, or "
-              "tiny-sd3 ...).")
+@click.option("--model", default=None, help="Load this model before serving (a Hub id, a folder in --out, or "
+              "tiny-sd3 ...); the page's Model tab loads others.")
 @click.option("--dtype", type=DTYPE_CHOICE, default=None, help=DTYPE_HELP)
 @click.option("--device", default=None, callback=device_option, help=DEVICE_HELP)
 def studio(host: str, port: int, out: Path, runs: Path, model: str | None, dtype: str | None, device: str | None) -> None:

@@ -33,7 +33,7 @@ def launch(*, out: str | os.PathLike[str], runs: str | os.PathLike[str], host: s
 
     ``out`` and ``runs`` are the only folders the page can make it read or write (created if
     missing); Gradio's upload and image cache lives in ``out/.studio-cache``. ``model`` is loaded
-    when the page opens. ``block=False`` returns ``(page, url)`` with the server running in a
+    before the server starts. ``block=False`` returns ``(page, url)`` with the server running in a
     thread (``page.close()`` stops it); otherwise serves until Ctrl-C.
     """
     check_available()
@@ -49,6 +49,8 @@ def launch(*, out: str | os.PathLike[str], runs: str | os.PathLike[str], host: s
     from .work import Studio
 
     studio = Studio(folders, device=device, dtype=dtype)
+    if model:  # once, before serving: a model that cannot load is the command's error, not every page's
+        studio.load(model)
     page = build(studio, model=model)
     _, url, _ = page.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
                             allowed_paths=[str(folders.out), str(folders.runs)], share=False, ssr_mode=False,

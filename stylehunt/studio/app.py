@@ -54,7 +54,7 @@ def _guarded(out: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
-    """The page for ``studio``; ``model`` is pre-filled (and loaded when the page opens, if given)."""
+    """The page for ``studio``; ``model`` pre-fills the Model tab (``launch`` loads it before serving)."""
     from ..registry import list_presets
 
     registry = list_presets()
@@ -71,7 +71,7 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
                 dtype_box = gr.Dropdown(["", "float32", "float16", "bfloat16"], value=studio.dtype or "",
                                         label="dtype (empty: the CLI's choice)")
             load_btn = gr.Button("Load", elem_id="load", variant="primary")
-            model_msg = gr.Markdown("no model yet: load one", elem_id="model-msg")
+            model_msg = gr.Markdown(studio.loaded or "no model yet: load one", elem_id="model-msg")
 
         with gr.Tab("Mix", elem_id="tab-mix"):
             prompt = gr.Textbox(value="a lighthouse at dusk", label="Prompt", elem_id="mix-prompt")
@@ -185,8 +185,6 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
 
         load_event = load_btn.click(_guarded(model_msg, load), [model_box, device_box, dtype_box], [model_msg],
                                     concurrency_id="pipe")
-        if model:
-            page.load(_guarded(model_msg, load), [model_box, device_box, dtype_box], [model_msg], concurrency_id="pipe")
 
         # ---- Mix -------------------------------------------------------------------------------
         def hub_list(pattern):

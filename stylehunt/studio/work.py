@@ -30,6 +30,7 @@ class Studio:
         self.dtype = dtype
         self.pipe: Any = None
         self.model: str | None = None
+        self.loaded: str | None = None  # what load() said
         # One pipeline serves every page: an atlas and a mix must not apply guidance to it at once
         self.lock = threading.Lock()
 
@@ -59,7 +60,8 @@ class Studio:
         pipe.set_progress_bar_config(disable=True)
         with self.lock:
             self.pipe, self.model = pipe, model.strip()
-        return f"loaded {type(pipe).__name__} ({self.model}) on {device} in {dtype}"
+            self.loaded = f"loaded {type(pipe).__name__} ({self.model}) on {device} in {dtype}"
+        return self.loaded
 
     def need_pipe(self) -> Any:
         if self.pipe is None:
