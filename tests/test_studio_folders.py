@@ -110,3 +110,12 @@ def test_the_studio_listens_on_this_machine_only_by_default():
 
     assert {p.name: p.default for p in studio.params}["host"] == "127.0.0.1"
     assert inspect.signature(launch).parameters["host"].default == "127.0.0.1"
+
+
+def test_studio_refuses_a_file_as_a_folder_before_starting(tmp_path, capsys):
+    from stylehunt.cli import main
+
+    (tmp_path / "out").write_text("a file")
+    assert main(["studio", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "is a file" in err and not (tmp_path / "runs").exists()
