@@ -1,8 +1,8 @@
 """The studio's page: a Gradio ``Blocks`` app with the Model, Mix, Atlas, Search and Publish tabs.
 
 Only layout and wiring live here; what a button does is in :mod:`.work` and :mod:`.searches`. Every
-handler is a generator guarded by :func:`_guarded`, so an error becomes a message on its tab
-(the error's text and hint), never a traceback, and a Cancel button stops it between two images.
+button's handler is a generator guarded by :func:`_guarded`, so an error becomes a message on its
+tab (the error's text and hint), never a traceback, and a Cancel button stops it between two images.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
             yield {model_msg: f"loading {name} ..."}
             yield {model_msg: studio.load(name, device or None, dtype or None)}
 
-        load_event = load_btn.click(_guarded(model_msg, load), [model_box, device_box, dtype_box], [model_msg],
+        load_btn.click(_guarded(model_msg, load), [model_box, device_box, dtype_box], [model_msg],
                                     concurrency_id="pipe")
 
         # ---- Mix -------------------------------------------------------------------------------
@@ -377,7 +377,6 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
 
         publish_btn.click(_guarded(publish_msg, publish), [p_confirm, planned, p_file, p_repo, p_version, p_name, p_token],
                           [publish_msg, p_confirm, p_ref])
-        del load_event
     page.queue(default_concurrency_limit=1)
     page.studio_jobs = jobs  # stopped when the server stops (launch.py)
     return page
