@@ -223,6 +223,10 @@ def test_atlas_cell_added_to_a_saved_preset(browser_page, studio_env):
     _fill(page, "atlas-size", SIZE)
     page.locator("#atlas-render").click()
     _wait_text(page, "atlas-msg", "8 heads")
+    page.locator("#atlas img").nth(3).hover()  # a cell under the pointer grows to show its image
+    transform = "e => getComputedStyle(e).transform"
+    assert page.locator("#atlas img").nth(3).evaluate(transform) != "none"
+    assert page.locator("#atlas img").nth(5).evaluate(transform) == "none"  # the others stay as they are
     page.locator("#atlas img").nth(3).click()  # a row per layer, the unguided image first: 3 is L0 h2
     from playwright.sync_api import expect
 

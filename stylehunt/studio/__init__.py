@@ -18,6 +18,8 @@ __all__ = ["launch", "check_available", "INSTALL_HINT"]
 INSTALL_HINT = "pip install 'stylehunt[studio]'"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
+#: An atlas cell under the pointer grows to show its head's image (a click also opens it large).
+HOVER_CSS = "#atlas button:hover img { transform: scale(2.5); z-index: 10; position: relative; transition: transform .1s; }"
 
 
 def check_available() -> None:
@@ -54,7 +56,7 @@ def launch(*, out: str | os.PathLike[str], runs: str | os.PathLike[str], host: s
     page = build(studio, model=model)
     _, url, _ = page.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
                             allowed_paths=[str(folders.out), str(folders.runs)], share=False, ssr_mode=False,
-                            show_error=False, footer_links=[])
+                            show_error=False, footer_links=[], css=HOVER_CSS)
     page.studio = studio
     if not block:
         return page, url
