@@ -295,6 +295,9 @@ def test_search_stopped_then_resumed_is_the_clis_run(browser_page, studio_env):
     points, after = read_rounds(run)
     assert [p.round for p in points] == [1, 2] and after >= images
     assert (run / "stylehunt_preset.json").is_file() and (run / "grid.png").is_file()
+    from stylehunt.cli import main
+
+    assert main(["show", str(run)]) == 0  # the CLI reads the run folder as it reads its own
     assert page.locator("#best img").count() >= 2  # a picture per round, then the run's figures
 
 
