@@ -183,6 +183,7 @@ def test_mix_two_presets_differs_from_baseline_and_each_other(browser_page, stud
     row = [_pixels(page, f"#sweep img >> nth={i}") for i in range(4)]
     assert all(abs(a - b).mean() > 0.1 for i, a in enumerate(row) for b in row[i + 1:])  # each u differs
     assert abs(row[-1] - styled).mean() < 1e-6  # the row ends with the styled image itself
+    assert any((studio_env["out"] / ".studio-cache").rglob("*.png"))  # Gradio's cache sits inside --out
 
 
 def test_errors_are_messages_and_paths_stay_inside(browser_page, studio_env, tmp_path):
