@@ -34,6 +34,7 @@ ALLOWED = {
     "api": {"engine", "registry", "errors"},
     "guider": {"engine", "registry", "errors", "files", "scalars"},
     "headhunter": {"engine", "registry", "objectives", "prompts", "files", "errors", "_lazy", "root"},
+    "studio": {"api", "engine", "registry", "headhunter", "models", "tiny", "files", "errors"},
     "cli": None,  # the CLI sits on top of everything
     "__main__": {"cli"},
 }

@@ -36,7 +36,7 @@ EXIT_INTERRUPTED = 130
 
 # The group, then each command module attaches its commands to it (kept apart so they can grow apart).
 from .app import cli  # noqa: E402
-from . import engine_cmds, index_cmds, registry_cmds, search_cmds  # noqa: E402,F401
+from . import engine_cmds, index_cmds, registry_cmds, search_cmds, studio_cmds  # noqa: E402,F401
 
 _DEBUG_HINT = f"set {DEBUG_ENV}=1 for the traceback"
 
