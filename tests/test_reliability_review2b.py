@@ -14,6 +14,7 @@ from contextlib import redirect_stderr
 
 import pytest
 
+import stylehunt
 from stylehunt.cli import main
 from tests.test_bounded_input import tree
 
@@ -275,6 +276,7 @@ def _finished_by_hand(run_dir, model, status="done"):
     run_dir.mkdir()
     for name in RUN_FILES:
         (run_dir / name).write_bytes(b"the run's own " + name.encode())
+    stylehunt.Preset.load("tiny-sd3/warm").save(run_dir)  # a valid preset, read back for its heads
     (run_dir / "command.json").write_text(json.dumps({
         "model": str(model), "model_id": "org/tiny", "objective": "warmth", "num_prompts": 2, "num_heldout": 0,
         "steps": 2, "resolution": 64, "rounds": 1, "per_round": 1, "name": "run"}))
@@ -289,7 +291,9 @@ def test_resuming_a_finished_run_loads_nothing_and_rewrites_nothing(tiny_sd3_pat
     before = tree(tmp_path)
     code, err = run(["search", "--resume", "run"], monkeypatch)
     assert code == 0 and "run folder run holds a finished search; nothing to resume" in err, err
-    assert "use it: stylehunt generate" in " ".join(capsys.readouterr().out.split())
+    out = " ".join(capsys.readouterr().out.split())
+    heads = " ".join(f"{l}:{h}" for l, h in stylehunt.Preset.load("tiny-sd3/warm").heads)
+    assert f"heads: {heads}" in out and "use it: stylehunt generate" in out
     assert tree(tmp_path) == before
 
 

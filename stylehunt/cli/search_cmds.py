@@ -206,10 +206,16 @@ def _finished(run_dir: Path, fmt: str, model: str, prompt: str) -> bool:
         return False  # an output is missing (or a link): the resume replays the run and writes the outputs again
     if not _is_main():
         return True
+    from ..registry.preset import Preset
+
+    # the same keys a finished search prints first, read back from the preset it wrote (a script reading
+    # "heads" from the output of a re-run --resume gets them rather than a KeyError)
+    heads = [list(a) for a in Preset.from_file(run_dir).heads]
     click.echo(f"run folder {printable(str(run_dir))} holds a finished search; nothing to resume", err=True)
     if fmt == "json":
-        click.echo(json.dumps({"run_dir": str(run_dir), "finished": True}, indent=2))
+        click.echo(json.dumps({"run_dir": str(run_dir), "heads": heads, "finished": True}, indent=2))
     else:
+        click.echo(f"heads: {' '.join(f'{l}:{h}' for l, h in heads)}")
         click.echo(f"run folder: {printable(str(run_dir))}")
         click.echo(f"use it:     {printable(generate_command(model, run_dir, prompt))}")
     return True
