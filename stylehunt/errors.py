@@ -1,8 +1,8 @@
 """Every exception stylehunt raises on purpose.
 
-All derive from :class:`StylehuntError` *and* from the stdlib class that fits (``ValueError`` for
+All derive from `StylehuntError` *and* from the stdlib class that fits (``ValueError`` for
 bad values, ``TypeError`` for unsupported objects, ...), so callers can catch either. The CLI turns
-any :class:`StylehuntError` into one readable line (plus ``hint`` when set) and exit code 1.
+any `StylehuntError` into one readable line (plus ``hint`` when set) and exit code 1.
 """
 
 from __future__ import annotations

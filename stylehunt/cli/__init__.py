@@ -1,11 +1,11 @@
 """The ``stylehunt`` command line: thin click commands over the library.
 
-One error boundary (:func:`main`) turns every failure into a short message on stderr, never a
+One error boundary (`main`) turns every failure into a short message on stderr, never a
 traceback (set ``STYLEHUNT_DEBUG=1`` for one):
 
 * a usage error (a bad flag value, a missing option): click's usage line and the error naming the
   flag; exit 2;
-* a :class:`~stylehunt.errors.StylehuntError`: one ``Error:`` line and one ``Hint:`` line; exit 1;
+* a `stylehunt.errors.StylehuntError`: one ``Error:`` line and one ``Hint:`` line; exit 1;
 * the user's environment (``OSError``: permissions, a full or read-only disk, a file where a folder
   should be; the network; memory): one line naming the path or the cause, and a fix; exit 1;
 * anything else is a bug in stylehunt: one line saying so, and how to report it; exit 1;
@@ -13,7 +13,7 @@ traceback (set ``STYLEHUNT_DEBUG=1`` for one):
   a closed stdout (``stylehunt list | head -1``): nothing more, exit 1.
 
 Text of outside origin (values, file names, preset fields, library messages) goes through
-:func:`~.terminal.printable`, so escape sequences are shown, not obeyed. Results go to stdout,
+`terminal.printable`, so escape sequences are shown, not obeyed. Results go to stdout,
 messages to stderr. Library modules never import this package.
 """
 

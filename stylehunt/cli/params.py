@@ -3,7 +3,7 @@
 A value that is wrong whatever the machine (``--steps 0``, ``--scale nan``, ``--out x.xyz``) is a
 usage error: click prints "Invalid value for '--flag'" and the command exits 2. A value that is
 fine but unusable here (an ``--out`` folder this user cannot write, ``--device cuda`` without a GPU)
-is a :class:`~stylehunt.errors.StylehuntError` naming the flag and exits 1. Either way nothing is
+is a `stylehunt.errors.StylehuntError` naming the flag and exits 1. Either way nothing is
 loaded and nothing is written first.
 """
 
@@ -21,7 +21,7 @@ from ..errors import DeviceError, StorageError
 
 __all__ = ["model_skeleton", "check_sizes_from_config", "check_frames_from_config", "DTYPE_CHOICE", "DTYPE_HELP", "DEVICE_HELP", "FiniteFloat", "image_out", "media_out", "device_option", "seed_option", "writable_folder_problem"]
 
-#: ``--dtype``: click checks the name; left out, :func:`stylehunt.models.choose_device` picks it for the device.
+#: ``--dtype``: click checks the name; left out, `stylehunt.models.choose_device` picks it for the device.
 DTYPE_CHOICE = click.Choice(["float32", "bfloat16", "float16"])
 DTYPE_HELP = "Weights and compute dtype (default: bfloat16 on a GPU that computes in it, float16 on MPS or an older GPU, float32 on the CPU)."
 DEVICE_HELP = "torch device, e.g. cuda:1 or cpu (default: cuda if available, else mps, else cpu)."
@@ -74,7 +74,7 @@ def image_out(ctx: click.Context, param: click.Parameter, value: Path | None) ->
 
 
 def media_out(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
-    """Callback for ``generate --out``: an image path as :func:`image_out` takes, or an ``.mp4`` (a video model).
+    """Callback for ``generate --out``: an image path as `image_out` takes, or an ``.mp4`` (a video model).
 
     Which of the two the model makes is known once it is loaded; ``generate`` checks that then.
     """

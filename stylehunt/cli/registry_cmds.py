@@ -1,9 +1,9 @@
 """``stylehunt list`` (``--hub``: presets anyone published), ``show``, ``pull`` and ``publish``: thin
-commands over :mod:`stylehunt.registry`.
+commands over `stylehunt.registry`.
 
 Results go to stdout (``--format json`` for scripts), messages to stderr; errors reach the one
-error boundary in :func:`stylehunt.cli.main`. Preset files and indexes come from anyone: every
-line of text output goes through :func:`~.terminal.printable` (one line stays one line; escape
+error boundary in `stylehunt.cli.main`. Preset files and indexes come from anyone: every
+line of text output goes through `terminal.printable` (one line stays one line; escape
 sequences are shown, not obeyed), and JSON output escapes every non-ASCII character.
 """
 
@@ -41,7 +41,7 @@ def _echo_json(obj: Any) -> None:
 
 
 def _echo(*lines: str, err: bool = False) -> None:
-    """Print each line through :func:`printable`, a newline inside a value shown as ``\\n``."""
+    """Print each line through `printable`, a newline inside a value shown as ``\\n``."""
     click.echo("\n".join(printable(line, newlines=False) for line in lines), err=err)
 
 

@@ -1,4 +1,4 @@
-"""``stylehunt search`` and ``stylehunt atlas``: thin commands over :mod:`stylehunt.headhunter`.
+"""``stylehunt search`` and ``stylehunt atlas``: thin commands over `stylehunt.headhunter`.
 
 ``search`` checks everything before loading the model, and creates nothing until then: every
 option's range (click types, so the message names the flag), the objective name, the prompt
@@ -6,7 +6,7 @@ source and column, the run folder (writable; new and empty, or holding the run t
 locked by another search), a resume folder's recorded options, k against the head pool and the
 image size against the model's size multiple (both read from the model's config files, no
 weights), the preset's name/version/license, and the scorer's weights. Then it loads the
-pipeline and calls :func:`stylehunt.search`, which locks the folder and writes ``command.json``
+pipeline and calls `stylehunt.search`, which locks the folder and writes ``command.json``
 before its first state. Under ``accelerate launch -m stylehunt search ...`` every process runs
 this same command; the library splits the work.
 

@@ -2,14 +2,14 @@
 
 Modules inside:
 
-* :mod:`.heads`: the head grid and its flat addressing (imports no torch at module level);
-* :mod:`.families`: one adapter module per model family, declaring what the engine must know about
-  it, and the adapter registry (:func:`register_adapter`, entry point group ``stylehunt.adapters``);
-* :mod:`.perturbation`: SoftPAG on selected heads of selected rows, at the attention's SDPA call;
-* :mod:`.guided_forward`: the denoiser forward that appends perturbed rows, and where the guidance is
+* `heads`: the head grid and its flat addressing (imports no torch at module level);
+* `families`: one adapter module per model family, declaring what the engine must know about
+  it, and the adapter registry (`register_adapter`, entry point group ``stylehunt.adapters``);
+* `perturbation`: SoftPAG on selected heads of selected rows, at the attention's SDPA call;
+* `guided_forward`: the denoiser forward that appends perturbed rows, and where the guidance is
   added (the transformer output, or ``scheduler.step``);
-* :mod:`.forward_patch`: instance-level method replacement with an exact way back;
-* :mod:`.lifecycle`: apply / apply_table / perturbed / remove / get_applied / applied.
+* `forward_patch`: instance-level method replacement with an exact way back;
+* `lifecycle`: apply / apply_table / perturbed / remove / get_applied / applied.
 
 The names below are imported on first use, so ``import stylehunt.engine`` and
 ``stylehunt.engine.heads`` stay importable without torch.

@@ -2,13 +2,13 @@
 
 diffusers' processors (all families but SD3) compute attention through ``dispatch_attention_fn``,
 which looks the backend function up in ``_AttentionBackendRegistry._backends`` on every call. While
-any :class:`~.perturbation.HeadPerturber` is installed (:func:`acquire` .. :func:`release`, counted),
+any `perturbation.HeadPerturber` is installed (`acquire` .. `release`, counted),
 each entry of that table is replaced by a wrapper that runs the backend unchanged and then hands its
-output to the mix of the perturbed attention call in progress (:data:`ACTIVE`, set by the perturbed
+output to the mix of the perturbed attention call in progress (`ACTIVE`, set by the perturbed
 module's forward; ``None`` elsewhere, where the wrapper only passes the call through). When the last
 perturber is removed, every entry that still holds our wrapper gets its original function back, so
 the registry is exactly as it was. A backend registered (or replaced) while guidance is installed is
-wrapped at its first perturbed call (:func:`refresh`).
+wrapped at its first perturbed call (`refresh`).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def release() -> None:
 
 def refresh(processor: Any) -> None:
     """Wrap again if the backend ``processor`` will dispatch to was registered (or replaced) after
-    :func:`acquire`: one table lookup per perturbed attention call."""
+    `acquire`: one table lookup per perturbed attention call."""
     found = _registry()
     if not _users or found is None:
         return

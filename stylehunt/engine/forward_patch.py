@@ -4,9 +4,9 @@ The engine hooks a stock model by replacing ``module.forward`` (and ``scheduler.
 ``set_timesteps``) on the *instance*. Other libraries do the same: accelerate's offload hooks
 (``forward`` -> ``_old_forward``) and diffusers' hook registry (a chain of ``HookFunctionReference``
 slots), which diffusers removes and re-installs on its own schedule (``enable_model_cpu_offload``
-re-installs accelerate's hooks at the end of every pipeline call). So a :class:`ForwardPatch` goes
+re-installs accelerate's hooks at the end of every pipeline call). So a `ForwardPatch` goes
 *inside* every hook of theirs it recognises, next to the class's own method: whatever they wrap,
-drop and re-wrap later, they keep calling ours. :meth:`ForwardPatch.restore` finds the patch
+drop and re-wrap later, they keep calling ours. `ForwardPatch.restore` finds the patch
 wherever it now sits in such a chain and splices it out; if it is no longer reachable through the
 known hooks (a foreign wrapper holds it, or replaced it and was deleted), the patch becomes a
 pass-through instead, so removal never fails half way.
@@ -86,15 +86,15 @@ def _slots(module: Any, method: str) -> list[_Slot]:
 
 
 def inner_forward(module: torch.nn.Module | Any, method: str = "forward") -> Callable[..., Any]:
-    """What a :class:`ForwardPatch` installed now on ``module.<method>`` would call: the innermost callable."""
+    """What a `ForwardPatch` installed now on ``module.<method>`` would call: the innermost callable."""
     return _slots(module, method)[-1].value()
 
 
 class ForwardPatch:
     """Put ``wrapper`` in place of ``module.<method>`` (``forward`` by default), inside any offload or
-    diffusers hook already there; :meth:`restore` takes it out again wherever those hooks moved it.
+    diffusers hook already there; `restore` takes it out again wherever those hooks moved it.
 
-    ``wrapper`` calls :attr:`inner` (the same callable :func:`inner_forward` gave before the patch).
+    ``wrapper`` calls `inner` (the same callable `inner_forward` gave before the patch).
     """
 
     def __init__(self, module: torch.nn.Module | Any, wrapper: Callable[..., Any], method: str = "forward"):
@@ -137,7 +137,7 @@ class ForwardPatch:
 
 
 class PatchStack(list):
-    """Patches installed together; :meth:`restore` undoes them newest first (safe to call twice)."""
+    """Patches installed together; `restore` undoes them newest first (safe to call twice)."""
 
     def restore(self) -> None:
         while self:

@@ -1,10 +1,10 @@
 """The guided forward: one batched call computes ``eps_c - eps_pert``; the pipeline gets ``eps + w (eps_c - eps_pert)``.
 
 Every denoiser of the pipeline (one transformer; Wan 2.2's two experts) gets an instance-level
-``forward`` (a :class:`~.forward_patch.ForwardPatch`). On the first call of a denoising step it
+``forward`` (a `forward_patch.ForwardPatch`). On the first call of a denoising step it
 appends one perturbed copy of every conditional row to the batch (one extra row per conditional
 row, whatever the number of presets), runs one batched forward with the attention hooks of
-:mod:`.perturbation` active on the appended rows, and keeps ``delta = eps_c - eps_pert``.
+`perturbation` active on the appended rows, and keeps ``delta = eps_c - eps_pert``.
 
 Where ``w * delta`` goes is the adapter's ``inject``:
 
@@ -18,7 +18,7 @@ Where ``w * delta`` goes is the adapter's ``inject``:
 
 Which forward arguments carry the batch, how the pipeline lays out its conditional rows, and what
 the transformer returns (a tensor, or Z-Image's list of per-sample tensors) is read from the
-pipeline's adapter (:mod:`.families`).
+pipeline's adapter (`families`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ __all__ = ["AppliedGuidance", "GuidedTransformer", "GuidedPipeline"]
 
 @dataclass(frozen=True)
 class AppliedGuidance:
-    """What is applied to a pipeline (returned by :func:`~stylehunt.engine.get_applied`)."""
+    """What is applied to a pipeline (returned by `stylehunt.engine.get_applied`)."""
 
     presets: tuple[Preset, ...]
     strengths: tuple[float, ...]
@@ -57,7 +57,7 @@ class AppliedGuidance:
     stop: float
     table: torch.Tensor = field(repr=False, compare=False)
     #: share work between rows: a perturbed row runs only from its first perturbed layer's block on
-    #: (:mod:`.prefix`), and rows with identical inputs run once; off only to measure what it saves
+    #: (`prefix`), and rows with identical inputs run once; off only to measure what it saves
     share_prefix: bool = True
 
     @property
@@ -66,7 +66,7 @@ class AppliedGuidance:
 
 
 class GuidedPipeline:
-    """Everything stylehunt attached to one pipeline: one :class:`GuidedTransformer` per denoiser,
+    """Everything stylehunt attached to one pipeline: one `GuidedTransformer` per denoiser,
     and the ``scheduler.step`` hook when the family's guidance is injected there."""
 
     def __init__(self, pipe: Any, adapter: Adapter, grid: HeadGrid, config: AppliedGuidance):

@@ -1,15 +1,15 @@
 """The head grid: which attention heads a transformer has, and how stylehunt addresses them.
 
 A head is addressed as ``(layer, head)``, both 0-based, over a *flat* list of attention layers whose
-order each family's adapter declares (:mod:`.families`): for SD3 / SD3.5 the joint
-``transformer_blocks.{i}.attn`` then SD3.5's image-only ``attn2`` (:mod:`.families.sd3`); for FLUX.1
-and Chroma the double-stream then the single-stream blocks (:mod:`.families.flux`,
-:mod:`.families.chroma`); for the SDXL and SD U-Nets every transformer block's ``attn1``, down, mid
-then up blocks (:mod:`.families.unet`), whose heads differ by resolution level.
+order each family's adapter declares (`families`): for SD3 / SD3.5 the joint
+``transformer_blocks.{i}.attn`` then SD3.5's image-only ``attn2`` (`families.sd3`); for FLUX.1
+and Chroma the double-stream then the single-stream blocks (`families.flux`,
+`families.chroma`); for the SDXL and SD U-Nets every transformer block's ``attn1``, down, mid
+then up blocks (`families.unet`), whose heads differ by resolution level.
 
 Only module attributes are read, so the grid of a real-size model built on the ``meta`` device
 costs no memory. This module imports no torch at module level: the registry uses its vocabulary
-(:data:`KINDS`, :data:`SUPPORTED_TRANSFORMERS`, :class:`HeadGrid`, fingerprints) without it.
+(`KINDS`, `SUPPORTED_TRANSFORMERS`, `HeadGrid`, fingerprints) without it.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class HeadGrid:
     layers: tuple[LayerInfo, ...]
     #: the adapter's name (``"chroma"``); empty for a grid built by hand
     family: str = ""
-    #: whether :meth:`fingerprint` records ``family`` (see ``Adapter.fingerprint_family``)
+    #: whether `fingerprint` records ``family`` (see ``Adapter.fingerprint_family``)
     family_in_fingerprint: bool = False
 
     @property
@@ -104,7 +104,7 @@ class HeadGrid:
         return True
 
     def check(self, address: tuple[int, int], where: str = "") -> None:
-        """Raise :class:`HeadOutOfRangeError` unless ``address`` exists in this grid."""
+        """Raise `HeadOutOfRangeError` unless ``address`` exists in this grid."""
         layer, head = address
         prefix = f"{where}: " if where else ""
         if not 0 <= layer < self.num_layers:
@@ -125,7 +125,7 @@ class HeadGrid:
         """Architecture fingerprint: equal fingerprints mean head addresses mean the same thing.
 
         Families added since fingerprints record their family carry ``"family"`` (first); SD3 and
-        FLUX.1 fingerprints do not, and :func:`fingerprint_family` derives theirs from the class.
+        FLUX.1 fingerprints do not, and `fingerprint_family` derives theirs from the class.
         """
         family = {"family": self.family} if self.family and self.family_in_fingerprint else {}
         return {

@@ -1,14 +1,14 @@
 """Attaching guidance to a pipeline and taking it off again: the engine's public entry points.
 
-:func:`apply` / :func:`applied` guide a pipeline with presets, :func:`apply_table` with a raw strength
-table (the search), :func:`perturbed` runs the perturbed model alone; :func:`remove` and
-:func:`get_applied` undo and report. Settings are checked here, before anything is attached, so a
+`apply` / `applied` guide a pipeline with presets, `apply_table` with a raw strength
+table (the search), `perturbed` runs the perturbed model alone; `remove` and
+`get_applied` undo and report. Settings are checked here, before anything is attached, so a
 bad call leaves the pipeline as it was. What is attached is kept in module-level weak maps, not on
 the pipeline: removal deletes the instance attributes (or restores the ones that were there), so the
 modules fall back to their class ``forward`` and nothing of ours remains.
 
 The engine knows nothing of files, the registry or the search. It takes presets duck-typed: a
-:class:`~stylehunt.Preset`, or any object with the attributes in :data:`PRESET_ATTRIBUTES`.
+`stylehunt.Preset`, or any object with the attributes in `PRESET_ATTRIBUTES`.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ _OWNER: "weakref.WeakKeyDictionary[torch.nn.Module, Any]" = weakref.WeakKeyDicti
 
 
 def check_pipeline(pipe: Any) -> HeadGrid:
-    """The head grid of ``pipe``; raises :class:`UnsupportedModelError` unless the engine can guide it."""
+    """The head grid of ``pipe``; raises `UnsupportedModelError` unless the engine can guide it."""
     return _check_pipeline(pipe)[1]
 
 
@@ -97,7 +97,7 @@ def _check_identity(pipe: Any, adapter: Adapter, identity: str) -> None:
 
 
 def _check_backends(transformer: Any, grid: HeadGrid, table: torch.Tensor) -> None:
-    """Every diffusers attention backend is guided (at its dispatch, :mod:`.dispatch`); what is refused
+    """Every diffusers attention backend is guided (at its dispatch, `dispatch`); what is refused
     here is parallelism, which splits one attention call over processes (context or tensor parallel)."""
     modules = attention_modules(transformer)
     active = active_layers(table)
@@ -127,9 +127,9 @@ def check_settings(
     start: float = 0.0,
     stop: float = 1.0,
 ) -> tuple[tuple[Preset, ...], tuple[float, ...], float, float, float]:
-    """``(presets, strengths, scale, start, stop)`` as :func:`apply` resolves them, without a pipeline.
+    """``(presets, strengths, scale, start, stop)`` as `apply` resolves them, without a pipeline.
 
-    Raises what :func:`apply` raises for these arguments (an empty or duplicated preset list, a
+    Raises what `apply` raises for these arguments (an empty or duplicated preset list, a
     strength outside [0, 1], presets with different default scales and no ``scale``, a bad
     ``identity`` or interval); used by frontends that check their settings before any model is
     at hand (the modular guider).
@@ -143,9 +143,9 @@ def check_settings(
 def check_presets(model: Any, presets: Preset | Sequence[Preset]) -> HeadGrid:
     """The head grid of ``model`` (a pipeline or a transformer), once every preset is checked against it.
 
-    Raises what :func:`apply` raises for the presets: a preset made for another family or
-    architecture (:class:`~stylehunt.errors.ArchitectureMismatchError`, naming both), or a head out
-    of range; used by frontends that perturb heads without :func:`apply` (the modular guider).
+    Raises what `apply` raises for the presets: a preset made for another family or
+    architecture (`stylehunt.errors.ArchitectureMismatchError`, naming both), or a head out
+    of range; used by frontends that perturb heads without `apply` (the modular guider).
     """
     presets = _as_presets(presets)
     grid = head_grid(model)
@@ -330,8 +330,8 @@ def apply(
 
     Args:
         pipe: a stock diffusers pipeline of a supported family (see ``SUPPORTED_PIPELINES``).
-        presets: one :class:`~stylehunt.Preset` or a list of them (any object with the attributes in
-            :data:`PRESET_ATTRIBUTES` will do). All are perturbed in one extra forward row.
+        presets: one `stylehunt.Preset` or a list of them (any object with the attributes in
+            `PRESET_ATTRIBUTES` will do). All are perturbed in one extra forward row.
         scale: guidance scale ``w >= 0``; default: the presets' (common) default scale.
         strengths: SoftPAG ``u`` overriding each preset's own: a float for all or one per preset.
         identity: ``"joint"`` (every token attends to itself; the paper's choice) or ``"image"``
@@ -339,7 +339,7 @@ def apply(
             the family allows it (not Chroma: its text padding mask reaches the attention).
         start, stop: guide only while ``start <= i / len(scheduler.timesteps) < stop`` for step index i.
 
-    Raises :class:`~stylehunt.errors.StylehuntError` subclasses; on error the pipeline is unchanged.
+    Raises `stylehunt.errors.StylehuntError` subclasses; on error the pipeline is unchanged.
     """
     presets, u, w, start, stop = check_settings(
         presets, scale=scale, strengths=strengths, identity=identity, start=start, stop=stop

@@ -1,9 +1,9 @@
 """Attention-level perturbation: SoftPAG on selected heads of selected rows, at the attention call.
 
 Each attention module that has a selected head gets an instance-level ``forward`` (a
-:class:`~.forward_patch.ForwardPatch`). While a perturbed forward runs, that forward enters a
-:class:`torch.overrides.TorchFunctionMode` and marks itself as the attention call in progress for
-diffusers' dispatch (:mod:`.dispatch`), so the module's own attention runs unchanged, through torch's
+`forward_patch.ForwardPatch`). While a perturbed forward runs, that forward enters a
+`torch.overrides.TorchFunctionMode` and marks itself as the attention call in progress for
+diffusers' dispatch (`dispatch`), so the module's own attention runs unchanged, through torch's
 ``scaled_dot_product_attention`` or any diffusers attention backend, and its output (exactly once
 per call) is rewritten for the perturbed rows and heads:
 ``O' = (1-u) O + u V`` (joint identity; ``I V = V``, so the N x N map is never formed) or
@@ -12,7 +12,7 @@ keys, text rows untouched). Everything the processor does before SDPA (qk-norm, 
 because it is the processor's own code that runs.
 
 Strengths come as a table ``(num_layers, max_heads)`` (or one such table per row); presets are
-combined into one by :func:`strength_table`.
+combined into one by `strength_table`.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class _SDPAMix(TorchFunctionMode):
         return out
 
     def at_dispatch(self, backend, args, kwargs):
-        """Run a diffusers attention backend, then mix its output (called by :mod:`.dispatch`'s wrapper).
+        """Run a diffusers attention backend, then mix its output (called by `dispatch`'s wrapper).
 
         Backends take and return ``(batch, tokens, heads, head_dim)``; the mix works on
         ``(batch, heads, tokens, head_dim)`` views of the same tensors. A ``_native_*`` backend calls

@@ -10,7 +10,7 @@ output. From its join block on, a row is computed like any other.
 Blocks are taken in execution order: the adapter's layer groups name their block lists in the order
 the transformer runs them (SD3.5's ``attn2`` layers live in the same blocks as ``attn``, so they join
 at their block, not after all ``attn`` layers). What a block takes per row is declared per layer group
-(:attr:`~.families.spec.LayerGroup.block_rows`); everything else a block gets (rotary embeddings,
+(`families.spec.LayerGroup.block_rows`); everything else a block gets (rotary embeddings,
 attention kwargs) is the same for every row. Rows of a per-row strength table (the search's
 candidate head sets) join at their own blocks; a row with no perturbed head never joins, and its
 ``eps_pert`` is its conditional row's output, exactly as it would be computed.

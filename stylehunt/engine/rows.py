@@ -69,7 +69,7 @@ def select_items(value: list[Any], index: list[int], batch: int, name: str) -> l
 
 def _dict_tensors(call: dict[str, Any], adapter: Adapter) -> list[tuple[str, str, Any]]:
     """``(argument, key, value)`` of every entry of the dict arguments that carry the batch
-    (:attr:`~.families.spec.Adapter.batched_dicts`, SDXL's ``added_cond_kwargs``)."""
+    (`families.spec.Adapter.batched_dicts`, SDXL's ``added_cond_kwargs``)."""
     return [(name, key, value) for name in adapter.batched_dicts for key, value in (call.get(name) or {}).items()]
 
 
@@ -93,5 +93,5 @@ def select_dict_rows(call: dict[str, Any], adapter: Adapter, index: list[int], b
 
 
 def _dict_columns(call: dict[str, Any], adapter: Adapter, batch: int) -> list[torch.Tensor]:
-    """The tensors of the batched dict arguments that hold one row per batch row, for :func:`unique_rows`."""
+    """The tensors of the batched dict arguments that hold one row per batch row, for `unique_rows`."""
     return [v for _, _, v in _dict_tensors(call, adapter) if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == batch]

@@ -8,13 +8,13 @@ A modular denoise step drives its ``guider`` component once per step::
         guider.prepare_models(transformer); b.noise_pred = transformer(**b); guider.cleanup_models(transformer)
     pred = guider(batches).pred
 
-This guider makes the base guider's batches (diffusers' :class:`ClassifierFreeGuidance` unless
+This guider makes the base guider's batches (diffusers' `ClassifierFreeGuidance` unless
 ``base=`` names another) and appends one *style* batch: the conditional inputs, run with the
-presets' heads perturbed (:func:`stylehunt.engine.perturbed`, the perturbation ``apply`` uses). The
+presets' heads perturbed (`stylehunt.engine.perturbed`, the perturbation ``apply`` uses). The
 style batch is recognised by its position (the last one), not by parity, so it is perturbed with
 CFG off too, and it always takes the conditional inputs (diffusers' PAG/SLG take the negative
 prompt's when CFG is off, and perturb nothing). The prediction is the base's plus
-``scale * (pred_cond - pred_style)``, as in :func:`stylehunt.apply`.
+``scale * (pred_cond - pred_style)``, as in `stylehunt.apply`.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ _GUIDER_LOGGER = "diffusers.guiders.guider_utils"
 
 class _OwnConstruction(logging.Filter):
     """Drops diffusers' experimental notice logged by this thread while stylehunt builds its own guider; a
-    guider the user builds (another thread, or outside :meth:`StyleHeadGuidance.__init__`) still logs it."""
+    guider the user builds (another thread, or outside `StyleHeadGuidance.__init__`) still logs it."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -78,10 +78,10 @@ class StyleHeadGuidance(BaseGuidance):
     """Style presets (head-level SoftPAG) as a guider for diffusers' modular pipelines.
 
     Args:
-        presets: one preset or a list: :class:`~stylehunt.Preset` objects, references
+        presets: one preset or a list: `stylehunt.Preset` objects, references
             (``"sd3-medium/golden-hour@1"``, ``"hf-hub:owner/repo"``, a file path), or the inline
             dicts ``guider_config.json`` stores. All are perturbed in one style batch.
-        strengths, scale, identity, start, stop: as in :func:`stylehunt.apply`. ``scale`` is the
+        strengths, scale, identity, start, stop: as in `stylehunt.apply`. ``scale`` is the
             style term's ``w`` (``None``: the presets' own); ``start``/``stop`` bound the style term
             only, as fractions of the steps the denoise loop runs (``start <= i / N < stop``).
         guidance_scale: CFG scale, exactly as diffusers' ``ClassifierFreeGuidance``'s in the same

@@ -1,8 +1,8 @@
 """Greedy attention-head search (HeadHunter, arXiv 2506.10978), resumable and distributable.
 
-:func:`search` finds a preset: a small set of ``(layer, head)`` addresses whose SoftPAG perturbation,
+`search` finds a preset: a small set of ``(layer, head)`` addresses whose SoftPAG perturbation,
 used as guidance, raises an objective on generated images. Two strategies
-(:mod:`stylehunt.headhunter.strategies`):
+(`stylehunt.headhunter.strategies`):
 
 * ``"exhaustive"`` is the paper's procedure exactly. Each of ``rounds`` rounds scores every head
   still in the pool *with the already chosen set included* (``S + {c}``), averaged over the M
@@ -17,34 +17,34 @@ used as guidance, raises an objective on generated images. Two strategies
 
 Mechanics (``docs/search.md`` has the reasoning), one module each:
 
-* **One unit of work** is one pipeline call of ``batch_size`` images (:mod:`.runner`). Each image
+* **One unit of work** is one pipeline call of ``batch_size`` images (`runner`). Each image
   is a *job*, a (head set, prompt-seed pair) couple; its row of the per-row strength table
-  (:func:`stylehunt.apply_table`) perturbs its own head set, so one call evaluates several
-  candidates side by side (:mod:`.sampler`). Jobs are laid out pair-major (the candidates of one
+  (`stylehunt.apply_table`) perturbs its own head set, so one call evaluates several
+  candidates side by side (`sampler`). Jobs are laid out pair-major (the candidates of one
   prompt-seed pair share their first step's conditional row) and cut into units by the settings
   alone, so a unit holds the same images whether it runs in a single process, on any rank of a
   distributed run, or after a resume. Each image has its own ``torch.Generator``
   seeded by its pair, and prompt embeddings are computed once per prompt, so a row never depends
   on its neighbours.
 * **Determinism.** Candidates are sorted by address; rankings sort by ``(-score, address)``.
-* **The run folder** (:mod:`.runfolder`). A new run takes only a new or empty folder (one holding
+* **The run folder** (`runfolder`). A new run takes only a new or empty folder (one holding
   other files may be the user's, and is refused); the main process locks it (``flock`` on
   ``.lock``) for the life of the search, so a second search on it is refused, naming the pid.
   Nothing is created before every input is checked; every file is written atomically, replacing
   (never following) a symlink at its name.
-* **Resume** (:mod:`.store`). With ``out=``, ``state.json`` in the run folder holds a hash of the
+* **Resume** (`store`). With ``out=``, ``state.json`` in the run folder holds a hash of the
   configuration (model and architecture fingerprint, settings, objective, prompts, seeds, pool)
   and every unit's scores; it is rewritten atomically (temporary file + ``os.replace``) after
   every unit. A resumed run replays the same deterministic algorithm, taking recorded units from
   the state and computing the rest, so it ends with exactly the heads (and scores) of an
   uninterrupted run.
-* **Distributed** (:mod:`.distribution`). Under ``accelerate launch`` (or ``torchrun``) the
+* **Distributed** (`distribution`). Under ``accelerate launch`` (or ``torchrun``) the
   pending units of each phase are dealt out ``num_processes`` at a time with
   ``PartialState.split_between_processes`` and the scores gathered with
   ``accelerate.utils.gather_object``; every process then holds all scores and makes the same
-  choices. Only the main process writes files (:mod:`.outputs`).
+  choices. Only the main process writes files (`outputs`).
 
-Settings and their defaults are in :mod:`.settings`; the figures in :mod:`.report`.
+Settings and their defaults are in `settings`; the figures in `report`.
 
 Example (tiny random-weight model, weight-free objective)::
 
@@ -225,8 +225,8 @@ def search(
     Args:
         pipe: a diffusers pipeline of a supported family (``stylehunt.engine.adapters()``), on its
             device; nothing applied.
-        objective: an :class:`~stylehunt.objectives.Objective`, a name/spec for
-            :func:`~stylehunt.objectives.build_objective` (``"pickscore"``, ``"brightness"``, ...)
+        objective: an `stylehunt.objectives.Objective`, a name/spec for
+            `stylehunt.objectives.build_objective` (``"pickscore"``, ``"brightness"``, ...)
             or a callable ``(images, prompts) -> scores`` (higher is better).
         prompts: the M search (content) prompts: a list of strings or a ``PromptSet``.
         heldout: prompts never used to choose heads, for the held-out score (list or
@@ -235,7 +235,7 @@ def search(
         seeds, heldout_seeds: one generation seed per prompt; default ``base_seed + i`` for the
             search pairs and ``base_seed + HELDOUT_SEED_OFFSET + i`` (1000 + i) for the held-out pairs.
         strategy, rounds, per_round, scale, strength, steps, height, width, frames, cfg_scale, identity,
-        batch_size, screen_steps, screen_prompts, rerank, keep, share_prefix: see :class:`SearchSettings`. On a
+        batch_size, screen_steps, screen_prompts, rerank, keep, share_prefix: see `SearchSettings`. On a
         video pipeline (Wan) every sample is a video of ``frames`` frames, scored frame by frame.
         pool: the candidate heads (default: every head of the model); ``layers`` restricts the
             pool to some layers (``"0-5,12"`` or a list).
@@ -255,10 +255,10 @@ def search(
             run folder before the search state (the CLI records its options there for
             ``stylehunt search --resume``); ignored on resume.
 
-    Returns a :class:`SearchResult` (``result.preset``, ``result.rounds``, held-out scores, images).
-    Raises :class:`~stylehunt.errors.SearchConfigError` (bad input, found before any image is
-    generated), :class:`~stylehunt.errors.ResumeMismatchError`, :class:`~stylehunt.errors.ObjectiveError`,
-    :class:`~stylehunt.errors.ScorerUnavailableError`.
+    Returns a `SearchResult` (``result.preset``, ``result.rounds``, held-out scores, images).
+    Raises `stylehunt.errors.SearchConfigError` (bad input, found before any image is
+    generated), `stylehunt.errors.ResumeMismatchError`, `stylehunt.errors.ObjectiveError`,
+    `stylehunt.errors.ScorerUnavailableError`.
     """
     from .. import __version__
     from ..engine import check_pipeline, get_applied
@@ -390,7 +390,7 @@ def search(
 
 
 class _Run(NamedTuple):
-    """What the search proper found; :func:`search` makes the preset and the result of it."""
+    """What the search proper found; `search` makes the preset and the result of it."""
 
     rounds: list[RoundResult]
     baseline: float

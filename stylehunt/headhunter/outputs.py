@@ -1,10 +1,10 @@
 """What a finished search leaves: the preset with its provenance, and the run folder's result files.
 
-:func:`build_preset` turns the rounds into a :class:`~stylehunt.registry.preset.Preset` whose
+`build_preset` turns the rounds into a `stylehunt.registry.preset.Preset` whose
 ``provenance`` records how it was found (objective, prompts and seeds, every setting, every
-round's candidate scores, held-out scores, forward rows). :func:`write_outputs` writes
+round's candidate scores, held-out scores, forward rows). `write_outputs` writes
 ``scores.json``, ``curve.png``, ``grid.png`` and ``stylehunt_preset.json`` into the run folder.
-:func:`check_preset_fields` refuses, before any work, what would
+`check_preset_fields` refuses, before any work, what would
 make that last step fail. Imports no torch.
 """
 
@@ -174,7 +174,7 @@ def check_preset_size(search: list[str], heldout: list[str], infos: list[Any], s
     """Refuse, before anything is generated, prompts too long for the preset file the search would write.
 
     The preset's provenance records every prompt (the held-out ones too), and a preset file is at
-    most :data:`~stylehunt.registry.fileformat.MAX_FILE_BYTES`, the limit every reader applies.
+    most `stylehunt.registry.fileformat.MAX_FILE_BYTES`, the limit every reader applies.
     """
     from ..registry.fileformat import MAX_FILE_BYTES
 

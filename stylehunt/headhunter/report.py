@@ -1,15 +1,15 @@
 """Pictures of a search: the objective curve, the per-round image grid, and the head atlas.
 
-* :func:`render_curve`: objective vs number of selected heads (the paper's Fig. 4/6), on the
+* `render_curve`: objective vs number of selected heads (the paper's Fig. 4/6), on the
   search pairs and on the held-out pairs, with the unguided baseline at 0 heads.
-* :func:`render_grid`: one row per prompt-seed pair; columns "no guidance", "round 1", ...; the
+* `render_grid`: one row per prompt-seed pair; columns "no guidance", "round 1", ...; the
   last column is the preset.
-* :func:`render_atlas`: single-head guidance for every head of some layers (the paper's Fig. 1):
+* `render_atlas`: single-head guidance for every head of some layers (the paper's Fig. 1):
   one row per layer, one column per head, plus the unguided image in the first column.
 
 A cell of the grid or the atlas may hold a video (a list of frames, from a video pipeline such as
-Wan): it shows a 2 x 2 mosaic of evenly spaced frames (:func:`frame_mosaic`), first frame top left.
-:func:`contact_sheet` lays out whole videos frame by frame (``stylehunt generate`` writes one next
+Wan): it shows a 2 x 2 mosaic of evenly spaced frames (`frame_mosaic`), first frame top left.
+`contact_sheet` lays out whole videos frame by frame (``stylehunt generate`` writes one next
 to each mp4).
 
 All return a ``PIL.Image``; PIL, matplotlib (for the curve; without it a plainer curve is drawn
@@ -130,7 +130,7 @@ def tile(
 ) -> "Image.Image":
     """Lay out ``cells[row][col]`` as thumbnails with optional labels (``None`` leaves a blank cell).
 
-    A cell holding a video (a list of frames) shows its :func:`frame_mosaic`.
+    A cell holding a video (a list of frames) shows its `frame_mosaic`.
     """
     from PIL import Image, ImageDraw
 
@@ -204,7 +204,7 @@ def render_curve(result: "SearchResult", objective_name: str = "objective") -> "
 
 
 def _plain_curve(result: "SearchResult", objective_name: str) -> "Image.Image":
-    """:func:`render_curve` in PIL: the same lines, points, axes ranges and labels, no styling."""
+    """`render_curve` in PIL: the same lines, points, axes ranges and labels, no styling."""
     from PIL import Image, ImageDraw
 
     x = [0] + [len(r.heads) for r in result.rounds]
@@ -318,7 +318,7 @@ def render_atlas(
 
 
 def _check_atlas_size(thumb: int, rows: int, cols: int) -> None:
-    """Refuse, before any image is made, an atlas over :data:`MAX_ATLAS_PIXELS` (its canvas is one image)."""
+    """Refuse, before any image is made, an atlas over `MAX_ATLAS_PIXELS` (its canvas is one image)."""
     width, height = cols * (thumb + _PAD) + _PAD + 32, rows * (thumb + _PAD) + _PAD + 14
     if width * height > MAX_ATLAS_PIXELS:
         fits = max(1, math.isqrt(MAX_ATLAS_PIXELS // (rows * cols)) - _PAD - 2)

@@ -5,16 +5,16 @@ PIL frames, ``settings.frames`` long (the pipeline's default when ``None``). Obj
 figures take either.
 
 Each image of a call is a *job*, a (head set, prompt-seed pair) couple. Its row of the per-row
-strength table (:func:`stylehunt.apply_table`) perturbs its own head set; it has its own
+strength table (`stylehunt.apply_table`) perturbs its own head set; it has its own
 ``torch.Generator`` seeded by its pair; prompt embeddings are computed once per prompt (a batch of
 one) and concatenated. So a row never depends on its neighbours in the batch, beyond float noise.
-:class:`Sampler` also counts the transformer's forward rows (perturbed rows included) and the
+`Sampler` also counts the transformer's forward rows (perturbed rows included) and the
 block-rows actually computed (rows entering the transformer less the blocks the engine's shared
 prefix left out, in units of one row through every block).
 
 Nothing here knows a model family: how a prompt is encoded and handed back, how CFG is switched,
 and where rows are counted are read from the pipeline's family adapter
-(:class:`stylehunt.engine.Adapter`).
+(`stylehunt.engine.Adapter`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What decides a search's result besides model, objective and prompts: defaults, validation, the pool.
 
-Every default of the search lives here once: :class:`SearchSettings`, :func:`stylehunt.headhunter.search`,
-:func:`stylehunt.headhunter.report.render_atlas` and the ``stylehunt search`` / ``stylehunt atlas``
+Every default of the search lives here once: `SearchSettings`, `stylehunt.headhunter.search`,
+`stylehunt.headhunter.report.render_atlas` and the ``stylehunt search`` / ``stylehunt atlas``
 options (defaults and help text) are built from the constants below, so the help cannot state a
 default the code does not use. The module also resolves the head pool (``pool`` / ``layers``),
 checks it against ``R x k``, and works out the image size and, for a video pipeline, the frame
@@ -58,7 +58,7 @@ __all__ = [
 Address = tuple[int, int]
 HeadSet = tuple[Address, ...]
 
-#: Search strategies: ``exhaustive`` (the paper's greedy) and ``screened`` (see :mod:`stylehunt.headhunter.hunt`).
+#: Search strategies: ``exhaustive`` (the paper's greedy) and ``screened`` (see `stylehunt.headhunter.hunt`).
 STRATEGIES = ("exhaustive", "screened")
 
 # The paper's style search: M = 5 prompts, R = 5 rounds of k = 3 heads, w = 3, u = 1, 20 steps, no CFG.
@@ -99,7 +99,7 @@ DEFAULT_PRESET_LICENSE = "other"
 
 
 def check_int_setting(value: Any, name: str, minimum: int, fix: str = "") -> int:
-    """``value`` as an int >= ``minimum``, or a :class:`SearchConfigError` naming ``name`` (``fix``: the hint)."""
+    """``value`` as an int >= ``minimum``, or a `SearchConfigError` naming ``name`` (``fix``: the hint)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise SearchConfigError(f"Expected `{name}` to be an integer >= {minimum}, but got {value!r}", hint=fix or None)
     if value < minimum:
@@ -121,7 +121,7 @@ class SearchSettings:
     """Everything besides model, objective, prompts and pool that decides a search's result.
 
     Args:
-        strategy: ``"exhaustive"`` (the paper) or ``"screened"`` (see :mod:`stylehunt.headhunter.hunt`).
+        strategy: ``"exhaustive"`` (the paper) or ``"screened"`` (see `stylehunt.headhunter.hunt`).
         rounds: R, greedy rounds.
         per_round: k, heads added per round.
         scale: guidance scale w of the head perturbation during the search.
@@ -129,12 +129,12 @@ class SearchSettings:
         steps: denoising steps per image at the full settings.
         height, width: image size in px; ``None``: the pipeline's default.
         frames: frames per video, for a video pipeline (Wan); ``None``: the pipeline's default.
-            :func:`check_frames` refuses it for an image pipeline. A video is scored frame by
-            frame (see :class:`stylehunt.objectives.Objective`).
+            `check_frames` refuses it for an image pipeline. A video is scored frame by
+            frame (see `stylehunt.objectives.Objective`).
         cfg_scale: ``None`` (default, as in the paper): no classifier-free guidance during the
             search. A value > 1 turns it on, with an empty negative prompt, through the call
-            argument the family adapter names (:attr:`stylehunt.engine.Adapter.cfg_scale_arg`).
-        identity: ``"joint"`` or ``"image"`` (see :func:`stylehunt.apply`).
+            argument the family adapter names (`stylehunt.engine.Adapter.cfg_scale_arg`).
+        identity: ``"joint"`` or ``"image"`` (see `stylehunt.apply`).
         batch_size: images per pipeline call (one unit of work). Part of the configuration: it
             decides which images share a forward pass, hence the last bits of the scores.
         screen_steps, screen_prompts, rerank, keep: the ``screened`` strategy's knobs (ignored by
@@ -142,8 +142,8 @@ class SearchSettings:
             1), screening pairs (default: all M; fewer takes the first ones), candidates re-scored
             at full settings per round (default ``ceil(RERANK_PER_K * per_round)``), and the best-ranked
             unselected heads considered in each round after the first (default
-            ``KEEP_PER_K * per_round``). :meth:`resolved` fills them.
-        share_prefix: let the engine share work between rows (:func:`stylehunt.engine.apply_table`):
+            ``KEEP_PER_K * per_round``). `resolved` fills them.
+        share_prefix: let the engine share work between rows (`stylehunt.engine.apply_table`):
             a candidate's perturbed row runs from its first head's block on, and candidates of one
             prompt-seed pair share their first step's conditional row. Results are the same up to
             float noise (so, like ``batch_size``, it is part of the configuration); ``False`` runs
@@ -277,7 +277,7 @@ def parse_layers(spec: str | Iterable[int] | None) -> list[int] | None:
 def resolve_pool(grid: Any, pool: Iterable[Any] | None, layers: Any) -> list[Address]:
     """The candidate heads, sorted: ``pool`` (default every head of ``grid``) within ``layers``.
 
-    ``grid`` is a :class:`stylehunt.engine.HeadGrid` (read from a meta-device skeleton by the CLI,
+    ``grid`` is a `stylehunt.engine.HeadGrid` (read from a meta-device skeleton by the CLI,
     so a bad ``--layers`` is refused before the weights load).
     """
     if pool is None:
@@ -351,7 +351,7 @@ def size_multiple_for(transformer_class: str, patch_size: int | None, vae_scale_
 
     The VAE's downscale factor times the transformer's patch size times the latents its family's
     pipelines pack into a token (FLUX.1 and Chroma pack 2x2 whatever the config says; see
-    :attr:`stylehunt.engine.Adapter.latent_packing`). Torch-free, so the CLI can refuse a size
+    `stylehunt.engine.Adapter.latent_packing`). Torch-free, so the CLI can refuse a size
     from the model's config files before loading it.
 
     >>> size_multiple_for("SD3Transformer2DModel", 2, 8), size_multiple_for("FluxTransformer2DModel", 1, 8)

@@ -1,9 +1,9 @@
 """Objectives: score generated images, higher is better, for the head search and for evaluation.
 
-An :class:`Objective` maps ``(images, prompts)`` -- a list of PIL images and the content prompt each
+An `Objective` maps ``(images, prompts)`` -- a list of PIL images and the content prompt each
 was generated from -- to a float tensor of shape ``(N,)``. A video (a list of PIL frames) counts as
-one sample: every objective scores it frame by frame, the mean over :data:`VIDEO_FRAMES` evenly
-spaced frames (:func:`frame_indices`). What exists:
+one sample: every objective scores it frame by frame, the mean over `VIDEO_FRAMES` evenly
+spaced frames (`frame_indices`). What exists:
 
 =====================  ==========================================================================
 ``pickscore``          PickScore of the image against ``"<style>, <prompt>"`` (the paper's style
@@ -12,13 +12,13 @@ spaced frames (:func:`frame_indices`). What exists:
                        optionally minus the similarity to a ``negative`` text.
 ``aesthetic``          LAION improved-aesthetic-predictor MLP on normalised open_clip image embeddings.
 ``brightness`` ...     weight-free image statistics: ``brightness``, ``saturation``, ``contrast``,
-                       ``warmth`` (see :class:`ImageStatObjective`).
-weighted sums          ``"pickscore+0.5*aesthetic"`` or :class:`WeightedObjective`.
-any callable           ``fn(images, prompts) -> scores`` via :class:`CallableObjective`.
+                       ``warmth`` (see `ImageStatObjective`).
+weighted sums          ``"pickscore+0.5*aesthetic"`` or `WeightedObjective`.
+any callable           ``fn(images, prompts) -> scores`` via `CallableObjective`.
 =====================  ==========================================================================
 
 Loading. Model-backed objectives load their weights **once**, either explicitly with
-:meth:`Objective.load` (what the search does up front, so a scorer that cannot be loaded fails
+`Objective.load` (what the search does up front, so a scorer that cannot be loaded fails
 before any image is generated) or lazily on the first call; later calls reuse the loaded models.
 Models are put in eval mode with ``requires_grad=False`` and scored under ``torch.no_grad()`` in
 batches of ``batch_size``. Two objectives that need the same open_clip model (``clip`` and
@@ -26,16 +26,16 @@ batches of ``batch_size``. Two objectives that need the same open_clip model (``
 
 Offline. Weights come from a local folder/file or from the Hugging Face cache, through the real
 loaders of transformers, open_clip and huggingface_hub. Before a Hub download, one quick request
-(:func:`stylehunt.hub.repo_status`) checks that the Hub answers; when it does not (no network) or
+(`stylehunt.hub.repo_status`) checks that the Hub answers; when it does not (no network) or
 ``HF_HUB_OFFLINE=1`` is set, only the cache is used, and a model that is not cached raises
-:class:`~stylehunt.errors.ScorerUnavailableError` at once (huggingface_hub would otherwise retry
+`stylehunt.errors.ScorerUnavailableError` at once (huggingface_hub would otherwise retry
 each file for about 30 s).
 
-Modules: :mod:`.base` (the :class:`Objective` contract, input checks, device/dtype,
-:class:`CallableObjective`), :mod:`.image_stats` (weight-free statistics), :mod:`.clip` (PickScore
-and open_clip similarity), :mod:`.aesthetic` (the LAION MLP), :mod:`.loading` (weights from folders,
-files and the Hub; the shared open_clip copies) and :mod:`.spec` (:func:`build_objective`,
-:class:`WeightedObjective`).
+Modules: `base` (the `Objective` contract, input checks, device/dtype,
+`CallableObjective`), `image_stats` (weight-free statistics), `clip` (PickScore
+and open_clip similarity), `aesthetic` (the LAION MLP), `loading` (weights from folders,
+files and the Hub; the shared open_clip copies) and `spec` (`build_objective`,
+`WeightedObjective`).
 
 ``import stylehunt.objectives`` is cheap: torch, transformers, open_clip and huggingface_hub are
 imported inside the functions that need them.

@@ -1,4 +1,4 @@
-"""Where content prompts come from: :func:`load_prompts` turns a source into a :class:`~.promptset.PromptSet`.
+"""Where content prompts come from: `load_prompts` turns a source into a `promptset.PromptSet`.
 
 Sources:
 
@@ -19,7 +19,7 @@ a list of strings           used as is.
 Every source can be narrowed with ``category=`` (values of the category column, case-insensitive),
 ``filter=`` (a dict ``{column: value or [values]}``, a string ``"Column=value"``, or a callable on
 the row dict) and ``limit=`` (the first N after filtering). Blank and missing prompts are dropped.
-Reading is :mod:`.readers`' job and narrowing :mod:`.selection`'s; this module picks the reader and
+Reading is `readers`' job and narrowing `selection`'s; this module picks the reader and
 labels the result for provenance.
 """
 
@@ -61,7 +61,7 @@ def load_prompts(
     limit: int | None = None,
     category_column: str | None = None,
 ) -> PromptSet:
-    """Load content prompts. Errors (:class:`~stylehunt.errors.PromptSourceError`) come before any work.
+    """Load content prompts. Errors (`stylehunt.errors.PromptSourceError`) come before any work.
 
     Args:
         source: ``"default"``, ``"parti"``, ``"hf:OWNER/NAME"``, a dict of ``datasets.load_dataset``

@@ -1,6 +1,6 @@
 """Checking a registry index the way its maintainers review it: every entry, every pin, every fingerprint.
 
-:func:`check_index` reads an index (the bundled one, a file, or ``hf-hub:owner/repo[@revision]``,
+`check_index` reads an index (the bundled one, a file, or ``hf-hub:owner/repo[@revision]``,
 such as a pull request's ``refs/pr/3``) and checks, for every version of every name:
 
 * it resolves: the bundled file exists, or the Hub repo has ``stylehunt_preset.json`` at that revision;
@@ -11,7 +11,7 @@ such as a pull request's ``refs/pr/3``) and checks, for every version of every n
 and that names are unique: the strict reader refuses a name written twice, no two names differ
 only in their separators (``golden-hour`` / ``golden_hour``), and a remote index adds nothing a
 bundled entry would shadow. Nothing raises for a failed entry: the report says what failed, and
-:attr:`IndexCheck.ok` is false. Reading the index itself may raise (a missing repo, offline).
+`IndexCheck.ok` is false. Reading the index itself may raise (a missing repo, offline).
 
 >>> report = check_index()  # the bundled index: offline, every pin checked
 >>> report.ok, len(report.versions) > 0
@@ -54,7 +54,7 @@ class VersionCheck:
 
 @dataclass(frozen=True)
 class IndexCheck:
-    """What :func:`check_index` found: problems of the index as a whole, and one verdict per version."""
+    """What `check_index` found: problems of the index as a whole, and one verdict per version."""
 
     source: str
     problems: tuple[str, ...]

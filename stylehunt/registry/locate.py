@@ -1,13 +1,13 @@
 """Finding a preset file by reference: read or download it, verify it, validate it, say where it came from.
 
-A registry name is looked up in the catalogue (:func:`~.index.find_version`) and read from the
+A registry name is looked up in the catalogue (`index.find_version`) and read from the
 bundled ``presets/`` (checked against the index's sha256 pin) or downloaded from its pinned Hub
 repo; an ``hf-hub:`` reference is downloaded from any repo and revision; a path is read from disk.
-What comes back is plain data, the validated fields and their source (:class:`LocatedPreset`);
-:func:`stylehunt.registry.preset.resolve_preset` turns it into a :class:`~stylehunt.Preset`.
+What comes back is plain data, the validated fields and their source (`LocatedPreset`);
+`stylehunt.registry.preset.resolve_preset` turns it into a `stylehunt.Preset`.
 
 Hub downloads go into huggingface_hub's cache (revision-pinned), use only the cache with
-``HF_HUB_OFFLINE=1``, and run inside :func:`stylehunt.hub.cache_transaction`, so a file that fails
+``HF_HUB_OFFLINE=1``, and run inside `stylehunt.hub.cache_transaction`, so a file that fails
 any check (pin, validation, identity) leaves the cache as it was.
 """
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LocatedPreset", "locate_preset", "locate_version"]
 
-#: How a Hub repo without a preset file is reported (see :func:`stylehunt.hub.hub_errors`).
+#: How a Hub repo without a preset file is reported (see `stylehunt.hub.hub_errors`).
 _NOT_A_PRESET_REPO = "is it a stylehunt preset repository?"
 _PRESET_REPO_HINT = "a preset repository holds stylehunt_preset.json at its root (publish with `stylehunt publish`)"
 
@@ -64,7 +64,7 @@ def locate_preset(ref: "str | os.PathLike[str]") -> LocatedPreset:
 
     Registry names and bundled files need no network; Hub files are downloaded into
     huggingface_hub's cache unless already there. Raises the errors of
-    :func:`~stylehunt.registry.load_preset`.
+    `stylehunt.registry.load_preset`.
     """
     parsed = parse_reference(ref)
     if parsed.kind == "name":

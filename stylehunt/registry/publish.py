@@ -5,7 +5,7 @@ written. The model card's YAML metadata follows the Hub's adapter (LoRA) cards: 
 stylehunt``, ``base_model`` with ``base_model_relation: adapter`` (the base model's model tree),
 tags for the family and the style, the style text as ``instance_prompt`` (where LoRA cards put
 their trigger phrase) and the preview pairs as a ``widget:`` gallery. The Hub calls themselves are
-:mod:`stylehunt.hub`'s.
+`stylehunt.hub`'s.
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ __all__ = ["IMAGE_SUFFIXES", "PublishResult", "model_card", "push_preset", "styl
 
 logger = logging.getLogger(__name__)
 
-#: Preview images accepted by :func:`push_preset`.
+#: Preview images accepted by `push_preset`.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 
 
 @dataclass(frozen=True)
 class PublishResult:
-    """What :func:`push_preset` uploaded (or, with ``dry_run``, would upload)."""
+    """What `push_preset` uploaded (or, with ``dry_run``, would upload)."""
 
     repo_id: str
     version: str
@@ -185,7 +185,7 @@ def push_preset(
     Creates the repo if needed, commits ``stylehunt_preset.json``, a generated ``README.md`` model
     card and the preview ``images`` (as ``previews/<name>``) in one commit, then tags it
     ``v<version>``. A version whose tag already exists is refused before anything is written
-    (:class:`VersionExistsError`). ``dry_run`` validates and returns the plan (with the card it
+    (`VersionExistsError`). ``dry_run`` validates and returns the plan (with the card it
     would write) without any network. ``name`` renames the preset (a search result gets its
     registry name); ``gallery`` is ``(text, "previews/<image name>")`` per image for the card's
     ``widget:`` gallery, each naming one of ``images``.

@@ -10,7 +10,7 @@
     runs/golden-hour                  a folder holding stylehunt_preset.json (a search's run folder)
 
 A name is never silently a Hub id: ``owner/repo`` that is not in the registry is
-refused (by the lookup in :mod:`.index`) with a message suggesting ``hf-hub:owner/repo``. Parsing
+refused (by the lookup in `index`) with a message suggesting ``hf-hub:owner/repo``. Parsing
 touches neither the network nor the registry. The one name-shaped text read as a path is a folder
 that holds a preset file here (``search`` prints its run folder as ``runs/x``, and a user passes it
 on as written); a folder without one is left to the registry, whose error then says to write ``./x``.

@@ -1,6 +1,6 @@
 """Submitting a published preset to the registry index: a pull request on the index repo, checked first.
 
-:func:`submit_preset` takes ``hf-hub:owner/repo@v1.0.0`` and a registry name ``model-alias/slug``
+`submit_preset` takes ``hf-hub:owner/repo@v1.0.0`` and a registry name ``model-alias/slug``
 and, before anything is written anywhere, checks that:
 
 * the name is valid and its model alias is known (to the index, or to this stylehunt);
@@ -225,8 +225,8 @@ def submit_preset(
 ) -> Submission:
     """Propose the published preset ``ref`` (``hf-hub:owner/repo@v1.0.0``) as ``name`` in the registry index. Network.
 
-    :func:`plan_submission` (every check; nothing written), then, unless ``dry_run``,
-    :func:`open_submission` (the pull request).
+    `plan_submission` (every check; nothing written), then, unless ``dry_run``,
+    `open_submission` (the pull request).
     """
     plan = plan_submission(ref, name, index_repo=index_repo, token=token, offline_ok=dry_run)
     return plan if dry_run else open_submission(plan, token=token)
@@ -252,11 +252,11 @@ def plan_submission(
 ) -> Submission:
     """Check a submission and return its plan (entry, diff, pull request text); nothing is written. Network.
 
-    Refusals raise before any request that writes: :class:`PresetReferenceError` /
-    :class:`InvalidPresetError` for a bad reference or name, :class:`PresetNotFoundError` for an
-    unknown model alias, :class:`RegistryIndexError` for a name another repo owns,
-    :class:`ArchitectureMismatchError` for another architecture, :class:`VersionExistsError` for a
-    version the name has or an open pull request proposes. Offline, :class:`HubOfflineError`
+    Refusals raise before any request that writes: `PresetReferenceError` /
+    `InvalidPresetError` for a bad reference or name, `PresetNotFoundError` for an
+    unknown model alias, `RegistryIndexError` for a name another repo owns,
+    `ArchitectureMismatchError` for another architecture, `VersionExistsError` for a
+    version the name has or an open pull request proposes. Offline, `HubOfflineError`
     unless ``offline_ok`` (then the cached index and preset are used, and open pull requests are
     not checked).
     """

@@ -1,15 +1,15 @@
-"""What the engine must know about one model family, as data: the :class:`Adapter`.
+"""What the engine must know about one model family, as data: the `Adapter`.
 
 A family module (``sd3.py``, ``flux.py``, ``chroma.py``, ...) declares one ``ADAPTER``; the generic
 engine reads its fields and never branches on a family's name. Nothing here imports torch: the
-registry reads the vocabulary (:data:`KINDS`, the supported transformer classes) without it.
+registry reads the vocabulary (`KINDS`, the supported transformer classes) without it.
 
 The fields answer the questions on which diffusers families differ (see ``docs/engine.md``,
 "Adding a model family"): which attention layers are addressable and in what order, which forward
 arguments carry the batch, how the pipeline lays out its conditional rows, what the transformer
 returns, which components denoise, where the guidance term goes, which identity modes the token
 layout allows, and which arguments the engine cannot guide through. A second set of fields tells the
-head search (:mod:`stylehunt.headhunter`) how to drive the pipeline: how a prompt is encoded once
+head search (`stylehunt.headhunter`) how to drive the pipeline: how a prompt is encoded once
 and handed back as call arguments, how CFG is switched on and off, which module counts the
 transformer's rows, and the image size a token covers.
 """
@@ -99,12 +99,12 @@ class LayerGroup:
     blocks: str
     #: dotted path of the attention inside one block, e.g. ``"attn"``, ``"attn2"``, ``"attn1"``
     attn: str = "attn"
-    #: token layout at the attention's SDPA call (one of :data:`KINDS`)
+    #: token layout at the attention's SDPA call (one of `KINDS`)
     kind: str = "text_image"
     #: skip blocks where the attention is missing or ``None`` (SD3.5 has ``attn2`` in some blocks only)
     optional: bool = False
     #: the block forward's arguments that carry the batch on dim 0 (hidden streams, ``temb``, per-row
-    #: masks), for the shared prefix (:mod:`stylehunt.engine.prefix`): a block before a perturbed
+    #: masks), for the shared prefix (`stylehunt.engine.prefix`): a block before a perturbed
     #: row's first perturbed layer runs without that row. Empty: the family opts out (every block
     #: computes every row)
     block_rows: tuple[str, ...] = ()
@@ -147,25 +147,25 @@ class Adapter:
     #: forward arguments that are dicts of batched tensors (SDXL's ``added_cond_kwargs``:
     #: ``text_embeds`` and ``time_ids``); a value that is not a batched tensor is refused
     batched_dicts: tuple[str, ...] = ()
-    #: conditional row layout, one of :data:`CFG_LAYOUTS`
+    #: conditional row layout, one of `CFG_LAYOUTS`
     cfg: str = "separate"
     #: for a batched layout: the pipeline attribute that says whether CFG is on in this call
     cfg_flag: str = "do_classifier_free_guidance"
     #: for a batched layout whose CFG can be off for some steps of a CFG call (Z-Image's
     #: ``cfg_truncation``): ``cfg_in_call(pipe) -> bool`` replaces reading ``cfg_flag``
     cfg_in_call: Callable[[Any], bool] | None = None
-    #: the transformer's output type, one of :data:`OUTPUTS`
+    #: the transformer's output type, one of `OUTPUTS`
     output: str = "tensor"
     #: pipeline attributes holding the denoisers: the first is required and defines the head grid;
     #: the others (Wan 2.2's second expert ``transformer_2``) are guided with the same heads when
     #: present and must have the same grid
     denoisers: tuple[str, ...] = ("transformer",)
-    #: where the guidance term is added, one of :data:`INJECTIONS`
+    #: where the guidance term is added, one of `INJECTIONS`
     inject: str = "transformer"
     #: ``"scheduler"`` injection: the sign the pipeline applies to the transformer output before
     #: ``scheduler.step`` (-1 for Z-Image, which negates it)
     output_sign: float = 1.0
-    #: the identity modes this family's token layout allows (a subset of :data:`IDENTITIES`)
+    #: the identity modes this family's token layout allows (a subset of `IDENTITIES`)
     identities: tuple[str, ...] = IDENTITIES
     #: why a mode is missing from ``identities``, for the error message
     identity_note: str = ""
@@ -192,7 +192,7 @@ class Adapter:
     #: ``encode_prompt``'s return values in order, each named by the pipeline call argument that
     #: takes it back (``None``: not passed back, e.g. FLUX's text ids, which the pipeline rebuilds)
     encode_returns: tuple[str | None, ...] = ("prompt_embeds", "negative_prompt_embeds")
-    #: how the negative prompt is encoded, one of :data:`NEGATIVE_ENCODINGS`
+    #: how the negative prompt is encoded, one of `NEGATIVE_ENCODINGS`
     encode_negative: str = "together"
     #: the pipeline call argument that sets the CFG scale (FLUX.1: ``true_cfg_scale``)
     cfg_scale_arg: str = "guidance_scale"
@@ -241,7 +241,7 @@ class Adapter:
 
     @property
     def family(self) -> str:
-        """The family name head grids and fingerprints record (:attr:`grid_family`, else :attr:`name`)."""
+        """The family name head grids and fingerprints record (`grid_family`, else `name`)."""
         return self.grid_family or self.name
 
     def attention_layers(self, transformer: Any) -> list[AttentionLayer]:
@@ -265,7 +265,7 @@ class Adapter:
         return int(vae_scale_factor) * int(patch_size or 1) * self.latent_packing
 
     def refused_config(self, transformer: Any) -> str | None:
-        """Why ``transformer``'s config makes it unguidable (a :attr:`refuse_config` key is set), or ``None``."""
+        """Why ``transformer``'s config makes it unguidable (a `refuse_config` key is set), or ``None``."""
         config = getattr(transformer, "config", None)
         for key, reason in self.refuse_config:
             if getattr(config, key, None):
@@ -276,7 +276,7 @@ class Adapter:
 def resolve(obj: Any, path: str, missing_ok: bool = False) -> Any:
     """``obj.<path>`` for a dotted path; ``None`` where a part is missing and ``missing_ok``.
 
-    A path with ``*`` parts (see :attr:`LayerGroup.blocks`) gives the items of every module list it
+    A path with ``*`` parts (see `LayerGroup.blocks`) gives the items of every module list it
     matches, in order, as one list.
     """
     if "*" in path.split("."):
