@@ -1,8 +1,8 @@
 """Top-level entry points: the engine's functions, accepting preset references as well as objects.
 
-This is the only place where the engine meets the registry: references (``"sd3-medium/golden-hour"``,
-``"hf-hub:owner/repo"``, a file path) are resolved to `stylehunt.Preset` objects here and
-handed to `stylehunt.engine`, which knows nothing of files or names.
+References (``"sd3-medium/golden-hour"``, ``"hf-hub:owner/repo"``, a file path) become `stylehunt.Preset`
+objects here and go to `stylehunt.engine`, which knows nothing of files or names (the guider is the
+other front end that resolves references for the engine).
 """
 
 from __future__ import annotations

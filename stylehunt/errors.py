@@ -224,7 +224,7 @@ class PromptSourceError(StylehuntError, ValueError):
     a Hub dataset that is unavailable offline, or an empty result after filtering."""
 
 
-# --- head search (stylehunt.search) -----------------------------------------------------------------
+# --- head search (stylehunt.headhunter) ---------------------------------------------------------------
 
 
 class SearchConfigError(StylehuntError, ValueError):
