@@ -1,21 +1,8 @@
 """Files on the user's disk: atomic writes, content hashes, and bounded reads.
 
-Everything stylehunt writes (preset files, run-folder JSON and figures, generated images and
-videos) goes through one atomic writer (`atomic_write_bytes`, `atomic_write_image`,
-`atomic_write_video`), so a reader never sees half a file and a crash leaves the old one.
-
-Everything stylehunt parses (preset files, the registry index, run-folder JSON) goes through
-`read_regular_file` and `load_json` (or both at once, `read_json`), so no input
-can hang a command, fill memory or exhaust the stack:
-
-* only regular files are read: a FIFO, device, socket or folder is refused before a byte is read
-  (a FIFO would block forever, ``/dev/zero`` never ends);
-* at most ``max_bytes`` are read, whatever the file's size;
-* JSON nested deeper than `MAX_JSON_DEPTH` is refused before it is parsed (the parser, and
-  every function walking the result, recurse once per level);
-* strict JSON by default: duplicate keys, ``NaN`` and ``Infinity`` are refused.
-
-Each refusal is one message naming the file; the caller chooses the exception class (``error``).
+Everything stylehunt writes goes through one atomic writer (`atomic_write_bytes`, `atomic_write_image`,
+`atomic_write_video`); everything it parses through `read_regular_file` and `load_json` (both at once:
+`read_json`). Each refusal is one message naming the file; the caller chooses the exception class.
 """
 
 from __future__ import annotations
@@ -329,6 +316,10 @@ def read_regular_file(
     Traceback (most recent call last):
     ...
     stylehunt.errors.StylehuntError: prompts: a character device, not a regular file; stylehunt reads only regular files
+
+    Only regular files are read: a FIFO, device, socket or folder is refused before a byte is read
+    (a FIFO would block forever, ``/dev/zero`` never ends); at most ``max_bytes`` are read, whatever
+    the file's size.
     """
     name = os.fspath(path)
     what = what or name
@@ -420,6 +411,10 @@ def load_json(
     Traceback (most recent call last):
     ...
     stylehunt.errors.StylehuntError: p.json: JSON nested more than 64 levels deep (arrays and objects inside each other); the limit is 64
+
+    JSON nested deeper than `MAX_JSON_DEPTH` is refused before it is parsed (the parser, and every
+    function walking the result, recurse once per level). Strict by default: duplicate keys, ``NaN``
+    and ``Infinity`` are refused.
     """
     where = f"{what}: " if what else ""
     if isinstance(raw, (bytes, bytearray)):

@@ -1,21 +1,8 @@
 """``stylehunt search`` and ``stylehunt atlas``: thin commands over `stylehunt.headhunter`.
 
-``search`` checks everything before loading the model, and creates nothing until then: every
-option's range (click types, so the message names the flag), the objective name, the prompt
-source and column, the run folder (writable; new and empty, or holding the run to resume; not
-locked by another search), a resume folder's recorded options, k against the head pool and the
-image size against the model's size multiple (both read from the model's config files, no
-weights), the preset's name/version/license, and the scorer's weights. Then it loads the
-pipeline and calls `stylehunt.search`, which locks the folder and writes ``command.json``
-before its first state. Under ``accelerate launch -m stylehunt search ...`` every process runs
-this same command; the library splits the work.
-
-Resuming: ``--resume DIR`` continues the run in DIR. The command line of the run is kept in
-``DIR/command.json``; options not given again are taken from it, and an option given with another
-value is refused with the difference named.
-
-Library messages name parameters in backquotes (```per_round```); errors leaving these commands
-name the flag instead (``--per-round``).
+``search`` checks every option before loading the model and creates nothing until then; under
+``accelerate launch -m stylehunt search ...`` every process runs this same command and the library
+splits the work. ``--resume DIR`` continues the run recorded in ``DIR/command.json``.
 """
 
 from __future__ import annotations
@@ -99,7 +86,11 @@ _PYTHON_FORMS = (
 )
 
 def _named_by_flag(error: StylehuntError) -> StylehuntError:
-    """``error`` with the library parameters its message and hint quote replaced by their flags."""
+    """``error`` with the library parameters its message and hint quote replaced by their flags.
+
+    Library messages name parameters in backquotes (```per_round```); errors leaving these commands
+    name the flag instead (``--per-round``).
+    """
     def flag(m: re.Match) -> str:
         return _FLAGS.get(m.group(1), m.group(0))
 
@@ -305,6 +296,15 @@ def search(ctx: click.Context, **opts: Any) -> None:
 
 
 def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
+    """
+    Checked before the model loads: every option's range (click types, so the message names the flag),
+    the objective name, the prompt source and column, the run folder (writable; new and empty, or
+    holding the run to resume; not locked by another search), a resume folder's recorded options, k
+    against the head pool and the image size against the model's size multiple (both read from the
+    model's config files, no weights), the preset's name/version/license, and the scorer's weights.
+    Then it loads the pipeline and calls `stylehunt.search`, which locks the folder and writes
+    ``command.json`` before its first state.
+    """
     opts["license"] = opts.pop("license_")
     resume_dir, out = opts.pop("resume"), opts.pop("out")
     device, fmt, progress = opts.pop("device"), opts.pop("fmt"), opts.pop("progress")

@@ -1,18 +1,7 @@
 """The engine: head-level SoftPAG guidance attached to a stock diffusers pipeline at sampling time.
 
-Modules inside:
-
-* `heads`: the head grid and its flat addressing (imports no torch at module level);
-* `families`: one adapter module per model family, declaring what the engine must know about
-  it, and the adapter registry (`register_adapter`, entry point group ``stylehunt.adapters``);
-* `perturbation`: SoftPAG on selected heads of selected rows, at the attention's SDPA call;
-* `guided_forward`: the denoiser forward that appends perturbed rows, and where the guidance is
-  added (the transformer output, or ``scheduler.step``);
-* `forward_patch`: instance-level method replacement with an exact way back;
-* `lifecycle`: apply / apply_table / perturbed / remove / get_applied / applied.
-
-The names below are imported on first use, so ``import stylehunt.engine`` and
-``stylehunt.engine.heads`` stay importable without torch.
+docs/architecture.md maps its modules. The names below are imported on first use, so
+``import stylehunt.engine`` and ``stylehunt.engine.heads`` stay importable without torch.
 """
 
 from __future__ import annotations

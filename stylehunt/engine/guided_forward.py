@@ -1,24 +1,7 @@
 """The guided forward: one batched call computes ``eps_c - eps_pert``; the pipeline gets ``eps + w (eps_c - eps_pert)``.
 
-Every denoiser of the pipeline (one transformer; Wan 2.2's two experts) gets an instance-level
-``forward`` (a `forward_patch.ForwardPatch`). On the first call of a denoising step it
-appends one perturbed copy of every conditional row to the batch (one extra row per conditional
-row, whatever the number of presets), runs one batched forward with the attention hooks of
-`perturbation` active on the appended rows, and keeps ``delta = eps_c - eps_pert``.
-
-Where ``w * delta`` goes is the adapter's ``inject``:
-
-* ``"transformer"``: added to the conditional rows *and* their unconditional partners of that
-  output, and to every later call of the same step (FLUX's true-CFG negative pass, SD3's
-  skip-layer pass). The pipeline's own CFG is an affine combination whose weights sum to 1, so it
-  hands ``eps_cfg + w delta`` to the scheduler, exactly.
-* ``"scheduler"``: the transformer's outputs are left alone and ``scheduler.step`` (also patched on
-  the instance) gets ``model_output + w * sign * delta``, after the pipeline's own CFG and any
-  renormalisation, which would otherwise scale the guidance term too (Qwen-Image, Z-Image).
-
-Which forward arguments carry the batch, how the pipeline lays out its conditional rows, and what
-the transformer returns (a tensor, or Z-Image's list of per-sample tensors) is read from the
-pipeline's adapter (`families`).
+`GuidedPipeline` holds what `apply` attaches to one pipeline (the scheduler patches);
+`GuidedTransformer` the ``forward`` of one denoiser. What differs by family is read from its adapter.
 """
 
 from __future__ import annotations
@@ -164,7 +147,21 @@ class GuidedPipeline:
 
 
 class GuidedTransformer:
-    """The transformer-side hook of one denoiser: the attention hooks plus the forward wrapper."""
+    """The transformer-side hook of one denoiser: the attention hooks plus the forward wrapper.
+
+    On the first call of a denoising step it appends one perturbed copy of every conditional row to the
+    batch (one extra row per conditional row, whatever the number of presets), runs one batched forward
+    with the attention hooks of `perturbation` active on the appended rows, and keeps
+    ``delta = eps_c - eps_pert``. Where ``w * delta`` goes is the adapter's ``inject``:
+
+    * ``"transformer"``: added to the conditional rows *and* their unconditional partners of that
+      output, and to every later call of the same step (FLUX's true-CFG negative pass, SD3's
+      skip-layer pass). The pipeline's own CFG is an affine combination whose weights sum to 1, so it
+      hands ``eps_cfg + w delta`` to the scheduler, exactly.
+    * ``"scheduler"``: the transformer's outputs are left alone and ``scheduler.step`` (also patched on
+      the instance) gets ``model_output + w * sign * delta``, after the pipeline's own CFG and any
+      renormalisation, which would otherwise scale the guidance term too (Qwen-Image, Z-Image).
+    """
 
     def __init__(self, owner: GuidedPipeline, transformer: torch.nn.Module, grid: HeadGrid):
         self.owner = owner

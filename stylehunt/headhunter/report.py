@@ -1,19 +1,7 @@
-"""Pictures of a search: the objective curve, the per-round image grid, and the head atlas.
+"""Pictures of a search: the objective curve, the per-round image grid, the head atlas, contact sheets.
 
-* `render_curve`: objective vs number of selected heads (the paper's Fig. 4/6), on the
-  search pairs and on the held-out pairs, with the unguided baseline at 0 heads.
-* `render_grid`: one row per prompt-seed pair; columns "no guidance", "round 1", ...; the
-  last column is the preset.
-* `render_atlas`: single-head guidance for every head of some layers (the paper's Fig. 1):
-  one row per layer, one column per head, plus the unguided image in the first column.
-
-A cell of the grid or the atlas may hold a video (a list of frames, from a video pipeline such as
-Wan): it shows a 2 x 2 mosaic of evenly spaced frames (`frame_mosaic`), first frame top left.
-`contact_sheet` lays out whole videos frame by frame (``stylehunt generate`` writes one next
-to each mp4).
-
-All return a ``PIL.Image``; PIL, matplotlib (for the curve; without it a plainer curve is drawn
-with PIL) and torch (for the atlas) are imported only when called.
+All return a ``PIL.Image``; PIL, matplotlib and torch are imported only when called. A video cell
+shows a 2 x 2 mosaic of evenly spaced frames (`frame_mosaic`).
 """
 
 from __future__ import annotations
@@ -158,7 +146,10 @@ def tile(
 
 
 def render_grid(images: dict[str, list["Image.Image"]], pairs: Sequence[tuple[str, int]], *, thumb: int = DEFAULT_THUMB) -> "Image.Image":
-    """The search's image grid: rows are prompt-seed pairs, columns "no guidance" then each round (videos as mosaics)."""
+    """The search's image grid: rows are prompt-seed pairs, columns "no guidance" then each round (videos as mosaics).
+
+    One row per prompt-seed pair; columns "no guidance", "round 1", ...; the last column is the preset.
+    """
     labels = list(images)
     cells = [[images[label][i] for label in labels] for i in range(len(pairs))]
     if labels:
@@ -171,6 +162,10 @@ def render_curve(result: "SearchResult", objective_name: str = "objective") -> "
     """Objective vs number of heads: search pairs and held-out pairs, baseline at 0 heads.
 
     Drawn with matplotlib when it is installed (``stylehunt[search]``), else with PIL alone.
+
+    Objective vs number of selected heads (the paper's Fig. 4/6), on the search pairs and on the
+    held-out pairs, with the unguided baseline at 0 heads. Without matplotlib a plainer curve is drawn
+    with PIL.
     """
     try:
         import matplotlib
@@ -263,6 +258,9 @@ def render_atlas(
 
     One row per layer, one column per head; column 0 is the unguided image for reference. Every
     image uses the same prompt and seed, so the differences are the heads' effects.
+
+    Single-head guidance for every head of some layers (the paper's Fig. 1): one row per layer, one
+    column per head, plus the unguided image in the first column.
     """
     import sys
 

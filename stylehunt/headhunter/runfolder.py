@@ -1,21 +1,5 @@
-"""The run folder on disk: which folder a search may write to, and one search at a time in it.
-
-A run folder is precious twice over: it holds hours of scores, and it is a path the user typed,
-which may name a folder of their own. So, before anything is created:
-
-* `check_run_folder` accepts, for a new run, only a folder that does not exist yet or is
-  empty (stylehunt's own leftovers of a killed run, the lock file and temporary files, count as
-  empty). A folder that holds a run is resumed, never restarted over; a folder that holds anything
-  else may be the user's, and is never written to.
-* `RunLock` takes an exclusive lock (``fcntl.flock``) on ``.lock`` in the folder for the
-  life of the search, with the holder's pid in it; a second search (or ``--resume``) of the same
-  folder is refused at once, naming that pid. The kernel drops the lock when its process ends,
-  however it ends (even ``kill -9``), so a stale ``.lock`` never blocks a later run. Only the
-  main process of a distributed run locks; the others never write. Without ``fcntl`` (Windows)
-  there is no lock: nothing stops two searches on one folder there.
-
-Every file of the folder is written by `stylehunt.files.atomic_write_bytes` (a temporary
-sibling renamed into place: a symlink planted at an output's name is replaced, never followed).
+"""The run folder on disk: which folder a search may write to (`check_run_folder`), and one search
+at a time in it (`RunLock`). Every file in it is written by `stylehunt.files.atomic_write_bytes`.
 Imports no torch.
 """
 
@@ -66,6 +50,12 @@ def check_run_folder(folder: Path, *, resume: bool, flag: str = "out") -> None:
     A new run needs ``folder`` to be absent or empty; ``resume`` needs a folder that holds a run
     (``state.json`` or the CLI's ``command.json``). ``flag`` names the option in messages
     (``out``: "--out" / ``out=``; the CLI passes ``resume`` for ``--resume``).
+
+    A run folder is precious twice over: it holds hours of scores, and it is a path the user typed,
+    which may name a folder of their own. So a new run takes only a folder that does not exist yet or is
+    empty (stylehunt's own leftovers of a killed run, the lock file and temporary files, count as
+    empty). A folder that holds a run is resumed, never restarted over; a folder that holds anything
+    else may be the user's, and is never written to.
     """
     if os.path.lexists(folder) and not folder.is_dir():
         raise SearchConfigError(f"run folder {folder} exists and is not a folder", hint=f"choose another --{flag}")
@@ -180,6 +170,11 @@ class RunLock:
     deletes ``.lock`` and unlocks it, and removes the folder again if it made it and nothing was
     written (a run that failed before its first save leaves nothing); a killed process's lock is
     dropped by the kernel.
+
+    The kernel drops the ``flock`` when its process ends, however it ends (even ``kill -9``), so a
+    stale ``.lock`` never blocks a later run. Only the main process of a distributed run locks; the
+    others never write. Without ``fcntl`` (Windows) there is no lock: nothing stops two searches on
+    one folder there.
     """
 
     def __init__(self, folder: str | os.PathLike[str]):

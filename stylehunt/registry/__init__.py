@@ -1,20 +1,6 @@
-"""The registry: the preset as a distributable artifact.
+"""The registry: the preset as a distributable artifact (file format, names, references, index, publishing).
 
-Modules, bottom to top (each imports only those above it in this list):
-
-* `names`: preset names and semantic versions.
-* `fields`: field checks with JSON-path errors, and the architecture fingerprint.
-* `fileformat`: the preset file ``stylehunt_preset.json`` (dicts and text; no `Preset`).
-* `references`: what a reference string means (name, ``hf-hub:``, path).
-* `discovery`: finding preset repos anyone published on the Hub (model search, version tags).
-* `indexfile`: the catalogue file ``index.json``; `index`: the catalogue in use,
-  model aliases, listing (the registry, or the Hub through `discovery`), version selection.
-* `locate`: finding, downloading and verifying the file a reference names.
-* `publish`: pushing a preset to the Hub (model card, tag).
-* `preset`: `Preset`, and the functions that build presets from all of the above.
-* `check`: checking an index as its maintainers review it (every entry, pin, fingerprint).
-* `submit`: proposing a published preset to the index repo (a checked pull request).
-
+Its modules are layered bottom to top as docs/architecture.md lists them, `preset` at the top.
 Every Hub call goes through `stylehunt.hub`. Nothing here imports torch.
 """
 

@@ -1,32 +1,8 @@
 """The preset file, ``stylehunt_preset.json``: one JSON format for bundled, local and Hub presets.
 
-A preset file is plain JSON (nothing in it can execute code) with a ``format_version``. Reading
-is strict: every error names the file and the JSON path of the bad value
-(``presets/x.json: heads[3]: head 40 out of range for 24 heads in layer 2 (valid: 0-23)``); a
-file written by a newer format version is refused with a hint to upgrade. The full reference is
-``docs/presets.md``; in short::
-
-    {
-      "format_version": 1,
-      "name": "sd3-medium/paper-l1h10",            # [alias/]slug: lowercase, digits, '.', '_', '-'
-      "version": "1.0.0",                           # semver
-      "description": "...",
-      "tags": ["lighting"],
-      "license": "apache-2.0",
-      "model": {"id": "stabilityai/stable-diffusion-3-medium-diffusers",
-                "fingerprint": {...}},              # HeadGrid.fingerprint(); optional
-      "heads": [[1, 10]],                           # (layer, head), 0-based, in selection order
-      "strength": 1.0,                              # SoftPAG u in [0, 1]
-      "scale": 3.0,                                 # guidance scale w >= 0
-      "provenance": {"kind": "reported", "source": "...", "notes": "..."},
-      "metadata": {}                                # optional, free-form JSON
-    }
-
-Reading and writing work on plain data: `parse_preset_dict` turns a parsed file into the
-keyword arguments of `stylehunt.Preset` (which builds the object, in
-`stylehunt.registry.preset`), and `preset_to_dict` reads a preset's attributes back
-into the file form. Names and versions are checked by `names`, fields and fingerprints by
-`fields`.
+`parse_preset_dict` turns a parsed file into `stylehunt.Preset`'s keyword arguments, and
+`preset_to_dict` turns a preset back into the file form; both work on plain data. The format's
+reference is docs/presets.md.
 """
 
 from __future__ import annotations
@@ -222,6 +198,11 @@ def parse_preset_dict(data: Any, *, path: str | os.PathLike | None = None) -> di
     """Validate a parsed preset file; return the keyword arguments of `stylehunt.Preset`.
 
     Raises `stylehunt.errors.PresetFileError` (or a subclass) naming the file and the field.
+
+    A preset file is plain JSON (nothing in it can execute code). Reading is strict: every error names
+    the file and the JSON path of the bad value (``presets/x.json: heads[3]: head 40 out of range for
+    24 heads in layer 2 (valid: 0-23)``); a file written by a newer ``format_version`` is refused with
+    a hint to upgrade.
     """
     r = FieldReader(str(path) if path is not None else None)
     if not isinstance(data, dict):
