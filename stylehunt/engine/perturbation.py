@@ -1,18 +1,7 @@
 """Attention-level perturbation: SoftPAG on selected heads of selected rows, at the attention call.
 
-Each attention module that has a selected head gets an instance-level ``forward`` (a
-`forward_patch.ForwardPatch`). While a perturbed forward runs, that forward enters a
-`torch.overrides.TorchFunctionMode` and marks itself as the attention call in progress for
-diffusers' dispatch (`dispatch`), so the module's own attention runs unchanged, through torch's
-``scaled_dot_product_attention`` or any diffusers attention backend, and its output (exactly once
-per call) is rewritten for the perturbed rows and heads:
-``O' = (1-u) O + u V`` (joint identity; ``I V = V``, so the N x N map is never formed) or
-``O' = (1-u) O + u O_img`` (image identity: image queries see only their own image key plus all text
-keys, text rows untouched). Everything the processor does before SDPA (qk-norm, RoPE, ...) is kept
-because it is the processor's own code that runs.
-
-Strengths come as a table ``(num_layers, max_heads)`` (or one such table per row); presets are
-combined into one by `strength_table`.
+`HeadPerturber` hooks the attention modules; `PerturbedRows` rewrites one call's output;
+`strength_table` combines presets into the ``(num_layers, max_heads)`` table (or one per row).
 """
 
 from __future__ import annotations
@@ -77,7 +66,12 @@ def heads_by_layer(table: torch.Tensor) -> dict[int, torch.Tensor]:
 
 @dataclass
 class PerturbedRows:
-    """Which rows of the current forward are perturbed, and how strongly."""
+    """Which rows of the current forward are perturbed, and how strongly.
+
+    ``O' = (1-u) O + u V`` (joint identity; ``I V = V``, so the N x N map is never formed) or
+    ``O' = (1-u) O + u O_img`` (image identity: image queries see only their own image key plus all
+    text keys, text rows untouched).
+    """
 
     start: int  # perturbed rows are start .. start + table.shape[0]
     table: torch.Tensor  # (rows, num_layers, max_heads), float32, on the model's device
@@ -207,7 +201,16 @@ def _sdpa_arguments(query=None, key=None, value=None, attn_mask=None, dropout_p=
 
 
 class HeadPerturber:
-    """The attention-side hooks: while ``rows`` is set, perturbed rows/heads are rewritten at SDPA."""
+    """The attention-side hooks: while ``rows`` is set, perturbed rows/heads are rewritten at SDPA.
+
+    Each attention module that has a selected head gets an instance-level ``forward`` (a
+    `forward_patch.ForwardPatch`). While a perturbed forward runs, that forward enters a
+    `torch.overrides.TorchFunctionMode` and marks itself as the attention call in progress for
+    diffusers' dispatch (`dispatch`), so the module's own attention runs unchanged, through torch's
+    ``scaled_dot_product_attention`` or any diffusers attention backend, and its output (exactly once
+    per call) is rewritten for the perturbed rows and heads. Everything the processor does before SDPA
+    (qk-norm, RoPE, ...) is kept because it is the processor's own code that runs.
+    """
 
     def __init__(self, transformer: torch.nn.Module, grid: HeadGrid, table: torch.Tensor, identity: str):
         self.transformer = transformer

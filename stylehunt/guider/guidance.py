@@ -1,19 +1,6 @@
 """``StyleHeadGuidance``: stylehunt's head guidance as a diffusers guider, for modular pipelines.
 
-A modular denoise step drives its ``guider`` component once per step::
-
-    guider.set_state(step=i, num_inference_steps=N, timestep=t)
-    batches = guider.prepare_inputs({...: (cond, uncond)})      # or prepare_inputs_from_block_state
-    for b in batches:
-        guider.prepare_models(transformer); b.noise_pred = transformer(**b); guider.cleanup_models(transformer)
-    pred = guider(batches).pred
-
-This guider makes the base guider's batches (diffusers' `ClassifierFreeGuidance` unless
-``base=`` names another) and appends one *style* batch: the conditional inputs, run with the
-presets' heads perturbed (`stylehunt.engine.perturbed`, the perturbation ``apply`` uses). The
-style batch is recognised by its position (the last one), not by parity, so it is perturbed with
-CFG off too, and it always takes the conditional inputs (diffusers' PAG/SLG take the negative
-prompt's when CFG is off, and perturb nothing). The prediction is the base's plus
+The base guider's batches plus one perturbed *style* batch; the prediction is the base's plus
 ``scale * (pred_cond - pred_style)``, as in `stylehunt.apply`.
 """
 
@@ -93,6 +80,20 @@ class StyleHeadGuidance(BaseGuidance):
 
     Bad settings raise here; a preset for another model, a head out of range or an unsupported
     family raise at the first ``prepare_models``, before the first transformer forward.
+
+    A modular denoise step drives its ``guider`` component once per step::
+
+        guider.set_state(step=i, num_inference_steps=N, timestep=t)
+        batches = guider.prepare_inputs({...: (cond, uncond)})      # or prepare_inputs_from_block_state
+        for b in batches:
+            guider.prepare_models(transformer); b.noise_pred = transformer(**b); guider.cleanup_models(transformer)
+        pred = guider(batches).pred
+
+    The base is diffusers' `ClassifierFreeGuidance` unless ``base=`` names another. The style batch is
+    the conditional inputs run with the presets' heads perturbed (`stylehunt.engine.perturbed`, the
+    perturbation ``apply`` uses). It is recognised by its position (the last one), not by parity, so it
+    is perturbed with CFG off too, and it always takes the conditional inputs (diffusers' PAG/SLG take
+    the negative prompt's when CFG is off, and perturb nothing).
     """
 
     _input_predictions = ["pred_cond", "pred_uncond", STYLE]

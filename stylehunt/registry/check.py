@@ -1,18 +1,5 @@
 """Checking a registry index the way its maintainers review it: every entry, every pin, every fingerprint.
 
-`check_index` reads an index (the bundled one, a file, or ``hf-hub:owner/repo[@revision]``,
-such as a pull request's ``refs/pr/3``) and checks, for every version of every name:
-
-* it resolves: the bundled file exists, or the Hub repo has ``stylehunt_preset.json`` at that revision;
-* it is pinned by sha256 and the bytes match the pin;
-* the file is a valid preset that says it is that name at that version;
-* its architecture fingerprint equals the fingerprint of its model alias;
-
-and that names are unique: the strict reader refuses a name written twice, no two names differ
-only in their separators (``golden-hour`` / ``golden_hour``), and a remote index adds nothing a
-bundled entry would shadow. Nothing raises for a failed entry: the report says what failed, and
-`IndexCheck.ok` is false. Reading the index itself may raise (a missing repo, offline).
-
 >>> report = check_index()  # the bundled index: offline, every pin checked
 >>> report.ok, len(report.versions) > 0
 (True, True)
@@ -128,6 +115,14 @@ def check_index(index: str | os.PathLike[str] | None = None) -> IndexCheck:
     ``refs/pr/3``). Hub versions are downloaded into huggingface_hub's cache. An index that
     cannot be read (missing, too large, a missing repo, offline) raises; one that is not a valid
     index is reported as the index's one problem.
+
+    For every version of every name: it resolves (the bundled file exists, or the Hub repo has
+    ``stylehunt_preset.json`` at that revision); it is pinned by sha256 and the bytes match the pin;
+    the file is a valid preset that says it is that name at that version; its architecture fingerprint
+    equals its model alias's. Names are unique: the strict reader refuses a name written twice, no two
+    names differ only in their separators (``golden-hour`` / ``golden_hour``), and a remote index adds
+    nothing a bundled entry would shadow. Nothing raises for a failed entry: the report says what
+    failed, and `IndexCheck.ok` is false. Reading the index itself may raise (a missing repo, offline).
     """
     source, raw, presets_root, remote = _load(index)
     try:

@@ -1,10 +1,7 @@
 """The registry catalogue in use: model aliases, listing, and which version a name selects.
 
-The catalogue is ``index.json`` (format: `indexfile`), bundled in the wheel as
-``stylehunt.registry_data``, with the preset files it points at in ``stylehunt.presets``. Listing
-and looking up bundled presets need no network. `refresh_index` fetches a newer catalogue
-from a Hub repo (``STYLEHUNT_INDEX_REPO``) into huggingface_hub's cache; later calls merge it
-under the bundled one, and ignore it (with a warning) if the cached copy is corrupted or invalid.
+The catalogue is ``index.json`` (format: `indexfile`), bundled as ``stylehunt.registry_data`` with
+its preset files in ``stylehunt.presets``; `refresh_index` caches a newer one from the Hub.
 
 >>> list_presets("sd3-medium/paper-l1*")
 ['sd3-medium/paper-l11h15', 'sd3-medium/paper-l13h17', 'sd3-medium/paper-l1h10']
@@ -168,6 +165,9 @@ def refresh_index(repo_id: str | None = None, *, revision: str | None = None) ->
     ``repo_id`` defaults to ``STYLEHUNT_INDEX_REPO`` (else ``stylehunt/registry``), ``revision``
     to ``STYLEHUNT_INDEX_REVISION`` (else ``main``). An invalid index is refused and the cache is
     left as it was. Returns the merged index now in use.
+
+    The copy goes into huggingface_hub's cache; later calls merge it under the bundled one, and
+    ignore it (with a warning) if it is corrupted or invalid.
     """
     from .. import hub
 
