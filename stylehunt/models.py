@@ -14,7 +14,7 @@ import warnings
 from typing import Any, Collection
 
 from .errors import DeviceError, UnsupportedModelError
-from .tiny import TINY_MODEL_NAMES
+from .tiny import TINY_MODEL_LIST
 
 __all__ = [
     "load_pipeline",
@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 DTYPES = ("float32", "bfloat16", "float16")
 
 #: The tiny models as hints list them, from the names the loader accepts.
-_TINY_MODELS = " / ".join(TINY_MODEL_NAMES)
 
 
 def check_device(device: str | None) -> str | None:
@@ -145,7 +144,7 @@ def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", devi
         raise UnsupportedModelError(
             f"could not load a pipeline from {name!r}: {_first_line(e)}",
             hint="pass a local folder written by save_pretrained, a Hub id available in your cache "
-            f"(HF_HUB_OFFLINE=1 needs it cached), or {_TINY_MODELS}",
+            f"(HF_HUB_OFFLINE=1 needs it cached), or {TINY_MODEL_LIST}",
         ) from e
     if path != name:  # a tiny model: its id is the name, not the cache folder it was built into
         pipe.register_to_config(_name_or_path=name)
@@ -179,7 +178,7 @@ def _cache_only(path: str, name: str, filename: str) -> dict[str, Any]:
     if not isinstance(cached, str):
         raise UnsupportedModelError(
             f"model {name!r}: its {filename} is not in the local cache and {why}",
-            hint=f"{offline_hint()}; or pass a local pipeline folder, or {_TINY_MODELS}",
+            hint=f"{offline_hint()}; or pass a local pipeline folder, or {TINY_MODEL_LIST}",
         )
     return {"local_files_only": True}
 
@@ -204,7 +203,7 @@ def _denoiser_config(diffusers: Any, path: str, name: str, **load_kwargs: Any) -
             raise _too_deep(name) from None
     raise UnsupportedModelError(
         f"could not read transformer/config.json (or unet/config.json) of {name!r}: {_first_line(error)}",
-        hint=f"pass a local pipeline folder, a cached Hub id, or {_TINY_MODELS}",
+        hint=f"pass a local pipeline folder, a cached Hub id, or {TINY_MODEL_LIST}",
     ) from error
 
 

@@ -23,7 +23,7 @@ from .params import (DEVICE_HELP, DTYPE_CHOICE, DTYPE_HELP, FiniteFloat, check_s
                      model_skeleton, seed_option, writable_folder_problem)
 from .terminal import printable
 from ..errors import ResumeMismatchError, SearchConfigError, StorageError, StylehuntError
-from ..tiny import TINY_MODEL_NAMES
+from ..tiny import TINY_MODEL_LIST
 from ..headhunter.settings import (  # torch-free: the defaults, their help text, the checks before loading
     DEFAULT_BATCH_SIZE,
     DEFAULT_IDENTITY,
@@ -51,7 +51,6 @@ from ..headhunter.settings import (  # torch-free: the defaults, their help text
 logger = logging.getLogger(__name__)
 
 #: The tiny models as the help lists them, from the names the loader accepts.
-_TINY_MODELS = " / ".join(TINY_MODEL_NAMES)
 
 # Options that decide the result: recorded in command.json and checked on --resume.
 _RECORDED = (
@@ -213,7 +212,7 @@ def _is_main() -> bool:
 
 
 @cli.command()
-@click.option("--model", default=None, help=f"Pipeline folder, Hub id, or {_TINY_MODELS}.")
+@click.option("--model", default=None, help=f"Pipeline folder, Hub id, or {TINY_MODEL_LIST}.")
 @click.option("--model-id", default=None, help="Hub id written into the preset (needed when --model is a folder).")
 @click.option("--style", default="", help='Style text for the objective, e.g. "sunlit, warm glow, golden hour".')
 @click.option("--objective", default="pickscore", show_default=True,
@@ -320,7 +319,7 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
         run_dir = Path(out)
         _check_run_folder("--out", run_dir, resume=False)
     if not opts["model"]:
-        raise click.UsageError(f"give --model (a folder, a Hub id, or {_TINY_MODELS})")
+        raise click.UsageError(f"give --model (a folder, a Hub id, or {TINY_MODEL_LIST})")
 
     from ..headhunter.outputs import check_preset_fields, preset_name
     from ..prompts import load_prompts
@@ -389,7 +388,7 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
 
 
 @cli.command()
-@click.option("--model", required=True, help=f"Pipeline folder, Hub id, or {_TINY_MODELS}.")
+@click.option("--model", required=True, help=f"Pipeline folder, Hub id, or {TINY_MODEL_LIST}.")
 @click.option("--prompt", required=True, help="Text prompt (the same for every cell).")
 @click.option("--layers", default=None, help="Layers to show, e.g. 0-5 (default: all).")
 @click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True, callback=seed_option)

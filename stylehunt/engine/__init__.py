@@ -32,7 +32,6 @@ _EXPORTS = {
     "LayerInfo": ".heads",
     "head_grid": ".heads",
     "attention_modules": ".heads",
-    "transformer_of": ".heads",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 __all__ = sorted(_EXPORTS)

@@ -19,12 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import HeadOutOfRangeError, UnsupportedModelError
 from .families import adapter_for_transformer, adapters, is_supported_transformer, supported_transformers, unwrap_compiled
-from .families.spec import IDENTITIES, KINDS, AttentionLayer
-
-#: What a perturbed head's map becomes at strength 1: ``"joint"`` (identity over the layer's whole
-#: token sequence) or ``"image"`` (each image token attends to itself and the text). Torch-free, so
-#: settings can be checked before torch is imported.
-IDENTITY_MODES = IDENTITIES
+from .families.spec import IDENTITY_MODES, KINDS, AttentionLayer
 
 if TYPE_CHECKING:
     import torch

@@ -56,20 +56,9 @@ PRESET_FIELDS = (
     "metadata",
 )
 
-TOP_LEVEL_KEYS = (
-    "format_version",
-    "name",
-    "version",
-    "description",
-    "tags",
-    "license",
-    "model",
-    "heads",
-    "strength",
-    "scale",
-    "provenance",
-    "metadata",
-)
+#: The keys of a preset file's top level: the same names, plus ``format_version``, less
+#: ``fingerprint``, which the file keeps under ``model``.
+TOP_LEVEL_KEYS = ("format_version",) + tuple(f for f in PRESET_FIELDS if f != "fingerprint")
 REQUIRED_KEYS = ("format_version", "name", "version", "license", "model", "heads", "strength", "scale", "provenance")
 MODEL_KEYS = ("id", "fingerprint")
 PROVENANCE_KINDS = ("search", "reported", "manual")

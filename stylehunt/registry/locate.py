@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import os
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping
@@ -38,18 +39,18 @@ from .references import HUB_PREFIX, Reference, is_version_spec, parse_reference
 if TYPE_CHECKING:
     from ..hub import HubFile
 
-__all__ = ["LocatedPreset", "locate_preset", "locate_version"]
+__all__ = ["PresetOrigin", "LocatedPreset", "locate_preset", "locate_version"]
 
 #: How a Hub repo without a preset file is reported (see `stylehunt.hub.hub_errors`).
 _NOT_A_PRESET_REPO = "is it a stylehunt preset repository?"
 _PRESET_REPO_HINT = "a preset repository holds stylehunt_preset.json at its root (publish with `stylehunt publish`)"
 
 
-@dataclass(frozen=True)
-class LocatedPreset:
-    """A preset file found, verified and validated, and exactly where it came from."""
+# keyword-only: the subclasses add a field without a default after these defaults
+@dataclass(frozen=True, kw_only=True)
+class PresetOrigin:
+    """Exactly where a preset file came from: what `LocatedPreset` and `ResolvedPreset` share."""
 
-    fields: Mapping[str, Any]  # the keyword arguments of Preset (see fileformat.parse_preset_dict)
     ref: str  # canonical reference: "name@1.2.0", "hf-hub:owner/repo@<commit>" or the path
     kind: Literal["bundled", "hub", "path"]
     path: Path  # the local file that was read (bundled, cache snapshot or user file)
@@ -57,6 +58,17 @@ class LocatedPreset:
     repo_id: str | None = None
     revision: str | None = None
     commit: str | None = None
+
+    def origin(self) -> dict[str, Any]:
+        """The origin fields alone, as keyword arguments for another `PresetOrigin`."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(PresetOrigin)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocatedPreset(PresetOrigin):
+    """A preset file found, verified and validated, and exactly where it came from."""
+
+    fields: Mapping[str, Any]  # the keyword arguments of Preset (see fileformat.parse_preset_dict)
 
 
 def locate_preset(ref: "str | os.PathLike[str]") -> LocatedPreset:

@@ -17,7 +17,7 @@ import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..scalars import as_real
 from ..errors import InvalidPresetError
@@ -32,7 +32,7 @@ from .fileformat import (
     read_preset_bytes,
     write_preset_file,
 )
-from .locate import locate_preset
+from .locate import PresetOrigin, locate_preset
 
 if TYPE_CHECKING:
     from .publish import PublishResult
@@ -236,18 +236,11 @@ def read_preset_file(path: "str | os.PathLike[str]") -> Preset:
     return loads(raw, path=file)
 
 
-@dataclass(frozen=True)
-class ResolvedPreset:
+@dataclass(frozen=True, kw_only=True)
+class ResolvedPreset(PresetOrigin):
     """A loaded preset and exactly where it came from."""
 
     preset: Preset
-    ref: str  # canonical reference: "name@1.2.0", "hf-hub:owner/repo@<commit>" or the path
-    kind: Literal["bundled", "hub", "path"]
-    path: Path  # the local file that was read (bundled, cache snapshot or user file)
-    sha256: str
-    repo_id: str | None = None
-    revision: str | None = None
-    commit: str | None = None
 
 
 def resolve_preset(ref: "str | os.PathLike[str]") -> ResolvedPreset:
@@ -258,16 +251,7 @@ def resolve_preset(ref: "str | os.PathLike[str]") -> ResolvedPreset:
     used. Whatever fails leaves the cache as it was.
     """
     found = locate_preset(ref)
-    return ResolvedPreset(
-        preset=Preset(**found.fields),
-        ref=found.ref,
-        kind=found.kind,
-        path=found.path,
-        sha256=found.sha256,
-        repo_id=found.repo_id,
-        revision=found.revision,
-        commit=found.commit,
-    )
+    return ResolvedPreset(preset=Preset(**found.fields), **found.origin())
 
 
 def load_preset(ref: "str | os.PathLike[str] | Preset") -> Preset:

@@ -75,6 +75,7 @@ __all__ = [
     "load_tiny_pipeline",
     "resolve_tiny_model",
     "TINY_MODEL_NAMES",
+    "TINY_MODEL_LIST",
     "cache_root",
 ]
 
@@ -258,6 +259,8 @@ def load_tiny_pipeline(family: str = "sd3") -> DiffusionPipeline:
 
 #: The names ``--model`` and the registry accept for the tiny models: ``tiny-sd3`` etc.
 TINY_MODEL_NAMES = tuple(f"tiny-{family}" for family in TINY_FAMILIES)
+#: The same names as a message or ``--help`` lists them: ``tiny-sd3 / tiny-sd3.5 / ...``.
+TINY_MODEL_LIST = " / ".join(TINY_MODEL_NAMES)
 
 
 def resolve_tiny_model(name: str) -> Path | None:

@@ -25,7 +25,7 @@ __all__ = [
     "CFG_LAYOUTS",
     "OUTPUTS",
     "INJECTIONS",
-    "IDENTITIES",
+    "IDENTITY_MODES",
     "NEGATIVE_ENCODINGS",
     "AttentionLayer",
     "LayerGroup",
@@ -65,8 +65,9 @@ OUTPUTS = ("tensor", "per_sample_list")
 #:   transformer's output to the scheduler's input (Z-Image's pipeline negates it).
 INJECTIONS = ("transformer", "scheduler")
 
-#: What a perturbed head's attention map becomes at strength 1 (see ``docs/engine.md``).
-IDENTITIES = ("joint", "image")
+#: What a perturbed head's map becomes at strength 1: ``"joint"`` (identity over the layer's whole
+#: token sequence) or ``"image"`` (each image token attends to itself and the text); see docs/engine.md.
+IDENTITY_MODES = ("joint", "image")
 
 #: How the pipeline's ``encode_prompt`` gives the negative (empty) prompt's values, for CFG:
 #:
@@ -165,8 +166,8 @@ class Adapter:
     #: ``"scheduler"`` injection: the sign the pipeline applies to the transformer output before
     #: ``scheduler.step`` (-1 for Z-Image, which negates it)
     output_sign: float = 1.0
-    #: the identity modes this family's token layout allows (a subset of `IDENTITIES`)
-    identities: tuple[str, ...] = IDENTITIES
+    #: the identity modes this family's token layout allows (a subset of `IDENTITY_MODES`)
+    identities: tuple[str, ...] = IDENTITY_MODES
     #: why a mode is missing from ``identities``, for the error message
     identity_note: str = ""
     #: forward arguments the engine cannot guide through: a call that sets one is refused (KV caches
@@ -231,9 +232,9 @@ class Adapter:
             raise ValueError(f"adapter {self.name!r}: `encode_returns` must name the return value `prompt_embeds`")
         if isinstance(self.latent_packing, bool) or not isinstance(self.latent_packing, int) or self.latent_packing < 1:
             raise ValueError(f"adapter {self.name!r}: `latent_packing` must be an integer >= 1, but got {self.latent_packing!r}")
-        bad = [m for m in self.identities if m not in IDENTITIES]
+        bad = [m for m in self.identities if m not in IDENTITY_MODES]
         if bad or not self.identities:
-            raise ValueError(f"adapter {self.name!r}: `identities` must be a non-empty subset of {IDENTITIES}")
+            raise ValueError(f"adapter {self.name!r}: `identities` must be a non-empty subset of {IDENTITY_MODES}")
         if not (self.transformer_classes and self.pipeline_classes and self.layer_groups and self.denoisers):
             raise ValueError(
                 f"adapter {self.name!r} needs transformer_classes, pipeline_classes, layer_groups and denoisers"
