@@ -23,12 +23,6 @@ def _heads_text(heads: Any) -> str:
     return ", ".join(f"L{layer}H{head}" for layer, head in heads)
 
 
-def _arch_text(fp: dict[str, Any] | None) -> str:
-    if not fp:
-        return "not recorded"
-    return f"{fp['transformer_class']}, {fp['num_layers']} attention layers x {fp['heads_per_layer']} heads, head dim {fp['head_dim']}"
-
-
 def _score(value: Any) -> str:
     """A score as ``.5g`` (anything else in a hand-written file as its JSON)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -270,6 +264,7 @@ def show(ref: str, fmt: str) -> None:
         lines = show_image(ref, fmt)
         click.echo(lines[0]) if fmt == "json" else _echo(*lines)
         return
+    from ..engine.heads import describe_fingerprint
     from ..registry import get_index, model_alias_for, resolve_preset
 
     resolved = resolve_preset(ref)
@@ -291,7 +286,7 @@ def show(ref: str, fmt: str) -> None:
         f"{preset.name} {preset.version}",
         f"  description:  {preset.description}",
         f"  model:        {preset.model}" + (f" ({alias.alias})" if alias else ""),
-        f"  architecture: {_arch_text(preset.fingerprint)}",
+        f"  architecture: {describe_fingerprint(preset.fingerprint)}",
         f"  heads ({len(preset.heads)}):    {_heads_text(preset.heads)}",
         f"  strength u:   {preset.strength}",
         f"  scale w:      {preset.scale}",

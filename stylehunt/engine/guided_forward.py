@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -20,10 +20,9 @@ from .forward_patch import ForwardPatch
 from .heads import HeadGrid, unwrap_compiled
 from .perturbation import HeadPerturber, PerturbedRows, active_layers, heads_by_layer
 from .prefix import PrefixFork
+from .preset_type import PresetLike
 from .rows import select_dict_rows, select_items, select_rows, unique_rows
 
-if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
-    from ..registry.preset import Preset
 
 __all__ = ["AppliedGuidance", "GuidedTransformer", "GuidedPipeline"]
 
@@ -32,7 +31,7 @@ __all__ = ["AppliedGuidance", "GuidedTransformer", "GuidedPipeline"]
 class AppliedGuidance:
     """What is applied to a pipeline (returned by `stylehunt.engine.get_applied`)."""
 
-    presets: tuple[Preset, ...]
+    presets: tuple[PresetLike, ...]
     strengths: tuple[float, ...]
     scale: float
     identity: str

@@ -15,7 +15,7 @@ costs no memory. This module imports no torch at module level: the registry uses
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from ..errors import HeadOutOfRangeError, UnsupportedModelError
 from .families import adapter_for_transformer, adapters, is_supported_transformer, supported_transformers, unwrap_compiled
@@ -33,6 +33,7 @@ __all__ = [
     "transformer_of",
     "unwrap_compiled",
     "fingerprint_family",
+    "describe_fingerprint",
     "KINDS",
     "SUPPORTED_TRANSFORMERS",
     # what the registry validates fingerprints with (this module is its torch-free view of the engine)
@@ -205,6 +206,19 @@ def fingerprint_family(fingerprint: dict[str, Any]) -> str | None:
     if cls in supported_transformers():
         return adapter_for_transformer(cls).family
     return None
+
+
+def describe_fingerprint(fingerprint: Mapping[str, Any] | None) -> str:
+    """A fingerprint as one line for people (model cards, ``show``, index checks).
+
+    >>> describe_fingerprint({"transformer_class": "SD3Transformer2DModel", "num_layers": 24,
+    ...                       "heads_per_layer": 24, "head_dim": 64})
+    'SD3Transformer2DModel, 24 attention layers x 24 heads, head dim 64'
+    """
+    if not fingerprint:
+        return "not recorded"
+    fp = fingerprint
+    return f"{fp['transformer_class']}, {fp['num_layers']} attention layers x {fp['heads_per_layer']} heads, head dim {fp['head_dim']}"
 
 
 def _head_dim(attn: torch.nn.Module) -> int:

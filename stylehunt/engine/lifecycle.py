@@ -8,7 +8,7 @@ the pipeline: removal deletes the instance attributes (or restores the ones that
 modules fall back to their class ``forward`` and nothing of ours remains.
 
 The engine knows nothing of files, the registry or the search. It takes presets duck-typed: a
-`stylehunt.Preset`, or any object with the attributes in `PRESET_ATTRIBUTES`.
+`stylehunt.Preset`, or any object with the attributes of `preset_type.PresetLike`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import contextlib
 import logging
 import math
 import weakref
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -32,9 +32,8 @@ from ..scalars import as_real
 from .heads import IDENTITY_MODES
 from .dispatch import parallel_config_problem
 from .perturbation import HeadPerturber, PerturbedRows, active_layers, heads_by_layer, strength_table
+from .preset_type import PRESET_ATTRIBUTES, PresetLike
 
-if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
-    from ..registry.preset import Preset
 
 __all__ = [
     "apply",
@@ -52,8 +51,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: What the engine reads from a preset; any object that has them all is taken as one.
-PRESET_ATTRIBUTES = ("heads", "strength", "scale", "fingerprint", "label", "name", "model")
 
 # pipeline -> GuidedPipeline; weak so a dropped pipeline takes its state with it.
 _APPLIED: "weakref.WeakKeyDictionary[Any, GuidedPipeline]" = weakref.WeakKeyDictionary()
@@ -119,14 +116,14 @@ def _check_backends(transformer: Any, grid: HeadGrid, table: torch.Tensor) -> No
 
 
 def check_settings(
-    presets: Preset | Sequence[Preset],
+    presets: PresetLike | Sequence[PresetLike],
     *,
     scale: float | None = None,
     strengths: float | Sequence[float] | None = None,
     identity: str = "joint",
     start: float = 0.0,
     stop: float = 1.0,
-) -> tuple[tuple[Preset, ...], tuple[float, ...], float, float, float]:
+) -> tuple[tuple[PresetLike, ...], tuple[float, ...], float, float, float]:
     """``(presets, strengths, scale, start, stop)`` as `apply` resolves them, without a pipeline.
 
     Raises what `apply` raises for these arguments (an empty or duplicated preset list, a
@@ -140,7 +137,7 @@ def check_settings(
     return presets, u, w, start, stop
 
 
-def check_presets(model: Any, presets: Preset | Sequence[Preset]) -> HeadGrid:
+def check_presets(model: Any, presets: PresetLike | Sequence[PresetLike]) -> HeadGrid:
     """The head grid of ``model`` (a pipeline or a transformer), once every preset is checked against it.
 
     Raises what `apply` raises for the presets: a preset made for another family or
@@ -153,7 +150,7 @@ def check_presets(model: Any, presets: Preset | Sequence[Preset]) -> HeadGrid:
     return grid
 
 
-def _check_compatibility(model: Any, grid: HeadGrid, presets: Sequence[Preset]) -> None:
+def _check_compatibility(model: Any, grid: HeadGrid, presets: Sequence[PresetLike]) -> None:
     mine = grid.fingerprint()
     my_family = fingerprint_family(mine)
     transformer = transformer_of(model)
@@ -228,7 +225,7 @@ def _check_table(grid: HeadGrid, table: Any) -> torch.Tensor:
     return table.detach().float().cpu()
 
 
-def _resolve_strengths(presets: Sequence[Preset], strengths: Any) -> tuple[float, ...]:
+def _resolve_strengths(presets: Sequence[PresetLike], strengths: Any) -> tuple[float, ...]:
     if strengths is None:
         return tuple(p.strength for p in presets)
     if getattr(strengths, "ndim", 0) == 0 and as_real(strengths) is not None:  # one for all (not a 1-d tensor)
@@ -249,7 +246,7 @@ def _resolve_strengths(presets: Sequence[Preset], strengths: Any) -> tuple[float
     return tuple(out)
 
 
-def _resolve_scale(presets: Sequence[Preset], scale: float | None) -> float:
+def _resolve_scale(presets: Sequence[PresetLike], scale: float | None) -> float:
     if scale is not None:
         return scale
     scales = sorted({p.scale for p in presets})
@@ -266,7 +263,7 @@ def _is_preset(obj: Any) -> bool:
     return all(hasattr(obj, name) for name in PRESET_ATTRIBUTES)
 
 
-def _as_presets(presets: Preset | Sequence[Preset]) -> tuple[Preset, ...]:
+def _as_presets(presets: PresetLike | Sequence[PresetLike]) -> tuple[PresetLike, ...]:
     if _is_preset(presets):
         return (presets,)
     if isinstance(presets, (str, bytes)) or not isinstance(presets, Sequence):
@@ -318,7 +315,7 @@ def _install(pipe: Any, adapter: Adapter, grid: HeadGrid, config: AppliedGuidanc
 
 def apply(
     pipe: Any,
-    presets: Preset | Sequence[Preset],
+    presets: PresetLike | Sequence[PresetLike],
     *,
     scale: float | None = None,
     strengths: float | Sequence[float] | None = None,
@@ -449,7 +446,7 @@ def get_applied(pipe: Any) -> AppliedGuidance | None:
 
 
 @contextlib.contextmanager
-def applied(pipe: Any, presets: Preset | Sequence[Preset], **kwargs: Any) -> Iterator[None]:
+def applied(pipe: Any, presets: PresetLike | Sequence[PresetLike], **kwargs: Any) -> Iterator[None]:
     """``apply`` for the duration of a ``with`` block, then restore what was applied before (if anything)."""
     before = get_applied(pipe)
     apply(pipe, presets, **kwargs)

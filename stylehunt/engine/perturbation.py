@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,9 +18,8 @@ from ..errors import GuidanceError, UnsupportedModelError
 from . import dispatch
 from .forward_patch import ForwardPatch, PatchStack, inner_forward
 from .heads import HeadGrid, LayerInfo, attention_modules
+from .preset_type import PresetLike
 
-if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
-    from ..registry.preset import Preset
 
 __all__ = [
     "strength_table",
@@ -35,7 +34,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------
 
 
-def strength_table(grid: HeadGrid, presets: Sequence[Preset], strengths: Sequence[float]) -> torch.Tensor:
+def strength_table(grid: HeadGrid, presets: Sequence[PresetLike], strengths: Sequence[float]) -> torch.Tensor:
     """Combine presets into one ``(num_layers, max_heads)`` table of SoftPAG strengths.
 
     A head in several presets gets ``1 - prod(1 - u_i)``: SoftPAG applied once per preset.

@@ -18,6 +18,7 @@ from ..errors import InvalidPresetError, PresetFileError, PresetReferenceError, 
 from .index import bundled_index, bundled_index_file, load_index_json, read_index_bytes
 from .indexfile import INDEX_FILENAME, MAX_INDEX_BYTES, ModelAlias, RegistryIndex, VersionEntry
 from .locate import locate_version
+from ..engine.heads import describe_fingerprint
 from .preset import Preset
 from .references import HUB_PREFIX, parse_reference
 
@@ -60,7 +61,7 @@ class IndexCheck:
 def fingerprint_problem(fingerprint: Mapping[str, Any] | None, alias: ModelAlias) -> str | None:
     """Why a preset's fingerprint does not match ``alias``'s model, or ``None`` if it is the same architecture."""
     if fingerprint is None:
-        return f"the preset records no architecture fingerprint; the {alias.alias} alias needs {_arch(alias.fingerprint)}"
+        return f"the preset records no architecture fingerprint; the {alias.alias} alias needs {describe_fingerprint(alias.fingerprint)}"
     if dict(fingerprint) == dict(alias.fingerprint):
         return None
     differ = [
@@ -69,10 +70,6 @@ def fingerprint_problem(fingerprint: Mapping[str, Any] | None, alias: ModelAlias
         if fingerprint.get(key) != alias.fingerprint.get(key)
     ]
     return f"its architecture fingerprint is not the {alias.alias} alias's ({alias.id}): " + "; ".join(differ)
-
-
-def _arch(fp: Mapping[str, Any]) -> str:
-    return f"{fp['transformer_class']}, {fp['num_layers']} layers x {fp['heads_per_layer']} heads, head dim {fp['head_dim']}"
 
 
 def _separators(name: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 from huggingface_hub import ModelCardData
 
 from .. import __version__, hub
-from ..engine.heads import fingerprint_family
+from ..engine.heads import describe_fingerprint, fingerprint_family
 from ..errors import HubOfflineError, InvalidPresetError, VersionExistsError
 from .fileformat import FILENAME, dumps, preset_to_dict
 from .index import model_alias_for
@@ -100,12 +100,7 @@ def model_card(
     if is_hub_repo_id(preset.model or ""):  # the Hub refuses a base_model that is no model id (a tiny model's name)
         extra.update(base_model=preset.model, base_model_relation="adapter")
     card_data = ModelCardData(library_name="stylehunt", license=preset.license, tags=list(dict.fromkeys(tags)), **extra)
-    fp = preset.fingerprint
-    arch = (
-        f"{fp['transformer_class']}, {fp['num_layers']} attention layers x {fp['heads_per_layer']} heads, head dim {fp['head_dim']}"
-        if fp
-        else "not recorded"
-    )
+    arch = describe_fingerprint(preset.fingerprint)
     prov = preset.provenance or {}
     lines = [
         "---",
