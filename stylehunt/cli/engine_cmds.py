@@ -234,7 +234,7 @@ def _check_for_pipeline(pipe, *, height: int | None, width: int | None, true_cfg
                         frames: int | None, fps: int | None, negative_prompt: str | None) -> bool:
     """The options only the loaded pipeline can judge, checked before the first step; whether it makes videos."""
     from ..engine import size_multiple
-    from ..headhunter.settings import frames_problem, makes_video
+    from ..engine.pipeline_inputs import frames_problem, makes_video
 
     name = type(pipe).__name__
     video = makes_video(pipe)

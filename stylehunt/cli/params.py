@@ -168,16 +168,11 @@ def _vae_config(model: str) -> dict[str, Any] | None:
 
 def check_sizes_from_config(model: str, transformer: Any, sizes: dict[str, int | None]) -> None:
     """Refuse an image side (``{flag: px}``) that is not a multiple of what one token covers, from the configs."""
-    from ..headhunter.settings import size_multiple_for
+    from ..engine.pipeline_inputs import size_multiple_for, vae_scale_factor_from_config
 
     if all(v is None for v in sizes.values()) or (vae := _vae_config(model)) is None:
         return
-    try:
-        if "temperal_downsample" in vae:  # Qwen-Image's and Wan's causal 3-D VAE: a factor 2 per entry
-            factor = 2 ** len(vae["temperal_downsample"])
-        else:
-            factor = 2 ** (len(vae["block_out_channels"]) - 1)
-    except (KeyError, TypeError):
+    if (factor := vae_scale_factor_from_config(vae)) is None:
         return
     name = type(transformer).__name__
     multiple = size_multiple_for(name, getattr(transformer.config, "patch_size", None), factor)
@@ -198,7 +193,7 @@ def check_frames_from_config(model: str, frames: int | None) -> None:
 
     import diffusers
 
-    from ..headhunter.settings import frames_problem
+    from ..engine.pipeline_inputs import frames_problem_for
     from ..tiny import resolve_tiny_model
 
     try:
@@ -210,6 +205,5 @@ def check_frames_from_config(model: str, frames: int | None) -> None:
     if cls is None or "num_frames" not in inspect.signature(cls.__call__).parameters:
         return  # an image model: the loaded pipeline refuses --frames, naming it
     # what the pipeline computes (WanPipeline: vae.config.scale_factor_temporal)
-    pipe_like = type(cls.__name__, (), {"vae_scale_factor_temporal": int(vae["scale_factor_temporal"])})()
-    if problem := frames_problem(pipe_like, frames):
+    if problem := frames_problem_for(cls.__name__, int(vae["scale_factor_temporal"]), frames):
         raise click.BadParameter(problem, param_hint="'--frames'")

@@ -377,7 +377,7 @@ def _render_previews(preset: Any, model: str, gallery: list[tuple[str, str, str,
     import torch
 
     from ..api import applied
-    from ..headhunter.settings import makes_video
+    from ..engine.pipeline_inputs import makes_video
     from ..models import load_pipeline
     from .app import quiet_model_loading
 

@@ -174,7 +174,7 @@ def _check_run_folder(flag: str, run_dir: Path, resume: bool) -> None:
             hint=f"wait for that search to end, or stop it (kill {holder})" if holder.isdigit()
             else "wait for the other search on this folder to end",
         )
-    check_run_folder(run_dir, resume=resume, flag=flag.lstrip("-"))
+    check_run_folder(run_dir, resume=resume)
     if resume:
         read_state(run_dir)
 

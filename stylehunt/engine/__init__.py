@@ -9,7 +9,7 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "size_multiple": ".families",
+    "size_multiple": ".pipeline_inputs",
     "apply": ".lifecycle",
     "applied": ".lifecycle",
     "remove": ".lifecycle",

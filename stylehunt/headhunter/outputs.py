@@ -85,13 +85,13 @@ def check_preset_fields(name: str, version: str, license: str, model_id: str | N
                           provenance={"kind": "manual", "source": "validation"})
         stand_in.to_dict()
     except InvalidPresetError as e:
-        field = getattr(e, "field", None)
-        message = str(e)
-        if field in _PRESET_PARAMETERS and message.startswith(f"{field}: "):
-            message = f"`{_PRESET_PARAMETERS[field]}` cannot be saved in the preset: {message[len(field) + 2:]}"
+        detail = getattr(e, "detail", None)  # what is wrong with the field, without the "<field>: " before it
+        param = _PRESET_PARAMETERS.get(e.param or "")
+        if param and detail:
+            message = f"`{param}` cannot be saved in the preset: {detail}"
         else:
-            message = f"the run's preset cannot be saved: {message}"
-        raise SearchConfigError(message, hint=e.hint or "check name, version, license and model_id") from None
+            message = f"the run's preset cannot be saved: {e}"
+        raise SearchConfigError(message, hint=e.hint or "check name, version, license and model_id", param=param) from None
 
 
 def build_preset(*, round_results: list[RoundResult], settings: SearchSettings, grid: Any, model_id: str | None,

@@ -44,12 +44,11 @@ def _is_leftover(name: str) -> bool:
     return name == LOCK_FILE or _TEMP.fullmatch(name) is not None
 
 
-def check_run_folder(folder: Path, *, resume: bool, flag: str = "out") -> None:
+def check_run_folder(folder: Path, *, resume: bool) -> None:
     """Refuse a run folder the search must not write to; reads only, creates nothing.
 
     A new run needs ``folder`` to be absent or empty; ``resume`` needs a folder that holds a run
-    (``state.json`` or the CLI's ``command.json``). ``flag`` names the option in messages
-    (``out``: "--out" / ``out=``; the CLI passes ``resume`` for ``--resume``).
+    (``state.json`` or the CLI's ``command.json``). The errors carry ``param="out"``.
 
     A run folder is precious twice over: it holds hours of scores, and it is a path the user typed,
     which may name a folder of their own. So a new run takes only a folder that does not exist yet or is
@@ -58,7 +57,7 @@ def check_run_folder(folder: Path, *, resume: bool, flag: str = "out") -> None:
     else may be the user's, and is never written to.
     """
     if os.path.lexists(folder) and not folder.is_dir():
-        raise SearchConfigError(f"run folder {folder} exists and is not a folder", hint=f"choose another --{flag}")
+        raise SearchConfigError(f"run folder {folder} exists and is not a folder", hint="choose another --out", param="out")
     if resume:
         if not folder.is_dir():
             raise SearchConfigError(f"nothing to resume: run folder {folder} does not exist",
@@ -74,7 +73,8 @@ def check_run_folder(folder: Path, *, resume: bool, flag: str = "out") -> None:
     if held:
         raise SearchConfigError(
             f"run folder {folder} already holds a search ({', '.join(held)})",
-            hint=f"resume it with --resume {folder} (resume=True), or choose another --{flag}",
+            hint=f"resume it with --resume {folder} (resume=True), or choose another --out",
+            param="out",
         )
     foreign = [name for name in entries if not _is_leftover(name)]
     if foreign:
@@ -82,7 +82,8 @@ def check_run_folder(folder: Path, *, resume: bool, flag: str = "out") -> None:
         raise SearchConfigError(
             f"run folder {folder} is not empty and holds no stylehunt run ({listing}); "
             "a search would overwrite files there, so it is not used",
-            hint=f"give a new or empty folder as --{flag} (or --resume a folder that holds a run)",
+            hint="give a new or empty folder as --out (or --resume a folder that holds a run)",
+            param="out",
         )
 
 

@@ -3,12 +3,9 @@
 Every default of the search lives here once: `SearchSettings`, `stylehunt.headhunter.search`,
 `stylehunt.headhunter.report.render_atlas` and the ``stylehunt search`` / ``stylehunt atlas``
 options (defaults and help text) are built from the constants below, so the help cannot state a
-default the code does not use. The module also resolves the head pool (``pool`` / ``layers``),
-checks it against ``R x k``, and works out the image size and, for a video pipeline, the frame
-count a pipeline takes.
-
-Imports no torch (the CLI reads the defaults for ``--help``); the engine is imported only when a
-setting is validated.
+default the code does not use. It also resolves the head pool (``pool`` / ``layers``) and checks the
+image size and frame count against what the pipeline accepts (`stylehunt.engine.pipeline_inputs`).
+Imports no torch (the CLI reads the defaults for ``--help``).
 """
 
 from __future__ import annotations
@@ -18,6 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+# what a pipeline accepts is the engine's (next to the adapters); re-exported for the search's callers
+from ..engine.pipeline_inputs import default_size, frames_problem, makes_video, size_multiple, size_multiple_for
 from ..errors import SearchConfigError
 
 __all__ = [
@@ -101,18 +100,18 @@ DEFAULT_PRESET_LICENSE = "other"
 def check_int_setting(value: Any, name: str, minimum: int, fix: str = "") -> int:
     """``value`` as an int >= ``minimum``, or a `SearchConfigError` naming ``name`` (``fix``: the hint)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SearchConfigError(f"Expected `{name}` to be an integer >= {minimum}, but got {value!r}", hint=fix or None)
+        raise SearchConfigError(f"Expected `{name}` to be an integer >= {minimum}, but got {value!r}", hint=fix or None, param=name)
     if value < minimum:
-        raise SearchConfigError(f"Expected `{name}` to be >= {minimum}, but got {value}", hint=fix or None)
+        raise SearchConfigError(f"Expected `{name}` to be >= {minimum}, but got {value}", hint=fix or None, param=name)
     return int(value)
 
 
 def _float_setting(value: Any, name: str, low: float, high: float, *, low_open: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise SearchConfigError(f"Expected `{name}` to be a finite number, but got {value!r}")
+        raise SearchConfigError(f"Expected `{name}` to be a finite number, but got {value!r}", param=name)
     if value < low or value > high or (low_open and value == low):
         interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
-        raise SearchConfigError(f"Expected `{name}` to be in {interval}, but got {value}")
+        raise SearchConfigError(f"Expected `{name}` to be in {interval}, but got {value}", param=name)
     return float(value)
 
 
@@ -198,10 +197,10 @@ class SearchSettings:
         from ..engine import IDENTITY_MODES
 
         if self.identity not in IDENTITY_MODES:
-            raise SearchConfigError(f"Expected `identity` to be one of {IDENTITY_MODES}, but got {self.identity!r}")
+            raise SearchConfigError(f"Expected `identity` to be one of {IDENTITY_MODES}, but got {self.identity!r}", param="identity")
         check_int_setting(self.batch_size, "batch_size", 1)
         if not isinstance(self.share_prefix, bool):
-            raise SearchConfigError(f"Expected `share_prefix` to be True or False, but got {self.share_prefix!r}")
+            raise SearchConfigError(f"Expected `share_prefix` to be True or False, but got {self.share_prefix!r}", param="share_prefix")
         if self.screen_steps is not None:
             check_int_setting(self.screen_steps, "screen_steps", 1)
             if self.screen_steps > self.steps:
@@ -326,51 +325,11 @@ def check_pool_size(pool_size: int, settings: SearchSettings) -> None:
         )
 
 
-def _call_parameters(pipe: Any) -> Any:
-    import inspect
-
-    return inspect.signature(pipe.__call__).parameters
-
-
-def default_size(pipe: Any) -> tuple[int, int]:
-    """The pipeline's default ``(height, width)`` in px.
-
-    The defaults its call states when they are numbers (Wan: 480 x 832), else
-    ``default_sample_size x vae_scale_factor`` per side (the SD3 and FLUX pipelines compute it so).
-    """
-    params = _call_parameters(pipe)
-    stated = [params[k].default if k in params else None for k in ("height", "width")]
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in stated):
-        return int(stated[0]), int(stated[1])
-    side = int(getattr(pipe, "default_sample_size", None) or 64) * int(getattr(pipe, "vae_scale_factor", 8))
-    return side, side
-
-
-def size_multiple_for(transformer_class: str, patch_size: int | None, vae_scale_factor: int) -> int:
-    """Image sides must be multiples of this: one token covers this many pixels per side.
-
-    The VAE's downscale factor times the transformer's patch size times the latents its family's
-    pipelines pack into a token (FLUX.1 and Chroma pack 2x2 whatever the config says; see
-    `stylehunt.engine.Adapter.latent_packing`). Torch-free, so the CLI can refuse a size
-    from the model's config files before loading it.
-
-    >>> size_multiple_for("SD3Transformer2DModel", 2, 8), size_multiple_for("FluxTransformer2DModel", 1, 8)
-    (16, 16)
-    >>> size_multiple_for("SD3Transformer2DModel", 1, 8), size_multiple_for("ChromaTransformer2DModel", 1, 8)
-    (8, 16)
-    """
-    from ..engine.families import adapter_for_transformer
-
-    return adapter_for_transformer(transformer_class).size_multiple(vae_scale_factor, patch_size)
-
-
 def image_size(pipe: Any, settings: SearchSettings) -> tuple[int, int]:
     """``(height, width)`` of the settings, or the pipeline's default; refused unless the pipeline can take it."""
     default_h, default_w = default_size(pipe)
     h = settings.height or default_h
     w = settings.width or default_w
-    from ..engine import size_multiple
-
     multiple = size_multiple(pipe)
     if h % multiple or w % multiple:
         raise SearchConfigError(
@@ -378,15 +337,6 @@ def image_size(pipe: Any, settings: SearchSettings) -> tuple[int, int]:
             hint=f"use a height and width divisible by {multiple}",
         )
     return h, w
-
-
-def makes_video(pipe: Any) -> bool:
-    """Whether ``pipe`` makes videos: its call takes ``num_frames`` (Wan; also LTX, CogVideoX, HunyuanVideo).
-
-    Read from the pipeline itself, so any video pipeline a family adapter accepts counts, with no
-    per-family flag. Its output holds ``frames`` (one list of frames per video) instead of ``images``.
-    """
-    return "num_frames" in _call_parameters(pipe)
 
 
 def check_frames(pipe: Any, frames: int | None) -> int | None:
@@ -404,17 +354,6 @@ def check_frames(pipe: Any, frames: int | None) -> int | None:
         )
     problem = frames_problem(pipe, frames)
     if problem:
-        raise SearchConfigError(f"`frames` {problem}")
+        raise SearchConfigError(f"`frames` {problem}", param="frames")
     return frames
 
-
-def frames_problem(pipe: Any, frames: int) -> str | None:
-    """Why the video pipeline ``pipe`` would not make exactly ``frames`` frames, or ``None``."""
-    step = int(getattr(pipe, "vae_scale_factor_temporal", 1) or 1)
-    if (frames - 1) % step == 0:
-        return None
-    below, above = (frames - 1) // step * step + 1, ((frames - 1) // step + 1) * step + 1
-    return (
-        f"{frames} is not 1 plus a multiple of {step} ({type(pipe).__name__}'s VAE packs {step} frames into one "
-        f"latent after the first, and the pipeline would round the count); use {below} or {above}"
-    )

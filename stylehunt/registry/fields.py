@@ -49,7 +49,7 @@ class FieldReader:
         """The error for ``field`` (returned, for the caller to raise)."""
         where = f"{self.path}: " if self.path else ""
         at = f"{field}: " if field else ""
-        return PresetFileError(f"{where}{at}{message}", path=self.path, field=field, hint=hint)
+        return PresetFileError(f"{where}{at}{message}", path=self.path, field=field, hint=hint, detail=message)
 
     def object(self, value: Any, field: str) -> dict:
         if not isinstance(value, dict):

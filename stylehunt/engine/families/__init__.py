@@ -37,7 +37,6 @@ __all__ = [
     "supported_pipelines",
     "SUPPORTED_TRANSFORMERS",
     "SUPPORTED_PIPELINES",
-    "size_multiple",
 ]
 
 logger = logging.getLogger(__name__)
@@ -183,19 +182,3 @@ def __getattr__(name: str) -> tuple[str, ...]:
     if name == "SUPPORTED_PIPELINES":
         return supported_pipelines()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def size_multiple(pipe: Any) -> int:
-    """What every image height and width must be a multiple of for the loaded ``pipe``.
-
-    One token covers this many pixels per side: the VAE's downscale factor times the transformer's
-    patch size times the latents its family packs into a token (`Adapter.size_multiple`);
-    16 for SD3, SD3.5, FLUX.1 and Chroma, 8 for the tiny SD3 models. SD3 pipelines refuse other
-    sizes with a traceback and FLUX.1 / Chroma silently round them down, so callers check first.
-    Video pipelines (Wan) name the VAE's spatial factor ``vae_scale_factor_spatial``.
-    """
-    adapter = adapter_for_pipeline(pipe)
-    denoiser = getattr(pipe, adapter.denoisers[0])
-    patch = getattr(pipe, "patch_size", None) or getattr(denoiser.config, "patch_size", 1)
-    factor = getattr(pipe, "vae_scale_factor", None) or getattr(pipe, "vae_scale_factor_spatial", 8)
-    return adapter.size_multiple(int(factor), patch)
