@@ -21,6 +21,7 @@ _EXPORTS = {
     "check_settings": ".lifecycle",
     "skipped_block_rows": ".lifecycle",
     "AppliedGuidance": ".guided_forward",
+    "GuidanceSettings": ".guided_forward",
     "strength_table": ".perturbation",
     "IDENTITY_MODES": ".heads",
     "SUPPORTED_PIPELINES": ".families",

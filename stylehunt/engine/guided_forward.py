@@ -24,19 +24,26 @@ from .preset_type import PresetLike
 from .rows import select_dict_rows, select_items, select_rows, unique_rows
 
 
-__all__ = ["AppliedGuidance", "GuidedTransformer", "GuidedPipeline"]
+__all__ = ["GuidanceSettings", "AppliedGuidance", "GuidedTransformer", "GuidedPipeline"]
 
 
 @dataclass(frozen=True)
-class AppliedGuidance:
-    """What is applied to a pipeline (returned by `stylehunt.engine.get_applied`)."""
+class GuidanceSettings:
+    """Guidance settings once checked (`stylehunt.engine.check_settings`): what travels from a front
+    end's keywords to what is applied, so nothing is unpacked and packed again on the way."""
 
     presets: tuple[PresetLike, ...]
-    strengths: tuple[float, ...]
-    scale: float
+    strengths: tuple[float, ...]  # one SoftPAG u per preset
+    scale: float  # w
     identity: str
     start: float
     stop: float
+
+
+@dataclass(frozen=True)
+class AppliedGuidance(GuidanceSettings):
+    """What is applied to a pipeline (returned by `stylehunt.engine.get_applied`): the settings and their table."""
+
     table: torch.Tensor = field(repr=False, compare=False)
     #: share work between rows: a perturbed row runs only from its first perturbed layer's block on
     #: (`prefix`), and rows with identical inputs run once; off only to measure what it saves

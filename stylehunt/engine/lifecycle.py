@@ -14,6 +14,7 @@ The engine knows nothing of files, the registry or the search. It takes presets 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import weakref
@@ -26,7 +27,7 @@ from .families import adapter_for_pipeline, adapter_for_transformer
 from .families.spec import Adapter
 from .compat import check_hooks
 from .forward_patch import ForwardPatch
-from .guided_forward import AppliedGuidance, GuidedPipeline, denoisers_of
+from .guided_forward import AppliedGuidance, GuidanceSettings, GuidedPipeline, denoisers_of
 from .heads import HeadGrid, attention_modules, fingerprint_family, head_grid, transformer_of
 from ..scalars import as_real
 from .heads import IDENTITY_MODES
@@ -123,8 +124,8 @@ def check_settings(
     identity: str = "joint",
     start: float = 0.0,
     stop: float = 1.0,
-) -> tuple[tuple[PresetLike, ...], tuple[float, ...], float, float, float]:
-    """``(presets, strengths, scale, start, stop)`` as `apply` resolves them, without a pipeline.
+) -> GuidanceSettings:
+    """The settings as `apply` resolves them, without a pipeline.
 
     Raises what `apply` raises for these arguments (an empty or duplicated preset list, a
     strength outside [0, 1], presets with different default scales and no ``scale``, a bad
@@ -134,7 +135,12 @@ def check_settings(
     presets = _as_presets(presets)
     u = _resolve_strengths(presets, strengths)
     w, start, stop = _check_settings(_resolve_scale(presets, scale), identity, start, stop)
-    return presets, u, w, start, stop
+    return GuidanceSettings(presets, u, w, identity, start, stop)
+
+
+def _fields_of(settings: GuidanceSettings) -> dict[str, Any]:
+    # not dataclasses.asdict: it would turn dataclass presets into dicts
+    return {f.name: getattr(settings, f.name) for f in dataclasses.fields(GuidanceSettings)}
 
 
 def check_presets(model: Any, presets: PresetLike | Sequence[PresetLike]) -> HeadGrid:
@@ -338,16 +344,17 @@ def apply(
 
     Raises `stylehunt.errors.StylehuntError` subclasses; on error the pipeline is unchanged.
     """
-    presets, u, w, start, stop = check_settings(
-        presets, scale=scale, strengths=strengths, identity=identity, start=start, stop=stop
-    )
+    settings = check_settings(presets, scale=scale, strengths=strengths, identity=identity, start=start, stop=stop)
     adapter, grid = _check_pipeline(pipe)
-    _check_compatibility(pipe, grid, presets)
-    _check_identity(pipe, adapter, identity)
-    table = strength_table(grid, presets, u)
-    config = AppliedGuidance(presets, u, w, identity, start, stop, table)
+    _check_compatibility(pipe, grid, settings.presets)
+    _check_identity(pipe, adapter, settings.identity)
+    table = strength_table(grid, settings.presets, settings.strengths)
+    config = AppliedGuidance(**_fields_of(settings), table=table)
     _install(pipe, adapter, grid, config)
-    logger.info("stylehunt: applied %s (w=%g, u=%s, identity=%s)", ", ".join(config.names), w, u, identity)
+    logger.info(
+        "stylehunt: applied %s (w=%g, u=%s, identity=%s)", ", ".join(config.names), config.scale, config.strengths,
+        config.identity,
+    )
 
 
 def apply_table(

@@ -111,9 +111,9 @@ class StyleHeadGuidance(BaseGuidance):
         enabled: bool = True,
     ):
         objects, entries = resolve_entries(presets)
-        self._presets, self._strengths, self._scale, start, stop = check_settings(
-            objects, scale=scale, strengths=strengths, identity=identity, start=start, stop=stop
-        )
+        settings = check_settings(objects, scale=scale, strengths=strengths, identity=identity, start=start, stop=stop)
+        self._presets, self._strengths, self._scale = settings.presets, settings.strengths, settings.scale
+        start, stop = settings.start, settings.stop
         cfg_scale = as_real(guidance_scale)
         if cfg_scale is None or not math.isfinite(cfg_scale):
             raise GuidanceError(f"Expected `guidance_scale` to be a finite number, but got {guidance_scale!r}")
