@@ -351,6 +351,7 @@ def check_frames(pipe: Any, frames: int | None) -> int | None:
         raise SearchConfigError(
             f"`frames` {frames} is for video pipelines, and {type(pipe).__name__} makes images",
             hint="leave `frames` out for an image model",
+            param="frames",
         )
     problem = frames_problem(pipe, frames)
     if problem:
