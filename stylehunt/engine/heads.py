@@ -1,15 +1,8 @@
-"""The head grid: which attention heads a transformer has, and how stylehunt addresses them.
+"""The head grid: which attention heads a transformer has, and how stylehunt addresses them (`HeadGrid`).
 
-A head is addressed as ``(layer, head)``, both 0-based, over a *flat* list of attention layers whose
-order each family's adapter declares (`families`): for SD3 / SD3.5 the joint
-``transformer_blocks.{i}.attn`` then SD3.5's image-only ``attn2`` (`families.sd3`); for FLUX.1
-and Chroma the double-stream then the single-stream blocks (`families.flux`,
-`families.chroma`); for the SDXL and SD U-Nets every transformer block's ``attn1``, down, mid
-then up blocks (`families.unet`), whose heads differ by resolution level.
-
-Only module attributes are read, so the grid of a real-size model built on the ``meta`` device
-costs no memory. This module imports no torch at module level: the registry uses its vocabulary
-(`KINDS`, `SUPPORTED_TRANSFORMERS`, `HeadGrid`, fingerprints) without it.
+A head is ``(layer, head)``, both 0-based, over the flat layer list its family's adapter declares.
+Torch-free at import: the registry reads `KINDS`, `SUPPORTED_TRANSFORMERS` and the fingerprint
+helpers without it, and a real-size model built on ``meta`` costs no memory.
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """Attaching guidance to a pipeline and taking it off again: the engine's public entry points.
 
-`apply` / `applied` guide a pipeline with presets, `apply_table` with a raw strength
-table (the search), `perturbed` runs the perturbed model alone; `remove` and
-`get_applied` undo and report. Settings are checked here, before anything is attached, so a
-bad call leaves the pipeline as it was. What is attached is kept in module-level weak maps, not on
-the pipeline: removal deletes the instance attributes (or restores the ones that were there), so the
-modules fall back to their class ``forward`` and nothing of ours remains.
-
-The engine knows nothing of files, the registry or the search. It takes presets duck-typed: a
-`stylehunt.Preset`, or any object with the attributes of `preset_type.PresetLike`.
+`apply` / `applied` guide a pipeline with presets (`preset_type.PresetLike`), `apply_table` with a
+raw strength table (the search), `perturbed` runs the perturbed model alone; `remove` and
+`get_applied` undo and report. Every setting is checked before anything is attached.
 """
 
 from __future__ import annotations
@@ -427,7 +421,12 @@ def perturbed(
 
 
 def remove(pipe: Any) -> None:
-    """Remove everything stylehunt applied to ``pipe`` (a no-op when nothing is applied)."""
+    """Remove everything stylehunt applied to ``pipe`` (a no-op when nothing is applied).
+
+    What is attached is kept in module-level weak maps, not on the pipeline: removal deletes the
+    instance attributes (or restores the ones that were there), so the modules fall back to their class
+    ``forward`` and nothing of ours remains.
+    """
     state = _APPLIED.get(pipe)
     if state is None:
         return

@@ -1,13 +1,7 @@
 """The run folder's records: ``state.json`` (what makes a search resumable) and the CLI's ``command.json``.
 
-``state.json`` holds a hash of the run's configuration (model and architecture fingerprint,
-settings, objective, prompts, seeds, pool) and every finished unit's scores. `RunStore`
-rewrites it whole after every unit through `stylehunt.files.atomic_write_bytes`, so a kill
-at any instant leaves the previous complete state; `open_store` reopens it on resume and
-refuses a folder made with another configuration, naming every difference. Both files are read
-back within bounds (`stylehunt.files.read_json`: a regular file, a size limit, bounded
-nesting, strict JSON) and the state's shape is checked (`check_state`), so a damaged or
-hand-edited file is one error naming it and the bad field, never a crash mid-search. Imports no torch.
+`RunStore` writes the state, `open_store` reopens it on resume, `check_state` checks a read one.
+Both files are read within bounds (`stylehunt.files.read_json`). Imports no torch.
 """
 
 from __future__ import annotations
@@ -183,7 +177,13 @@ def read_state(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 
 class RunStore:
-    """Recorded unit results; saved after every unit by the main process when a run folder is set."""
+    """Recorded unit results; saved after every unit by the main process when a run folder is set.
+
+    ``state.json`` holds a hash of the run's configuration (model and architecture fingerprint,
+    settings, objective, prompts, seeds, pool) and every finished unit's scores. It is rewritten whole
+    after every unit through `stylehunt.files.atomic_write_bytes`, so a kill at any instant leaves the
+    previous complete state.
+    """
 
     def __init__(self, path: Path | None, config: dict[str, Any], writer: bool, data: dict[str, Any] | None = None):
         self.path = path
@@ -241,6 +241,9 @@ def open_store(out: Path | None, resume: bool, config: dict[str, Any], writer: b
 
     The folder itself was checked by `stylehunt.headhunter.runfolder.check_run_folder`; this
     reads (under the run's lock) the state it holds.
+
+    A folder made with another configuration is refused, naming every difference. A damaged or
+    hand-edited file is one error naming it and the bad field (`check_state`), never a crash mid-search.
     """
     if out is None:
         if resume:
