@@ -327,14 +327,14 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
     # 1. cheap checks, no weights: nothing is created before all of them pass (torch-free ones first)
     model_id = _model_id(opts["model"], opts["model_id"])
     check_preset_fields(preset_name(opts["name"], run_dir), opts["version"], opts["license"], model_id)
-    settings_kwargs = dict(
-        strategy=opts["strategy"], scale=opts["scale"], strength=opts["strength"], steps=opts["steps"],
-        height=opts["resolution"], width=opts["resolution"], frames=opts["frames"], cfg_scale=opts["cfg"],
-        identity=opts["identity"],
-        batch_size=opts["batch_size"], screen_steps=opts["screen_steps"], screen_prompts=opts["screen_prompts"],
-        rerank=opts["rerank"], keep=opts["keep"],
+    # built and checked once, here; this object (not the options again) is what the search gets
+    settings = SearchSettings(
+        strategy=opts["strategy"], rounds=opts["rounds"], per_round=opts["per_round"], scale=opts["scale"],
+        strength=opts["strength"], steps=opts["steps"], height=opts["resolution"], width=opts["resolution"],
+        frames=opts["frames"], cfg_scale=opts["cfg"], identity=opts["identity"], batch_size=opts["batch_size"],
+        screen_steps=opts["screen_steps"], screen_prompts=opts["screen_prompts"], rerank=opts["rerank"],
+        keep=opts["keep"],
     )
-    settings = SearchSettings(rounds=opts["rounds"], per_round=opts["per_round"], **settings_kwargs)
     objective = _load_objective(opts["objective"], opts["style"], objective_options(opts["objective"], opts))
     source = load_prompts(opts["prompts"], column=opts["prompt_column"], category=opts["category"])
     search_set, heldout_set = source.split(opts["num_prompts"], opts["num_heldout"], seed=opts["prompt_seed"])
@@ -356,10 +356,10 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
     pipe = load_pipeline(opts["model"], dtype=opts["dtype"], device=device)
     heldout = heldout_set if opts["num_heldout"] > 0 else None
     result = run_search(
-        pipe, objective, search_set, heldout=heldout, base_seed=opts["seed"], rounds=opts["rounds"],
-        per_round=opts["per_round"], layers=opts["layers"], out=run_dir, resume=resume_dir is not None,
-        model_id=model_id, name=opts["name"], version=opts["version"], license=opts["license"], progress=progress,
-        command=None if resume_dir is not None else {k: opts[k] for k in _RECORDED}, **settings_kwargs,
+        pipe, objective, search_set, settings=settings, heldout=heldout, base_seed=opts["seed"],
+        layers=opts["layers"], out=run_dir, resume=resume_dir is not None, model_id=model_id, name=opts["name"],
+        version=opts["version"], license=opts["license"], progress=progress,
+        command=None if resume_dir is not None else {k: opts[k] for k in _RECORDED},
     )
     if not _is_main():
         return

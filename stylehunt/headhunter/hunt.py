@@ -35,6 +35,7 @@ from .settings import (
     DEFAULT_STRENGTH,
     HELDOUT_SEED_OFFSET,
     SearchSettings,
+    settings_from,
     check_frames,
     check_int_setting,
     check_pool_size,
@@ -168,6 +169,7 @@ def search(
     grid_prompts: int = DEFAULT_GRID_PROMPTS,
     progress: bool | None = None,
     command: Mapping[str, Any] | None = None,
+    settings: SearchSettings | None = None,
 ) -> SearchResult:
     """Greedy head search (HeadHunter) for a preset that raises ``objective``.
 
@@ -203,6 +205,8 @@ def search(
         command: how a new run was started, as JSON-ready data, written to ``command.json`` in the
             run folder before the search state (the CLI records its options there for
             ``stylehunt search --resume``); ignored on resume.
+        settings: a `SearchSettings` already built (a front end's, checked before the model
+            loaded) instead of the setting keywords above, which must then be left at their defaults.
 
     Returns a `SearchResult` (``result.preset``, ``result.rounds``, held-out scores, images).
     Raises `stylehunt.errors.SearchConfigError` (bad input, found before any image is
@@ -222,11 +226,12 @@ def search(
     from ..engine import check_pipeline, get_applied
 
     # ---- validation: everything cheap, before the objective's weights or any image -------------
-    settings = SearchSettings(
+    keywords = dict(
         strategy=strategy, rounds=rounds, per_round=per_round, scale=scale, strength=strength, steps=steps,
         height=height, width=width, frames=frames, cfg_scale=cfg_scale, identity=identity, batch_size=batch_size,
         screen_steps=screen_steps, screen_prompts=screen_prompts, rerank=rerank, keep=keep, share_prefix=share_prefix,
     )
+    settings = settings_from(settings, keywords)
     grid = check_pipeline(pipe)
     _check_identity(grid, settings.identity)
     if get_applied(pipe) is not None:

@@ -258,9 +258,6 @@ def render_atlas(
 
     One row per layer, one column per head; column 0 is the unguided image for reference. Every
     image uses the same prompt and seed, so the differences are the heads' effects.
-
-    Single-head guidance for every head of some layers (the paper's Fig. 1): one row per layer, one
-    column per head, plus the unguided image in the first column.
     """
     import sys
 

@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_PRESET_VERSION",
     "DEFAULT_PRESET_LICENSE",
     "SearchSettings",
+    "settings_from",
     "check_int_setting",
     "parse_layers",
     "resolve_pool",
@@ -241,6 +242,33 @@ class SearchSettings:
         if self.frames is None:
             del out["frames"]
         return out
+
+
+def settings_from(settings: SearchSettings | None, keywords: dict[str, Any]) -> SearchSettings:
+    """The settings a keyword front was given: ``settings`` as built, else `SearchSettings` of ``keywords``.
+
+    A front takes either (the CLI builds its settings once, checked before any model loads, and hands
+    that object on); a keyword off its default beside ``settings`` is refused rather than dropped.
+
+    >>> settings_from(None, {"rounds": 2}).rounds
+    2
+    >>> settings_from(SearchSettings(rounds=2), {"rounds": 4})
+    Traceback (most recent call last):
+    ...
+    stylehunt.errors.SearchConfigError: give the settings either as `settings` or as keywords, not both (rounds)
+    """
+    if settings is None:
+        return SearchSettings(**keywords)
+    if not isinstance(settings, SearchSettings):
+        raise SearchConfigError(f"Expected `settings` to be a SearchSettings, but got {type(settings).__name__}",
+                                param="settings")
+    defaults = {f.name: f.default for f in dataclasses.fields(SearchSettings)}
+    given = [k for k, v in keywords.items() if v != defaults[k]]
+    if given:
+        raise SearchConfigError(
+            f"give the settings either as `settings` or as keywords, not both ({', '.join(given)})", param="settings"
+        )
+    return settings
 
 
 def parse_layers(spec: str | Iterable[int] | None) -> list[int] | None:
