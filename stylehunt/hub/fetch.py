@@ -1,14 +1,7 @@
 """Reading from the Hub: raw downloads, checked downloads (size, blob hash, pinned sha256), the cached copy, tags.
 
-Every download online reads the file's metadata first (`checked_metadata`) and refuses an
-``ETag`` that is not 40 or 64 hex digits or an ``X-Repo-Commit`` that is not 40: huggingface_hub
-names the cached blob and its lock file after them unchecked, so a hostile endpoint could
-otherwise write outside the cache. The download is then pinned to the commit just checked.
-A checked download (`download_file`) never holds more of a file than the caller allows:
-the size the Hub announces (``Content-Length``, or ``X-Linked-Size`` for LFS files) is read from
-a metadata request first, and a file over ``max_bytes`` is refused before any of it is downloaded;
-the file on disk is checked again (a regular file, at most ``max_bytes``) and hashed in chunks.
-The caller then reads it (through `stylehunt.files.read_regular_file`, with the same limit).
+`checked_metadata` vets what the Hub announces; `download_file` never holds more of a file than the
+caller allows. The caller then reads it through `stylehunt.files.read_regular_file`.
 """
 
 from __future__ import annotations
@@ -100,6 +93,8 @@ def checked_metadata(
     or a sha256 (64) as ETag and a 40-hex commit id; anything else raises `HubError` naming
     the endpoint, before a byte of the file is downloaded. HTTP errors are raised as
     huggingface_hub raises them (the caller translates them).
+
+    A download is then pinned to the commit just checked.
     """
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
@@ -239,6 +234,10 @@ def download_file(
     offline. A file whose sha256 differs from ``expected_sha256`` raises
     `PresetIntegrityError`. Errors are translated by `translate.hub_errors`
     (``what``, ``missing_note`` and ``missing_hint`` are passed on).
+
+    The size the Hub announces (``Content-Length``, or ``X-Linked-Size`` for LFS files) is read from a
+    metadata request first, and a file over ``max_bytes`` is refused before any of it is downloaded;
+    the file on disk is checked again (a regular file, at most ``max_bytes``) and hashed in chunks.
     """
     check_repo_id(repo_id)
     revision = check_revision(revision or constants.DEFAULT_REVISION)

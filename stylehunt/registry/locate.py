@@ -1,14 +1,7 @@
 """Finding a preset file by reference: read or download it, verify it, validate it, say where it came from.
 
-A registry name is looked up in the catalogue (`index.find_version`) and read from the
-bundled ``presets/`` (checked against the index's sha256 pin) or downloaded from its pinned Hub
-repo; an ``hf-hub:`` reference is downloaded from any repo and revision; a path is read from disk.
-What comes back is plain data, the validated fields and their source (`LocatedPreset`);
+`locate_preset` returns plain data (`LocatedPreset`: the validated fields and their `PresetOrigin`);
 `stylehunt.registry.preset.resolve_preset` turns it into a `stylehunt.Preset`.
-
-Hub downloads go into huggingface_hub's cache (revision-pinned), use only the cache with
-``HF_HUB_OFFLINE=1``, and run inside `stylehunt.hub.cache_transaction`, so a file that fails
-any check (pin, validation, identity) leaves the cache as it was.
 """
 
 from __future__ import annotations
@@ -77,6 +70,12 @@ def locate_preset(ref: "str | os.PathLike[str]") -> LocatedPreset:
     Registry names and bundled files need no network; Hub files are downloaded into
     huggingface_hub's cache unless already there. Raises the errors of
     `stylehunt.registry.load_preset`.
+
+    A registry name is looked up in the catalogue (`index.find_version`) and read from the bundled
+    ``presets/`` (checked against the index's sha256 pin) or downloaded from its pinned Hub repo; an
+    ``hf-hub:`` reference is downloaded from any repo and revision; a path is read from disk. Hub
+    downloads are revision-pinned and run inside `stylehunt.hub.cache_transaction`, so a file that fails
+    any check (pin, validation, identity) leaves the cache as it was.
     """
     parsed = parse_reference(ref)
     if parsed.kind == "name":
