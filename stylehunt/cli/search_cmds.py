@@ -431,16 +431,14 @@ def _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, fram
 
     if not prompt.strip():
         raise click.BadParameter("the prompt is empty", param_hint="'--prompt'")
-    SearchSettings(rounds=1, per_round=1, scale=scale, strength=strength, steps=steps, height=resolution,
-                   width=resolution, frames=frames, cfg_scale=cfg, identity=identity, batch_size=batch_size)
+    settings = SearchSettings(rounds=1, per_round=1, scale=scale, strength=strength, steps=steps, height=resolution,
+                              width=resolution, frames=frames, cfg_scale=cfg, identity=identity, batch_size=batch_size)
     quiet_model_loading()  # a tiny model is built (and saved) on first use
     transformer = model_skeleton(model)
     resolve_pool(head_grid(transformer), None, layers)  # bad --layers before loading
     check_sizes_from_config(model, transformer, {"--resolution": resolution})
     device, dtype = _device(device, dtype)
     pipe = load_pipeline(model, dtype=dtype, device=device)
-    image = render_atlas(pipe, prompt, layers=layers, seed=seed, scale=scale, strength=strength, steps=steps,
-                         height=resolution, width=resolution, frames=frames, cfg_scale=cfg, identity=identity,
-                         batch_size=batch_size, thumb=thumb, progress=progress)
+    image = render_atlas(pipe, prompt, layers=layers, seed=seed, thumb=thumb, progress=progress, settings=settings)
     atomic_write_image(image, out)
     click.echo(printable(str(out)))

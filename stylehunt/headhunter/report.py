@@ -23,6 +23,7 @@ from .settings import (
     DEFAULT_STRENGTH,
     DEFAULT_THUMB,
     SearchSettings,
+    settings_from,
     check_frames,
     check_int_setting,
     image_size,
@@ -253,11 +254,13 @@ def render_atlas(
     batch_size: int = DEFAULT_BATCH_SIZE,
     thumb: int = DEFAULT_THUMB,
     progress: bool | None = None,
+    settings: SearchSettings | None = None,
 ) -> "Image.Image":
     """Single-head guidance for every head of ``layers`` (default: all): the paper's Fig. 1.
 
     One row per layer, one column per head; column 0 is the unguided image for reference. Every
-    image uses the same prompt and seed, so the differences are the heads' effects.
+    image uses the same prompt and seed, so the differences are the heads' effects. ``settings``: a
+    `SearchSettings` already built (the CLI's) instead of the setting keywords, left at their defaults.
     """
     import sys
 
@@ -272,10 +275,9 @@ def render_atlas(
     grid = check_pipeline(pipe)
     if get_applied(pipe) is not None:
         raise SearchConfigError("the pipeline already has stylehunt guidance applied", hint="call stylehunt.remove(pipe) first")
-    settings = SearchSettings(
-        rounds=1, per_round=1, scale=scale, strength=strength, steps=steps, height=height, width=width,
-        frames=frames, cfg_scale=cfg_scale, identity=identity, batch_size=batch_size,
-    )
+    keywords = dict(scale=scale, strength=strength, steps=steps, height=height, width=width, frames=frames,
+                    cfg_scale=cfg_scale, identity=identity, batch_size=batch_size)
+    settings = settings_from(settings, keywords, rounds=1, per_round=1)  # one head at a time: one round of one
     settings = settings.resolved(1, *image_size(pipe, settings))
     check_frames(pipe, settings.frames)
     heads = resolve_pool(grid, None, layers)
@@ -289,9 +291,9 @@ def render_atlas(
         bar = tqdm(total=len(sets), desc="atlas", unit="img")
     images: list[Any] = []
     with Sampler(pipe, grid, settings) as sampler:
-        for i in range(0, len(sets), batch_size):
-            chunk = sets[i : i + batch_size]
-            images += sampler.generate(chunk, [(prompt, seed)] * len(chunk), steps)
+        for i in range(0, len(sets), settings.batch_size):
+            chunk = sets[i : i + settings.batch_size]
+            images += sampler.generate(chunk, [(prompt, seed)] * len(chunk), settings.steps)
             if bar is not None:
                 bar.update(len(chunk))
     if bar is not None:

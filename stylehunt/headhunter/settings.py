@@ -244,8 +244,9 @@ class SearchSettings:
         return out
 
 
-def settings_from(settings: SearchSettings | None, keywords: dict[str, Any]) -> SearchSettings:
-    """The settings a keyword front was given: ``settings`` as built, else `SearchSettings` of ``keywords``.
+def settings_from(settings: SearchSettings | None, keywords: dict[str, Any], **fixed: Any) -> SearchSettings:
+    """The settings a keyword front was given: ``settings`` as built, else `SearchSettings` of ``keywords``
+    (and of the ``fixed`` values the front always uses, such as the atlas's one round).
 
     A front takes either (the CLI builds its settings once, checked before any model loads, and hands
     that object on); a keyword off its default beside ``settings`` is refused rather than dropped.
@@ -258,7 +259,7 @@ def settings_from(settings: SearchSettings | None, keywords: dict[str, Any]) -> 
     stylehunt.errors.SearchConfigError: give the settings either as `settings` or as keywords, not both (rounds)
     """
     if settings is None:
-        return SearchSettings(**keywords)
+        return SearchSettings(**fixed, **keywords)
     if not isinstance(settings, SearchSettings):
         raise SearchConfigError(f"Expected `settings` to be a SearchSettings, but got {type(settings).__name__}",
                                 param="settings")
