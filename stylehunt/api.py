@@ -1,8 +1,8 @@
 """Top-level entry points: the engine's functions, accepting preset references as well as objects.
 
-This is the only place where the engine meets the registry: references (``"sd3-medium/golden-hour"``,
-``"hf-hub:owner/repo"``, a file path) are resolved to :class:`~stylehunt.Preset` objects here and
-handed to :mod:`stylehunt.engine`, which knows nothing of files or names.
+References (``"sd3-medium/golden-hour"``, ``"hf-hub:owner/repo"``, a file path) become `stylehunt.Preset`
+objects here and go to `stylehunt.engine`, which knows nothing of files or names (the guider is the
+other front end that resolves references for the engine).
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ __all__ = ["apply", "applied", "remove", "get_applied", "resolve_presets"]
 
 
 def resolve_presets(presets: PresetLike | Sequence[PresetLike]) -> list[Preset]:
-    """Turn a preset, a reference, or a list mixing both into a list of :class:`Preset`."""
+    """Turn a preset, a reference, or a list mixing both into a list of `Preset`."""
     items = [presets] if isinstance(presets, (Preset, str, os.PathLike)) else list(presets)
     return [load_preset(item) if isinstance(item, (str, os.PathLike)) else item for item in items]
 
 
 def apply(pipe: Any, presets: PresetLike | Sequence[PresetLike], **kwargs: Any) -> None:
-    """Guide ``pipe`` with presets or preset references; see :func:`stylehunt.engine.apply`.
+    """Guide ``pipe`` with presets or preset references; see `stylehunt.engine.apply`.
 
     >>> import stylehunt
     >>> from stylehunt.tiny import load_tiny_pipeline
@@ -43,7 +43,7 @@ def apply(pipe: Any, presets: PresetLike | Sequence[PresetLike], **kwargs: Any) 
 
 @contextlib.contextmanager
 def applied(pipe: Any, presets: PresetLike | Sequence[PresetLike], **kwargs: Any) -> Iterator[None]:
-    """Scoped :func:`apply`: restores what was applied before when the block ends."""
+    """Scoped `apply`: restores what was applied before when the block ends."""
     with engine.applied(pipe, resolve_presets(presets), **kwargs):
         yield
 

@@ -1,22 +1,30 @@
 """Every exception stylehunt raises on purpose.
 
-All derive from :class:`StylehuntError` *and* from the stdlib class that fits (``ValueError`` for
+All derive from `StylehuntError` *and* from the stdlib class that fits (``ValueError`` for
 bad values, ``TypeError`` for unsupported objects, ...), so callers can catch either. The CLI turns
-any :class:`StylehuntError` into one readable line (plus ``hint`` when set) and exit code 1.
+any `StylehuntError` into one readable line (plus ``hint`` when set) and exit code 1.
 """
 
 from __future__ import annotations
 
 
 class StylehuntError(Exception):
-    """Base class. ``hint`` is an optional one-line suggestion shown by the CLI."""
+    """Base class. ``hint`` is an optional one-line suggestion shown by the CLI.
+
+    ``param`` is the library parameter the error is about (``"per_round"``, ``"out"``), as data, or
+    ``None``: a front end (the CLI) maps it to its own name for it (``--per-round``) instead of
+    parsing the message.
+    """
 
     hint: str | None = None
+    param: str | None = None
 
-    def __init__(self, message: str, *, hint: str | None = None):
+    def __init__(self, message: str, *, hint: str | None = None, param: str | None = None):
         super().__init__(message)
         if hint is not None:
             self.hint = hint
+        if param is not None:
+            self.param = param
 
 
 class InvalidPresetError(StylehuntError, ValueError):
@@ -84,15 +92,18 @@ class PresetFileError(InvalidPresetError):
     """A preset file is malformed: bad JSON, or a missing, mistyped or unknown field.
 
     ``path`` is the file (or ``None`` for an in-memory dict), ``field`` the JSON path of the bad
-    value (``"heads[3]"``, ``"provenance.objective.text"``), or ``None`` for the file as a whole.
+    value (``"heads[3]"``, ``"provenance.objective.text"``), or ``None`` for the file as a whole;
+    ``detail`` is what is wrong with that field, when the message is "<file>: <field>: <detail>".
     """
 
     hint = "see docs/presets.md for the stylehunt_preset.json format"
 
-    def __init__(self, message: str, *, path: str | None = None, field: str | None = None, hint: str | None = None):
-        super().__init__(message, hint=hint)
+    def __init__(self, message: str, *, path: str | None = None, field: str | None = None, hint: str | None = None,
+                 detail: str | None = None):
+        super().__init__(message, hint=hint, param=field)
         self.path = path
         self.field = field
+        self.detail = detail
 
 
 class PresetFormatVersionError(PresetFileError):
@@ -224,7 +235,7 @@ class PromptSourceError(StylehuntError, ValueError):
     a Hub dataset that is unavailable offline, or an empty result after filtering."""
 
 
-# --- head search (stylehunt.search) -----------------------------------------------------------------
+# --- head search (stylehunt.headhunter) ---------------------------------------------------------------
 
 
 class SearchConfigError(StylehuntError, ValueError):

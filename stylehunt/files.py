@@ -1,21 +1,8 @@
 """Files on the user's disk: atomic writes, content hashes, and bounded reads.
 
-Everything stylehunt writes (preset files, run-folder JSON and figures, generated images and
-videos) goes through one atomic writer (:func:`atomic_write_bytes`, :func:`atomic_write_image`,
-:func:`atomic_write_video`), so a reader never sees half a file and a crash leaves the old one.
-
-Everything stylehunt parses (preset files, the registry index, run-folder JSON) goes through
-:func:`read_regular_file` and :func:`load_json` (or both at once, :func:`read_json`), so no input
-can hang a command, fill memory or exhaust the stack:
-
-* only regular files are read: a FIFO, device, socket or folder is refused before a byte is read
-  (a FIFO would block forever, ``/dev/zero`` never ends);
-* at most ``max_bytes`` are read, whatever the file's size;
-* JSON nested deeper than :data:`MAX_JSON_DEPTH` is refused before it is parsed (the parser, and
-  every function walking the result, recurse once per level);
-* strict JSON by default: duplicate keys, ``NaN`` and ``Infinity`` are refused.
-
-Each refusal is one message naming the file; the caller chooses the exception class (``error``).
+Everything stylehunt writes goes through one atomic writer (`atomic_write_bytes`, `atomic_write_image`,
+`atomic_write_video`); everything it parses through `read_regular_file` and `load_json` (both at once:
+`read_json`). Each refusal is one message naming the file; the caller chooses the exception class.
 """
 
 from __future__ import annotations
@@ -51,7 +38,7 @@ __all__ = [
 MAX_JSON_DEPTH = 64
 
 #: Builds the exception a refused read raises, from the message and an optional hint; an error
-#: class such as :class:`~stylehunt.errors.PresetFileError` works as is, or a lambda that adds fields.
+#: class such as `stylehunt.errors.PresetFileError` works as is, or a lambda that adds fields.
 ErrorFactory = Callable[..., BaseException]
 
 _NOT_REGULAR = (
@@ -131,7 +118,7 @@ _NO_ROOM = {
 def _named(error: OSError, target: Path) -> OSError:
     """``error`` naming the file the user asked for, not the temporary sibling it was written to.
 
-    A write that ran out of room becomes :class:`~stylehunt.errors.StorageError` with the fix; any
+    A write that ran out of room becomes `stylehunt.errors.StorageError` with the fix; any
     other error keeps its class and errno (``IsADirectoryError`` for a folder at ``target``).
     """
     cause = error.strerror or str(error) or type(error).__name__
@@ -147,7 +134,7 @@ def _named(error: OSError, target: Path) -> OSError:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` via a temporary sibling and ``os.replace`` (never a half file).
 
-    A symlink at ``path`` is replaced, never followed; permissions as :func:`_replace_atomically` says.
+    A symlink at ``path`` is replaced, never followed; permissions as `_replace_atomically` says.
     """
     return _replace_atomically(path, lambda f, _name: f.write(data))
 
@@ -155,7 +142,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_image(image: Any, path: str | os.PathLike, *, text: Mapping[str, str] | None = None) -> Path:
     """Save a ``PIL.Image`` atomically, in the format of ``path``'s suffix (PNG without one).
 
-    Encoded into memory, then written by :func:`atomic_write_bytes`: a symlink at ``path`` is
+    Encoded into memory, then written by `atomic_write_bytes`: a symlink at ``path`` is
     replaced, never written through, and a crash leaves the old file whole. ``text`` goes into a
     PNG as text chunks (key -> value; tEXt, or iTXt when a value is not Latin-1), the way A1111 and
     ComfyUI record generation parameters; other formats are written without it.
@@ -178,14 +165,14 @@ def atomic_write_image(image: Any, path: str | os.PathLike, *, text: Mapping[str
     return atomic_write_bytes(target, buffer.getvalue())
 
 
-#: The most bytes of PNG text chunks :func:`read_image_text` returns (PIL's own cap per chunk is 1 MB).
+#: The most bytes of PNG text chunks `read_image_text` returns (PIL's own cap per chunk is 1 MB).
 MAX_IMAGE_TEXT = 1 << 20
 
 
 def read_image_text(path: str | os.PathLike) -> dict[str, str]:
     """The text chunks of the PNG at ``path`` (``{}`` for a PNG without any); a regular file only.
 
-    Raises :class:`StylehuntError` naming the file when it is not a readable PNG. PIL refuses a
+    Raises `StylehuntError` naming the file when it is not a readable PNG. PIL refuses a
     text chunk over its own limit, so a hostile file cannot make this read unbounded text.
     """
     from PIL import Image, UnidentifiedImageError
@@ -218,7 +205,7 @@ VIDEO_SUFFIX = ".mp4"
 
 
 def check_video_writer() -> None:
-    """Refuse, before any work, a machine that cannot encode an mp4 (:func:`atomic_write_video`'s backend).
+    """Refuse, before any work, a machine that cannot encode an mp4 (`atomic_write_video`'s backend).
 
     diffusers' ``export_to_video`` encodes through imageio with the ffmpeg binary that the
     ``imageio-ffmpeg`` wheel ships (the ``stylehunt[video]`` extra); without imageio it falls back to
@@ -256,7 +243,7 @@ def atomic_write_video(frames: Any, path: str | os.PathLike, *, fps: int, commen
 
     The encoder is imageio + imageio-ffmpeg (H.264), with diffusers' ``export_to_video`` settings: it
     writes the temporary file, never ``path``; a symlink at ``path`` is replaced, never written
-    through, and a failed encode leaves ``path`` as it was (:func:`_replace_atomically`). ``comment``
+    through, and a failed encode leaves ``path`` as it was (`_replace_atomically`). ``comment``
     (text, e.g. the generation record) is stored as the mp4's ``comment`` metadata tag
     (``stylehunt.cli.imagemeta.read_video_comment`` reads it back).
     """
@@ -285,7 +272,7 @@ def _encode_mp4(frames: list, name: str, *, fps: int, comment: str | None) -> No
 
 def atomic_write_audio(samples: Any, path: str | os.PathLike, *, rate: int) -> Path:
     """Write ``samples`` (channels x samples, in [-1, 1]; clipped) as a 16-bit PCM WAV at ``rate`` Hz,
-    atomically (:func:`atomic_write_bytes`): the sound track a video model (LTX-2) makes beside its frames."""
+    atomically (`atomic_write_bytes`): the sound track a video model (LTX-2) makes beside its frames."""
     import io
     import wave
 
@@ -363,6 +350,10 @@ def read_regular_file(
     Traceback (most recent call last):
     ...
     stylehunt.errors.StylehuntError: prompts: a character device, not a regular file; stylehunt reads only regular files
+
+    Only regular files are read: a FIFO, device, socket or folder is refused before a byte is read
+    (a FIFO would block forever, ``/dev/zero`` never ends); at most ``max_bytes`` are read, whatever
+    the file's size.
     """
     name = os.fspath(path)
     what = what or name
@@ -454,6 +445,10 @@ def load_json(
     Traceback (most recent call last):
     ...
     stylehunt.errors.StylehuntError: p.json: JSON nested more than 64 levels deep (arrays and objects inside each other); the limit is 64
+
+    JSON nested deeper than `MAX_JSON_DEPTH` is refused before it is parsed (the parser, and every
+    function walking the result, recurse once per level). Strict by default: duplicate keys, ``NaN``
+    and ``Infinity`` are refused.
     """
     where = f"{what}: " if what else ""
     if isinstance(raw, (bytes, bytearray)):
@@ -488,7 +483,7 @@ def read_json(
     strict: bool = True,
     error: ErrorFactory = StylehuntError,
 ) -> Any:
-    """:func:`read_regular_file` then :func:`load_json`: the parsed JSON of a regular file, within every bound."""
+    """`read_regular_file` then `load_json`: the parsed JSON of a regular file, within every bound."""
     what = what or os.fspath(path)
     raw = read_regular_file(path, max_bytes=max_bytes, what=what, error=error)
     return load_json(raw, what=what, max_depth=max_depth, strict=strict, error=error)

@@ -1,8 +1,8 @@
 """Loading a pipeline by name: the tiny offline models, a local folder, or a Hub id.
 
-Also whether a torch device exists here (:func:`check_device`, checked before any weights are
-read), and the device and dtype the CLI runs on when none is given (:func:`choose_device`). The number every image side must be a multiple of is the engine's
-(:func:`stylehunt.engine.size_multiple`): it depends on the model family.
+Also whether a torch device exists here (`check_device`, checked before any weights are
+read), and the device and dtype the CLI runs on when none is given (`choose_device`). The number every image side must be a multiple of is the engine's
+(`stylehunt.engine.size_multiple`): it depends on the model family.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import warnings
 from typing import Any, Collection
 
 from .errors import DeviceError, UnsupportedModelError
-from .tiny import TINY_MODEL_NAMES
+from .tiny import TINY_MODEL_LIST
 
 __all__ = [
     "load_pipeline",
@@ -32,13 +32,12 @@ logger = logging.getLogger(__name__)
 DTYPES = ("float32", "bfloat16", "float16")
 
 #: The tiny models as hints list them, from the names the loader accepts.
-_TINY_MODELS = " / ".join(TINY_MODEL_NAMES)
 
 
 def check_device(device: str | None) -> str | None:
     """``device`` unchanged if torch can use it on this machine; ``None`` (the CPU) passes.
 
-    Raises :class:`~stylehunt.errors.DeviceError` for a string that is not a torch device, for
+    Raises `stylehunt.errors.DeviceError` for a string that is not a torch device, for
     ``meta`` (it holds no data), and for a device this machine lacks (``cuda`` without a GPU or on
     a CPU-only torch build, ``cuda:3`` with two GPUs, ``mps`` off Apple silicon). Called before a
     model is loaded, so a missing GPU costs no loading time.
@@ -77,7 +76,7 @@ def check_device(device: str | None) -> str | None:
 def choose_device(device: str | None = None, dtype: str | None = None) -> tuple[str, str]:
     """``(device, dtype)`` for a command that loads a model: what was given, else the best available.
 
-    The device: ``device`` if given (checked by :func:`check_device`), else CUDA, then Apple's MPS,
+    The device: ``device`` if given (checked by `check_device`), else CUDA, then Apple's MPS,
     then the CPU. The dtype: ``dtype`` if given, else what a user would pick on that device:
     bfloat16 on a GPU that computes in it (Ampere and later; torch.cuda.is_bf16_supported), float16
     on an older GPU and on MPS (bfloat16 there needs macOS 14 and is slower), float32 on the CPU
@@ -119,12 +118,12 @@ def _cuda_computes_bf16(device: str) -> bool:
 
 
 def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", device: str | None = None) -> Any:
-    """Load a diffusers pipeline from a tiny model name (:data:`stylehunt.tiny.TINY_MODEL_NAMES`), a folder, or a Hub id.
+    """Load a diffusers pipeline from a tiny model name (`stylehunt.tiny.TINY_MODEL_NAMES`), a folder, or a Hub id.
 
     Hub ids go through ``DiffusionPipeline.from_pretrained`` and so use huggingface_hub's cache,
     token and ``HF_HUB_OFFLINE``. A model that cannot be found raises
-    :class:`~stylehunt.errors.UnsupportedModelError` naming it; a device this machine lacks raises
-    :class:`~stylehunt.errors.DeviceError` before anything is read.
+    `stylehunt.errors.UnsupportedModelError` naming it; a device this machine lacks raises
+    `stylehunt.errors.DeviceError` before anything is read.
     """
     if dtype not in DTYPES:
         raise UnsupportedModelError(f"Expected `dtype` to be one of {DTYPES}, but got {dtype!r}")
@@ -147,7 +146,7 @@ def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", devi
         raise UnsupportedModelError(
             f"could not load a pipeline from {name!r}: {_first_line(e)}",
             hint="pass a local folder written by save_pretrained, a Hub id available in your cache "
-            f"(HF_HUB_OFFLINE=1 needs it cached), or {_TINY_MODELS}",
+            f"(HF_HUB_OFFLINE=1 needs it cached), or {TINY_MODEL_LIST}",
         ) from e
     if path != name:  # a tiny model: its id is the name, not the cache folder it was built into
         pipe.register_to_config(_name_or_path=name)
@@ -181,7 +180,7 @@ def _cache_only(path: str, name: str, filename: str) -> dict[str, Any]:
     if not isinstance(cached, str):
         raise UnsupportedModelError(
             f"model {name!r}: its {filename} is not in the local cache and {why}",
-            hint=f"{offline_hint()}; or pass a local pipeline folder, or {_TINY_MODELS}",
+            hint=f"{offline_hint()}; or pass a local pipeline folder, or {TINY_MODEL_LIST}",
         )
     return {"local_files_only": True}
 
@@ -201,7 +200,7 @@ _DENOISER_FOLDERS = ("transformer", "unet")
 
 
 def _denoiser_config(diffusers: Any, path: str, name: str, **load_kwargs: Any) -> dict[str, Any]:
-    """The denoiser's ``config.json`` from the first of :data:`_DENOISER_FOLDERS` the model has."""
+    """The denoiser's ``config.json`` from the first of `_DENOISER_FOLDERS` the model has."""
     error: Exception | None = None
     for subfolder in _DENOISER_FOLDERS:
         try:
@@ -212,19 +211,19 @@ def _denoiser_config(diffusers: Any, path: str, name: str, **load_kwargs: Any) -
             raise config_too_deep(name) from None
     raise UnsupportedModelError(
         f"could not read transformer/config.json (or unet/config.json) of {name!r}: {_first_line(error)}",
-        hint=f"pass a local pipeline folder, a cached Hub id, or {_TINY_MODELS}",
+        hint=f"pass a local pipeline folder, a cached Hub id, or {TINY_MODEL_LIST}",
     ) from error
 
 
 def load_transformer_skeleton(model: str | os.PathLike[str], *, supported: Collection[str] | None = None) -> Any:
     """The model's transformer (or U-Net) built on the ``meta`` device from its ``config.json`` alone.
 
-    Enough for :func:`stylehunt.head_grid` (no weights read, no memory); ``model`` is a pipeline
+    Enough for `stylehunt.head_grid` (no weights read, no memory); ``model`` is a pipeline
     folder, a Hub id (its ``transformer/config.json`` must be reachable or cached) or a tiny name.
     ``supported`` names the transformer classes the caller can use (the CLI passes
     ``stylehunt.engine.heads.SUPPORTED_TRANSFORMERS``): a config naming another class is refused
     before anything is built. Without it, any diffusers model class is built; a ``_class_name``
-    that is none raises :class:`~stylehunt.errors.UnsupportedModelError`.
+    that is none raises `stylehunt.errors.UnsupportedModelError`.
     """
     from .tiny import resolve_tiny_model
 
@@ -269,8 +268,8 @@ _COUNT_KEY = re.compile(r"(num|n)_([a-z_]*_)?(layers|heads|blocks)")
 def check_config_bounds(config: Any, name: str) -> None:
     """Refuse a transformer config whose layer or head counts no model has, before anything is built from it.
 
-    A count must be an integer from 0 to :data:`MAX_CONFIG_LAYERS` (layers, blocks) or
-    :data:`MAX_CONFIG_HEADS` (heads): building a skeleton of a million layers hangs, and
+    A count must be an integer from 0 to `MAX_CONFIG_LAYERS` (layers, blocks) or
+    `MAX_CONFIG_HEADS` (heads): building a skeleton of a million layers hangs, and
     ``num_layers: -3`` builds an empty one.
     """
     for key, value in (config.items() if isinstance(config, dict) else ()):

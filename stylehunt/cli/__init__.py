@@ -1,20 +1,7 @@
-"""The ``stylehunt`` command line: thin click commands over the library.
+"""The ``stylehunt`` command line: thin click commands over the library, and `main`, its one error boundary.
 
-One error boundary (:func:`main`) turns every failure into a short message on stderr, never a
-traceback (set ``STYLEHUNT_DEBUG=1`` for one):
-
-* a usage error (a bad flag value, a missing option): click's usage line and the error naming the
-  flag; exit 2;
-* a :class:`~stylehunt.errors.StylehuntError`: one ``Error:`` line and one ``Hint:`` line; exit 1;
-* the user's environment (``OSError``: permissions, a full or read-only disk, a file where a folder
-  should be; the network; memory): one line naming the path or the cause, and a fix; exit 1;
-* anything else is a bug in stylehunt: one line saying so, and how to report it; exit 1;
-* Ctrl-C: ``Aborted.``, exit 130 (128 + SIGINT, what shells report for an interrupted program);
-  a closed stdout (``stylehunt list | head -1``): nothing more, exit 1.
-
-Text of outside origin (values, file names, preset fields, library messages) goes through
-:func:`~.terminal.printable`, so escape sequences are shown, not obeyed. Results go to stdout,
-messages to stderr. Library modules never import this package.
+Text of outside origin goes through `terminal.printable`; results go to stdout, messages to stderr.
+Library modules never import this package.
 """
 
 from __future__ import annotations
@@ -68,7 +55,19 @@ _NETWORK_MODULES = ("httpx", "httpcore", "requests", "urllib3", "socket", "ssl")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point with the single error boundary; returns the exit status."""
+    """Console-script entry point with the single error boundary; returns the exit status.
+
+    Every failure becomes a short message on stderr, never a traceback (``STYLEHUNT_DEBUG=1`` shows one):
+
+    * a usage error (a bad flag value, a missing option): click's usage line and the error naming the
+      flag; exit 2;
+    * a `stylehunt.errors.StylehuntError`: one ``Error:`` line and one ``Hint:`` line; exit 1;
+    * the user's environment (``OSError``: permissions, a full or read-only disk, a file where a folder
+      should be; the network; memory): one line naming the path or the cause, and a fix; exit 1;
+    * anything else is a bug in stylehunt: one line saying so, and how to report it; exit 1;
+    * Ctrl-C: ``Aborted.``, exit 130 (128 + SIGINT, what shells report for an interrupted program);
+      a closed stdout (``stylehunt list | head -1``): nothing more, exit 1.
+    """
     try:
         status = cli.main(args=argv, prog_name="stylehunt", standalone_mode=False)
     except click.exceptions.Abort as e:  # Ctrl-C inside a command (click converts it), or a declined prompt

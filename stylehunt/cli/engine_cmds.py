@@ -17,7 +17,7 @@ from .app import cli, quiet_model_loading
 from .image_inputs import read_image
 from .params import DEVICE_HELP, DTYPE_CHOICE, DTYPE_HELP, FiniteFloat, device_option, media_out, seed_option
 from ..files import VIDEO_SUFFIX, atomic_write_audio, atomic_write_image, atomic_write_video, check_video_writer
-from ..tiny import TINY_MODEL_NAMES
+from ..tiny import TINY_MODEL_LIST
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,6 @@ DEFAULT_MODEL = "tiny-sd3"
 #: Frames per second of the mp4 of a video model (Wan 2.1 and 2.2 make 16 frames per second of video).
 DEFAULT_FPS = 16
 #: The tiny models as the help lists them, from the names the loader accepts.
-_TINY_MODELS = " / ".join(TINY_MODEL_NAMES)
 
 
 def _parse_heads(spec: str) -> list[tuple[int, int]]:
@@ -43,7 +42,7 @@ def _parse_heads(spec: str) -> list[tuple[int, int]]:
 
 @cli.command()
 @click.option("--model", default=DEFAULT_MODEL, show_default=True,
-              help=f"Pipeline folder, Hub id, or {_TINY_MODELS} (built offline).")
+              help=f"Pipeline folder, Hub id, or {TINY_MODEL_LIST} (built offline).")
 @click.option("--preset", "presets", multiple=True, metavar="REF[:U]",
               help="Preset reference (registry name, hf-hub:owner/repo, a file, or a search's run folder), "
               "optionally with its strength u after ':' (sd3-medium/paper-l1h10:0.6). Repeatable.")
@@ -272,7 +271,7 @@ def _check_for_pipeline(pipe, *, height: int | None, width: int | None, true_cfg
                         frames: int | None, fps: int | None, negative_prompt: str | None) -> bool:
     """The options only the loaded pipeline can judge, checked before the first step; whether it makes videos."""
     from ..engine import size_multiple
-    from ..headhunter.settings import frames_problem, makes_video
+    from ..engine.pipeline_inputs import frames_problem, makes_video
 
     name = type(pipe).__name__
     video = makes_video(pipe)
@@ -315,7 +314,7 @@ def _check_for_pipeline(pipe, *, height: int | None, width: int | None, true_cfg
 
 @cli.command()
 @click.option("--model", default=DEFAULT_MODEL, show_default=True,
-              help=f"Pipeline folder, Hub id (config only is read), or {_TINY_MODELS}.")
+              help=f"Pipeline folder, Hub id (config only is read), or {TINY_MODEL_LIST}.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def heads(model, fmt):
     """Print a model's head grid: layers, heads per layer, module names.

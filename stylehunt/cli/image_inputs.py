@@ -1,22 +1,7 @@
-"""``generate --image/--mask/--image-strength``: img2img, inpainting and reference images.
+"""``generate --image/--mask/--image-strength/--edit``: img2img, inpainting, edits and reference images.
 
-The model loads as its text-to-image pipeline; an input image switches it, through diffusers'
-``from_pipe`` (the same components, no second load), to the family's sibling pipeline:
-
-- ``--image`` on a pipeline whose call takes no ``image``: ``<Name>Img2ImgPipeline`` (SD3, FLUX.1,
-  Chroma, Z-Image, Qwen-Image); ``--image-strength`` is diffusers' ``strength``, how far the image
-  is noised before denoising (1 = replaced, near 0 = kept).
-- ``--image`` on a pipeline that takes images itself (FLUX.2, FLUX.2 klein): a reference image,
-  no switch; ``--image-strength`` does not apply.
-- ``--mask`` (white = repaint): ``<Name>InpaintPipeline`` (SD3, FLUX.1, Chroma, Z-Image,
-  Qwen-Image, FLUX.2 klein).
-- ``--image --edit``: ``<Name>EditPipeline`` (Qwen-Image), which edits the image as the prompt
-  says; it needs the Qwen2-VL ``processor`` a Qwen-Image-Edit model ships (read from the model's
-  ``processor/`` folder; the tiny Qwen-Image's is built in code). An edit model itself loads as
-  its edit pipeline, which takes ``--image`` as is.
-
-A sibling is used only if diffusers has it and a stylehunt family adapter lists it (the engine
-guides it); anything else is refused naming the pipeline, before the first step.
+`image_pipeline` switches the text-to-image pipeline to the family's sibling through diffusers'
+``from_pipe`` (the same components, no second load).
 """
 
 from __future__ import annotations
@@ -111,7 +96,23 @@ def _takes(pipe: Any, name: str) -> bool:
 
 def image_pipeline(pipe: Any, image: Any, mask: Any, image_strength: float | None, *, edit: bool = False,
                    model: str | None = None) -> tuple[Any, dict]:
-    """``(pipeline, call arguments)`` for the input images: the sibling pipeline made with ``from_pipe``."""
+    """``(pipeline, call arguments)`` for the input images: the sibling pipeline made with ``from_pipe``.
+
+    - ``--image`` on a pipeline whose call takes no ``image``: ``<Name>Img2ImgPipeline`` (SD3, FLUX.1,
+      Chroma, Z-Image, Qwen-Image); ``--image-strength`` is diffusers' ``strength``, how far the image
+      is noised before denoising (1 = replaced, near 0 = kept).
+    - ``--image`` on a pipeline that takes images itself (FLUX.2, FLUX.2 klein): a reference image,
+      no switch; ``--image-strength`` does not apply.
+    - ``--mask`` (white = repaint): ``<Name>InpaintPipeline`` (SD3, FLUX.1, Chroma, Z-Image,
+      Qwen-Image, FLUX.2 klein).
+    - ``--image --edit``: ``<Name>EditPipeline`` (Qwen-Image), which edits the image as the prompt
+      says; it needs the Qwen2-VL ``processor`` a Qwen-Image-Edit model ships (read from the model's
+      ``processor/`` folder; the tiny Qwen-Image's is built in code). An edit model itself loads as
+      its edit pipeline, which takes ``--image`` as is.
+
+    A sibling is used only if diffusers has it and a stylehunt family adapter lists it (the engine
+    guides it); anything else is refused naming the pipeline, before the first step.
+    """
     if image is None:
         return pipe, {}
     import diffusers

@@ -227,7 +227,7 @@ def read_video_comment(path: str | Path) -> str | None:
 
     ffmpeg prints the container's tags as an ``ffmetadata`` file (``key=value`` lines, with ``=``, ``;``,
     ``#``, backslash and newline escaped by a backslash); only the bytes of the tags are read, at most
-    :data:`MAX_VIDEO_COMMENT`, within a timeout. Raises :class:`StylehuntError` naming a file ffmpeg cannot read.
+    `MAX_VIDEO_COMMENT`, within a timeout. Raises `StylehuntError` naming a file ffmpeg cannot read.
     """
     import subprocess
 

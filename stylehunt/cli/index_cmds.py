@@ -1,9 +1,9 @@
 """``stylehunt submit`` and ``stylehunt registry check``: growing and curating the registry index on the Hub.
 
 ``submit`` proposes a published preset to the index repo as a pull request, after every check
-(:mod:`stylehunt.registry.submit`); ``registry check`` is what the index's maintainers run on such a
-pull request, or on any index (:mod:`stylehunt.registry.check`). Text from the Hub and from preset
-files is printed through :func:`~.terminal.printable`; JSON output escapes every non-ASCII character.
+(`stylehunt.registry.submit`); ``registry check`` is what the index's maintainers run on such a
+pull request, or on any index (`stylehunt.registry.check`). Text from the Hub and from preset
+files is printed through `terminal.printable`; JSON output escapes every non-ASCII character.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A value that is wrong whatever the machine (``--steps 0``, ``--scale nan``, ``--out x.xyz``) is a
 usage error: click prints "Invalid value for '--flag'" and the command exits 2. A value that is
 fine but unusable here (an ``--out`` folder this user cannot write, ``--device cuda`` without a GPU)
-is a :class:`~stylehunt.errors.StylehuntError` naming the flag and exits 1. Either way nothing is
+is a `stylehunt.errors.StylehuntError` naming the flag and exits 1. Either way nothing is
 loaded and nothing is written first.
 """
 
@@ -21,7 +21,7 @@ from ..errors import DeviceError, StorageError
 
 __all__ = ["check_repo_option", "model_skeleton", "check_sizes_from_config", "check_frames_from_config", "side_limit_problem", "frames_limit_problem", "DTYPE_CHOICE", "DTYPE_HELP", "DEVICE_HELP", "FiniteFloat", "image_out", "media_out", "device_option", "seed_option", "writable_folder_problem"]
 
-#: ``--dtype``: click checks the name; left out, :func:`stylehunt.models.choose_device` picks it for the device.
+#: ``--dtype``: click checks the name; left out, `stylehunt.models.choose_device` picks it for the device.
 DTYPE_CHOICE = click.Choice(["float32", "bfloat16", "float16"])
 DTYPE_HELP = "Weights and compute dtype (default: bfloat16 on a GPU that computes in it, float16 on MPS or an older GPU, float32 on the CPU)."
 DEVICE_HELP = "torch device, e.g. cuda:1 or cpu (default: cuda if available, else mps, else cpu)."
@@ -76,7 +76,7 @@ def image_out(ctx: click.Context, param: click.Parameter, value: Path | None) ->
 
 
 def media_out(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
-    """Callback for ``generate --out``: an image path as :func:`image_out` takes, or an ``.mp4`` (a video model).
+    """Callback for ``generate --out``: an image path as `image_out` takes, or an ``.mp4`` (a video model).
 
     Which of the two the model makes is known once it is loaded; ``generate`` checks that then.
     """
@@ -186,18 +186,11 @@ def _vae_config(model: str) -> dict[str, Any] | None:
 
 def check_sizes_from_config(model: str, transformer: Any, sizes: dict[str, int | None]) -> None:
     """Refuse an image side (``{flag: px}``) that is not a multiple of what one token covers, from the configs."""
-    from ..headhunter.settings import size_multiple_for
+    from ..engine.pipeline_inputs import size_multiple_for, vae_scale_factor_from_config
 
     if all(v is None for v in sizes.values()) or (vae := _vae_config(model)) is None:
         return
-    try:
-        if "temperal_downsample" in vae:  # Qwen-Image's and Wan's causal 3-D VAE: a factor 2 per entry
-            factor = 2 ** len(vae["temperal_downsample"])
-        elif "spatio_temporal_scaling" in vae:  # the LTX VAEs, as diffusers computes it
-            factor = _ltx_ratio(vae, "spatial_compression_ratio", "patch_size")
-        else:
-            factor = 2 ** (len(vae["block_out_channels"]) - 1)
-    except (KeyError, TypeError):
+    if (factor := vae_scale_factor_from_config(vae)) is None:
         return
     name = type(transformer).__name__
     multiple = size_multiple_for(name, getattr(transformer.config, "patch_size", None), factor)
@@ -242,19 +235,16 @@ def frames_limit_problem(transformer: Any, temporal: int, frames: int) -> str | 
     return None
 
 
-def _ltx_ratio(vae: dict[str, Any], key: str, patch: str) -> int:
-    """An LTX VAE's compression (``key``), or what diffusers derives: the patch times 2 per scaling block."""
-    return int(vae.get(key) or int(vae.get(patch) or 1) * 2 ** sum(bool(x) for x in vae["spatio_temporal_scaling"]))
-
-
 def check_frames_from_config(model: str, frames: int | None, transformer: Any = None) -> None:
     """Refuse a video length the model's pipeline would round (Wan: 1 + 4n; LTX: 1 + 8n), from
     ``model_index.json`` and the VAE's config."""
     if frames is None or (vae := _vae_config(model)) is None:
         return
+    from ..engine.pipeline_inputs import ltx_compression
+
     try:
         if "spatio_temporal_scaling" in vae:  # LTX: the pipelines read vae.temporal_compression_ratio
-            vae = {"scale_factor_temporal": _ltx_ratio(vae, "temporal_compression_ratio", "patch_size_t")}
+            vae = {"scale_factor_temporal": ltx_compression(vae, "temporal_compression_ratio", "patch_size_t")}
     except (TypeError, ValueError):
         return
     if "scale_factor_temporal" not in vae:
@@ -263,7 +253,7 @@ def check_frames_from_config(model: str, frames: int | None, transformer: Any = 
 
     import diffusers
 
-    from ..headhunter.settings import frames_problem
+    from ..engine.pipeline_inputs import frames_problem_for
     from ..tiny import resolve_tiny_model
 
     try:
@@ -279,8 +269,7 @@ def check_frames_from_config(model: str, frames: int | None, transformer: Any = 
     if cls is None or "num_frames" not in inspect.signature(cls.__call__).parameters:
         return  # an image model: the loaded pipeline refuses --frames, naming it
     # what the pipeline computes (WanPipeline: vae.config.scale_factor_temporal)
-    pipe_like = type(cls.__name__, (), {"vae_scale_factor_temporal": int(vae["scale_factor_temporal"])})()
-    if problem := frames_problem(pipe_like, frames):
+    if problem := frames_problem_for(cls.__name__, int(vae["scale_factor_temporal"]), frames):
         raise click.BadParameter(problem, param_hint="'--frames'")
     if transformer is not None and (problem := frames_limit_problem(transformer, int(vae["scale_factor_temporal"]), frames)):
         raise click.BadParameter(problem, param_hint="'--frames'")

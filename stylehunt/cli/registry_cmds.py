@@ -1,9 +1,9 @@
 """``stylehunt list`` (``--hub``: presets anyone published), ``show``, ``pull`` and ``publish``: thin
-commands over :mod:`stylehunt.registry`.
+commands over `stylehunt.registry`.
 
 Results go to stdout (``--format json`` for scripts), messages to stderr; errors reach the one
-error boundary in :func:`stylehunt.cli.main`. Preset files and indexes come from anyone: every
-line of text output goes through :func:`~.terminal.printable` (one line stays one line; escape
+error boundary in `stylehunt.cli.main`. Preset files and indexes come from anyone: every
+line of text output goes through `terminal.printable` (one line stays one line; escape
 sequences are shown, not obeyed), and JSON output escapes every non-ASCII character.
 """
 
@@ -23,12 +23,6 @@ def _heads_text(heads: Any) -> str:
     return ", ".join(f"L{layer}H{head}" for layer, head in heads)
 
 
-def _arch_text(fp: dict[str, Any] | None) -> str:
-    if not fp:
-        return "not recorded"
-    return f"{fp['transformer_class']}, {fp['num_layers']} attention layers x {fp['heads_per_layer']} heads, head dim {fp['head_dim']}"
-
-
 def _score(value: Any) -> str:
     """A score as ``.5g`` (anything else in a hand-written file as its JSON)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -41,7 +35,7 @@ def _echo_json(obj: Any) -> None:
 
 
 def _echo(*lines: str, err: bool = False) -> None:
-    """Print each line through :func:`printable`, a newline inside a value shown as ``\\n``."""
+    """Print each line through `printable`, a newline inside a value shown as ``\\n``."""
     click.echo("\n".join(printable(line, newlines=False) for line in lines), err=err)
 
 
@@ -60,7 +54,7 @@ def _origin(loc: Any) -> tuple[str, str | None]:
 
     The bundled index carries each bundled version's provenance kind and label (the file's
     ``metadata.label``, a cited preset's figure label, else a search's style text), written by
-    :mod:`stylehunt.registry.origins` and checked against the files by ``registry check``; reading
+    `stylehunt.registry.origins` and checked against the files by ``registry check``; reading
     every preset file instead made ``list`` slow to start. ``label`` is ``None`` when none is recorded
     (the table then shows the index's description); an entry without a kind (a Hub version, an index
     written before these fields) shows ``-``, or its bundled file's kind, read as JSON, not checked.
@@ -270,6 +264,7 @@ def show(ref: str, fmt: str) -> None:
         lines = show_image(ref, fmt)
         click.echo(lines[0]) if fmt == "json" else _echo(*lines)
         return
+    from ..engine.heads import describe_fingerprint
     from ..registry import get_index, model_alias_for, resolve_preset
 
     resolved = resolve_preset(ref)
@@ -291,7 +286,7 @@ def show(ref: str, fmt: str) -> None:
         f"{preset.name} {preset.version}",
         f"  description:  {preset.description}",
         f"  model:        {preset.model}" + (f" ({alias.alias})" if alias else ""),
-        f"  architecture: {_arch_text(preset.fingerprint)}",
+        f"  architecture: {describe_fingerprint(preset.fingerprint)}",
         f"  heads ({len(preset.heads)}):    {_heads_text(preset.heads)}",
         f"  strength u:   {preset.strength}",
         f"  scale w:      {preset.scale}",
@@ -382,7 +377,7 @@ def _render_previews(preset: Any, model: str, gallery: list[tuple[str, str, str,
     import torch
 
     from ..api import applied
-    from ..headhunter.settings import makes_video
+    from ..engine.pipeline_inputs import makes_video
     from ..models import load_pipeline
     from .app import quiet_model_loading
 

@@ -1,7 +1,7 @@
 """``search``'s flags for scorer weights on disk (or another Hub repo): no network needed for a scorer
 the user already has.
 
-Each flag is one option of :func:`stylehunt.build_objective` for one term of ``--objective``
+Each flag is one option of `stylehunt.build_objective` for one term of ``--objective``
 (what ``docs/objectives.md`` lists under "Where the weights come from"):
 
     --pickscore-model DIR|ORG/NAME      pickscore: model       (a save_pretrained folder, or a Hub id)

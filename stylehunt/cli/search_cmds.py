@@ -1,21 +1,8 @@
-"""``stylehunt search`` and ``stylehunt atlas``: thin commands over :mod:`stylehunt.headhunter`.
+"""``stylehunt search`` and ``stylehunt atlas``: thin commands over `stylehunt.headhunter`.
 
-``search`` checks everything before loading the model, and creates nothing until then: every
-option's range (click types, so the message names the flag), the objective name, the prompt
-source and column, the run folder (writable; new and empty, or holding the run to resume; not
-locked by another search), a resume folder's recorded options, k against the head pool and the
-image size against the model's size multiple (both read from the model's config files, no
-weights), the preset's name/version/license, and the scorer's weights. Then it loads the
-pipeline and calls :func:`stylehunt.search`, which locks the folder and writes ``command.json``
-before its first state. Under ``accelerate launch -m stylehunt search ...`` every process runs
-this same command; the library splits the work.
-
-Resuming: ``--resume DIR`` continues the run in DIR. The command line of the run is kept in
-``DIR/command.json``; options not given again are taken from it, and an option given with another
-value is refused with the difference named.
-
-Library messages name parameters in backquotes (```per_round```); errors leaving these commands
-name the flag instead (``--per-round``).
+``search`` checks every option before loading the model and creates nothing until then; under
+``accelerate launch -m stylehunt search ...`` every process runs this same command and the library
+splits the work. ``--resume DIR`` continues the run recorded in ``DIR/command.json``.
 """
 
 from __future__ import annotations
@@ -36,7 +23,7 @@ from .params import (DEVICE_HELP, DTYPE_CHOICE, DTYPE_HELP, FiniteFloat, check_s
                      model_skeleton, seed_option, writable_folder_problem)
 from .terminal import printable
 from ..errors import ResumeMismatchError, SearchConfigError, StorageError, StylehuntError
-from ..tiny import TINY_MODEL_NAMES
+from ..tiny import TINY_MODEL_LIST
 from ..headhunter.settings import (  # torch-free: the defaults, their help text, the checks before loading
     DEFAULT_BATCH_SIZE,
     DEFAULT_IDENTITY,
@@ -64,7 +51,6 @@ from ..headhunter.settings import (  # torch-free: the defaults, their help text
 logger = logging.getLogger(__name__)
 
 #: The tiny models as the help lists them, from the names the loader accepts.
-_TINY_MODELS = " / ".join(TINY_MODEL_NAMES)
 
 # Options that decide the result: recorded in command.json and checked on --resume.
 _RECORDED = (
@@ -99,7 +85,11 @@ _PYTHON_FORMS = (
 )
 
 def _named_by_flag(error: StylehuntError) -> StylehuntError:
-    """``error`` with the library parameters its message and hint quote replaced by their flags."""
+    """``error`` with the library parameters its message and hint quote replaced by their flags.
+
+    Library messages name parameters in backquotes (```per_round```); errors leaving these commands
+    name the flag instead (``--per-round``).
+    """
     def flag(m: re.Match) -> str:
         return _FLAGS.get(m.group(1), m.group(0))
 
@@ -190,7 +180,7 @@ def _check_run_folder(flag: str, run_dir: Path, resume: bool) -> None:
             hint=f"wait for that search to end, or stop it (kill {holder})" if holder.isdigit()
             else "wait for the other search on this folder to end",
         )
-    check_run_folder(run_dir, resume=resume, flag=flag.lstrip("-"))
+    check_run_folder(run_dir, resume=resume)
     if resume:
         read_state(run_dir)
 
@@ -258,7 +248,7 @@ def _is_main() -> bool:
 
 
 @cli.command()
-@click.option("--model", default=None, help=f"Pipeline folder, Hub id, or {_TINY_MODELS}.")
+@click.option("--model", default=None, help=f"Pipeline folder, Hub id, or {TINY_MODEL_LIST}.")
 @click.option("--model-id", default=None, help="Hub id written into the preset (needed when --model is a folder).")
 @click.option("--style", default="", help='Style text for the objective, e.g. "sunlit, warm glow, golden hour".')
 @click.option("--objective", default="pickscore", show_default=True,
@@ -341,6 +331,15 @@ def search(ctx: click.Context, **opts: Any) -> None:
 
 
 def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
+    """
+    Checked before the model loads: every option's range (click types, so the message names the flag),
+    the objective name, the prompt source and column, the run folder (writable; new and empty, or
+    holding the run to resume; not locked by another search), a resume folder's recorded options, k
+    against the head pool and the image size against the model's size multiple (both read from the
+    model's config files, no weights), the preset's name/version/license, and the scorer's weights.
+    Then it loads the pipeline and calls `stylehunt.search`, which locks the folder and writes
+    ``command.json`` before its first state.
+    """
     opts["license"] = opts.pop("license_")
     resume_dir, out = opts.pop("resume"), opts.pop("out")
     device, fmt, progress = opts.pop("device"), opts.pop("fmt"), opts.pop("progress")
@@ -362,7 +361,7 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
             "removed), so its options are not recorded: give --resume with every option of the original search "
             "(--model, --objective, --prompts, --num-prompts, ...), exactly as first given")
     if not opts["model"]:
-        raise click.UsageError(f"give --model (a folder, a Hub id, or {_TINY_MODELS})")
+        raise click.UsageError(f"give --model (a folder, a Hub id, or {TINY_MODEL_LIST})")
 
     from ..headhunter.outputs import check_preset_fields, preset_name
     from ..prompts import load_prompts
@@ -373,14 +372,14 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
         # recorded in command.json: a run folder renamed before --resume keeps its preset's name (2026-11 #79)
         opts["name"] = preset_name(None, run_dir)
     check_preset_fields(preset_name(opts["name"], run_dir), opts["version"], opts["license"], model_id)
-    settings_kwargs = dict(
-        strategy=opts["strategy"], scale=opts["scale"], strength=opts["strength"], steps=opts["steps"],
-        height=opts["resolution"], width=opts["resolution"], frames=opts["frames"], cfg_scale=opts["cfg"],
-        identity=opts["identity"],
-        batch_size=opts["batch_size"], screen_steps=opts["screen_steps"], screen_prompts=opts["screen_prompts"],
-        rerank=opts["rerank"], keep=opts["keep"],
+    # built and checked once, here; this object (not the options again) is what the search gets
+    settings = SearchSettings(
+        strategy=opts["strategy"], rounds=opts["rounds"], per_round=opts["per_round"], scale=opts["scale"],
+        strength=opts["strength"], steps=opts["steps"], height=opts["resolution"], width=opts["resolution"],
+        frames=opts["frames"], cfg_scale=opts["cfg"], identity=opts["identity"], batch_size=opts["batch_size"],
+        screen_steps=opts["screen_steps"], screen_prompts=opts["screen_prompts"], rerank=opts["rerank"],
+        keep=opts["keep"],
     )
-    settings = SearchSettings(rounds=opts["rounds"], per_round=opts["per_round"], **settings_kwargs)
     objective = _load_objective(opts["objective"], opts["style"], objective_options(opts["objective"], opts))
     source = load_prompts(opts["prompts"], column=opts["prompt_column"], category=opts["category"])
     search_set, heldout_set = source.split(opts["num_prompts"], opts["num_heldout"], seed=opts["prompt_seed"])
@@ -404,10 +403,10 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
     pipe = load_pipeline(opts["model"], dtype=opts["dtype"], device=device)
     heldout = heldout_set if opts["num_heldout"] > 0 else None
     result = run_search(
-        pipe, objective, search_set, heldout=heldout, base_seed=opts["seed"], rounds=opts["rounds"],
-        per_round=opts["per_round"], layers=opts["layers"], out=run_dir, resume=resume_dir is not None,
-        model_id=model_id, name=opts["name"], version=opts["version"], license=opts["license"], progress=progress,
-        command=None if resume_dir is not None else {k: opts[k] for k in _RECORDED}, **settings_kwargs,
+        pipe, objective, search_set, settings=settings, heldout=heldout, base_seed=opts["seed"],
+        layers=opts["layers"], out=run_dir, resume=resume_dir is not None, model_id=model_id, name=opts["name"],
+        version=opts["version"], license=opts["license"], progress=progress,
+        command=None if resume_dir is not None else {k: opts[k] for k in _RECORDED},
     )
     if not _is_main():
         return
@@ -436,7 +435,7 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
 
 
 @cli.command()
-@click.option("--model", required=True, help=f"Pipeline folder, Hub id, or {_TINY_MODELS}.")
+@click.option("--model", required=True, help=f"Pipeline folder, Hub id, or {TINY_MODEL_LIST}.")
 @click.option("--prompt", required=True, help="Text prompt (the same for every cell).")
 @click.option("--layers", default=None, help="Layers to show, e.g. 0-5 (default: all).")
 @click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True, callback=seed_option)
@@ -479,16 +478,14 @@ def _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, fram
 
     if not prompt.strip():
         raise click.BadParameter("the prompt is empty", param_hint="'--prompt'")
-    SearchSettings(rounds=1, per_round=1, scale=scale, strength=strength, steps=steps, height=resolution,
-                   width=resolution, frames=frames, cfg_scale=cfg, identity=identity, batch_size=batch_size)
+    settings = SearchSettings(rounds=1, per_round=1, scale=scale, strength=strength, steps=steps, height=resolution,
+                              width=resolution, frames=frames, cfg_scale=cfg, identity=identity, batch_size=batch_size)
     quiet_model_loading()  # a tiny model is built (and saved) on first use
     transformer = model_skeleton(model)
     resolve_pool(head_grid(transformer), None, layers)  # bad --layers before loading
     check_sizes_from_config(model, transformer, {"--resolution": resolution})
     device, dtype = _device(device, dtype)
     pipe = load_pipeline(model, dtype=dtype, device=device)
-    image = render_atlas(pipe, prompt, layers=layers, seed=seed, scale=scale, strength=strength, steps=steps,
-                         height=resolution, width=resolution, frames=frames, cfg_scale=cfg, identity=identity,
-                         batch_size=batch_size, thumb=thumb, progress=progress)
+    image = render_atlas(pipe, prompt, layers=layers, seed=seed, thumb=thumb, progress=progress, settings=settings)
     atomic_write_image(image, out)
     click.echo(printable(str(out)))

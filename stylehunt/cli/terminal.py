@@ -4,7 +4,7 @@ Preset files, Hub repos and user input can carry any text; printed raw, an ANSI 
 could rewrite the screen or hide a line, a bidi override reorders what is shown without showing
 itself, and a lone surrogate (valid in JSON as ``"\\ud800"``) cannot even be encoded for output.
 Every string of outside origin that the CLI prints (names, descriptions, provenance, paths, error
-messages) goes through :func:`printable`. JSON output needs nothing more: ``json.dumps`` with its
+messages) goes through `printable`. JSON output needs nothing more: ``json.dumps`` with its
 default ``ensure_ascii=True`` writes every non-ASCII and control character as a ``\\uXXXX`` escape.
 """
 

@@ -1,18 +1,7 @@
 """The engine: head-level SoftPAG guidance attached to a stock diffusers pipeline at sampling time.
 
-Modules inside:
-
-* :mod:`.heads`: the head grid and its flat addressing (imports no torch at module level);
-* :mod:`.families`: one adapter module per model family, declaring what the engine must know about
-  it, and the adapter registry (:func:`register_adapter`, entry point group ``stylehunt.adapters``);
-* :mod:`.perturbation`: SoftPAG on selected heads of selected rows, at the attention's SDPA call;
-* :mod:`.guided_forward`: the denoiser forward that appends perturbed rows, and where the guidance is
-  added (the transformer output, or ``scheduler.step``);
-* :mod:`.forward_patch`: instance-level method replacement with an exact way back;
-* :mod:`.lifecycle`: apply / apply_table / perturbed / remove / get_applied / applied.
-
-The names below are imported on first use, so ``import stylehunt.engine`` and
-``stylehunt.engine.heads`` stay importable without torch.
+docs/architecture.md maps its modules. The names below are imported on first use, so
+``import stylehunt.engine`` and ``stylehunt.engine.heads`` stay importable without torch.
 """
 
 from __future__ import annotations
@@ -20,7 +9,7 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "size_multiple": ".families",
+    "size_multiple": ".pipeline_inputs",
     "apply": ".lifecycle",
     "applied": ".lifecycle",
     "remove": ".lifecycle",
@@ -32,6 +21,7 @@ _EXPORTS = {
     "check_settings": ".lifecycle",
     "skipped_block_rows": ".lifecycle",
     "AppliedGuidance": ".guided_forward",
+    "GuidanceSettings": ".guided_forward",
     "strength_table": ".perturbation",
     "IDENTITY_MODES": ".heads",
     "SUPPORTED_PIPELINES": ".families",
@@ -43,7 +33,6 @@ _EXPORTS = {
     "LayerInfo": ".heads",
     "head_grid": ".heads",
     "attention_modules": ".heads",
-    "transformer_of": ".heads",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 __all__ = sorted(_EXPORTS)

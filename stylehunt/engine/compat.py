@@ -1,10 +1,10 @@
 """Living beside diffusers' hook registry: caches the engine refuses, and stateful caches reset when rows change.
 
 diffusers' caches (``transformer.enable_cache``) are hooks on the transformer, its blocks or its
-attention modules; the engine's wrappers sit inside them (:mod:`.forward_patch`), so a cache sees
+attention modules; the engine's wrappers sit inside them (`forward_patch`), so a cache sees
 the whole extended batch (the pipeline's rows plus the appended perturbed rows) and takes one
 caching decision for all of it: the perturbed rows are cached, reused or recomputed exactly when
-the rows they are compared with are. What breaks that is listed in :data:`REFUSED_HOOKS`.
+the rows they are compared with are. What breaks that is listed in `REFUSED_HOOKS`.
 """
 
 from __future__ import annotations

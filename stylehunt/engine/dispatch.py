@@ -1,14 +1,6 @@
 """Perturbation at diffusers' attention dispatch: every backend of its registry, wrapped while guidance is installed.
 
-diffusers' processors (all families but SD3) compute attention through ``dispatch_attention_fn``,
-which looks the backend function up in ``_AttentionBackendRegistry._backends`` on every call. While
-any :class:`~.perturbation.HeadPerturber` is installed (:func:`acquire` .. :func:`release`, counted),
-each entry of that table is replaced by a wrapper that runs the backend unchanged and then hands its
-output to the mix of the perturbed attention call in progress (:data:`ACTIVE`, set by the perturbed
-module's forward; ``None`` elsewhere, where the wrapper only passes the call through). When the last
-perturber is removed, every entry that still holds our wrapper gets its original function back, so
-the registry is exactly as it was. A backend registered (or replaced) while guidance is installed is
-wrapped at its first perturbed call (:func:`refresh`).
+`acquire` / `release` (counted) wrap and unwrap the backends; `refresh` wraps one registered meanwhile.
 """
 
 from __future__ import annotations
@@ -72,7 +64,14 @@ def _wrap_all(table: dict) -> None:
 
 
 def acquire() -> None:
-    """One more installed perturber: the registry's backends are wrapped while the count is above zero."""
+    """One more installed perturber: the registry's backends are wrapped while the count is above zero.
+
+    diffusers' processors (all families but SD3) compute attention through ``dispatch_attention_fn``,
+    which looks the backend function up in ``_AttentionBackendRegistry._backends`` on every call. Each
+    entry of that table is replaced by a wrapper that runs the backend unchanged and then hands its
+    output to the mix of the perturbed attention call in progress (`ACTIVE`, set by the perturbed
+    module's forward; ``None`` elsewhere, where the wrapper only passes the call through).
+    """
     global _users
     with _LOCK:
         table = _backends()
@@ -82,7 +81,11 @@ def acquire() -> None:
 
 
 def release() -> None:
-    """One perturber fewer; at zero every entry still holding our wrapper gets its original function back."""
+    """One perturber fewer; at zero every entry still holding our wrapper gets its original function back.
+
+    When the last perturber is removed, every entry that still holds our wrapper gets its original
+    function back, so the registry is exactly as it was.
+    """
     global _users
     with _LOCK:
         _users = max(0, _users - 1)
@@ -97,7 +100,7 @@ def release() -> None:
 
 def refresh(processor: Any) -> None:
     """Wrap again if the backend ``processor`` will dispatch to was registered (or replaced) after
-    :func:`acquire`: one table lookup per perturbed attention call."""
+    `acquire`: one table lookup per perturbed attention call."""
     found = _registry()
     if not _users or found is None:
         return

@@ -1,15 +1,7 @@
-"""Instance-level method replacement that survives other hooks, with an exact way back.
+"""Instance-level method replacement that survives other hooks, with an exact way back (`ForwardPatch`).
 
 The engine hooks a stock model by replacing ``module.forward`` (and ``scheduler.step`` /
-``set_timesteps``) on the *instance*. Other libraries do the same: accelerate's offload hooks
-(``forward`` -> ``_old_forward``) and diffusers' hook registry (a chain of ``HookFunctionReference``
-slots), which diffusers removes and re-installs on its own schedule (``enable_model_cpu_offload``
-re-installs accelerate's hooks at the end of every pipeline call). So a :class:`ForwardPatch` goes
-*inside* every hook of theirs it recognises, next to the class's own method: whatever they wrap,
-drop and re-wrap later, they keep calling ours. :meth:`ForwardPatch.restore` finds the patch
-wherever it now sits in such a chain and splices it out; if it is no longer reachable through the
-known hooks (a foreign wrapper holds it, or replaced it and was deleted), the patch becomes a
-pass-through instead, so removal never fails half way.
+``set_timesteps``) on the instance; accelerate's and diffusers' hooks do the same.
 """
 
 from __future__ import annotations
@@ -86,15 +78,21 @@ def _slots(module: Any, method: str) -> list[_Slot]:
 
 
 def inner_forward(module: torch.nn.Module | Any, method: str = "forward") -> Callable[..., Any]:
-    """What a :class:`ForwardPatch` installed now on ``module.<method>`` would call: the innermost callable."""
+    """What a `ForwardPatch` installed now on ``module.<method>`` would call: the innermost callable."""
     return _slots(module, method)[-1].value()
 
 
 class ForwardPatch:
     """Put ``wrapper`` in place of ``module.<method>`` (``forward`` by default), inside any offload or
-    diffusers hook already there; :meth:`restore` takes it out again wherever those hooks moved it.
+    diffusers hook already there; `restore` takes it out again wherever those hooks moved it.
 
-    ``wrapper`` calls :attr:`inner` (the same callable :func:`inner_forward` gave before the patch).
+    ``wrapper`` calls `inner` (the same callable `inner_forward` gave before the patch).
+
+    accelerate's offload hooks (``forward`` -> ``_old_forward``) and diffusers' hook registry (a chain of
+    ``HookFunctionReference`` slots) are removed and re-installed on their own schedule
+    (``enable_model_cpu_offload`` re-installs accelerate's hooks at the end of every pipeline call). So a
+    patch goes *inside* every hook of theirs it recognises, next to the class's own method: whatever they
+    wrap, drop and re-wrap later, they keep calling ours.
     """
 
     def __init__(self, module: torch.nn.Module | Any, wrapper: Callable[..., Any], method: str = "forward"):
@@ -124,7 +122,11 @@ class ForwardPatch:
         return any(slot.raw() is self.call for slot in _slots(self.module, self.method))
 
     def restore(self) -> bool:
-        """Splice the patch out of the chain (True), or make it a pass-through where it cannot be reached (False)."""
+        """Splice the patch out of the chain (True), or make it a pass-through where it cannot be reached (False).
+
+        The patch is found wherever the known hooks moved it; one a foreign wrapper holds (or replaced
+        and was deleted) becomes a pass-through, so removal never fails half way.
+        """
         for slot in _slots(self.module, self.method):
             if slot.raw() is self.call:
                 slot.set(self.inner)
@@ -162,7 +164,7 @@ class _CopyAware:
 
 
 class PatchStack(list):
-    """Patches installed together; :meth:`restore` undoes them newest first (safe to call twice)."""
+    """Patches installed together; `restore` undoes them newest first (safe to call twice)."""
 
     def restore(self) -> None:
         while self:

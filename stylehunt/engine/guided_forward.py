@@ -1,24 +1,7 @@
 """The guided forward: one batched call computes ``eps_c - eps_pert``; the pipeline gets ``eps + w (eps_c - eps_pert)``.
 
-Every denoiser of the pipeline (one transformer; Wan 2.2's two experts) gets an instance-level
-``forward`` (a :class:`~.forward_patch.ForwardPatch`). On the first call of a denoising step it
-appends one perturbed copy of every conditional row to the batch (one extra row per conditional
-row, whatever the number of presets), runs one batched forward with the attention hooks of
-:mod:`.perturbation` active on the appended rows, and keeps ``delta = eps_c - eps_pert``.
-
-Where ``w * delta`` goes is the adapter's ``inject``:
-
-* ``"transformer"``: added to the conditional rows *and* their unconditional partners of that
-  output, and to every later call of the same step (FLUX's true-CFG negative pass, SD3's
-  skip-layer pass). The pipeline's own CFG is an affine combination whose weights sum to 1, so it
-  hands ``eps_cfg + w delta`` to the scheduler, exactly.
-* ``"scheduler"``: the transformer's outputs are left alone and ``scheduler.step`` (also patched on
-  the instance) gets ``model_output + w * sign * delta``, after the pipeline's own CFG and any
-  renormalisation, which would otherwise scale the guidance term too (Qwen-Image, Z-Image).
-
-Which forward arguments carry the batch, how the pipeline lays out its conditional rows, and what
-the transformer returns (a tensor, or Z-Image's list of per-sample tensors) is read from the
-pipeline's adapter (:mod:`.families`).
+`GuidedPipeline` holds what `apply` attaches to one pipeline (the scheduler patches);
+`GuidedTransformer` the ``forward`` of one denoiser. What differs by family is read from its adapter.
 """
 
 from __future__ import annotations
@@ -26,7 +9,7 @@ from __future__ import annotations
 import inspect
 import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -37,27 +20,33 @@ from .forward_patch import ForwardPatch
 from .heads import HeadGrid, unwrap_compiled
 from .perturbation import HeadPerturber, PerturbedRows, active_layers, heads_by_layer
 from .prefix import PrefixFork, native_mask_blocks
+from .preset_type import PresetLike
 from .rows import joined_outputs, select_dict_rows, select_items, select_rows, split_outputs, unique_rows
 
-if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
-    from ..registry.preset import Preset
 
-__all__ = ["AppliedGuidance", "GuidedTransformer", "GuidedPipeline"]
+__all__ = ["GuidanceSettings", "AppliedGuidance", "GuidedTransformer", "GuidedPipeline"]
 
 
 @dataclass(frozen=True)
-class AppliedGuidance:
-    """What is applied to a pipeline (returned by :func:`~stylehunt.engine.get_applied`)."""
+class GuidanceSettings:
+    """Guidance settings once checked (`stylehunt.engine.check_settings`): what travels from a front
+    end's keywords to what is applied, so nothing is unpacked and packed again on the way."""
 
-    presets: tuple[Preset, ...]
-    strengths: tuple[float, ...]
-    scale: float
+    presets: tuple[PresetLike, ...]
+    strengths: tuple[float, ...]  # one SoftPAG u per preset
+    scale: float  # w
     identity: str
     start: float
     stop: float
+
+
+@dataclass(frozen=True)
+class AppliedGuidance(GuidanceSettings):
+    """What is applied to a pipeline (returned by `stylehunt.engine.get_applied`): the settings and their table."""
+
     table: torch.Tensor = field(repr=False, compare=False)
     #: share work between rows: a perturbed row runs only from its first perturbed layer's block on
-    #: (:mod:`.prefix`), and rows with identical inputs run once; off only to measure what it saves
+    #: (`prefix`), and rows with identical inputs run once; off only to measure what it saves
     share_prefix: bool = True
 
     @property
@@ -66,7 +55,7 @@ class AppliedGuidance:
 
 
 class GuidedPipeline:
-    """Everything stylehunt attached to one pipeline: one :class:`GuidedTransformer` per denoiser,
+    """Everything stylehunt attached to one pipeline: one `GuidedTransformer` per denoiser,
     and the ``scheduler.step`` hook when the family's guidance is injected there."""
 
     def __init__(self, pipe: Any, adapter: Adapter, grid: HeadGrid, config: AppliedGuidance):
@@ -164,7 +153,21 @@ class GuidedPipeline:
 
 
 class GuidedTransformer:
-    """The transformer-side hook of one denoiser: the attention hooks plus the forward wrapper."""
+    """The transformer-side hook of one denoiser: the attention hooks plus the forward wrapper.
+
+    On the first call of a denoising step it appends one perturbed copy of every conditional row to the
+    batch (one extra row per conditional row, whatever the number of presets), runs one batched forward
+    with the attention hooks of `perturbation` active on the appended rows, and keeps
+    ``delta = eps_c - eps_pert``. Where ``w * delta`` goes is the adapter's ``inject``:
+
+    * ``"transformer"``: added to the conditional rows *and* their unconditional partners of that
+      output, and to every later call of the same step (FLUX's true-CFG negative pass, SD3's
+      skip-layer pass). The pipeline's own CFG is an affine combination whose weights sum to 1, so it
+      hands ``eps_cfg + w delta`` to the scheduler, exactly.
+    * ``"scheduler"``: the transformer's outputs are left alone and ``scheduler.step`` (also patched on
+      the instance) gets ``model_output + w * sign * delta``, after the pipeline's own CFG and any
+      renormalisation, which would otherwise scale the guidance term too (Qwen-Image, Z-Image).
+    """
 
     def __init__(self, owner: GuidedPipeline, transformer: torch.nn.Module, grid: HeadGrid):
         self.owner = owner

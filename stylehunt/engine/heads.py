@@ -1,30 +1,18 @@
-"""The head grid: which attention heads a transformer has, and how stylehunt addresses them.
+"""The head grid: which attention heads a transformer has, and how stylehunt addresses them (`HeadGrid`).
 
-A head is addressed as ``(layer, head)``, both 0-based, over a *flat* list of attention layers whose
-order each family's adapter declares (:mod:`.families`): for SD3 / SD3.5 the joint
-``transformer_blocks.{i}.attn`` then SD3.5's image-only ``attn2`` (:mod:`.families.sd3`); for FLUX.1
-and Chroma the double-stream then the single-stream blocks (:mod:`.families.flux`,
-:mod:`.families.chroma`); for the SDXL and SD U-Nets every transformer block's ``attn1``, down, mid
-then up blocks (:mod:`.families.unet`), whose heads differ by resolution level.
-
-Only module attributes are read, so the grid of a real-size model built on the ``meta`` device
-costs no memory. This module imports no torch at module level: the registry uses its vocabulary
-(:data:`KINDS`, :data:`SUPPORTED_TRANSFORMERS`, :class:`HeadGrid`, fingerprints) without it.
+A head is ``(layer, head)``, both 0-based, over the flat layer list its family's adapter declares.
+Torch-free at import: the registry reads `KINDS`, `SUPPORTED_TRANSFORMERS` and the fingerprint
+helpers without it, and a real-size model built on ``meta`` costs no memory.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from ..errors import HeadOutOfRangeError, UnsupportedModelError
 from .families import adapter_for_transformer, adapters, is_supported_transformer, supported_transformers, unwrap_compiled
-from .families.spec import IDENTITIES, KINDS, AttentionLayer
-
-#: What a perturbed head's map becomes at strength 1: ``"joint"`` (identity over the layer's whole
-#: token sequence) or ``"image"`` (each image token attends to itself and the text). Torch-free, so
-#: settings can be checked before torch is imported.
-IDENTITY_MODES = IDENTITIES
+from .families.spec import IDENTITY_MODES, KINDS, AttentionLayer
 
 if TYPE_CHECKING:
     import torch
@@ -38,6 +26,7 @@ __all__ = [
     "transformer_of",
     "unwrap_compiled",
     "fingerprint_family",
+    "describe_fingerprint",
     "KINDS",
     "SUPPORTED_TRANSFORMERS",
     # what the registry validates fingerprints with (this module is its torch-free view of the engine)
@@ -69,7 +58,7 @@ class HeadGrid:
     layers: tuple[LayerInfo, ...]
     #: the adapter's name (``"chroma"``); empty for a grid built by hand
     family: str = ""
-    #: whether :meth:`fingerprint` records ``family`` (see ``Adapter.fingerprint_family``)
+    #: whether `fingerprint` records ``family`` (see ``Adapter.fingerprint_family``)
     family_in_fingerprint: bool = False
 
     @property
@@ -104,7 +93,7 @@ class HeadGrid:
         return True
 
     def check(self, address: tuple[int, int], where: str = "") -> None:
-        """Raise :class:`HeadOutOfRangeError` unless ``address`` exists in this grid."""
+        """Raise `HeadOutOfRangeError` unless ``address`` exists in this grid."""
         layer, head = address
         prefix = f"{where}: " if where else ""
         if not 0 <= layer < self.num_layers:
@@ -125,7 +114,7 @@ class HeadGrid:
         """Architecture fingerprint: equal fingerprints mean head addresses mean the same thing.
 
         Families added since fingerprints record their family carry ``"family"`` (first); SD3 and
-        FLUX.1 fingerprints do not, and :func:`fingerprint_family` derives theirs from the class.
+        FLUX.1 fingerprints do not, and `fingerprint_family` derives theirs from the class.
         """
         family = {"family": self.family} if self.family and self.family_in_fingerprint else {}
         return {
@@ -210,6 +199,19 @@ def fingerprint_family(fingerprint: dict[str, Any]) -> str | None:
     if cls in supported_transformers():
         return adapter_for_transformer(cls).family
     return None
+
+
+def describe_fingerprint(fingerprint: Mapping[str, Any] | None) -> str:
+    """A fingerprint as one line for people (model cards, ``show``, index checks).
+
+    >>> describe_fingerprint({"transformer_class": "SD3Transformer2DModel", "num_layers": 24,
+    ...                       "heads_per_layer": 24, "head_dim": 64})
+    'SD3Transformer2DModel, 24 attention layers x 24 heads, head dim 64'
+    """
+    if not fingerprint:
+        return "not recorded"
+    fp = fingerprint
+    return f"{fp['transformer_class']}, {fp['num_layers']} attention layers x {fp['heads_per_layer']} heads, head dim {fp['head_dim']}"
 
 
 def _head_dim(attn: torch.nn.Module) -> int:

@@ -1,23 +1,18 @@
 """Attaching guidance to a pipeline and taking it off again: the engine's public entry points.
 
-:func:`apply` / :func:`applied` guide a pipeline with presets, :func:`apply_table` with a raw strength
-table (the search), :func:`perturbed` runs the perturbed model alone; :func:`remove` and
-:func:`get_applied` undo and report. Settings are checked here, before anything is attached, so a
-bad call leaves the pipeline as it was. What is attached is kept in module-level weak maps, not on
-the pipeline: removal deletes the instance attributes (or restores the ones that were there), so the
-modules fall back to their class ``forward`` and nothing of ours remains.
-
-The engine knows nothing of files, the registry or the search. It takes presets duck-typed: a
-:class:`~stylehunt.Preset`, or any object with the attributes in :data:`PRESET_ATTRIBUTES`.
+`apply` / `applied` guide a pipeline with presets (`preset_type.PresetLike`), `apply_table` with a
+raw strength table (the search), `perturbed` runs the perturbed model alone; `remove` and
+`get_applied` undo and report. Every setting is checked before anything is attached.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import weakref
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -26,15 +21,14 @@ from .families import adapter_for_pipeline, adapter_for_transformer
 from .families.spec import Adapter
 from .compat import check_hooks
 from .forward_patch import ForwardPatch
-from .guided_forward import AppliedGuidance, GuidedPipeline, denoisers_of
+from .guided_forward import AppliedGuidance, GuidanceSettings, GuidedPipeline, denoisers_of
 from .heads import HeadGrid, attention_modules, fingerprint_family, head_grid, transformer_of
 from ..scalars import as_real
 from .heads import IDENTITY_MODES
 from .dispatch import parallel_config_problem
 from .perturbation import HeadPerturber, PerturbedRows, active_layers, heads_by_layer, strength_table
+from .preset_type import PRESET_ATTRIBUTES, PresetLike
 
-if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
-    from ..registry.preset import Preset
 
 __all__ = [
     "apply",
@@ -52,8 +46,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: What the engine reads from a preset; any object that has them all is taken as one.
-PRESET_ATTRIBUTES = ("heads", "strength", "scale", "fingerprint", "label", "name", "model")
 
 # pipeline -> GuidedPipeline; weak so a dropped pipeline takes its state with it.
 _APPLIED: "weakref.WeakKeyDictionary[Any, GuidedPipeline]" = weakref.WeakKeyDictionary()
@@ -62,7 +54,7 @@ _OWNER: "weakref.WeakKeyDictionary[torch.nn.Module, Any]" = weakref.WeakKeyDicti
 
 
 def check_pipeline(pipe: Any) -> HeadGrid:
-    """The head grid of ``pipe``; raises :class:`UnsupportedModelError` unless the engine can guide it."""
+    """The head grid of ``pipe``; raises `UnsupportedModelError` unless the engine can guide it."""
     return _check_pipeline(pipe)[1]
 
 
@@ -97,7 +89,7 @@ def _check_identity(pipe: Any, adapter: Adapter, identity: str) -> None:
 
 
 def _check_backends(transformer: Any, grid: HeadGrid, table: torch.Tensor) -> None:
-    """Every diffusers attention backend is guided (at its dispatch, :mod:`.dispatch`); what is refused
+    """Every diffusers attention backend is guided (at its dispatch, `dispatch`); what is refused
     here is parallelism, which splits one attention call over processes (context or tensor parallel)."""
     modules = attention_modules(transformer)
     active = active_layers(table)
@@ -119,17 +111,17 @@ def _check_backends(transformer: Any, grid: HeadGrid, table: torch.Tensor) -> No
 
 
 def check_settings(
-    presets: Preset | Sequence[Preset],
+    presets: PresetLike | Sequence[PresetLike],
     *,
     scale: float | None = None,
     strengths: float | Sequence[float] | None = None,
     identity: str = "joint",
     start: float = 0.0,
     stop: float = 1.0,
-) -> tuple[tuple[Preset, ...], tuple[float, ...], float, float, float]:
-    """``(presets, strengths, scale, start, stop)`` as :func:`apply` resolves them, without a pipeline.
+) -> GuidanceSettings:
+    """The settings as `apply` resolves them, without a pipeline.
 
-    Raises what :func:`apply` raises for these arguments (an empty or duplicated preset list, a
+    Raises what `apply` raises for these arguments (an empty or duplicated preset list, a
     strength outside [0, 1], presets with different default scales and no ``scale``, a bad
     ``identity`` or interval); used by frontends that check their settings before any model is
     at hand (the modular guider).
@@ -137,15 +129,20 @@ def check_settings(
     presets = _as_presets(presets)
     u = _resolve_strengths(presets, strengths)
     w, start, stop = _check_settings(_resolve_scale(presets, scale), identity, start, stop)
-    return presets, u, w, start, stop
+    return GuidanceSettings(presets, u, w, identity, start, stop)
 
 
-def check_presets(model: Any, presets: Preset | Sequence[Preset]) -> HeadGrid:
+def _fields_of(settings: GuidanceSettings) -> dict[str, Any]:
+    # not dataclasses.asdict: it would turn dataclass presets into dicts
+    return {f.name: getattr(settings, f.name) for f in dataclasses.fields(GuidanceSettings)}
+
+
+def check_presets(model: Any, presets: PresetLike | Sequence[PresetLike]) -> HeadGrid:
     """The head grid of ``model`` (a pipeline or a transformer), once every preset is checked against it.
 
-    Raises what :func:`apply` raises for the presets: a preset made for another family or
-    architecture (:class:`~stylehunt.errors.ArchitectureMismatchError`, naming both), or a head out
-    of range; used by frontends that perturb heads without :func:`apply` (the modular guider).
+    Raises what `apply` raises for the presets: a preset made for another family or
+    architecture (`stylehunt.errors.ArchitectureMismatchError`, naming both), or a head out
+    of range; used by frontends that perturb heads without `apply` (the modular guider).
     """
     presets = _as_presets(presets)
     grid = head_grid(model)
@@ -153,7 +150,7 @@ def check_presets(model: Any, presets: Preset | Sequence[Preset]) -> HeadGrid:
     return grid
 
 
-def _check_compatibility(model: Any, grid: HeadGrid, presets: Sequence[Preset]) -> None:
+def _check_compatibility(model: Any, grid: HeadGrid, presets: Sequence[PresetLike]) -> None:
     mine = grid.fingerprint()
     my_family = fingerprint_family(mine)
     transformer = transformer_of(model)
@@ -228,7 +225,7 @@ def _check_table(grid: HeadGrid, table: Any) -> torch.Tensor:
     return table.detach().float().cpu()
 
 
-def _resolve_strengths(presets: Sequence[Preset], strengths: Any) -> tuple[float, ...]:
+def _resolve_strengths(presets: Sequence[PresetLike], strengths: Any) -> tuple[float, ...]:
     if strengths is None:
         return tuple(p.strength for p in presets)
     if getattr(strengths, "ndim", 0) == 0 and as_real(strengths) is not None:  # one for all (not a 1-d tensor)
@@ -255,7 +252,7 @@ def _resolve_strengths(presets: Sequence[Preset], strengths: Any) -> tuple[float
     return tuple(out)
 
 
-def _resolve_scale(presets: Sequence[Preset], scale: float | None) -> float:
+def _resolve_scale(presets: Sequence[PresetLike], scale: float | None) -> float:
     if scale is not None:
         return scale
     scales = sorted({p.scale for p in presets})
@@ -272,7 +269,7 @@ def _is_preset(obj: Any) -> bool:
     return all(hasattr(obj, name) for name in PRESET_ATTRIBUTES)
 
 
-def _as_presets(presets: Preset | Sequence[Preset]) -> tuple[Preset, ...]:
+def _as_presets(presets: PresetLike | Sequence[PresetLike]) -> tuple[PresetLike, ...]:
     if _is_preset(presets):
         return (presets,)
     if isinstance(presets, (str, bytes)) or not isinstance(presets, Sequence):
@@ -329,7 +326,7 @@ def _install(pipe: Any, adapter: Adapter, grid: HeadGrid, config: AppliedGuidanc
 
 def apply(
     pipe: Any,
-    presets: Preset | Sequence[Preset],
+    presets: PresetLike | Sequence[PresetLike],
     *,
     scale: float | None = None,
     strengths: float | Sequence[float] | None = None,
@@ -341,8 +338,8 @@ def apply(
 
     Args:
         pipe: a stock diffusers pipeline of a supported family (see ``SUPPORTED_PIPELINES``).
-        presets: one :class:`~stylehunt.Preset` or a list of them (any object with the attributes in
-            :data:`PRESET_ATTRIBUTES` will do). All are perturbed in one extra forward row.
+        presets: one `stylehunt.Preset` or a list of them (any object with the attributes in
+            `PRESET_ATTRIBUTES` will do). All are perturbed in one extra forward row.
         scale: guidance scale ``w >= 0``; default: the presets' (common) default scale.
         strengths: SoftPAG ``u`` overriding each preset's own: a float for all or one per preset.
         identity: ``"joint"`` (every token attends to itself; the paper's choice) or ``"image"``
@@ -350,18 +347,19 @@ def apply(
             the family allows it (not Chroma: its text padding mask reaches the attention).
         start, stop: guide only while ``start <= i / len(scheduler.timesteps) < stop`` for step index i.
 
-    Raises :class:`~stylehunt.errors.StylehuntError` subclasses; on error the pipeline is unchanged.
+    Raises `stylehunt.errors.StylehuntError` subclasses; on error the pipeline is unchanged.
     """
-    presets, u, w, start, stop = check_settings(
-        presets, scale=scale, strengths=strengths, identity=identity, start=start, stop=stop
-    )
+    settings = check_settings(presets, scale=scale, strengths=strengths, identity=identity, start=start, stop=stop)
     adapter, grid = _check_pipeline(pipe)
-    _check_compatibility(pipe, grid, presets)
-    _check_identity(pipe, adapter, identity)
-    table = strength_table(grid, presets, u)
-    config = AppliedGuidance(presets, u, w, identity, start, stop, table)
+    _check_compatibility(pipe, grid, settings.presets)
+    _check_identity(pipe, adapter, settings.identity)
+    table = strength_table(grid, settings.presets, settings.strengths)
+    config = AppliedGuidance(**_fields_of(settings), table=table)
     _install(pipe, adapter, grid, config)
-    logger.info("stylehunt: applied %s (w=%g, u=%s, identity=%s)", ", ".join(config.names), w, u, identity)
+    logger.info(
+        "stylehunt: applied %s (w=%g, u=%s, identity=%s)", ", ".join(config.names), config.scale, config.strengths,
+        config.identity,
+    )
 
 
 def apply_table(
@@ -446,7 +444,12 @@ def _applied_state(pipe: Any) -> GuidedPipeline | None:
 
 
 def remove(pipe: Any) -> None:
-    """Remove everything stylehunt applied to ``pipe`` (a no-op when nothing is applied)."""
+    """Remove everything stylehunt applied to ``pipe`` (a no-op when nothing is applied).
+
+    What is attached is kept in module-level weak maps, not on the pipeline: removal deletes the
+    instance attributes (or restores the ones that were there), so the modules fall back to their class
+    ``forward`` and nothing of ours remains.
+    """
     state = _applied_state(pipe)
     if state is None:
         return
@@ -472,7 +475,7 @@ def get_applied(pipe: Any) -> AppliedGuidance | None:
 
 
 @contextlib.contextmanager
-def applied(pipe: Any, presets: Preset | Sequence[Preset], **kwargs: Any) -> Iterator[None]:
+def applied(pipe: Any, presets: PresetLike | Sequence[PresetLike], **kwargs: Any) -> Iterator[None]:
     """``apply`` for the duration of a ``with`` block, then restore what was applied before (if anything)."""
     before = get_applied(pipe)
     apply(pipe, presets, **kwargs)

@@ -1,25 +1,14 @@
 """Attention-level perturbation: SoftPAG on selected heads of selected rows, at the attention call.
 
-Each attention module that has a selected head gets an instance-level ``forward`` (a
-:class:`~.forward_patch.ForwardPatch`). While a perturbed forward runs, that forward enters a
-:class:`torch.overrides.TorchFunctionMode` and marks itself as the attention call in progress for
-diffusers' dispatch (:mod:`.dispatch`), so the module's own attention runs unchanged, through torch's
-``scaled_dot_product_attention`` or any diffusers attention backend, and its output (exactly once
-per call) is rewritten for the perturbed rows and heads:
-``O' = (1-u) O + u V`` (joint identity; ``I V = V``, so the N x N map is never formed) or
-``O' = (1-u) O + u O_img`` (image identity: image queries see only their own image key plus all text
-keys, text rows untouched). Everything the processor does before SDPA (qk-norm, RoPE, ...) is kept
-because it is the processor's own code that runs.
-
-Strengths come as a table ``(num_layers, max_heads)`` (or one such table per row); presets are
-combined into one by :func:`strength_table`.
+`HeadPerturber` hooks the attention modules; `PerturbedRows` rewrites one call's output;
+`strength_table` combines presets into the ``(num_layers, max_heads)`` table (or one per row).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -29,9 +18,8 @@ from ..errors import GuidanceError, UnsupportedModelError
 from . import dispatch
 from .forward_patch import ForwardPatch, PatchStack, inner_forward
 from .heads import HeadGrid, LayerInfo, attention_modules
+from .preset_type import PresetLike
 
-if TYPE_CHECKING:  # annotations only: the engine takes presets duck-typed and never imports the registry
-    from ..registry.preset import Preset
 
 __all__ = [
     "strength_table",
@@ -46,7 +34,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------
 
 
-def strength_table(grid: HeadGrid, presets: Sequence[Preset], strengths: Sequence[float]) -> torch.Tensor:
+def strength_table(grid: HeadGrid, presets: Sequence[PresetLike], strengths: Sequence[float]) -> torch.Tensor:
     """Combine presets into one ``(num_layers, max_heads)`` table of SoftPAG strengths.
 
     A head in several presets gets ``1 - prod(1 - u_i)``: SoftPAG applied once per preset.
@@ -77,7 +65,12 @@ def heads_by_layer(table: torch.Tensor) -> dict[int, torch.Tensor]:
 
 @dataclass
 class PerturbedRows:
-    """Which rows of the current forward are perturbed, and how strongly."""
+    """Which rows of the current forward are perturbed, and how strongly.
+
+    ``O' = (1-u) O + u V`` (joint identity; ``I V = V``, so the N x N map is never formed) or
+    ``O' = (1-u) O + u O_img`` (image identity: image queries see only their own image key plus all
+    text keys, text rows untouched).
+    """
 
     start: int  # perturbed rows are start .. start + table.shape[0]
     table: torch.Tensor  # (rows, num_layers, max_heads), float32, on the model's device
@@ -106,7 +99,7 @@ class _SDPAMix(TorchFunctionMode):
         return out
 
     def at_dispatch(self, backend, args, kwargs):
-        """Run a diffusers attention backend, then mix its output (called by :mod:`.dispatch`'s wrapper).
+        """Run a diffusers attention backend, then mix its output (called by `dispatch`'s wrapper).
 
         Backends take and return ``(batch, tokens, heads, head_dim)``; the mix works on
         ``(batch, heads, tokens, head_dim)`` views of the same tensors. A ``_native_*`` backend calls
@@ -207,7 +200,16 @@ def _sdpa_arguments(query=None, key=None, value=None, attn_mask=None, dropout_p=
 
 
 class HeadPerturber:
-    """The attention-side hooks: while ``rows`` is set, perturbed rows/heads are rewritten at SDPA."""
+    """The attention-side hooks: while ``rows`` is set, perturbed rows/heads are rewritten at SDPA.
+
+    Each attention module that has a selected head gets an instance-level ``forward`` (a
+    `forward_patch.ForwardPatch`). While a perturbed forward runs, that forward enters a
+    `torch.overrides.TorchFunctionMode` and marks itself as the attention call in progress for
+    diffusers' dispatch (`dispatch`), so the module's own attention runs unchanged, through torch's
+    ``scaled_dot_product_attention`` or any diffusers attention backend, and its output (exactly once
+    per call) is rewritten for the perturbed rows and heads. Everything the processor does before SDPA
+    (qk-norm, RoPE, ...) is kept because it is the processor's own code that runs.
+    """
 
     def __init__(self, transformer: torch.nn.Module, grid: HeadGrid, table: torch.Tensor, identity: str):
         self.transformer = transformer

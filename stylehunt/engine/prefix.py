@@ -1,22 +1,7 @@
 """The shared prefix: a perturbed row is computed only from the block of its first perturbed layer on.
 
-A perturbed row starts as a copy of its conditional row, and every block before its first perturbed
-attention computes exactly what that block computes for the conditional row. So those blocks run
-without it: each block before a row's *join block* gets only the rows that have joined (the
-pipeline's own rows plus the perturbed rows whose first perturbed layer is in this block or an
-earlier one), and hands on, for each row that has not joined, a copy of its conditional row's
-output. From its join block on, a row is computed like any other.
-
-Blocks are taken in execution order: the adapter's layer groups name their block lists in the order
-the transformer runs them (SD3.5's ``attn2`` layers live in the same blocks as ``attn``, so they join
-at their block, not after all ``attn`` layers). What a block takes per row is declared per layer group
-(:attr:`~.families.spec.LayerGroup.block_rows`); everything else a block gets (rotary embeddings,
-attention kwargs) is the same for every row. Rows of a per-row strength table (the search's
-candidate head sets) join at their own blocks; a row with no perturbed head never joins, and its
-``eps_pert`` is its conditional row's output, exactly as it would be computed.
-
-The transformer's forward itself is not changed: embeddings before the first block and the output
-layers after the last run on every row (they are row-wise and cheap); only the blocks skip rows.
+`execution_blocks` and `join_blocks` say where each row joins; `PrefixFork` wraps the blocks so that
+rows not yet joined skip them. The transformer's own forward is not changed.
 """
 
 from __future__ import annotations
@@ -46,7 +31,14 @@ class ExecutionBlock:
 
 
 def execution_blocks(transformer: torch.nn.Module, adapter: Adapter) -> tuple[list[ExecutionBlock], list[int]]:
-    """The blocks holding the adapter's layers in execution order, and each layer's block index."""
+    """The blocks holding the adapter's layers in execution order, and each layer's block index.
+
+    Blocks are taken in execution order: the adapter's layer groups name their block lists in the order
+    the transformer runs them (SD3.5's ``attn2`` layers live in the same blocks as ``attn``, so they join
+    at their block, not after all ``attn`` layers). What a block takes per row is declared per layer group
+    (`families.spec.LayerGroup.block_rows`); everything else a block gets (rotary embeddings,
+    attention kwargs) is the same for every row.
+    """
     blocks: list[ExecutionBlock] = []
     index: dict[str, int] = {}
     layer_block: list[int] = []
@@ -62,7 +54,7 @@ def execution_blocks(transformer: torch.nn.Module, adapter: Adapter) -> tuple[li
 
 
 def native_mask_blocks(transformer: torch.nn.Module, adapter: Adapter, table: torch.Tensor) -> tuple[list[int], torch.Tensor] | None:
-    """``(block indices, one u per table row)`` when the transformer's own mask (:attr:`Adapter.native_mask`)
+    """``(block indices, one u per table row)`` when the transformer's own mask (`Adapter.native_mask`)
     computes exactly what ``table`` asks: every row perturbs all heads of every addressable layer of the
     same blocks, at one strength per row; ``None`` otherwise (and when the config lacks the flag)."""
     if not adapter.native_mask or not getattr(transformer.config, adapter.native_mask[2], False):
@@ -95,7 +87,19 @@ def join_blocks(table: torch.Tensor, layer_block: list[int], num_blocks: int) ->
 
 
 class PrefixFork:
-    """Block wrappers that leave not-yet-joined perturbed rows out, installed on the blocks before the last join."""
+    """Block wrappers that leave not-yet-joined perturbed rows out, installed on the blocks before the last join.
+
+    A perturbed row starts as a copy of its conditional row, and every block before its first perturbed
+    attention computes exactly what that block computes for the conditional row. So those blocks run
+    without it: each block before a row's *join block* gets only the rows that have joined (the
+    pipeline's own rows plus the perturbed rows whose first perturbed layer is in this block or an
+    earlier one), and hands on, for each row that has not joined, a copy of its conditional row's
+    output. From its join block on, a row is computed like any other. Rows of a per-row strength table
+    (the search's candidate head sets) join at their own blocks; a row with no perturbed head never
+    joins, and its ``eps_pert`` is its conditional row's output, exactly as it would be computed.
+    Embeddings before the first block and the output layers after the last run on every row (they are
+    row-wise and cheap); only the blocks skip rows.
+    """
 
     def __init__(self, transformer: torch.nn.Module, adapter: Adapter, grid: HeadGrid, table: torch.Tensor, perturber: HeadPerturber):
         self.blocks, self.layer_block = execution_blocks(transformer, adapter)

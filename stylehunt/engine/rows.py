@@ -69,7 +69,7 @@ def select_items(value: list[Any], index: list[int], batch: int, name: str) -> l
 
 def _dict_tensors(call: dict[str, Any], adapter: Adapter) -> list[tuple[str, str, Any]]:
     """``(argument, key, value)`` of every entry of the dict arguments that carry the batch
-    (:attr:`~.families.spec.Adapter.batched_dicts`, SDXL's ``added_cond_kwargs``)."""
+    (`families.spec.Adapter.batched_dicts`, SDXL's ``added_cond_kwargs``)."""
     return [(name, key, value) for name in adapter.batched_dicts for key, value in (call.get(name) or {}).items()]
 
 
@@ -93,7 +93,7 @@ def select_dict_rows(call: dict[str, Any], adapter: Adapter, index: list[int], b
 
 
 def _dict_columns(call: dict[str, Any], adapter: Adapter, batch: int) -> list[torch.Tensor]:
-    """The tensors of the batched dict arguments that hold one row per batch row, for :func:`unique_rows`."""
+    """The tensors of the batched dict arguments that hold one row per batch row, for `unique_rows`."""
     return [v for _, _, v in _dict_tensors(call, adapter) if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == batch]
 
 
@@ -105,7 +105,7 @@ def _output_parts(out: Any, adapter: Adapter) -> list[torch.Tensor]:
 
 
 def joined_outputs(out: Any, adapter: Adapter) -> torch.Tensor:
-    """The sample and the adapter's :attr:`~.families.spec.Adapter.extra_outputs` (LTX-2's audio) as one
+    """The sample and the adapter's `families.spec.Adapter.extra_outputs` (LTX-2's audio) as one
     ``(rows, features)`` tensor: each output flattened per row, side by side, so that one guidance term covers all."""
     parts = _output_parts(out, adapter)
     dtype = torch.promote_types(*(p.dtype for p in parts)) if len(parts) > 1 else parts[0].dtype
@@ -113,7 +113,7 @@ def joined_outputs(out: Any, adapter: Adapter) -> torch.Tensor:
 
 
 def split_outputs(out: Any, joined: torch.Tensor, adapter: Adapter) -> Any:
-    """``out`` with its outputs replaced by the columns of ``joined`` (:func:`joined_outputs`'s layout; any row count)."""
+    """``out`` with its outputs replaced by the columns of ``joined`` (`joined_outputs`'s layout; any row count)."""
     parts, start, new = _output_parts(out, adapter), 0, []
     for part in parts:
         size = part[0].numel()

@@ -1,18 +1,7 @@
 """The guider: stylehunt's head guidance as a diffusers guider (``BaseGuidance``) for modular pipelines.
 
-diffusers' modular pipelines (SD3, Qwen-Image, Z-Image, FLUX.2-klein base, Wan, ...) take their
-guidance as a swappable ``guider`` component. :class:`StyleHeadGuidance` is one: CFG (or any
-``base`` guider) plus the style term of :func:`stylehunt.apply`, perturbing the presets' heads
-through the engine's :func:`~stylehunt.engine.perturbed`, the same code path ``apply`` uses.
-
-Modules inside:
-
-* :mod:`.guidance`: the guider: its batches, the perturbed style batch, the prediction;
-* :mod:`.config`: what it stores in ``guider_config.json`` (pinned references, inline presets,
-  the base guider) and how that is read back.
-
-Importing this package imports diffusers (the guider subclasses its ``BaseGuidance``); the
-top-level ``stylehunt.StyleHeadGuidance`` is resolved lazily, so ``import stylehunt`` does not.
+`guidance` holds `StyleHeadGuidance`; `config` what it stores in ``guider_config.json``. Importing
+this package imports diffusers; the top-level ``stylehunt.StyleHeadGuidance`` is resolved lazily.
 """
 
 from __future__ import annotations

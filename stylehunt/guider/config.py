@@ -1,16 +1,7 @@
-"""What a :class:`~stylehunt.StyleHeadGuidance` writes to ``guider_config.json``, and how it reads it back.
+"""What a `stylehunt.StyleHeadGuidance` writes to ``guider_config.json``, and how it reads it back.
 
-diffusers' ``ConfigMixin`` writes a guider's constructor arguments as plain JSON, and
-``from_pretrained`` / ``from_config`` / ``new`` hand them back to the constructor. So every argument
-has a JSON form that the constructor also accepts, and a round trip gives the same guidance:
-
-* a preset *reference* is pinned to the exact version it resolved to (``"name@1.2.0"``,
-  ``"hf-hub:owner/repo@<commit>"``): the saved guider gets the same heads after a new release;
-* a preset given as an *object* (named or not) is stored inline, as its fields (``{"heads": ...,
-  "strength": ...}``): an ad-hoc preset has no reference to pin, and a named one may have been
-  edited in memory;
-* a local *file* is stored inline too: a path means nothing on another machine or on the Hub;
-* a ``base`` guider is stored as its class name (a class of :mod:`diffusers.guiders`) and config.
+Every constructor argument has a JSON form the constructor also accepts (diffusers' ``ConfigMixin``
+round trip): `resolve_entries` decides each preset's form, `encode_base` / `decode_base` the base guider's.
 """
 
 from __future__ import annotations
@@ -36,7 +27,14 @@ _ALWAYS = ("heads", "strength", "scale")
 
 
 def resolve_entries(presets: Any) -> tuple[tuple[Preset, ...], list[PresetEntry]]:
-    """The presets, and how each is stored: ``presets`` is one preset, reference or inline dict, or a list of them."""
+    """The presets, and how each is stored: ``presets`` is one preset, reference or inline dict, or a list of them.
+
+    * a preset *reference* is pinned to the exact version it resolved to (``"name@1.2.0"``,
+      ``"hf-hub:owner/repo@<commit>"``): the saved guider gets the same heads after a new release;
+    * a preset given as an *object* (named or not) is stored inline, as its fields: an ad-hoc preset
+      has no reference to pin, and a named one may have been edited in memory;
+    * a local *file* is stored inline too: a path means nothing on another machine or on the Hub.
+    """
     items = [presets] if isinstance(presets, (Preset, str, os.PathLike, dict)) else presets
     if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
         raise GuidanceError(
@@ -65,7 +63,7 @@ def _resolve_one(item: Any) -> tuple[Preset, PresetEntry]:
 
 
 def inline_preset(preset: Preset) -> dict[str, Any]:
-    """``preset``'s fields as plain JSON values (what :func:`preset_from_inline` reads back)."""
+    """``preset``'s fields as plain JSON values (what `preset_from_inline` reads back)."""
     entry = {}
     for name in _FIELDS:
         value = getattr(preset, name)
@@ -82,7 +80,7 @@ def inline_preset(preset: Preset) -> dict[str, Any]:
 
 
 def preset_from_inline(entry: dict[str, Any]) -> Preset:
-    """The preset an inline entry of ``guider_config.json`` describes (validated like any :class:`Preset`)."""
+    """The preset an inline entry of ``guider_config.json`` describes (validated like any `Preset`)."""
     unknown = sorted(set(entry) - set(_FIELDS))
     if unknown or "heads" not in entry:
         raise GuidanceError(
@@ -94,7 +92,10 @@ def preset_from_inline(entry: dict[str, Any]) -> Preset:
 
 
 def encode_base(base: Any) -> dict[str, Any]:
-    """``base`` as ``{"class_name": ..., "config": {...}}``; only :mod:`diffusers.guiders` classes can be rebuilt."""
+    """``base`` as ``{"class_name": ..., "config": {...}}``; only `diffusers.guiders` classes can be rebuilt.
+
+    A ``base`` guider is stored as its class name (a class of `diffusers.guiders`) and config.
+    """
     import diffusers.guiders
 
     name = type(base).__name__
@@ -107,7 +108,7 @@ def encode_base(base: Any) -> dict[str, Any]:
 
 
 def decode_base(entry: dict[str, Any]) -> Any:
-    """The guider :func:`encode_base` stored."""
+    """The guider `encode_base` stored."""
     import diffusers.guiders
 
     if not isinstance(entry, dict) or set(entry) != {"class_name", "config"}:

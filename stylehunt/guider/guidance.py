@@ -1,20 +1,7 @@
 """``StyleHeadGuidance``: stylehunt's head guidance as a diffusers guider, for modular pipelines.
 
-A modular denoise step drives its ``guider`` component once per step::
-
-    guider.set_state(step=i, num_inference_steps=N, timestep=t)
-    batches = guider.prepare_inputs({...: (cond, uncond)})      # or prepare_inputs_from_block_state
-    for b in batches:
-        guider.prepare_models(transformer); b.noise_pred = transformer(**b); guider.cleanup_models(transformer)
-    pred = guider(batches).pred
-
-This guider makes the base guider's batches (diffusers' :class:`ClassifierFreeGuidance` unless
-``base=`` names another) and appends one *style* batch: the conditional inputs, run with the
-presets' heads perturbed (:func:`stylehunt.engine.perturbed`, the perturbation ``apply`` uses). The
-style batch is recognised by its position (the last one), not by parity, so it is perturbed with
-CFG off too, and it always takes the conditional inputs (diffusers' PAG/SLG take the negative
-prompt's when CFG is off, and perturb nothing). The prediction is the base's plus
-``scale * (pred_cond - pred_style)``, as in :func:`stylehunt.apply`.
+The base guider's batches plus one perturbed *style* batch; the prediction is the base's plus
+``scale * (pred_cond - pred_style)``, as in `stylehunt.apply`.
 """
 
 from __future__ import annotations
@@ -56,7 +43,7 @@ _GUIDER_LOGGER = "diffusers.guiders.guider_utils"
 
 class _OwnConstruction(logging.Filter):
     """Drops diffusers' experimental notice logged by this thread while stylehunt builds its own guider; a
-    guider the user builds (another thread, or outside :meth:`StyleHeadGuidance.__init__`) still logs it."""
+    guider the user builds (another thread, or outside `StyleHeadGuidance.__init__`) still logs it."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -80,10 +67,10 @@ class StyleHeadGuidance(BaseGuidance):
     """Style presets (head-level SoftPAG) as a guider for diffusers' modular pipelines.
 
     Args:
-        presets: one preset or a list: :class:`~stylehunt.Preset` objects, references
+        presets: one preset or a list: `stylehunt.Preset` objects, references
             (``"sd3-medium/golden-hour@1"``, ``"hf-hub:owner/repo"``, a file path), or the inline
             dicts ``guider_config.json`` stores. All are perturbed in one style batch.
-        strengths, scale, identity, start, stop: as in :func:`stylehunt.apply`. ``scale`` is the
+        strengths, scale, identity, start, stop: as in `stylehunt.apply`. ``scale`` is the
             style term's ``w`` (``None``: the presets' own); ``start``/``stop`` bound the style term
             only, as fractions of the steps the denoise loop runs (``start <= i / N < stop``).
         guidance_scale: CFG scale, exactly as diffusers' ``ClassifierFreeGuidance``'s in the same
@@ -95,6 +82,20 @@ class StyleHeadGuidance(BaseGuidance):
 
     Bad settings raise here; a preset for another model, a head out of range or an unsupported
     family raise at the first ``prepare_models``, before the first transformer forward.
+
+    A modular denoise step drives its ``guider`` component once per step::
+
+        guider.set_state(step=i, num_inference_steps=N, timestep=t)
+        batches = guider.prepare_inputs({...: (cond, uncond)})      # or prepare_inputs_from_block_state
+        for b in batches:
+            guider.prepare_models(transformer); b.noise_pred = transformer(**b); guider.cleanup_models(transformer)
+        pred = guider(batches).pred
+
+    The base is diffusers' `ClassifierFreeGuidance` unless ``base=`` names another. The style batch is
+    the conditional inputs run with the presets' heads perturbed (`stylehunt.engine.perturbed`, the
+    perturbation ``apply`` uses). It is recognised by its position (the last one), not by parity, so it
+    is perturbed with CFG off too, and it always takes the conditional inputs (diffusers' PAG/SLG take
+    the negative prompt's when CFG is off, and perturb nothing).
     """
 
     _input_predictions = ["pred_cond", "pred_uncond", STYLE]
@@ -112,9 +113,9 @@ class StyleHeadGuidance(BaseGuidance):
         enabled: bool = True,
     ):
         objects, entries = resolve_entries(presets)
-        self._presets, self._strengths, self._scale, start, stop = check_settings(
-            objects, scale=scale, strengths=strengths, identity=identity, start=start, stop=stop
-        )
+        settings = check_settings(objects, scale=scale, strengths=strengths, identity=identity, start=start, stop=stop)
+        self._presets, self._strengths, self._scale = settings.presets, settings.strengths, settings.scale
+        start, stop = settings.start, settings.stop
         cfg_scale = as_real(guidance_scale)
         if cfg_scale is None or not math.isfinite(cfg_scale):
             raise GuidanceError(f"Expected `guidance_scale` to be a finite number, but got {guidance_scale!r}")

@@ -1,11 +1,11 @@
 """HeadHunter: the greedy head search that makes presets, its run folder and its report.
 
-Modules: :mod:`.settings` (defaults, validation, head pool, image size; no torch),
-:mod:`.hunt` (:func:`search`), :mod:`.strategies` (the greedy rounds), :mod:`.runner`
-(units of work), :mod:`.sampler` (batched generation with per-image head sets), :mod:`.store`
-(``state.json``, resume, ``command.json``), :mod:`.runfolder` (which folder a search may write, its
-lock), :mod:`.distribution` (accelerate), :mod:`.results`,
-:mod:`.outputs` (the preset and the run folder's files), :mod:`.report` (curve, grid, atlas).
+Modules: `settings` (defaults, validation, head pool, image size; no torch),
+`hunt` (`search`), `strategies` (the greedy rounds), `runner`
+(units of work), `sampler` (batched generation with per-image head sets), `store`
+(``state.json``, resume, ``command.json``), `runfolder` (which folder a search may write, its
+lock), `distribution` (accelerate), `results`,
+`outputs` (the preset and the run folder's files), `report` (curve, grid, atlas).
 The names below are imported on first use, so ``import stylehunt.headhunter.settings`` (the CLI's
 ``--help``) imports no torch.
 """

@@ -1,6 +1,6 @@
 """Spreading units of work over the processes of ``accelerate launch`` (or ``torchrun``).
 
-Every process runs the same search and computes the same phases. :meth:`Distributed.map` deals a
+Every process runs the same search and computes the same phases. `Distributed.map` deals a
 wave of pending units out with ``PartialState.split_between_processes`` and collects the results
 with ``accelerate.utils.gather_object``, in order, so every process holds every score and makes the
 same choices. Outside a launcher it is a plain loop in one process.

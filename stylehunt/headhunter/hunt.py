@@ -1,59 +1,8 @@
-"""Greedy attention-head search (HeadHunter, arXiv 2506.10978), resumable and distributable.
+"""Greedy attention-head search (HeadHunter, arXiv 2506.10978): `search`, the entry point.
 
-:func:`search` finds a preset: a small set of ``(layer, head)`` addresses whose SoftPAG perturbation,
-used as guidance, raises an objective on generated images. Two strategies
-(:mod:`stylehunt.headhunter.strategies`):
-
-* ``"exhaustive"`` is the paper's procedure exactly. Each of ``rounds`` rounds scores every head
-  still in the pool *with the already chosen set included* (``S + {c}``), averaged over the M
-  prompt-seed pairs at the full settings, and adds the ``per_round`` best to ``S``.
-* ``"screened"`` spends most generations on cheap screening. In each round the candidates are
-  first scored at ``screen_steps`` denoising steps (default an eighth of ``steps``, at least one) on
-  the first ``screen_prompts`` pairs (default all); only the ``rerank`` best are re-scored at the full
-  settings, and the round picks from those full scores. Rounds after the first consider only the
-  ``keep`` best-ranked unselected heads (by the latest scores each head has): heads far below the
-  top are not generated again. ``benchmarks/search.py`` measures it against the exhaustive
-  strategy (forward rows, wall time, held-out objective).
-
-Mechanics (``docs/search.md`` has the reasoning), one module each:
-
-* **One unit of work** is one pipeline call of ``batch_size`` images (:mod:`.runner`). Each image
-  is a *job*, a (head set, prompt-seed pair) couple; its row of the per-row strength table
-  (:func:`stylehunt.apply_table`) perturbs its own head set, so one call evaluates several
-  candidates side by side (:mod:`.sampler`). Jobs are laid out pair-major (the candidates of one
-  prompt-seed pair share their first step's conditional row) and cut into units by the settings
-  alone, so a unit holds the same images whether it runs in a single process, on any rank of a
-  distributed run, or after a resume. Each image has its own ``torch.Generator``
-  seeded by its pair, and prompt embeddings are computed once per prompt, so a row never depends
-  on its neighbours.
-* **Determinism.** Candidates are sorted by address; rankings sort by ``(-score, address)``.
-* **The run folder** (:mod:`.runfolder`). A new run takes only a new or empty folder (one holding
-  other files may be the user's, and is refused); the main process locks it (``flock`` on
-  ``.lock``) for the life of the search, so a second search on it is refused, naming the pid.
-  Nothing is created before every input is checked; every file is written atomically, replacing
-  (never following) a symlink at its name.
-* **Resume** (:mod:`.store`). With ``out=``, ``state.json`` in the run folder holds a hash of the
-  configuration (model and architecture fingerprint, settings, objective, prompts, seeds, pool)
-  and every unit's scores; it is rewritten atomically (temporary file + ``os.replace``) after
-  every unit. A resumed run replays the same deterministic algorithm, taking recorded units from
-  the state and computing the rest, so it ends with exactly the heads (and scores) of an
-  uninterrupted run.
-* **Distributed** (:mod:`.distribution`). Under ``accelerate launch`` (or ``torchrun``) the
-  pending units of each phase are dealt out ``num_processes`` at a time with
-  ``PartialState.split_between_processes`` and the scores gathered with
-  ``accelerate.utils.gather_object``; every process then holds all scores and makes the same
-  choices. Only the main process writes files (:mod:`.outputs`).
-
-Settings and their defaults are in :mod:`.settings`; the figures in :mod:`.report`.
-
-Example (tiny random-weight model, weight-free objective)::
-
-    from stylehunt.headhunter import search
-    from stylehunt.tiny import load_tiny_pipeline
-    pipe = load_tiny_pipeline("sd3")
-    result = search(pipe, "brightness", ["a house", "a dog"], rounds=2, per_round=1,
-                    steps=2, height=64, width=64, model_id="tiny-sd3")
-    result.heads, result.rounds[0].score
+It checks every input, then drives the rounds of `strategies` through `runner` (units of work),
+`sampler` (images), `store` (resume), `runfolder` (the folder and its lock), `distribution`
+(accelerate) and `outputs` (the files). docs/search.md has the reasoning.
 """
 
 from __future__ import annotations
@@ -87,6 +36,7 @@ from .settings import (
     HELDOUT_SEED_OFFSET,
     SearchSettings,
     check_batch,
+    settings_from,
     check_frames,
     check_int_setting,
     check_pool_size,
@@ -220,14 +170,15 @@ def search(
     grid_prompts: int = DEFAULT_GRID_PROMPTS,
     progress: bool | None = None,
     command: Mapping[str, Any] | None = None,
+    settings: SearchSettings | None = None,
 ) -> SearchResult:
     """Greedy head search (HeadHunter) for a preset that raises ``objective``.
 
     Args:
         pipe: a diffusers pipeline of a supported family (``stylehunt.engine.adapters()``), on its
             device; nothing applied.
-        objective: an :class:`~stylehunt.objectives.Objective`, a name/spec for
-            :func:`~stylehunt.objectives.build_objective` (``"pickscore"``, ``"brightness"``, ...)
+        objective: an `stylehunt.objectives.Objective`, a name/spec for
+            `stylehunt.objectives.build_objective` (``"pickscore"``, ``"brightness"``, ...)
             or a callable ``(images, prompts) -> scores`` (higher is better).
         prompts: the M search (content) prompts: a list of strings or a ``PromptSet``.
         heldout: prompts never used to choose heads, for the held-out score (list or
@@ -236,7 +187,7 @@ def search(
         seeds, heldout_seeds: one generation seed per prompt; default ``base_seed + i`` for the
             search pairs and ``base_seed + HELDOUT_SEED_OFFSET + i`` (1000 + i) for the held-out pairs.
         strategy, rounds, per_round, scale, strength, steps, height, width, frames, cfg_scale, identity,
-        batch_size, screen_steps, screen_prompts, rerank, keep, share_prefix: see :class:`SearchSettings`. On a
+        batch_size, screen_steps, screen_prompts, rerank, keep, share_prefix: see `SearchSettings`. On a
         video pipeline (Wan) every sample is a video of ``frames`` frames, scored frame by frame.
         pool: the candidate heads (default: every head of the model); ``layers`` restricts the
             pool to some layers (``"0-5,12"`` or a list).
@@ -255,21 +206,33 @@ def search(
         command: how a new run was started, as JSON-ready data, written to ``command.json`` in the
             run folder before the search state (the CLI records its options there for
             ``stylehunt search --resume``); ignored on resume.
+        settings: a `SearchSettings` already built (a front end's, checked before the model
+            loaded) instead of the setting keywords above, which must then be left at their defaults.
 
-    Returns a :class:`SearchResult` (``result.preset``, ``result.rounds``, held-out scores, images).
-    Raises :class:`~stylehunt.errors.SearchConfigError` (bad input, found before any image is
-    generated), :class:`~stylehunt.errors.ResumeMismatchError`, :class:`~stylehunt.errors.ObjectiveError`,
-    :class:`~stylehunt.errors.ScorerUnavailableError`.
+    Returns a `SearchResult` (``result.preset``, ``result.rounds``, held-out scores, images).
+    Raises `stylehunt.errors.SearchConfigError` (bad input, found before any image is
+    generated), `stylehunt.errors.ResumeMismatchError`, `stylehunt.errors.ObjectiveError`,
+    `stylehunt.errors.ScorerUnavailableError`.
+
+    Example (tiny random-weight model, weight-free objective)::
+
+        from stylehunt.headhunter import search
+        from stylehunt.tiny import load_tiny_pipeline
+        pipe = load_tiny_pipeline("sd3")
+        result = search(pipe, "brightness", ["a house", "a dog"], rounds=2, per_round=1,
+                        steps=2, height=64, width=64, model_id="tiny-sd3")
+        result.heads, result.rounds[0].score
     """
     from .. import __version__
     from ..engine import check_pipeline, get_applied
 
     # ---- validation: everything cheap, before the objective's weights or any image -------------
-    settings = SearchSettings(
+    keywords = dict(
         strategy=strategy, rounds=rounds, per_round=per_round, scale=scale, strength=strength, steps=steps,
         height=height, width=width, frames=frames, cfg_scale=cfg_scale, identity=identity, batch_size=batch_size,
         screen_steps=screen_steps, screen_prompts=screen_prompts, rerank=rerank, keep=keep, share_prefix=share_prefix,
     )
+    settings = settings_from(settings, keywords)
     grid = check_pipeline(pipe)
     _check_identity(grid, settings.identity)
     if get_applied(pipe) is not None:
@@ -392,7 +355,7 @@ def search(
 
 
 class _Run(NamedTuple):
-    """What the search proper found; :func:`search` makes the preset and the result of it."""
+    """What the search proper found; `search` makes the preset and the result of it."""
 
     rounds: list[RoundResult]
     baseline: float

@@ -1,10 +1,10 @@
 """What a finished search leaves: the preset with its provenance, and the run folder's result files.
 
-:func:`build_preset` turns the rounds into a :class:`~stylehunt.registry.preset.Preset` whose
+`build_preset` turns the rounds into a `stylehunt.registry.preset.Preset` whose
 ``provenance`` records how it was found (objective, prompts and seeds, every setting, every
-round's candidate scores, held-out scores, forward rows). :func:`write_outputs` writes
+round's candidate scores, held-out scores, forward rows). `write_outputs` writes
 ``scores.json``, ``curve.png``, ``grid.png`` and ``stylehunt_preset.json`` into the run folder.
-:func:`check_preset_fields` refuses, before any work, what would
+`check_preset_fields` refuses, before any work, what would
 make that last step fail. Imports no torch.
 """
 
@@ -85,13 +85,13 @@ def check_preset_fields(name: str, version: str, license: str, model_id: str | N
                           provenance={"kind": "manual", "source": "validation"})
         stand_in.to_dict()
     except InvalidPresetError as e:
-        field = getattr(e, "field", None)
-        message = str(e)
-        if field in _PRESET_PARAMETERS and message.startswith(f"{field}: "):
-            message = f"`{_PRESET_PARAMETERS[field]}` cannot be saved in the preset: {message[len(field) + 2:]}"
+        detail = getattr(e, "detail", None)  # what is wrong with the field, without the "<field>: " before it
+        param = _PRESET_PARAMETERS.get(e.param or "")
+        if param and detail:
+            message = f"`{param}` cannot be saved in the preset: {detail}"
         else:
-            message = f"the run's preset cannot be saved: {message}"
-        raise SearchConfigError(message, hint=e.hint or "check name, version, license and model_id") from None
+            message = f"the run's preset cannot be saved: {e}"
+        raise SearchConfigError(message, hint=e.hint or "check name, version, license and model_id", param=param) from None
 
 
 def build_preset(*, round_results: list[RoundResult], settings: SearchSettings, grid: Any, model_id: str | None,
@@ -174,7 +174,7 @@ def check_preset_size(search: list[str], heldout: list[str], infos: list[Any], s
     """Refuse, before anything is generated, prompts too long for the preset file the search would write.
 
     The preset's provenance records every prompt (the held-out ones too), and a preset file is at
-    most :data:`~stylehunt.registry.fileformat.MAX_FILE_BYTES`, the limit every reader applies.
+    most `stylehunt.registry.fileformat.MAX_FILE_BYTES`, the limit every reader applies.
     """
     from ..registry.fileformat import MAX_FILE_BYTES
 

@@ -1,19 +1,7 @@
-"""Pictures of a search: the objective curve, the per-round image grid, and the head atlas.
+"""Pictures of a search: the objective curve, the per-round image grid, the head atlas, contact sheets.
 
-* :func:`render_curve`: objective vs number of selected heads (the paper's Fig. 4/6), on the
-  search pairs and on the held-out pairs, with the unguided baseline at 0 heads.
-* :func:`render_grid`: one row per prompt-seed pair; columns "no guidance", "round 1", ...; the
-  last column is the preset.
-* :func:`render_atlas`: single-head guidance for every head of some layers (the paper's Fig. 1):
-  one row per layer, one column per head, plus the unguided image in the first column.
-
-A cell of the grid or the atlas may hold a video (a list of frames, from a video pipeline such as
-Wan): it shows a 2 x 2 mosaic of evenly spaced frames (:func:`frame_mosaic`), first frame top left.
-:func:`contact_sheet` lays out whole videos frame by frame (``stylehunt generate`` writes one next
-to each mp4).
-
-All return a ``PIL.Image``; PIL, matplotlib (for the curve; without it a plainer curve is drawn
-with PIL) and torch (for the atlas) are imported only when called.
+All return a ``PIL.Image``; PIL, matplotlib and torch are imported only when called. A video cell
+shows a 2 x 2 mosaic of evenly spaced frames (`frame_mosaic`).
 """
 
 from __future__ import annotations
@@ -36,6 +24,7 @@ from .settings import (
     DEFAULT_THUMB,
     SearchSettings,
     check_batch,
+    settings_from,
     check_frames,
     check_int_setting,
     image_size,
@@ -131,7 +120,7 @@ def tile(
 ) -> "Image.Image":
     """Lay out ``cells[row][col]`` as thumbnails with optional labels (``None`` leaves a blank cell).
 
-    A cell holding a video (a list of frames) shows its :func:`frame_mosaic`.
+    A cell holding a video (a list of frames) shows its `frame_mosaic`.
     """
     from PIL import Image, ImageDraw
 
@@ -159,7 +148,10 @@ def tile(
 
 
 def render_grid(images: dict[str, list["Image.Image"]], pairs: Sequence[tuple[str, int]], *, thumb: int = DEFAULT_THUMB) -> "Image.Image":
-    """The search's image grid: rows are prompt-seed pairs, columns "no guidance" then each round (videos as mosaics)."""
+    """The search's image grid: rows are prompt-seed pairs, columns "no guidance" then each round (videos as mosaics).
+
+    One row per prompt-seed pair; columns "no guidance", "round 1", ...; the last column is the preset.
+    """
     labels = list(images)
     cells = [[images[label][i] for label in labels] for i in range(len(pairs))]
     if labels:
@@ -172,6 +164,10 @@ def render_curve(result: "SearchResult", objective_name: str = "objective") -> "
     """Objective vs number of heads: search pairs and held-out pairs, baseline at 0 heads.
 
     Drawn with matplotlib when it is installed (``stylehunt[search]``), else with PIL alone.
+
+    Objective vs number of selected heads (the paper's Fig. 4/6), on the search pairs and on the
+    held-out pairs, with the unguided baseline at 0 heads. Without matplotlib a plainer curve is drawn
+    with PIL.
     """
     try:
         import matplotlib
@@ -205,7 +201,7 @@ def render_curve(result: "SearchResult", objective_name: str = "objective") -> "
 
 
 def _plain_curve(result: "SearchResult", objective_name: str) -> "Image.Image":
-    """:func:`render_curve` in PIL: the same lines, points, axes ranges and labels, no styling."""
+    """`render_curve` in PIL: the same lines, points, axes ranges and labels, no styling."""
     from PIL import Image, ImageDraw
 
     x = [0] + [len(r.heads) for r in result.rounds]
@@ -259,11 +255,13 @@ def render_atlas(
     batch_size: int = DEFAULT_BATCH_SIZE,
     thumb: int = DEFAULT_THUMB,
     progress: bool | None = None,
+    settings: SearchSettings | None = None,
 ) -> "Image.Image":
     """Single-head guidance for every head of ``layers`` (default: all): the paper's Fig. 1.
 
     One row per layer, one column per head; column 0 is the unguided image for reference. Every
-    image uses the same prompt and seed, so the differences are the heads' effects.
+    image uses the same prompt and seed, so the differences are the heads' effects. ``settings``: a
+    `SearchSettings` already built (the CLI's) instead of the setting keywords, left at their defaults.
     """
     import sys
 
@@ -278,10 +276,9 @@ def render_atlas(
     grid = check_pipeline(pipe)
     if get_applied(pipe) is not None:
         raise SearchConfigError("the pipeline already has stylehunt guidance applied", hint="call stylehunt.remove(pipe) first")
-    settings = SearchSettings(
-        rounds=1, per_round=1, scale=scale, strength=strength, steps=steps, height=height, width=width,
-        frames=frames, cfg_scale=cfg_scale, identity=identity, batch_size=batch_size,
-    )
+    keywords = dict(scale=scale, strength=strength, steps=steps, height=height, width=width, frames=frames,
+                    cfg_scale=cfg_scale, identity=identity, batch_size=batch_size)
+    settings = settings_from(settings, keywords, rounds=1, per_round=1)  # one head at a time: one round of one
     settings = settings.resolved(1, *image_size(pipe, settings))
     check_frames(pipe, settings.frames)
     check_batch(pipe, settings.batch_size)
@@ -296,9 +293,9 @@ def render_atlas(
         bar = tqdm(total=len(sets), desc="atlas", unit="img")
     images: list[Any] = []
     with Sampler(pipe, grid, settings) as sampler:
-        for i in range(0, len(sets), batch_size):
-            chunk = sets[i : i + batch_size]
-            images += sampler.generate(chunk, [(prompt, seed)] * len(chunk), steps)
+        for i in range(0, len(sets), settings.batch_size):
+            chunk = sets[i : i + settings.batch_size]
+            images += sampler.generate(chunk, [(prompt, seed)] * len(chunk), settings.steps)
             if bar is not None:
                 bar.update(len(chunk))
     if bar is not None:
@@ -320,7 +317,7 @@ def render_atlas(
 
 
 def _check_atlas_size(thumb: int, rows: int, cols: int) -> None:
-    """Refuse, before any image is made, an atlas over :data:`MAX_ATLAS_PIXELS` (its canvas is one image)."""
+    """Refuse, before any image is made, an atlas over `MAX_ATLAS_PIXELS` (its canvas is one image)."""
     width, height = cols * (thumb + _PAD) + _PAD + 32, rows * (thumb + _PAD) + _PAD + 14
     if width * height > MAX_ATLAS_PIXELS:
         fits = max(1, math.isqrt(MAX_ATLAS_PIXELS // (rows * cols)) - _PAD - 2)

@@ -1,4 +1,4 @@
-"""What a search returns: :class:`SearchResult`, with one :class:`RoundResult` per greedy round."""
+"""What a search returns: `SearchResult`, with one `RoundResult` per greedy round."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class RoundResult:
 
 @dataclass
 class SearchResult:
-    """What :func:`stylehunt.headhunter.search` returns."""
+    """What `stylehunt.headhunter.search` returns."""
 
     preset: Preset
     rounds: list[RoundResult]

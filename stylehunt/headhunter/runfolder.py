@@ -1,21 +1,5 @@
-"""The run folder on disk: which folder a search may write to, and one search at a time in it.
-
-A run folder is precious twice over: it holds hours of scores, and it is a path the user typed,
-which may name a folder of their own. So, before anything is created:
-
-* :func:`check_run_folder` accepts, for a new run, only a folder that does not exist yet or is
-  empty (stylehunt's own leftovers of a killed run, the lock file and temporary files, count as
-  empty). A folder that holds a run is resumed, never restarted over; a folder that holds anything
-  else may be the user's, and is never written to.
-* :class:`RunLock` takes an exclusive lock (``fcntl.flock``) on ``.lock`` in the folder for the
-  life of the search, with the holder's pid in it; a second search (or ``--resume``) of the same
-  folder is refused at once, naming that pid. The kernel drops the lock when its process ends,
-  however it ends (even ``kill -9``), so a stale ``.lock`` never blocks a later run. Only the
-  main process of a distributed run locks; the others never write. Without ``fcntl`` (Windows)
-  there is no lock: nothing stops two searches on one folder there.
-
-Every file of the folder is written by :func:`stylehunt.files.atomic_write_bytes` (a temporary
-sibling renamed into place: a symlink planted at an output's name is replaced, never followed).
+"""The run folder on disk: which folder a search may write to (`check_run_folder`), and one search
+at a time in it (`RunLock`). Every file in it is written by `stylehunt.files.atomic_write_bytes`.
 Imports no torch.
 """
 
@@ -47,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 #: The lock file of a run folder: locked with ``flock`` while a search runs; holds the holder's pid.
 LOCK_FILE = ".lock"
-#: Every file a search writes into its run folder (besides :data:`LOCK_FILE`).
+#: Every file a search writes into its run folder (besides `LOCK_FILE`).
 RUN_FILES = (COMMAND_FILE, STATE_FILE, SCORES_FILE, CURVE_FILE, GRID_FILE, PRESET_FILE)
 
 # The temporary siblings atomic_write_bytes makes: ".<name>.<random>.tmp".
@@ -60,15 +44,20 @@ def _is_leftover(name: str) -> bool:
     return name == LOCK_FILE or _TEMP.fullmatch(name) is not None
 
 
-def check_run_folder(folder: Path, *, resume: bool, flag: str = "out") -> None:
+def check_run_folder(folder: Path, *, resume: bool) -> None:
     """Refuse a run folder the search must not write to; reads only, creates nothing.
 
     A new run needs ``folder`` to be absent or empty; ``resume`` needs a folder that holds a run
-    (``state.json`` or the CLI's ``command.json``). ``flag`` names the option in messages
-    (``out``: "--out" / ``out=``; the CLI passes ``resume`` for ``--resume``).
+    (``state.json`` or the CLI's ``command.json``). The errors carry ``param="out"``.
+
+    A run folder is precious twice over: it holds hours of scores, and it is a path the user typed,
+    which may name a folder of their own. So a new run takes only a folder that does not exist yet or is
+    empty (stylehunt's own leftovers of a killed run, the lock file and temporary files, count as
+    empty). A folder that holds a run is resumed, never restarted over; a folder that holds anything
+    else may be the user's, and is never written to.
     """
     if os.path.lexists(folder) and not folder.is_dir():
-        raise SearchConfigError(f"run folder {folder} exists and is not a folder", hint=f"choose another --{flag}")
+        raise SearchConfigError(f"run folder {folder} exists and is not a folder", hint="choose another --out", param="out")
     if folder.is_dir():
         _check_leftovers(folder)
     if resume:
@@ -86,7 +75,8 @@ def check_run_folder(folder: Path, *, resume: bool, flag: str = "out") -> None:
     if held:
         raise SearchConfigError(
             f"run folder {folder} already holds a search ({', '.join(held)})",
-            hint=f"resume it with --resume {folder} (resume=True), or choose another --{flag}",
+            hint=f"resume it with --resume {folder} (resume=True), or choose another --out",
+            param="out",
         )
     foreign = [name for name in entries if not _is_leftover(name)]
     if foreign:
@@ -94,7 +84,8 @@ def check_run_folder(folder: Path, *, resume: bool, flag: str = "out") -> None:
         raise SearchConfigError(
             f"run folder {folder} is not empty and holds no stylehunt run ({listing}); "
             "a search would overwrite files there, so it is not used",
-            hint=f"give a new or empty folder as --{flag} (or --resume a folder that holds a run)",
+            hint="give a new or empty folder as --out (or --resume a folder that holds a run)",
+            param="out",
         )
 
 
@@ -177,7 +168,7 @@ def lock_holder(folder: Path) -> str | None:
     """The pid (as text, ``"unknown"`` if unreadable) of the search holding ``folder``'s lock, else ``None``.
 
     Creates nothing: without a ``.lock`` file no search holds the folder. For an early refusal; the
-    search itself takes the lock with :class:`RunLock`.
+    search itself takes the lock with `RunLock`.
     """
     path = folder / LOCK_FILE
     if fcntl is None or not os.path.lexists(path):
@@ -202,10 +193,15 @@ class RunLock:
 
     Creates the folder and its ``.lock``, locks it with ``flock(LOCK_EX | LOCK_NB)`` and writes
     this process's pid into it; a folder locked by another process is refused at once
-    (:class:`~stylehunt.errors.SearchConfigError` naming the holder's pid). Leaving the block
+    (`stylehunt.errors.SearchConfigError` naming the holder's pid). Leaving the block
     deletes ``.lock`` and unlocks it, and removes the folder again if it made it and nothing was
     written (a run that failed before its first save leaves nothing); a killed process's lock is
     dropped by the kernel.
+
+    The kernel drops the ``flock`` when its process ends, however it ends (even ``kill -9``), so a
+    stale ``.lock`` never blocks a later run. Only the main process of a distributed run locks; the
+    others never write. Without ``fcntl`` (Windows) there is no lock: nothing stops two searches on
+    one folder there.
     """
 
     def __init__(self, folder: str | os.PathLike[str]):
@@ -262,7 +258,7 @@ def discarded_unless_started(folder: Path) -> Iterator[None]:
     Its ``command.json`` and ``state.json`` would only block the corrected command ("already holds a
     search", or "cannot resume ... the run used ..."): they hold no work, so they are removed when the
     block raises (any exception, Ctrl-C included) and ``state.json`` records no finished unit. A run
-    with a finished unit is kept for ``--resume``. Inside :class:`RunLock`, which then removes the
+    with a finished unit is kept for ``--resume``. Inside `RunLock`, which then removes the
     folder too if it made it.
     """
     try:

@@ -8,7 +8,7 @@ cut depends on the settings alone, so a unit holds the same images in a single p
 of a distributed run, and after a resume (a phase recorded candidate-major by an earlier version
 keeps its order). Units already in the run state are taken
 from it; the others are generated, scored, recorded and saved, one wave of ``num_processes``
-units at a time. :class:`Progress` draws the bars.
+units at a time. `Progress` draws the bars.
 """
 
 from __future__ import annotations

@@ -1,20 +1,7 @@
-"""Generating the search's images: one pipeline call evaluates several head sets side by side.
+"""Generating the search's images: one pipeline call evaluates several head sets side by side (`Sampler`).
 
-An "image" here is a sample of the pipeline: a PIL image, or for a video pipeline (Wan) a list of
-PIL frames, ``settings.frames`` long (the pipeline's default when ``None``). Objectives and the
-figures take either.
-
-Each image of a call is a *job*, a (head set, prompt-seed pair) couple. Its row of the per-row
-strength table (:func:`stylehunt.apply_table`) perturbs its own head set; it has its own
-``torch.Generator`` seeded by its pair; prompt embeddings are computed once per prompt (a batch of
-one) and concatenated. So a row never depends on its neighbours in the batch, beyond float noise.
-:class:`Sampler` also counts the transformer's forward rows (perturbed rows included) and the
-block-rows actually computed (rows entering the transformer less the blocks the engine's shared
-prefix left out, in units of one row through every block).
-
-Nothing here knows a model family: how a prompt is encoded and handed back, how CFG is switched,
-and where rows are counted are read from the pipeline's family adapter
-(:class:`stylehunt.engine.Adapter`).
+An "image" is a sample: a PIL image, or for a video pipeline (Wan) a list of PIL frames. Nothing
+here knows a model family: encoding, CFG and where rows are counted come from the family adapter.
 """
 
 from __future__ import annotations
@@ -36,6 +23,14 @@ class Sampler:
 
     A context manager: entering hooks the row counter and silences the pipeline's progress bar;
     leaving restores both.
+
+    Each image of a call is a *job*, a (head set, prompt-seed pair) couple. Its row of the per-row
+    strength table (`stylehunt.apply_table`) perturbs its own head set; it has its own
+    ``torch.Generator`` seeded by its pair; prompt embeddings are computed once per prompt (a batch of
+    one) and concatenated. So a row never depends on its neighbours in the batch, beyond float noise.
+    It also counts the transformer's forward rows (perturbed rows included) and the block-rows actually
+    computed (rows entering the transformer less the blocks the engine's shared prefix left out, in
+    units of one row through every block).
     """
 
     def __init__(self, pipe: Any, grid: Any, settings: SearchSettings):

@@ -1,14 +1,11 @@
 """What decides a search's result besides model, objective and prompts: defaults, validation, the pool.
 
-Every default of the search lives here once: :class:`SearchSettings`, :func:`stylehunt.headhunter.search`,
-:func:`stylehunt.headhunter.report.render_atlas` and the ``stylehunt search`` / ``stylehunt atlas``
+Every default of the search lives here once: `SearchSettings`, `stylehunt.headhunter.search`,
+`stylehunt.headhunter.report.render_atlas` and the ``stylehunt search`` / ``stylehunt atlas``
 options (defaults and help text) are built from the constants below, so the help cannot state a
-default the code does not use. The module also resolves the head pool (``pool`` / ``layers``),
-checks it against ``R x k``, and works out the image size and, for a video pipeline, the frame
-count a pipeline takes.
-
-Imports no torch (the CLI reads the defaults for ``--help``); the engine is imported only when a
-setting is validated.
+default the code does not use. It also resolves the head pool (``pool`` / ``layers``) and checks the
+image size and frame count against what the pipeline accepts (`stylehunt.engine.pipeline_inputs`).
+Imports no torch (the CLI reads the defaults for ``--help``).
 """
 
 from __future__ import annotations
@@ -18,6 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+# what a pipeline accepts is the engine's (next to the adapters); re-exported for the search's callers
+from ..engine.pipeline_inputs import default_size, frames_problem, makes_video, size_multiple, size_multiple_for
 from ..errors import SearchConfigError
 
 __all__ = [
@@ -43,6 +42,7 @@ __all__ = [
     "DEFAULT_PRESET_VERSION",
     "DEFAULT_PRESET_LICENSE",
     "SearchSettings",
+    "settings_from",
     "check_int_setting",
     "parse_layers",
     "resolve_pool",
@@ -59,7 +59,7 @@ __all__ = [
 Address = tuple[int, int]
 HeadSet = tuple[Address, ...]
 
-#: Search strategies: ``exhaustive`` (the paper's greedy) and ``screened`` (see :mod:`stylehunt.headhunter.hunt`).
+#: Search strategies: ``exhaustive`` (the paper's greedy) and ``screened`` (see `stylehunt.headhunter.hunt`).
 STRATEGIES = ("exhaustive", "screened")
 
 # The paper's style search: M = 5 prompts, R = 5 rounds of k = 3 heads, w = 3, u = 1, 20 steps, no CFG.
@@ -100,20 +100,20 @@ DEFAULT_PRESET_LICENSE = "other"
 
 
 def check_int_setting(value: Any, name: str, minimum: int, fix: str = "") -> int:
-    """``value`` as an int >= ``minimum``, or a :class:`SearchConfigError` naming ``name`` (``fix``: the hint)."""
+    """``value`` as an int >= ``minimum``, or a `SearchConfigError` naming ``name`` (``fix``: the hint)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SearchConfigError(f"Expected `{name}` to be an integer >= {minimum}, but got {value!r}", hint=fix or None)
+        raise SearchConfigError(f"Expected `{name}` to be an integer >= {minimum}, but got {value!r}", hint=fix or None, param=name)
     if value < minimum:
-        raise SearchConfigError(f"Expected `{name}` to be >= {minimum}, but got {value}", hint=fix or None)
+        raise SearchConfigError(f"Expected `{name}` to be >= {minimum}, but got {value}", hint=fix or None, param=name)
     return int(value)
 
 
 def _float_setting(value: Any, name: str, low: float, high: float, *, low_open: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise SearchConfigError(f"Expected `{name}` to be a finite number, but got {value!r}")
+        raise SearchConfigError(f"Expected `{name}` to be a finite number, but got {value!r}", param=name)
     if value < low or value > high or (low_open and value == low):
         interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
-        raise SearchConfigError(f"Expected `{name}` to be in {interval}, but got {value}")
+        raise SearchConfigError(f"Expected `{name}` to be in {interval}, but got {value}", param=name)
     return float(value)
 
 
@@ -122,7 +122,7 @@ class SearchSettings:
     """Everything besides model, objective, prompts and pool that decides a search's result.
 
     Args:
-        strategy: ``"exhaustive"`` (the paper) or ``"screened"`` (see :mod:`stylehunt.headhunter.hunt`).
+        strategy: ``"exhaustive"`` (the paper) or ``"screened"`` (see `stylehunt.headhunter.hunt`).
         rounds: R, greedy rounds.
         per_round: k, heads added per round.
         scale: guidance scale w of the head perturbation during the search.
@@ -130,12 +130,12 @@ class SearchSettings:
         steps: denoising steps per image at the full settings.
         height, width: image size in px; ``None``: the pipeline's default.
         frames: frames per video, for a video pipeline (Wan); ``None``: the pipeline's default.
-            :func:`check_frames` refuses it for an image pipeline. A video is scored frame by
-            frame (see :class:`stylehunt.objectives.Objective`).
+            `check_frames` refuses it for an image pipeline. A video is scored frame by
+            frame (see `stylehunt.objectives.Objective`).
         cfg_scale: ``None`` (default, as in the paper): no classifier-free guidance during the
             search. A value > 1 turns it on, with an empty negative prompt, through the call
-            argument the family adapter names (:attr:`stylehunt.engine.Adapter.cfg_scale_arg`).
-        identity: ``"joint"`` or ``"image"`` (see :func:`stylehunt.apply`).
+            argument the family adapter names (`stylehunt.engine.Adapter.cfg_scale_arg`).
+        identity: ``"joint"`` or ``"image"`` (see `stylehunt.apply`).
         batch_size: images per pipeline call (one unit of work). Part of the configuration: it
             decides which images share a forward pass, hence the last bits of the scores.
         screen_steps, screen_prompts, rerank, keep: the ``screened`` strategy's knobs (ignored by
@@ -143,8 +143,8 @@ class SearchSettings:
             1), screening pairs (default: all M; fewer takes the first ones), candidates re-scored
             at full settings per round (default ``ceil(RERANK_PER_K * per_round)``), and the best-ranked
             unselected heads considered in each round after the first (default
-            ``KEEP_PER_K * per_round``). :meth:`resolved` fills them.
-        share_prefix: let the engine share work between rows (:func:`stylehunt.engine.apply_table`):
+            ``KEEP_PER_K * per_round``). `resolved` fills them.
+        share_prefix: let the engine share work between rows (`stylehunt.engine.apply_table`):
             a candidate's perturbed row runs from its first head's block on, and candidates of one
             prompt-seed pair share their first step's conditional row. Results are the same up to
             float noise (so, like ``batch_size``, it is part of the configuration); ``False`` runs
@@ -199,10 +199,10 @@ class SearchSettings:
         from ..engine import IDENTITY_MODES
 
         if self.identity not in IDENTITY_MODES:
-            raise SearchConfigError(f"Expected `identity` to be one of {IDENTITY_MODES}, but got {self.identity!r}")
+            raise SearchConfigError(f"Expected `identity` to be one of {IDENTITY_MODES}, but got {self.identity!r}", param="identity")
         check_int_setting(self.batch_size, "batch_size", 1)
         if not isinstance(self.share_prefix, bool):
-            raise SearchConfigError(f"Expected `share_prefix` to be True or False, but got {self.share_prefix!r}")
+            raise SearchConfigError(f"Expected `share_prefix` to be True or False, but got {self.share_prefix!r}", param="share_prefix")
         if self.screen_steps is not None:
             check_int_setting(self.screen_steps, "screen_steps", 1)
             if self.screen_steps > self.steps:
@@ -245,6 +245,34 @@ class SearchSettings:
         return out
 
 
+def settings_from(settings: SearchSettings | None, keywords: dict[str, Any], **fixed: Any) -> SearchSettings:
+    """The settings a keyword front was given: ``settings`` as built, else `SearchSettings` of ``keywords``
+    (and of the ``fixed`` values the front always uses, such as the atlas's one round).
+
+    A front takes either (the CLI builds its settings once, checked before any model loads, and hands
+    that object on); a keyword off its default beside ``settings`` is refused rather than dropped.
+
+    >>> settings_from(None, {"rounds": 2}).rounds
+    2
+    >>> settings_from(SearchSettings(rounds=2), {"rounds": 4})
+    Traceback (most recent call last):
+    ...
+    stylehunt.errors.SearchConfigError: give the settings either as `settings` or as keywords, not both (rounds)
+    """
+    if settings is None:
+        return SearchSettings(**fixed, **keywords)
+    if not isinstance(settings, SearchSettings):
+        raise SearchConfigError(f"Expected `settings` to be a SearchSettings, but got {type(settings).__name__}",
+                                param="settings")
+    defaults = {f.name: f.default for f in dataclasses.fields(SearchSettings)}
+    given = [k for k, v in keywords.items() if v != defaults[k]]
+    if given:
+        raise SearchConfigError(
+            f"give the settings either as `settings` or as keywords, not both ({', '.join(given)})", param="settings"
+        )
+    return settings
+
+
 def parse_layers(spec: str | Iterable[int] | None) -> list[int] | None:
     """``"0-5,12"`` -> ``[0, 1, 2, 3, 4, 5, 12]``; an iterable of ints passes through sorted.
 
@@ -278,7 +306,7 @@ def parse_layers(spec: str | Iterable[int] | None) -> list[int] | None:
 def resolve_pool(grid: Any, pool: Iterable[Any] | None, layers: Any) -> list[Address]:
     """The candidate heads, sorted: ``pool`` (default every head of ``grid``) within ``layers``.
 
-    ``grid`` is a :class:`stylehunt.engine.HeadGrid` (read from a meta-device skeleton by the CLI,
+    ``grid`` is a `stylehunt.engine.HeadGrid` (read from a meta-device skeleton by the CLI,
     so a bad ``--layers`` is refused before the weights load).
     """
     if pool is None:
@@ -327,51 +355,11 @@ def check_pool_size(pool_size: int, settings: SearchSettings) -> None:
         )
 
 
-def _call_parameters(pipe: Any) -> Any:
-    import inspect
-
-    return inspect.signature(pipe.__call__).parameters
-
-
-def default_size(pipe: Any) -> tuple[int, int]:
-    """The pipeline's default ``(height, width)`` in px.
-
-    The defaults its call states when they are numbers (Wan: 480 x 832), else
-    ``default_sample_size x vae_scale_factor`` per side (the SD3 and FLUX pipelines compute it so).
-    """
-    params = _call_parameters(pipe)
-    stated = [params[k].default if k in params else None for k in ("height", "width")]
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in stated):
-        return int(stated[0]), int(stated[1])
-    side = int(getattr(pipe, "default_sample_size", None) or 64) * int(getattr(pipe, "vae_scale_factor", 8))
-    return side, side
-
-
-def size_multiple_for(transformer_class: str, patch_size: int | None, vae_scale_factor: int) -> int:
-    """Image sides must be multiples of this: one token covers this many pixels per side.
-
-    The VAE's downscale factor times the transformer's patch size times the latents its family's
-    pipelines pack into a token (FLUX.1 and Chroma pack 2x2 whatever the config says; see
-    :attr:`stylehunt.engine.Adapter.latent_packing`). Torch-free, so the CLI can refuse a size
-    from the model's config files before loading it.
-
-    >>> size_multiple_for("SD3Transformer2DModel", 2, 8), size_multiple_for("FluxTransformer2DModel", 1, 8)
-    (16, 16)
-    >>> size_multiple_for("SD3Transformer2DModel", 1, 8), size_multiple_for("ChromaTransformer2DModel", 1, 8)
-    (8, 16)
-    """
-    from ..engine.families import adapter_for_transformer
-
-    return adapter_for_transformer(transformer_class).size_multiple(vae_scale_factor, patch_size)
-
-
 def image_size(pipe: Any, settings: SearchSettings) -> tuple[int, int]:
     """``(height, width)`` of the settings, or the pipeline's default; refused unless the pipeline can take it."""
     default_h, default_w = default_size(pipe)
     h = settings.height or default_h
     w = settings.width or default_w
-    from ..engine import size_multiple
-
     multiple = size_multiple(pipe)
     if h % multiple or w % multiple:
         raise SearchConfigError(
@@ -379,15 +367,6 @@ def image_size(pipe: Any, settings: SearchSettings) -> tuple[int, int]:
             hint=f"use a height and width divisible by {multiple}",
         )
     return h, w
-
-
-def makes_video(pipe: Any) -> bool:
-    """Whether ``pipe`` makes videos: its call takes ``num_frames`` (Wan; also LTX, CogVideoX, HunyuanVideo).
-
-    Read from the pipeline itself, so any video pipeline a family adapter accepts counts, with no
-    per-family flag. Its output holds ``frames`` (one list of frames per video) instead of ``images``.
-    """
-    return "num_frames" in _call_parameters(pipe)
 
 
 def check_batch(pipe: Any, batch_size: int) -> None:
@@ -399,7 +378,7 @@ def check_batch(pipe: Any, batch_size: int) -> None:
         raise SearchConfigError(
             f"`batch_size` {batch_size} is more than {type(pipe).__name__} decodes in one call ({limit}): its VAE "
             "in this diffusers fails on a batch of videos",
-            hint=f"use `batch_size` {limit}",
+            hint=f"use `batch_size` {limit}", param="batch_size",
         )
 
 
@@ -415,20 +394,10 @@ def check_frames(pipe: Any, frames: int | None) -> int | None:
         raise SearchConfigError(
             f"`frames` {frames} is for video pipelines, and {type(pipe).__name__} makes images",
             hint="leave `frames` out for an image model",
+            param="frames",
         )
     problem = frames_problem(pipe, frames)
     if problem:
-        raise SearchConfigError(f"`frames` {problem}")
+        raise SearchConfigError(f"`frames` {problem}", param="frames")
     return frames
 
-
-def frames_problem(pipe: Any, frames: int) -> str | None:
-    """Why the video pipeline ``pipe`` would not make exactly ``frames`` frames, or ``None``."""
-    step = int(getattr(pipe, "vae_scale_factor_temporal", None) or getattr(pipe, "vae_temporal_compression_ratio", 1) or 1)
-    if (frames - 1) % step == 0:
-        return None
-    below, above = (frames - 1) // step * step + 1, ((frames - 1) // step + 1) * step + 1
-    return (
-        f"{frames} is not 1 plus a multiple of {step} ({type(pipe).__name__}'s VAE packs {step} frames into one "
-        f"latent after the first, and the pipeline would round the count); use {below} or {above}"
-    )

@@ -1,13 +1,7 @@
 """The run folder's records: ``state.json`` (what makes a search resumable) and the CLI's ``command.json``.
 
-``state.json`` holds a hash of the run's configuration (model and architecture fingerprint,
-settings, objective, prompts, seeds, pool) and every finished unit's scores. :class:`RunStore`
-rewrites it whole after every unit through :func:`stylehunt.files.atomic_write_bytes`, so a kill
-at any instant leaves the previous complete state; :func:`open_store` reopens it on resume and
-refuses a folder made with another configuration, naming every difference. Both files are read
-back within bounds (:func:`stylehunt.files.read_json`: a regular file, a size limit, bounded
-nesting, strict JSON) and the state's shape is checked (:func:`check_state`), so a damaged or
-hand-edited file is one error naming it and the bad field, never a crash mid-search. Imports no torch.
+`RunStore` writes the state, `open_store` reopens it on resume, `check_state` checks a read one.
+Both files are read within bounds (`stylehunt.files.read_json`). Imports no torch.
 """
 
 from __future__ import annotations
@@ -182,9 +176,9 @@ def check_state(data: Any, path: Path) -> dict[str, Any]:
 def read_state(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The parsed and checked ``state.json`` of a run folder, or ``None`` when there is none.
 
-    Read with :func:`stylehunt.files.read_json` (a regular file, at most :data:`MAX_STATE_BYTES`,
-    bounded nesting, strict JSON: no ``NaN``), then checked by :func:`check_state`; a damaged or
-    hand-edited file is a :class:`~stylehunt.errors.SearchConfigError` naming it, never a crash later.
+    Read with `stylehunt.files.read_json` (a regular file, at most `MAX_STATE_BYTES`,
+    bounded nesting, strict JSON: no ``NaN``), then checked by `check_state`; a damaged or
+    hand-edited file is a `stylehunt.errors.SearchConfigError` naming it, never a crash later.
     """
     path = Path(run_dir) / STATE_FILE
     if not os.path.lexists(path):
@@ -196,7 +190,13 @@ def read_state(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 
 class RunStore:
-    """Recorded unit results; saved after every unit by the main process when a run folder is set."""
+    """Recorded unit results; saved after every unit by the main process when a run folder is set.
+
+    ``state.json`` holds a hash of the run's configuration (model and architecture fingerprint,
+    settings, objective, prompts, seeds, pool) and every finished unit's scores. It is rewritten whole
+    after every unit through `stylehunt.files.atomic_write_bytes`, so a kill at any instant leaves the
+    previous complete state.
+    """
 
     def __init__(self, path: Path | None, config: dict[str, Any], writer: bool, data: dict[str, Any] | None = None):
         self.path = path
@@ -252,8 +252,11 @@ class RunStore:
 def open_store(out: Path | None, resume: bool, config: dict[str, Any], writer: bool) -> tuple[RunStore, bool]:
     """Create or reopen the run state; raises before any work when the folder holds another search.
 
-    The folder itself was checked by :func:`stylehunt.headhunter.runfolder.check_run_folder`; this
+    The folder itself was checked by `stylehunt.headhunter.runfolder.check_run_folder`; this
     reads (under the run's lock) the state it holds.
+
+    A folder made with another configuration is refused, naming every difference. A damaged or
+    hand-edited file is one error naming it and the bad field (`check_state`), never a crash mid-search.
     """
     if out is None:
         if resume:
@@ -289,7 +292,7 @@ def write_command(run_dir: Path, options: dict[str, Any]) -> None:
 def read_command(run_dir: Path) -> dict[str, Any] | None:
     """The CLI options recorded for the run in ``run_dir`` (a JSON object); ``None`` for a run started from Python.
 
-    Read within bounds (:func:`stylehunt.files.read_json`); the caller checks each value.
+    Read within bounds (`stylehunt.files.read_json`); the caller checks each value.
     """
     path = run_dir / COMMAND_FILE
     if not os.path.lexists(path):

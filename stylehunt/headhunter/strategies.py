@@ -86,7 +86,7 @@ def greedy(runner: Runner, s: SearchSettings, pool: list[Address], bar: Progress
 def estimate_images(s: SearchSettings, pool: int, m: int, heldout: int, done_rounds: int = 0) -> int:
     """Images left to generate once ``done_rounds`` rounds are done (0: the whole run, baseline included).
 
-    ``s`` is resolved (:meth:`SearchSettings.resolved`); ``pool``, ``m`` and ``heldout`` are the
+    ``s`` is resolved (`SearchSettings.resolved`); ``pool``, ``m`` and ``heldout`` are the
     numbers of candidate heads, search pairs and held-out pairs.
     """
     total = m if done_rounds == 0 else 0  # the unguided baseline

@@ -1,28 +1,9 @@
-"""Every Hugging Face Hub call stylehunt makes, in one place.
+"""Every Hugging Face Hub call stylehunt makes, stamped ``library_name="stylehunt"``.
 
-* Calls are stamped once with ``library_name="stylehunt"`` (:mod:`.connection`).
-* Everything here is Hub access shared by every room: the registry (presets, the index,
-  publishing), the scorers' weights and the prompt datasets. It imports nothing from the registry;
-  a caller says what its missing file means (``missing_note`` / ``missing_hint``).
-* huggingface_hub's own cache, token and offline settings are used; because huggingface_hub reads
-  ``HF_ENDPOINT``, ``HF_HOME`` / ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` once at import, this
-  package re-reads them at call time (:func:`endpoint`, :func:`cache_dir`, :func:`is_offline`) and
-  passes them explicitly, so a process that changes them (tests, notebooks) gets what it asked for.
-* Names are checked before they reach the client (:mod:`.names`): repo ids, and revisions by git's
-  ref rules, so a revision from a user, an index or a hostile server's tag list can never name a
-  path outside the cache (huggingface_hub stores a tag as the file ``refs/<revision>``).
-* Downloads are checked (:mod:`.fetch`): a file's size is read from the Hub's metadata and a file
-  over the caller's limit is refused before it is downloaded; a cached file whose bytes no longer
-  match the blob name huggingface_hub stored it under (git oid or sha256), or the sha256 the
-  registry pins, is never returned; it is re-fetched when online and reported when not.
-  :func:`cache_transaction` (:mod:`.cache`) undoes whatever a failed load added to the cache.
-* huggingface_hub exceptions become :mod:`stylehunt.errors` exceptions with the repo, the
-  revision and a fix (:mod:`.translate`); writes for publishing are in :mod:`.write`.
-* Finding presets and curating the registry: the model search (:mod:`.search`: filters, free
-  text, sort, limit, after a one-request probe so an unreachable Hub is reported at once) and pull
-  requests (:mod:`.pulls`: open one with a commit, list the open ones; ``refs/pr/<num>`` revisions).
-
-Nothing here runs at import time; every function that can touch the network says so.
+`connection` (endpoint, cache, offline flag read at call time), `names` (repo ids and revisions
+checked first), `fetch` (checked downloads), `cache` (undoing a failed load), `translate`
+(huggingface_hub errors to stylehunt's), `write` (publishing), `search` and `pulls` (finding
+presets, curating the index). It imports nothing from the registry; nothing runs at import time.
 """
 
 from __future__ import annotations

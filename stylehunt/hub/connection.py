@@ -2,7 +2,7 @@
 
 huggingface_hub reads ``HF_ENDPOINT``, ``HF_HOME`` / ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` once,
 at its import; these functions re-read them now, so a process (or a test) that changes them
-later still lands where it asked. :func:`unreachable` knows in one quick connection attempt that
+later still lands where it asked. `unreachable` knows in one quick connection attempt that
 the Hub cannot be reached, so a command falls back to the cache (or fails) at once instead of
 waiting out huggingface_hub's five retries (about 24 s) and printing a warning for each.
 """
@@ -45,7 +45,7 @@ def hf_download(*args: Any, **kwargs: Any) -> Any:
 
     huggingface_hub's client modules are imported here, on first use, not when this package is:
     ``stylehunt list`` reads the cache only and should not pay for them.
-    With the Hub :func:`unreachable`, only the cache is read (``local_files_only``): a cached file is
+    With the Hub `unreachable`, only the cache is read (``local_files_only``): a cached file is
     returned, a missing one raises huggingface_hub's ``LocalEntryNotFoundError`` at once.
     """
     from huggingface_hub import hf_hub_download
@@ -65,7 +65,7 @@ def endpoint() -> str:
 
 
 def api(token: str | None = None) -> "HfApi":
-    """An ``HfApi`` stamped with our library name, on :func:`endpoint` (imported on first use, as above)."""
+    """An ``HfApi`` stamped with our library name, on `endpoint` (imported on first use, as above)."""
     from huggingface_hub import HfApi
 
     return HfApi(endpoint=endpoint(), token=token, **LIBRARY)
@@ -80,18 +80,18 @@ def is_offline() -> bool:
     )
 
 
-#: seconds for the connection attempt of :func:`unreachable`
+#: seconds for the connection attempt of `unreachable`
 CONNECT_TIMEOUT = 3.0
-#: seconds an answer of :func:`unreachable` is reused (a notebook's network may come back)
+#: seconds an answer of `unreachable` is reused (a notebook's network may come back)
 _REMEMBER = 60.0
 _probes: dict[str, tuple[float, str | None]] = {}
 _PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
 
 
 def unreachable(url: str | None = None) -> str | None:
-    """Why the Hub at ``url`` (default :func:`endpoint`) cannot be reached now, or ``None`` if it may be.
+    """Why the Hub at ``url`` (default `endpoint`) cannot be reached now, or ``None`` if it may be.
 
-    One TCP connection attempt to its host and port (at most :data:`CONNECT_TIMEOUT` s; a refused
+    One TCP connection attempt to its host and port (at most `CONNECT_TIMEOUT` s; a refused
     port or an unknown host answers at once), remembered for a minute per endpoint. It says nothing
     about HTTP: a reachable host that fails is left to the client and its errors. Behind a proxy
     (``HTTPS_PROXY`` and the like) the proxy decides, so nothing is probed.
@@ -146,7 +146,7 @@ def datasets_cache_dir() -> Path:
     return Path(os.path.expandvars(explicit)).expanduser() if explicit else hf_home() / "datasets"
 
 
-#: seconds for the one "does the Hub answer" request of :func:`repo_status`
+#: seconds for the one "does the Hub answer" request of `repo_status`
 PROBE_TIMEOUT = 10.0
 
 

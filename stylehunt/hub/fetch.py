@@ -1,14 +1,7 @@
 """Reading from the Hub: raw downloads, checked downloads (size, blob hash, pinned sha256), the cached copy, tags.
 
-Every download online reads the file's metadata first (:func:`checked_metadata`) and refuses an
-``ETag`` that is not 40 or 64 hex digits or an ``X-Repo-Commit`` that is not 40: huggingface_hub
-names the cached blob and its lock file after them unchecked, so a hostile endpoint could
-otherwise write outside the cache. The download is then pinned to the commit just checked.
-A checked download (:func:`download_file`) never holds more of a file than the caller allows:
-the size the Hub announces (``Content-Length``, or ``X-Linked-Size`` for LFS files) is read from
-a metadata request first, and a file over ``max_bytes`` is refused before any of it is downloaded;
-the file on disk is checked again (a regular file, at most ``max_bytes``) and hashed in chunks.
-The caller then reads it (through :func:`stylehunt.files.read_regular_file`, with the same limit).
+`checked_metadata` vets what the Hub announces; `download_file` never holds more of a file than the
+caller allows. The caller then reads it through `stylehunt.files.read_regular_file`.
 """
 
 from __future__ import annotations
@@ -48,10 +41,10 @@ def download(
     cache: str | os.PathLike[str] | None = None,
     local_files_only: bool = False,
 ) -> str:
-    """``hf_hub_download`` stamped with our library name, into :func:`cache_dir` (or ``cache``); raw errors.
+    """``hf_hub_download`` stamped with our library name, into `cache_dir` (or ``cache``); raw errors.
 
-    ``revision`` must follow git's ref rules (:func:`~.names.check_revision`). Online, the file's
-    ETag and commit are checked first (:func:`checked_metadata`, :class:`HubError`) and the download
+    ``revision`` must follow git's ref rules (`names.check_revision`). Online, the file's
+    ETag and commit are checked first (`checked_metadata`, `HubError`) and the download
     is pinned to that commit; nothing else is checked.
     """
     if revision is not None:
@@ -97,9 +90,11 @@ def checked_metadata(
     huggingface_hub stores a download as ``blobs/<ETag>`` and locks ``<ETag>.lock``, and points
     ``snapshots/<X-Repo-Commit>/`` at it, taking both headers as the server sends them: an ETag of
     ``../../x`` would create files outside the cache. The Hub sends a git blob id (40 hex digits)
-    or a sha256 (64) as ETag and a 40-hex commit id; anything else raises :class:`HubError` naming
+    or a sha256 (64) as ETag and a 40-hex commit id; anything else raises `HubError` naming
     the endpoint, before a byte of the file is downloaded. HTTP errors are raised as
     huggingface_hub raises them (the caller translates them).
+
+    A download is then pinned to the commit just checked.
     """
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
@@ -231,14 +226,18 @@ def download_file(
     """Download (or find in the cache) one small file of a model repo and check it. Network unless cached.
 
     ``repo_id`` must be ``owner/name`` and ``revision`` must follow git's ref rules
-    (:class:`PresetReferenceError`). The file's size is read from the Hub's metadata first: over
-    ``max_bytes`` (or not announced) raises :class:`PresetFileError` before anything is
+    (`PresetReferenceError`). The file's size is read from the Hub's metadata first: over
+    ``max_bytes`` (or not announced) raises `PresetFileError` before anything is
     downloaded. With ``HF_HUB_OFFLINE=1`` only the cache is used (a file pulled at ``revision``
     before is found by the same ``revision``). A cached copy whose bytes do not match its blob name
-    (a corrupted cache) is re-fetched when online, and raises :class:`PresetIntegrityError` when
+    (a corrupted cache) is re-fetched when online, and raises `PresetIntegrityError` when
     offline. A file whose sha256 differs from ``expected_sha256`` raises
-    :class:`PresetIntegrityError`. Errors are translated by :func:`~.translate.hub_errors`
+    `PresetIntegrityError`. Errors are translated by `translate.hub_errors`
     (``what``, ``missing_note`` and ``missing_hint`` are passed on).
+
+    The size the Hub announces (``Content-Length``, or ``X-Linked-Size`` for LFS files) is read from a
+    metadata request first, and a file over ``max_bytes`` is refused before any of it is downloaded;
+    the file on disk is checked again (a regular file, at most ``max_bytes``) and hashed in chunks.
     """
     check_repo_id(repo_id)
     revision = check_revision(revision or constants.DEFAULT_REVISION)
@@ -300,8 +299,8 @@ def download_file(
 def cached_file(repo_id: str, filename: str, *, max_bytes: int, revision: str | None = None) -> Path | None:
     """The cached copy of a file at ``revision`` (no network), or ``None`` if there is none.
 
-    Raises :class:`PresetIntegrityError` if the cached bytes are corrupted, :class:`PresetFileError`
-    if the copy is over ``max_bytes`` or not a regular file, :class:`PresetReferenceError` if
+    Raises `PresetIntegrityError` if the cached bytes are corrupted, `PresetFileError`
+    if the copy is over ``max_bytes`` or not a regular file, `PresetReferenceError` if
     ``repo_id`` is not ``owner/name`` or ``revision`` breaks git's ref rules.
     """
     from huggingface_hub import try_to_load_from_cache

@@ -4,7 +4,7 @@ huggingface_hub stores a tag or branch it resolved as the file ``<cache>/<repo>/
 and does not check the name, so a revision is a path component: ``../../../../x`` would write a
 file outside the cache. Every revision stylehunt passes on (from a reference, the registry index,
 ``STYLEHUNT_INDEX_REVISION``, a server's tag list, a publish) is checked here first by
-:func:`revision_problem`, which applies ``git check-ref-format``'s rules.
+`revision_problem`, which applies ``git check-ref-format``'s rules.
 
 >>> [is_valid_revision(r) for r in ("v1.2.0", "main", "refs/pr/1", "../x", "a b", "x.lock")]
 [True, True, True, False, False, False]
@@ -31,7 +31,7 @@ _REVISION_HINT = "a revision is a tag (v1.2.0), a branch (main) or a commit id (
 
 
 def check_repo_id(repo_id: Any, ref: str | None = None) -> str:
-    """Validate ``owner/name`` without network; raise :class:`PresetReferenceError`."""
+    """Validate ``owner/name`` without network; raise `PresetReferenceError`."""
     try:
         validate_repo_id(repo_id)
     except HFValidationError as e:
@@ -49,7 +49,7 @@ def revision_problem(revision: Any) -> str | None:
     The rules are ``git check-ref-format``'s: no ``..``, no ``@{``, not ``@`` alone; no control
     character, space, ``~ ^ : ? * [`` or backslash; no leading or trailing ``/`` and no ``//``; not
     ending in ``.``; no ``/``-separated component starting with ``.`` or ending in ``.lock``; plus
-    at most :data:`MAX_REVISION` characters. A 40-hex commit id always passes.
+    at most `MAX_REVISION` characters. A 40-hex commit id always passes.
 
     >>> revision_problem("../../x")
     "it contains '..'"
@@ -81,12 +81,12 @@ def revision_problem(revision: Any) -> str | None:
 
 
 def is_valid_revision(revision: Any) -> bool:
-    """Whether ``revision`` follows git's ref rules (see :func:`revision_problem`)."""
+    """Whether ``revision`` follows git's ref rules (see `revision_problem`)."""
     return revision_problem(revision) is None
 
 
 def check_revision(revision: Any, *, ref: str | None = None) -> str:
-    """Return ``revision`` if it follows git's ref rules, else raise :class:`PresetReferenceError`.
+    """Return ``revision`` if it follows git's ref rules, else raise `PresetReferenceError`.
 
     ``ref`` (the reference it came from, such as ``hf-hub:owner/repo@../x``) starts the message.
 

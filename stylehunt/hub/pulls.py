@@ -1,5 +1,5 @@
 """Pull requests on a Hub repo: open one with a commit, list the open ones. Callers run them inside
-:func:`~.translate.hub_errors`.
+`translate.hub_errors`.
 
 A pull request on the Hub is a discussion whose branch is ``refs/pr/<num>``; that revision reads
 like any other (``hf-hub:owner/repo@refs/pr/3``). Titles, authors and URLs come from the Hub:
@@ -20,7 +20,7 @@ __all__ = ["PullRequest", "MAX_PULL_REQUESTS", "open_pull_request", "list_pull_r
 
 logger = logging.getLogger(__name__)
 
-#: The most pull requests :func:`list_pull_requests` reads (the client pages until the server stops).
+#: The most pull requests `list_pull_requests` reads (the client pages until the server stops).
 MAX_PULL_REQUESTS = 1000
 
 
@@ -75,7 +75,7 @@ def open_pull_request(
 def list_pull_requests(repo_id: str, *, status: str = "open", token: str | None = None) -> list[PullRequest]:
     """The pull requests of ``repo_id`` with ``status`` (``"open"``, ``"closed"`` or ``"all"``), newest first. Network.
 
-    At most :data:`MAX_PULL_REQUESTS`; entries with a number that makes no valid ``refs/pr/<num>``
+    At most `MAX_PULL_REQUESTS`; entries with a number that makes no valid ``refs/pr/<num>``
     (only a hostile server sends them) are left out.
     """
     found = api(token).get_repo_discussions(repo_id, discussion_type="pull_request", discussion_status=status)

@@ -1,7 +1,7 @@
 """The Hub's model search, as stylehunt uses it to find presets: filters, free text, sort, limit.
 
-:func:`search_models` is ``HfApi.list_models`` with the properties a listing shows (downloads,
-likes, last update, tags). It first makes one short request without retries (:func:`probe`), so an
+`search_models` is ``HfApi.list_models`` with the properties a listing shows (downloads,
+likes, last update, tags). It first makes one short request without retries (`probe`), so an
 unreachable Hub is reported at once: ``list_models`` itself retries with back-off for about 20
 seconds before it gives up. Everything the Hub returns is outside text; callers escape it before
 printing it.
@@ -91,7 +91,7 @@ def search_models(
     """Model repos having every tag in ``filters`` whose id contains ``search``, best first by ``sort``. Network.
 
     At most ``limit`` repos (``limit`` >= 1; the Hub is asked for that many). Raises
-    :class:`HubOfflineError` at once when offline or unreachable (:func:`probe`), :class:`HubError`
+    `HubOfflineError` at once when offline or unreachable (`probe`), `HubError`
     when the Hub answers with an error. Entries whose id is not a valid ``owner/name`` (only a
     hostile server sends them) are left out.
     """

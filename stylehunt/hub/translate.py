@@ -108,7 +108,7 @@ def hub_errors(
 def offline_hint() -> str:
     """The fix when the Hub was needed and not there: unset the offline flag, or get a connection.
 
-    The CLI adds what fits the command (:func:`stylehunt.cli.describe`).
+    The CLI adds what fits the command (`stylehunt.cli.describe`).
     """
     if is_offline():
         return "unset HF_HUB_OFFLINE (it limits stylehunt to the local cache) and run again"

@@ -1,4 +1,4 @@
-"""Writes for publishing: tags, repos, commits. Callers run them inside :func:`~.translate.hub_errors`."""
+"""Writes for publishing: tags, repos, commits. Callers run them inside `translate.hub_errors`."""
 
 from __future__ import annotations
 

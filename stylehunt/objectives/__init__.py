@@ -1,44 +1,10 @@
-"""Objectives: score generated images, higher is better, for the head search and for evaluation.
+"""Objectives: score generated samples, higher is better, for the head search and for evaluation.
 
-An :class:`Objective` maps ``(images, prompts)`` -- a list of PIL images and the content prompt each
-was generated from -- to a float tensor of shape ``(N,)``. A video (a list of PIL frames) counts as
-one sample: every objective scores it frame by frame, the mean over :data:`VIDEO_FRAMES` evenly
-spaced frames (:func:`frame_indices`). What exists:
-
-=====================  ==========================================================================
-``pickscore``          PickScore of the image against ``"<style>, <prompt>"`` (the paper's style
-                       objective): transformers ``CLIPModel`` + processor, Hub id or local folder.
-``clip``               open_clip cosine similarity x ``scale`` between the image and the style text,
-                       optionally minus the similarity to a ``negative`` text.
-``aesthetic``          LAION improved-aesthetic-predictor MLP on normalised open_clip image embeddings.
-``brightness`` ...     weight-free image statistics: ``brightness``, ``saturation``, ``contrast``,
-                       ``warmth`` (see :class:`ImageStatObjective`).
-weighted sums          ``"pickscore+0.5*aesthetic"`` or :class:`WeightedObjective`.
-any callable           ``fn(images, prompts) -> scores`` via :class:`CallableObjective`.
-=====================  ==========================================================================
-
-Loading. Model-backed objectives load their weights **once**, either explicitly with
-:meth:`Objective.load` (what the search does up front, so a scorer that cannot be loaded fails
-before any image is generated) or lazily on the first call; later calls reuse the loaded models.
-Models are put in eval mode with ``requires_grad=False`` and scored under ``torch.no_grad()`` in
-batches of ``batch_size``. Two objectives that need the same open_clip model (``clip`` and
-``aesthetic`` on ViT-L-14) share one loaded copy while both are alive.
-
-Offline. Weights come from a local folder/file or from the Hugging Face cache, through the real
-loaders of transformers, open_clip and huggingface_hub. Before a Hub download, one quick request
-(:func:`stylehunt.hub.repo_status`) checks that the Hub answers; when it does not (no network) or
-``HF_HUB_OFFLINE=1`` is set, only the cache is used, and a model that is not cached raises
-:class:`~stylehunt.errors.ScorerUnavailableError` at once (huggingface_hub would otherwise retry
-each file for about 30 s).
-
-Modules: :mod:`.base` (the :class:`Objective` contract, input checks, device/dtype,
-:class:`CallableObjective`), :mod:`.image_stats` (weight-free statistics), :mod:`.clip` (PickScore
-and open_clip similarity), :mod:`.aesthetic` (the LAION MLP), :mod:`.loading` (weights from folders,
-files and the Hub; the shared open_clip copies) and :mod:`.spec` (:func:`build_objective`,
-:class:`WeightedObjective`).
-
-``import stylehunt.objectives`` is cheap: torch, transformers, open_clip and huggingface_hub are
-imported inside the functions that need them.
+An `Objective` maps ``(images, prompts)`` to a float tensor ``(N,)``; a video is scored frame by frame.
+Modules: `base` (the contract, `CallableObjective`), `image_stats` (weight-free), `clip`
+(PickScore, open_clip), `aesthetic` (the LAION MLP), `loading` (weights, offline-aware), `spec`
+(`build_objective`, weighted sums). docs/objectives.md lists them and where their weights come from.
+Nothing heavy is imported until a function needs it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The LAION improved-aesthetic-predictor as an objective: a small MLP on open_clip image embeddings.
 
 The MLP's weights file is resolved and read here (its layout is fixed by the public
-``sac+logos+ava1-l14-linearMSE.pth``); the CLIP tower comes from :func:`.loading.load_open_clip`
+``sac+logos+ava1-l14-linearMSE.pth``); the CLIP tower comes from `loading.load_open_clip`
 and is shared with a ``clip`` objective on the same model.
 """
 
@@ -74,12 +74,12 @@ class AestheticObjective(Objective):
 
     Args:
         weights: a local ``.pth``/``.safetensors`` file or ``hf-hub:ORG/NAME[@REV]/FILE``; default
-            :data:`DEFAULT_AESTHETIC_WEIGHTS`. (``hf-hub:trl-lib/ddpo-aesthetic-predictor/aesthetic-model.pth``
+            `DEFAULT_AESTHETIC_WEIGHTS`. (``hf-hub:trl-lib/ddpo-aesthetic-predictor/aesthetic-model.pth``
             holds the same architecture.)
         clip_model, clip_pretrained: the open_clip image tower, as ``model``/``pretrained`` of
-            :class:`~stylehunt.objectives.ClipObjective` (default ViT-L-14 / openai; shared with a
+            `stylehunt.objectives.ClipObjective` (default ViT-L-14 / openai; shared with a
             ``clip`` objective that uses the same one).
-        batch_size, device, dtype, cache_dir: as for :class:`~stylehunt.objectives.PickScoreObjective`.
+        batch_size, device, dtype, cache_dir: as for `stylehunt.objectives.PickScoreObjective`.
     """
 
     kind = "aesthetic"

@@ -1,10 +1,10 @@
-"""The :class:`Objective` base class and what every objective shares: input checks, batching, device/dtype.
+"""The `Objective` base class and what every objective shares: input checks, batching, device/dtype.
 
 An objective maps ``(samples, prompts)`` to a float32 CPU tensor of shape ``(N,)``, higher is better.
 A sample is a PIL image, or a video: a sequence of PIL frames. The base class owns the contract
 (checked inputs, one thread-safe load, batches under ``torch.no_grad()``, checked scores, a video's
-score as the mean over :data:`VIDEO_FRAMES` evenly spaced frames) so a scorer only implements
-``_load`` and ``_score_batch``, on images. :class:`CallableObjective` puts any function behind the
+score as the mean over `VIDEO_FRAMES` evenly spaced frames) so a scorer only implements
+``_load`` and ``_score_batch``, on images. `CallableObjective` puts any function behind the
 same contract.
 
 torch and PIL are imported inside the functions that need them.
@@ -68,7 +68,7 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 
 
 def check_batch_size(batch_size: Any, *, allow_none: bool) -> int | None:
-    """``batch_size`` if it is an integer >= 1 (or ``None`` when allowed), else :class:`ObjectiveError`."""
+    """``batch_size`` if it is an integer >= 1 (or ``None`` when allowed), else `ObjectiveError`."""
     if batch_size is None and allow_none:
         return None
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -119,10 +119,10 @@ def resolve_dtype(dtype: Any) -> "torch.dtype":
 class Objective:
     """Base class: ``objective(samples, prompts) -> torch.Tensor`` of shape ``(N,)``, higher is better.
 
-    Subclasses implement :meth:`_load` (optional) and :meth:`_score_batch` on images; the base class
+    Subclasses implement `_load` (optional) and `_score_batch` on images; the base class
     checks the inputs, loads once (thread-safe), splits into batches of ``batch_size`` under
     ``torch.no_grad()`` and checks the scores (float32, on CPU, finite, one per sample). A video
-    sample (a sequence of frames) is scored on :func:`frame_indices` ``(len(video), VIDEO_FRAMES)``
+    sample (a sequence of frames) is scored on `frame_indices` ``(len(video), VIDEO_FRAMES)``
     of its frames, each with the video's prompt, and gets the mean of their scores.
 
     Attributes:
@@ -141,13 +141,13 @@ class Objective:
     # -- loading ---------------------------------------------------------------------------------
     @property
     def loaded(self) -> bool:
-        """Whether :meth:`load` has completed (weights are in memory)."""
+        """Whether `load` has completed (weights are in memory)."""
         return self._loaded
 
     def load(self) -> "Objective":
         """Load the weights now (idempotent: the first call loads, later calls return at once).
 
-        Raises :class:`~stylehunt.errors.ScorerUnavailableError` if the weights cannot be had
+        Raises `stylehunt.errors.ScorerUnavailableError` if the weights cannot be had
         offline. The search calls this before generating anything. Returns ``self``.
         """
         if not self._loaded:
@@ -161,7 +161,7 @@ class Objective:
         """Load weights; called at most once. Objectives without weights do nothing."""
 
     def modules(self) -> list["torch.nn.Module"]:
-        """The loaded torch modules (empty before :meth:`load`, and for weight-free objectives)."""
+        """The loaded torch modules (empty before `load`, and for weight-free objectives)."""
         return []
 
     # -- scoring ---------------------------------------------------------------------------------

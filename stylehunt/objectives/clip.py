@@ -2,7 +2,7 @@
 
 Both score an image against a text built from a template with ``{style}`` and/or ``{prompt}``.
 Text embeddings are cached by text, because the search scores the same few prompts thousands of
-times. Weights are loaded through :mod:`.loading`.
+times. Weights are loaded through `loading`.
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ class ClipObjective(Objective):
         model: an open_clip model name (``"ViT-L-14"``), ``hf-hub:ORG/NAME`` or ``local-dir:PATH``
             (a folder with ``open_clip_config.json`` and weights). A bare ``ORG/NAME`` is refused.
         pretrained: for a model name only: a pretrained tag (default ``"openai"``) or a checkpoint file.
-        batch_size, device, dtype, cache_dir: as for :class:`PickScoreObjective`.
+        batch_size, device, dtype, cache_dir: as for `PickScoreObjective`.
     """
 
     kind = "clip"

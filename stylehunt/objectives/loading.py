@@ -1,15 +1,7 @@
 """Getting scorer weights into memory: local folders and files, the Hub (offline-aware), one shared open_clip copy.
 
-Every scorer weight goes through here. A spec is a local folder/file, a Hub id or ``hf-hub:`` path;
-Hub access goes through :mod:`stylehunt.hub`: one quick :func:`~stylehunt.hub.repo_status` probe
-first, then the cache only when the Hub does not answer or ``HF_HUB_OFFLINE=1`` is set, so a model
-that is not cached fails at once with :class:`~stylehunt.errors.ScorerUnavailableError` (whose hint
-says how to provide it) instead of retrying each file for about 30 s.
-
-open_clip models are cached weakly by their settings (:func:`load_open_clip`), so ``clip`` and
-``aesthetic`` on the same CLIP tower share one loaded copy while both are alive.
-
-torch, transformers, open_clip and huggingface_hub are imported inside the functions that need them.
+Every scorer weight goes through here; Hub access through `stylehunt.hub`. torch, transformers,
+open_clip and huggingface_hub are imported inside the functions that need them.
 """
 
 from __future__ import annotations
@@ -98,8 +90,13 @@ def _offline_hint(repo_id: str, *, option: str) -> str:
 def load_transformers(loader: Callable[..., Any], spec: str, *, what: str, option: str, cache_dir: str | None) -> Any:
     """Call ``loader`` (a ``from_pretrained``) on a folder or Hub id, offline-aware.
 
-    Every failure becomes :class:`ScorerUnavailableError` naming ``what`` and ``spec``, with a hint
+    Every failure becomes `ScorerUnavailableError` naming ``what`` and ``spec``, with a hint
     that mentions the user-facing ``option`` to pass a folder instead.
+
+    Hub specs get one quick `stylehunt.hub.repo_status` probe first, then the cache only when the Hub
+    does not answer or ``HF_HUB_OFFLINE=1`` is set, so a model that is not cached fails at once with
+    `stylehunt.errors.ScorerUnavailableError` (whose hint says how to provide it) instead of retrying
+    each file for about 30 s.
     """
     from .. import hub
 
@@ -196,7 +193,11 @@ _OPEN_CLIP_LOCK = threading.Lock()
 
 
 def load_open_clip(model: str, pretrained: str | None, *, device: Any, dtype: Any, cache_dir: str | None) -> OpenClipBundle:
-    """One loaded copy per (model, pretrained, device, dtype, cache) while any objective holds it."""
+    """One loaded copy per (model, pretrained, device, dtype, cache) while any objective holds it.
+
+    Models are cached weakly by their settings, so ``clip`` and ``aesthetic`` on the same CLIP tower
+    share one loaded copy while both are alive.
+    """
     from .. import hub
 
     dev, dt = resolve_device(device), resolve_dtype(dtype)

@@ -1,9 +1,9 @@
-"""Objective specs: names, weighted sums, dicts and callables into objectives (:func:`build_objective`).
+"""Objective specs: names, weighted sums, dicts and callables into objectives (`build_objective`).
 
 A spec string such as ``"pickscore+0.5*aesthetic-0.1*brightness"`` is tokenised and parsed by a
-small grammar, never evaluated; each name is looked up in the table of :func:`list_objectives` and
-built with the options that apply to it. :class:`WeightedObjective` is the sum such a spec builds,
-and ``Objective.describe()`` dicts come back through :func:`build_objective` unchanged.
+small grammar, never evaluated; each name is looked up in the table of `list_objectives` and
+built with the options that apply to it. `WeightedObjective` is the sum such a spec builds,
+and ``Objective.describe()`` dicts come back through `build_objective` unchanged.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _format_weight(w: float) -> str:
 class WeightedObjective(Objective):
     """``sum_i w_i * objective_i(images, prompts)`` over ``[(w_1, obj_1), ...]``.
 
-    Each term batches on its own; :meth:`load` loads every term (shared open_clip models are loaded
+    Each term batches on its own; `load` loads every term (shared open_clip models are loaded
     once). Weights may be negative (to minimise a term) but not zero.
     """
 
@@ -107,7 +107,7 @@ def _registry() -> dict[str, tuple[type[Objective], dict[str, Any]]]:
 
 
 def list_objectives() -> list[str]:
-    """Names :func:`build_objective` accepts (sorted)."""
+    """Names `build_objective` accepts (sorted)."""
     return sorted(_registry())
 
 
@@ -237,7 +237,7 @@ def build_objective(spec: "str | Mapping[str, Any] | Objective | Callable[..., A
         spec: ``"pickscore"``, ``"clip"``, ``"aesthetic"``, ``"brightness"``, ``"saturation"``,
             ``"contrast"``, ``"warmth"``, or a weighted sum of them such as
             ``"pickscore+0.5*aesthetic-0.1*brightness"`` (parsed, never evaluated); a dict as
-            returned by :meth:`Objective.describe`; an :class:`Objective` (returned as is); or any
+            returned by `Objective.describe`; an `Objective` (returned as is); or any
             callable ``(images, prompts) -> scores``.
         style: the style text, passed to every term that takes one (``pickscore``, ``clip``).
         **options: settings. A key that names an objective (``aesthetic={"weights": ...}``) applies

@@ -1,9 +1,9 @@
 """Prompt sources for the head search: the bundled default set, PartiPrompts, datasets, local files.
 
-:func:`load_prompts` (:mod:`.sources`) reads a source (:mod:`.readers`) and narrows it by column,
-category, filter and limit (:mod:`.selection`) into a :class:`PromptSet` (:mod:`.promptset`), which
+`load_prompts` (`sources`) reads a source (`readers`) and narrows it by column,
+category, filter and limit (`selection`) into a `PromptSet` (`promptset`), which
 samples, splits into disjoint search and held-out prompts, and describes itself for provenance;
-:func:`generation_seeds` gives the fixed per-prompt seeds.
+`generation_seeds` gives the fixed per-prompt seeds.
 """
 
 from __future__ import annotations

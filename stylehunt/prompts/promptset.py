@@ -1,8 +1,8 @@
 """A set of content prompts and what the search does with it: de-duplicate, sample, split, seed.
 
-:class:`PromptSet` holds the prompts with their categories and a provenance string that records
-every filter, sample and split applied; :meth:`PromptSet.split` gives disjoint search and
-held-out prompts, and :func:`generation_seeds` the fixed per-prompt seeds (the paper uses 0..M-1).
+`PromptSet` holds the prompts with their categories and a provenance string that records
+every filter, sample and split applied; `PromptSet.split` gives disjoint search and
+held-out prompts, and `generation_seeds` the fixed per-prompt seeds (the paper uses 0..M-1).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ __all__ = ["PromptSet", "generation_seeds", "check_count"]
 
 
 def check_count(value: Any, what: str, *, minimum: int) -> int:
-    """``value`` if it is an integer >= ``minimum`` (not a bool), else :class:`PromptSourceError` naming ``what``."""
+    """``value`` if it is an integer >= ``minimum`` (not a bool), else `PromptSourceError` naming ``what``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise PromptSourceError(f"Expected `{what}` to be an integer >= {minimum}, but got {value!r}")
     return value

@@ -1,10 +1,10 @@
-"""Readers: every prompt source becomes a :class:`Table` (columns and rows) before any selection.
+"""Readers: every prompt source becomes a `Table` (columns and rows) before any selection.
 
-Local files are read through :func:`stylehunt.files.read_regular_file` (regular files only, at most
-:data:`MAX_PROMPT_FILE_BYTES`; JSON nesting bounded by :func:`stylehunt.files.load_json`), then parsed
+Local files are read through `stylehunt.files.read_regular_file` (regular files only, at most
+`MAX_PROMPT_FILE_BYTES`; JSON nesting bounded by `stylehunt.files.load_json`), then parsed
 with the standard library (and pyarrow for ``.parquet``); anything else goes
-through ``datasets.load_dataset`` (:func:`read_dataset`), after a quick
-:func:`stylehunt.hub.repo_status` probe so an unreachable Hub fails at once instead of retrying.
+through ``datasets.load_dataset`` (`read_dataset`), after a quick
+`stylehunt.hub.repo_status` probe so an unreachable Hub fails at once instead of retrying.
 """
 
 from __future__ import annotations
@@ -83,12 +83,12 @@ def _records_table(records: list[Any], where: str) -> Table:
 
 
 def _invalid_json(where: str):
-    """An error factory for :func:`stylehunt.files.load_json`: ``<where> is not valid JSON (<why>)``."""
+    """An error factory for `stylehunt.files.load_json`: ``<where> is not valid JSON (<why>)``."""
     return lambda message, hint=None: PromptSourceError(f"{where} is not valid JSON ({message})", hint=hint)
 
 
 def read_local(path: Path) -> Table:
-    """Read a local prompt file by its suffix (one of :data:`LOCAL_SUFFIXES`) into a :class:`Table`."""
+    """Read a local prompt file by its suffix (one of `LOCAL_SUFFIXES`) into a `Table`."""
     suffix = path.suffix.lower()
     if suffix not in LOCAL_SUFFIXES:
         raise PromptSourceError(f"Unsupported prompt file type {suffix!r} ({path}); use one of {', '.join(LOCAL_SUFFIXES)}")

@@ -86,7 +86,7 @@ def _category_column(table: Table, category_column: str | None, where: str) -> s
 def select_prompts(
     table: Table, *, where: str, column: str | None, category: Any, category_column: str | None, filter: Any, limit: int | None
 ) -> tuple[list[str], list[str | None]]:
-    """``(prompts, categories)`` of ``table`` after ``category``, ``filter`` and ``limit`` (see :func:`load_prompts`).
+    """``(prompts, categories)`` of ``table`` after ``category``, ``filter`` and ``limit`` (see `load_prompts`).
 
     ``where`` names the source in error messages. Blank and non-text prompts are dropped (logged).
     """

@@ -1,26 +1,7 @@
-"""Where content prompts come from: :func:`load_prompts` turns a source into a :class:`~.promptset.PromptSet`.
+"""Where content prompts come from: `load_prompts` turns a source into a `promptset.PromptSet`.
 
-Sources:
-
-==========================  ===================================================================
-``"default"``               40 varied content prompts in 8 categories written for stylehunt
-                            (``stylehunt/prompts/data/default_prompts.tsv``, columns Prompt, Category).
-``"parti"``                 PartiPrompts from the Hub dataset ``nateraw/parti-prompts`` (column
-                            ``Prompt``, categories in ``Category``). Offline, pass the TSV path.
-``"hf:OWNER/NAME"``         any Hugging Face ``datasets`` source, with ``split``/``column``; a dict
-                            ``{"path": ..., "name": ..., "data_files": ..., "split": ...}`` is passed
-                            to ``datasets.load_dataset`` for anything more specific.
-a local file                ``.txt`` (one prompt per line), ``.csv`` (standard quoting), ``.tsv``
-                            (no quoting: quotes are kept as text), ``.jsonl``, ``.json`` (a list),
-                            ``.parquet``. Read locally with the standard library / pyarrow.
-a list of strings           used as is.
-==========================  ===================================================================
-
-Every source can be narrowed with ``category=`` (values of the category column, case-insensitive),
-``filter=`` (a dict ``{column: value or [values]}``, a string ``"Column=value"``, or a callable on
-the row dict) and ``limit=`` (the first N after filtering). Blank and missing prompts are dropped.
-Reading is :mod:`.readers`' job and narrowing :mod:`.selection`'s; this module picks the reader and
-labels the result for provenance.
+Reading is `readers`' job and narrowing `selection`'s; this module picks the reader and labels the
+result for provenance. docs/objectives.md lists the sources.
 """
 
 from __future__ import annotations
@@ -61,7 +42,7 @@ def load_prompts(
     limit: int | None = None,
     category_column: str | None = None,
 ) -> PromptSet:
-    """Load content prompts. Errors (:class:`~stylehunt.errors.PromptSourceError`) come before any work.
+    """Load content prompts. Errors (`stylehunt.errors.PromptSourceError`) come before any work.
 
     Args:
         source: ``"default"``, ``"parti"``, ``"hf:OWNER/NAME"``, a dict of ``datasets.load_dataset``
@@ -78,6 +59,12 @@ def load_prompts(
         >>> ps = load_prompts("default", category="Animals")
         >>> len(ps), ps.categories[0]
         (5, 'Animals')
+
+    ``"default"`` is 40 prompts in 8 categories written for stylehunt
+    (``stylehunt/prompts/data/default_prompts.tsv``); ``"parti"`` is the Hub dataset
+    ``nateraw/parti-prompts`` (offline, pass the TSV path); a dict is passed to
+    ``datasets.load_dataset``. A ``.tsv`` has no quoting (quotes are kept as text); ``.csv`` has the
+    standard one. Blank and missing prompts are dropped.
     """
     if limit is not None:
         check_count(limit, "limit", minimum=1)

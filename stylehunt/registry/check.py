@@ -1,19 +1,5 @@
 """Checking a registry index the way its maintainers review it: every entry, every pin, every fingerprint.
 
-:func:`check_index` reads an index (the bundled one, a file, or ``hf-hub:owner/repo[@revision]``,
-such as a pull request's ``refs/pr/3``) and checks, for every version of every name:
-
-* it resolves: the bundled file exists, or the Hub repo has ``stylehunt_preset.json`` at that revision;
-* it is pinned by sha256 and the bytes match the pin;
-* the file is a valid preset that says it is that name at that version;
-* its architecture fingerprint equals the fingerprint of its model alias;
-* the provenance kind and label the index records for listings (if any) are the file's;
-
-and that names are unique: the strict reader refuses a name written twice, no two names differ
-only in their separators (``golden-hour`` / ``golden_hour``), and a remote index adds nothing a
-bundled entry would shadow. Nothing raises for a failed entry: the report says what failed, and
-:attr:`IndexCheck.ok` is false. Reading the index itself may raise (a missing repo, offline).
-
 >>> report = check_index()  # the bundled index: offline, every pin checked
 >>> report.ok, len(report.versions) > 0
 (True, True)
@@ -33,6 +19,7 @@ from .index import bundled_index, bundled_index_file, load_index_json, read_inde
 from .indexfile import INDEX_FILENAME, MAX_INDEX_BYTES, ModelAlias, RegistryIndex, VersionEntry
 from .locate import locate_version
 from .origins import origin_of
+from ..engine.heads import describe_fingerprint
 from .preset import Preset
 from .references import HUB_PREFIX, parse_reference
 
@@ -56,7 +43,7 @@ class VersionCheck:
 
 @dataclass(frozen=True)
 class IndexCheck:
-    """What :func:`check_index` found: problems of the index as a whole, and one verdict per version."""
+    """What `check_index` found: problems of the index as a whole, and one verdict per version."""
 
     source: str
     problems: tuple[str, ...]
@@ -75,7 +62,7 @@ class IndexCheck:
 def fingerprint_problem(fingerprint: Mapping[str, Any] | None, alias: ModelAlias) -> str | None:
     """Why a preset's fingerprint does not match ``alias``'s model, or ``None`` if it is the same architecture."""
     if fingerprint is None:
-        return f"the preset records no architecture fingerprint; the {alias.alias} alias needs {_arch(alias.fingerprint)}"
+        return f"the preset records no architecture fingerprint; the {alias.alias} alias needs {describe_fingerprint(alias.fingerprint)}"
     if dict(fingerprint) == dict(alias.fingerprint):
         return None
     differ = [
@@ -84,10 +71,6 @@ def fingerprint_problem(fingerprint: Mapping[str, Any] | None, alias: ModelAlias
         if fingerprint.get(key) != alias.fingerprint.get(key)
     ]
     return f"its architecture fingerprint is not the {alias.alias} alias's ({alias.id}): " + "; ".join(differ)
-
-
-def _arch(fp: Mapping[str, Any]) -> str:
-    return f"{fp['transformer_class']}, {fp['num_layers']} layers x {fp['heads_per_layer']} heads, head dim {fp['head_dim']}"
 
 
 def _separators(name: str) -> str:
@@ -130,6 +113,14 @@ def check_index(index: str | os.PathLike[str] | None = None) -> IndexCheck:
     ``refs/pr/3``). Hub versions are downloaded into huggingface_hub's cache. An index that
     cannot be read (missing, too large, a missing repo, offline) raises; one that is not a valid
     index is reported as the index's one problem.
+
+    For every version of every name: it resolves (the bundled file exists, or the Hub repo has
+    ``stylehunt_preset.json`` at that revision); it is pinned by sha256 and the bytes match the pin;
+    the file is a valid preset that says it is that name at that version; its architecture fingerprint
+    equals its model alias's. Names are unique: the strict reader refuses a name written twice, no two
+    names differ only in their separators (``golden-hour`` / ``golden_hour``), and a remote index adds
+    nothing a bundled entry would shadow. Nothing raises for a failed entry: the report says what
+    failed, and `IndexCheck.ok` is false. Reading the index itself may raise (a missing repo, offline).
     """
     source, raw, presets_root, remote = _load(index)
     try:

@@ -1,12 +1,4 @@
-"""Finding presets anyone published on the Hub: stylehunt's model search, each repo's versions.
-
-``stylehunt publish`` gives every preset repo a model card with ``library_name: stylehunt`` (and
-the tag ``stylehunt``), ``base_model`` and ``base_model_relation: adapter``; the Hub turns those
-into tags a search can filter on (``stylehunt``, ``base_model:adapter:<model id>``). A search asks
-the Hub for repos with those tags whose id contains the free text, best first (most downloads,
-most likes, or most recently updated), then reads each repo's version tags (``v1.2.0``) to say
-which reference loads its newest version. The registry index is not consulted here: which model
-id an alias stands for is the caller's business (:func:`stylehunt.registry.index.hub_model_id`).
+"""Finding presets anyone published on the Hub: stylehunt's model search (`search_hub`), each repo's versions.
 
 >>> hub_search_terms("golden")
 ('golden', None)
@@ -81,7 +73,7 @@ def hub_search_terms(pattern: str) -> tuple[str | None, str | None]:
     """``(free text for the Hub, wildcard pattern to filter repo ids with)`` for a listing ``pattern``.
 
     Text without wildcards is the Hub's search as is (a case-insensitive substring of the repo id);
-    a wildcard pattern sends its longest plain part and filters what comes back (:func:`matches`);
+    a wildcard pattern sends its longest plain part and filters what comes back (`matches`);
     ``*`` is everything.
     """
     if not _WILDCARDS.search(pattern):
@@ -126,11 +118,19 @@ def search_hub(
 ) -> list[HubPreset]:
     """Preset repos on the Hub matching ``pattern``, for ``base_model`` (a Hub model id) if given. Network.
 
-    ``pattern`` is free text (part of the repo id) or a wildcard pattern (:func:`hub_search_terms`);
+    ``pattern`` is free text (part of the repo id) or a wildcard pattern (`hub_search_terms`);
     ``sort`` is ``downloads``, ``likes`` or ``updated``; at most ``limit`` repos (1 to
-    :data:`MAX_LIMIT`); ``pattern`` is at most :data:`MAX_PATTERN` characters. Each repo's versions are its ``v*`` tags. Bad arguments raise ``ValueError``
-    before any request; offline or unreachable raises :class:`~stylehunt.errors.HubOfflineError`
-    at once; an error answer raises :class:`~stylehunt.errors.HubError`.
+    `MAX_LIMIT`); ``pattern`` is at most `MAX_PATTERN` characters. Each repo's versions are its ``v*`` tags. Bad arguments raise ``ValueError``
+    before any request; offline or unreachable raises `stylehunt.errors.HubOfflineError`
+    at once; an error answer raises `stylehunt.errors.HubError`.
+
+    ``stylehunt publish`` gives every preset repo a model card with ``library_name: stylehunt`` (and
+    the tag ``stylehunt``), ``base_model`` and ``base_model_relation: adapter``; the Hub turns those
+    into tags a search can filter on (``stylehunt``, ``base_model:adapter:<model id>``). A search asks
+    for repos with those tags whose id contains the free text, best first, then reads each repo's
+    version tags (``v1.2.0``) to say which reference loads its newest version. The registry index is not
+    consulted: which model id an alias stands for is the caller's business
+    (`stylehunt.registry.index.hub_model_id`).
     """
     check_search(sort, limit, pattern)
     from .. import hub

@@ -1,9 +1,9 @@
 """Field checks shared by the preset file and the registry index, and the architecture fingerprint.
 
-Every check raises :class:`~stylehunt.errors.PresetFileError` naming the file and the JSON path
+Every check raises `stylehunt.errors.PresetFileError` naming the file and the JSON path
 of the bad value (``golden.json: heads[3]: ...``). The fingerprint (``HeadGrid.fingerprint()``) is
 checked here because a preset file (``model.fingerprint``), an index entry (``models.<alias>``)
-and an in-memory :class:`~stylehunt.Preset` all carry one.
+and an in-memory `stylehunt.Preset` all carry one.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class FieldReader:
         """The error for ``field`` (returned, for the caller to raise)."""
         where = f"{self.path}: " if self.path else ""
         at = f"{field}: " if field else ""
-        return PresetFileError(f"{where}{at}{message}", path=self.path, field=field, hint=hint)
+        return PresetFileError(f"{where}{at}{message}", path=self.path, field=field, hint=hint, detail=message)
 
     def object(self, value: Any, field: str) -> dict:
         if not isinstance(value, dict):
@@ -174,7 +174,7 @@ def check_fingerprint(r: FieldReader, fp: Any, field: str) -> dict[str, Any]:
 
 
 def check_heads_in_fingerprint(heads: Sequence[tuple[int, int]], fingerprint: dict[str, Any]) -> None:
-    """Raise :class:`HeadOutOfRangeError` for the first head outside the fingerprint's head grid.
+    """Raise `HeadOutOfRangeError` for the first head outside the fingerprint's head grid.
 
     >>> fp = {"num_layers": 24, "heads_per_layer": 24}
     >>> check_heads_in_fingerprint([(1, 10), (2, 40)], fp)

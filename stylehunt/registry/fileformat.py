@@ -1,32 +1,8 @@
 """The preset file, ``stylehunt_preset.json``: one JSON format for bundled, local and Hub presets.
 
-A preset file is plain JSON (nothing in it can execute code) with a ``format_version``. Reading
-is strict: every error names the file and the JSON path of the bad value
-(``presets/x.json: heads[3]: head 40 out of range for 24 heads in layer 2 (valid: 0-23)``); a
-file written by a newer format version is refused with a hint to upgrade. The full reference is
-``docs/presets.md``; in short::
-
-    {
-      "format_version": 1,
-      "name": "sd3-medium/paper-l1h10",            # [alias/]slug: lowercase, digits, '.', '_', '-'
-      "version": "1.0.0",                           # semver
-      "description": "...",
-      "tags": ["lighting"],
-      "license": "apache-2.0",
-      "model": {"id": "stabilityai/stable-diffusion-3-medium-diffusers",
-                "fingerprint": {...}},              # HeadGrid.fingerprint(); optional
-      "heads": [[1, 10]],                           # (layer, head), 0-based, in selection order
-      "strength": 1.0,                              # SoftPAG u in [0, 1]
-      "scale": 3.0,                                 # guidance scale w >= 0
-      "provenance": {"kind": "reported", "source": "...", "notes": "..."},
-      "metadata": {}                                # optional, free-form JSON
-    }
-
-Reading and writing work on plain data: :func:`parse_preset_dict` turns a parsed file into the
-keyword arguments of :class:`~stylehunt.Preset` (which builds the object, in
-:mod:`stylehunt.registry.preset`), and :func:`preset_to_dict` reads a preset's attributes back
-into the file form. Names and versions are checked by :mod:`.names`, fields and fingerprints by
-:mod:`.fields`.
+`parse_preset_dict` turns a parsed file into `stylehunt.Preset`'s keyword arguments, and
+`preset_to_dict` turns a preset back into the file form; both work on plain data. The format's
+reference is docs/presets.md.
 """
 
 from __future__ import annotations
@@ -63,8 +39,8 @@ FILENAME = "stylehunt_preset.json"
 FORMAT_VERSION = 1
 #: Preset files are small; anything larger is refused before parsing.
 MAX_FILE_BYTES = 1 << 20
-#: The attributes of a preset that its file stores (what :func:`preset_to_dict` reads, and the
-#: keyword arguments :func:`parse_preset_dict` returns).
+#: The attributes of a preset that its file stores (what `preset_to_dict` reads, and the
+#: keyword arguments `parse_preset_dict` returns).
 PRESET_FIELDS = (
     "name",
     "version",
@@ -80,20 +56,9 @@ PRESET_FIELDS = (
     "metadata",
 )
 
-TOP_LEVEL_KEYS = (
-    "format_version",
-    "name",
-    "version",
-    "description",
-    "tags",
-    "license",
-    "model",
-    "heads",
-    "strength",
-    "scale",
-    "provenance",
-    "metadata",
-)
+#: The keys of a preset file's top level: the same names, plus ``format_version``, less
+#: ``fingerprint``, which the file keeps under ``model``.
+TOP_LEVEL_KEYS = ("format_version",) + tuple(f for f in PRESET_FIELDS if f != "fingerprint")
 REQUIRED_KEYS = ("format_version", "name", "version", "license", "model", "heads", "strength", "scale", "provenance")
 MODEL_KEYS = ("id", "fingerprint")
 PROVENANCE_KINDS = ("search", "reported", "manual")
@@ -127,7 +92,7 @@ def _check_model_id(r: FieldReader, value: Any, field: str) -> str:
 def _json_only(r: FieldReader, value: Any, field: str, depth: int = 1) -> Any:
     """Free-form JSON (settings, metadata): plain JSON values, with keys sorted for stable files.
 
-    Nesting is bounded as in every file read (:data:`~stylehunt.files.MAX_JSON_DEPTH`), also for
+    Nesting is bounded as in every file read (`stylehunt.files.MAX_JSON_DEPTH`), also for
     a dict given in Python (``Preset.from_dict``), so the walk cannot exhaust the stack.
     """
     if isinstance(value, (dict, list)) and depth > MAX_JSON_DEPTH:
@@ -219,9 +184,14 @@ def _check_provenance(r: FieldReader, value: Any, heads: list[tuple[int, int]]) 
 
 
 def parse_preset_dict(data: Any, *, path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Validate a parsed preset file; return the keyword arguments of :class:`~stylehunt.Preset`.
+    """Validate a parsed preset file; return the keyword arguments of `stylehunt.Preset`.
 
-    Raises :class:`~stylehunt.errors.PresetFileError` (or a subclass) naming the file and the field.
+    Raises `stylehunt.errors.PresetFileError` (or a subclass) naming the file and the field.
+
+    A preset file is plain JSON (nothing in it can execute code). Reading is strict: every error names
+    the file and the JSON path of the bad value (``presets/x.json: heads[3]: head 40 out of range for
+    24 heads in layer 2 (valid: 0-23)``); a file written by a newer ``format_version`` is refused with
+    a hint to upgrade.
     """
     r = FieldReader(str(path) if path is not None else None)
     if not isinstance(data, dict):
@@ -303,11 +273,11 @@ def parse_preset_dict(data: Any, *, path: str | os.PathLike | None = None) -> di
 
 
 def preset_to_dict(preset: Any) -> dict[str, Any]:
-    """The file form of ``preset`` (a :class:`~stylehunt.Preset`: its :data:`PRESET_FIELDS` and ``label`` are read).
+    """The file form of ``preset`` (a `stylehunt.Preset`: its `PRESET_FIELDS` and ``label`` are read).
 
-    Raises :class:`PresetFileError` if it cannot be saved as is: a saved preset must say what it is
+    Raises `PresetFileError` if it cannot be saved as is: a saved preset must say what it is
     and where it came from, so ``name``, ``version`` (semver), ``license``, ``model`` (a Hub id) and
-    ``provenance`` are required. The result is validated by :func:`parse_preset_dict`, so whatever
+    ``provenance`` are required. The result is validated by `parse_preset_dict`, so whatever
     ``save`` writes, ``load`` reads back.
     """
     missing = [f for f in ("name", "version", "license", "model", "provenance") if not getattr(preset, f)]
@@ -331,13 +301,13 @@ def preset_to_dict(preset: Any) -> dict[str, Any]:
     return _file_dict(parse_preset_dict(raw))
 
 
-#: What :func:`check_given_fields` puts in the place of a field an in-memory preset may leave unset.
+#: What `check_given_fields` puts in the place of a field an in-memory preset may leave unset.
 _UNSET_STANDINS = {"name": "unnamed", "version": "0.0.0", "license": "other", "model": "owner/model",
                    "provenance": {"kind": "manual", "source": "in memory"}}
 
 
 def check_given_fields(fields: Mapping[str, Any], label: str) -> None:
-    """Run the file format's checks on the fields a :class:`~stylehunt.Preset` was given, at construction.
+    """Run the file format's checks on the fields a `stylehunt.Preset` was given, at construction.
 
     An in-memory preset may leave ``name``, ``version``, ``license``, ``model`` and ``provenance`` unset
     (stand-ins are checked instead), but what it sets must be what a file may hold: ``description=5``,
@@ -392,16 +362,16 @@ _PAIR_RE = re.compile(r'\[\s*("(?:[^"\\\n]|\\.)*"|-?\d+),\s*(-?\d+)\s*\]')
 
 
 def _file_error(path: str | os.PathLike | None) -> Callable[..., PresetFileError]:
-    """How :mod:`stylehunt.files` refusals of a preset file are raised: :class:`PresetFileError` naming it."""
+    """How `stylehunt.files` refusals of a preset file are raised: `PresetFileError` naming it."""
     return lambda message, hint=None: PresetFileError(message, path=_s(path), hint=hint)
 
 
 def parse_preset_json(raw: bytes | str, *, path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Parse and validate the bytes (or text) of a preset file; return the :class:`~stylehunt.Preset` keyword arguments.
+    """Parse and validate the bytes (or text) of a preset file; return the `stylehunt.Preset` keyword arguments.
 
-    Strict JSON (:func:`stylehunt.files.load_json`): duplicate keys, ``NaN`` and ``Infinity`` are
-    refused, as are files over :data:`MAX_FILE_BYTES` and nesting deeper than
-    :data:`~stylehunt.files.MAX_JSON_DEPTH`.
+    Strict JSON (`stylehunt.files.load_json`): duplicate keys, ``NaN`` and ``Infinity`` are
+    refused, as are files over `MAX_FILE_BYTES` and nesting deeper than
+    `stylehunt.files.MAX_JSON_DEPTH`.
     """
     data = load_json(raw, what=_s(path), max_bytes=MAX_FILE_BYTES, error=_file_error(path))
     return parse_preset_dict(data, path=path)
@@ -415,7 +385,7 @@ def read_preset_bytes(path: str | os.PathLike) -> tuple[Path, bytes]:
     """``(file, bytes)`` of a local ``stylehunt_preset.json`` (or a folder holding one); no network.
 
     Only a regular file is read (a named pipe or device is refused without blocking), and at most
-    :data:`MAX_FILE_BYTES` of it (:func:`stylehunt.files.read_regular_file`).
+    `MAX_FILE_BYTES` of it (`stylehunt.files.read_regular_file`).
     """
     p = Path(path).expanduser()
     if p.is_dir():

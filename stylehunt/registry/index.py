@@ -1,10 +1,7 @@
 """The registry catalogue in use: model aliases, listing, and which version a name selects.
 
-The catalogue is ``index.json`` (format: :mod:`.indexfile`), bundled in the wheel as
-``stylehunt.registry_data``, with the preset files it points at in ``stylehunt.presets``. Listing
-and looking up bundled presets need no network. :func:`refresh_index` fetches a newer catalogue
-from a Hub repo (``STYLEHUNT_INDEX_REPO``) into huggingface_hub's cache; later calls merge it
-under the bundled one, and ignore it (with a warning) if the cached copy is corrupted or invalid.
+The catalogue is ``index.json`` (format: `indexfile`), bundled as ``stylehunt.registry_data`` with
+its preset files in ``stylehunt.presets``; `refresh_index` caches a newer one from the Hub.
 
 >>> list_presets("sd3-medium/paper-l1*")
 ['sd3-medium/paper-l11h15', 'sd3-medium/paper-l13h17', 'sd3-medium/paper-l1h10']
@@ -88,7 +85,7 @@ def bundled_preset_file(relative: str) -> Any:
 
 
 def _index_error(source: str, hint: str | None = None) -> Any:
-    """How :mod:`stylehunt.files` refusals of an index are raised: :class:`RegistryIndexError` naming its source."""
+    """How `stylehunt.files` refusals of an index are raised: `RegistryIndexError` naming its source."""
     return lambda message, hint=hint: RegistryIndexError(message, source=source, hint=hint)
 
 
@@ -97,7 +94,7 @@ def _what(source: str) -> str:
 
 
 def read_index_bytes(path: Any, source: str, hint: str | None = None) -> bytes:
-    """The bytes of an index file: a regular file of at most MAX_INDEX_BYTES (else :class:`RegistryIndexError`)."""
+    """The bytes of an index file: a regular file of at most MAX_INDEX_BYTES (else `RegistryIndexError`)."""
     return read_regular_file(path, max_bytes=MAX_INDEX_BYTES, what=_what(source), error=_index_error(source, hint))
 
 
@@ -107,9 +104,9 @@ def load_index_json(raw: bytes, source: str, hint: str | None = None) -> Any:
 
 
 def read_index_file(path: Any, source: str, hint: str | None = None) -> Any:
-    """The parsed JSON of an index file (:func:`read_index_bytes`, then :func:`load_index_json`).
+    """The parsed JSON of an index file (`read_index_bytes`, then `load_index_json`).
 
-    Refusals raise :class:`RegistryIndexError` naming ``source`` (with ``hint``).
+    Refusals raise `RegistryIndexError` naming ``source`` (with ``hint``).
     """
     return load_index_json(read_index_bytes(path, source, hint), source, hint)
 
@@ -130,7 +127,7 @@ def bundled_index() -> RegistryIndex:
 
 
 def index_location() -> tuple[str, str]:
-    """``(repo, revision)`` of the registry's Hub copy: ``STYLEHUNT_INDEX_REPO`` (else :data:`DEFAULT_INDEX_REPO`)
+    """``(repo, revision)`` of the registry's Hub copy: ``STYLEHUNT_INDEX_REPO`` (else `DEFAULT_INDEX_REPO`)
     and ``STYLEHUNT_INDEX_REVISION`` (else ``main``), read now."""
     repo = os.environ.get("STYLEHUNT_INDEX_REPO") or DEFAULT_INDEX_REPO
     return repo, os.environ.get("STYLEHUNT_INDEX_REVISION") or "main"
@@ -175,7 +172,7 @@ def _warn_once(message: str) -> None:
 
 
 def _checked_location(repo: str, revision: str) -> tuple[str, str]:
-    """The index location of :func:`index_location`, checked; a bad value is refused naming its variable."""
+    """The index location of `index_location`, checked; a bad value is refused naming its variable."""
     from .. import hub
 
     return (_from_variable("STYLEHUNT_INDEX_REPO", hub.check_repo_id, repo),
@@ -206,6 +203,9 @@ def refresh_index(repo_id: str | None = None, *, revision: str | None = None) ->
     ``repo_id`` defaults to ``STYLEHUNT_INDEX_REPO`` (else ``stylehunt/registry``), ``revision``
     to ``STYLEHUNT_INDEX_REVISION`` (else ``main``). An invalid index is refused and the cache is
     left as it was. Returns the merged index now in use.
+
+    The copy goes into huggingface_hub's cache; later calls merge it under the bundled one, and
+    ignore it (with a warning) if it is corrupted or invalid.
     """
     from .. import hub
 
@@ -266,7 +266,7 @@ def _unknown_model(model: str, *, hub_ids: bool = False) -> PresetNotFoundError:
 def hub_model_id(model: str) -> str:
     """The Hub model id ``model`` names: an alias's id, or a Hub id ``owner/name`` as given. No network.
 
-    Anything else (a misspelt alias) raises :class:`PresetNotFoundError` listing the aliases; so
+    Anything else (a misspelt alias) raises `PresetNotFoundError` listing the aliases; so
     does an alias without a Hub id (a tiny model built in code: nothing on the Hub names it).
     """
     alias = model_alias_for(model)
@@ -300,7 +300,7 @@ def list_presets(
 
     With ``hub=True``, the references (``hf-hub:owner/repo@v1.2.0``) of preset repos published
     anywhere on the Hub instead, best first by ``sort`` (``downloads``, ``likes`` or ``updated``),
-    at most ``limit`` (see :func:`stylehunt.registry.discovery.search_hub`; ``pattern`` is then
+    at most ``limit`` (see `stylehunt.registry.discovery.search_hub`; ``pattern`` is then
     free text, and ``model`` may be any Hub model id). Network; offline or with the Hub
     unreachable, a warning is logged and the registry names are returned.
 
@@ -384,8 +384,8 @@ def _pick_version(ref: Reference, entry: IndexEntry) -> str:
 def find_version(ref: Reference) -> VersionEntry:
     """The version a registry-name reference selects, and where it lives. No network.
 
-    An unknown name raises :class:`PresetNotFoundError` listing the closest names and what exists
-    (a bare ``owner/repo`` raises :class:`PresetReferenceError` suggesting ``hf-hub:``); an unknown
+    An unknown name raises `PresetNotFoundError` listing the closest names and what exists
+    (a bare ``owner/repo`` raises `PresetReferenceError` suggesting ``hf-hub:``); an unknown
     version lists the versions.
     """
     index = get_index()

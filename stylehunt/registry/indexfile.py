@@ -3,7 +3,7 @@
 The catalogue names model aliases (Hub id, family, architecture fingerprint) and, per preset
 name, its versions: where each lives (a bundled file under ``presets/``, or a Hub repo and
 revision) and its sha256. Which catalogue is in use (the bundled one, merged over a refreshed copy
-from the Hub) is :mod:`.index`'s business; the format is documented in ``docs/presets.md``.
+from the Hub) is `index`'s business; the format is documented in ``docs/presets.md``.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class RegistryIndex:
 
     @classmethod
     def parse(cls, data: Any, *, source: str, allow_files: bool = True) -> "RegistryIndex":
-        """Validate an ``index.json`` (raise :class:`RegistryIndexError` naming the field)."""
+        """Validate an ``index.json`` (raise `RegistryIndexError` naming the field)."""
 
         def fail(where: str, message: str) -> RegistryIndexError:
             return RegistryIndexError(f"{source}: {where}: {message}", source=source)

@@ -1,14 +1,7 @@
 """Finding a preset file by reference: read or download it, verify it, validate it, say where it came from.
 
-A registry name is looked up in the catalogue (:func:`~.index.find_version`) and read from the
-bundled ``presets/`` (checked against the index's sha256 pin) or downloaded from its pinned Hub
-repo; an ``hf-hub:`` reference is downloaded from any repo and revision; a path is read from disk.
-What comes back is plain data, the validated fields and their source (:class:`LocatedPreset`);
-:func:`stylehunt.registry.preset.resolve_preset` turns it into a :class:`~stylehunt.Preset`.
-
-Hub downloads go into huggingface_hub's cache (revision-pinned), use only the cache with
-``HF_HUB_OFFLINE=1``, and run inside :func:`stylehunt.hub.cache_transaction`, so a file that fails
-any check (pin, validation, identity) leaves the cache as it was.
+`locate_preset` returns plain data (`LocatedPreset`: the validated fields and their `PresetOrigin`);
+`stylehunt.registry.preset.resolve_preset` turns it into a `stylehunt.Preset`.
 """
 
 from __future__ import annotations
@@ -16,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import os
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping
@@ -38,18 +32,18 @@ from .references import HUB_PREFIX, Reference, is_version_spec, parse_reference
 if TYPE_CHECKING:
     from ..hub import HubFile
 
-__all__ = ["LocatedPreset", "locate_preset", "locate_version"]
+__all__ = ["PresetOrigin", "LocatedPreset", "locate_preset", "locate_version"]
 
-#: How a Hub repo without a preset file is reported (see :func:`stylehunt.hub.hub_errors`).
+#: How a Hub repo without a preset file is reported (see `stylehunt.hub.hub_errors`).
 _NOT_A_PRESET_REPO = "is it a stylehunt preset repository?"
 _PRESET_REPO_HINT = "a preset repository holds stylehunt_preset.json at its root (publish with `stylehunt publish`)"
 
 
-@dataclass(frozen=True)
-class LocatedPreset:
-    """A preset file found, verified and validated, and exactly where it came from."""
+# keyword-only: the subclasses add a field without a default after these defaults
+@dataclass(frozen=True, kw_only=True)
+class PresetOrigin:
+    """Exactly where a preset file came from: what `LocatedPreset` and `ResolvedPreset` share."""
 
-    fields: Mapping[str, Any]  # the keyword arguments of Preset (see fileformat.parse_preset_dict)
     ref: str  # canonical reference: "name@1.2.0", "hf-hub:owner/repo@<commit>" or the path
     kind: Literal["bundled", "hub", "path"]
     path: Path  # the local file that was read (bundled, cache snapshot or user file)
@@ -58,13 +52,30 @@ class LocatedPreset:
     revision: str | None = None
     commit: str | None = None
 
+    def origin(self) -> dict[str, Any]:
+        """The origin fields alone, as keyword arguments for another `PresetOrigin`."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(PresetOrigin)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocatedPreset(PresetOrigin):
+    """A preset file found, verified and validated, and exactly where it came from."""
+
+    fields: Mapping[str, Any]  # the keyword arguments of Preset (see fileformat.parse_preset_dict)
+
 
 def locate_preset(ref: "str | os.PathLike[str]") -> LocatedPreset:
     """Find, fetch (if needed), verify and validate the preset file ``ref`` names.
 
     Registry names and bundled files need no network; Hub files are downloaded into
     huggingface_hub's cache unless already there. Raises the errors of
-    :func:`~stylehunt.registry.load_preset`.
+    `stylehunt.registry.load_preset`.
+
+    A registry name is looked up in the catalogue (`index.find_version`) and read from the bundled
+    ``presets/`` (checked against the index's sha256 pin) or downloaded from its pinned Hub repo; an
+    ``hf-hub:`` reference is downloaded from any repo and revision; a path is read from disk. Hub
+    downloads are revision-pinned and run inside `stylehunt.hub.cache_transaction`, so a file that fails
+    any check (pin, validation, identity) leaves the cache as it was.
     """
     parsed = parse_reference(ref)
     if parsed.kind == "name":

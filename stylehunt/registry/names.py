@@ -69,7 +69,7 @@ class Version:
 
 
 def parse_version(text: Any) -> Version:
-    """Parse a semver string; raise :class:`InvalidPresetError` naming the bad value."""
+    """Parse a semver string; raise `InvalidPresetError` naming the bad value."""
     m = _SEMVER_RE.fullmatch(text) if isinstance(text, str) else None
     if m is None:
         raise InvalidPresetError(
@@ -88,7 +88,7 @@ def is_valid_name(name: Any, *, allow_alias: bool = True) -> bool:
 
 
 def validate_name(name: Any, what: str = "name") -> str:
-    """Return ``name`` if it is a valid preset name, else raise :class:`InvalidPresetError` saying what one looks like."""
+    """Return ``name`` if it is a valid preset name, else raise `InvalidPresetError` saying what one looks like."""
     if not is_valid_name(name):
         raise InvalidPresetError(
             f"{what}: expected `slug` or `model-alias/slug` (lowercase letters, digits and single '.', '_' or"

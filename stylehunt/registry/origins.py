@@ -1,10 +1,10 @@
 """Where each bundled preset came from, as the index records it: a version's ``kind`` and ``label``.
 
 ``stylehunt list`` shows each preset's provenance kind and label; the index carries both beside the
-file's pin so a listing reads one file, not every preset file. :func:`origin_of` derives them from a
-preset file, :func:`with_origins` writes them into an index's JSON, and
+file's pin so a listing reads one file, not every preset file. `origin_of` derives them from a
+preset file, `with_origins` writes them into an index's JSON, and
 ``python -m stylehunt.registry.origins [registry/index.json]`` rewrites a checkout's index in place
-(run it after adding a bundled preset). :mod:`.check` reports an index whose fields disagree with the files.
+(run it after adding a bundled preset). `check` reports an index whose fields disagree with the files.
 """
 
 from __future__ import annotations

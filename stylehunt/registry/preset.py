@@ -1,10 +1,10 @@
 """The in-memory preset, and the functions that build presets from files and references.
 
-:class:`Preset` is a validated set of attention heads plus default strength and scale. This module
+`Preset` is a validated set of attention heads plus default strength and scale. This module
 is the top of the registry: the modules below it work on plain data (the file format on dicts,
-:mod:`.locate` on references and bytes) and this one turns what they return into presets:
-:func:`resolve_preset` / :func:`load_preset` for any reference, :func:`read_preset_file`,
-:func:`loads` and :func:`preset_from_dict` for a file, its text or its parsed JSON.
+`locate` on references and bytes) and this one turns what they return into presets:
+`resolve_preset` / `load_preset` for any reference, `read_preset_file`,
+`loads` and `preset_from_dict` for a file, its text or its parsed JSON.
 
 >>> load_preset("sd3-medium/paper-l1h10@1").heads
 ((1, 10),)
@@ -17,7 +17,7 @@ import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..scalars import as_real
 from ..errors import InvalidPresetError
@@ -32,7 +32,7 @@ from .fileformat import (
     read_preset_bytes,
     write_preset_file,
 )
-from .locate import locate_preset
+from .locate import PresetOrigin, locate_preset
 
 if TYPE_CHECKING:
     from .publish import PublishResult
@@ -41,7 +41,7 @@ __all__ = ["Preset", "ResolvedPreset", "resolve_preset", "load_preset", "read_pr
 
 
 def _finite_float(value: Any) -> float | None:
-    """``value`` as a plain float if it is a finite real number (:func:`stylehunt.scalars.as_real`), else ``None``."""
+    """``value`` as a plain float if it is a finite real number (`stylehunt.scalars.as_real`), else ``None``."""
     number = as_real(value)
     return number if number is not None and math.isfinite(number) else None
 
@@ -104,10 +104,10 @@ class Preset:
     """A set of attention heads to perturb with SoftPAG, with its default strength and scale.
 
     Args:
-        heads: ``(layer, head)`` pairs, 0-based, in selection order (see :mod:`stylehunt.engine.heads`
+        heads: ``(layer, head)`` pairs, 0-based, in selection order (see `stylehunt.engine.heads`
             for the addressing scheme).
         strength: SoftPAG ``u`` in ``[0, 1]``: each head's attention map becomes ``(1-u) A + u I``.
-        scale: default guidance scale ``w`` (used when :func:`stylehunt.apply` gets no ``scale``).
+        scale: default guidance scale ``w`` (used when `stylehunt.apply` gets no ``scale``).
         name, version, model, description: identity; may be empty for ad-hoc presets.
         fingerprint: architecture fingerprint of the model the heads were chosen on; heads outside
             its grid are refused here, and the engine refuses other architectures.
@@ -115,8 +115,8 @@ class Preset:
             ``provenance`` says how the heads were chosen (``{"kind": "search" | "reported" |
             "manual", ...}``).
 
-    Files: :meth:`load` takes any reference (registry name, ``hf-hub:owner/repo``, path),
-    :meth:`save` writes ``stylehunt_preset.json``, :meth:`push_to_hub` publishes a version.
+    Files: `load` takes any reference (registry name, ``hf-hub:owner/repo``, path),
+    `save` writes ``stylehunt_preset.json``, `push_to_hub` publishes a version.
 
     >>> Preset(heads=[(12, 5), (3, 17)], strength=0.5).heads
     ((12, 5), (3, 17))
@@ -169,7 +169,7 @@ class Preset:
     @classmethod
     def load(cls, ref: "str | os.PathLike[str] | Preset") -> "Preset":
         """Load a preset by reference: ``"sd3-medium/paper-l1h10[@1.0.0]"``, ``"hf-hub:owner/repo[@rev]"``
-        or a path to a ``.json`` file (see :func:`load_preset`)."""
+        or a path to a ``.json`` file (see `load_preset`)."""
         return load_preset(ref)
 
     @classmethod
@@ -183,11 +183,11 @@ class Preset:
         return preset_from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready file form (raises :class:`~stylehunt.errors.PresetFileError` if incomplete)."""
+        """The JSON-ready file form (raises `stylehunt.errors.PresetFileError` if incomplete)."""
         return preset_to_dict(self)
 
     def to_json(self) -> str:
-        """The exact text :meth:`save` writes."""
+        """The exact text `save` writes."""
         return dumps(preset_to_dict(self))
 
     def save(self, path: "str | os.PathLike[str]") -> Path:
@@ -207,7 +207,7 @@ class Preset:
         token: str | None = None,
         dry_run: bool = False,
     ) -> "PublishResult":
-        """Publish this preset as ``v<version>`` of Hub repo ``repo_id`` (see :func:`stylehunt.registry.publish.push_preset`)."""
+        """Publish this preset as ``v<version>`` of Hub repo ``repo_id`` (see `stylehunt.registry.publish.push_preset`)."""
         from .publish import push_preset  # imports huggingface_hub: only when publishing
 
         return push_preset(self, repo_id, version=version, images=images, private=private, token=token, dry_run=dry_run)
@@ -218,9 +218,9 @@ class Preset:
 
 
 def preset_from_dict(data: Any, *, path: "str | os.PathLike[str] | None" = None) -> Preset:
-    """Validate the parsed JSON of a preset file and build the :class:`Preset`.
+    """Validate the parsed JSON of a preset file and build the `Preset`.
 
-    Raises :class:`~stylehunt.errors.PresetFileError` (or a subclass) naming the field (and ``path``, if given).
+    Raises `stylehunt.errors.PresetFileError` (or a subclass) naming the field (and ``path``, if given).
     """
     return Preset(**parse_preset_dict(data, path=path))
 
@@ -236,18 +236,11 @@ def read_preset_file(path: "str | os.PathLike[str]") -> Preset:
     return loads(raw, path=file)
 
 
-@dataclass(frozen=True)
-class ResolvedPreset:
+@dataclass(frozen=True, kw_only=True)
+class ResolvedPreset(PresetOrigin):
     """A loaded preset and exactly where it came from."""
 
     preset: Preset
-    ref: str  # canonical reference: "name@1.2.0", "hf-hub:owner/repo@<commit>" or the path
-    kind: Literal["bundled", "hub", "path"]
-    path: Path  # the local file that was read (bundled, cache snapshot or user file)
-    sha256: str
-    repo_id: str | None = None
-    revision: str | None = None
-    commit: str | None = None
 
 
 def resolve_preset(ref: "str | os.PathLike[str]") -> ResolvedPreset:
@@ -258,25 +251,16 @@ def resolve_preset(ref: "str | os.PathLike[str]") -> ResolvedPreset:
     used. Whatever fails leaves the cache as it was.
     """
     found = locate_preset(ref)
-    return ResolvedPreset(
-        preset=Preset(**found.fields),
-        ref=found.ref,
-        kind=found.kind,
-        path=found.path,
-        sha256=found.sha256,
-        repo_id=found.repo_id,
-        revision=found.revision,
-        commit=found.commit,
-    )
+    return ResolvedPreset(preset=Preset(**found.fields), **found.origin())
 
 
 def load_preset(ref: "str | os.PathLike[str] | Preset") -> Preset:
-    """Load a preset by reference (a :class:`Preset` is returned as is).
+    """Load a preset by reference (a `Preset` is returned as is).
 
-    Raises :class:`~stylehunt.errors.PresetReferenceError` (malformed reference),
-    :class:`~stylehunt.errors.PresetNotFoundError` (unknown name or version, with what exists),
-    :class:`~stylehunt.errors.PresetFileError` (invalid file), and the Hub errors of
-    :mod:`stylehunt.hub` (repo missing or denied, offline with nothing cached, corrupted cache).
+    Raises `stylehunt.errors.PresetReferenceError` (malformed reference),
+    `stylehunt.errors.PresetNotFoundError` (unknown name or version, with what exists),
+    `stylehunt.errors.PresetFileError` (invalid file), and the Hub errors of
+    `stylehunt.hub` (repo missing or denied, offline with nothing cached, corrupted cache).
     """
     if isinstance(ref, Preset):
         return ref

@@ -5,7 +5,7 @@ written. The model card's YAML metadata follows the Hub's adapter (LoRA) cards: 
 stylehunt``, ``base_model`` with ``base_model_relation: adapter`` (the base model's model tree),
 tags for the family and the style, the style text as ``instance_prompt`` (where LoRA cards put
 their trigger phrase) and the preview pairs as a ``widget:`` gallery. The Hub calls themselves are
-:mod:`stylehunt.hub`'s.
+`stylehunt.hub`'s.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, Sequence
 from huggingface_hub import ModelCardData
 
 from .. import __version__, hub
-from ..engine.heads import fingerprint_family
+from ..engine.heads import describe_fingerprint, fingerprint_family
 from ..errors import HubOfflineError, InvalidPresetError, VersionExistsError
 from .fileformat import FILENAME, dumps, preset_to_dict
 from .index import model_alias_for
@@ -30,7 +30,7 @@ __all__ = ["IMAGE_SUFFIXES", "PublishResult", "model_card", "push_preset", "styl
 
 logger = logging.getLogger(__name__)
 
-#: Preview images accepted by :func:`push_preset`.
+#: Preview images accepted by `push_preset`.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 #: The largest preview image uploaded (a preview is a thumbnail-sized picture on a model card).
 MAX_PREVIEW_BYTES = 20 * 1024 * 1024
@@ -60,7 +60,7 @@ def check_preview_image(path: Path, shown: str | None = None) -> None:
 
 @dataclass(frozen=True)
 class PublishResult:
-    """What :func:`push_preset` uploaded (or, with ``dry_run``, would upload)."""
+    """What `push_preset` uploaded (or, with ``dry_run``, would upload)."""
 
     repo_id: str
     version: str
@@ -124,12 +124,7 @@ def model_card(
     if is_hub_repo_id(preset.model or ""):  # the Hub refuses a base_model that is no model id (a tiny model's name)
         extra.update(base_model=preset.model, base_model_relation="adapter")
     card_data = ModelCardData(library_name="stylehunt", license=preset.license, tags=list(dict.fromkeys(tags)), **extra)
-    fp = preset.fingerprint
-    arch = (
-        f"{fp['transformer_class']}, {fp['num_layers']} attention layers x {fp['heads_per_layer']} heads, head dim {fp['head_dim']}"
-        if fp
-        else "not recorded"
-    )
+    arch = describe_fingerprint(preset.fingerprint)
     prov = preset.provenance or {}
     lines = [
         "---",
@@ -209,7 +204,7 @@ def push_preset(
     Creates the repo if needed, commits ``stylehunt_preset.json``, a generated ``README.md`` model
     card and the preview ``images`` (as ``previews/<name>``) in one commit, then tags it
     ``v<version>``. A version whose tag already exists is refused before anything is written
-    (:class:`VersionExistsError`). ``dry_run`` validates and returns the plan (with the card it
+    (`VersionExistsError`). ``dry_run`` validates and returns the plan (with the card it
     would write) without any network. ``name`` renames the preset (a search result gets its
     registry name); ``gallery`` is ``(text, "previews/<image name>")`` per image for the card's
     ``widget:`` gallery, each naming one of ``images``.

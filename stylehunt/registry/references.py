@@ -1,19 +1,6 @@
 """Preset references: what a string (or path) passed to ``load_preset`` or ``apply`` means.
 
-::
-
-    sd3-medium/golden-hour            registry name, newest release
-    sd3-medium/golden-hour@1.2.0      exactly that version
-    sd3-medium/golden-hour@1 / @1.2   newest release matching
-    hf-hub:owner/repo[@revision]      any Hub repo, any revision (tag v1.2.0, branch, commit; git's ref rules)
-    ./my.json, /abs/x.json, ~/p/      a local file (or a folder holding stylehunt_preset.json)
-    runs/golden-hour                  a folder holding stylehunt_preset.json (a search's run folder)
-
-A name is never silently a Hub id: ``owner/repo`` that is not in the registry is
-refused (by the lookup in :mod:`.index`) with a message suggesting ``hf-hub:owner/repo``. Parsing
-touches neither the network nor the registry. The one name-shaped text read as a path is a folder
-that holds a preset file here (``search`` prints its run folder as ``runs/x``, and a user passes it
-on as written); a folder without one is left to the registry, whose error then says to write ``./x``.
+`parse_reference` reads one without touching the network or the registry; docs/presets.md lists the forms.
 """
 
 from __future__ import annotations
@@ -80,6 +67,21 @@ def parse_reference(ref: "str | os.PathLike[str]") -> Reference:
     'v1.2.0'
     >>> parse_reference("./golden.json").kind
     'path'
+
+    ::
+
+        sd3-medium/golden-hour            registry name, newest release
+        sd3-medium/golden-hour@1.2.0      exactly that version
+        sd3-medium/golden-hour@1 / @1.2   newest release matching
+        hf-hub:owner/repo[@revision]      any Hub repo, any revision (tag v1.2.0, branch, commit; git's ref rules)
+        ./my.json, /abs/x.json, ~/p/      a local file (or a folder holding stylehunt_preset.json)
+        runs/golden-hour                  a folder holding stylehunt_preset.json (a search's run folder)
+
+    A name is never silently a Hub id: ``owner/repo`` that is not in the registry is refused (by the
+    lookup in `index`) with a message suggesting ``hf-hub:owner/repo``. The one name-shaped text read
+    as a path is a folder that holds a preset file here (``search`` prints its run folder as ``runs/x``,
+    and a user passes it on as written); a folder without one is left to the registry, whose error then
+    says to write ``./x``.
     """
     if isinstance(ref, os.PathLike):
         return Reference(kind="path", text=os.fspath(ref), path=Path(ref))

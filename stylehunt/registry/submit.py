@@ -1,19 +1,7 @@
 """Submitting a published preset to the registry index: a pull request on the index repo, checked first.
 
-:func:`submit_preset` takes ``hf-hub:owner/repo@v1.0.0`` and a registry name ``model-alias/slug``
-and, before anything is written anywhere, checks that:
-
-* the name is valid and its model alias is known (to the index, or to this stylehunt);
-* the name is free, or every version it has lives in the same Hub repo (adding a version);
-* the preset loads (downloaded and validated like any load), says it is that name, and its
-  architecture fingerprint equals the alias's;
-* the version is new for that name, and no open pull request already proposes it.
-
-It then opens one pull request on the index repo (``STYLEHUNT_INDEX_REPO``, else
-``stylehunt/registry``) changing ``index.json``: the version pinned to the commit it was read at
-and the sha256 of its bytes; the description gives the fingerprint, a provenance summary and how
-it was validated. ``dry_run`` stops before the pull request and returns the same plan, with a
-unified diff of ``index.json``.
+`plan_submission` checks everything and builds the change to ``index.json``; `open_submission` opens
+the pull request; `submit_preset` does both (``dry_run`` stops after the plan).
 """
 
 from __future__ import annotations
@@ -225,8 +213,17 @@ def submit_preset(
 ) -> Submission:
     """Propose the published preset ``ref`` (``hf-hub:owner/repo@v1.0.0``) as ``name`` in the registry index. Network.
 
-    :func:`plan_submission` (every check; nothing written), then, unless ``dry_run``,
-    :func:`open_submission` (the pull request).
+    `plan_submission` (every check; nothing written), then, unless ``dry_run``,
+    `open_submission` (the pull request).
+
+    Before anything is written anywhere it checks that the name is valid and its model alias known (to
+    the index, or to this stylehunt); the name is free, or every version it has lives in the same Hub
+    repo; the preset loads (downloaded and validated like any load), says it is that name, and its
+    architecture fingerprint equals the alias's; the version is new for that name, and no open pull
+    request already proposes it. The pull request (on ``STYLEHUNT_INDEX_REPO``, else
+    ``stylehunt/registry``) pins the version to the commit it was read at and the sha256 of its bytes;
+    its description gives the fingerprint, a provenance summary and how it was validated. ``dry_run``
+    returns the same plan with a unified diff of ``index.json``.
     """
     plan = plan_submission(ref, name, index_repo=index_repo, token=token, offline_ok=dry_run)
     return plan if dry_run else open_submission(plan, token=token)
@@ -252,11 +249,11 @@ def plan_submission(
 ) -> Submission:
     """Check a submission and return its plan (entry, diff, pull request text); nothing is written. Network.
 
-    Refusals raise before any request that writes: :class:`PresetReferenceError` /
-    :class:`InvalidPresetError` for a bad reference or name, :class:`PresetNotFoundError` for an
-    unknown model alias, :class:`RegistryIndexError` for a name another repo owns,
-    :class:`ArchitectureMismatchError` for another architecture, :class:`VersionExistsError` for a
-    version the name has or an open pull request proposes. Offline, :class:`HubOfflineError`
+    Refusals raise before any request that writes: `PresetReferenceError` /
+    `InvalidPresetError` for a bad reference or name, `PresetNotFoundError` for an
+    unknown model alias, `RegistryIndexError` for a name another repo owns,
+    `ArchitectureMismatchError` for another architecture, `VersionExistsError` for a
+    version the name has or an open pull request proposes. Offline, `HubOfflineError`
     unless ``offline_ok`` (then the cached index and preset are used, and open pull requests are
     not checked).
     """

@@ -2,7 +2,7 @@
 
 folders (the two folders the page may touch), work (mix, atlas, saving, publishing; no UI library),
 searches (a search is the CLI's ``stylehunt search`` as a child process), app (the Gradio page).
-Importing this package imports no UI library: :func:`launch` does, when the studio starts.
+Importing this package imports no UI library: `launch` does, when the studio starts.
 """
 
 from __future__ import annotations

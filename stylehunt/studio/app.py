@@ -1,7 +1,7 @@
 """The studio's page: a Gradio ``Blocks`` app with the Model, Mix, Atlas, Search and Publish tabs.
 
-Only layout and wiring live here; what a button does is in :mod:`.work` and :mod:`.searches`. Every
-button's handler is a generator guarded by :func:`_guarded`, so an error becomes a message on its
+Only layout and wiring live here; what a button does is in `work` and `searches`. Every
+button's handler is a generator guarded by `_guarded`, so an error becomes a message on its
 tab (the error's text and hint), never a traceback, and a Cancel button stops it between two images.
 """
 

@@ -35,7 +35,7 @@ class Folders:
         return cls(out=made[0], runs=made[1])
 
     def inside(self, text: str, *, root: str = "out", what: str = "path", exists: bool = False) -> Path:
-        """``text`` (relative, from the page) as a path inside the ``root`` folder, or :class:`PathOutsideError`.
+        """``text`` (relative, from the page) as a path inside the ``root`` folder, or `PathOutsideError`.
 
         Refused: an empty name, an absolute path or ``~``, a NUL byte, and anything that lands outside
         the folder once ``..`` and symbolic links are resolved (a link inside that points out is

@@ -1,7 +1,7 @@
 """What the studio's pages do, without any UI library: the loaded pipeline, mixing presets, the atlas, saving.
 
 Built on the public API only (``stylehunt.applied``, ``Preset``, ``load_preset``, ``head_grid``,
-``models.load_pipeline``); every path the page sends goes through :class:`~.folders.Folders`. Long
+``models.load_pipeline``); every path the page sends goes through `folders.Folders`. Long
 actions are generators that yield after every image, which is where a cancel from the page lands
 (never inside ``applied``: a cancelled action leaves the pipeline bare).
 """

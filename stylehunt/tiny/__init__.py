@@ -12,40 +12,40 @@ The weights are random (deterministic for a given seed), so the images are noise
 models to check that code runs, that shapes, hooks and head addresses are right, and to time
 overheads; never to judge image quality or the effect of a style preset.
 
-Families (:data:`TINY_FAMILIES`), each built by its own module from the shared parts in
-:mod:`.components`:
+Families (`TINY_FAMILIES`), each built by its own module from the shared parts in
+`components`:
 
-* ``"sd3"``: :class:`~diffusers.StableDiffusion3Pipeline`, 2 blocks x 4 heads, 256 px by default
-  (:mod:`.sd3`).
+* ``"sd3"``: `diffusers.StableDiffusion3Pipeline`, 2 blocks x 4 heads, 256 px by default
+  (`sd3`).
 * ``"sd3.5"``: the same, SD3.5-medium-shaped: qk RMS-norm and an image-only ``attn2`` in block 0
-  (:mod:`.sd3`).
-* ``"flux"``: :class:`~diffusers.FluxPipeline`, FLUX.1-dev-shaped, 2 double + 2 single blocks x 2
-  heads (:mod:`.flux`).
-* ``"chroma"``: :class:`~diffusers.ChromaPipeline`, Chroma1-HD-shaped, 2 double + 2 single blocks x
-  2 heads, one T5 encoder (:mod:`.chroma`).
-* ``"zimage"``: :class:`~diffusers.ZImagePipeline`, Z-Image-Turbo-shaped, 4 main layers x 2 heads
-  plus 2 noise and 2 context refiner blocks, a Qwen3 encoder with a Qwen2 tokenizer (:mod:`.zimage`).
-* ``"qwenimage"``: :class:`~diffusers.QwenImagePipeline`, Qwen-Image-shaped, 2 double-stream blocks x
-  4 heads, a Qwen2.5-VL encoder with a Qwen2 tokenizer, the causal 3-D VAE (:mod:`.qwenimage`).
-* ``"flux2"``: :class:`~diffusers.Flux2KleinPipeline`, FLUX.2-klein-base-shaped, 2 double + 2 single
-  blocks x 2 heads, a Qwen3 encoder with a Qwen2 tokenizer, FLUX.2's VAE (:mod:`.flux2`).
-* ``"flux2-dev"``: :class:`~diffusers.Flux2Pipeline`, FLUX.2-dev-shaped (guidance embedding), the same
-  blocks, a Mistral3 encoder with a Pixtral processor (:mod:`.flux2`).
-* ``"wan"``: :class:`~diffusers.WanPipeline` (text to video), Wan2.2-T2V-A14B-shaped: two experts
-  (``transformer``, ``transformer_2``) of 2 blocks x 4 heads, a UMT5 encoder, the Wan video VAE (:mod:`.wan`).
-* ``"sdxl"``: :class:`~diffusers.StableDiffusionXLPipeline`, a ``UNet2DConditionModel`` with 11
-  self-attention layers of 2 or 4 heads by level, two CLIP encoders, 64 px by default (:mod:`.unet`).
-* ``"sd15"``: :class:`~diffusers.StableDiffusionPipeline`, SD 1.5-shaped: 7 layers x 2 heads, head
-  dim 4 or 8 by level, one CLIP encoder, 64 px by default (:mod:`.unet`).
-* ``"hunyuanvideo15"``: :class:`~diffusers.HunyuanVideo15Pipeline` (text to video), 2 double-stream blocks
+  (`sd3`).
+* ``"flux"``: `diffusers.FluxPipeline`, FLUX.1-dev-shaped, 2 double + 2 single blocks x 2
+  heads (`flux`).
+* ``"chroma"``: `diffusers.ChromaPipeline`, Chroma1-HD-shaped, 2 double + 2 single blocks x
+  2 heads, one T5 encoder (`chroma`).
+* ``"zimage"``: `diffusers.ZImagePipeline`, Z-Image-Turbo-shaped, 4 main layers x 2 heads
+  plus 2 noise and 2 context refiner blocks, a Qwen3 encoder with a Qwen2 tokenizer (`zimage`).
+* ``"qwenimage"``: `diffusers.QwenImagePipeline`, Qwen-Image-shaped, 2 double-stream blocks x
+  4 heads, a Qwen2.5-VL encoder with a Qwen2 tokenizer, the causal 3-D VAE (`qwenimage`).
+* ``"flux2"``: `diffusers.Flux2KleinPipeline`, FLUX.2-klein-base-shaped, 2 double + 2 single
+  blocks x 2 heads, a Qwen3 encoder with a Qwen2 tokenizer, FLUX.2's VAE (`flux2`).
+* ``"flux2-dev"``: `diffusers.Flux2Pipeline`, FLUX.2-dev-shaped (guidance embedding), the same
+  blocks, a Mistral3 encoder with a Pixtral processor (`flux2`).
+* ``"wan"``: `diffusers.WanPipeline` (text to video), Wan2.2-T2V-A14B-shaped: two experts
+  (``transformer``, ``transformer_2``) of 2 blocks x 4 heads, a UMT5 encoder, the Wan video VAE (`wan`).
+* ``"sdxl"``: `diffusers.StableDiffusionXLPipeline`, a ``UNet2DConditionModel`` with 11
+  self-attention layers of 2 or 4 heads by level, two CLIP encoders, 64 px by default (`unet`).
+* ``"sd15"``: `diffusers.StableDiffusionPipeline`, SD 1.5-shaped: 7 layers x 2 heads, head
+  dim 4 or 8 by level, one CLIP encoder, 64 px by default (`unet`).
+* ``"hunyuanvideo15"``: `diffusers.HunyuanVideo15Pipeline` (text to video), 2 double-stream blocks
   x 2 heads, a Qwen2.5-VL and a ByT5 encoder, the HunyuanVideo 1.5 VAE, a CFG guider component
-  (:mod:`.hunyuanvideo15`).
-* ``"ernieimage"``: :class:`~diffusers.ErnieImagePipeline`, 2 single-stream layers x 2 heads, a Mistral3
-  encoder with a Qwen2 byte tokenizer, FLUX.2's VAE, 1024 px by default (the pipeline's) (:mod:`.ernieimage`).
-* ``"ltx"``: :class:`~diffusers.LTXPipeline`, LTX-Video-0.9-shaped, 2 blocks x 2 heads, a T5 encoder,
-  the LTX video VAE (32x spatial, 8x temporal) (:mod:`.ltx`).
-* ``"ltx2"``: :class:`~diffusers.LTX2Pipeline` (video and audio), LTX-2-shaped, 2 blocks x 2 video and
-  2 audio heads, a Gemma 3 encoder, the text connectors, the video and audio VAEs and the vocoder (:mod:`.ltx2`).
+  (`hunyuanvideo15`).
+* ``"ernieimage"``: `diffusers.ErnieImagePipeline`, 2 single-stream layers x 2 heads, a Mistral3
+  encoder with a Qwen2 byte tokenizer, FLUX.2's VAE, 1024 px by default (the pipeline's) (`ernieimage`).
+* ``"ltx"``: `diffusers.LTXPipeline`, LTX-Video-0.9-shaped, 2 blocks x 2 heads, a T5 encoder,
+  the LTX video VAE (32x spatial, 8x temporal) (`ltx`).
+* ``"ltx2"``: `diffusers.LTX2Pipeline` (video and audio), LTX-2-shaped, 2 blocks x 2 video and
+  2 audio heads, a Gemma 3 encoder, the text connectors, the video and audio VAEs and the vocoder (`ltx2`).
 
 This package's ``__init__`` keeps the names, the cache and the build / save / load entry points;
 it imports no torch, diffusers or transformers until a pipeline is built.
@@ -82,6 +82,7 @@ __all__ = [
     "load_tiny_pipeline",
     "resolve_tiny_model",
     "TINY_MODEL_NAMES",
+    "TINY_MODEL_LIST",
     "cache_root",
 ]
 
@@ -91,18 +92,18 @@ logger = logging.getLogger(__name__)
 TINY_FAMILIES = ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15",
                  "hunyuanvideo15", "ernieimage", "ltx", "ltx2")
 
-#: Bump when any builder's config (:mod:`.components`, :mod:`.sd3`, :mod:`.flux`, ...) changes, so stale
+#: Bump when any builder's config (`components`, `sd3`, `flux`, ...) changes, so stale
 #: cached models are not reused.
 _CACHE_VERSION = "v1"
 
-#: Model names accepted by :func:`resolve_tiny_model`, e.g. ``"tiny-sd3.5"``.
+#: Model names accepted by `resolve_tiny_model`, e.g. ``"tiny-sd3.5"``.
 _NAME_PREFIX = "tiny-"
 
 
 class UnknownTinyFamilyError(UnsupportedModelError, ValueError):
     """An unknown tiny family name: an ``UnsupportedModelError`` that is also a ``ValueError``.
 
-    ``family`` is the value given, ``available`` is :data:`TINY_FAMILIES`.
+    ``family`` is the value given, ``available`` is `TINY_FAMILIES`.
     """
 
     def __init__(self, message: str, *, family: Any, available: tuple[str, ...] = TINY_FAMILIES):
@@ -132,7 +133,7 @@ def build_tiny_pipeline(family: str = "sd3", seed: int = 0) -> DiffusionPipeline
     RNG state is left as it was.
 
     Raises:
-        UnknownTinyFamilyError: ``family`` is not one of :data:`TINY_FAMILIES` (also a
+        UnknownTinyFamilyError: ``family`` is not one of `TINY_FAMILIES` (also a
             ``ValueError`` and an ``UnsupportedModelError``).
     """
     _check_family(family)
@@ -273,10 +274,12 @@ def load_tiny_pipeline(family: str = "sd3") -> DiffusionPipeline:
 
 #: The names ``--model`` and the registry accept for the tiny models: ``tiny-sd3`` etc.
 TINY_MODEL_NAMES = tuple(f"tiny-{family}" for family in TINY_FAMILIES)
+#: The same names as a message or ``--help`` lists them: ``tiny-sd3 / tiny-sd3.5 / ...``.
+TINY_MODEL_LIST = " / ".join(TINY_MODEL_NAMES)
 
 
 def resolve_tiny_model(name: str) -> Path | None:
-    """Map a tiny model name (``"tiny-<family>"``, one of :data:`TINY_MODEL_NAMES`) to :func:`tiny_pipeline_path`.
+    """Map a tiny model name (``"tiny-<family>"``, one of `TINY_MODEL_NAMES`) to `tiny_pipeline_path`.
 
     Any other string (a Hub id, a local path, ...) is not a tiny model name: return ``None``.
     Matching is exact (``"tiny-SD3"`` is not a tiny model name).

@@ -1,7 +1,7 @@
-"""The tiny Chroma pipeline: :class:`~diffusers.ChromaPipeline` with a Chroma1-HD-shaped
+"""The tiny Chroma pipeline: `diffusers.ChromaPipeline` with a Chroma1-HD-shaped
 ``ChromaTransformer2DModel`` (2 double + 2 single blocks x 2 heads x head dim 16, a 1-layer
 approximator) and one T5 text encoder; the VAE has one latent channel, packed 2 x 2 into 4
-transformer input channels, as in :mod:`.flux`.
+transformer input channels, as in `flux`.
 """
 
 from __future__ import annotations

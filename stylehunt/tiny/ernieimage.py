@@ -1,6 +1,6 @@
-"""The tiny ERNIE-Image pipeline: :class:`~diffusers.ErnieImagePipeline` with an ``ErnieImageTransformer2DModel``
+"""The tiny ERNIE-Image pipeline: `diffusers.ErnieImagePipeline` with an ``ErnieImageTransformer2DModel``
 (single stream over [image, text], 2 layers x 2 heads of dim 8), a 2-layer Mistral3 model with the in-memory
-Qwen2 byte tokenizer (the pipeline reads the second-to-last hidden state), FLUX.2's VAE (the tiny one of :mod:`.flux2`; the pipeline packs 2 x 2 latents, so a token covers
+Qwen2 byte tokenizer (the pipeline reads the second-to-last hidden state), FLUX.2's VAE (the tiny one of `flux2`; the pipeline packs 2 x 2 latents, so a token covers
 16 px) and FlowMatch Euler; no prompt enhancer (``pe``).
 
 The transformer zero-initialises its modulation and output layers (a trained model's starting point): the

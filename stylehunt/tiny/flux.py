@@ -1,4 +1,4 @@
-"""The tiny FLUX.1 pipeline: :class:`~diffusers.FluxPipeline` with a FLUX.1-dev-shaped
+"""The tiny FLUX.1 pipeline: `diffusers.FluxPipeline` with a FLUX.1-dev-shaped
 ``FluxTransformer2DModel`` (2 double + 2 single blocks x 2 heads x head dim 16,
 ``guidance_embeds=True``); the VAE has one latent channel, packed 2 x 2 into 4 transformer input
 channels.

@@ -3,9 +3,9 @@
 own VAE (``AutoencoderKLFlux2``: 2 latent channels, which the pipelines patchify 2 x 2 into 8
 transformer input channels, and its batch-norm statistics).
 
-* ``"flux2"``: :class:`~diffusers.Flux2KleinPipeline` as FLUX.2-klein base (not step-distilled, so CFG
+* ``"flux2"``: `diffusers.Flux2KleinPipeline` as FLUX.2-klein base (not step-distilled, so CFG
   runs as a second, unconditional call), a Qwen3 text encoder and the in-memory Qwen2 tokenizer;
-* ``"flux2-dev"``: :class:`~diffusers.Flux2Pipeline` as FLUX.2-dev (guidance-distilled: the transformer
+* ``"flux2-dev"``: `diffusers.Flux2Pipeline` as FLUX.2-dev (guidance-distilled: the transformer
   embeds ``guidance``, one call per step), a Mistral3 text encoder and an in-memory Pixtral processor.
 
 The pipelines stack the text encoder's hidden states at fixed layers (klein 9, 18, 27; dev 10, 20, 30),
@@ -126,7 +126,7 @@ _MISTRAL_CHAT_TEMPLATE = (
 def _pixtral_processor():
     """A Pixtral processor over a byte-level BPE with no merges (one token per byte); no Hub download.
 
-    Ids: the 7 specials of :data:`_PIXTRAL_SPECIALS` (``[IMG]`` is 4), then the 256 byte-level characters.
+    Ids: the 7 specials of `_PIXTRAL_SPECIALS` (``[IMG]`` is 4), then the 256 byte-level characters.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PixtralImageProcessor, PixtralProcessor, PreTrainedTokenizerFast

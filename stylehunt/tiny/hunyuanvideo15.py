@@ -1,4 +1,4 @@
-"""The tiny HunyuanVideo 1.5 pipeline: :class:`~diffusers.HunyuanVideo15Pipeline` (text to video) with a
+"""The tiny HunyuanVideo 1.5 pipeline: `diffusers.HunyuanVideo15Pipeline` (text to video) with a
 ``HunyuanVideo15Transformer3DModel`` shaped like the 8.3B release (double-stream blocks over [video,
 image, ByT5, MLLM tokens], patch 1) cut to 2 blocks x 2 heads of dim 8 and 1 token-refiner block; a
 2-layer Qwen2.5-VL text model with the in-memory Qwen2 tokenizer; a 2-layer T5 encoder with diffusers'

@@ -1,4 +1,4 @@
-"""The tiny LTX-Video pipeline: :class:`~diffusers.LTXPipeline` shaped like LTX-Video 0.9, with an
+"""The tiny LTX-Video pipeline: `diffusers.LTXPipeline` shaped like LTX-Video 0.9, with an
 ``LTXVideoTransformer3DModel`` of 2 blocks x 2 heads x head dim 8; a 2-layer T5 v1.1 encoder with the
 in-memory T5 tokenizer; the LTX video VAE (``AutoencoderKLLTXVideo``) with the real compression
 (patch 4 and three 2x down blocks: 32x spatial, 8x temporal, so 9 frames make 2 latent frames) on

@@ -1,4 +1,4 @@
-"""The tiny LTX-2 pipeline: :class:`~diffusers.LTX2Pipeline` (video with audio) shaped like LTX-2,
+"""The tiny LTX-2 pipeline: `diffusers.LTX2Pipeline` (video with audio) shaped like LTX-2,
 with an ``LTX2VideoTransformer3DModel`` of 2 blocks, each with a video self-attention of 2 heads x
 head dim 8 and an audio self-attention of 2 heads x head dim 4; a 2-layer Gemma 3 encoder (with a
 1-layer SigLIP vision tower, as the real ``Gemma3ForConditionalGeneration``) with the in-memory

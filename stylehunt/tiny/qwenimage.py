@@ -1,10 +1,10 @@
-"""The tiny Qwen-Image pipeline: :class:`~diffusers.QwenImagePipeline` with a Qwen-Image-shaped
+"""The tiny Qwen-Image pipeline: `diffusers.QwenImagePipeline` with a Qwen-Image-shaped
 ``QwenImageTransformer2DModel`` (2 double-stream blocks x 4 heads x head dim 16), a 2-layer
 Qwen2.5-VL text encoder (with a 2-block vision tower, which the edit pipelines use) and the in-memory
 Qwen2 tokenizer plus the vision tokens; the causal 3-D VAE has 4 latent channels and the real
 downscale factor 8, and the pipeline packs 2 x 2 latents into 16 transformer input channels.
 
-:func:`edit_processor` gives the Qwen2-VL processor the edit pipelines need on top
+`edit_processor` gives the Qwen2-VL processor the edit pipelines need on top
 (``QwenImageEditPipeline.from_pipe(pipe, processor=edit_processor(pipe.tokenizer))``); it resizes
 the condition image to at most 56 x 56 px for the text encoder, i.e. 4 image tokens.
 """

@@ -1,4 +1,4 @@
-"""The tiny SD3 and SD3.5 pipelines: :class:`~diffusers.StableDiffusion3Pipeline` with a small
+"""The tiny SD3 and SD3.5 pipelines: `diffusers.StableDiffusion3Pipeline` with a small
 ``SD3Transformer2DModel`` (2 blocks x 4 heads x head dim 8, ``sample_size=32, patch_size=1``: the
 default resolution is 256 px, 1024 image tokens). SD3.5 is SD3.5-medium-shaped:
 ``qk_norm="rms_norm"`` and ``dual_attention_layers=(0,)`` (block 0 also has the image-only ``attn2``).

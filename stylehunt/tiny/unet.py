@@ -1,5 +1,5 @@
-"""The tiny U-Net pipelines: :class:`~diffusers.StableDiffusionXLPipeline` and
-:class:`~diffusers.StableDiffusionPipeline` with a small ``UNet2DConditionModel``.
+"""The tiny U-Net pipelines: `diffusers.StableDiffusionXLPipeline` and
+`diffusers.StableDiffusionPipeline` with a small ``UNet2DConditionModel``.
 
 * SDXL-shaped (``"sdxl"``): no attention in the first down block, then 1 and 2 transformer blocks
   per attention, heads by level 1 / 2 / 4 as SDXL's 5 / 10 / 20 (here: 2 and 4 heads where attention

@@ -1,4 +1,4 @@
-"""The tiny Wan pipeline: :class:`~diffusers.WanPipeline` shaped like Wan2.2-T2V-A14B, with two
+"""The tiny Wan pipeline: `diffusers.WanPipeline` shaped like Wan2.2-T2V-A14B, with two
 ``WanTransformer3DModel`` experts (2 blocks x 4 heads x head dim 8 each), ``transformer`` for the
 high-noise steps and ``transformer_2`` for the low-noise ones, switched at ``boundary_ratio`` 0.875
 as in A14B; a 2-layer UMT5 text encoder with the in-memory T5 tokenizer; the Wan 2.1 video VAE

@@ -1,4 +1,4 @@
-"""The tiny Z-Image pipeline: :class:`~diffusers.ZImagePipeline` with a Z-Image-Turbo-shaped
+"""The tiny Z-Image pipeline: `diffusers.ZImagePipeline` with a Z-Image-Turbo-shaped
 ``ZImageTransformer2DModel`` (4 main layers x 2 heads x head dim 16, and Turbo's 2 noise + 2
 context refiner blocks), a 2-layer Qwen3 text encoder and the in-memory Qwen2 tokenizer; the VAE
 has 4 latent channels, which the transformer patchifies 2 x 2 itself.

@@ -1,9 +1,9 @@
-"""Per-family knowledge: one module per model family, each declaring one :class:`~.spec.Adapter`.
+"""Per-family knowledge: one module per model family, each declaring one `spec.Adapter`.
 
-The generic engine looks an adapter up by a pipeline's class (:func:`adapter_for_pipeline`) or a
-transformer's class name (:func:`adapter_for_transformer`) and reads the declared data; it never
+The generic engine looks an adapter up by a pipeline's class (`adapter_for_pipeline`) or a
+transformer's class name (`adapter_for_transformer`) and reads the declared data; it never
 branches on a family's name. A built-in family is one module that builds an ``ADAPTER``, listed in
-:data:`BUILTIN`. Third parties call :func:`register_adapter`, or name an ``Adapter`` in the entry
+`BUILTIN`. Third parties call `register_adapter`, or name an ``Adapter`` in the entry
 point group ``stylehunt.adapters`` (loaded on the first lookup). Nothing here imports torch.
 
 >>> supported_transformers()
@@ -41,7 +41,6 @@ __all__ = [
     "supported_pipelines",
     "SUPPORTED_TRANSFORMERS",
     "SUPPORTED_PIPELINES",
-    "size_multiple",
 ]
 
 logger = logging.getLogger(__name__)
@@ -199,23 +198,3 @@ def __getattr__(name: str) -> tuple[str, ...]:
     if name == "SUPPORTED_PIPELINES":
         return supported_pipelines()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def size_multiple(pipe: Any) -> int:
-    """What every image height and width must be a multiple of for the loaded ``pipe``.
-
-    One token covers this many pixels per side: the VAE's downscale factor times the transformer's
-    patch size times the latents its family packs into a token (:meth:`Adapter.size_multiple`);
-    16 for SD3, SD3.5, FLUX.1 and Chroma, 8 for the tiny SD3 models. SD3 pipelines refuse other
-    sizes with a traceback and FLUX.1 / Chroma silently round them down, so callers check first.
-    Video pipelines name the VAE's spatial factor ``vae_scale_factor_spatial`` (Wan) or
-    ``vae_spatial_compression_ratio`` (LTX).
-    """
-    adapter = adapter_for_pipeline(pipe)
-    denoiser = getattr(pipe, adapter.denoisers[0])
-    patch = getattr(pipe, "patch_size", None) or getattr(denoiser.config, "patch_size", 1)
-    factor = (
-        getattr(pipe, "vae_scale_factor", None) or getattr(pipe, "vae_scale_factor_spatial", None)
-        or getattr(pipe, "vae_spatial_compression_ratio", 8)  # the LTX pipelines' name
-    )
-    return adapter.size_multiple(int(factor), patch)

@@ -1,6 +1,6 @@
 """The diffusers transformers no family adapter covers, as data: class name -> why ``apply`` refuses it.
 
-Two kinds of entry (:data:`REFUSAL_KINDS`): ``"unguidable"``, where stylehunt's mechanism (one
+Two kinds of entry (`REFUSAL_KINDS`): ``"unguidable"``, where stylehunt's mechanism (one
 self-attention call per layer whose output is mixed with its values, perturbed rows appended to the
 batch) cannot give the head perturbation exactly, and ``"no_adapter"``, where it could but no adapter
 declares the family yet (the reason names what differs). ``docs/families.md`` is generated from this

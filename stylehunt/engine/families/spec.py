@@ -1,15 +1,15 @@
-"""What the engine must know about one model family, as data: the :class:`Adapter`.
+"""What the engine must know about one model family, as data: the `Adapter`.
 
 A family module (``sd3.py``, ``flux.py``, ``chroma.py``, ...) declares one ``ADAPTER``; the generic
 engine reads its fields and never branches on a family's name. Nothing here imports torch: the
-registry reads the vocabulary (:data:`KINDS`, the supported transformer classes) without it.
+registry reads the vocabulary (`KINDS`, the supported transformer classes) without it.
 
 The fields answer the questions on which diffusers families differ (see ``docs/engine.md``,
 "Adding a model family"): which attention layers are addressable and in what order, which forward
 arguments carry the batch, how the pipeline lays out its conditional rows, what the transformer
 returns, which components denoise, where the guidance term goes, which identity modes the token
 layout allows, and which arguments the engine cannot guide through. A second set of fields tells the
-head search (:mod:`stylehunt.headhunter`) how to drive the pipeline: how a prompt is encoded once
+head search (`stylehunt.headhunter`) how to drive the pipeline: how a prompt is encoded once
 and handed back as call arguments, how CFG is switched on and off, which module counts the
 transformer's rows, and the image size a token covers.
 """
@@ -26,7 +26,7 @@ __all__ = [
     "CFG_LAYOUTS",
     "OUTPUTS",
     "INJECTIONS",
-    "IDENTITIES",
+    "IDENTITY_MODES",
     "NEGATIVE_ENCODINGS",
     "AttentionLayer",
     "LayerGroup",
@@ -66,8 +66,9 @@ OUTPUTS = ("tensor", "per_sample_list")
 #:   transformer's output to the scheduler's input (Z-Image's pipeline negates it).
 INJECTIONS = ("transformer", "scheduler")
 
-#: What a perturbed head's attention map becomes at strength 1 (see ``docs/engine.md``).
-IDENTITIES = ("joint", "image")
+#: What a perturbed head's map becomes at strength 1: ``"joint"`` (identity over the layer's whole
+#: token sequence) or ``"image"`` (each image token attends to itself and the text); see docs/engine.md.
+IDENTITY_MODES = ("joint", "image")
 
 #: How the pipeline's ``encode_prompt`` gives the negative (empty) prompt's values, for CFG:
 #:
@@ -100,12 +101,12 @@ class LayerGroup:
     blocks: str
     #: dotted path of the attention inside one block, e.g. ``"attn"``, ``"attn2"``, ``"attn1"``
     attn: str = "attn"
-    #: token layout at the attention's SDPA call (one of :data:`KINDS`)
+    #: token layout at the attention's SDPA call (one of `KINDS`)
     kind: str = "text_image"
     #: skip blocks where the attention is missing or ``None`` (SD3.5 has ``attn2`` in some blocks only)
     optional: bool = False
     #: the block forward's arguments that carry the batch on dim 0 (hidden streams, ``temb``, per-row
-    #: masks), for the shared prefix (:mod:`stylehunt.engine.prefix`): a block before a perturbed
+    #: masks), for the shared prefix (`stylehunt.engine.prefix`): a block before a perturbed
     #: row's first perturbed layer runs without that row. Empty: the family opts out (every block
     #: computes every row)
     block_rows: tuple[str, ...] = ()
@@ -148,14 +149,14 @@ class Adapter:
     #: forward arguments that are dicts of batched tensors (SDXL's ``added_cond_kwargs``:
     #: ``text_embeds`` and ``time_ids``); a value that is not a batched tensor is refused
     batched_dicts: tuple[str, ...] = ()
-    #: conditional row layout, one of :data:`CFG_LAYOUTS`
+    #: conditional row layout, one of `CFG_LAYOUTS`
     cfg: str = "separate"
     #: for a batched layout: the pipeline attribute that says whether CFG is on in this call
     cfg_flag: str = "do_classifier_free_guidance"
     #: for a batched layout whose CFG can be off for some steps of a CFG call (Z-Image's
     #: ``cfg_truncation``): ``cfg_in_call(pipe) -> bool`` replaces reading ``cfg_flag``
     cfg_in_call: Callable[[Any], bool] | None = None
-    #: the transformer's output type, one of :data:`OUTPUTS`
+    #: the transformer's output type, one of `OUTPUTS`
     output: str = "tensor"
     #: further outputs beside the sample, each with the batch on dim 0, by attribute name of the output
     #: class (in a tuple output: the elements after the first, in this order). LTX-2 returns
@@ -165,13 +166,13 @@ class Adapter:
     #: the others (Wan 2.2's second expert ``transformer_2``) are guided with the same heads when
     #: present and must have the same grid
     denoisers: tuple[str, ...] = ("transformer",)
-    #: where the guidance term is added, one of :data:`INJECTIONS`
+    #: where the guidance term is added, one of `INJECTIONS`
     inject: str = "transformer"
     #: ``"scheduler"`` injection: the sign the pipeline applies to the transformer output before
     #: ``scheduler.step`` (-1 for Z-Image, which negates it)
     output_sign: float = 1.0
-    #: the identity modes this family's token layout allows (a subset of :data:`IDENTITIES`)
-    identities: tuple[str, ...] = IDENTITIES
+    #: the identity modes this family's token layout allows (a subset of `IDENTITY_MODES`)
+    identities: tuple[str, ...] = IDENTITY_MODES
     #: why a mode is missing from ``identities``, for the error message
     identity_note: str = ""
     #: forward arguments the engine cannot guide through: a call that sets one is refused (KV caches
@@ -182,7 +183,7 @@ class Adapter:
     #: row) makes every self-attention of the blocks listed in ``spatio_temporal_guidance_blocks``
     #: output ``lerp(value, out, mask)``, SoftPAG at ``u = 1 - mask`` on all their heads, when the config
     #: sets ``perturbed_attn``. A table fits when each row perturbs every head of every addressable
-    #: layer of the same blocks at one strength (:func:`~stylehunt.engine.prefix.native_mask_blocks`)
+    #: layer of the same blocks at one strength (`stylehunt.engine.prefix.native_mask_blocks`)
     native_mask: tuple[str, str, str] | tuple[()] = ()
     #: pipeline attributes that, when non-zero during a guided call, make the pipeline's combination of
     #: its transformer calls non-affine, with the reason: the call is refused, since a transformer-side term
@@ -214,13 +215,13 @@ class Adapter:
     #: ``encode_prompt`` returns its one value bare, not in a tuple (ERNIE-Image: a list with one
     #: embedding per prompt); ``encode_returns`` then names just that value
     encode_one_value: bool = False
-    #: how the negative prompt is encoded, one of :data:`NEGATIVE_ENCODINGS`
+    #: how the negative prompt is encoded, one of `NEGATIVE_ENCODINGS`
     encode_negative: str = "together"
     #: the pipeline call argument that sets the CFG scale (FLUX.1: ``true_cfg_scale``)
     cfg_scale_arg: str = "guidance_scale"
     #: the pipeline component whose config holds the CFG scale, for pipelines whose call takes none
     #: (HunyuanVideo 1.5 hands CFG to its ``guider``): ``cfg_scale_arg`` then names that config key, and
-    #: :meth:`cfg_call` swaps in a copy of the component (``component.new(key=value)``) for one call
+    #: `cfg_call` swaps in a copy of the component (``component.new(key=value)``) for one call
     cfg_component: str = ""
     #: the most samples one pipeline call can decode (0: no limit): diffusers 0.42.1's HunyuanVideo 1.5
     #: VAE builds its causal mask ``(batch, S, S)`` and broadcasts it against ``(batch, 1, S, S)``, which
@@ -263,9 +264,9 @@ class Adapter:
             raise ValueError(f"adapter {self.name!r}: `extra_outputs` needs inject 'transformer' and output 'tensor'")
         if isinstance(self.latent_packing, bool) or not isinstance(self.latent_packing, int) or self.latent_packing < 1:
             raise ValueError(f"adapter {self.name!r}: `latent_packing` must be an integer >= 1, but got {self.latent_packing!r}")
-        bad = [m for m in self.identities if m not in IDENTITIES]
+        bad = [m for m in self.identities if m not in IDENTITY_MODES]
         if bad or not self.identities:
-            raise ValueError(f"adapter {self.name!r}: `identities` must be a non-empty subset of {IDENTITIES}")
+            raise ValueError(f"adapter {self.name!r}: `identities` must be a non-empty subset of {IDENTITY_MODES}")
         if not (self.transformer_classes and self.pipeline_classes and self.layer_groups and self.denoisers):
             raise ValueError(
                 f"adapter {self.name!r} needs transformer_classes, pipeline_classes, layer_groups and denoisers"
@@ -273,7 +274,7 @@ class Adapter:
 
     @property
     def family(self) -> str:
-        """The family name head grids and fingerprints record (:attr:`grid_family`, else :attr:`name`)."""
+        """The family name head grids and fingerprints record (`grid_family`, else `name`)."""
         return self.grid_family or self.name
 
     def attention_layers(self, transformer: Any) -> list[AttentionLayer]:
@@ -301,7 +302,7 @@ class Adapter:
         """The pipeline call arguments that set CFG to ``scale`` (``None``: leave it as it is).
 
         Most pipelines take the scale as a call argument (``{cfg_scale_arg: scale}``); for a
-        :attr:`cfg_component` family the component is replaced by a copy with that scale while the
+        `cfg_component` family the component is replaced by a copy with that scale while the
         block runs, and put back afterwards, so the user's pipeline keeps its own guider.
         """
         if scale is None:
@@ -318,7 +319,7 @@ class Adapter:
             setattr(pipe, self.cfg_component, held)
 
     def refused_config(self, transformer: Any) -> str | None:
-        """Why ``transformer``'s config makes it unguidable (a :attr:`refuse_config` key is set), or ``None``."""
+        """Why ``transformer``'s config makes it unguidable (a `refuse_config` key is set), or ``None``."""
         config = getattr(transformer, "config", None)
         for key, reason in self.refuse_config:
             if getattr(config, key, None):
@@ -327,7 +328,7 @@ class Adapter:
 
 
     def refused_call(self, pipe: Any) -> str | None:
-        """Why ``pipe``'s call in progress cannot be guided (a :attr:`refuse_if_nonzero` attribute is set), or ``None``."""
+        """Why ``pipe``'s call in progress cannot be guided (a `refuse_if_nonzero` attribute is set), or ``None``."""
         for key, reason in self.refuse_if_nonzero:
             value = getattr(pipe, key, None)
             if value:
@@ -338,7 +339,7 @@ class Adapter:
 def resolve(obj: Any, path: str, missing_ok: bool = False) -> Any:
     """``obj.<path>`` for a dotted path; ``None`` where a part is missing and ``missing_ok``.
 
-    A path with ``*`` parts (see :attr:`LayerGroup.blocks`) gives the items of every module list it
+    A path with ``*`` parts (see `LayerGroup.blocks`) gives the items of every module list it
     matches, in order, as one list.
     """
     if "*" in path.split("."):

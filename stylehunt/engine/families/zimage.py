@@ -13,7 +13,7 @@ The pipelines call the transformer positionally with ``x`` (a list of per-sample
 ``(C, 1, H, W)``), ``t`` (a tensor) and ``cap_feats`` (a list of per-sample caption embeddings of
 their own lengths), and get back a list of per-sample outputs. With CFG on, one call holds
 ``[cond..., uncond...]`` (``prompt_embeds + negative_prompt_embeds``), but ``cfg_truncation`` turns
-it off for late steps, so :func:`cfg_in_call` recomputes the loop's ``apply_cfg``. The loop combines
+it off for late steps, so `cfg_in_call` recomputes the loop's ``apply_cfg``. The loop combines
 ``pos + s (pos - neg)``, may renormalise it (``cfg_normalization``, not affine), squeezes the frame
 axis and negates it before ``scheduler.step``: the guidance is added there, with sign -1. Z-Image-Turbo
 runs without CFG (``guidance_scale`` 0): every row is conditional, and the head guidance is the only one.
