@@ -37,6 +37,9 @@ Families (:data:`TINY_FAMILIES`), each built by its own module from the shared p
   self-attention layers of 2 or 4 heads by level, two CLIP encoders, 64 px by default (:mod:`.unet`).
 * ``"sd15"``: :class:`~diffusers.StableDiffusionPipeline`, SD 1.5-shaped: 7 layers x 2 heads, head
   dim 4 or 8 by level, one CLIP encoder, 64 px by default (:mod:`.unet`).
+* ``"qwenimage21"``: :class:`~diffusers.QwenImage21Pipeline`, Qwen-Image-2.1-shaped: 2 block-causal
+  single-stream blocks x 2 heads with the prefix KV cache, a Qwen3-VL encoder, the 16x VAE, sides
+  multiples of 32 (:mod:`.qwenimage21`).
 
 This package's ``__init__`` keeps the names, the cache and the build / save / load entry points;
 it imports no torch, diffusers or transformers until a pipeline is built.
@@ -81,7 +84,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: The tiny model families, in the order they are documented.
-TINY_FAMILIES = ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15")
+TINY_FAMILIES = (
+    "sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15", "qwenimage21",
+)
 
 #: Bump when any builder's config (:mod:`.components`, :mod:`.sd3`, :mod:`.flux`, ...) changes, so stale
 #: cached models are not reused.
@@ -130,7 +135,7 @@ def build_tiny_pipeline(family: str = "sd3", seed: int = 0) -> DiffusionPipeline
     _check_family(family)
     import torch
 
-    from . import chroma, flux, flux2, qwenimage, sd3, unet, wan, zimage
+    from . import chroma, flux, flux2, qwenimage, qwenimage21, sd3, unet, wan, zimage
 
     builders = {
         "sd3": lambda: sd3.build_sd3_pipeline(seed, sd35=False),
@@ -144,6 +149,7 @@ def build_tiny_pipeline(family: str = "sd3", seed: int = 0) -> DiffusionPipeline
         "wan": lambda: wan.build_wan_pipeline(seed),
         "sdxl": lambda: unet.build_sdxl_pipeline(seed),
         "sd15": lambda: unet.build_sd15_pipeline(seed),
+        "qwenimage21": lambda: qwenimage21.build_qwenimage21_pipeline(seed),
     }
     with torch.random.fork_rng(devices=[]):
         pipe = builders[family]()

@@ -8,7 +8,8 @@ point group ``stylehunt.adapters`` (loaded on the first lookup). Nothing here im
 
 >>> supported_transformers()
 ('SD3Transformer2DModel', 'FluxTransformer2DModel', 'ChromaTransformer2DModel', 'ZImageTransformer2DModel',
- 'QwenImageTransformer2DModel', 'Flux2Transformer2DModel', 'WanTransformer3DModel', 'UNet2DConditionModel')
+ 'QwenImageTransformer2DModel', 'Flux2Transformer2DModel', 'WanTransformer3DModel', 'UNet2DConditionModel',
+ 'Flux3Transformer2DModel', 'QwenImage21Transformer2DModel')
 >>> adapter_for_transformer("ChromaTransformer2DModel").pipeline_classes
 ('ChromaPipeline', 'ChromaImg2ImgPipeline', 'ChromaInpaintPipeline')
 """
@@ -19,7 +20,7 @@ import logging
 from typing import Any
 
 from ...errors import UnsupportedModelError
-from . import chroma, flux, flux2, qwenimage, sd3, unet, wan, zimage
+from . import chroma, flux, flux2, flux3, qwenimage, qwenimage21, sd3, unet, wan, zimage
 from .spec import Adapter
 
 __all__ = [
@@ -45,7 +46,7 @@ logger = logging.getLogger(__name__)
 #: The built-in families, in the order error messages and listings name them.
 BUILTIN: tuple[Adapter, ...] = (
     sd3.ADAPTER, flux.ADAPTER, chroma.ADAPTER, zimage.ADAPTER, qwenimage.ADAPTER, flux2.ADAPTER, wan.ADAPTER,
-    unet.SDXL, unet.SD,
+    unet.SDXL, unet.SD, flux3.ADAPTER, qwenimage21.ADAPTER,
 )
 
 #: Entry point group a package uses to add an adapter: ``name = "pkg.module:ADAPTER"``.
@@ -55,7 +56,6 @@ ENTRY_POINT_GROUP = "stylehunt.adapters"
 #: (a KV cache) across steps, so an appended perturbed row has no cache entry to read.
 REFUSED_PIPELINES = {
     "Flux2KleinKVPipeline": "it caches reference-image keys/values per batch row (kv_cache)",
-    "QwenImage21Pipeline": "it caches keys/values per batch row (kv_cache)",
     "GlmImagePipeline": "it caches keys/values per batch row (kv_cache)",
 }
 

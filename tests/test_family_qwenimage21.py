@@ -1,0 +1,133 @@
+"""Qwen-Image 2.1 (``QwenImage21Transformer2DModel``): block-causal attention with a prefix KV cache, on the tiny
+pipeline and the real config on meta."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from diffusers import QwenImage21Transformer2DModel
+from diffusers.models.transformers.transformer_qwenimage21 import QwenImage21FlexAttnProcessor
+
+import stylehunt
+from stylehunt.engine import strength_table
+from tests.reference import ReferenceGuidance
+from tests.test_engine import _load, run  # 2 prompts of different lengths (padded text keys), 3 steps, 64 px
+
+
+@pytest.fixture(scope="module")
+def tiny_qwenimage21_path(tmp_path_factory):
+    from stylehunt.tiny import save_tiny_pipeline
+
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-qwenimage21"), "qwenimage21")
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_qwenimage21_path):
+    return _load(tiny_qwenimage21_path)
+
+
+@pytest.fixture(autouse=True)
+def _clean(request):
+    yield
+    if "pipe" in request.fixturenames:
+        stylehunt.remove(request.getfixturevalue("pipe"))
+
+
+def _cfg(cfg):
+    # one negative prompt per prompt: the pipeline does not repeat a single one for a batch of prompts
+    return {"true_cfg_scale": 4.0, "negative_prompt": ["blurry"] * 2} if cfg else {}
+
+
+# -- the grid ------------------------------------------------------------------------------------------
+
+
+def test_real_config_on_meta_is_32_layers_of_32_heads():
+    with torch.device("meta"):
+        grid = stylehunt.head_grid(QwenImage21Transformer2DModel())
+    assert grid.num_layers == 32 and grid.heads_per_layer == (32,) * 32 and grid.head_dim == 128
+    assert grid.layers[31].module_name == "transformer_blocks.31.attn" and grid.layers[0].kind == "text_image"
+
+
+def test_tiny_grid_and_size(pipe):
+    grid = stylehunt.head_grid(pipe)
+    assert grid.heads_per_layer == (2, 2) and grid.head_dim == 16
+    assert stylehunt.engine.size_multiple(pipe) == 32
+
+
+# -- apply equals the explicit-map reference (the full map, the cached prefix's keys included) ----------
+
+
+@pytest.mark.parametrize("u", [0.6, 1.0])
+@pytest.mark.parametrize("cfg", [True, False], ids=["cfg", "no-cfg"])
+def test_apply_matches_the_materialising_reference(pipe, cfg, u):
+    grid = stylehunt.head_grid(pipe)
+    heads = random.Random(3).sample(list(grid), 2)
+    preset = stylehunt.Preset(heads=heads, strength=u)
+    w = 2.5
+    stylehunt.apply(pipe, preset, scale=w)
+    ours = run(pipe, **_cfg(cfg))
+    stylehunt.remove(pipe)
+    with ReferenceGuidance(pipe, strength_table(grid, [preset], [u]), w):
+        expected = run(pipe, **_cfg(cfg))
+    plain = run(pipe, **_cfg(cfg))
+    assert ours.shape[0] == 2
+    assert not torch.allclose(ours, plain, atol=1e-4), "the preset must change the output for the test to mean anything"
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-5)
+
+
+def test_without_the_kv_cache_every_step_prefills_and_matches_the_reference(pipe):
+    """use_kv_cache=False: every step is a block-causal prefill (one attention call per text/image segment)."""
+    preset = stylehunt.Preset(heads=[(0, 1), (1, 0)], strength=0.8)
+    stylehunt.apply(pipe, preset, scale=2.0)
+    ours = run(pipe, use_kv_cache=False, **_cfg(True))
+    stylehunt.remove(pipe)
+    with ReferenceGuidance(pipe, strength_table(stylehunt.head_grid(pipe), [preset], [0.8]), 2.0):
+        expected = run(pipe, use_kv_cache=False, **_cfg(True))
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-5)
+    # the cache changes nothing but the work: the cached run is the same guidance
+    stylehunt.apply(pipe, preset, scale=2.0)
+    torch.testing.assert_close(run(pipe, **_cfg(True)), ours, rtol=1e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("start,stop", [(0.4, 1.0), (0.0, 0.5)])
+def test_an_interval_keeps_the_cached_rows_in_step(pipe, start, stop):
+    """Outside [start, stop) the perturbed rows still run (their cache entries stay row-aligned), unused: the
+    cached run equals the run that prefills every step, which has no cache to keep in step."""
+    preset = stylehunt.Preset(heads=[(0, 0), (1, 1)], strength=1.0)
+    stylehunt.apply(pipe, preset, scale=3.0, start=start, stop=stop)
+    cached = run(pipe, **_cfg(True))
+    uncached = run(pipe, use_kv_cache=False, **_cfg(True))
+    stylehunt.remove(pipe)
+    torch.testing.assert_close(cached, uncached, rtol=1e-4, atol=2e-5)
+    assert not torch.allclose(cached, run(pipe, **_cfg(True)), atol=1e-4)
+
+
+def test_flex_prefill_processor_gives_the_same_guidance(pipe):
+    """The flex processor runs the prefill as one call with a block mask (padded to 128 tokens)."""
+    preset = stylehunt.Preset(heads=[(0, 1), (1, 0)], strength=0.7)
+    stylehunt.apply(pipe, preset, scale=2.0)
+    default = run(pipe, **_cfg(True))
+    processors = pipe.transformer.attn_processors
+    try:
+        pipe.transformer.set_attn_processor(QwenImage21FlexAttnProcessor())
+        flex = run(pipe, **_cfg(True))
+    finally:
+        pipe.transformer.set_attn_processor(processors)
+    torch.testing.assert_close(flex, default, rtol=1e-4, atol=5e-5)
+
+
+def test_remove_is_exact(pipe):
+    plain = run(pipe, **_cfg(True))
+    stylehunt.apply(pipe, stylehunt.Preset(heads=[(0, 1), (1, 0)], strength=0.7), scale=3.0)
+    assert "forward" in vars(pipe.transformer) and "step" in vars(pipe.scheduler)
+    assert not torch.equal(run(pipe, **_cfg(True)), plain)
+    stylehunt.remove(pipe)
+    assert "forward" not in vars(pipe.transformer) and "step" not in vars(pipe.scheduler)
+    assert torch.equal(run(pipe, **_cfg(True)), plain)
+
+
+def test_identity_image_is_refused_naming_the_reason(pipe):
+    with pytest.raises(stylehunt.GuidanceError, match="block-causal"):
+        stylehunt.apply(pipe, stylehunt.Preset(heads=[(0, 0)]), identity="image")
