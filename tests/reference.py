@@ -13,6 +13,7 @@ It shares no code with ``stylehunt.engine``:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 
@@ -247,6 +248,8 @@ class ReferenceGuidance:
     def _forward(self, transformer, state):
         pipe, cls_forward = self.pipe, type(transformer).forward
 
+        # the bound forward's signature: modular pipelines pass only the arguments forward names
+        @functools.wraps(cls_forward.__get__(transformer))
         def forward(*args, **kwargs):
             call = named_arguments(transformer, args, kwargs)
             out = cls_forward(transformer, **call)
