@@ -3,15 +3,20 @@ pipeline and the real config on meta."""
 
 from __future__ import annotations
 
+import json
 import random
 
+import numpy as np
 import pytest
 import torch
 from diffusers import QwenImage21Transformer2DModel
 from diffusers.models.transformers.transformer_qwenimage21 import QwenImage21FlexAttnProcessor
+from PIL import Image
 
 import stylehunt
+from stylehunt.cli import main
 from stylehunt.engine import strength_table
+from stylehunt.registry import index as registry
 from tests.reference import ReferenceGuidance
 from tests.test_engine import _load, run  # 2 prompts of different lengths (padded text keys), 3 steps, 64 px
 
@@ -131,3 +136,41 @@ def test_remove_is_exact(pipe):
 def test_identity_image_is_refused_naming_the_reason(pipe):
     with pytest.raises(stylehunt.GuidanceError, match="block-causal"):
         stylehunt.apply(pipe, stylehunt.Preset(heads=[(0, 0)]), identity="image")
+
+
+# -- aliases and the CLI, as a user types it ------------------------------------------------------------
+
+
+def test_alias_fingerprints_equal_the_real_and_tiny_grids(pipe):
+    real = registry.model_aliases()["qwen-image-2.1"]
+    with torch.device("meta"):
+        assert real.fingerprint == stylehunt.head_grid(QwenImage21Transformer2DModel()).fingerprint()
+    assert real.id == "Qwen/Qwen-Image-2.1" and real.family == "qwenimage21"
+    assert registry.model_aliases()["tiny-qwenimage21"].fingerprint == stylehunt.head_grid(pipe).fingerprint()
+
+
+def test_cli_heads_on_tiny_qwenimage21(capsys):
+    assert main(["heads", "--model", "tiny-qwenimage21"]) == 0
+    out = capsys.readouterr().out
+    assert "QwenImage21Transformer2DModel: 2 attention layers, 4 heads" in out and "transformer_blocks.1.attn" in out
+
+
+def test_cli_generate_on_tiny_qwenimage21_with_ad_hoc_heads(tmp_path, capsys):
+    out = tmp_path / "cat.png"
+    assert main(["generate", "--model", "tiny-qwenimage21", "--heads", "0:1,1:0", "--prompt", "a cat", "--out", str(out),
+                 "--baseline"]) == 0
+    assert capsys.readouterr().out.split() == [str(out), str(tmp_path / "cat.baseline.png")]
+    guided, plain = (np.asarray(Image.open(p)).astype(int) for p in (out, tmp_path / "cat.baseline.png"))
+    assert guided.shape == plain.shape and np.abs(guided - plain).max() > 0
+
+
+def test_cli_search_on_tiny_qwenimage21_with_cfg(tiny_qwenimage21_path, tmp_path, capsys):
+    """The search encodes prompts (and the negative one) as the pipeline does and runs with its KV cache on."""
+    out = tmp_path / "run"
+    argv = ["search", "--model", str(tiny_qwenimage21_path), "--model-id", "tiny-qwenimage21", "--objective", "warmth",
+            "--num-prompts", "2", "--num-heldout", "1", "--rounds", "1", "--per-round", "1", "--steps", "2",
+            "--cfg", "4", "--out", str(out), "--format", "json"]
+    assert main(argv) == 0
+    preset = stylehunt.Preset.from_file(out)
+    assert json.loads(capsys.readouterr().out)["heads"] == [list(a) for a in preset.heads]
+    assert preset.fingerprint["family"] == "qwenimage21" and preset.model == "tiny-qwenimage21"
