@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,13 +20,6 @@ from stylehunt.engine import strength_table
 from stylehunt.registry import index as registry
 from tests.reference import ReferenceGuidance
 from tests.test_engine import _load, run  # 2 prompts of different lengths (padded text keys), 3 steps, 64 px
-
-
-@pytest.fixture(scope="module")
-def tiny_qwenimage21_path(tmp_path_factory):
-    from stylehunt.tiny import save_tiny_pipeline
-
-    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-qwenimage21"), "qwenimage21")
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +168,10 @@ def test_cli_search_on_tiny_qwenimage21_with_cfg(tiny_qwenimage21_path, tmp_path
     preset = stylehunt.Preset.from_file(out)
     assert json.loads(capsys.readouterr().out)["heads"] == [list(a) for a in preset.heads]
     assert preset.fingerprint["family"] == "qwenimage21" and preset.model == "tiny-qwenimage21"
+
+
+def test_docs_state_the_adapters_line_counts():
+    engine_md = " ".join((Path(__file__).parents[1] / "docs" / "engine.md").read_text().split())
+    for name in ("qwenimage21", "flux3"):
+        n = len((Path(stylehunt.__file__).parent / "engine" / "families" / f"{name}.py").read_text().splitlines())
+        assert f"`stylehunt/engine/families/{name}.py` ({n} lines)" in engine_md

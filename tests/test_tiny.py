@@ -17,6 +17,8 @@ from diffusers import (
     Flux2Transformer2DModel,
     FluxPipeline,
     FluxTransformer2DModel,
+    QwenImage21Pipeline,
+    QwenImage21Transformer2DModel,
     QwenImagePipeline,
     QwenImageTransformer2DModel,
     SD3Transformer2DModel,
@@ -53,6 +55,7 @@ EXPECTED_CLASSES = {
     "flux2-dev": (Flux2Pipeline, Flux2Transformer2DModel),
     "sdxl": (StableDiffusionXLPipeline, UNet2DConditionModel),
     "sd15": (StableDiffusionPipeline, UNet2DConditionModel),
+    "qwenimage21": (QwenImage21Pipeline, QwenImage21Transformer2DModel),
 }
 
 TOKENIZERS = {
@@ -67,12 +70,17 @@ TOKENIZERS = {
     "flux2-dev": ("tokenizer.tokenizer",),  # the Pixtral processor's tokenizer
     "sdxl": ("tokenizer", "tokenizer_2"),
     "sd15": ("tokenizer",),
+    "qwenimage21": ("processor.tokenizer",),  # the Qwen3-VL processor's tokenizer
 }
 
 FIXTURES = {"sd3": "tiny_sd3_path", "sd3.5": "tiny_sd35_path", "flux": "tiny_flux_path", "chroma": "tiny_chroma_path",
             "zimage": "tiny_zimage_path", "qwenimage": "tiny_qwenimage_path", "wan": "tiny_wan_path",
             "flux2": "tiny_flux2_path", "flux2-dev": "tiny_flux2_dev_path", "sdxl": "tiny_sdxl_path",
-            "sd15": "tiny_sd15_path"}
+            "sd15": "tiny_sd15_path", "qwenimage21": "tiny_qwenimage21_path"}
+
+#: Families whose VAE is not the usual 8x (Qwen-Image 2.1's is 16x) or whose images are not RGB (its VAE is RGBA).
+VAE_SCALE = {"qwenimage21": 16}
+CHANNELS = {"qwenimage21": 4}
 
 
 #: Frames per call for the video families (their pipelines default to 81).
@@ -112,7 +120,7 @@ def _run(pipe, size: int = 64, **kwargs) -> torch.Tensor:
 
 def test_families():
     assert TINY_FAMILIES == (
-        "sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15"
+        "sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15", "qwenimage21",
     )
 
 
@@ -123,7 +131,8 @@ def test_saved_pipeline_loads_into_the_right_classes(family_and_path):
     assert type(pipe) is pipe_cls
     denoiser = pipe.unet if hasattr(pipe, "unet") else pipe.transformer  # the SDXL / SD pipelines' U-Net
     assert type(denoiser) is transformer_cls
-    assert getattr(pipe, "vae_scale_factor", getattr(pipe, "vae_scale_factor_spatial", None)) == 8  # video: _spatial
+    scale = getattr(pipe, "vae_scale_factor", getattr(pipe, "vae_scale_factor_spatial", None))  # video: _spatial
+    assert scale == VAE_SCALE.get(family, 8)
     assert denoiser.dtype == torch.float32
     assert pipe.device.type == "cpu"
 
@@ -155,7 +164,8 @@ def test_two_step_generation_gives_a_finite_image(family_and_path):
     if frames:
         kwargs["num_frames"] = frames
     image = _run(pipe, 64, **kwargs)
-    assert image.shape == ((1, frames, 3, 64, 64) if frames else (1, 3, 64, 64))
+    channels = CHANNELS.get(family, 3)
+    assert image.shape == ((1, frames, channels, 64, 64) if frames else (1, channels, 64, 64))
     assert torch.isfinite(image).all()
     assert torch.equal(image, _run(pipe, 64, **kwargs))  # same seed, same image
 
