@@ -175,3 +175,45 @@ def test_docs_state_the_adapters_line_counts():
     for name in ("qwenimage21", "flux3"):
         n = len((Path(stylehunt.__file__).parent / "engine" / "families" / f"{name}.py").read_text().splitlines())
         assert f"`stylehunt/engine/families/{name}.py` ({n} lines)" in engine_md
+
+
+# -- the modular pipeline's guider ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def modular(pipe):
+    from diffusers.modular_pipelines import QwenImage21AutoBlocks
+
+    modular = QwenImage21AutoBlocks().init_pipeline()
+    modular.update_components(**{k: v for k, v in pipe.components.items() if k in modular.component_names})
+    modular.set_progress_bar_config(disable=True)
+    return modular
+
+
+def _modular_run(modular, guider):
+    from diffusers.guiders import ClassifierFreeGuidance
+
+    modular.update_components(guider=guider)
+    try:
+        return modular(prompt="a lighthouse at dusk", negative_prompt="blurry", num_images_per_prompt=2,
+                       num_inference_steps=3, height=64, width=64, generator=torch.Generator().manual_seed(0),
+                       output="latents")
+    finally:
+        modular.update_components(guider=ClassifierFreeGuidance(guidance_scale=1.0))
+
+
+@pytest.mark.parametrize("cfg", [4.0, 1.0], ids=["cfg", "no-cfg"])
+def test_style_guider_matches_the_reference_through_the_modular_kv_caches(modular, cfg):
+    """The modular loop keeps one prefix cache per guider batch: the style batch gets its own, filled by its
+    first (perturbed) call."""
+    from diffusers.guiders import ClassifierFreeGuidance
+
+    from stylehunt.guider import StyleHeadGuidance
+
+    preset = stylehunt.Preset(heads=[(0, 1), (1, 0)], strength=0.8)
+    guided = _modular_run(modular, StyleHeadGuidance(preset, scale=2.0, guidance_scale=cfg))
+    table = strength_table(stylehunt.head_grid(modular.transformer), [preset], [0.8])
+    with ReferenceGuidance(modular, table, 2.0):
+        expected = _modular_run(modular, ClassifierFreeGuidance(guidance_scale=cfg))
+    assert not torch.allclose(guided, _modular_run(modular, ClassifierFreeGuidance(guidance_scale=cfg)), atol=1e-4)
+    torch.testing.assert_close(guided, expected, rtol=1e-4, atol=2e-5)

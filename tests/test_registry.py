@@ -168,7 +168,9 @@ def test_model_aliases_are_the_documented_five_plus_the_tiny_demo_model():
     assert sorted(registry.model_aliases()) == sorted([*REAL_CONFIGS, "tiny-sd3", "tiny-chroma", "tiny-zimage", "tiny-qwenimage", "tiny-flux2",
                                                         "tiny-wan",
                                                         # the U-Nets' (tests/test_family_unet.py checks them on meta)
-                                                        "sdxl-base-1.0", "sd1.5", "sd2.1", "tiny-sdxl", "tiny-sd15"])
+                                                        "sdxl-base-1.0", "sd1.5", "sd2.1", "tiny-sdxl", "tiny-sd15",
+                                                        # tests/test_family_qwenimage21.py checks these
+                                                        "qwen-image-2.1", "tiny-qwenimage21"])
     assert registry.model_alias_for(SD3_ID).alias == "sd3-medium"
     assert registry.model_alias_for("flux.1-dev").family == "flux"
     assert registry.model_alias_for("someone/else") is None
