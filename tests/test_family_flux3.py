@@ -113,3 +113,34 @@ def test_remove_is_exact(pipe):
     stylehunt.remove(pipe)
     assert "forward" not in vars(pipe.transformer)
     assert torch.equal(run(pipe), plain)
+
+
+def test_the_step_distilled_pipeline_is_guided_as_the_reference():
+    """Flux3DistilledModularPipeline: one call per step, no guider; its flow-map transformer takes a per-row
+    ``target_timestep``, appended with the perturbed rows."""
+    from diffusers import Flux3DistilledAutoBlocks
+
+    from stylehunt.tiny.components import seeded
+    from stylehunt.tiny.flux3 import _transformer, flux3_components
+
+    blocks = Flux3DistilledAutoBlocks()
+    blocks.sub_blocks.pop("prompt_upsampler")
+    pipe = blocks.init_pipeline()
+    components = {**flux3_components(0), "transformer": seeded(0, 0, lambda: _transformer(flow_map=True))}
+    pipe.update_components(**{k: v for k, v in components.items() if k in pipe.component_names})
+    pipe.set_progress_bar_config(disable=True)
+
+    def go():
+        return pipe(prompt="a lighthouse at dusk", num_images_per_prompt=2, num_inference_steps=2, height=64,
+                    width=64, generator=torch.Generator().manual_seed(0), output="latents")
+
+    preset = stylehunt.Preset(heads=HEADS, strength=0.8)
+    stylehunt.apply(pipe, preset, scale=2.0)
+    try:
+        ours = go()
+    finally:
+        stylehunt.remove(pipe)
+    with ReferenceGuidance(pipe, strength_table(stylehunt.head_grid(pipe.transformer), [preset], [0.8]), 2.0):
+        expected = go()
+    assert not torch.allclose(ours, go(), atol=1e-4)
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-5)

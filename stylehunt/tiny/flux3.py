@@ -25,10 +25,11 @@ _TEXT_DIM = 16
 _TEXT_LAYERS = 32  # the pipeline's default text_encoder_out_layers reach hidden state 32
 
 
-def _transformer():
+def _transformer(flow_map: bool = False):
     from diffusers import Flux3Transformer2DModel
 
     return Flux3Transformer2DModel(
+        flow_map=flow_map,  # the step-distilled models' target-timestep embedder
         in_channels=4 * _LATENT_CHANNELS,
         cond_in_channels=4 * _LATENT_CHANNELS,
         num_layers=2,
