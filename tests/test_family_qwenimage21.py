@@ -151,11 +151,12 @@ def test_cli_heads_on_tiny_qwenimage21(capsys):
 
 def test_cli_generate_on_tiny_qwenimage21_with_ad_hoc_heads(tmp_path, capsys):
     out = tmp_path / "cat.png"
+    # 64 px: the pipeline's own default is 1024 (its output_resolution), 256 times the tokens for a random model
     assert main(["generate", "--model", "tiny-qwenimage21", "--heads", "0:1,1:0", "--prompt", "a cat", "--out", str(out),
-                 "--baseline"]) == 0
+                 "--baseline", "--height", "64", "--width", "64"]) == 0
     assert capsys.readouterr().out.split() == [str(out), str(tmp_path / "cat.baseline.png")]
     guided, plain = (np.asarray(Image.open(p)).astype(int) for p in (out, tmp_path / "cat.baseline.png"))
-    assert guided.shape == plain.shape and np.abs(guided - plain).max() > 0
+    assert guided.shape == plain.shape == (64, 64, 4) and np.abs(guided - plain).max() > 0  # the VAE gives RGBA
 
 
 def test_cli_search_on_tiny_qwenimage21_with_cfg(tiny_qwenimage21_path, tmp_path, capsys):
@@ -163,7 +164,7 @@ def test_cli_search_on_tiny_qwenimage21_with_cfg(tiny_qwenimage21_path, tmp_path
     out = tmp_path / "run"
     argv = ["search", "--model", str(tiny_qwenimage21_path), "--model-id", "tiny-qwenimage21", "--objective", "warmth",
             "--num-prompts", "2", "--num-heldout", "1", "--rounds", "1", "--per-round", "1", "--steps", "2",
-            "--cfg", "4", "--out", str(out), "--format", "json"]
+            "--resolution", "64", "--cfg", "4", "--out", str(out), "--format", "json"]
     assert main(argv) == 0
     preset = stylehunt.Preset.from_file(out)
     assert json.loads(capsys.readouterr().out)["heads"] == [list(a) for a in preset.heads]
