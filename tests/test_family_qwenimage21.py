@@ -171,6 +171,17 @@ def test_cli_search_on_tiny_qwenimage21_with_cfg(tiny_qwenimage21_path, tmp_path
     assert preset.fingerprint["family"] == "qwenimage21" and preset.model == "tiny-qwenimage21"
 
 
+def test_cli_generate_with_the_bundled_tiny_qwenimage21_preset(tmp_path, capsys):
+    preset = stylehunt.load_preset("tiny-qwenimage21/warm")
+    assert preset.provenance["kind"] == "search"
+    assert preset.fingerprint == registry.model_aliases()["tiny-qwenimage21"].fingerprint
+    out = tmp_path / "warm.png"
+    assert main(["generate", "--model", "tiny-qwenimage21", "--preset", "tiny-qwenimage21/warm", "--prompt",
+                 "a red fox in snow", "--steps", "4", "--height", "64", "--width", "64", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.split() == [str(out)]
+    assert Image.open(out).size == (64, 64)
+
+
 def test_docs_state_the_adapters_line_counts():
     engine_md = " ".join((Path(__file__).parents[1] / "docs" / "engine.md").read_text().split())
     for name in ("qwenimage21", "flux3"):

@@ -35,7 +35,7 @@ PAPER = {
 }
 # Made by a real search run on the tiny demo model (see its provenance).
 TINY = {"tiny-sd3/warm", "tiny-chroma/warm", "tiny-zimage/warm", "tiny-qwenimage/warm", "tiny-flux2/warm",
-        "tiny-wan/warm", "tiny-sdxl/warm"}
+        "tiny-wan/warm", "tiny-sdxl/warm", "tiny-qwenimage21/warm"}
 # Cited from the paper's figures: tests/test_cited_presets.py checks each against the paper.
 CITED = {"sd3-medium/" + n for n in (
     "dark", "shearing", "shadow", "blue", "dark-shearing", "shadow-blue", "red", "horizontal-banding", "high-resolution",
