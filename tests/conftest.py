@@ -141,3 +141,9 @@ def tiny_sdxl_path(tmp_path_factory):
 def tiny_sd15_path(tmp_path_factory):
     """A tiny random-weight SD 1.5 pipeline (a small UNet2DConditionModel, one CLIP encoder) saved with save_pretrained."""
     return _tiny_path(tmp_path_factory, "sd15")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwenimage21_path(tmp_path_factory):
+    """A tiny random-weight Qwen-Image 2.1 pipeline (block-causal, KV cache, Qwen3-VL processor) saved with save_pretrained."""
+    return _tiny_path(tmp_path_factory, "qwenimage21")

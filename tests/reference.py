@@ -13,6 +13,7 @@ It shares no code with ``stylehunt.engine``:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 
@@ -37,6 +38,13 @@ def attention_layers(transformer):
         return [(b.attn, "image_text") for b in transformer.transformer_blocks]
     if name == "ErnieImageTransformer2DModel":  # single stream over [image, text]
         return [(layer.self_attention, "image_text") for layer in transformer.layers]
+    if name == "QwenImage21Transformer2DModel":  # single-stream blocks over [text (+ condition images), target]
+        return [(b.attn, "text_image") for b in transformer.transformer_blocks]
+    if name == "Flux3Transformer2DModel":  # text mode, image mode, reference-image mode blocks, then single blocks
+        out = [(b.attn, "text") for b in transformer.txt_mode_blocks]
+        out += [(b.attn, "image") for b in transformer.mode_blocks["image"]]
+        out += [(b.attn, "image") for b in transformer.mode_blocks["image_cond"]]
+        return out + [(b.attn, "text_image") for b in transformer.single_transformer_blocks]
     if name == "WanTransformer3DModel":  # video self-attention only (attn2 is cross-attention to the text)
         return [(b.attn1, "image") for b in transformer.blocks]
     if name == "LTXVideoTransformer3DModel":  # video self-attention only (attn2 is cross-attention to the text)
@@ -58,10 +66,20 @@ def attention_layers(transformer):
 
 
 def identity_map(n: int, text_len: int, kind: str, mode: str, logits: torch.Tensor) -> torch.Tensor:
-    """The perturbed attention map for one head (rows x keys), materialised."""
-    eye = torch.eye(n, dtype=logits.dtype)
-    if mode == "joint" or kind == "image":
+    """The perturbed attention map for one head (rows x keys), materialised.
+
+    With fewer queries than keys (a cached prefix, or the earlier segments of a block-causal
+    attention, come first) query ``i`` is key ``n_keys - n_queries + i``: the identity sits there.
+    A text-only attention has no image query, so the image identity leaves its map as it is.
+    """
+    rows, keys = logits.shape
+    if kind == "text" and mode == "image":
+        return torch.softmax(logits, dim=-1)
+    eye = torch.zeros(rows, keys, dtype=logits.dtype)
+    eye[torch.arange(rows), keys - rows + torch.arange(rows)] = 1.0
+    if mode == "joint" or kind == "image" or kind == "text":
         return eye
+    assert rows == keys, "the image identity map is defined for self-attention over the whole sequence"
     mask = torch.zeros(n, n, dtype=logits.dtype)
     img = slice(0, n - text_len) if kind == "image_text" else slice(text_len, n)
     mask[img, img] = float("-inf")
@@ -209,6 +227,10 @@ def as_scheduler_input(transformer, call, delta):
         # target's: the first shape in img_shapes, (frames, rows, columns) of tokens
         frames, rows, columns = call["img_shapes"][0][0]
         return delta[:, : frames * rows * columns]
+    if type(transformer).__name__ == "QwenImage21Transformer2DModel":
+        # the pipeline keeps the target image's tokens, the last of the joint sequence
+        frames, rows, columns = call["img_shapes"][0][-1]
+        return delta[:, delta.shape[1] - frames * rows * columns :]
     if type(transformer).__name__ == "Flux2Transformer2DModel":
         # the FLUX.2 loops append reference-image tokens (time coordinate 10, 20, ... in img_ids) after
         # the generated image's (time coordinate 0) and keep the generated ones
@@ -250,18 +272,33 @@ class ReferenceGuidance:
     def _forward(self, transformer, state):
         pipe, cls_forward = self.pipe, type(transformer).forward
 
+        # the bound forward's signature: modular pipelines pass only the arguments forward names
+        @functools.wraps(cls_forward.__get__(transformer))
         def forward(*args, **kwargs):
             call = named_arguments(transformer, args, kwargs)
             out = cls_forward(transformer, **call)
             if state["first"]:
                 state["first"] = False
                 cond = select_rows(call, conditional_rows(pipe, transformer, call), BATCHED)
-                eps_c = rows_of(cls_forward(transformer, **{**cond, "return_dict": False})[0])
-                eps_p = rows_of(perturbed_forward(transformer, self.table, self.mode, {**cond, "return_dict": False}))
+                # Qwen-Image 2.1's prefix KV cache: the clean and the perturbed forwards keep their own,
+                # filled at the pipeline's prefill step and read at every later one
+                c_cache, p_cache = self._own_caches(call)
+                eps_c = rows_of(cls_forward(transformer, **{**cond, **c_cache, "return_dict": False})[0])
+                eps_p = rows_of(
+                    perturbed_forward(transformer, self.table, self.mode, {**cond, **p_cache, "return_dict": False})
+                )
                 self.delta = as_scheduler_input(transformer, call, eps_c - eps_p)
             return out
 
         return forward
+
+    def _own_caches(self, call):
+        cache = call.get("kv_cache")
+        if cache is None:
+            return {}, {}
+        if call.get("kv_cache_mode") == "extract":
+            self.caches = [type(cache)(len(cache.layer_caches)) for _ in range(2)]
+        return ({"kv_cache": c} for c in self.caches)
 
     def __exit__(self, *exc):
         for transformer in self.denoisers:

@@ -13,7 +13,7 @@ from diffusers import DiffusionPipeline
 
 import stylehunt
 from stylehunt.engine import families, strength_table
-from stylehunt.engine.guided_forward import fit_to_model_output
+from stylehunt.engine.rows import fit_to_model_output
 from tests.reference import ReferenceGuidance
 
 PROMPTS = ["a lighthouse at dusk", "a bowl of fruit"]

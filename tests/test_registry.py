@@ -36,7 +36,7 @@ PAPER = {
 # Made by a real search run on the tiny demo model (see its provenance).
 TINY = {"tiny-sd3/warm", "tiny-chroma/warm", "tiny-zimage/warm", "tiny-qwenimage/warm", "tiny-flux2/warm",
         "tiny-wan/warm", "tiny-sdxl/warm", "tiny-hunyuanvideo15/warm",
-        "tiny-ernieimage/warm", "tiny-ltx/warm", "tiny-ltx2/warm"}
+        "tiny-ernieimage/warm", "tiny-ltx/warm", "tiny-ltx2/warm", "tiny-qwenimage21/warm"}
 # Cited from the paper's figures: tests/test_cited_presets.py checks each against the paper.
 CITED = {"sd3-medium/" + n for n in (
     "dark", "shearing", "shadow", "blue", "dark-shearing", "shadow-blue", "red", "horizontal-banding", "high-resolution",
@@ -173,8 +173,10 @@ def test_model_aliases_are_the_documented_five_plus_the_tiny_demo_model():
                                                         "tiny-hunyuanvideo15", "tiny-ernieimage",
                                                         # the U-Nets' (tests/test_family_unet.py checks them on meta)
                                                         "sdxl-base-1.0", "sd1.5", "sd2.1", "tiny-sdxl", "tiny-sd15",
-                                                        # LTX (tests/test_family_ltx.py checks them on meta)
-                                                        "ltx-video", "ltx-2", "tiny-ltx", "tiny-ltx2"])
+                                                        # LTX (tests/test_family_ltx.py checks them on meta),
+                                                        # Qwen-Image 2.1 (tests/test_family_qwenimage21.py)
+                                                        "ltx-video", "ltx-2", "tiny-ltx", "tiny-ltx2",
+                                                        "qwen-image-2.1", "tiny-qwenimage21"])
     assert registry.model_alias_for(SD3_ID).alias == "sd3-medium"
     assert registry.model_alias_for("flux.1-dev").family == "flux"
     assert registry.model_alias_for("someone/else") is None

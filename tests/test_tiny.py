@@ -25,6 +25,8 @@ from diffusers import (
     LTX2VideoTransformer3DModel,
     LTXPipeline,
     LTXVideoTransformer3DModel,
+    QwenImage21Pipeline,
+    QwenImage21Transformer2DModel,
     QwenImagePipeline,
     QwenImageTransformer2DModel,
     SD3Transformer2DModel,
@@ -65,6 +67,7 @@ EXPECTED_CLASSES = {
     "ernieimage": (ErnieImagePipeline, ErnieImageTransformer2DModel),
     "ltx": (LTXPipeline, LTXVideoTransformer3DModel),
     "ltx2": (LTX2Pipeline, LTX2VideoTransformer3DModel),
+    "qwenimage21": (QwenImage21Pipeline, QwenImage21Transformer2DModel),
 }
 
 TOKENIZERS = {
@@ -83,20 +86,25 @@ TOKENIZERS = {
     "ernieimage": ("tokenizer",),
     "ltx": ("tokenizer",),
     "ltx2": ("tokenizer",),
+    "qwenimage21": ("processor.tokenizer",),  # the Qwen3-VL processor's tokenizer
 }
 
 FIXTURES = {"sd3": "tiny_sd3_path", "sd3.5": "tiny_sd35_path", "flux": "tiny_flux_path", "chroma": "tiny_chroma_path",
             "zimage": "tiny_zimage_path", "qwenimage": "tiny_qwenimage_path", "wan": "tiny_wan_path",
             "flux2": "tiny_flux2_path", "flux2-dev": "tiny_flux2_dev_path", "sdxl": "tiny_sdxl_path",
             "sd15": "tiny_sd15_path", "hunyuanvideo15": "tiny_hunyuanvideo15_path",
-            "ernieimage": "tiny_ernieimage_path", "ltx": "tiny_ltx_path", "ltx2": "tiny_ltx2_path"}
+            "ernieimage": "tiny_ernieimage_path", "ltx": "tiny_ltx_path", "ltx2": "tiny_ltx2_path",
+            "qwenimage21": "tiny_qwenimage21_path"}
+
+#: Families whose images are not RGB (Qwen-Image 2.1's VAE is RGBA).
+CHANNELS = {"qwenimage21": 4}
 
 
 #: Frames per call for the video families (their pipelines default to 81).
 VIDEO_FRAMES = {"wan": 5, "hunyuanvideo15": 1, "ltx": 9, "ltx2": 9}
 #: VAE downscale factors that are not the real models' 8: the tiny HunyuanVideo 1.5 VAE is diffusers' test
 #: config (4x; the real one is 16x, which needs five VAE levels); the LTX VAEs: 32, as the real ones
-VAE_FACTORS = {"hunyuanvideo15": 4, "ernieimage": 16, "ltx": 32, "ltx2": 32}  # ERNIE-Image counts its 2 x 2 packing
+VAE_FACTORS = {"hunyuanvideo15": 4, "ernieimage": 16, "ltx": 32, "ltx2": 32, "qwenimage21": 16}  # ERNIE-Image counts its 2 x 2 packing
 
 @pytest.fixture(params=TINY_FAMILIES)
 def family_and_path(request):
@@ -134,7 +142,7 @@ def test_families():
     assert TINY_FAMILIES == (
         "sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15",
         "hunyuanvideo15", "ernieimage",
-        "ltx", "ltx2",
+        "ltx", "ltx2", "qwenimage21",
     )
 
 
@@ -178,7 +186,8 @@ def test_two_step_generation_gives_a_finite_image(family_and_path):
     if frames:
         kwargs["num_frames"] = frames
     image = _run(pipe, 64, **kwargs)
-    assert image.shape == ((1, frames, 3, 64, 64) if frames else (1, 3, 64, 64))
+    channels = CHANNELS.get(family, 3)
+    assert image.shape == ((1, frames, channels, 64, 64) if frames else (1, channels, 64, 64))
     assert torch.isfinite(image).all()
     assert torch.equal(image, _run(pipe, 64, **kwargs))  # same seed, same image
 

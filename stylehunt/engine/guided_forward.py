@@ -21,7 +21,8 @@ from .heads import HeadGrid, unwrap_compiled
 from .perturbation import HeadPerturber, PerturbedRows, active_layers, heads_by_layer
 from .prefix import PrefixFork, native_mask_blocks
 from .preset_type import PresetLike
-from .rows import joined_outputs, select_dict_rows, select_items, select_rows, split_outputs, unique_rows
+from .rows import (fit_to_model_output, joined_outputs, select_dict_rows, select_items, select_rows, split_outputs,
+                   unique_rows)
 
 
 __all__ = ["GuidanceSettings", "AppliedGuidance", "GuidedTransformer", "GuidedPipeline"]
@@ -146,7 +147,9 @@ class GuidedPipeline:
             model_output, args = args[0], args[1:]
         else:
             model_output = kwargs.pop("model_output")
-        term = self.config.scale * fit_to_model_output(delta, model_output, self.adapter.output_sign)
+        term = self.config.scale * fit_to_model_output(
+            delta, model_output, self.adapter.output_sign, self.adapter.kept_tokens
+        )
         guided = model_output + term.to(model_output.dtype)
         step = max(d.step for d in self.denoisers)  # the expert that ran this step is the furthest along
         return inner(finite(guided, model_output, self.config.scale, step), *args, **kwargs)
@@ -298,6 +301,11 @@ class GuidedTransformer:
             last, self.last_guided = self.last_guided, (self.step_key[0], guided)
             if last is not None and last[0] is self.step_key[0] and last[1] != guided:
                 reset_stateful_caches(self.transformer)  # the perturbed rows come or go: caches start afresh
+            # a per-row cache kept across steps (adapter.row_caches) needs the same rows at every step:
+            # outside [start, stop) the perturbed rows still run (their cache entries stay in step), unused
+            same_rows = any(call.get(name) is not None for name in self.adapter.row_caches)
+            if same_rows and cfg.scale != 0 and self.any_active:
+                return self._main_call(inner, call, same_rows=True, use=guided)
             if not guided:
                 return inner(**call)
             return self._main_call(inner, call)
@@ -313,7 +321,9 @@ class GuidedTransformer:
         guided = finite(sample + cfg.scale * self.delta, sample, cfg.scale, self.step)
         return _replace_sample(out, guided, self.adapter)
 
-    def _main_call(self, inner, call: dict[str, Any]):
+    def _main_call(self, inner, call: dict[str, Any], same_rows: bool = False, use: bool = True):
+        """The step's first call with perturbed rows appended; ``same_rows``: no duplicate computed once and
+        no shared prefix (a per-row cache is in the call); ``use``: the term is added (else only computed)."""
         cfg, adapter = self.config, self.adapter
         if (problem := adapter.refused_call(self.owner.pipe_ref())) is not None:
             raise UnsupportedModelError(f"{problem}; stylehunt cannot guide this call", hint="set it to 0 while guided")
@@ -339,7 +349,8 @@ class GuidedTransformer:
             )
         # Rows whose inputs are identical (the search's candidates of one prompt-seed pair at the first
         # step) are computed once; perturbed row j starts as a copy of conditional row cond.start + j.
-        keep, inverse = unique_rows(call, adapter, batch) if cfg.share_prefix else (list(range(batch)), list(range(batch)))
+        share = cfg.share_prefix and not same_rows
+        keep, inverse = unique_rows(call, adapter, batch) if share else (list(range(batch)), list(range(batch)))
         index = keep + list(range(cond.start, cond.stop))
         extended = dict(call)
         for name in adapter.batched:
@@ -369,7 +380,8 @@ class GuidedTransformer:
             extended[mask_arg] = torch.cat([torch.ones(unique, device=table.device), 1 - u]).to(first.dtype)
             extended[blocks_arg] = self.native[0]
         self.perturber.rows = rows if self.native is None else None
-        self.prefix.begin(unique, [inverse[i] for i in range(cond.start, cond.stop)], rows)
+        if share:
+            self.prefix.begin(unique, [inverse[i] for i in range(cond.start, cond.stop)], rows)
         try:
             out = inner(**extended)
         finally:
@@ -380,6 +392,8 @@ class GuidedTransformer:
         if unique != batch:
             main = main.index_select(0, torch.tensor(inverse, device=main.device))
         delta = main[cond] - perturbed
+        if not use:
+            return _replace_sample(out, main, adapter)
         if adapter.inject == "scheduler":
             self.owner.check_scheduler()
             self.owner.pending = delta
@@ -438,32 +452,6 @@ def finite(guided: torch.Tensor, unguided: torch.Tensor, scale: float, step: tup
         step=index + 1,
         steps=total,
     )
-
-
-def fit_to_model_output(delta: torch.Tensor, model_output: torch.Tensor, sign: float) -> torch.Tensor:
-    """``sign * delta`` (the transformer's rows) laid out like the ``model_output`` handed to ``scheduler.step``.
-
-    The pipelines map the transformer output to the scheduler input by squeezing a singleton axis
-    (Z-Image's frame axis: same size per row, reshaped) or by slicing off reference-image tokens
-    (Qwen-Image-Edit: more tokens on dim 1, the leading ones kept), besides the sign.
-    """
-    if delta.shape != model_output.shape:
-        same_rows = delta.shape[0] == model_output.shape[0]
-        if same_rows and delta[0].numel() == model_output[0].numel():
-            delta = delta.reshape(model_output.shape)
-        elif (
-            same_rows
-            and delta.dim() == model_output.dim() >= 2
-            and delta.shape[2:] == model_output.shape[2:]
-            and delta.shape[1] > model_output.shape[1]
-        ):
-            delta = delta[:, : model_output.shape[1]]
-        else:
-            raise GuidanceError(
-                f"scheduler.step got a prediction of shape {tuple(model_output.shape)}, which does not match the "
-                f"guided transformer rows {tuple(delta.shape)}; this pipeline's call pattern is not supported"
-            )
-    return delta if sign == 1.0 else delta * sign
 
 
 def _sample_of(out: Any) -> Any:

@@ -7,7 +7,7 @@ helpers without it, and a real-size model built on ``meta`` costs no memory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from ..errors import HeadOutOfRangeError, UnsupportedModelError
@@ -44,6 +44,8 @@ class LayerInfo:
     heads: int
     head_dim: int
     kind: str  # one of KINDS
+    #: the adapter's ``query_runs``: attention in several calls, queries the trailing keys of each
+    query_runs: bool = field(default=False, compare=False)
 
     @property
     def has_text(self) -> bool:
@@ -236,7 +238,10 @@ def head_grid(model: Any) -> HeadGrid:
     transformer = transformer_of(model)
     adapter = adapter_for_transformer(type(transformer).__name__)
     layers = tuple(
-        LayerInfo(index=i, module_name=name, heads=int(attn.heads), head_dim=_head_dim(attn), kind=kind)
+        LayerInfo(
+            index=i, module_name=name, heads=int(attn.heads), head_dim=_head_dim(attn), kind=kind,
+            query_runs=adapter.query_runs,
+        )
         for i, (name, attn, kind) in enumerate(adapter.attention_layers(transformer))
     )
     return HeadGrid(

@@ -129,10 +129,14 @@ class _SDPAMix(TorchFunctionMode):
     def _mix(self, out, query, key, value, attn_mask, scale):
         layer, rows = self.layer, self.rows
         heads = rows.heads.get(layer.index)
-        if heads is None:
-            return out
+        if heads is None or (self.identity == "image" and layer.kind == "text"):
+            return out  # the image identity changes what image queries see; a text-only attention has none
         heads = heads.to(out.device)
         u = rows.table[:, layer.index, : layer.heads]  # (R, H)
+        if layer.query_runs and value.dim() == out.dim() and value.shape[-2] > out.shape[-2]:
+            # a run of queries that are the last keys of this call (a cached prefix or earlier segments
+            # before them): query i's own key is key n_keys - n_queries + i
+            value = value[..., value.shape[-2] - out.shape[-2] :, :]
         if out.shape[1] != layer.heads or value.shape[-3:-1] != out.shape[-3:-1]:  # (heads, tokens): no GQA
             raise UnsupportedModelError(
                 f"unexpected attention layout in {layer.module_name}: output {tuple(out.shape)}, value "
@@ -256,7 +260,7 @@ class HeadPerturber:
                     out = inner(*args, **kwargs)
             finally:
                 dispatch.ACTIVE.mix = previous
-            if mode.calls != 1:
+            if mode.calls != 1 and not (layer.query_runs and mode.calls > 1):
                 raise UnsupportedModelError(
                     f"{layer.module_name} made {mode.calls} calls to torch's scaled_dot_product_attention or "
                     f"diffusers' attention dispatch (expected 1) with processor "

@@ -1,4 +1,5 @@
-"""Rows of a transformer call: the duplicates computed once, and the rows picked for the extended batch."""
+"""Rows of a transformer call: the duplicates computed once, the rows picked for the extended batch, and the
+guided rows laid out like the prediction the pipeline hands to ``scheduler.step``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 from ..errors import GuidanceError
 from .families.spec import Adapter
 
-__all__ = ["unique_rows", "select_rows", "select_items", "select_dict_rows", "joined_outputs", "split_outputs"]
+__all__ = ["fit_to_model_output", "unique_rows", "select_rows", "select_items", "select_dict_rows", "joined_outputs", "split_outputs"]
 
 
 def unique_rows(call: dict[str, Any], adapter: Adapter, batch: int) -> tuple[list[int], list[int]]:
@@ -125,3 +126,32 @@ def split_outputs(out: Any, joined: torch.Tensor, adapter: Adapter) -> Any:
     for name, value in zip(adapter.extra_outputs, new[1:]):
         setattr(out, name, value)
     return out
+
+
+def fit_to_model_output(
+    delta: torch.Tensor, model_output: torch.Tensor, sign: float, kept: str = "leading"
+) -> torch.Tensor:
+    """``sign * delta`` (the transformer's rows) laid out like the ``model_output`` handed to ``scheduler.step``.
+
+    The pipelines map the transformer output to the scheduler input by squeezing a singleton axis
+    (Z-Image's frame axis: same size per row, reshaped) or by slicing off tokens (more tokens on dim 1:
+    Qwen-Image-Edit keeps the leading ones, Qwen-Image 2.1 the trailing ones: ``kept``), besides the sign.
+    """
+    if delta.shape != model_output.shape:
+        same_rows = delta.shape[0] == model_output.shape[0]
+        if same_rows and delta[0].numel() == model_output[0].numel():
+            delta = delta.reshape(model_output.shape)
+        elif (
+            same_rows
+            and delta.dim() == model_output.dim() >= 2
+            and delta.shape[2:] == model_output.shape[2:]
+            and delta.shape[1] > model_output.shape[1]
+        ):
+            n = model_output.shape[1]
+            delta = delta[:, :n] if kept == "leading" else delta[:, delta.shape[1] - n :]
+        else:
+            raise GuidanceError(
+                f"scheduler.step got a prediction of shape {tuple(model_output.shape)}, which does not match the "
+                f"guided transformer rows {tuple(delta.shape)}; this pipeline's call pattern is not supported"
+            )
+    return delta if sign == 1.0 else delta * sign

@@ -46,6 +46,9 @@ Families (`TINY_FAMILIES`), each built by its own module from the shared parts i
   the LTX video VAE (32x spatial, 8x temporal) (`ltx`).
 * ``"ltx2"``: `diffusers.LTX2Pipeline` (video and audio), LTX-2-shaped, 2 blocks x 2 video and
   2 audio heads, a Gemma 3 encoder, the text connectors, the video and audio VAEs and the vocoder (`ltx2`).
+* ``"qwenimage21"``: `diffusers.QwenImage21Pipeline`, Qwen-Image-2.1-shaped: 2 block-causal
+  single-stream blocks x 2 heads with the prefix KV cache, a Qwen3-VL encoder, the 16x VAE, sides
+  multiples of 32 (`qwenimage21`).
 
 This package's ``__init__`` keeps the names, the cache and the build / save / load entry points;
 it imports no torch, diffusers or transformers until a pipeline is built.
@@ -90,7 +93,7 @@ logger = logging.getLogger(__name__)
 
 #: The tiny model families, in the order they are documented.
 TINY_FAMILIES = ("sd3", "sd3.5", "flux", "chroma", "zimage", "qwenimage", "flux2", "flux2-dev", "wan", "sdxl", "sd15",
-                 "hunyuanvideo15", "ernieimage", "ltx", "ltx2")
+                 "hunyuanvideo15", "ernieimage", "ltx", "ltx2", "qwenimage21")
 
 #: Bump when any builder's config (`components`, `sd3`, `flux`, ...) changes, so stale
 #: cached models are not reused.
@@ -139,7 +142,7 @@ def build_tiny_pipeline(family: str = "sd3", seed: int = 0) -> DiffusionPipeline
     _check_family(family)
     import torch
 
-    from . import chroma, ernieimage, flux, flux2, hunyuanvideo15, ltx, ltx2, qwenimage, sd3, unet, wan, zimage
+    from . import chroma, ernieimage, flux, flux2, hunyuanvideo15, ltx, ltx2, qwenimage, qwenimage21, sd3, unet, wan, zimage
 
     builders = {
         "sd3": lambda: sd3.build_sd3_pipeline(seed, sd35=False),
@@ -157,6 +160,7 @@ def build_tiny_pipeline(family: str = "sd3", seed: int = 0) -> DiffusionPipeline
         "ernieimage": lambda: ernieimage.build_ernieimage_pipeline(seed),
         "ltx": lambda: ltx.build_ltx_pipeline(seed),
         "ltx2": lambda: ltx2.build_ltx2_pipeline(seed),
+        "qwenimage21": lambda: qwenimage21.build_qwenimage21_pipeline(seed),
     }
     with torch.random.fork_rng(devices=[]):
         pipe = builders[family]()

@@ -9,8 +9,8 @@ point group ``stylehunt.adapters`` (loaded on the first lookup). Nothing here im
 >>> supported_transformers()
 ('SD3Transformer2DModel', 'FluxTransformer2DModel', 'ChromaTransformer2DModel', 'ZImageTransformer2DModel',
  'QwenImageTransformer2DModel', 'Flux2Transformer2DModel', 'WanTransformer3DModel', 'UNet2DConditionModel',
- 'HunyuanVideo15Transformer3DModel', 'ErnieImageTransformer2DModel', 'LTXVideoTransformer3DModel',
- 'LTX2VideoTransformer3DModel')
+  'HunyuanVideo15Transformer3DModel', 'ErnieImageTransformer2DModel', 'LTXVideoTransformer3DModel',
+  'LTX2VideoTransformer3DModel', 'Flux3Transformer2DModel', 'QwenImage21Transformer2DModel')
 >>> adapter_for_transformer("ChromaTransformer2DModel").pipeline_classes
 ('ChromaPipeline', 'ChromaImg2ImgPipeline', 'ChromaInpaintPipeline')
 """
@@ -21,7 +21,8 @@ import logging
 from typing import Any
 
 from ...errors import UnsupportedModelError
-from . import chroma, ernieimage, flux, flux2, hunyuanvideo15, ltx, ltx2, qwenimage, sd3, unet, wan, zimage
+from . import (chroma, ernieimage, flux, flux2, flux3, hunyuanvideo15, ltx, ltx2, qwenimage, qwenimage21, sd3, unet,
+               wan, zimage)
 from .refused import REFUSED_TRANSFORMERS, refusal_for
 from .spec import Adapter
 
@@ -53,6 +54,8 @@ BUILTIN: tuple[Adapter, ...] = (
     ernieimage.ADAPTER,
     ltx.ADAPTER,
     ltx2.ADAPTER,
+    flux3.ADAPTER,
+    qwenimage21.ADAPTER,
 )
 
 #: Entry point group a package uses to add an adapter: ``name = "pkg.module:ADAPTER"``.
@@ -62,7 +65,6 @@ ENTRY_POINT_GROUP = "stylehunt.adapters"
 #: (a KV cache) across steps, so an appended perturbed row has no cache entry to read.
 REFUSED_PIPELINES = {
     "Flux2KleinKVPipeline": "it caches reference-image keys/values per batch row (kv_cache)",
-    "QwenImage21Pipeline": "it caches keys/values per batch row (kv_cache)",
     "GlmImagePipeline": "it caches keys/values per batch row (kv_cache)",
 }
 

@@ -66,9 +66,6 @@ REFUSED_TRANSFORMERS: dict[str, Refusal] = {
         "it attends with grouped-query attention inside the attention call (fewer value heads than query "
         "heads, enable_gqa), and stylehunt's mix needs one value head per query head"
     ),
-    "QwenImage21Transformer2DModel": _u(
-        "its pipeline caches keys/values per batch row (kv_cache), and stylehunt appends perturbed rows"
-    ),
     "GlmImageTransformer2DModel": _u(
         "its pipeline caches keys/values per batch row (kv_cache), and stylehunt appends perturbed rows"
     ),
@@ -131,7 +128,6 @@ REFUSED_TRANSFORMERS: dict[str, Refusal] = {
     "JoyImageEditPlusTransformer3DModel": _n("image-edit transformer with reference tokens in the sequence"),
     "MiniMaxH3Transformer3DModel": _n("per-row inputs the generic row appending does not extend"),
     "DreamLiteTransformer2DModel": _n("a mobile U-Net-like transformer with its own block layout"),
-    "Flux3Transformer2DModel": _n("mode blocks before the single-stream blocks"),
 }
 
 

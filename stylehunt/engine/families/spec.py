@@ -40,7 +40,9 @@ __all__ = [
 #: * ``"image_text"``: joint sequence [image, text] (SD3 joint attention)
 #: * ``"text_image"``: joint sequence [text, image] (FLUX double and single blocks)
 #: * ``"image"``: image tokens only (SD3.5 ``attn2``)
-KINDS = ("image_text", "text_image", "image")
+#: * ``"text"``: text tokens only (FLUX 3's text mode blocks): the joint identity is the identity over
+#:   them; the image identity leaves them as they are (it changes what image queries see, and there are none)
+KINDS = ("image_text", "text_image", "image", "text")
 
 #: How a pipeline lays out its conditional rows in the transformer calls of one denoising step:
 #:
@@ -197,6 +199,21 @@ class Adapter:
     refuse_config: tuple[tuple[str, str], ...] = ()
     #: the forward argument whose dim 1 is the number of text tokens (for ``identity="image"``)
     text_arg: str = "encoder_hidden_states"
+    #: the processor may compute one layer's attention in several calls, each over a run of queries that
+    #: are the *last* keys of its call (keys = cat(earlier tokens, the run's own)): Qwen-Image 2.1's
+    #: block-causal prefill (one call per text or image segment) and its cached decode (keys =
+    #: cat(cached prefix, target)). Every call is mixed, and the identity points query ``i`` of a call at
+    #: key ``n_keys - n_queries + i``. False: exactly one self-attention call per layer, as many keys as queries
+    query_runs: bool = False
+    #: forward arguments holding a cache with one entry per batch row, kept across the steps of one
+    #: pipeline call (Qwen-Image 2.1's prefix ``kv_cache``): while one is set, the first call of every step
+    #: runs the same rows (no row computed once for its duplicates, the perturbed rows appended at an
+    #: unguided step too, their term dropped), so that row ``r`` of the cache stays row ``r`` of the batch
+    row_caches: tuple[str, ...] = ()
+    #: ``"scheduler"`` injection: which tokens of the transformer output the pipeline hands to
+    #: ``scheduler.step`` when it keeps fewer: ``"leading"`` (Qwen-Image-Edit drops the reference images
+    #: after the target) or ``"trailing"`` (Qwen-Image 2.1 drops the text and condition images before it)
+    kept_tokens: str = "leading"
     #: the family name head grids and fingerprints record, when adapters share a transformer class
     #: and its layer layout (the SDXL and the SD 1.x / 2.x pipelines: ``"unet"``); default ``name``
     grid_family: str = ""
@@ -256,6 +273,8 @@ class Adapter:
                 f"adapter {self.name!r}: `encode_negative` must be one of {NEGATIVE_ENCODINGS}, "
                 f"but got {self.encode_negative!r}"
             )
+        if self.kept_tokens not in ("leading", "trailing"):
+            raise ValueError(f"adapter {self.name!r}: `kept_tokens` must be 'leading' or 'trailing', but got {self.kept_tokens!r}")
         if self.output_sign not in (1.0, -1.0):
             raise ValueError(f"adapter {self.name!r}: `output_sign` must be 1.0 or -1.0, but got {self.output_sign!r}")
         if "prompt_embeds" not in self.encode_returns:
