@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
-import pytest
+# One intra-op thread per process unless the caller chose: `make test` runs two xdist workers on two
+# cores, and two OpenMP pools of two threads each spin-wait against each other on the tiny models'
+# small ops (the LoRA and precision tests took 56 s that way, 20 s with one thread each, in one run
+# here). Set before torch is imported, so the children the tests start (CLI runs, the distributed
+# search, the studio's search) inherit it too.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
