@@ -7,12 +7,15 @@ read), and the device and dtype the CLI runs on when none is given (`choose_devi
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import warnings
+from pathlib import Path
 from typing import Any, Collection
 
+from .engine.families import check_diffusers_for_class
 from .errors import DeviceError, UnsupportedModelError
 from .tiny import TINY_MODEL_LIST
 
@@ -133,6 +136,7 @@ def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", devi
     name = os.fspath(model)
     path = resolve_tiny_model(name) or name  # first: an unwritable cache fails before seconds of imports
     cache_only = _cache_only(path, name, "model_index.json")
+    _check_pipeline_class(path)
     import torch
     from diffusers import DiffusionPipeline
 
@@ -154,6 +158,19 @@ def load_pipeline(model: str | os.PathLike[str], *, dtype: str = "float32", devi
         pipe = pipe.to(device)
     logger.info("loaded %s from %s", type(pipe).__name__, path)
     return pipe
+
+
+def _check_pipeline_class(path: str) -> None:
+    """Refuse a local pipeline folder whose class belongs to a family this diffusers is too old for (a Hub
+    id is checked by the CLI from its transformer config, before this)."""
+    index = Path(path) / "model_index.json"
+    try:
+        if index.stat().st_size > 1 << 20:  # not an index diffusers writes: from_pretrained's checks say so
+            return
+        class_name = json.loads(index.read_text(encoding="utf-8")).get("_class_name")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return  # no readable index here: from_pretrained says what is wrong with the folder
+    check_diffusers_for_class(class_name)
 
 
 def _cache_only(path: str, name: str, filename: str) -> dict[str, Any]:
@@ -243,6 +260,7 @@ def load_transformer_skeleton(model: str | os.PathLike[str], *, supported: Colle
             hint="stylehunt guides the transformer classes listed (one per model family: stylehunt.engine.adapters()); "
             "check the model name, or its transformer/config.json",
         )
+    check_diffusers_for_class(cls_name)  # a family newer than this diffusers: named, not "not a model class"
     cls = getattr(diffusers, cls_name, None) if isinstance(cls_name, str) else None
     if not (isinstance(cls, type) and issubclass(cls, diffusers.ModelMixin)):
         raise UnsupportedModelError(

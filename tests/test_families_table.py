@@ -43,8 +43,9 @@ def render() -> str:
     for adapter in families.BUILTIN:
         for cls in adapter.transformer_classes:
             path, lines = modules[adapter.name]
+            needs = f"; needs diffusers>={adapter.min_diffusers}" if adapter.min_diffusers else ""
             rows.append(f"| `{cls}` | supported: `{adapter.name}` | `{path}` ({lines} lines); "
-                        f"{', '.join(f'`{p}`' for p in adapter.pipeline_classes)} |")
+                        f"{', '.join(f'`{p}`' for p in adapter.pipeline_classes)}{needs} |")
     label = {"unguidable": "refused: cannot be guided exactly", "no_adapter": "refused: no adapter yet"}
     for kind in REFUSAL_KINDS:
         for cls, refusal in sorted(REFUSED_TRANSFORMERS.items()):

@@ -121,6 +121,10 @@ def _check_family(family: Any) -> str:
             f"Unknown tiny model family {family!r}; expected one of {', '.join(map(repr, TINY_FAMILIES))}.",
             family=family,
         )
+    from ..engine.families import adapter_named, check_diffusers_version
+
+    if (adapter := adapter_named(family)) is not None:  # before a builder imports a class diffusers lacks
+        check_diffusers_version(adapter)
     return family
 
 

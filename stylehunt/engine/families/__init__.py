@@ -17,7 +17,9 @@ point group ``stylehunt.adapters`` (loaded on the first lookup). Nothing here im
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from typing import Any
 
 from ...errors import UnsupportedModelError
@@ -37,6 +39,8 @@ __all__ = [
     "adapter_for_transformer",
     "adapter_for_pipeline",
     "unwrap_compiled",
+    "check_diffusers_version",
+    "check_diffusers_for_class",
     "supported_transformers",
     "is_supported_transformer",
     "supported_pipelines",
@@ -143,7 +147,7 @@ def adapter_for_transformer(transformer_class: str) -> Adapter:
     """The family whose transformer class is named ``transformer_class`` (as diffusers saves it)."""
     for adapter in adapters():
         if transformer_class in adapter.transformer_classes:
-            return adapter
+            return check_diffusers_version(adapter)
     refusal = refusal_for(transformer_class)
     if refusal is not None:  # a diffusers transformer no adapter covers, with the reason (refused.py)
         raise UnsupportedModelError(
@@ -154,6 +158,41 @@ def adapter_for_transformer(transformer_class: str) -> Adapter:
         f"unsupported transformer class {transformer_class}; supported: {', '.join(supported_transformers())}",
         hint=f"supported families: {_families()}",
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_diffusers() -> tuple[str, tuple[int, ...]]:
+    """The installed diffusers release, as text and as numbers (``"0.43.0.dev0"`` -> ``(0, 43, 0)``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        text = version("diffusers")
+    except PackageNotFoundError:  # diffusers is a dependency; no metadata means a source tree on sys.path
+        return "unknown", ()
+    return text, tuple(int(n) for n in re.findall(r"\d+", text)[:3])
+
+
+def check_diffusers_version(adapter: Adapter) -> Adapter:
+    """``adapter``, unless the installed diffusers predates ``adapter.min_diffusers``: then an error naming
+    both versions (`adapter_for_transformer`, `adapter_for_pipeline` and the model and tiny-model loaders
+    call it, so an old diffusers is named before anything is built, not met as a missing class or argument)."""
+    if not adapter.min_diffusers:
+        return adapter
+    text, installed = _installed_diffusers()
+    needed = tuple(int(n) for n in adapter.min_diffusers.split("."))
+    if installed and installed < needed:
+        raise UnsupportedModelError(
+            f"the {adapter.name} family needs diffusers>={adapter.min_diffusers}, and diffusers {text} is installed",
+            hint=f'upgrade it: pip install -U "diffusers>={adapter.min_diffusers}"',
+        )
+    return adapter
+
+
+def check_diffusers_for_class(class_name: Any) -> None:
+    """Refuse a pipeline or transformer class name of a family the installed diffusers is too old for."""
+    for adapter in BUILTIN:
+        if class_name in adapter.transformer_classes or class_name in adapter.pipeline_classes:
+            check_diffusers_version(adapter)
 
 
 def unwrap_compiled(module: Any) -> Any:
@@ -175,7 +214,7 @@ def adapter_for_pipeline(pipe: Any) -> Adapter:
     candidates = [a for a in adapters() if set(names).intersection(a.pipeline_classes)]
     for adapter in candidates:
         if type(unwrap_compiled(getattr(pipe, adapter.denoisers[0], None))).__name__ in adapter.transformer_classes:
-            return adapter
+            return check_diffusers_version(adapter)
     # the denoiser the (first) matching family names: `transformer`, or a U-Net pipeline's `unet`
     transformer = type(unwrap_compiled(getattr(pipe, candidates[0].denoisers[0] if candidates else "transformer", None))).__name__
     if transformer in REFUSED_TRANSFORMERS:

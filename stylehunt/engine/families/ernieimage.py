@@ -13,6 +13,7 @@ __all__ = ["ADAPTER"]
 
 ADAPTER = Adapter(
     name="ernieimage",
+    min_diffusers="0.38",  # ErnieImagePipeline first ships in diffusers 0.38
     transformer_classes=("ErnieImageTransformer2DModel",),
     pipeline_classes=("ErnieImagePipeline",),
     # The blocks take their stream sequence-first ([tokens, batch, width], and the modulation too), so the

@@ -14,6 +14,7 @@ __all__ = ["ADAPTER"]
 
 ADAPTER = Adapter(
     name="flux3",
+    min_diffusers="0.42",  # Flux3Transformer2DModel and its modular pipelines first ship in diffusers 0.42
     transformer_classes=("Flux3Transformer2DModel",),
     # the modular pipelines: the guider's batches run cond first and uncond second, combined affinely
     # (ClassifierFreeGuidance), so the term added to the transformer's output reaches the scheduler exactly

@@ -24,6 +24,7 @@ _RESCALE = "LTX-2's rescale of its combined prediction is not affine, so the gui
 
 ADAPTER = Adapter(
     name="ltx2",
+    min_diffusers="0.38",  # LTX2VideoTransformer3DModel takes `perturbed_attn` from diffusers 0.38
     transformer_classes=("LTX2VideoTransformer3DModel",),
     pipeline_classes=("LTX2Pipeline",),
     # No shared prefix (block_rows empty): a block's rotary embeddings and modulation carry the batch.

@@ -14,6 +14,7 @@ __all__ = ["ADAPTER"]
 
 ADAPTER = Adapter(
     name="qwenimage21",
+    min_diffusers="0.41",  # QwenImage21Pipeline first ships in diffusers 0.41
     transformer_classes=("QwenImage21Transformer2DModel",),
     pipeline_classes=("QwenImage21Pipeline",),
     # no block_rows: the shared prefix would leave the early layers' cache entries without the perturbed rows

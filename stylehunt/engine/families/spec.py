@@ -17,6 +17,7 @@ transformer's rows, and the image size a token covers.
 from __future__ import annotations
 
 import math
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, NamedTuple
@@ -214,6 +215,10 @@ class Adapter:
     #: ``scheduler.step`` when it keeps fewer: ``"leading"`` (Qwen-Image-Edit drops the reference images
     #: after the target) or ``"trailing"`` (Qwen-Image 2.1 drops the text and condition images before it)
     kept_tokens: str = "leading"
+    #: the first diffusers release with everything the family uses (``"0.41"``), when that is newer than
+    #: the minimum ``pyproject.toml`` declares; "" when the declared minimum has it all. An older diffusers
+    #: is refused naming this version (`families.check_diffusers_version`) before anything is built
+    min_diffusers: str = ""
     #: the family name head grids and fingerprints record, when adapters share a transformer class
     #: and its layer layout (the SDXL and the SD 1.x / 2.x pipelines: ``"unet"``); default ``name``
     grid_family: str = ""
@@ -273,6 +278,8 @@ class Adapter:
                 f"adapter {self.name!r}: `encode_negative` must be one of {NEGATIVE_ENCODINGS}, "
                 f"but got {self.encode_negative!r}"
             )
+        if self.min_diffusers and not re.fullmatch(r"\d+\.\d+(\.\d+)?", self.min_diffusers):
+            raise ValueError(f"adapter {self.name!r}: `min_diffusers` must be a release like '0.41', but got {self.min_diffusers!r}")
         if self.kept_tokens not in ("leading", "trailing"):
             raise ValueError(f"adapter {self.name!r}: `kept_tokens` must be 'leading' or 'trailing', but got {self.kept_tokens!r}")
         if self.output_sign not in (1.0, -1.0):
