@@ -35,6 +35,7 @@ from stylehunt.errors import (
     ArchitectureMismatchError,
     GuidanceError,
     HeadOutOfRangeError,
+    NonFiniteGuidanceError,
     PresetNotFoundError,
     UnsupportedModelError,
 )
@@ -660,6 +661,31 @@ def test_ctrl_c_during_the_style_forward_leaves_the_transformer_unperturbed(pipe
     assert len(calls) == 3
     assert {name: sorted(vars(m)) for name, m in transformer.named_modules()} == before
     assert np.array_equal(np.asarray(run_modular(pipes, cfg, True)[0]), clean)
+
+
+@pytest.mark.parametrize("pipes", [CASES[0]], indirect=True, ids=[IDS[0]])
+def test_a_huge_style_scale_raises_instead_of_a_nan_image(pipes):
+    """Review 2026-12, defect 17: a scale whose term overflows the prediction's dtype raises the engine's
+    NonFiniteGuidanceError, as apply does, and the transformer is left unperturbed. (A scale like 1e30
+    whose term stays finite in float32 makes NaN only in the VAE decode, outside the guider: as with
+    `apply` from Python, the image is the user's; `stylehunt generate` refuses to write it.)"""
+    transformer = pipes.standard.transformer
+    before = {name: sorted(vars(m)) for name, m in transformer.named_modules()}
+    with pytest.raises(NonFiniteGuidanceError, match="guidance scale 1e\\+300 made the prediction non-finite"):
+        run_modular(pipes, StyleHeadGuidance("tiny-sd3/warm", scale=1e300, guidance_scale=pipes.case.cfg_scale), True)
+    assert {name: sorted(vars(m)) for name, m in transformer.named_modules()} == before
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_base_guider_with_a_non_finite_scale_is_refused(bad):
+    """Defect 17 too: a base guider (object or stored config) whose guidance_scale is NaN or inf made
+    its own prediction non-finite, which passed on silently as the model's."""
+    preset = stylehunt.Preset(heads=[(0, 0)])
+    with pytest.raises(GuidanceError, match="base guider's `guidance_scale` to be a finite number, but got (nan|inf)") as e:
+        StyleHeadGuidance(preset, base=ClassifierFreeGuidance(guidance_scale=bad))
+    assert e.value.param == "base"
+    with pytest.raises(GuidanceError, match="stored base guider's guidance_scale to be a finite number"):
+        StyleHeadGuidance(preset, base={"class_name": "ClassifierFreeGuidance", "config": {"guidance_scale": bad}})
 
 
 def test_a_disabled_guider_runs_the_conditional_batch_only():

@@ -125,6 +125,13 @@ class StyleHeadGuidance(BaseGuidance):
                 stored_base = None
             else:
                 self._base = decode_base(base) if isinstance(base, dict) else base
+                # a NaN or infinite CFG scale in the base makes its own prediction non-finite, which the
+                # finite-term check passes on as the model's: refused here instead of a black image
+                base_scale = as_real(getattr(self._base, "guidance_scale", 0.0))
+                if base_scale is None or not math.isfinite(base_scale):
+                    raise GuidanceError(
+                        "Expected the base guider's `guidance_scale` to be a finite number, but got "
+                        f"{getattr(self._base, 'guidance_scale', None)!r}", param="base")
                 stored_base = encode_base(self._base)
                 if not enabled:
                     self._base.disable()
