@@ -26,7 +26,7 @@ from stylehunt.errors import (
     SearchConfigError,
 )
 from stylehunt.headhunter import SearchSettings, search
-from stylehunt.headhunter.report import render_atlas
+from stylehunt.headhunter.atlas import render_atlas
 from stylehunt.headhunter.sampler import Sampler
 from stylehunt.headhunter.settings import makes_video
 

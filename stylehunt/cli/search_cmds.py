@@ -473,7 +473,7 @@ def _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, fram
            dtype, device, progress, out):
     from ..engine import head_grid
     from ..files import atomic_write_image
-    from ..headhunter.report import render_atlas
+    from ..headhunter.atlas import render_atlas
     from ..models import load_pipeline
 
     if not prompt.strip():

@@ -5,7 +5,7 @@ Modules: `settings` (defaults, validation, head pool, image size; no torch),
 (units of work), `sampler` (batched generation with per-image head sets), `store`
 (``state.json``, resume, ``command.json``), `runfolder` (which folder a search may write, its
 lock), `distribution` (accelerate), `results`,
-`outputs` (the preset and the run folder's files), `report` (curve, grid, atlas).
+`outputs` (the preset and the run folder's files), `report` (curve, grid, tiles: drawing only), `atlas` (runs the head atlas).
 The names below are imported on first use, so ``import stylehunt.headhunter.settings`` (the CLI's
 ``--help``) imports no torch.
 """

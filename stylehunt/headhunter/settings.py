@@ -1,7 +1,7 @@
 """What decides a search's result besides model, objective and prompts: defaults, validation, the pool.
 
 Every default of the search lives here once: `SearchSettings`, `stylehunt.headhunter.search`,
-`stylehunt.headhunter.report.render_atlas` and the ``stylehunt search`` / ``stylehunt atlas``
+`stylehunt.headhunter.atlas.render_atlas` and the ``stylehunt search`` / ``stylehunt atlas``
 options (defaults and help text) are built from the constants below, so the help cannot state a
 default the code does not use. It also resolves the head pool (``pool`` / ``layers``) and checks the
 image size and frame count against what the pipeline accepts (`stylehunt.engine.pipeline_inputs`).
