@@ -265,6 +265,42 @@ def test_a_cancelled_atlas_stops_between_images_and_leaves_the_pipeline_bare(bro
         assert stylehunt.get_applied(studio_env["page"].studio.pipe) is None
 
 
+def test_a_cancelled_model_load_keeps_the_loaded_model(browser_page, studio_env, monkeypatch):
+    """Loading a model is one library call: Cancel ends the page's wait at once, and the pipeline the
+    load returns afterwards is dropped, so the model loaded before stays."""
+    import threading
+    import time
+
+    import stylehunt.models
+
+    page, studio = browser_page, studio_env["page"].studio
+    _loaded(page, studio_env)
+    before = studio.pipe
+    release, returned = threading.Event(), threading.Event()
+    real = stylehunt.models.load_pipeline
+
+    def slow_load(*args, **kwargs):  # a load that takes as long as the test says
+        release.wait(60)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            returned.set()
+
+    monkeypatch.setattr(stylehunt.models, "load_pipeline", slow_load)
+    _fill(page, "model", "tiny-sd3")
+    page.locator("#load").click()
+    _wait_text(page, "model-msg", "loading tiny-sd3 ...")
+    page.locator("#load-stop").click()
+    text = _wait_text(page, "model-msg", "cancelled")
+    assert "loaded StableDiffusion3Pipeline (tiny-sd3)" in text  # what stays loaded
+    release.set()
+    assert returned.wait(WAIT / 1000)
+    time.sleep(1)  # the load's thread checks the cancel once its call returned
+    assert studio.pipe is before
+    assert "cancelled" in page.locator("#model-msg").inner_text()  # the finished load did not overwrite it
+    _shot(page, "model-cancelled")
+
+
 def test_search_stopped_then_resumed_is_the_clis_run(browser_page, studio_env):
     from stylehunt.studio.searches import read_rounds
 

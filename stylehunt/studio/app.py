@@ -8,6 +8,7 @@ tab (the error's text and hint), never a traceback, and a Cancel button stops it
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any, Callable
 
@@ -70,7 +71,9 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
                 device_box = gr.Textbox(value=studio.device or "", label="Device (empty: the CLI's choice)", elem_id="device")
                 dtype_box = gr.Dropdown(["", "float32", "float16", "bfloat16"], value=studio.dtype or "",
                                         label="dtype (empty: the CLI's choice)")
-            load_btn = gr.Button("Load", elem_id="load", variant="primary")
+            with gr.Row():
+                load_btn = gr.Button("Load", elem_id="load", variant="primary")
+                load_stop = gr.Button("Cancel", elem_id="load-stop")
             model_msg = gr.Markdown(studio.loaded or "no model yet: load one", elem_id="model-msg")
 
         with gr.Tab("Mix", elem_id="tab-mix"):
@@ -179,12 +182,39 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
             planned = gr.State(None)
 
         # ---- Model -----------------------------------------------------------------------------
-        def load(name, device, dtype):
-            yield {model_msg: f"loading {name} ..."}
-            yield {model_msg: studio.load(name, device or None, dtype or None)}
+        # A load is one library call: it runs in a thread while the handler reports the time taken. Cancel
+        # ends the handler at once and marks the load, whose pipeline is dropped when it returns, so the
+        # model loaded before stays (Studio.load).
+        loading = {"cancel": threading.Event()}  # the latest load's flag: an earlier one stays cancelled
 
-        load_btn.click(_guarded(model_msg, load), [model_box, device_box, dtype_box], [model_msg],
+        def load(name, device, dtype):
+            cancel_load = loading["cancel"] = threading.Event()
+            done, result = threading.Event(), {}
+
+            def work():
+                try:
+                    result["message"] = studio.load(name, device or None, dtype or None, cancelled=cancel_load.is_set)
+                except Exception as e:  # noqa: BLE001 - shown on the tab by _guarded, from this handler
+                    result["error"] = e
+                finally:
+                    done.set()
+
+            threading.Thread(target=work, name="studio-load", daemon=True).start()
+            started = time.monotonic()
+            yield {model_msg: f"loading {name} ..."}
+            while not done.wait(POLL):
+                yield {model_msg: f"loading {name} ... {time.monotonic() - started:.0f} s (Cancel keeps the loaded model)"}
+            if "error" in result:
+                raise result["error"]
+            yield {model_msg: result["message"]}
+
+        def stop_load():
+            loading["cancel"].set()
+            return f"cancelled: {studio.loaded or 'no model is loaded'} (the load ends in the background, unused)"
+
+        load_event = load_btn.click(_guarded(model_msg, load), [model_box, device_box, dtype_box], [model_msg],
                                     concurrency_id="pipe")
+        load_stop.click(stop_load, None, [model_msg], cancels=[load_event])
 
         # ---- Mix -------------------------------------------------------------------------------
         def hub_list(pattern):

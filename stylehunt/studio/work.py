@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import GuidanceError, StylehuntError
 from .folders import Folders
@@ -50,13 +50,20 @@ class Studio:
             return name
         return str(self.folders.inside(name, what="model folder", exists=True))
 
-    def load(self, model: str, device: str | None = None, dtype: str | None = None) -> str:
-        """Load ``model`` (replacing the loaded one only once the new one loaded); a line saying what is loaded."""
+    def load(self, model: str, device: str | None = None, dtype: str | None = None,
+             cancelled: Callable[[], bool] | None = None) -> str:
+        """Load ``model`` (replacing the loaded one only once the new one loaded); a line saying what is loaded.
+
+        ``cancelled``: asked once the load returns; when it says so, the new pipeline is dropped and the
+        loaded one stays (a load is one library call, which cannot be stopped half way).
+        """
         from ..models import choose_device, load_pipeline
 
         source = self.model_source(model)
         device, dtype = choose_device(device or self.device, dtype or self.dtype)
         pipe = load_pipeline(source, dtype=dtype, device=device)
+        if cancelled is not None and cancelled():
+            return f"loading {model.strip()} was cancelled; " + (self.loaded or "no model is loaded")
         pipe.set_progress_bar_config(disable=True)
         with self.lock:
             self.pipe, self.model = pipe, model.strip()
