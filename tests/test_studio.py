@@ -352,6 +352,21 @@ def test_publish_behind_confirmation_to_the_local_hub(browser_page, studio_env):
     _fill(page, "publish-repo", "alice/studio-warm")
     _fill(page, "publish-name", "tiny-sd3/studio-warm")
     _fill(page, "publish-token", WRITE_TOKEN)
+    # a Prepare cancelled between its two preview images prepares nothing: Publish still asks for one
+    _tab(page, "Mix")
+    _fill(page, "steps", "30")  # seconds per image, so the cancel lands between the two
+    _tab(page, "Publish")
+    page.locator("#publish-plan").click()
+    _wait_text(page, "publish-msg", "1 of 2 done")
+    page.locator("#publish-plan-stop").click()
+    _wait_text(page, "publish-msg", "cancelled: nothing was prepared")
+    page.locator("#publish-confirm input").check()
+    page.locator("#publish-go").click()
+    _wait_text(page, "publish-msg", "nothing prepared to publish")
+    page.locator("#publish-confirm input").uncheck()
+    _tab(page, "Mix")
+    _fill(page, "steps", STEPS)
+    _tab(page, "Publish")
     page.locator("#publish-plan").click()
     _wait_text(page, "publish-msg", "ready")
     from playwright.sync_api import expect

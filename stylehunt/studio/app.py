@@ -170,7 +170,9 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
                                          elem_id="publish-previews")
                 p_token = gr.Textbox(value="", type="password", label="Token (empty: HF_TOKEN or hf auth login)",
                                      elem_id="publish-token")
-            plan_btn = gr.Button("Prepare (dry run: card and reference)", elem_id="publish-plan")
+            with gr.Row():
+                plan_btn = gr.Button("Prepare (dry run: card and reference)", elem_id="publish-plan")
+                plan_stop = gr.Button("Cancel", elem_id="publish-plan-stop")
             p_ref = gr.Textbox(label="It will load as", interactive=False, elem_id="publish-ref")
             p_gallery = gr.Gallery(label="Preview pair (the card's gallery)", columns=2, elem_id="publish-previews-shown",
                                    format="png")
@@ -377,8 +379,10 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
         def plan(file, repo, version, name, text, with_previews, token, n, px):
             pictures = []
             if with_previews:
-                yield {publish_msg: "rendering the preview pair ..."}
-                pictures = studio.previews(file, text, seed=0, steps=int(n or 1), size=px or None)
+                yield {publish_msg: "rendering the preview pair: image 1 of 2 ..."}
+                for picture in studio.previews(file, text, seed=0, steps=int(n or 1), size=px or None):
+                    pictures.append(picture)
+                    yield {publish_msg: f"rendering the preview pair: {len(pictures)} of 2 done"}
             result = studio.publish(file, repo, version=version, name=name, previews=pictures, prompt=text,
                                     token=token, dry_run=True)
             yield {p_ref: result.reference, p_card: result.card, p_gallery: [(str(p), p.name) for p in pictures], planned: [file, repo, version, name, [str(p) for p in pictures], text],
@@ -386,9 +390,10 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
                                 f"{len(result.files)} files; tick the confirmation, then Publish",
                    p_confirm: False}
 
-        plan_btn.click(_guarded(publish_msg, plan), [p_file, p_repo, p_version, p_name, p_prompt, p_previews, p_token,
+        plan_event = plan_btn.click(_guarded(publish_msg, plan), [p_file, p_repo, p_version, p_name, p_prompt, p_previews, p_token,
                                                        steps, size],
                        [p_ref, p_card, p_gallery, planned, publish_msg, p_confirm], concurrency_id="pipe")
+        plan_stop.click(lambda: "cancelled: nothing was prepared", None, [publish_msg], cancels=[plan_event])
 
         def publish(confirmed, plan_args, file, repo, version, name, token):
             from pathlib import Path

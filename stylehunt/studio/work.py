@@ -233,11 +233,11 @@ class Studio:
                            name=(name or "").strip() or None, images=list(previews), gallery=gallery,
                            token=(token or "").strip() or None, dry_run=dry_run)
 
-    def previews(self, file: str, prompt: str, *, seed: int, steps: int, size: int | None) -> list[Path]:
-        """The styled image and its baseline for the card, written to ``previews/`` in the output folder."""
+    def previews(self, file: str, prompt: str, *, seed: int, steps: int, size: int | None) -> Iterator[Path]:
+        """The styled image, then its baseline, for the card, each yielded once written to ``previews/`` in the
+        output folder (a Cancel lands between the two)."""
         preset = self.preset(file)
         folder = self.folders.inside("previews", what="previews folder")
         folder.mkdir(exist_ok=True)
-        styled = self.draw(prompt, seed, steps, size, dict(presets=[preset]))
-        baseline = self.draw(prompt, seed, steps, size, None)
-        return [self.write_image(styled, "previews/pair-1.png"), self.write_image(baseline, "previews/pair-1.baseline.png")]
+        yield self.write_image(self.draw(prompt, seed, steps, size, dict(presets=[preset])), "previews/pair-1.png")
+        yield self.write_image(self.draw(prompt, seed, steps, size, None), "previews/pair-1.baseline.png")
