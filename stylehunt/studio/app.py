@@ -29,6 +29,13 @@ OBJECTIVES = ("pickscore", "clip", "aesthetic", "brightness", "saturation", "con
 POLL = 0.5
 
 
+def _cancel_button(button: Any, flag: threading.Event) -> None:
+    """``button`` sets ``flag``; the action it cancels clears it when it starts and checks it after every image,
+    then says "cancelled" itself. (Gradio's ``cancels=`` stops a handler, but an update already on its way can
+    land after the Cancel's own message: under load the tab kept showing "head 2 of 8".)"""
+    button.click(flag.set, None, None, queue=False)
+
+
 def _message(error: BaseException) -> str:
     """The page's form of an error: what failed and what to do, like the CLI's two lines."""
     if isinstance(error, StylehuntError):
@@ -187,9 +194,11 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
         # A load is one library call: it runs in a thread while the handler reports the time taken. Cancel
         # ends the handler at once and marks the load, whose pipeline is dropped when it returns, so the
         # model loaded before stays (Studio.load).
-        loading = {"cancel": threading.Event()}  # the latest load's flag: an earlier one stays cancelled
+        stop_load = threading.Event()
+        loading = {"cancel": threading.Event()}  # the latest load's own flag: an earlier one stays cancelled
 
         def load(name, device, dtype):
+            stop_load.clear()
             cancel_load = loading["cancel"] = threading.Event()
             done, result = threading.Event(), {}
 
@@ -205,18 +214,19 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
             started = time.monotonic()
             yield {model_msg: f"loading {name} ..."}
             while not done.wait(POLL):
+                if stop_load.is_set():
+                    cancel_load.set()
+                    yield {model_msg: f"cancelled: {studio.loaded or 'no model is loaded'} (the load ends in the "
+                                      "background, unused)"}
+                    return
                 yield {model_msg: f"loading {name} ... {time.monotonic() - started:.0f} s (Cancel keeps the loaded model)"}
             if "error" in result:
                 raise result["error"]
             yield {model_msg: result["message"]}
 
-        def stop_load():
-            loading["cancel"].set()
-            return f"cancelled: {studio.loaded or 'no model is loaded'} (the load ends in the background, unused)"
-
-        load_event = load_btn.click(_guarded(model_msg, load), [model_box, device_box, dtype_box], [model_msg],
+        load_btn.click(_guarded(model_msg, load), [model_box, device_box, dtype_box], [model_msg],
                                     concurrency_id="pipe")
-        load_stop.click(stop_load, None, [model_msg], cancels=[load_event])
+        _cancel_button(load_stop, stop_load)
 
         # ---- Mix -------------------------------------------------------------------------------
         def hub_list(pattern):
@@ -227,7 +237,10 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
 
         hub_btn.click(_guarded(mix_msg, hub_list), [hub_pattern], [mix_msg, *refs])
 
+        stop_mix = threading.Event()
+
         def mix(text, w, t0, t1, ident, s, n, px, *slot_values):
+            stop_mix.clear()
             slots = list(zip(slot_values[:SLOTS], slot_values[SLOTS:]))
             video_model = studio.video()
             shown: list[Any] = []
@@ -235,6 +248,9 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
             for i, (what, picture) in enumerate(studio.mix(text, slots, scale=w, start=t0, stop=t1, identity=ident,
                                                             seed=int(s or 0), steps=int(n or 1), size=px or None,
                                                             sweep=not video_model)):
+                if stop_mix.is_set():
+                    yield {mix_msg: f"cancelled after {i} of {total}"}
+                    return
                 update = {mix_msg: f"{what}: {'video' if video_model else 'image'} {i + 1} of {total}"}
                 if video_model:
                     path = studio.write_video(picture, f"mix-{what}.mp4")
@@ -251,15 +267,21 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
                     shown = shown[:-1] + [(picture, what)] + shown[-1:]
                     update[sweep] = shown
                 yield update
+                if stop_mix.is_set():  # before the next image is asked for
+                    yield {mix_msg: f"cancelled after {i + 1} of {total}"}
+                    return
             yield {mix_msg: f"done: baseline, styled{'' if video_model else ' and the sweep'} (seed {int(s or 0)})"}
 
-        mix_event = mix_btn.click(_guarded(mix_msg, mix), [prompt, scale, start, stop, identity, seed, steps, size,
+        mix_btn.click(_guarded(mix_msg, mix), [prompt, scale, start, stop, identity, seed, steps, size,
                                                             *refs, *sliders],
                                   [mix_msg, baseline_img, styled_img, sweep, video, frames], concurrency_id="pipe")
-        mix_stop.click(lambda: "cancelled", None, [mix_msg], cancels=[mix_event])
+        _cancel_button(mix_stop, stop_mix)
 
         # ---- Atlas -----------------------------------------------------------------------------
+        stop_atlas = threading.Event()
+
         def render(text, w, u, layers, s, n, px):
+            stop_atlas.clear()
             # The CLI's atlas layout: one row per layer, the unguided image first in every row for reference
             shown, heads, unguided, layer = [], [], None, None
             every = studio.heads()
@@ -267,6 +289,9 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
             yield {atlas: gr.update(value=[], columns=width), cells: [], pictures: []}
             for i, (head, picture) in enumerate(studio.atlas(text, seed=int(s or 0), scale=float(w), strength=float(u),
                                                              steps=int(n or 1), size=px or None, layers=layers)):
+                if stop_atlas.is_set():
+                    yield {atlas_msg: f"cancelled after {max(i - 1, 0)} heads of {len(every)}"}
+                    return
                 picture = picture[0] if isinstance(picture, list) else picture
                 if head is None:
                     unguided = picture
@@ -281,13 +306,16 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
                 shown.append((picture, f"L{head[0]} h{head[1]}"))
                 heads.append(list(head))
                 yield {atlas: shown, cells: heads, pictures: [x for x, _ in shown], atlas_msg: f"head {i} of {len(every)}"}
+                if stop_atlas.is_set():  # before the next image is asked for
+                    yield {atlas_msg: f"cancelled after {i} heads of {len(every)}"}
+                    return
             done = sum(h is not None for h in heads)
             yield {atlas_msg: f"{done} heads: click a cell to see it and add it to the ad-hoc preset"}
 
-        atlas_event = atlas_btn.click(_guarded(atlas_msg, render), [a_prompt, a_scale, a_strength, a_layers, a_seed,
+        atlas_btn.click(_guarded(atlas_msg, render), [a_prompt, a_scale, a_strength, a_layers, a_seed,
                                                                       a_steps, a_size],
                                       [atlas, cells, pictures, atlas_msg], concurrency_id="pipe")
-        atlas_stop.click(lambda: "cancelled", None, [atlas_msg], cancels=[atlas_event])
+        _cancel_button(atlas_stop, stop_atlas)
 
         def pick(heads, images, evt: gr.SelectData):
             index = evt.index if isinstance(evt.index, int) and 0 <= evt.index < len(heads) else None
@@ -376,13 +404,22 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
         search_stop.click(_guarded(search_msg, stop_search), [run_name], [search_msg])
 
         # ---- Publish ---------------------------------------------------------------------------
+        stop_plan = threading.Event()
+
         def plan(file, repo, version, name, text, with_previews, token, n, px):
+            stop_plan.clear()
             pictures = []
             if with_previews:
                 yield {publish_msg: "rendering the preview pair: image 1 of 2 ..."}
                 for picture in studio.previews(file, text, seed=0, steps=int(n or 1), size=px or None):
+                    if stop_plan.is_set():
+                        yield {publish_msg: "cancelled: nothing was prepared"}
+                        return
                     pictures.append(picture)
                     yield {publish_msg: f"rendering the preview pair: {len(pictures)} of 2 done"}
+                    if stop_plan.is_set():  # before the second image is asked for
+                        yield {publish_msg: "cancelled: nothing was prepared"}
+                        return
             result = studio.publish(file, repo, version=version, name=name, previews=pictures, prompt=text,
                                     token=token, dry_run=True)
             yield {p_ref: result.reference, p_card: result.card, p_gallery: [(str(p), p.name) for p in pictures], planned: [file, repo, version, name, [str(p) for p in pictures], text],
@@ -390,10 +427,10 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
                                 f"{len(result.files)} files; tick the confirmation, then Publish",
                    p_confirm: False}
 
-        plan_event = plan_btn.click(_guarded(publish_msg, plan), [p_file, p_repo, p_version, p_name, p_prompt, p_previews, p_token,
+        plan_btn.click(_guarded(publish_msg, plan), [p_file, p_repo, p_version, p_name, p_prompt, p_previews, p_token,
                                                        steps, size],
                        [p_ref, p_card, p_gallery, planned, publish_msg, p_confirm], concurrency_id="pipe")
-        plan_stop.click(lambda: "cancelled: nothing was prepared", None, [publish_msg], cancels=[plan_event])
+        _cancel_button(plan_stop, stop_plan)
 
         def publish(confirmed, plan_args, file, repo, version, name, token):
             from pathlib import Path
