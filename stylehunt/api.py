@@ -13,6 +13,7 @@ from typing import Any, Iterator, Sequence, Union
 
 from . import engine
 from .registry import Preset, load_preset
+from .registry.preset import preset_items
 
 PresetLike = Union[Preset, str, "os.PathLike[str]"]
 
@@ -21,8 +22,7 @@ __all__ = ["apply", "applied", "remove", "get_applied", "resolve_presets"]
 
 def resolve_presets(presets: PresetLike | Sequence[PresetLike]) -> list[Preset]:
     """Turn a preset, a reference, or a list mixing both into a list of `Preset`."""
-    items = [presets] if isinstance(presets, (Preset, str, os.PathLike)) else list(presets)
-    return [load_preset(item) if isinstance(item, (str, os.PathLike)) else item for item in items]
+    return [load_preset(item) if isinstance(item, (str, os.PathLike)) else item for item in preset_items(presets)]
 
 
 def apply(pipe: Any, presets: PresetLike | Sequence[PresetLike], **kwargs: Any) -> None:

@@ -11,10 +11,11 @@ import math
 import dataclasses
 import json
 import os
-from typing import Any, Sequence, Union
+from typing import Any, Union
 
-from ..errors import GuidanceError
+from ..errors import GuidanceError, InvalidPresetError
 from ..registry import Preset, load_preset, parse_reference, resolve_preset
+from ..registry.preset import preset_items
 
 __all__ = ["PresetEntry", "resolve_entries", "preset_from_inline", "inline_preset", "encode_base", "decode_base"]
 
@@ -35,11 +36,10 @@ def resolve_entries(presets: Any) -> tuple[tuple[Preset, ...], list[PresetEntry]
       has no reference to pin, and a named one may have been edited in memory;
     * a local *file* is stored inline too: a path means nothing on another machine or on the Hub.
     """
-    items = [presets] if isinstance(presets, (Preset, str, os.PathLike, dict)) else presets
-    if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
-        raise GuidanceError(
-            f"Expected `presets` to be a Preset, a preset reference or a list of them, but got {type(presets).__name__}"
-        )
+    try:
+        items = preset_items(presets, single=(dict,))  # an inline preset is a dict
+    except InvalidPresetError as e:
+        raise GuidanceError(str(e), param="presets") from None
     resolved = [_resolve_one(item) for item in items]
     return tuple(p for p, _ in resolved), [e for _, e in resolved]
 

@@ -37,7 +37,8 @@ from .locate import PresetOrigin, locate_preset
 if TYPE_CHECKING:
     from .publish import PublishResult
 
-__all__ = ["Preset", "ResolvedPreset", "resolve_preset", "load_preset", "read_preset_file", "loads", "preset_from_dict"]
+__all__ = ["Preset", "ResolvedPreset", "resolve_preset", "load_preset", "read_preset_file", "loads", "preset_from_dict",
+           "preset_items"]
 
 
 def _finite_float(value: Any) -> float | None:
@@ -265,3 +266,16 @@ def load_preset(ref: "str | os.PathLike[str] | Preset") -> Preset:
     if isinstance(ref, Preset):
         return ref
     return resolve_preset(ref).preset
+
+
+def preset_items(presets: Any, *, single: tuple[type, ...] = ()) -> list[Any]:
+    """``presets`` as a list: one `Preset`, reference (a string or a path) or other ``single`` item (the guider's
+    inline dicts) becomes a list of one; any other iterable is listed as it is (its items are checked by whoever
+    resolves them). The one normaliser of "a preset or a list of them" for `stylehunt.apply` and the guider."""
+    if isinstance(presets, (Preset, str, os.PathLike, *single)):
+        return [presets]
+    if isinstance(presets, (bytes, dict)) or not isinstance(presets, Iterable):
+        raise InvalidPresetError(
+            f"Expected `presets` to be a Preset, a preset reference or a list of them, but got {type(presets).__name__}"
+        )
+    return list(presets)
