@@ -75,15 +75,15 @@ def test_cli_hints_name_flags_not_python_parameters(tmp_path, monkeypatch, capsy
         "--rounds 3 x --per-round k=2 would select 6 heads from a pool of only 4",
         "lower --rounds or --per-round, or widen the pool (--layers)")
     assert describe(e.value, command="list")[0] == str(e.value)  # a command without these flags leaves it
-    # a scorer that is not cached, offline: the CLI has no processor=/path form
+    # a scorer that is not cached, offline: the CLI's form of processor=/path is the scorer's weight flag
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
     assert main(["search", "--model", "tiny-sd3", "--style", "warm", "--rounds", "1", "--per-round", "1",
                  "--out", "runs/a"]) == 1
     error, hint = capsys.readouterr().err.splitlines()[-2:]
     assert "PickScore" in error and not (tmp_path / "runs").exists(), error
-    assert "=/path" not in hint and "the CLI reads scorer weights from the Hugging Face cache" in hint, hint
-    assert "as the objective's `processor` option" in hint or "as the objective's `model` option" in hint, hint
+    assert "=/path" not in hint and "where the Hub is reachable (`hf download laion/CLIP-ViT-H-14" in hint, hint
+    assert "or give a local folder as --pickscore-processor PATH" in hint, hint
 
 
 def test_search_help_example_runs_on_a_tiny_model(tmp_path, monkeypatch, capsys):

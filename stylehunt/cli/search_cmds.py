@@ -18,7 +18,7 @@ import click
 from .app import cli, quiet_model_loading
 from .flagnames import library_params
 from .generate_args import generate_command
-from .scorer_opts import objective_options, scorer_options
+from .scorer_opts import SCORER_FLAGS, objective_options, scorer_options
 from .params import (DEVICE_HELP, DTYPE_CHOICE, DTYPE_HELP, FiniteFloat, check_sizes_from_config, device_option, image_out,
                      model_skeleton, seed_option, writable_folder_problem)
 from .terminal import printable
@@ -219,7 +219,7 @@ _SHARED_FLAGS = {
     screen_prompts="--screen-prompts", rerank="--rerank", keep="--keep", strategy="--strategy",
     prompts="--num-prompts", num_search="--num-prompts", num_heldout="--num-heldout", name="--name",
     version="--version", license="--license", model_id="--model-id", objective="--objective", style="--style",
-    out="--out",
+    out="--out", **{setting: flag for setting, (flag, _, _) in SCORER_FLAGS.items()},
 )
 @cli.command()
 @click.option("--model", default=None, help=f"Pipeline folder, Hub id, or {TINY_MODEL_LIST}.")
