@@ -13,18 +13,23 @@ class StylehuntError(Exception):
 
     ``param`` is the library parameter the error is about (``"per_round"``, ``"out"``), as data, or
     ``None``: a front end (the CLI) maps it to its own name for it (``--per-round``) instead of
-    parsing the message.
+    parsing the message. ``cli_hint``, when set, is the hint for a command-line user where ``hint``
+    names a Python-only form (``resume=True``, ``pretrained=/path``); the CLI shows it instead.
     """
 
     hint: str | None = None
     param: str | None = None
+    cli_hint: str | None = None
 
-    def __init__(self, message: str, *, hint: str | None = None, param: str | None = None):
+    def __init__(self, message: str, *, hint: str | None = None, param: str | None = None,
+                 cli_hint: str | None = None):
         super().__init__(message)
         if hint is not None:
             self.hint = hint
         if param is not None:
             self.param = param
+        if cli_hint is not None:
+            self.cli_hint = cli_hint
 
 
 class InvalidPresetError(StylehuntError, ValueError):

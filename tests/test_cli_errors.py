@@ -237,6 +237,18 @@ def test_messages_of_outside_origin_are_escaped(command, capsys):
     assert "--bad\\x1b[2Jflag" in err and "\x1b" not in err
 
 
+def test_library_params_are_the_commands_own_flags():
+    """The flags a command declares for library parameters (`flagnames.library_params`) are its options."""
+    from stylehunt.cli import cli
+    from stylehunt.cli.flagnames import flag_map
+
+    declared = {name: flag_map(command) for name, command in cli.commands.items() if flag_map(command)}
+    assert {"search", "atlas"} <= set(declared)
+    for name, flags in declared.items():
+        options = {o for p in cli.commands[name].params for o in p.opts}
+        assert set(flags.values()) <= options, (name, set(flags.values()) - options)
+
+
 def test_ctrl_c_is_aborted_with_130_and_a_broken_pipe_is_quiet(command, capsys):
     command(KeyboardInterrupt())
     assert main(["boom"]) == EXIT_INTERRUPTED == 130

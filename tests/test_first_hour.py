@@ -50,23 +50,40 @@ def test_search_without_resolution_uses_the_models_size(tmp_path, monkeypatch, c
     assert "--resume runs/plain" in hint and "resume=True" not in hint, hint
 
 
-def test_cli_hints_name_flags_not_python_parameters():
-    from stylehunt.cli.search_cmds import _named_by_flag
+def test_cli_hints_name_flags_not_python_parameters(tmp_path, monkeypatch, capsys):
+    """A library error names Python parameters; leaving `search` it names the flags, from the error's data
+    (``param``, and ``cli_hint`` where the hint is a Python-only form), not by rewriting its prose."""
+    from stylehunt.cli import describe
     from stylehunt.errors import SearchConfigError
-    from stylehunt.objectives.loading import _offline_hint
+    from stylehunt.headhunter.runfolder import check_run_folder
+    from stylehunt.headhunter.settings import SearchSettings, check_pool_size
 
-    hints = [_named_by_flag(SearchConfigError("x", hint=h)).hint for h in (
-        "resume it with --resume runs/a (resume=True), or choose another --out",
-        "pass out=<the run folder to resume>",
-        "use a height and width divisible by 16",
-        _offline_hint("yuvalkirstain/PickScore_v1", option="processor"),
-        "download the checkpoint and pass its path as pretrained=/path/to/file",
-    )]
-    assert hints[:3] == ["resume it with --resume runs/a, or choose another --out", "give --resume DIR",
-                         "use a --resolution divisible by 16"]
-    for hint in hints[3:]:
-        assert "=/path" not in hint and "the CLI reads scorer weights from the Hugging Face cache" in hint, hint
-
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "state.json").write_text("{}")
+    with pytest.raises(SearchConfigError) as e:
+        check_run_folder(run, resume=False)
+    assert e.value.param == "out" and "(resume=True)" in e.value.hint  # from Python
+    assert describe(e.value, command="search") == (
+        f"--out: run folder {run} already holds a search (state.json)",
+        f"resume it with --resume {run}, or choose another --out")
+    with pytest.raises(SearchConfigError) as e:
+        check_pool_size(4, SearchSettings(rounds=3, per_round=2))
+    assert str(e.value).startswith("`rounds` 3 x `per_round` k=2") and e.value.hint == (
+        "lower `rounds` or `per_round`, or widen the pool (`layers`)")
+    assert describe(e.value, command="search") == (
+        "--rounds 3 x --per-round k=2 would select 6 heads from a pool of only 4",
+        "lower --rounds or --per-round, or widen the pool (--layers)")
+    assert describe(e.value, command="list")[0] == str(e.value)  # a command without these flags leaves it
+    # a scorer that is not cached, offline: the CLI's form of processor=/path is the scorer's weight flag
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "--model", "tiny-sd3", "--style", "warm", "--rounds", "1", "--per-round", "1",
+                 "--out", "runs/a"]) == 1
+    error, hint = capsys.readouterr().err.splitlines()[-2:]
+    assert "PickScore" in error and not (tmp_path / "runs").exists(), error
+    assert "=/path" not in hint and "where the Hub is reachable (`hf download laion/CLIP-ViT-H-14" in hint, hint
+    assert "or give a local folder as --pickscore-processor PATH" in hint, hint
 
 
 def test_search_help_example_runs_on_a_tiny_model(tmp_path, monkeypatch, capsys):

@@ -14,6 +14,7 @@ import sys
 import click
 
 from ..errors import HubOfflineError, StylehuntError
+from .flagnames import flag_map, named_by_flag
 from .terminal import printable
 
 DEBUG_ENV = "STYLEHUNT_DEBUG"
@@ -61,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
 
     * a usage error (a bad flag value, a missing option): click's usage line and the error naming the
       flag; exit 2;
-    * a `stylehunt.errors.StylehuntError`: one ``Error:`` line and one ``Hint:`` line; exit 1;
+    * a `stylehunt.errors.StylehuntError`: one ``Error:`` line and one ``Hint:`` line; exit 1; in a command
+      that declares `flagnames.library_params`, the library parameters they name become its flags;
     * the user's environment (``OSError``: permissions, a full or read-only disk, a file where a folder
       should be; the network; memory): one line naming the path or the cause, and a fix; exit 1;
     * anything else is a bug in stylehunt: one line saying so, and how to report it; exit 1;
@@ -96,13 +98,15 @@ def main(argv: list[str] | None = None) -> int:
 def describe(error: Exception, command: str | None = None) -> tuple[str, str]:
     """``(message, hint)`` for an error that reached the boundary (not yet escaped for the terminal).
 
-    ``command`` (``"list"``, ``"show"``, ...) adds what fits it to the hint of an unreachable Hub.
+    ``command`` (``"list"``, ``"show"``, ...) adds what fits it to the hint of an unreachable Hub, and
+    names the parameters of a library error by the command's flags (`flagnames.named_by_flag`).
     """
     if isinstance(error, StylehuntError):
-        hint = error.hint or _DEBUG_HINT
+        message, hint = named_by_flag(error, flag_map(cli.commands.get(command or "")))
+        hint = hint or _DEBUG_HINT
         if isinstance(error, HubOfflineError) and command in _OFFLINE_MORE:
             hint = f"{hint}; {_OFFLINE_MORE[command]}"
-        return str(error), hint
+        return message, hint
     if _is_network(error):
         return (f"network error: {_first_line(error)}",
                 "check your connection, or set HF_HUB_OFFLINE=1 to use only what is already cached")

@@ -10,19 +10,19 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import click
 
 from .app import cli, quiet_model_loading
+from .flagnames import library_params
 from .generate_args import generate_command
-from .scorer_opts import objective_options, scorer_options
+from .scorer_opts import SCORER_FLAGS, objective_options, scorer_options
 from .params import (DEVICE_HELP, DTYPE_CHOICE, DTYPE_HELP, FiniteFloat, check_sizes_from_config, device_option, image_out,
                      model_skeleton, seed_option, writable_folder_problem)
 from .terminal import printable
-from ..errors import ResumeMismatchError, SearchConfigError, StorageError, StylehuntError
+from ..errors import ResumeMismatchError, SearchConfigError, StorageError
 from ..tiny import TINY_MODEL_LIST
 from ..headhunter.settings import (  # torch-free: the defaults, their help text, the checks before loading
     DEFAULT_BATCH_SIZE,
@@ -59,48 +59,6 @@ _RECORDED = (
     "resolution", "frames", "cfg", "identity", "layers", "batch_size", "screen_steps", "screen_prompts", "rerank",
     "keep", "name", "version", "license", "dtype",
 )
-
-#: Library parameter (as library messages quote it, ```per_round```) -> the flag that sets it.
-_FLAGS = {
-    "rounds": "--rounds", "per_round": "--per-round", "scale": "--scale", "strength": "--strength",
-    "steps": "--steps", "height": "--resolution", "width": "--resolution", "frames": "--frames", "cfg_scale": "--cfg",
-    "identity": "--identity", "batch_size": "--batch-size", "screen_steps": "--screen-steps",
-    "screen_prompts": "--screen-prompts", "rerank": "--rerank", "keep": "--keep", "strategy": "--strategy",
-    "layers": "--layers", "pool": "--layers", "prompts": "--num-prompts", "num_search": "--num-prompts",
-    "num_heldout": "--num-heldout", "seeds": "--seed", "base_seed": "--seed", "name": "--name",
-    "version": "--version", "license": "--license", "model_id": "--model-id", "objective": "--objective",
-    "style": "--style", "thumb": "--thumb", "prompt": "--prompt",
-}
-_QUOTED = re.compile(r"`([a-z_]+)`")
-#: Python-call forms in library hints, and what a CLI user does instead.
-_PYTHON_FORMS = (
-    (re.compile(r" \(resume=True\)"), ""),
-    (re.compile(r"pass out=<the run folder to resume>"), "give --resume DIR"),
-    (re.compile(r"\ba height and width\b"), "a --resolution"),
-    # scorer weights from a local path: the CLI has no flag for them; it reads the Hugging Face cache
-    (re.compile(r"(?:,? (?:or |and )?|^)(?:save it to a folder and )?pass (?:its path as |a checkpoint path as |"
-                r"that folder |a local folder )?\(?(pretrained|processor|model|weights)=/path[\w/.-]*\)?"),
-     r" (the CLI reads scorer weights from the Hugging Face cache; a local file or folder is passed from Python, "
-     r"as the objective's `\1` option: docs/objectives.md)"),
-)
-
-def _named_by_flag(error: StylehuntError) -> StylehuntError:
-    """``error`` with the library parameters its message and hint quote replaced by their flags.
-
-    Library messages name parameters in backquotes (```per_round```); errors leaving these commands
-    name the flag instead (``--per-round``).
-    """
-    def flag(m: re.Match) -> str:
-        return _FLAGS.get(m.group(1), m.group(0))
-
-    if error.args and isinstance(error.args[0], str):
-        error.args = (_QUOTED.sub(flag, error.args[0]), *error.args[1:])
-    if error.hint:
-        error.hint = _QUOTED.sub(flag, error.hint)
-        for pattern, cli_form in _PYTHON_FORMS:
-            error.hint = pattern.sub(cli_form, error.hint).strip()
-    return error
-
 
 def _option_name(key: str) -> str:
     return "--" + key.replace("_", "-")
@@ -247,6 +205,22 @@ def _is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+#: Library parameter (as library errors name it: ``param``, or quoted as ```per_round```) -> the flag that
+#: sets it, for the options search and atlas share (an objective's own `scale` option is quoted alike).
+_SHARED_FLAGS = {
+    "scale": "--scale", "strength": "--strength", "steps": "--steps", "height": "--resolution",
+    "width": "--resolution", "frames": "--frames", "cfg_scale": "--cfg", "identity": "--identity",
+    "batch_size": "--batch-size", "layers": "--layers", "pool": "--layers", "seeds": "--seed", "base_seed": "--seed",
+}
+
+
+@library_params(
+    **_SHARED_FLAGS, rounds="--rounds", per_round="--per-round", screen_steps="--screen-steps",
+    screen_prompts="--screen-prompts", rerank="--rerank", keep="--keep", strategy="--strategy",
+    prompts="--num-prompts", num_search="--num-prompts", num_heldout="--num-heldout", name="--name",
+    version="--version", license="--license", model_id="--model-id", objective="--objective", style="--style",
+    out="--out", **{setting: flag for setting, (flag, _, _) in SCORER_FLAGS.items()},
+)
 @cli.command()
 @click.option("--model", default=None, help=f"Pipeline folder, Hub id, or {TINY_MODEL_LIST}.")
 @click.option("--model-id", default=None, help="Hub id written into the preset (needed when --model is a folder).")
@@ -324,10 +298,7 @@ def search(ctx: click.Context, **opts: Any) -> None:
     One search at a time per run folder: a second one (or a --resume) on a folder in use is
     refused, naming the pid of the search using it.
     """
-    try:
-        _search(ctx, opts)
-    except StylehuntError as e:
-        raise _named_by_flag(e) from None
+    _search(ctx, opts)
 
 
 def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
@@ -434,6 +405,7 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
     click.echo(f"use it:     {printable(generate_command(opts['model'], run_dir, search_set.prompts[0]))}")
 
 
+@library_params(**_SHARED_FLAGS, thumb="--thumb", prompt="--prompt")
 @cli.command()
 @click.option("--model", required=True, help=f"Pipeline folder, Hub id, or {TINY_MODEL_LIST}.")
 @click.option("--prompt", required=True, help="Text prompt (the same for every cell).")
@@ -462,11 +434,8 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
 def atlas(model, prompt, layers, seed, scale, strength, steps, resolution, frames, cfg, identity, batch_size, thumb,
           dtype, device, progress, out):
     """Single-head guidance for every head of some layers: one row per layer, one column per head."""
-    try:
-        _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, frames, cfg, identity, batch_size,
-               thumb, dtype, device, progress, out)
-    except StylehuntError as e:
-        raise _named_by_flag(e) from None
+    _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, frames, cfg, identity, batch_size,
+           thumb, dtype, device, progress, out)
 
 
 def _atlas(model, prompt, layers, seed, scale, strength, steps, resolution, frames, cfg, identity, batch_size, thumb,

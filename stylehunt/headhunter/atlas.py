@@ -70,7 +70,7 @@ def render_atlas(
         raise SearchConfigError(f"Expected a non-empty prompt, but got {prompt!r}")
     check_int_setting(thumb, "thumb", 1)
     if thumb > MAX_THUMB:
-        raise SearchConfigError(f"Expected `thumb` to be at most {MAX_THUMB} px, but got {thumb}")
+        raise SearchConfigError(f"Expected `thumb` to be at most {MAX_THUMB} px, but got {thumb}", param="thumb")
     grid = check_pipeline(pipe)
     if get_applied(pipe) is not None:
         raise SearchConfigError("the pipeline already has stylehunt guidance applied", hint="call stylehunt.remove(pipe) first")

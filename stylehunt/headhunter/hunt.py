@@ -93,14 +93,14 @@ def _objective(objective: Any, style: str) -> Any:
         if style:
             raise SearchConfigError(
                 "`style` only applies when the objective is given by name; this objective is already built",
-                hint="pass build_objective(name, style=...) or the name and style=",
+                hint="pass build_objective(name, style=...) or the name and style=", param="style",
             )
         return objective
     if isinstance(objective, (str, dict)) or callable(objective):
         return build_objective(objective, style=style)
     raise SearchConfigError(
         f"Expected `objective` to be a name, a dict, an Objective or a callable (images, prompts) -> scores, "
-        f"but got {type(objective).__name__}"
+        f"but got {type(objective).__name__}", param="objective",
     )
 
 
@@ -114,7 +114,7 @@ def _check_identity(grid: Any, identity: str) -> None:
         note = f": {adapter.identity_note}" if adapter.identity_note else ""
         raise SearchConfigError(
             f"`identity` {identity!r} is not supported for the {adapter.name} family{note}",
-            hint=f"use `identity` {adapter.identities[0]!r}",
+            hint=f"use `identity` {adapter.identities[0]!r}", param="identity",
         )
 
 
@@ -261,7 +261,8 @@ def search(
     check_preset_size(search_prompts, heldout_prompts, [prompt_info, heldout_info, objective_info], settings)
     if run_dir is None:
         if resume:
-            raise SearchConfigError("resume=True needs a run folder", hint="pass out=<the run folder to resume>")
+            raise SearchConfigError("resume=True needs a run folder", hint="pass out=<the run folder to resume>",
+                                    cli_hint="give --resume DIR", param="out")
     else:
         check_preset_fields(saved_name, version, license, model_id)
         if command is not None and not resume:

@@ -70,15 +70,15 @@ _PRESET_PARAMETERS = {"name": "name", "version": "version", "license": "license"
 def check_preset_fields(name: str, version: str, license: str, model_id: str | None) -> None:
     """Build and serialise a stand-in preset now, so a bad name/version/license/model id fails before the work.
 
-    Imports no torch (the CLI calls it before reading the model). The message names the parameter
-    in backquotes (```version```), which the CLI turns into its flag.
+    Imports no torch (the CLI calls it before reading the model). The error's ``param`` is the
+    parameter (``version``), which the message quotes in backquotes and the CLI names by its flag.
     """
     from ..registry.preset import Preset
 
     if model_id is None:
         raise SearchConfigError(
             "the saved preset needs the model's Hub id, and the pipeline was loaded from a local folder",
-            hint="pass model_id='org/name' (CLI: --model-id org/name)",
+            hint="pass model_id='org/name'", cli_hint="give `model_id` org/name", param="model_id",
         )
     try:
         stand_in = Preset(heads=[(0, 0)], name=name, version=version, license=license, model=model_id,

@@ -231,5 +231,5 @@ def _check_atlas_size(thumb: int, rows: int, cols: int) -> None:
         raise SearchConfigError(
             f"the atlas would be {width} x {height} pixels ({rows} layers x {cols} columns at `thumb` {thumb});"
             f" the limit is {MAX_ATLAS_PIXELS} pixels",
-            hint=f"use `thumb` {fits} or less, or fewer `layers`",
+            hint=f"use `thumb` {fits} or less, or fewer `layers`", param="thumb",
         )

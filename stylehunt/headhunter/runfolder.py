@@ -76,6 +76,7 @@ def check_run_folder(folder: Path, *, resume: bool) -> None:
         raise SearchConfigError(
             f"run folder {folder} already holds a search ({', '.join(held)})",
             hint=f"resume it with --resume {folder} (resume=True), or choose another --out",
+            cli_hint=f"resume it with --resume {folder}, or choose another --out",
             param="out",
         )
     foreign = [name for name in entries if not _is_leftover(name)]

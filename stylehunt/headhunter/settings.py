@@ -208,7 +208,7 @@ class SearchSettings:
             if self.screen_steps > self.steps:
                 raise SearchConfigError(
                     f"Expected `screen_steps` <= `steps` ({self.steps}), but got {self.screen_steps}",
-                    hint="screening is meant to be cheaper than the full evaluation",
+                    hint="screening is meant to be cheaper than the full evaluation", param="screen_steps",
                 )
         if self.screen_prompts is not None:
             check_int_setting(self.screen_prompts, "screen_prompts", 1)
@@ -226,7 +226,7 @@ class SearchSettings:
             if screen_prompts > num_prompts:
                 raise SearchConfigError(
                     f"Expected `screen_prompts` <= the number of search prompts (`prompts`: {num_prompts}), but got {screen_prompts}",
-                    hint="lower `screen_prompts`, or search on more prompts",
+                    hint="lower `screen_prompts`, or search on more prompts", param="screen_prompts",
                 )
             screen = {
                 "screen_steps": self.screen_steps if self.screen_steps is not None else max(1, self.steps // SCREEN_STEPS_DIVISOR),
@@ -285,7 +285,7 @@ def parse_layers(spec: str | Iterable[int] | None) -> list[int] | None:
         out = []
         for x in spec:
             if isinstance(x, bool) or not isinstance(x, int) or x < 0:
-                raise SearchConfigError(f"Expected layer indices to be integers >= 0, but got {x!r}")
+                raise SearchConfigError(f"Expected layer indices to be integers >= 0, but got {x!r}", param="layers")
             out.append(int(x))
         return sorted(set(out))
     out = []
@@ -294,11 +294,13 @@ def parse_layers(spec: str | Iterable[int] | None) -> list[int] | None:
         lo, sep, hi = part.partition("-")
         if not lo.strip().isdigit() or (sep and not hi.strip().isdigit()):
             raise SearchConfigError(
-                f"cannot read layer range {part!r} in {spec!r}", hint="write layers as e.g. 0-5,12 (0-based, inclusive)"
+                f"cannot read layer range {part!r} in {spec!r}", hint="write layers as e.g. 0-5,12 (0-based, inclusive)",
+                param="layers",
             )
         a, b = int(lo), int(hi) if sep else int(lo)
         if b < a:
-            raise SearchConfigError(f"empty layer range {part!r} in {spec!r}", hint="write ranges low-high, e.g. 0-5")
+            raise SearchConfigError(f"empty layer range {part!r} in {spec!r}", hint="write ranges low-high, e.g. 0-5",
+                                   param="layers")
         out.extend(range(a, b + 1))
     return sorted(set(out))
 
@@ -313,7 +315,7 @@ def resolve_pool(grid: Any, pool: Iterable[Any] | None, layers: Any) -> list[Add
         addresses = list(grid)
     else:
         if isinstance(pool, (str, bytes)):
-            raise SearchConfigError(f"Expected `pool` to be a list of (layer, head) pairs, but got {pool!r}")
+            raise SearchConfigError(f"Expected `pool` to be a list of (layer, head) pairs, but got {pool!r}", param="pool")
         addresses = []
         for i, item in enumerate(pool):
             try:
@@ -331,12 +333,13 @@ def resolve_pool(grid: Any, pool: Iterable[Any] | None, layers: Any) -> list[Add
                 raise SearchConfigError(
                     f"layer {layer} out of range for {grid.transformer_class} with {grid.num_layers} attention layers "
                     f"(valid: 0-{grid.num_layers - 1})",
-                    hint="run `stylehunt heads --model ...` to print this model's head grid",
+                    hint="run `stylehunt heads --model ...` to print this model's head grid", param="layers",
                 )
         addresses = [a for a in addresses if a[0] in set(wanted)]
     addresses = sorted(set(addresses))
     if not addresses:
-        raise SearchConfigError("the head pool is empty", hint="check `pool` / `layers`")
+        raise SearchConfigError("the head pool is empty", hint="check `pool` / `layers`", cli_hint="check `layers`",
+                                param="layers")
     return addresses
 
 
@@ -346,12 +349,12 @@ def check_pool_size(pool_size: int, settings: SearchSettings) -> None:
     if k > pool_size:
         raise SearchConfigError(
             f"`per_round` k={k} is larger than the pool of {pool_size} heads",
-            hint="lower --per-round or widen the pool (--layers)",
+            hint="lower `per_round` or widen the pool (`layers`)", param="per_round",
         )
     if k * rounds > pool_size:
         raise SearchConfigError(
             f"`rounds` {rounds} x `per_round` k={k} would select {k * rounds} heads from a pool of only {pool_size}",
-            hint="lower --rounds or --per-round, or widen the pool (--layers)",
+            hint="lower `rounds` or `per_round`, or widen the pool (`layers`)", param="per_round",
         )
 
 
@@ -365,6 +368,7 @@ def image_size(pipe: Any, settings: SearchSettings) -> tuple[int, int]:
         raise SearchConfigError(
             f"image size {h}x{w} is not a multiple of {multiple} for {type(pipe).__name__}",
             hint=f"use a height and width divisible by {multiple}",
+            cli_hint=f"use a `height` divisible by {multiple}", param="height",
         )
     return h, w
 

@@ -260,7 +260,8 @@ def open_store(out: Path | None, resume: bool, config: dict[str, Any], writer: b
     """
     if out is None:
         if resume:
-            raise SearchConfigError("resume=True needs a run folder", hint="pass out=<the run folder to resume>")
+            raise SearchConfigError("resume=True needs a run folder", hint="pass out=<the run folder to resume>",
+                                    cli_hint="give --resume DIR", param="out")
         return RunStore(None, config, writer), False
     saved = read_state(out)
     if saved is None:
@@ -271,6 +272,7 @@ def open_store(out: Path | None, resume: bool, config: dict[str, Any], writer: b
         raise SearchConfigError(
             f"run folder {out} already holds a search ({STATE_FILE}, status {saved.get('status')!r})",
             hint=f"resume it with --resume {out} (resume=True), or choose another --out",
+            cli_hint=f"resume it with --resume {out}, or choose another --out", param="out",
         )
     if saved["config_hash"] != config_hash(config):
         diffs = _differences(saved["config"], config)

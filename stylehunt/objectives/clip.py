@@ -125,9 +125,11 @@ class PickScoreObjective(Objective):
         from transformers import AutoProcessor, CLIPModel
 
         processor = load_transformers(
-            AutoProcessor.from_pretrained, self.processor, what="PickScore processor", option="processor", cache_dir=self.cache_dir
+            AutoProcessor.from_pretrained, self.processor, what="PickScore processor", option="processor", cache_dir=self.cache_dir,
+            setting="pickscore_processor",
         )
-        model = load_transformers(CLIPModel.from_pretrained, self.model, what="PickScore model", option="model", cache_dir=self.cache_dir)
+        model = load_transformers(CLIPModel.from_pretrained, self.model, what="PickScore model", option="model",
+                                  cache_dir=self.cache_dir, setting="pickscore_model")
         model.to(device=resolve_device(self.device), dtype=resolve_dtype(self.dtype))
         model.eval().requires_grad_(False)
         self._processor, self._model = processor, model

@@ -34,12 +34,20 @@ DEFAULT_CLIP_MODEL = "ViT-L-14"
 DEFAULT_CLIP_PRETRAINED = "openai"
 
 
-def _unavailable(what: str, spec: str, reason: str, *, hint: str, cause: BaseException | None = None) -> ScorerUnavailableError:
+def _unavailable(what: str, spec: str, reason: str, *, hint: str, cause: BaseException | None = None,
+                 cli_hint: str | None = None) -> ScorerUnavailableError:
     msg = f"{what} {spec!r} cannot be loaded: {reason}"
     if cause is not None:
         first = (str(cause).strip().splitlines() or [""])[0]
         msg += f" [{type(cause).__name__}: {first}]"
-    return ScorerUnavailableError(msg, hint=hint)
+    return ScorerUnavailableError(msg, hint=hint, cli_hint=cli_hint)
+
+
+def _from_cli(fix: str | None, setting: str, local: str) -> str:
+    """The ``cli_hint`` of a hint whose alternative is ``option=/path``: the command line gives ``local`` (a
+    path) to the scorer setting ``setting`` (``pickscore_processor``, quoted for the CLI to name its flag)."""
+    give = f"give {local} as `{setting}` PATH"
+    return f"{fix}, or {give}" if fix else give
 
 
 def _not_cached(cache: str | None, reason: str) -> str:
@@ -80,18 +88,21 @@ def _hf_source(spec: str, what: str) -> tuple[str, bool]:
     return spec, False
 
 
+def _download_hint(repo_id: str) -> str:
+    return f"download it where the Hub is reachable (`hf download {repo_id}`) into the Hugging Face cache"
+
+
 def _offline_hint(repo_id: str, *, option: str) -> str:
-    return (
-        f"download it where the Hub is reachable (`hf download {repo_id}`) into the Hugging Face cache, "
-        f"or save it to a folder and pass that folder ({option}=/path/to/folder)"
-    )
+    return f"{_download_hint(repo_id)}, or save it to a folder and pass that folder ({option}=/path/to/folder)"
 
 
-def load_transformers(loader: Callable[..., Any], spec: str, *, what: str, option: str, cache_dir: str | None) -> Any:
+def load_transformers(loader: Callable[..., Any], spec: str, *, what: str, option: str, cache_dir: str | None,
+                      setting: str | None = None) -> Any:
     """Call ``loader`` (a ``from_pretrained``) on a folder or Hub id, offline-aware.
 
     Every failure becomes `ScorerUnavailableError` naming ``what`` and ``spec``, with a hint
-    that mentions the user-facing ``option`` to pass a folder instead.
+    that mentions the user-facing ``option`` to pass a folder instead (and the ``cli_hint`` the
+    scorer setting ``setting``, default ``option``, the CLI's name for it).
 
     Hub specs get one quick `stylehunt.hub.repo_status` probe first, then the cache only when the Hub
     does not answer or ``HF_HUB_OFFLINE=1`` is set, so a model that is not cached fails at once with
@@ -101,6 +112,7 @@ def load_transformers(loader: Callable[..., Any], spec: str, *, what: str, optio
     from .. import hub
 
     source, local = _hf_source(spec, what)
+    setting = setting or option
     kwargs: dict[str, Any] = {}
     if local:
         kwargs["local_files_only"] = True
@@ -108,7 +120,8 @@ def load_transformers(loader: Callable[..., Any], spec: str, *, what: str, optio
     else:
         status, reason = hub.repo_status(source)
         if status == "missing":
-            raise _unavailable(what, spec, reason, hint=f"check the id, or pass a local folder ({option}=/path/to/folder)")
+            raise _unavailable(what, spec, reason, hint=f"check the id, or pass a local folder ({option}=/path/to/folder)",
+                               cli_hint=_from_cli("check the id", setting, "a local folder"))
         kwargs["local_files_only"] = status == "cache-only"
         kwargs["cache_dir"] = str(hub.cache_dir(cache_dir))
         reason = _not_cached(cache_dir, reason) if status == "cache-only" else "loading from the Hub failed"
@@ -116,7 +129,8 @@ def load_transformers(loader: Callable[..., Any], spec: str, *, what: str, optio
         return loader(source, **kwargs)
     except Exception as e:  # transformers raises OSError/ValueError/... for missing or bad files
         hint = _offline_hint(source, option=option) if not local else "pass a folder written by save_pretrained"
-        raise _unavailable(what, spec, reason, hint=hint, cause=e) from e
+        cli_hint = None if local else _from_cli(_download_hint(source), setting, "a local folder")
+        raise _unavailable(what, spec, reason, hint=hint, cause=e, cli_hint=cli_hint) from e
 
 
 # ------------------------------------------------------------------------------------------------
@@ -150,7 +164,9 @@ def resolve_weights_file(spec: str, cache_dir: str | None) -> str:
     except Exception as e:
         where = _not_cached(cache_dir, reason) if status == "cache-only" else "the download failed"
         raise _unavailable(what, spec, where, cause=e,
-                           hint=f"download it where the Hub is reachable (`hf download {repo_id} {filename}`), or pass weights=/path/to/file") from e
+                           hint=f"download it where the Hub is reachable (`hf download {repo_id} {filename}`), or pass weights=/path/to/file",
+                           cli_hint=_from_cli(f"download it where the Hub is reachable (`hf download {repo_id} {filename}`)",
+                                              "aesthetic_weights", "a local file")) from e
 
 
 # ------------------------------------------------------------------------------------------------
@@ -291,13 +307,15 @@ def _resolve_open_clip(model: str, pretrained: str | None, cache_dir: str | None
     if not hub_path:  # URL-only tag: let open_clip download it (it will fail fast without network)
         if hub.is_offline():
             raise _unavailable(what, f"{name}/{pretrained}", "its weights are only published at a URL and offline mode is on",
-                               hint="download the checkpoint and pass its path as pretrained=/path/to/file")
+                               hint="download the checkpoint and pass its path as pretrained=/path/to/file",
+                               cli_hint="download the checkpoint and give its path as `clip_pretrained` PATH")
         return name, {"pretrained": pretrained, "cache_dir": cache_dir, **preprocess}, name
     repo_id, filename = os.path.split(hub_path)  # "org/name/" means the default file name
     filename = filename or "open_clip_pytorch_model.bin"
     status, reason = hub.repo_status(repo_id)
     if status == "missing":
-        raise _unavailable(what, f"{name}/{pretrained}", reason, hint="pass a checkpoint path as pretrained=/path/to/file")
+        raise _unavailable(what, f"{name}/{pretrained}", reason, hint="pass a checkpoint path as pretrained=/path/to/file",
+                           cli_hint=_from_cli(None, "clip_pretrained", "a checkpoint file"))
     path = _open_clip_weights(
         repo_id, filename, cache_dir=cache_dir, local_only=status == "cache-only",
         reason=reason if status == "cache-only" else "the download failed", spec=f"{name}/{pretrained}",
@@ -323,7 +341,8 @@ def _open_clip_weights(
     raise _unavailable(
         "open_clip weights", spec or f"{repo_id}/{filename}", _not_cached(cache_dir, reason) if local_only else reason,
         hint=f"download {repo_id} where the Hub is reachable (`hf download {repo_id}`), or pass pretrained=/path/to/checkpoint",
-        cause=last,
+        cause=last, cli_hint=_from_cli(f"download {repo_id} where the Hub is reachable (`hf download {repo_id}`)", "clip_pretrained",
+                                            "a checkpoint file"),
     )
 
 
