@@ -340,6 +340,8 @@ def test_search_stopped_then_resumed_is_the_clis_run(browser_page, studio_env):
 
 
 def test_publish_behind_confirmation_to_the_local_hub(browser_page, studio_env):
+    import threading
+
     from stylehunt import load_preset
 
     page = browser_page
@@ -354,20 +356,28 @@ def test_publish_behind_confirmation_to_the_local_hub(browser_page, studio_env):
     _fill(page, "publish-name", "tiny-sd3/studio-warm")
     _fill(page, "publish-token", WRITE_TOKEN)
     # a Prepare cancelled between its two preview images prepares nothing: Publish still asks for one
-    _tab(page, "Mix")
-    _fill(page, "steps", "30")  # seconds per image, so the cancel lands between the two
-    _tab(page, "Publish")
+    studio, drawn, gate = studio_env["page"].studio, [], threading.Event()
+    real_draw = studio.draw
+
+    def held_draw(*args, **kwargs):  # the first preview image waits until the test has pressed Cancel
+        image = real_draw(*args, **kwargs)
+        drawn.append(image)
+        if len(drawn) == 1:
+            gate.wait(60)
+        return image
+
+    studio.draw = held_draw  # an instance attribute over the method, deleted below
     page.locator("#publish-plan").click()
-    _wait_text(page, "publish-msg", "1 of 2 done")
+    _wait_text(page, "publish-msg", "image 1 of 2")
     page.locator("#publish-plan-stop").click()
+    gate.set()
     _wait_text(page, "publish-msg", "cancelled: nothing was prepared")
+    assert len(drawn) == 1  # the second image was never asked for
     page.locator("#publish-confirm input").check()
     page.locator("#publish-go").click()
     _wait_text(page, "publish-msg", "nothing prepared to publish")
     page.locator("#publish-confirm input").uncheck()
-    _tab(page, "Mix")
-    _fill(page, "steps", STEPS)
-    _tab(page, "Publish")
+    del studio.draw
     page.locator("#publish-plan").click()
     _wait_text(page, "publish-msg", "ready")
     from playwright.sync_api import expect
