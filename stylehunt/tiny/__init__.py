@@ -1,66 +1,11 @@
-"""Tiny random-weight SD3 / SD3.5 / FLUX.1 / Chroma / Z-Image / Qwen-Image / FLUX.2 / Wan / SDXL / SD 1.5 pipelines, built
-entirely offline.
+"""Tiny random-weight pipelines of every supported family (`TINY_FAMILIES`), built offline in code.
 
-These pipelines exist so that the tests, the demo and the benchmarks can run the *real* diffusers
-code paths (pipeline classes, attention processors, ``save_pretrained`` / ``from_pretrained``) on a
-machine without a GPU and without the Hugging Face Hub. Every component is built in code from a
-small config: tokenizers with an in-memory character vocabulary, two CLIP text encoders and a T5
-encoder, a 4-block VAE (so ``vae_scale_factor`` is the real 8), a flow-matching scheduler, and a
-transformer of the right class and shape but with a handful of layers and heads.
-
-The weights are random (deterministic for a given seed), so the images are noise-like. Use these
-models to check that code runs, that shapes, hooks and head addresses are right, and to time
-overheads; never to judge image quality or the effect of a style preset.
-
-Families (`TINY_FAMILIES`), each built by its own module from the shared parts in
-`components`:
-
-* ``"sd3"``: `diffusers.StableDiffusion3Pipeline`, 2 blocks x 4 heads, 256 px by default
-  (`sd3`).
-* ``"sd3.5"``: the same, SD3.5-medium-shaped: qk RMS-norm and an image-only ``attn2`` in block 0
-  (`sd3`).
-* ``"flux"``: `diffusers.FluxPipeline`, FLUX.1-dev-shaped, 2 double + 2 single blocks x 2
-  heads (`flux`).
-* ``"chroma"``: `diffusers.ChromaPipeline`, Chroma1-HD-shaped, 2 double + 2 single blocks x
-  2 heads, one T5 encoder (`chroma`).
-* ``"zimage"``: `diffusers.ZImagePipeline`, Z-Image-Turbo-shaped, 4 main layers x 2 heads
-  plus 2 noise and 2 context refiner blocks, a Qwen3 encoder with a Qwen2 tokenizer (`zimage`).
-* ``"qwenimage"``: `diffusers.QwenImagePipeline`, Qwen-Image-shaped, 2 double-stream blocks x
-  4 heads, a Qwen2.5-VL encoder with a Qwen2 tokenizer, the causal 3-D VAE (`qwenimage`).
-* ``"flux2"``: `diffusers.Flux2KleinPipeline`, FLUX.2-klein-base-shaped, 2 double + 2 single
-  blocks x 2 heads, a Qwen3 encoder with a Qwen2 tokenizer, FLUX.2's VAE (`flux2`).
-* ``"flux2-dev"``: `diffusers.Flux2Pipeline`, FLUX.2-dev-shaped (guidance embedding), the same
-  blocks, a Mistral3 encoder with a Pixtral processor (`flux2`).
-* ``"wan"``: `diffusers.WanPipeline` (text to video), Wan2.2-T2V-A14B-shaped: two experts
-  (``transformer``, ``transformer_2``) of 2 blocks x 4 heads, a UMT5 encoder, the Wan video VAE (`wan`).
-* ``"sdxl"``: `diffusers.StableDiffusionXLPipeline`, a ``UNet2DConditionModel`` with 11
-  self-attention layers of 2 or 4 heads by level, two CLIP encoders, 64 px by default (`unet`).
-* ``"sd15"``: `diffusers.StableDiffusionPipeline`, SD 1.5-shaped: 7 layers x 2 heads, head
-  dim 4 or 8 by level, one CLIP encoder, 64 px by default (`unet`).
-* ``"hunyuanvideo15"``: `diffusers.HunyuanVideo15Pipeline` (text to video), 2 double-stream blocks
-  x 2 heads, a Qwen2.5-VL and a ByT5 encoder, the HunyuanVideo 1.5 VAE, a CFG guider component
-  (`hunyuanvideo15`).
-* ``"ernieimage"``: `diffusers.ErnieImagePipeline`, 2 single-stream layers x 2 heads, a Mistral3
-  encoder with a Qwen2 byte tokenizer, FLUX.2's VAE, 1024 px by default (the pipeline's) (`ernieimage`).
-* ``"ltx"``: `diffusers.LTXPipeline`, LTX-Video-0.9-shaped, 2 blocks x 2 heads, a T5 encoder,
-  the LTX video VAE (32x spatial, 8x temporal) (`ltx`).
-* ``"ltx2"``: `diffusers.LTX2Pipeline` (video and audio), LTX-2-shaped, 2 blocks x 2 video and
-  2 audio heads, a Gemma 3 encoder, the text connectors, the video and audio VAEs and the vocoder (`ltx2`).
-* ``"qwenimage21"``: `diffusers.QwenImage21Pipeline`, Qwen-Image-2.1-shaped: 2 block-causal
-  single-stream blocks x 2 heads with the prefix KV cache, a Qwen3-VL encoder, the 16x VAE, sides
-  multiples of 32 (`qwenimage21`).
-
-This package's ``__init__`` keeps the names, the cache and the build / save / load entry points;
-it imports no torch, diffusers or transformers until a pipeline is built.
-
-Example::
-
-    pipe = load_tiny_pipeline("sd3")          # built once into the cache, then from_pretrained
-    image = pipe("a cat", num_inference_steps=2, height=64, width=64).images[0]
-
-``tiny_pipeline_path`` caches under ``$STYLEHUNT_CACHE/tiny/<family>-v1`` (default
-``~/.cache/stylehunt``). The folder appears atomically (built in a temporary sibling, then
-``os.replace``), so an interrupted build never leaves a half-written model behind.
+They run the real diffusers code paths (pipeline classes, processors, ``save_pretrained`` /
+``from_pretrained``) without a GPU or the Hub: for tests, the demo and benchmarks, never to judge image
+quality (the weights are random, deterministic per seed). Each family's builder is its own module (its
+docstring gives the shape), from the shared parts in `components`; this ``__init__`` keeps the names, the
+cache (`tiny_pipeline_path`: ``$STYLEHUNT_CACHE/tiny/<family>-v1``, written atomically) and the build /
+save / load entry points, and imports no torch, diffusers or transformers until a pipeline is built.
 """
 
 from __future__ import annotations
