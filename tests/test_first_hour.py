@@ -7,6 +7,7 @@ Device defaults are tested by making torch report a GPU or MPS (``torch.cuda.is_
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shlex
@@ -116,10 +117,16 @@ def test_docs_search_tiny_examples_run_as_written(tmp_path, monkeypatch, capsys)
 
 
 def _machine(monkeypatch, *, cuda=False, mps=False, capability=(8, 0)):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
-    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1 if cuda else 0)
+    # each stand-in wraps the real function (functools.wraps sets __wrapped__): torch._dynamo, first
+    # imported by diffusers inside the command, reads torch.backends.mps.is_available.__wrapped__, and
+    # failed with an AttributeError when this test ran alone
+    def fake(module, name, fn):
+        monkeypatch.setattr(module, name, functools.wraps(getattr(module, name))(fn))
+
+    fake(torch.cuda, "is_available", lambda: cuda)
+    fake(torch.backends.mps, "is_available", lambda: mps)
+    fake(torch.cuda, "get_device_capability", lambda device=None: capability)
+    fake(torch.cuda, "device_count", lambda: 1 if cuda else 0)
 
 
 @pytest.mark.parametrize("machine, expected", [
