@@ -305,7 +305,7 @@ def test_a_new_run_records_its_preset_name_so_a_renamed_folder_keeps_it(tiny_sd3
     seen = {}
 
     def search(pipe, *a, command=None, **k):
-        seen.update(command)
+        seen.update(command.inputs)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(stylehunt.models, "load_pipeline", lambda *a, **k: object())

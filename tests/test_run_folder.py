@@ -376,12 +376,15 @@ def test_a_damaged_state_is_one_clear_error_naming_the_file(env, finished, tmp_p
 @pytest.mark.parametrize(
     "command, message",
     [
-        ('{"steps": "many"}', "--steps is recorded as \"many\", which the option does not take"),
-        ('{"rounds": [1, 2]}', "--rounds is recorded as [1, 2]"),
-        ('["--steps", "2"]', "expected a JSON object of options"),
+        ('{"format": 2, "settings": {"steps": "many"}, "inputs": {}}',
+         "settings.steps: Expected steps to be an integer >= 1, but got 'many'"),
+        ('{"format": 2, "settings": {}, "inputs": {"num_prompts": [1, 2]}}', "--num-prompts is recorded as [1, 2]"),
+        ('{"rounds": [1, 2]}', "rounds: Expected rounds to be an integer >= 1, but got [1, 2]"),
+        ('["--steps", "2"]', "expected a JSON object, got [\"--steps\", \"2\"]"),
         ("[" * 300 + "]" * 300, "JSON nested more than 64 levels deep"),
     ],
-    ids=["a string for an integer", "a list for an integer", "not an object", "nested 300 deep"],
+    ids=["a string for an integer", "a list for an integer option", "first layout: a list for an integer",
+         "not an object", "nested 300 deep"],
 )
 def test_a_damaged_command_record_is_one_clear_error_naming_the_file(env, finished, tmp_path, command, message):
     run = _copy(finished, tmp_path / "run")

@@ -325,7 +325,7 @@ def test_search_stopped_then_resumed_is_the_clis_run(browser_page, studio_env):
     run = studio_env["runs"] / "warm-1"
     points, images = read_rounds(run)
     assert len(points) < 2 and not (run / "stylehunt_preset.json").exists()
-    assert json.loads((run / "command.json").read_text())["rounds"] == 2  # the CLI's own record
+    assert json.loads((run / "command.json").read_text())["settings"]["rounds"] == 2  # the CLI's own record
     _shot(page, "search-stopped")
     page.locator("#search-resume").click()
     _wait_text(page, "search-msg", "finished: heads:")

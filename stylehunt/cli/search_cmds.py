@@ -52,20 +52,37 @@ logger = logging.getLogger(__name__)
 
 #: The tiny models as the help lists them, from the names the loader accepts.
 
-# Options that decide the result: recorded in command.json and checked on --resume.
-_RECORDED = (
+# Options that are search settings: option -> `SearchSettings` field (--resolution sets both sides).
+_SETTING_OPTIONS = {
+    **{name: name for name in ("strategy", "rounds", "per_round", "scale", "strength", "steps", "frames", "identity",
+                               "batch_size", "screen_steps", "screen_prompts", "rerank", "keep")},
+    "resolution": "height",
+    "cfg": "cfg_scale",
+}
+# The other options that decide the result: recorded in command.json as the run's inputs.
+_INPUTS = (
     "model", "model_id", "style", "objective", "prompts", "prompt_column", "category", "num_prompts",
-    "num_heldout", "prompt_seed", "seed", "strategy", "rounds", "per_round", "scale", "strength", "steps",
-    "resolution", "frames", "cfg", "identity", "layers", "batch_size", "screen_steps", "screen_prompts", "rerank",
-    "keep", "name", "version", "license", "dtype",
+    "num_heldout", "prompt_seed", "seed", "layers", "name", "version", "license", "dtype",
 )
+
 
 def _option_name(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
+def _settings(opts: dict[str, Any]) -> SearchSettings:
+    """The settings the options give, built and checked once: this object is what the search gets."""
+    values = {field: opts[option] for option, field in _SETTING_OPTIONS.items()}
+    return SearchSettings(**values, width=opts["resolution"])
+
+
+def _given(ctx: click.Context, key: str) -> bool:
+    source = ctx.get_parameter_source("license_" if key == "license" else key)
+    return source not in (click.core.ParameterSource.DEFAULT, None)
+
+
 def _recorded_value(ctx: click.Context, key: str, value: Any, path: Path) -> Any:
-    """A value read from command.json, checked as the option's own type checks it on the command line."""
+    """An input read from command.json, checked as the option's own type checks it on the command line."""
     param = next(p for p in ctx.command.params if p.name == ("license_" if key == "license" else key))
     if value is None and param.default is None:
         return None
@@ -81,31 +98,28 @@ def _recorded_value(ctx: click.Context, key: str, value: Any, path: Path) -> Any
         ) from None
 
 
-def _merge_resume(ctx: click.Context, opts: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    """Fill options not given from the run's command.json; refuse options given with another value."""
-    from ..headhunter.store import COMMAND_FILE, read_command
+def _resume_record(ctx: click.Context, opts: dict[str, Any], run_dir: Path) -> tuple[dict[str, Any], Any]:
+    """The options and the settings of the run in ``run_dir``: its recorded settings object as it is,
+    and its inputs for the options not given. An option given with another value than the run's is refused.
+    ``(opts, None)`` for a run started from Python (nothing recorded: every option is given again)."""
+    from ..headhunter.command import COMMAND_FILE, read_command
 
-    saved = read_command(run_dir)
-    if saved is None:
-        return opts  # a run started from Python: every option must be given again; the library compares
-    unknown = sorted(set(saved) - set(_RECORDED))
+    record = read_command(run_dir)
+    if record is None:
+        return opts, None
+    path = run_dir / COMMAND_FILE
+    unknown = sorted(set(record.inputs) - set(_INPUTS))
     if unknown:  # a hand-edited or foreign file: an option this version would ignore silently
         raise SearchConfigError(
-            f"{run_dir / COMMAND_FILE}: {', '.join(repr(k)[:60] for k in unknown[:5])} is not an option search "
-            "records; the file was edited or is damaged",
-            hint=f"remove it from {run_dir / COMMAND_FILE}, or start the search again with a new --out")
-    merged = dict(opts)
-    diffs = []
-    for key in _RECORDED:
-        if key not in saved:
-            continue
-        value = _recorded_value(ctx, key, saved[key], run_dir / COMMAND_FILE)
-        source = ctx.get_parameter_source("license_" if key == "license" else key)
-        given = source not in (click.core.ParameterSource.DEFAULT, None)
-        if not given:
-            merged[key] = value
-        elif opts[key] != value:
+            f"{path}: {', '.join(repr(k)[:60] for k in unknown[:5])} is not an option search records; the file was "
+            "edited or is damaged", hint=f"remove it from {path}, or start the search again with a new --out")
+    merged, diffs = dict(opts), []
+    recorded = {key: _recorded_value(ctx, key, record.inputs[key], path) for key in _INPUTS if key in record.inputs}
+    recorded.update({option: getattr(record.settings, field) for option, field in _SETTING_OPTIONS.items()})
+    for key, value in recorded.items():
+        if _given(ctx, key) and opts[key] != value:
             diffs.append((_option_name(key), value, opts[key]))
+        merged[key] = value
     if diffs:
         listing = "; ".join(f"{k}: the run used {a!r}, got {b!r}" for k, a, b in diffs)
         raise ResumeMismatchError(
@@ -113,7 +127,7 @@ def _merge_resume(ctx: click.Context, opts: dict[str, Any], run_dir: Path) -> di
             differences=tuple(diffs),
             hint="drop those options (omitted options are taken from the run), or start a new --out",
         )
-    return merged
+    return merged, record.settings
 
 
 def _check_folder_writable(flag: str, folder: Path) -> None:
@@ -319,11 +333,11 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
             raise click.UsageError("--out and --resume name different folders; give only --resume DIR")
         run_dir = Path(resume_dir)
         _check_run_folder("--resume", run_dir, resume=True)
-        opts = _merge_resume(ctx, opts, run_dir)
+        opts, recorded = _resume_record(ctx, opts, run_dir)
     elif out is None:
         raise click.UsageError("give --out DIR for a new run (or --resume DIR to continue one)")
     else:
-        run_dir = Path(out)
+        run_dir, recorded = Path(out), None
         _check_run_folder("--out", run_dir, resume=False)
     if not opts["model"] and resume_dir is not None and not (run_dir / "command.json").exists():
         # 2026-11 #85: "give --model" alone sent the user round the options one error at a time
@@ -343,18 +357,12 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
         # recorded in command.json: a run folder renamed before --resume keeps its preset's name (2026-11 #79)
         opts["name"] = preset_name(None, run_dir)
     check_preset_fields(preset_name(opts["name"], run_dir), opts["version"], opts["license"], model_id)
-    # built and checked once, here; this object (not the options again) is what the search gets
-    settings = SearchSettings(
-        strategy=opts["strategy"], rounds=opts["rounds"], per_round=opts["per_round"], scale=opts["scale"],
-        strength=opts["strength"], steps=opts["steps"], height=opts["resolution"], width=opts["resolution"],
-        frames=opts["frames"], cfg_scale=opts["cfg"], identity=opts["identity"], batch_size=opts["batch_size"],
-        screen_steps=opts["screen_steps"], screen_prompts=opts["screen_prompts"], rerank=opts["rerank"],
-        keep=opts["keep"],
-    )
+    # a resumed run's recorded settings object, else the options' (built and checked once, here)
+    settings = recorded or _settings(opts)
     objective = _load_objective(opts["objective"], opts["style"], objective_options(opts["objective"], opts))
     source = load_prompts(opts["prompts"], column=opts["prompt_column"], category=opts["category"])
     search_set, heldout_set = source.split(opts["num_prompts"], opts["num_heldout"], seed=opts["prompt_seed"])
-    settings.resolved(len(search_set.prompts), opts["resolution"], opts["resolution"])  # --screen-prompts; None: the model's size
+    settings.resolved(len(search_set.prompts), settings.height, settings.width)  # --screen-prompts; None: the model's size
     if resume_dir is not None and _finished(run_dir, fmt, opts["model"], search_set.prompts[0]):
         return  # a finished run is left as it is: resuming it again loads nothing and rewrites nothing
     from ..engine import head_grid
@@ -367,6 +375,7 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
     # 2. the scorer's weights (ScorerUnavailableError when not available offline)
     objective.load()
     # 3. the model, then the search (which locks the run folder and records this command line in it)
+    from ..headhunter.command import RunCommand
     from ..headhunter.hunt import search as run_search
     from ..models import load_pipeline
 
@@ -377,7 +386,7 @@ def _search(ctx: click.Context, opts: dict[str, Any]) -> None:
         pipe, objective, search_set, settings=settings, heldout=heldout, base_seed=opts["seed"],
         layers=opts["layers"], out=run_dir, resume=resume_dir is not None, model_id=model_id, name=opts["name"],
         version=opts["version"], license=opts["license"], progress=progress,
-        command=None if resume_dir is not None else {k: opts[k] for k in _RECORDED},
+        command=None if resume_dir is not None else RunCommand(settings, {k: opts[k] for k in _INPUTS}),
     )
     if not _is_main():
         return

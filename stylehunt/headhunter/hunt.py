@@ -44,7 +44,8 @@ from .settings import (
     resolve_pool,
 )
 from .runfolder import RunLock, check_run_folder, discarded_unless_started, remove_stale_temps
-from .store import STATE_FORMAT, json_bytes, open_store, write_command
+from .command import RunCommand, write_command
+from .store import STATE_FORMAT, json_bytes, open_store
 from .strategies import estimate_images, greedy
 
 __all__ = ["search"]
@@ -169,7 +170,7 @@ def search(
     license: str = DEFAULT_PRESET_LICENSE,
     grid_prompts: int = DEFAULT_GRID_PROMPTS,
     progress: bool | None = None,
-    command: Mapping[str, Any] | None = None,
+    command: RunCommand | Mapping[str, Any] | None = None,
     settings: SearchSettings | None = None,
 ) -> SearchResult:
     """Greedy head search (HeadHunter) for a preset that raises ``objective``.
@@ -203,9 +204,10 @@ def search(
             semver version and license id.
         grid_prompts: rows of ``grid.png`` (the first search pairs).
         progress: tqdm bars (overall with ETA, and per round); default: on a terminal only.
-        command: how a new run was started, as JSON-ready data, written to ``command.json`` in the
-            run folder before the search state (the CLI records its options there for
-            ``stylehunt search --resume``); ignored on resume.
+        command: how a new run was started, written to ``command.json`` in the run folder before the
+            search state; ignored on resume. A `stylehunt.headhunter.command.RunCommand` (the CLI's:
+            these settings and its other options, read back by ``stylehunt search --resume``), or any
+            JSON-ready mapping.
         settings: a `SearchSettings` already built (a front end's, checked before the model
             loaded) instead of the setting keywords above, which must then be left at their defaults.
 
@@ -232,7 +234,7 @@ def search(
         height=height, width=width, frames=frames, cfg_scale=cfg_scale, identity=identity, batch_size=batch_size,
         screen_steps=screen_steps, screen_prompts=screen_prompts, rerank=rerank, keep=keep, share_prefix=share_prefix,
     )
-    settings = settings_from(settings, keywords)
+    settings = given_settings = settings_from(settings, keywords)
     grid = check_pipeline(pipe)
     _check_identity(grid, settings.identity)
     if get_applied(pipe) is not None:
@@ -265,9 +267,12 @@ def search(
                                     cli_hint="give --resume DIR", param="out")
     else:
         check_preset_fields(saved_name, version, license, model_id)
+        if isinstance(command, RunCommand) and command.settings != given_settings:
+            raise SearchConfigError("`command` records other settings than the search's own",
+                                    hint="record the settings object the search is given", param="command")
         if command is not None and not resume:
             try:
-                json_bytes(dict(command))
+                json_bytes(command.to_dict() if isinstance(command, RunCommand) else dict(command))
             except (TypeError, ValueError) as e:
                 raise SearchConfigError(f"Expected `command` to be JSON-ready data, but it is not ({e})") from None
     config = {
@@ -302,7 +307,7 @@ def search(
         store, resumed = open_store(run_dir, resume, config, writer=dist.is_main)
         dist.barrier()  # every process has read the folder before the main process writes to it
         if command is not None and not resume and dist.is_main:
-            write_command(run_dir, dict(command))
+            write_command(run_dir, command)
         store.save()
         run = _hunt(pipe, grid, settings, objective, store, dist, addresses, pairs, grid_prompts, progress, resumed,
                     run_dir)

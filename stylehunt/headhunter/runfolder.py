@@ -18,7 +18,8 @@ from ..errors import SearchConfigError
 from ..files import read_regular_file
 from ..registry.fileformat import FILENAME as PRESET_FILE
 from .outputs import CURVE_FILE, GRID_FILE, SCORES_FILE
-from .store import COMMAND_FILE, STATE_FILE
+from .command import COMMAND_FILE
+from .store import STATE_FILE
 
 try:
     import fcntl

@@ -1,7 +1,7 @@
-"""The run folder's records: ``state.json`` (what makes a search resumable) and the CLI's ``command.json``.
+"""``state.json``: what makes a search resumable (``command.json`` is `stylehunt.headhunter.command`'s).
 
-`RunStore` writes the state, `open_store` reopens it on resume, `check_state` checks a read one.
-Both files are read within bounds (`stylehunt.files.read_json`). Imports no torch.
+`RunStore` writes the state, `open_store` reopens it on resume, `check_state` checks a read one,
+read within bounds (`stylehunt.files.read_json`). Imports no torch.
 """
 
 from __future__ import annotations
@@ -23,18 +23,14 @@ from .settings import HeadSet
 __all__ = [
     "STATE_FILE",
     "STATE_FORMAT",
-    "COMMAND_FILE",
     "canonical_json",
     "config_hash",
     "json_bytes",
     "MAX_STATE_BYTES",
-    "MAX_COMMAND_BYTES",
     "check_state",
     "read_state",
     "RunStore",
     "open_store",
-    "write_command",
-    "read_command",
 ]
 
 logger = logging.getLogger(__name__)
@@ -42,12 +38,8 @@ logger = logging.getLogger(__name__)
 STATE_FILE = "state.json"
 #: Version of the ``state.json`` layout; a state of another version is not resumed.
 STATE_FORMAT = 1
-#: The CLI's options of a run (CLI runs only), read back by ``stylehunt search --resume``.
-COMMAND_FILE = "command.json"
 #: Largest ``state.json`` read back (a FLUX.1 search over every head, M = 100, needs about 15 MB).
 MAX_STATE_BYTES = 256 * 1024 * 1024
-#: Largest ``command.json`` read back (a few hundred bytes of options).
-MAX_COMMAND_BYTES = 1024 * 1024
 
 
 def canonical_json(obj: Any) -> str:
@@ -284,24 +276,3 @@ def open_store(out: Path | None, resume: bool, config: dict[str, Any], writer: b
             hint="resume with the run's own settings (the CLI fills omitted options from the run), or start a new --out",
         )
     return RunStore(out / STATE_FILE, config, writer, data=saved), True
-
-
-def write_command(run_dir: Path, options: dict[str, Any]) -> None:
-    """Record how a new run was started (the CLI's options) in ``run_dir/command.json`` (atomically)."""
-    atomic_write_bytes(run_dir / COMMAND_FILE, json_bytes(options))
-
-
-def read_command(run_dir: Path) -> dict[str, Any] | None:
-    """The CLI options recorded for the run in ``run_dir`` (a JSON object); ``None`` for a run started from Python.
-
-    Read within bounds (`stylehunt.files.read_json`); the caller checks each value.
-    """
-    path = run_dir / COMMAND_FILE
-    if not os.path.lexists(path):
-        return None
-    what = f"{path} (the run's command line)"
-    data = read_json(path, max_bytes=MAX_COMMAND_BYTES, what=what, error=SearchConfigError)
-    if not isinstance(data, dict):
-        raise SearchConfigError(f"{what}: expected a JSON object of options, got {_short(data)}; the file was edited "
-                                "or is damaged", hint="give every option again, or start the search again with a new --out")
-    return data

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import gradio as gr
 
@@ -385,10 +385,11 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
             yield from watch(job, int(r or 1))
 
         def resume_search(run):
-            from ..headhunter.store import read_command
+            from ..headhunter.command import read_command
 
             job = SearchJob.resume(studio.folders, env, run)
-            yield from watch(job, (read_command(job.run_dir) or {}).get("rounds"))
+            record = read_command(job.run_dir)
+            yield from watch(job, record.settings.rounds if record else None)
 
         def stop_search(run):
             for job in list(jobs.values()):
@@ -456,24 +457,24 @@ def build(studio: Studio, *, model: str | None = None) -> gr.Blocks:
 
 def _best_image(studio: Studio, job: SearchJob, point: Any) -> Any:
     """The round's head set on the studio's pipeline (first prompt, seed 0), when the search runs on that model."""
-    from ..headhunter.store import read_command
+    from ..headhunter.command import read_command
     from ..registry import Preset
 
-    command = read_command(job.run_dir) or {}
-    if studio.pipe is None or command.get("model") != studio.model_source(studio.model or ""):
+    record = read_command(job.run_dir)
+    if record is None or studio.pipe is None or record.inputs.get("model") != studio.model_source(studio.model or ""):
         return None
-    lines = [p for p in _prompts(studio, command) if p.strip()] or ["a lighthouse at dusk"]
-    preset = Preset(heads=list(point.heads), strength=float(command.get("strength") or DEFAULT_STRENGTH))
-    image = studio.draw(lines[0], 0, int(command.get("steps") or 20), command.get("resolution"),
-                        dict(presets=[preset], scale=float(command.get("scale") or DEFAULT_SCALE)))
+    settings = record.settings
+    lines = [p for p in _prompts(studio, record.inputs) if p.strip()] or ["a lighthouse at dusk"]
+    preset = Preset(heads=list(point.heads), strength=settings.strength)
+    image = studio.draw(lines[0], 0, settings.steps, settings.height, dict(presets=[preset], scale=settings.scale))
     return image[0] if isinstance(image, list) else image
 
 
-def _prompts(studio: Studio, command: dict) -> list[str]:
+def _prompts(studio: Studio, inputs: Mapping[str, Any]) -> list[str]:
     """The run's prompt file when it lies in the studio's folders (a CLI run may name any file: not read)."""
     from pathlib import Path
 
-    source = command.get("prompts")
+    source = inputs.get("prompts")
     path = Path(source).resolve() if isinstance(source, str) else None
     if path is not None and path.suffix == ".txt" and studio.folders.within(path) and path.is_file():
         return path.read_text(encoding="utf-8").splitlines()
