@@ -246,6 +246,7 @@ def test_atlas_cell_added_to_a_saved_preset(browser_page, studio_env):
 
 
 def test_a_cancelled_atlas_stops_between_images_and_leaves_the_pipeline_bare(browser_page, studio_env):
+    import threading
     import time
 
     import stylehunt
@@ -253,17 +254,37 @@ def test_a_cancelled_atlas_stops_between_images_and_leaves_the_pipeline_bare(bro
     page = browser_page
     _loaded(page, studio_env)
     _tab(page, "Atlas")
-    _fill(page, "atlas-steps", "30")  # seconds of work, so the cancel lands mid-way
+    _fill(page, "atlas-steps", STEPS)
     _fill(page, "atlas-size", SIZE)
-    page.locator("#atlas-render").click()
-    _wait_text(page, "atlas-msg", "head 1 of 8")
-    page.locator("#atlas-cancel").click()
-    _wait_text(page, "atlas-msg", "cancelled")
-    time.sleep(3)
-    text = page.locator("#atlas-msg").inner_text()
-    assert "cancelled after" in text and "8 heads" not in text  # the action's own last word: nothing after it
-    with studio_env["page"].studio.lock:  # the image being made when the cancel came is finished first
-        assert stylehunt.get_applied(studio_env["page"].studio.pipe) is None
+    # the cancel lands while the second head's image is being made: that image is held until Cancel is
+    # pressed (counting on the images being slow raced on a fast, idle machine)
+    studio, drawn, gate = studio_env["page"].studio, [], threading.Event()
+    real_draw = studio.draw
+
+    def held_draw(*args, **kwargs):  # the unguided image, head 1, then head 2 waits for the test
+        image = real_draw(*args, **kwargs)
+        drawn.append(image)
+        if len(drawn) == 3:
+            gate.wait(60)
+        return image
+
+    studio.draw = held_draw  # an instance attribute over the method, deleted below
+    try:
+        page.locator("#atlas-render").click()
+        _wait_text(page, "atlas-msg", "head 1 of 8")
+        page.locator("#atlas-cancel").click()
+        time.sleep(2)  # the click (queue=False: no waiting behind the atlas) sets the flag before the image returns
+        gate.set()
+        _wait_text(page, "atlas-msg", "cancelled")
+        time.sleep(3)
+        text = page.locator("#atlas-msg").inner_text()
+        assert "cancelled after 1 heads of 8" in text  # the action's own last word: nothing after it
+        assert len(drawn) == 3  # no image was asked for after the cancel
+        with studio.lock:  # the image being made when the cancel came is finished first
+            assert stylehunt.get_applied(studio.pipe) is None
+    finally:
+        gate.set()
+        del studio.draw
 
 
 def test_a_cancelled_model_load_keeps_the_loaded_model(browser_page, studio_env, monkeypatch):
