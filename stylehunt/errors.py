@@ -148,8 +148,9 @@ class PresetNotFoundError(StylehuntError, LookupError):
         available: tuple[str, ...] = (),
         suggestions: tuple[str, ...] = (),
         hint: str | None = None,
+        param: str | None = None,
     ):
-        super().__init__(message, hint=hint)
+        super().__init__(message, hint=hint, param=param)
         self.ref = ref
         self.available = tuple(available)
         self.suggestions = tuple(suggestions)
@@ -158,8 +159,8 @@ class PresetNotFoundError(StylehuntError, LookupError):
 class RegistryIndexError(StylehuntError, ValueError):
     """The registry catalogue (``index.json``, bundled or refreshed) is malformed."""
 
-    def __init__(self, message: str, *, source: str, hint: str | None = None):
-        super().__init__(message, hint=hint)
+    def __init__(self, message: str, *, source: str, hint: str | None = None, param: str | None = None):
+        super().__init__(message, hint=hint, param=param)
         self.source = source
 
 
@@ -191,8 +192,9 @@ class HubOfflineError(StylehuntError, ConnectionError):
 
     hint = "run `stylehunt pull REF` while online (then it loads offline), or unset HF_HUB_OFFLINE"
 
-    def __init__(self, message: str, *, repo_id: str, revision: str | None = None, hint: str | None = None):
-        super().__init__(message, hint=hint)
+    def __init__(self, message: str, *, repo_id: str, revision: str | None = None, hint: str | None = None,
+                 cli_hint: str | None = None):
+        super().__init__(message, hint=hint, cli_hint=cli_hint)
         self.repo_id = repo_id
         self.revision = revision
 
@@ -210,8 +212,9 @@ class VersionExistsError(StylehuntError, FileExistsError):
 
     hint = "bump `version` (published versions are immutable)"
 
-    def __init__(self, message: str, *, repo_id: str, version: str, hint: str | None = None):
-        super().__init__(message, hint=hint)
+    def __init__(self, message: str, *, repo_id: str, version: str, hint: str | None = None,
+                 param: str | None = None):
+        super().__init__(message, hint=hint, param=param)
         self.repo_id = repo_id
         self.version = version
 

@@ -243,7 +243,7 @@ def test_library_params_are_the_commands_own_flags():
     from stylehunt.cli.flagnames import flag_map
 
     declared = {name: flag_map(command) for name, command in cli.commands.items() if flag_map(command)}
-    assert {"search", "atlas"} <= set(declared)
+    assert {"search", "atlas", "publish", "submit", "list"} <= set(declared)
     for name, flags in declared.items():
         options = {o for p in cli.commands[name].params for o in p.opts}
         assert set(flags.values()) <= options, (name, set(flags.values()) - options)

@@ -239,3 +239,56 @@ def test_references_apply_and_carry_the_architecture(caplog):
     assert "someone/sd3-finetune" in caplog.text and "same architecture" in caplog.text
     assert stylehunt.get_applied(finetune).presets[0].name == "sd3-medium/paper-l1h10"
     stylehunt.remove(finetune)
+
+
+def test_publish_errors_name_the_parameter_in_python_and_the_flag_in_the_cli(capsys, fake_hub, monkeypatch, tmp_path):
+    """#22: push_preset's errors say `name`, `version`, `images` (and carry them as ``param``); the same bad
+    input given to `stylehunt publish` says --name, --version, --preview."""
+    from stylehunt.errors import InvalidPresetError, VersionExistsError
+    from stylehunt.registry.publish import push_preset
+
+    monkeypatch.setenv("HF_TOKEN", WRITE_TOKEN)
+    preset = make_preset()
+    path = preset.save(tmp_path / "golden.json")
+    fake = tmp_path / "look.png"
+    fake.write_text("not a picture")
+
+    def refused(error, **kwargs):
+        with pytest.raises(error) as info:
+            push_preset(preset, "alice/golden-hour", **kwargs)
+        text = f"{info.value} {info.value.hint}"
+        assert "--" not in text, text
+        return info.value
+
+    e = refused(InvalidPresetError, name="Golden Hour", dry_run=True)
+    assert e.param == "name" and str(e).startswith("`name`: expected `slug`"), e
+    e = refused(InvalidPresetError, version="v1", dry_run=True)
+    assert e.param == "version" and str(e).startswith("`version`: "), e
+    e = refused(InvalidPresetError, images=[fake])
+    assert e.param == "images" and "as `images`" in e.hint, e.hint
+    e = refused(InvalidPresetError, images=[tmp_path / "missing.png"], dry_run=True)
+    assert e.param == "images" and "does not exist" in str(e), e
+    assert fake_hub.state.writes() == []
+    push_preset(preset, "alice/golden-hour")
+    e = refused(VersionExistsError, version="1.0.0")
+    assert e.param == "version" and e.hint.endswith("publish with a higher `version`"), e.hint
+    e = refused(VersionExistsError)  # the file's own version: no parameter was given
+    assert e.param is None and "`version`" in e.hint
+
+    code, _, err = run(capsys, "publish", str(path), "--repo", "alice/golden-hour", "--name", "Golden Hour")
+    assert code == 1
+    assert_one_line_error(err, "Error: --name: expected `slug`")
+    code, _, err = run(capsys, "publish", str(path), "--repo", "alice/golden-hour", "--version", "v1")
+    assert code == 1
+    assert_one_line_error(err, "Error: --version: ")
+    code, _, err = run(capsys, "publish", str(path), "--repo", "alice/golden-hour", "--preview", str(fake))
+    assert code == 1
+    assert_one_line_error(err, "Error: --preview: preview image", "Hint: give a PNG, JPEG, WebP or GIF picture as --preview")
+    code, _, err = run(capsys, "publish", str(path), "--repo", "alice/golden-hour", "--version", "1.0.0", "--yes")
+    assert code == 1
+    assert_one_line_error(err, "Error: --version: alice/golden-hour already has version 1.0.0",
+                          "publish with a higher --version")
+    code, _, err = run(capsys, "publish", str(path), "--repo", "alice/golden-hour", "--yes")
+    assert code == 1
+    assert_one_line_error(err, "Error: alice/golden-hour already has version 1.0.0", "publish with a higher --version")
+    assert "`" not in err.replace("`slug`", ""), err

@@ -157,7 +157,7 @@ def test_column_selection_and_missing_column(tmp_path):
     path.write_text("caption,style\nan old barn,x\n,y\n  a red kite ,z\n")
     with pytest.raises(PromptSourceError) as info:
         load_prompts(path)
-    assert "caption" in str(info.value) and "style" in str(info.value) and "column=" in info.value.hint
+    assert "caption" in str(info.value) and "style" in str(info.value) and info.value.param == "column"
     ps = load_prompts(path, column="caption")
     assert ps.prompts == ["an old barn", "a red kite"]  # blank row dropped, whitespace stripped
     with pytest.raises(PromptSourceError, match=r"no column 'captoin'.*caption, style.*did you mean 'caption'"):
@@ -306,3 +306,53 @@ def _error_of(fn):
     except PromptSourceError as e:
         return str(e)
     return "no error"
+
+
+# --------------------------------------------------------------- errors: the parameter in Python, the flag in the CLI
+
+
+def _table_without_a_prompt_column(folder: Path) -> Path:
+    path = folder / "t.csv"
+    path.write_text("caption,style\nan old barn,x\na red kite,z\n")
+    return path
+
+
+def test_prompt_errors_carry_the_parameter_and_name_no_flag(tmp_path):
+    """#22: a Python caller of load_prompts / PromptSet.split reads its own parameters, never a CLI flag."""
+    path = _table_without_a_prompt_column(tmp_path)
+    for kwargs in ({}, {"column": "captoin"}):
+        with pytest.raises(PromptSourceError) as info:
+            load_prompts(path, **kwargs)
+        assert info.value.param == "column" and "--" not in f"{info.value} {info.value.hint}", info.value
+    with pytest.raises(PromptSourceError) as info:
+        load_prompts(path, column="caption").split(2, 1)
+    e = info.value
+    assert e.param == "num_search" and str(e).endswith("lower `num_search` or `num_heldout`") and "--" not in str(e), e
+
+
+def _search(tmp_path, monkeypatch, capsys, *args: str) -> str:
+    from stylehunt.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "--model", "tiny-sd3", "--objective", "brightness", *args, "--out", "runs/a"]) == 1
+    assert not (tmp_path / "runs").exists()
+    return capsys.readouterr().err
+
+
+def test_search_names_the_prompt_count_flags(tmp_path, monkeypatch, capsys):
+    """Too few prompts for the default --num-prompts 5 and --num-heldout 10: the flags, not num_search/num_heldout."""
+    (tmp_path / "few.txt").write_text("a red house\na small dog\na tree by a lake\n")
+    err = _search(tmp_path, monkeypatch, capsys, "--prompts", "few.txt")
+    assert "Error: Asked for 5 search + 10 held-out prompts" in err and "lower --num-prompts or --num-heldout" in err
+    assert "num_search" not in err and "num_heldout" not in err
+
+
+@pytest.mark.xfail(strict=True, reason="search's @library_params (stylehunt/cli/search_cmds.py, changed on another branch) "
+                   "does not map the prompt source's `column` to --prompt-column yet")
+def test_search_names_the_prompt_column_flag(tmp_path, monkeypatch, capsys):
+    _table_without_a_prompt_column(tmp_path)
+    err = _search(tmp_path, monkeypatch, capsys, "--prompts", "t.csv")
+    assert "Error: --prompt-column: t.csv has no prompt column" in err and "column`" not in err, err
+    err = _search(tmp_path, monkeypatch, capsys, "--prompts", "t.csv", "--prompt-column", "captoin")
+    assert "Error: --prompt-column: t.csv has no column 'captoin'" in err, err

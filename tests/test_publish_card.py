@@ -129,6 +129,14 @@ def test_list_hub_refuses_a_tiny_model_and_an_endless_pattern_before_any_request
     code, out, err = run(capsys, "list", "--hub", "--model", "tiny-sd3")
     assert code == 1 and out == ""
     assert "'tiny-sd3' is built in code, not a Hub model" in err and "stylehunt list --models" in err
+    assert "Error: --model 'tiny-sd3'" in err and "Hint: on the Hub, --model filters" in err, err  # the flag (#22)
+    from stylehunt.errors import PresetNotFoundError
+    from stylehunt.registry.index import hub_model_id
+
+    with pytest.raises(PresetNotFoundError) as info:
+        hub_model_id("tiny-sd3")
+    assert info.value.param == "model" and str(info.value).startswith("`model` 'tiny-sd3'")
+    assert info.value.hint.startswith("on the Hub, `model` filters"), info.value.hint  # from Python: the parameter
     code, out, err = run(capsys, "list", "--hub", "x" * 100_000)
     assert code != 0 and "100000 characters" in err and "at most 200" in err
     assert alice.state.requests == []

@@ -394,3 +394,42 @@ def test_a_damaged_command_record_is_one_clear_error_naming_the_file(env, finish
     assert proc.returncode == 1
     assert f"{run / 'command.json'}" in proc.stderr and message in proc.stderr, proc.stderr
     assert _snapshot(tmp_path) == before
+
+
+def test_run_folder_errors_say_out_in_python_and_the_flag_in_the_cli(tmp_path, monkeypatch, capsys):
+    """#22: check_run_folder's errors name search()'s `out` (``param="out"``) and Python's resume=...; the same
+    folders given to `stylehunt search` name --out and --resume (in process: all refused before the model loads)."""
+    from stylehunt.cli import main
+    from stylehunt.headhunter.runfolder import check_run_folder
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    Path("mine").mkdir()
+    Path("mine/notes.txt").write_text("the user's")
+    Path("held").mkdir()
+    Path("held/state.json").write_text("{}")
+    Path("file.txt").write_text("the user's")
+    cases = [  # folder, resume, the library's hint has, the CLI's message starts with, the CLI's hint
+        ("file.txt", False, "choose another `out`", None, None),
+        ("mine", False, "as `out`", "--out: run folder mine is not empty",
+         "give a new or empty folder as --out (or --resume a folder that holds a run)"),
+        ("held", False, "choose another `out`", "--out: run folder held already holds a search",
+         "resume it with --resume held, or choose another --out"),
+        ("none", True, "resume=False", "nothing to resume: run folder none does not exist",
+         "check the path, or start a run with --out"),
+        ("mine", True, "resume=False", "nothing to resume in mine", "start the run with --out instead"),
+    ]
+    for folder, resume, python, message, hint in cases:
+        with pytest.raises(SearchConfigError) as info:
+            check_run_folder(Path(folder), resume=resume)
+        e = info.value
+        assert python in e.hint and "--" not in f"{e} {e.hint}", (folder, e, e.hint)
+        assert e.param == (None if resume else "out"), folder
+        if message is None:  # a file as --out is refused by click's own check of the option
+            continue
+        assert main(["search", "--model", "tiny-sd3", "--objective", "brightness",
+                     "--resume" if resume else "--out", folder]) == 1
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 2 and err.splitlines()[1] == f"Hint: {hint}", err
+        assert err.startswith(f"Error: {message}") and "`" not in err, err
+    assert not Path("none").exists() and os.listdir("mine") == ["notes.txt"] and os.listdir("held") == ["state.json"]

@@ -221,7 +221,7 @@ def test_a_fingerprint_that_does_not_match_is_refused_before_any_write(hub_index
     [
         ("sd3-medium/paper-l1h10", "sd3-medium/x", PresetReferenceError, "submit takes the hf-hub: reference"),
         ("./golden.json", "sd3-medium/x", PresetReferenceError, "submit takes the hf-hub: reference"),
-        ("hf-hub:bob/golden-hour@v1.0.0", "Golden Hour", InvalidPresetError, "--name: expected"),
+        ("hf-hub:bob/golden-hour@v1.0.0", "Golden Hour", InvalidPresetError, "`name`: expected"),
         ("hf-hub:bob/golden-hour@v1.0.0", "golden-hour", InvalidPresetError, "model-alias/slug"),
         ("hf-hub:bob/golden-hour@v1.0.0", "sd3-medium/other-name", InvalidPresetError, "the file is named 'sd3-medium/golden-hour'"),
         ("hf-hub:bob/golden-hour@v9.0.0", "sd3-medium/golden-hour", HubRepoNotFoundError, "no revision 'v9.0.0'"),
@@ -370,3 +370,48 @@ def test_check_a_missing_index_repo_is_an_error(fake_hub, capsys):
     code = main(["registry", "check", "hf-hub:nobody/index@refs/pr/1"])
     _, err = capsys.readouterr()
     assert code == 1 and err.startswith("Error: check the registry index hf-hub:nobody/index@refs/pr/1")
+
+
+def test_submit_errors_name_the_parameter_in_python_and_the_flag_in_the_cli(hub_index, capsys, monkeypatch):
+    """#22: submit_preset's refusals say `name` / `index_repo` (and carry ``param="name"``); the same bad
+    input given to `stylehunt submit` says --name / --index-repo."""
+    ref = "hf-hub:bob/golden-hour@v1.0.0"
+    publish(hub_index, "bob/golden-hour", golden())
+    c1 = publish(hub_index, "alice/golden-hour", golden())
+    index_repo(hub_index, INDEX, {"sd3-medium/taken": {
+        "versions": {"1.0.0": {"repo": "alice/golden-hour", "revision": c1, "sha256": sha(golden())}}}})
+
+    def refused(error, name, **kwargs):
+        with pytest.raises(error) as info:
+            submit_preset(ref, name, **kwargs)
+        text = f"{info.value} {info.value.hint}"
+        assert "--" not in text, text
+        return info.value
+
+    cases = [  # name, error, the library's words, the CLI's words
+        ("Golden Hour", InvalidPresetError, "`name`: expected `slug`", "Error: --name: expected `slug`"),
+        ("golden-hour", InvalidPresetError, "`name`: a registry name is model-alias/slug",
+         "Error: --name: a registry name is model-alias/slug"),
+        ("sd3-mediun/golden-hour", PresetNotFoundError, "`name` 'sd3-mediun/golden-hour': unknown model alias",
+         "Error: --name 'sd3-mediun/golden-hour': unknown model alias"),
+        ("sd3-medium/taken", RegistryIndexError, "`name` 'sd3-medium/taken' is taken",
+         "Error: --name 'sd3-medium/taken' is taken"),
+    ]
+    for name, error, python, cli in cases:
+        e = refused(error, name)
+        assert e.param == "name" and str(e).startswith(python), e
+        assert main(["submit", ref, "--name", name]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(cli) and "`name`" not in err, err
+    assert "choose another slug for `name`" in e.hint
+    assert "Hint: choose another slug for --name" in err
+    e = refused(HubRepoNotFoundError, "sd3-medium/golden-hour", index_repo="bob/golden-hour")  # a repo, not an index
+    assert "as `index_repo`" in e.hint, e.hint
+    assert main(["submit", ref, "--name", "sd3-medium/golden-hour", "--index-repo", "bob/golden-hour"]) == 1
+    assert "Hint: give the index repo OWNER/NAME as --index-repo, or set" in capsys.readouterr().err
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    e = refused(HubOfflineError, "sd3-medium/golden-hour")
+    assert "dry_run=True" in e.hint, e.hint
+    assert main(["submit", ref, "--name", "sd3-medium/golden-hour"]) == 1
+    assert "Hint: unset HF_HUB_OFFLINE; `--dry-run` works from the cache" in capsys.readouterr().err
+    assert hub_index.state.writes() == []

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from .app import cli
+from .flagnames import library_params
 from .terminal import printable
 
 
@@ -25,6 +26,7 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+@library_params(name="--name", index_repo="--index-repo")
 @cli.command()
 @click.argument("ref")
 @click.option("--name", required=True, metavar="MODEL/STYLE",

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from .app import cli
+from .flagnames import library_params
 from .terminal import printable
 
 
@@ -200,6 +201,7 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+@library_params(model="--model")
 @cli.command("list")
 @click.argument("pattern", default="*")
 @click.option("--model", "-m", default=None, metavar="M", help="Only presets for this model (alias such as sd3-medium, or its Hub id).")
@@ -406,6 +408,8 @@ def _render_previews(preset: Any, model: str, gallery: list[tuple[str, str, str,
     return paths
 
 
+#: push_preset's parameters; its ``images`` are the --preview files (and the --previews pairs, which this command makes).
+@library_params(name="--name", version="--version", images="--preview")
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--repo", "repo_id", required=True, metavar="OWNER/NAME", help="Hub repo to publish to (created if needed).")

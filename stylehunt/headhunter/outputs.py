@@ -184,7 +184,8 @@ def check_preset_size(search: list[str], heldout: list[str], infos: list[Any], s
         raise SearchConfigError(
             f"the prompts take {text} bytes, and the preset file (which records them) would be over its limit of"
             f" {MAX_FILE_BYTES} bytes",
-            hint="use shorter or fewer prompts (--prompts, --num-prompts, --num-heldout)",
+            hint="use shorter or fewer prompts (`prompts`, `heldout`)",
+            cli_hint="use shorter or fewer prompts (--prompts, --num-prompts, --num-heldout)",
         )
 
 

@@ -58,16 +58,18 @@ def check_run_folder(folder: Path, *, resume: bool) -> None:
     else may be the user's, and is never written to.
     """
     if os.path.lexists(folder) and not folder.is_dir():
-        raise SearchConfigError(f"run folder {folder} exists and is not a folder", hint="choose another --out", param="out")
+        raise SearchConfigError(f"run folder {folder} exists and is not a folder", hint="choose another `out`", param="out")
     if folder.is_dir():
         _check_leftovers(folder)
     if resume:
         if not folder.is_dir():
             raise SearchConfigError(f"nothing to resume: run folder {folder} does not exist",
-                                    hint="check the path, or start a run with --out")
+                                    hint="check the path, or start a new run there (resume=False)",
+                                    cli_hint="check the path, or start a run with --out")
         if not any(os.path.lexists(folder / name) for name in (STATE_FILE, COMMAND_FILE)):
             raise SearchConfigError(f"nothing to resume in {folder}: no {COMMAND_FILE} and no {STATE_FILE}",
-                                    hint="start the run with --out instead")
+                                    hint="start a new run there instead (resume=False)",
+                                    cli_hint="start the run with --out instead")
         return
     if not folder.is_dir():
         return
@@ -76,7 +78,7 @@ def check_run_folder(folder: Path, *, resume: bool) -> None:
     if held:
         raise SearchConfigError(
             f"run folder {folder} already holds a search ({', '.join(held)})",
-            hint=f"resume it with --resume {folder} (resume=True), or choose another --out",
+            hint="resume it (resume=True), or choose another `out`",
             cli_hint=f"resume it with --resume {folder}, or choose another --out",
             param="out",
         )
@@ -86,7 +88,8 @@ def check_run_folder(folder: Path, *, resume: bool) -> None:
         raise SearchConfigError(
             f"run folder {folder} is not empty and holds no stylehunt run ({listing}); "
             "a search would overwrite files there, so it is not used",
-            hint="give a new or empty folder as --out (or --resume a folder that holds a run)",
+            hint="give a new or empty folder as `out` (or resume a folder that holds a run: resume=True)",
+            cli_hint="give a new or empty folder as --out (or --resume a folder that holds a run)",
             param="out",
         )
 

@@ -101,7 +101,8 @@ class PromptSet:
         if num_search + num_heldout > len(unique):
             raise PromptSourceError(
                 f"Asked for {num_search} search + {num_heldout} held-out prompts but {self.source or 'the set'} has only"
-                f" {len(unique)} distinct prompts; lower --num-prompts or the held-out count"
+                f" {len(unique)} distinct prompts; lower `num_search` or `num_heldout`",
+                param="num_search",
             )
         order = unique._order(seed)
         search = unique._take(order[:num_search], f"search(n={num_search}, seed={seed})")

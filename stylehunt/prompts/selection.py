@@ -29,7 +29,8 @@ def _pick_column(table: Table, column: str | None, where: str) -> str:
         if column not in table.columns:
             raise PromptSourceError(
                 f"{where} has no column {column!r}; available columns: {', '.join(table.columns) or '(none)'}"
-                + _did_you_mean(column, table.columns)
+                + _did_you_mean(column, table.columns),
+                param="column",
             )
         return column
     for name in PROMPT_COLUMNS:
@@ -37,7 +38,8 @@ def _pick_column(table: Table, column: str | None, where: str) -> str:
             return name
     raise PromptSourceError(
         f"{where} has no prompt column ({' / '.join(PROMPT_COLUMNS)}); available columns: {', '.join(table.columns) or '(none)'}",
-        hint="pass column=NAME (--prompt-column NAME)",
+        hint="name one of them as the prompt column",
+        param="column",
     )
 
 

@@ -22,8 +22,8 @@ logger = logging.getLogger(__name__)
 
 PARTI_DATASET = "nateraw/parti-prompts"
 _PARTI_HINT = (
-    "download PartiPrompts.tsv (github.com/google-research/parti) and pass its path: "
-    "load_prompts('/path/to/PartiPrompts.tsv') or --prompts /path/to/PartiPrompts.tsv"
+    "download PartiPrompts.tsv (github.com/google-research/parti) and give its path as the prompt source"
+    " instead of 'parti'"
 )
 
 

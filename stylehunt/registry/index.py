@@ -274,10 +274,11 @@ def hub_model_id(model: str) -> str:
         if not is_hub_repo_id(alias.id):
             hub_aliases = sorted(a for a, m in get_index().models.items() if is_hub_repo_id(m.id))
             raise PresetNotFoundError(
-                f"model {model!r} is built in code, not a Hub model: no preset on the Hub names it as its base model",
+                f"`model` {model!r} is built in code, not a Hub model: no preset on the Hub names it as its base model",
                 ref=model,
                 available=tuple(hub_aliases),
-                hint=f"on the Hub, --model filters by a Hub model: an alias ({', '.join(hub_aliases[:4])}, ...;"
+                param="model",
+                hint=f"on the Hub, `model` filters by a Hub model: an alias ({', '.join(hub_aliases[:4])}, ...;"
                 " `stylehunt list --models`) or any Hub id owner/name; `stylehunt list --model "
                 f"{model}` lists its bundled presets",
             )

@@ -87,12 +87,16 @@ def is_valid_name(name: Any, *, allow_alias: bool = True) -> bool:
     return pattern.fullmatch(name) is not None
 
 
-def validate_name(name: Any, what: str = "name") -> str:
-    """Return ``name`` if it is a valid preset name, else raise `InvalidPresetError` saying what one looks like."""
+def validate_name(name: Any, what: str = "name", *, param: str | None = None) -> str:
+    """Return ``name`` if it is a valid preset name, else raise `InvalidPresetError` saying what one looks like.
+
+    ``what`` starts the message; ``param`` is the caller's parameter the name came from (the error's ``param``).
+    """
     if not is_valid_name(name):
         raise InvalidPresetError(
             f"{what}: expected `slug` or `model-alias/slug` (lowercase letters, digits and single '.', '_' or"
-            f" '-' between them, at most {MAX_NAME} characters; no '..', no leading '/'), but got {name!r}"
+            f" '-' between them, at most {MAX_NAME} characters; no '..', no leading '/'), but got {name!r}",
+            param=param,
         )
     return name
 

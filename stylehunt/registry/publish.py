@@ -38,13 +38,14 @@ MAX_PREVIEW_BYTES = 20 * 1024 * 1024
 
 def check_preview_image(path: Path, shown: str | None = None) -> None:
     """Refuse a preview that is not an image PIL reads in its suffix's format: any bytes named ``.png``
-    (a copy of ``/etc/passwd``) would otherwise be uploaded and published."""
+    (a copy of ``/etc/passwd``) would otherwise be uploaded and published. The errors carry
+    ``param="images"`` (`push_preset`'s parameter)."""
     from PIL import Image, UnidentifiedImageError
 
     shown = shown or str(path)
     if path.stat().st_size > MAX_PREVIEW_BYTES:
         raise InvalidPresetError(f"preview image {shown!r} is {path.stat().st_size} bytes; the limit is "
-                                 f"{MAX_PREVIEW_BYTES} bytes", hint="upload a smaller image")
+                                 f"{MAX_PREVIEW_BYTES} bytes", hint="upload a smaller image", param="images")
     expected = Image.registered_extensions().get(path.suffix.lower())
     try:
         with Image.open(path) as im:
@@ -52,10 +53,10 @@ def check_preview_image(path: Path, shown: str | None = None) -> None:
             im.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise InvalidPresetError(f"preview image {shown!r} is not an image PIL can read ({e})",
-                                 hint="give a PNG, JPEG, WebP or GIF picture as --preview") from None
+                                 hint="give a PNG, JPEG, WebP or GIF picture as `images`", param="images") from None
     if fmt != expected:
         raise InvalidPresetError(f"preview image {shown!r} holds a {fmt} image, not {expected} as its name says",
-                                 hint=f"rename it to the {fmt} suffix, or convert it")
+                                 hint=f"rename it to the {fmt} suffix, or convert it", param="images")
 
 
 @dataclass(frozen=True)
@@ -211,12 +212,13 @@ def push_preset(
     """
     hub.check_repo_id(repo_id)
     if name is not None:
-        preset = replace(preset, name=validate_name(name, "--name"))
+        preset = replace(preset, name=validate_name(name, "`name`", param="name"))
+    version_given = version is not None
     if version is not None:
         try:
             parse_version(version)
         except InvalidPresetError as e:
-            raise InvalidPresetError(f"version: {e}") from None
+            raise InvalidPresetError(f"`version`: {e}", param="version") from None
         preset = replace(preset, version=version)
     file_text = dumps(preset_to_dict(preset))  # validates: name, version, license, model, provenance
     version = preset.version
@@ -227,14 +229,15 @@ def push_preset(
     for image in images:
         p = Path(image).expanduser()
         if not p.is_file():
-            raise InvalidPresetError(f"preview image {str(image)!r} does not exist or is not a file")
+            raise InvalidPresetError(f"preview image {str(image)!r} does not exist or is not a file", param="images")
         if p.suffix.lower() not in IMAGE_SUFFIXES:
-            raise InvalidPresetError(f"preview image {str(image)!r}: expected one of {', '.join(IMAGE_SUFFIXES)}")
+            raise InvalidPresetError(f"preview image {str(image)!r}: expected one of {', '.join(IMAGE_SUFFIXES)}",
+                                     param="images")
         if not dry_run:  # a dry run may plan images not made yet (the CLI's --previews): checked when uploading
             check_preview_image(p, str(image))
         in_repo = f"previews/{p.name}"
         if any(in_repo == q for q, _ in previews):
-            raise InvalidPresetError(f"two preview images are named {p.name!r}; rename one")
+            raise InvalidPresetError(f"two preview images are named {p.name!r}; rename one", param="images")
         previews.append((in_repo, p))
     unknown = [url for _, url in gallery if url not in {q for q, _ in previews}]
     if unknown:
@@ -257,7 +260,8 @@ def push_preset(
                 f"{repo_id} already has version {version} (tag {tag}); published versions are immutable",
                 repo_id=repo_id,
                 version=version,
-                hint=f"existing tags: {', '.join(sorted(existing))}; publish with a higher --version",
+                hint=f"existing tags: {', '.join(sorted(existing))}; publish with a higher `version`",
+                param="version" if version_given else None,  # else the file's own version
             )
         if existing is None:
             hub.create_repo(repo_id, private=private, token=token)

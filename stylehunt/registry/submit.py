@@ -101,7 +101,7 @@ def _read_index(repo: str, token: str | None) -> tuple[dict[str, Any], RegistryI
         try:
             fetched = hub.download_file(repo, INDEX_FILENAME, max_bytes=MAX_INDEX_BYTES, token=token, what=what,
                                         missing_note="is it a stylehunt registry index repository?",
-                                        missing_hint="pass --index-repo OWNER/NAME, or set STYLEHUNT_INDEX_REPO")
+                                        missing_hint="give the index repo OWNER/NAME as `index_repo`, or set STYLEHUNT_INDEX_REPO")
         except PresetFileError as e:  # over the size limit
             raise RegistryIndexError(str(e), source=source, hint=e.hint) from None
         raw = read_index_bytes(fetched.path, source)
@@ -119,11 +119,12 @@ def _alias(alias_name: str, remote: RegistryIndex, name: str, index_repo: str) -
         return shipped, True
     known = sorted({*remote.models, *bundled_index().models})
     raise PresetNotFoundError(
-        f"--name {name!r}: unknown model alias {alias_name!r}; known model aliases: {', '.join(known)}",
+        f"`name` {name!r}: unknown model alias {alias_name!r}; known model aliases: {', '.join(known)}",
         ref=name,
         available=tuple(known),
         suggestions=tuple(difflib.get_close_matches(alias_name, known, n=3)),
         hint=f"a registry name is model-alias/slug, with an alias of {HUB_PREFIX}{index_repo} or of `stylehunt list`",
+        param="name",
     )
 
 
@@ -135,9 +136,10 @@ def _check_owner(name: str, repo_id: str, remote: RegistryIndex, index_repo: str
     if shipped is not None or any(o != f"{HUB_PREFIX}{repo_id}" for o in owners):
         owner = "stylehunt (a bundled preset)" if shipped is not None else ", ".join(owners)
         raise RegistryIndexError(
-            f"--name {name!r} is taken: it belongs to {owner}, not {HUB_PREFIX}{repo_id}",
+            f"`name` {name!r} is taken: it belongs to {owner}, not {HUB_PREFIX}{repo_id}",
             source=f"{HUB_PREFIX}{index_repo}",
-            hint="choose another slug for --name (only the repo that owns a name can add versions to it)",
+            hint="choose another slug for `name` (only the repo that owns a name can add versions to it)",
+            param="name",
         )
     return entry is None
 
@@ -267,14 +269,16 @@ def plan_submission(
             hint="publish it first (`stylehunt publish FILE --repo OWNER/NAME`), then submit what that prints",
         )
     assert parsed.repo_id is not None  # parse_reference sets it for hf-hub: references
-    validate_name(name, "--name")
+    validate_name(name, "`name`", param="name")
     if "/" not in name:
-        raise InvalidPresetError(f"--name: a registry name is model-alias/slug, such as sd3-medium/{name}, but got {name!r}")
+        raise InvalidPresetError(f"`name`: a registry name is model-alias/slug, such as sd3-medium/{name}, but got {name!r}",
+                                 param="name")
     index_repo = hub.check_repo_id(index_repo or index_location()[0])
     offline = hub.is_offline()
     if offline and not offline_ok:
         raise HubOfflineError(f"cannot submit to {index_repo}: offline mode is enabled (HF_HUB_OFFLINE)", repo_id=index_repo,
-                              hint="unset HF_HUB_OFFLINE; `--dry-run` works from the cache")
+                              hint="unset HF_HUB_OFFLINE; a dry run (dry_run=True) works from the cache",
+                              cli_hint="unset HF_HUB_OFFLINE; `--dry-run` works from the cache")
 
     data, remote, old_text, index_commit = _read_index(index_repo, token)
     alias, add_alias = _alias(name.split("/", 1)[0], remote, name, index_repo)
@@ -285,7 +289,7 @@ def plan_submission(
     if preset.name != name:
         raise InvalidPresetError(
             f"{ref}: the file is named {preset.name!r}, not {name!r}; a registry entry's file must carry its registry name",
-            hint=f"publish a new version whose `name` is {name!r}, then submit that",
+            hint=f"publish a new version named {name!r}, then submit that",
         )
     mismatch = fingerprint_problem(preset.fingerprint, alias)
     if mismatch:
