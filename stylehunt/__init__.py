@@ -3,10 +3,7 @@
 A preset is a small set of attention heads perturbed at sampling time (SoftPAG) to steer images
 toward a style. ``apply`` / ``applied`` / ``remove`` guide a stock diffusers pipeline with presets;
 ``load_preset`` / ``list_presets`` reach the registry; ``search`` makes new presets. See ``docs/``.
-
-Importing this package is cheap: it does no network access and imports neither torch, diffusers nor
-any scorer. Each public name is imported from the room that owns it on first use (PEP 562), so
-``stylehunt.Preset.load(...)`` and ``stylehunt.list_presets()`` work without torch.
+Importing this package is cheap: no network access, and neither torch, diffusers nor any scorer.
 """
 
 from __future__ import annotations
@@ -43,6 +40,8 @@ from .errors import (  # noqa: E402  (stdlib-only module: cheap)
     SearchError,
 )
 
+#: public name -> the module of the room that owns it, imported on first use (PEP 562), so that importing
+#: the package stays cheap and ``stylehunt.Preset.load(...)`` and ``stylehunt.list_presets()`` work without torch.
 _EXPORTS = {
     # engine: guidance on a pipeline, and the head grid
     "apply": ".api",

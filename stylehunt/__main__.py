@@ -1,3 +1,5 @@
+"""``python -m stylehunt``: the command line, `stylehunt.cli.main`."""
+
 import sys
 
 from .cli import main

@@ -14,6 +14,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "stylehunt"
 MAX_LINES = 500
+#: A module docstring is a map (what the module is, what it owns, its main names); the reasoning sits
+#: beside the code it explains, as ``#`` / ``#:`` comments and function docstrings (design issue #22).
+MAX_DOCSTRING_LINES = 8
 
 #: room -> the rooms it may import (besides itself). A room is a top-level module or subpackage of
 #: stylehunt; "root" is stylehunt/__init__.py (imported for __version__). "engine.heads" is the
@@ -175,6 +178,19 @@ def test_no_private_names_from_another_room(name):
 def test_no_module_over_the_size_limit(name):
     lines = len(SOURCES[name].read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"{SOURCES[name].relative_to(PACKAGE.parent)} has {lines} lines (limit {MAX_LINES}): split it by responsibility"
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_module_docstring_is_a_short_map(name):
+    path = SOURCES[name].relative_to(PACKAGE.parent)
+    docstring = ast.get_docstring(ast.parse(SOURCES[name].read_text(encoding="utf-8")), clean=False)
+    assert docstring, f"{path} has no module docstring: add a few lines saying what the module is and what it owns"
+    lines = len(docstring.splitlines())
+    assert lines <= MAX_DOCSTRING_LINES, (
+        f"{path} has a {lines}-line module docstring (limit {MAX_DOCSTRING_LINES}): keep the docstring a map "
+        "(what the module is, what it owns, its main names) and put the reasoning beside the code it explains "
+        "(a `#` or `#:` comment, or the function's docstring)"
+    )
 
 
 def test_submodules_do_not_import_their_own_package_init():

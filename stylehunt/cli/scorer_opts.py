@@ -1,16 +1,8 @@
 """``search``'s flags for scorer weights on disk (or another Hub repo): no network needed for a scorer
 the user already has.
 
-Each flag is one option of `stylehunt.build_objective` for one term of ``--objective``
-(what ``docs/objectives.md`` lists under "Where the weights come from"):
-
-    --pickscore-model DIR|ORG/NAME      pickscore: model       (a save_pretrained folder, or a Hub id)
-    --pickscore-processor DIR|ORG/NAME  pickscore: processor
-    --clip-model NAME|local-dir:DIR|hf-hub:ORG/NAME   clip: model, aesthetic: clip_model
-    --clip-pretrained TAG|FILE          clip: pretrained, aesthetic: clip_pretrained
-    --aesthetic-weights FILE            aesthetic: weights     (the MLP's .pth/.safetensors)
-
-A flag for a term the objective does not have is refused (it would be silently unused).
+Owns `SCORER_FLAGS` (each flag and the objective options it sets), `scorer_options` (adds them to a
+click command) and `objective_options` (turns their values into `stylehunt.build_objective` options).
 """
 
 from __future__ import annotations
@@ -22,7 +14,9 @@ import click
 
 __all__ = ["SCORER_FLAGS", "scorer_options", "objective_options"]
 
-#: option name -> (flag, {objective term: its option}, help)
+#: option name -> (flag, {objective term: its option}, help). Each flag is one option of
+#: `stylehunt.build_objective` for one term of ``--objective`` (what ``docs/objectives.md`` lists under
+#: "Where the weights come from"); the help says what value it takes (a folder, a Hub id, a file).
 SCORER_FLAGS: dict[str, tuple[str, dict[str, str], str]] = {
     "pickscore_model": ("--pickscore-model", {"pickscore": "model"},
                         "pickscore: the scoring model, a local folder written by save_pretrained or a Hub id."),
@@ -45,7 +39,10 @@ def scorer_options(command: Callable) -> Callable:
 
 
 def objective_options(objective: str, opts: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``build_objective`` options (``{term: {option: value}}``) from the flags in ``opts`` (popped from it)."""
+    """``build_objective`` options (``{term: {option: value}}``) from the flags in ``opts`` (popped from it).
+
+    A flag for a term the objective does not have is refused (it would be silently unused).
+    """
     terms = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", objective.lower()))
     options: dict[str, dict[str, Any]] = {}
     for name, (flag, targets, _) in SCORER_FLAGS.items():

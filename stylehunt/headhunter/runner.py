@@ -1,14 +1,7 @@
 """Evaluating head sets: phases of jobs, cut into units, recorded in the run state, spread over processes.
 
-A *phase* (a round's screening, its full scoring, its set, the held-out evaluation) lists its jobs
-pair-major, one per (head set, prompt-seed pair), and cuts them into units of ``batch_size`` jobs.
-Pair-major, a unit holds several head sets on the same prompt and seed, whose conditional rows are
-identical at the first denoising step and are computed once (the engine shares identical rows). The
-cut depends on the settings alone, so a unit holds the same images in a single process, on any rank
-of a distributed run, and after a resume (a phase recorded candidate-major by an earlier version
-keeps its order). Units already in the run state are taken
-from it; the others are generated, scored, recorded and saved, one wave of ``num_processes``
-units at a time. `Progress` draws the bars.
+`Runner` scores head sets phase by phase (a round's screening, its full scoring, its set, the held-out
+evaluation); `Progress` draws the bars.
 """
 
 from __future__ import annotations
@@ -89,15 +82,25 @@ class Runner:
         return [sum(v) / len(v) for v in per_pair]
 
     def evaluate_pairs(self, phase: str, sets: list[HeadSet], pairs_name: str, steps: int) -> list[list[float]]:
-        """``out[set][pair]``: the objective of every job of the phase, computing only unrecorded units."""
+        """``out[set][pair]``: the objective of every job of the phase, computing only unrecorded units.
+
+        The phase's jobs, one per (head set, prompt-seed pair), are cut into units of ``batch_size`` jobs.
+        Units already in the run state are taken from it; the others are generated, scored, recorded and
+        saved, one wave of ``num_processes`` units at a time.
+        """
         pairs = self.pairs[pairs_name]
         batch = self.sampler.settings.batch_size
         recorded = self.store.data["phases"].get(phase)
         order = recorded.get("order", "candidate") if recorded is not None else "pair"
+        # Pair-major, a unit holds several head sets on the same prompt and seed, whose conditional rows are
+        # identical at the first denoising step and are computed once (the engine shares identical rows).
         if order == "pair":
             jobs = [(s, p) for p in range(len(pairs)) for s in range(len(sets))]
         else:
             jobs = [(s, p) for s in range(len(sets)) for p in range(len(pairs))]
+        # The cut depends on the settings alone, so a unit holds the same images in a single process, on any
+        # rank of a distributed run, and after a resume (a phase recorded candidate-major by an earlier
+        # version keeps its order).
         units = [jobs[i : i + batch] for i in range(0, len(jobs), batch)]
         meta = self.store.phase(phase, sets, pairs_name, steps, batch, [len(u) for u in units], order)
         stage = phase.rsplit(".", 1)[-1]

@@ -1,14 +1,7 @@
 """The greedy rounds of the two strategies, the ranking rule, and the image count they will cost.
 
-* ``exhaustive`` (the paper): each round scores every unselected head ``c`` as ``S + {c}`` at the
-  full settings on all M pairs and adds the ``k`` best to ``S``.
-* ``screened``: when a round has more candidates than ``rerank``, it first scores them all at
-  ``screen_steps`` on the first ``screen_prompts`` pairs, re-scores only the ``rerank`` best at
-  the full settings and picks from those full scores; rounds after the first consider only the
-  ``keep`` best-ranked unselected heads.
-
-Rankings sort by ``(-score, address)``, so ties go to the smaller address and a run is
-deterministic.
+`greedy` runs the rounds of ``exhaustive`` (the paper's) or ``screened``, `rank` orders candidates
+deterministically, `estimate_images` counts the images a search will generate.
 """
 
 from __future__ import annotations
@@ -37,11 +30,16 @@ def rank(candidates: Iterable[Address], scores: dict[Address, float]) -> list[Ad
 
 
 def greedy(runner: Runner, s: SearchSettings, pool: list[Address], bar: Progress, m: int) -> list[RoundResult]:
-    """The greedy rounds. ``exhaustive``: every unselected head, every round, at full settings.
+    """The greedy rounds.
 
-    ``screened``: ``priority`` orders every unselected head by the latest evidence about it (this
-    round's full scores first, then this round's screening scores, then older rankings); each
-    round after the first considers only its first ``keep`` heads.
+    * ``exhaustive`` (the paper): each round scores every unselected head ``c`` as ``S + {c}`` at the
+      full settings on all M pairs and adds the ``k`` best to ``S``.
+    * ``screened``: when a round has more candidates than ``rerank``, it first scores them all at
+      ``screen_steps`` on the first ``screen_prompts`` pairs, re-scores only the ``rerank`` best at
+      the full settings and picks from those full scores; rounds after the first consider only the
+      ``keep`` best-ranked unselected heads. ``priority`` orders every unselected head by the latest
+      evidence about it (this round's full scores first, then this round's screening scores, then older
+      rankings).
     """
     selected: list[Address] = []
     priority: list[Address] = list(pool)  # sorted by address before any evidence

@@ -1,13 +1,7 @@
 """Names checked before they reach huggingface_hub: repo ids, revisions (git's ref rules), version tags.
 
-huggingface_hub stores a tag or branch it resolved as the file ``<cache>/<repo>/refs/<revision>``
-and does not check the name, so a revision is a path component: ``../../../../x`` would write a
-file outside the cache. Every revision stylehunt passes on (from a reference, the registry index,
-``STYLEHUNT_INDEX_REVISION``, a server's tag list, a publish) is checked here first by
-`revision_problem`, which applies ``git check-ref-format``'s rules.
-
->>> [is_valid_revision(r) for r in ("v1.2.0", "main", "refs/pr/1", "../x", "a b", "x.lock")]
-[True, True, True, False, False, False]
+Every repo id and revision stylehunt passes on is checked here first: `check_repo_id`, `revision_problem`
+(with `is_valid_revision` and `check_revision`), and `version_tag` for a published version's tag.
 """
 
 from __future__ import annotations
@@ -46,6 +40,11 @@ def check_repo_id(repo_id: Any, ref: str | None = None) -> str:
 def revision_problem(revision: Any) -> str | None:
     """Why ``revision`` is not a valid git revision name, or ``None`` if it is one.
 
+    huggingface_hub stores a tag or branch it resolved as the file ``<cache>/<repo>/refs/<revision>``
+    and does not check the name, so a revision is a path component: ``../../../../x`` would write a
+    file outside the cache. Every revision stylehunt passes on (from a reference, the registry index,
+    ``STYLEHUNT_INDEX_REVISION``, a server's tag list, a publish) is checked by this function first.
+
     The rules are ``git check-ref-format``'s: no ``..``, no ``@{``, not ``@`` alone; no control
     character, space, ``~ ^ : ? * [`` or backslash; no leading or trailing ``/`` and no ``//``; not
     ending in ``.``; no ``/``-separated component starting with ``.`` or ending in ``.lock``; plus
@@ -81,7 +80,11 @@ def revision_problem(revision: Any) -> str | None:
 
 
 def is_valid_revision(revision: Any) -> bool:
-    """Whether ``revision`` follows git's ref rules (see `revision_problem`)."""
+    """Whether ``revision`` follows git's ref rules (see `revision_problem`).
+
+    >>> [is_valid_revision(r) for r in ("v1.2.0", "main", "refs/pr/1", "../x", "a b", "x.lock")]
+    [True, True, True, False, False, False]
+    """
     return revision_problem(revision) is None
 
 

@@ -1,13 +1,8 @@
 """The `Objective` base class and what every objective shares: input checks, batching, device/dtype.
 
-An objective maps ``(samples, prompts)`` to a float32 CPU tensor of shape ``(N,)``, higher is better.
-A sample is a PIL image, or a video: a sequence of PIL frames. The base class owns the contract
-(checked inputs, one thread-safe load, batches under ``torch.no_grad()``, checked scores, a video's
-score as the mean over `VIDEO_FRAMES` evenly spaced frames) so a scorer only implements
-``_load`` and ``_score_batch``, on images. `CallableObjective` puts any function behind the
-same contract.
-
-torch and PIL are imported inside the functions that need them.
+An objective maps ``(samples, prompts)`` to a float32 CPU tensor of shape ``(N,)``, higher is better; a
+sample is a PIL image or a video (a sequence of PIL frames). `CallableObjective` puts any function behind
+the same contract. torch and PIL are imported inside the functions that need them.
 """
 
 from __future__ import annotations

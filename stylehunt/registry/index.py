@@ -1,15 +1,8 @@
 """The registry catalogue in use: model aliases, listing, and which version a name selects.
 
 The catalogue is ``index.json`` (format: `indexfile`), bundled as ``stylehunt.registry_data`` with
-its preset files in ``stylehunt.presets``; `refresh_index` caches a newer one from the Hub.
-
->>> list_presets("sd3-medium/paper-l1*")
-['sd3-medium/paper-l11h15', 'sd3-medium/paper-l13h17', 'sd3-medium/paper-l1h10']
->>> hub_model_id("sd3-medium")
-'stabilityai/stable-diffusion-3-medium-diffusers'
->>> from stylehunt.registry.references import parse_reference
->>> find_version(parse_reference("sd3-medium/paper-l1h10@1")).location
-'bundled:sd3-medium/paper-l1h10/1.0.0/stylehunt_preset.json'
+its preset files in ``stylehunt.presets``; `refresh_index` caches a newer one from the Hub. Main names:
+`get_index`, `list_presets`, `hub_model_id`, `find_version`.
 """
 
 from __future__ import annotations
@@ -268,6 +261,9 @@ def hub_model_id(model: str) -> str:
 
     Anything else (a misspelt alias) raises `PresetNotFoundError` listing the aliases; so
     does an alias without a Hub id (a tiny model built in code: nothing on the Hub names it).
+
+    >>> hub_model_id("sd3-medium")
+    'stabilityai/stable-diffusion-3-medium-diffusers'
     """
     alias = model_alias_for(model)
     if alias is not None:
@@ -307,6 +303,8 @@ def list_presets(
 
     >>> list_presets("*l0h23")
     ['sd3-medium/paper-l0h23']
+    >>> list_presets("sd3-medium/paper-l1*")
+    ['sd3-medium/paper-l11h15', 'sd3-medium/paper-l13h17', 'sd3-medium/paper-l1h10']
     """
     if hub:
         check_search(sort, limit, pattern)  # bad arguments are errors, online or not
@@ -388,6 +386,10 @@ def find_version(ref: Reference) -> VersionEntry:
     An unknown name raises `PresetNotFoundError` listing the closest names and what exists
     (a bare ``owner/repo`` raises `PresetReferenceError` suggesting ``hf-hub:``); an unknown
     version lists the versions.
+
+    >>> from stylehunt.registry.references import parse_reference
+    >>> find_version(parse_reference("sd3-medium/paper-l1h10@1")).location
+    'bundled:sd3-medium/paper-l1h10/1.0.0/stylehunt_preset.json'
     """
     index = get_index()
     name = ref.name

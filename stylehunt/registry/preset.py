@@ -1,13 +1,9 @@
 """The in-memory preset, and the functions that build presets from files and references.
 
-`Preset` is a validated set of attention heads plus default strength and scale. This module
-is the top of the registry: the modules below it work on plain data (the file format on dicts,
-`locate` on references and bytes) and this one turns what they return into presets:
-`resolve_preset` / `load_preset` for any reference, `read_preset_file`,
-`loads` and `preset_from_dict` for a file, its text or its parsed JSON.
-
->>> load_preset("sd3-medium/paper-l1h10@1").heads
-((1, 10),)
+`Preset` is a validated set of attention heads plus default strength and scale. This module is the top of
+the registry: the modules below it work on plain data (the file format on dicts, `locate` on references and
+bytes) and this one turns what they return into presets: `resolve_preset` / `load_preset` for any reference,
+`read_preset_file`, `loads` and `preset_from_dict` for a file, its text or its parsed JSON.
 """
 
 from __future__ import annotations
@@ -262,6 +258,9 @@ def load_preset(ref: "str | os.PathLike[str] | Preset") -> Preset:
     `stylehunt.errors.PresetNotFoundError` (unknown name or version, with what exists),
     `stylehunt.errors.PresetFileError` (invalid file), and the Hub errors of
     `stylehunt.hub` (repo missing or denied, offline with nothing cached, corrupted cache).
+
+    >>> load_preset("sd3-medium/paper-l1h10@1").heads
+    ((1, 10),)
     """
     if isinstance(ref, Preset):
         return ref

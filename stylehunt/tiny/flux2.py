@@ -1,16 +1,9 @@
 """The tiny FLUX.2 pipelines, with a klein-shaped and a dev-shaped ``Flux2Transformer2DModel`` (2 double +
-2 single blocks x 2 heads x head dim 16, the fused parallel single blocks, 4-axis RoPE) and FLUX.2's
-own VAE (``AutoencoderKLFlux2``: 2 latent channels, which the pipelines patchify 2 x 2 into 8
-transformer input channels, and its batch-norm statistics).
+2 single blocks x 2 heads x head dim 16, the fused parallel single blocks, 4-axis RoPE) and FLUX.2's own VAE:
 
-* ``"flux2"``: `diffusers.Flux2KleinPipeline` as FLUX.2-klein base (not step-distilled, so CFG
-  runs as a second, unconditional call), a Qwen3 text encoder and the in-memory Qwen2 tokenizer;
-* ``"flux2-dev"``: `diffusers.Flux2Pipeline` as FLUX.2-dev (guidance-distilled: the transformer
-  embeds ``guidance``, one call per step), a Mistral3 text encoder and an in-memory Pixtral processor.
-
-The pipelines stack the text encoder's hidden states at fixed layers (klein 9, 18, 27; dev 10, 20, 30),
-three layers of width ``_TEXT_DIM`` into ``joint_attention_dim``: the tiny encoders are deep enough for
-the pipelines' defaults, and narrow.
+* ``"flux2"`` (`build_flux2_pipeline`): `diffusers.Flux2KleinPipeline` as FLUX.2-klein base, a Qwen3 text encoder;
+* ``"flux2-dev"`` (`build_flux2_dev_pipeline`): `diffusers.Flux2Pipeline` as FLUX.2-dev, a Mistral3 text
+  encoder and an in-memory Pixtral processor.
 """
 
 from __future__ import annotations
@@ -24,6 +17,9 @@ if TYPE_CHECKING:
 
 __all__ = ["build_flux2_pipeline", "build_flux2_dev_pipeline"]
 
+# The pipelines stack the text encoder's hidden states at fixed layers (klein 9, 18, 27; dev 10, 20, 30),
+# three layers of width _TEXT_DIM into joint_attention_dim: the tiny encoders are deep enough for the
+# pipelines' defaults, and narrow.
 _TEXT_DIM = 16  # text encoder width; the pipelines stack three of its layers
 _LATENT_CHANNELS = 2
 
@@ -60,6 +56,8 @@ def _transformer(guidance_embeds: bool):
 
 
 def _vae():
+    """FLUX.2's own VAE (``AutoencoderKLFlux2``): 2 latent channels, which the pipelines patchify 2 x 2 into
+    8 transformer input channels, and its batch-norm statistics."""
     from diffusers import AutoencoderKLFlux2
 
     return AutoencoderKLFlux2(
@@ -99,7 +97,11 @@ def _qwen3(vocab_size: int):
 
 
 def build_flux2_pipeline(seed: int) -> Flux2KleinPipeline:
-    """The tiny FLUX.2-klein base pipeline; weights depend only on ``seed``."""
+    """The tiny FLUX.2-klein base pipeline; weights depend only on ``seed``.
+
+    Klein base is not step-distilled, so CFG runs as a second, unconditional call; a Qwen3 text encoder
+    with the in-memory Qwen2 tokenizer.
+    """
     from diffusers import Flux2KleinPipeline
 
     tokenizer = qwen2_tokenizer()
@@ -164,7 +166,10 @@ def _mistral3(vocab_size: int):
 
 
 def build_flux2_dev_pipeline(seed: int) -> Flux2Pipeline:
-    """The tiny FLUX.2-dev pipeline; weights depend only on ``seed``."""
+    """The tiny FLUX.2-dev pipeline; weights depend only on ``seed``.
+
+    FLUX.2-dev is guidance-distilled: the transformer embeds ``guidance``, one call per step.
+    """
     from diffusers import Flux2Pipeline
 
     processor = _pixtral_processor()

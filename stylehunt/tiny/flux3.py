@@ -1,12 +1,10 @@
 """The tiny FLUX 3 modular pipeline: diffusers' `diffusers.Flux3AutoBlocks` (``Flux3ModularPipeline``)
 over a FLUX-3-shaped ``Flux3Transformer2DModel`` (2 layers of each mode block and 2 single blocks x 2
-heads x head dim 16), a 32-layer Qwen3-VL text encoder of hidden size 16 (the pipeline stacks hidden
-states 4, 8, ..., 32: 8 x 16 = 128 text channels) in a Qwen3-VL processor, FLUX.2's VAE with 2
-latent channels (packed 2 x 2 into 8 transformer channels), and diffusers' CFG guider; without
-the prompt-upsampler step.
+heads x head dim 16), a 32-layer Qwen3-VL text encoder of hidden size 16 in a Qwen3-VL processor, FLUX.2's
+VAE with 2 latent channels (packed 2 x 2 into 8 transformer channels), and diffusers' CFG guider.
 
-FLUX 3 has no standard pipeline; `build_flux3_pipeline` returns the modular one, whose components
-`flux3_components` builds.
+FLUX 3 has no standard pipeline: `build_flux3_pipeline` returns the modular one (without the prompt-upsampler
+step), whose components `flux3_components` builds.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ __all__ = ["build_flux3_pipeline", "flux3_components"]
 
 _LATENT_CHANNELS = 2
 _TEXT_DIM = 16
+#: the pipeline stacks hidden states 4, 8, ..., 32 of the text encoder: 8 x 16 = 128 text channels
 _TEXT_LAYERS = 32  # the pipeline's default text_encoder_out_layers reach hidden state 32
 
 

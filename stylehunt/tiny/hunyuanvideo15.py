@@ -1,17 +1,7 @@
-"""The tiny HunyuanVideo 1.5 pipeline: `diffusers.HunyuanVideo15Pipeline` (text to video) with a
-``HunyuanVideo15Transformer3DModel`` shaped like the 8.3B release (double-stream blocks over [video,
-image, ByT5, MLLM tokens], patch 1) cut to 2 blocks x 2 heads of dim 8 and 1 token-refiner block; a
-2-layer Qwen2.5-VL text model with the in-memory Qwen2 tokenizer; a 2-layer T5 encoder with diffusers'
-file-free ``ByT5Tokenizer`` (the glyph encoder, used only for quoted text in a prompt); the HunyuanVideo
-1.5 causal VAE (4 latent channels, 4x spatial and 2x temporal compression: 5 frames make 3 latent
-frames); FlowMatch Euler (shift 7) and the pipeline's ``ClassifierFreeGuidance`` guider component at
-6.0, the release's default, so CFG is on unless a user (or the search) sets the guider's scale to 1.
-
-The pipeline pads the MLLM prompt to 1000 tokens, the ByT5 glyphs to 256 and always appends 729
-(zeroed, masked) image tokens: those lengths are fixed in the pipeline's ``__init__``, so even the
-tiny model attends over ~2000 text tokens per row (a 2-step CFG call of 5 frames at 32 x 32 px takes
-about 4 s on a CPU). ``target_size`` 32 makes the pipeline's default size 24 x 40 px (16:9 around a
-32 px square, multiples of the VAE's 4 px).
+"""The tiny HunyuanVideo 1.5 pipeline: `diffusers.HunyuanVideo15Pipeline` (text to video), built by
+`build_hunyuanvideo15_pipeline`, with a ``HunyuanVideo15Transformer3DModel`` shaped like the 8.3B release
+cut to 2 blocks x 2 heads, a Qwen2.5-VL text model, a T5 glyph encoder, the causal video VAE and the
+pipeline's CFG guider. Each component's shape is described beside its builder.
 """
 
 from __future__ import annotations
@@ -28,10 +18,14 @@ __all__ = ["build_hunyuanvideo15_pipeline"]
 _TEXT_DIM = 16  # Qwen2.5-VL hidden size = the transformer's text_embed_dim
 _BYT5_DIM = 32  # the T5 encoder's d_model = the transformer's text_embed_2_dim
 _LATENT_CHANNELS = 4
+#: the scale of the pipeline's ``ClassifierFreeGuidance`` guider component: 6.0, the release's default, so
+#: CFG is on unless a user (or the search) sets the guider's scale to 1
 _GUIDANCE_SCALE = 6.0
 
 
 def _transformer():
+    """Shaped like the 8.3B release (double-stream blocks over [video, image, ByT5, MLLM tokens], patch 1),
+    cut to 2 blocks x 2 heads of dim 8 and 1 token-refiner block."""
     from diffusers import HunyuanVideo15Transformer3DModel
 
     return HunyuanVideo15Transformer3DModel(
@@ -48,12 +42,14 @@ def _transformer():
         text_embed_2_dim=_BYT5_DIM,
         image_embed_dim=12,
         rope_axes_dim=(2, 2, 4),  # sums to the head dim
+        # the pipeline's default size becomes 24 x 40 px (16:9 around a 32 px square, multiples of the VAE's 4 px)
         target_size=32,
         task_type="t2v",
     )
 
 
 def _text_encoder(tokenizer):
+    """A Qwen2.5-VL text model (used with the in-memory Qwen2 tokenizer), the pipeline's MLLM encoder."""
     from transformers import Qwen2_5_VLTextConfig, Qwen2_5_VLTextModel
 
     return Qwen2_5_VLTextModel(
@@ -74,6 +70,8 @@ def _text_encoder(tokenizer):
 
 
 def _glyph_encoder(vocab_size: int):
+    """A 2-layer T5 encoder, used with diffusers' file-free ``ByT5Tokenizer``: the glyph encoder, used only
+    for quoted text in a prompt."""
     from transformers import T5Config, T5EncoderModel
 
     return T5EncoderModel(
@@ -93,6 +91,8 @@ def _glyph_encoder(vocab_size: int):
 
 
 def _vae():
+    """The HunyuanVideo 1.5 causal VAE: 4 latent channels, 4x spatial and 2x temporal compression (5 frames
+    make 3 latent frames)."""
     from diffusers import AutoencoderKLHunyuanVideo15
 
     return AutoencoderKLHunyuanVideo15(
@@ -109,7 +109,13 @@ def _vae():
 
 
 def build_hunyuanvideo15_pipeline(seed: int) -> HunyuanVideo15Pipeline:
-    """The tiny HunyuanVideo 1.5 text-to-video pipeline; weights depend only on ``seed``."""
+    """The tiny HunyuanVideo 1.5 text-to-video pipeline; weights depend only on ``seed``.
+
+    The pipeline pads the MLLM prompt to 1000 tokens, the ByT5 glyphs to 256 and always appends 729
+    (zeroed, masked) image tokens: those lengths are fixed in the pipeline's ``__init__``, so even the
+    tiny model attends over ~2000 text tokens per row (a 2-step CFG call of 5 frames at 32 x 32 px takes
+    about 4 s on a CPU).
+    """
     from diffusers import FlowMatchEulerDiscreteScheduler, HunyuanVideo15Pipeline
     from diffusers.guiders import ClassifierFreeGuidance
     from transformers import ByT5Tokenizer

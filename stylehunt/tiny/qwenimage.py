@@ -3,10 +3,7 @@
 Qwen2.5-VL text encoder (with a 2-block vision tower, which the edit pipelines use) and the in-memory
 Qwen2 tokenizer plus the vision tokens; the causal 3-D VAE has 4 latent channels and the real
 downscale factor 8, and the pipeline packs 2 x 2 latents into 16 transformer input channels.
-
-`edit_processor` gives the Qwen2-VL processor the edit pipelines need on top
-(``QwenImageEditPipeline.from_pipe(pipe, processor=edit_processor(pipe.tokenizer))``); it resizes
-the condition image to at most 56 x 56 px for the text encoder, i.e. 4 image tokens.
+`edit_processor` gives the Qwen2-VL processor the edit pipelines need on top.
 """
 
 from __future__ import annotations
@@ -124,7 +121,8 @@ def build_qwenimage_pipeline(seed: int) -> QwenImagePipeline:
 
 
 def edit_processor(tokenizer) -> Qwen2VLProcessor:
-    """The Qwen2-VL processor of the edit pipelines, over the tiny pipeline's ``tokenizer``.
+    """The Qwen2-VL processor of the edit pipelines, over the tiny pipeline's ``tokenizer``
+    (``QwenImageEditPipeline.from_pipe(pipe, processor=edit_processor(pipe.tokenizer))``).
 
     Built in memory (no Hub). The edit pipelines hand it their ~1 megapixel condition image; it
     shrinks that to at most 56 x 56 px (4 x 4 patches of 14 px, merged 2 x 2 into 4 image tokens),

@@ -1,16 +1,7 @@
-"""The tiny U-Net pipelines: `diffusers.StableDiffusionXLPipeline` and
-`diffusers.StableDiffusionPipeline` with a small ``UNet2DConditionModel``.
-
-* SDXL-shaped (``"sdxl"``): no attention in the first down block, then 1 and 2 transformer blocks
-  per attention, heads by level 1 / 2 / 4 as SDXL's 5 / 10 / 20 (here: 2 and 4 heads where attention
-  is, head dim 8), linear projections, the ``text_time`` size conditioning (``added_cond_kwargs``),
-  two CLIP encoders whose hidden states are concatenated (64 = ``cross_attention_dim``): 11 layers.
-* SD 1.5-shaped (``"sd15"``): attention in the first two down blocks, the same heads at every level
-  with head dim doubling with the channels (4, then 8), one CLIP encoder: 7 layers x 2 heads.
-
-Both use the Euler scheduler SDXL base ships (SD 1.5's PNDM has no ``step_index``, which the engine
-reads to find a denoising step) and a 4-latent-channel VAE with SDXL's / SD's scaling factor.
-The U-Nets' ``sample_size`` is 8 latents: the default resolution is 64 px.
+"""The tiny U-Net pipelines: `diffusers.StableDiffusionXLPipeline` and `diffusers.StableDiffusionPipeline`
+with a small ``UNet2DConditionModel``, built by `build_sdxl_pipeline` (SDXL-shaped, ``"sdxl"``: 11 layers)
+and `build_sd15_pipeline` (SD 1.5-shaped, ``"sd15"``: 7 layers x 2 heads). Each U-Net's shape is described
+beside its builder.
 """
 
 from __future__ import annotations
@@ -28,6 +19,8 @@ _TIME_EMBED = 8  # SDXL's addition_time_embed_dim (256 there): six size / crop i
 
 
 def _scheduler():
+    """The Euler scheduler SDXL base ships, for both pipelines: SD 1.5's PNDM has no ``step_index``, which the
+    engine reads to find a denoising step."""
     from diffusers import EulerDiscreteScheduler
 
     # SDXL base 1.0's scheduler config
@@ -41,6 +34,10 @@ _UNET = dict(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, n
 
 
 def _sdxl_unet():
+    """SDXL-shaped: no attention in the first down block, then 1 and 2 transformer blocks per attention,
+    heads by level 1 / 2 / 4 as SDXL's 5 / 10 / 20 (here: 2 and 4 heads where attention is, head dim 8),
+    linear projections, the ``text_time`` size conditioning (``added_cond_kwargs``), two CLIP encoders
+    whose hidden states are concatenated (64 = ``cross_attention_dim``): 11 layers."""
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
@@ -59,6 +56,8 @@ def _sdxl_unet():
 
 
 def _sd15_unet():
+    """SD 1.5-shaped: attention in the first two down blocks, the same heads at every level with head dim
+    doubling with the channels (4, then 8), one CLIP encoder: 7 layers x 2 heads."""
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
@@ -79,7 +78,7 @@ def build_sdxl_pipeline(seed: int) -> StableDiffusionXLPipeline:
     tok = clip_tokenizer()
     return StableDiffusionXLPipeline(
         unet=seeded(seed, 0, _sdxl_unet),
-        vae=seeded(seed, 1, lambda: vae(4, scaling_factor=0.13025, shift_factor=None)),
+        vae=seeded(seed, 1, lambda: vae(4, scaling_factor=0.13025, shift_factor=None)),  # SDXL's scaling factor
         text_encoder=seeded(seed, 2, lambda: CLIPTextModel(clip_config(len(tok)))),
         text_encoder_2=seeded(seed, 3, lambda: CLIPTextModelWithProjection(clip_config(len(tok)))),
         tokenizer=tok,
@@ -97,7 +96,7 @@ def build_sd15_pipeline(seed: int) -> StableDiffusionPipeline:
     tok = clip_tokenizer()
     return StableDiffusionPipeline(
         unet=seeded(seed, 0, _sd15_unet),
-        vae=seeded(seed, 1, lambda: vae(4, scaling_factor=0.18215, shift_factor=None)),
+        vae=seeded(seed, 1, lambda: vae(4, scaling_factor=0.18215, shift_factor=None)),  # SD's scaling factor
         text_encoder=seeded(seed, 2, lambda: CLIPTextModel(clip_config(len(tok)))),
         tokenizer=tok,
         scheduler=_scheduler(),

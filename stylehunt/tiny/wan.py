@@ -4,9 +4,6 @@ high-noise steps and ``transformer_2`` for the low-noise ones, switched at ``bou
 as in A14B; a 2-layer UMT5 text encoder with the in-memory T5 tokenizer; the Wan 2.1 video VAE
 (``AutoencoderKLWan``, 16 latent channels, 8x spatial and 4x temporal compression: 5 frames make 2
 latent frames); A14B's UniPC flow scheduler (shift 3).
-
-Two experts, so that guiding both (every present denoiser gets the same heads) is exercised: on the
-tiny schedule a 2-step call runs step 1 on ``transformer`` and step 2 on ``transformer_2``.
 """
 
 from __future__ import annotations
@@ -83,7 +80,11 @@ def _vae():
 
 
 def build_wan_pipeline(seed: int) -> WanPipeline:
-    """The tiny Wan 2.2 (two-expert) pipeline; weights depend only on ``seed``."""
+    """The tiny Wan 2.2 (two-expert) pipeline; weights depend only on ``seed``.
+
+    Two experts, so that guiding both (every present denoiser gets the same heads) is exercised: on the
+    tiny schedule a 2-step call runs step 1 on ``transformer`` and step 2 on ``transformer_2``.
+    """
     from diffusers import UniPCMultistepScheduler, WanPipeline
 
     tokenizer = t5_tokenizer()

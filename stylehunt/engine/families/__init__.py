@@ -1,18 +1,8 @@
 """Per-family knowledge: one module per model family, each declaring one `spec.Adapter`.
 
-The generic engine looks an adapter up by a pipeline's class (`adapter_for_pipeline`) or a
-transformer's class name (`adapter_for_transformer`) and reads the declared data; it never
-branches on a family's name. A built-in family is one module that builds an ``ADAPTER``, listed in
-`BUILTIN`. Third parties call `register_adapter`, or name an ``Adapter`` in the entry
-point group ``stylehunt.adapters`` (loaded on the first lookup). Nothing here imports torch.
-
->>> supported_transformers()
-('SD3Transformer2DModel', 'FluxTransformer2DModel', 'ChromaTransformer2DModel', 'ZImageTransformer2DModel',
- 'QwenImageTransformer2DModel', 'Flux2Transformer2DModel', 'WanTransformer3DModel', 'UNet2DConditionModel',
-  'HunyuanVideo15Transformer3DModel', 'ErnieImageTransformer2DModel', 'LTXVideoTransformer3DModel',
-  'LTX2VideoTransformer3DModel', 'Flux3Transformer2DModel', 'QwenImage21Transformer2DModel')
->>> adapter_for_transformer("ChromaTransformer2DModel").pipeline_classes
-('ChromaPipeline', 'ChromaImg2ImgPipeline', 'ChromaInpaintPipeline')
+Owns the list of known families (`BUILTIN`, `register_adapter`, the entry point group ``stylehunt.adapters``)
+and the lookups the generic engine uses instead of branching on a family's name: `adapter_for_pipeline`,
+`adapter_for_transformer`, `supported_transformers`, `check_diffusers_version`. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -50,7 +40,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The built-in families, in the order error messages and listings name them.
+#: The built-in families, in the order error messages and listings name them. A built-in family is one
+#: module that builds an ``ADAPTER`` (or, like ``unet``, more than one), listed here.
 BUILTIN: tuple[Adapter, ...] = (
     sd3.ADAPTER, flux.ADAPTER, chroma.ADAPTER, zimage.ADAPTER, qwenimage.ADAPTER, flux2.ADAPTER, wan.ADAPTER,
     unet.SDXL, unet.SD,
@@ -62,7 +53,8 @@ BUILTIN: tuple[Adapter, ...] = (
     qwenimage21.ADAPTER,
 )
 
-#: Entry point group a package uses to add an adapter: ``name = "pkg.module:ADAPTER"``.
+#: Entry point group a package uses to add an adapter: ``name = "pkg.module:ADAPTER"`` (loaded on the
+#: first lookup, by `adapters`).
 ENTRY_POINT_GROUP = "stylehunt.adapters"
 
 #: Pipelines refused by class name, with the reason: they cache per-row attention keys and values
@@ -77,7 +69,8 @@ _entry_points_loaded = False
 
 
 def register_adapter(adapter: Adapter) -> Adapter:
-    """Add a family (or replace the one of the same name); returns ``adapter``.
+    """Add a family (or replace the one of the same name); returns ``adapter``. Third parties call it
+    (or name their ``Adapter`` in the entry point group `ENTRY_POINT_GROUP`).
 
     Lookups try adapters in registration order, so a third-party adapter for a transformer class
     a built-in family already covers is consulted only for its own pipeline classes.
@@ -118,7 +111,14 @@ def adapter_named(name: str) -> Adapter | None:
 
 
 def supported_transformers() -> tuple[str, ...]:
-    """Transformer classes whose heads stylehunt can address."""
+    """Transformer classes whose heads stylehunt can address.
+
+    >>> supported_transformers()
+    ('SD3Transformer2DModel', 'FluxTransformer2DModel', 'ChromaTransformer2DModel', 'ZImageTransformer2DModel',
+     'QwenImageTransformer2DModel', 'Flux2Transformer2DModel', 'WanTransformer3DModel', 'UNet2DConditionModel',
+      'HunyuanVideo15Transformer3DModel', 'ErnieImageTransformer2DModel', 'LTXVideoTransformer3DModel',
+      'LTX2VideoTransformer3DModel', 'Flux3Transformer2DModel', 'QwenImage21Transformer2DModel')
+    """
     return tuple(dict.fromkeys(cls for a in adapters() for cls in a.transformer_classes))
 
 
@@ -144,7 +144,11 @@ def _families() -> str:
 
 
 def adapter_for_transformer(transformer_class: str) -> Adapter:
-    """The family whose transformer class is named ``transformer_class`` (as diffusers saves it)."""
+    """The family whose transformer class is named ``transformer_class`` (as diffusers saves it).
+
+    >>> adapter_for_transformer("ChromaTransformer2DModel").pipeline_classes
+    ('ChromaPipeline', 'ChromaImg2ImgPipeline', 'ChromaInpaintPipeline')
+    """
     for adapter in adapters():
         if transformer_class in adapter.transformer_classes:
             return check_diffusers_version(adapter)

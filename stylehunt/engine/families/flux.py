@@ -2,13 +2,7 @@
 
 Layers ``0 .. D-1`` are the double-stream blocks ``transformer_blocks.{i}.attn``, then
 ``D .. D+S-1`` the single-stream blocks ``single_transformer_blocks.{j}.attn``, all over
-[text, image] (FLUX.1-dev: 19 + 38 = 57 layers, as the paper counts).
-
-The FLUX pipelines never batch a negative prompt with the positive one: every row of the first
-transformer call of a step is conditional (true CFG runs a separate, later call). Their
-``encode_prompt`` knows no negative prompt (the empty prompt is encoded by a second call) and
-returns text ids the pipeline rebuilds anyway; true CFG is on only when ``true_cfg_scale`` is
-given. They pack 2x2 latents into a token (``patch_size`` 1 in the config).
+[text, image] (FLUX.1-dev: 19 + 38 = 57 layers, as the paper counts). The reasons for each field sit beside it.
 """
 
 from __future__ import annotations
@@ -29,12 +23,16 @@ ADAPTER = Adapter(
     ),
     batched=("hidden_states", "encoder_hidden_states", "pooled_projections", "timestep", "guidance"),
     batched_per_block=("controlnet_block_samples", "controlnet_single_block_samples"),
+    # the pipelines never batch a negative prompt with the positive one: every row of the first transformer
+    # call of a step is conditional (true CFG runs a separate, later call)
     cfg="separate",
     fingerprint_family=False,  # FLUX.1 presets predate the field: their family is their transformer class's
     encode_args=(("prompt_2", None),),
+    # encode_prompt knows no negative prompt (the empty prompt is encoded by a second call) and returns text
+    # ids the pipeline rebuilds anyway
     encode_returns=("prompt_embeds", "pooled_prompt_embeds", None),
     encode_negative="separate",
     cfg_scale_arg="true_cfg_scale",
-    cfg_off_scale=None,
-    latent_packing=2,
+    cfg_off_scale=None,  # true CFG is on only when true_cfg_scale is given
+    latent_packing=2,  # the pipelines pack 2 x 2 latents into a token (patch_size 1 in the config)
 )

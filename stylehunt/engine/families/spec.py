@@ -1,17 +1,8 @@
 """What the engine must know about one model family, as data: the `Adapter`.
 
-A family module (``sd3.py``, ``flux.py``, ``chroma.py``, ...) declares one ``ADAPTER``; the generic
-engine reads its fields and never branches on a family's name. Nothing here imports torch: the
-registry reads the vocabulary (`KINDS`, the supported transformer classes) without it.
-
-The fields answer the questions on which diffusers families differ (see ``docs/engine.md``,
-"Adding a model family"): which attention layers are addressable and in what order, which forward
-arguments carry the batch, how the pipeline lays out its conditional rows, what the transformer
-returns, which components denoise, where the guidance term goes, which identity modes the token
-layout allows, and which arguments the engine cannot guide through. A second set of fields tells the
-head search (`stylehunt.headhunter`) how to drive the pipeline: how a prompt is encoded once
-and handed back as call arguments, how CFG is switched on and off, which module counts the
-transformer's rows, and the image size a token covers.
+Owns `Adapter` and its `LayerGroup`s, the vocabularies their fields take (`KINDS`, `CFG_LAYOUTS`, `OUTPUTS`,
+`INJECTIONS`, `IDENTITY_MODES`, `NEGATIVE_ENCODINGS`) and the module-path helpers `resolve` and `expand`.
+Nothing here imports torch: the registry reads the vocabulary (`KINDS`, the supported transformer classes) without it.
 """
 
 from __future__ import annotations
@@ -130,7 +121,16 @@ class LayerGroup:
 
 @dataclass(frozen=True)
 class Adapter:
-    """One model family: which classes it covers and how its forward and layers are laid out."""
+    """One model family: which classes it covers and how its forward and layers are laid out.
+
+    A family module (``sd3.py``, ``flux.py``, ``chroma.py``, ...) declares one ``ADAPTER``; the generic
+    engine reads its fields and never branches on a family's name. The fields answer the questions on
+    which diffusers families differ (see ``docs/engine.md``, "Adding a model family"): which attention
+    layers are addressable and in what order, which forward arguments carry the batch, how the pipeline
+    lays out its conditional rows, what the transformer returns, which components denoise, where the
+    guidance term goes, which identity modes the token layout allows, and which arguments the engine
+    cannot guide through. A second set of fields, at the end, tells the head search how to drive the pipeline.
+    """
 
     #: short family name, recorded in preset fingerprints (``"chroma"``)
     name: str
@@ -227,7 +227,9 @@ class Adapter:
     fingerprint_family: bool = True
 
     # -- how the head search drives the pipeline (it encodes each prompt once, then calls the
-    # -- pipeline with the concatenated values; see stylehunt.headhunter.sampler)
+    # -- pipeline with the concatenated values; see stylehunt.headhunter.sampler): how a prompt is encoded
+    # -- and handed back as call arguments, how CFG is switched on and off, which module counts the
+    # -- transformer's rows, and the image size a token covers
     #: keyword arguments ``encode_prompt`` needs besides ``prompt`` and ``device`` (SD3's has no
     #: default for ``prompt_2`` and ``prompt_3``; one sample per prompt is every pipeline's default)
     encode_args: tuple[tuple[str, Any], ...] = ()
