@@ -15,6 +15,7 @@ class StylehuntError(Exception):
     ``None``: a front end (the CLI) maps it to its own name for it (``--per-round``) instead of
     parsing the message. ``cli_hint``, when set, is the hint for a command-line user where ``hint``
     names a Python-only form (``resume=True``, ``pretrained=/path``); the CLI shows it instead.
+    Every subclass takes both and passes them on (``**common``).
     """
 
     hint: str | None = None
@@ -56,8 +57,9 @@ class NonFiniteGuidanceError(GuidanceError):
 
     hint = "use a smaller scale (typical scales are 1 to 10)"
 
-    def __init__(self, message: str, *, scale: float, step: int, steps: int, hint: str | None = None):
-        super().__init__(message, hint=hint)
+    def __init__(self, message: str, *, scale: float, step: int, steps: int, hint: str | None = None,
+                 **common: str | None):
+        super().__init__(message, hint=hint, **common)
         self.scale = scale
         self.step = step
         self.steps = steps
@@ -75,8 +77,8 @@ class DeviceError(StylehuntError, ValueError):
 
     hint = "leave the device out to run on the CPU, or install a torch build for your GPU"
 
-    def __init__(self, message: str, *, device: str, reason: str, hint: str | None = None):
-        super().__init__(message, hint=hint)
+    def __init__(self, message: str, *, device: str, reason: str, hint: str | None = None, **common: str | None):
+        super().__init__(message, hint=hint, **common)
         self.device = device
         self.reason = reason
 
@@ -85,8 +87,8 @@ class StorageError(StylehuntError, OSError):
     """A folder or file stylehunt must write cannot be written: permissions, a read-only or full
     disk, a file where a folder should be. ``path`` is the path that failed."""
 
-    def __init__(self, message: str, *, path: str, hint: str | None = None):
-        super().__init__(message, hint=hint)
+    def __init__(self, message: str, *, path: str, hint: str | None = None, **common: str | None):
+        super().__init__(message, hint=hint, **common)
         self.path = path
 
 
@@ -104,8 +106,8 @@ class PresetFileError(InvalidPresetError):
     hint = "see docs/presets.md for the stylehunt_preset.json format"
 
     def __init__(self, message: str, *, path: str | None = None, field: str | None = None, hint: str | None = None,
-                 detail: str | None = None):
-        super().__init__(message, hint=hint, param=field)
+                 detail: str | None = None, **common: str | None):
+        super().__init__(message, hint=hint, **{"param": field, **common})
         self.path = path
         self.field = field
         self.detail = detail
@@ -116,8 +118,9 @@ class PresetFormatVersionError(PresetFileError):
 
     hint = "upgrade stylehunt: pip install -U stylehunt"
 
-    def __init__(self, message: str, *, found: object, supported: int, path: str | None = None):
-        super().__init__(message, path=path, field="format_version")
+    def __init__(self, message: str, *, found: object, supported: int, path: str | None = None,
+                 **common: str | None):
+        super().__init__(message, path=path, field="format_version", **common)
         self.found = found
         self.supported = supported
 
@@ -130,8 +133,8 @@ class PresetReferenceError(StylehuntError, ValueError):
         " or a path to a .json file"
     )
 
-    def __init__(self, message: str, *, ref: str, hint: str | None = None):
-        super().__init__(message, hint=hint)
+    def __init__(self, message: str, *, ref: str, hint: str | None = None, **common: str | None):
+        super().__init__(message, hint=hint, **common)
         self.ref = ref
 
 
@@ -148,9 +151,9 @@ class PresetNotFoundError(StylehuntError, LookupError):
         available: tuple[str, ...] = (),
         suggestions: tuple[str, ...] = (),
         hint: str | None = None,
-        param: str | None = None,
+        param: str | None = None, **common: str | None
     ):
-        super().__init__(message, hint=hint, param=param)
+        super().__init__(message, hint=hint, param=param, **common)
         self.ref = ref
         self.available = tuple(available)
         self.suggestions = tuple(suggestions)
@@ -159,8 +162,9 @@ class PresetNotFoundError(StylehuntError, LookupError):
 class RegistryIndexError(StylehuntError, ValueError):
     """The registry catalogue (``index.json``, bundled or refreshed) is malformed."""
 
-    def __init__(self, message: str, *, source: str, hint: str | None = None, param: str | None = None):
-        super().__init__(message, hint=hint, param=param)
+    def __init__(self, message: str, *, source: str, hint: str | None = None, param: str | None = None,
+                 **common: str | None):
+        super().__init__(message, hint=hint, param=param, **common)
         self.source = source
 
 
@@ -169,8 +173,9 @@ class PresetIntegrityError(StylehuntError, ValueError):
 
     hint = "delete the cached copy (`hf cache delete`) and run `stylehunt pull` again"
 
-    def __init__(self, message: str, *, path: str, expected: str, actual: str, hint: str | None = None):
-        super().__init__(message, hint=hint)
+    def __init__(self, message: str, *, path: str, expected: str, actual: str, hint: str | None = None,
+                 **common: str | None):
+        super().__init__(message, hint=hint, **common)
         self.path = path
         self.expected = expected
         self.actual = actual
@@ -181,8 +186,9 @@ class HubRepoNotFoundError(StylehuntError, LookupError):
 
     hint = "check the name; for a private or gated repo log in with `hf auth login` or set HF_TOKEN"
 
-    def __init__(self, message: str, *, repo_id: str, revision: str | None = None, hint: str | None = None):
-        super().__init__(message, hint=hint)
+    def __init__(self, message: str, *, repo_id: str, revision: str | None = None, hint: str | None = None,
+                 **common: str | None):
+        super().__init__(message, hint=hint, **common)
         self.repo_id = repo_id
         self.revision = revision
 
@@ -193,8 +199,8 @@ class HubOfflineError(StylehuntError, ConnectionError):
     hint = "run `stylehunt pull REF` while online (then it loads offline), or unset HF_HUB_OFFLINE"
 
     def __init__(self, message: str, *, repo_id: str, revision: str | None = None, hint: str | None = None,
-                 cli_hint: str | None = None):
-        super().__init__(message, hint=hint, cli_hint=cli_hint)
+                 cli_hint: str | None = None, **common: str | None):
+        super().__init__(message, hint=hint, cli_hint=cli_hint, **common)
         self.repo_id = repo_id
         self.revision = revision
 
@@ -202,8 +208,8 @@ class HubOfflineError(StylehuntError, ConnectionError):
 class HubError(StylehuntError, ConnectionError):
     """Any other failure talking to the Hub (server error, refused write, ...)."""
 
-    def __init__(self, message: str, *, repo_id: str | None = None, hint: str | None = None):
-        super().__init__(message, hint=hint)
+    def __init__(self, message: str, *, repo_id: str | None = None, hint: str | None = None, **common: str | None):
+        super().__init__(message, hint=hint, **common)
         self.repo_id = repo_id
 
 
@@ -213,8 +219,8 @@ class VersionExistsError(StylehuntError, FileExistsError):
     hint = "bump `version` (published versions are immutable)"
 
     def __init__(self, message: str, *, repo_id: str, version: str, hint: str | None = None,
-                 param: str | None = None):
-        super().__init__(message, hint=hint, param=param)
+                 param: str | None = None, **common: str | None):
+        super().__init__(message, hint=hint, param=param, **common)
         self.repo_id = repo_id
         self.version = version
 
@@ -223,9 +229,10 @@ class HubRevisionNotFoundError(HubRepoNotFoundError):
     """The Hub repo exists but the revision (tag, branch or commit) does not; ``available`` lists its tags."""
 
     def __init__(
-        self, message: str, *, repo_id: str, revision: str | None, available: tuple[str, ...] = (), hint: str | None = None
+        self, message: str, *, repo_id: str, revision: str | None, available: tuple[str, ...] = (), hint: str | None = None,
+        **common: str | None
     ):
-        super().__init__(message, repo_id=repo_id, revision=revision, hint=hint)
+        super().__init__(message, repo_id=repo_id, revision=revision, hint=hint, **common)
         self.available = tuple(available)
 
 
@@ -257,8 +264,8 @@ class ResumeMismatchError(SearchConfigError):
     ``differences`` lists ``(field, saved value, new value)`` for what differs.
     """
 
-    def __init__(self, message: str, *, differences: tuple = (), hint: str | None = None):
-        super().__init__(message, hint=hint)
+    def __init__(self, message: str, *, differences: tuple = (), hint: str | None = None, **common: str | None):
+        super().__init__(message, hint=hint, **common)
         self.differences = tuple(differences)
 
 

@@ -297,3 +297,19 @@ def test_numpy_and_torch_scalars_are_numbers(tiny_sd3_path):
     with pytest.raises(GuidanceError, match="strength"):
         stylehunt.apply(pipe, preset, strengths=np.float32(1.5))
     stylehunt.remove(pipe)
+
+
+def test_every_error_class_carries_a_parameter_and_a_cli_hint():
+    """Any stylehunt error can say which parameter it is about (``param``) and give the CLI its own hint,
+    whatever fields its class adds: a class that dropped them would fail where it is raised."""
+    import inspect
+
+    import stylehunt.errors as errors
+
+    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.StylehuntError)]
+    assert len(classes) > 15
+    for cls in classes:
+        required = {name: "x" for name, p in inspect.signature(cls).parameters.items()
+                    if p.kind is p.KEYWORD_ONLY and p.default is p.empty}
+        error = cls("message", param="rounds", cli_hint="give --rounds", **required)
+        assert (error.param, error.cli_hint) == ("rounds", "give --rounds"), cls

@@ -348,8 +348,6 @@ def test_search_names_the_prompt_count_flags(tmp_path, monkeypatch, capsys):
     assert "num_search" not in err and "num_heldout" not in err
 
 
-@pytest.mark.xfail(strict=True, reason="search's @library_params (stylehunt/cli/search_cmds.py, changed on another branch) "
-                   "does not map the prompt source's `column` to --prompt-column yet")
 def test_search_names_the_prompt_column_flag(tmp_path, monkeypatch, capsys):
     _table_without_a_prompt_column(tmp_path)
     err = _search(tmp_path, monkeypatch, capsys, "--prompts", "t.csv")

@@ -233,7 +233,7 @@ _SHARED_FLAGS = {
     screen_prompts="--screen-prompts", rerank="--rerank", keep="--keep", strategy="--strategy",
     prompts="--num-prompts", num_search="--num-prompts", num_heldout="--num-heldout", name="--name",
     version="--version", license="--license", model_id="--model-id", objective="--objective", style="--style",
-    out="--out", **{setting: flag for setting, (flag, _, _) in SCORER_FLAGS.items()},
+    out="--out", column="--prompt-column", **{setting: flag for setting, (flag, _, _) in SCORER_FLAGS.items()},
 )
 @cli.command()
 @click.option("--model", default=None, help=f"Pipeline folder, Hub id, or {TINY_MODEL_LIST}.")

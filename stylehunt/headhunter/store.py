@@ -86,7 +86,7 @@ def _now() -> str:
 def _damaged(path: Any, where: str, problem: str) -> SearchConfigError:
     return SearchConfigError(
         f"{path}: {where}: {problem}; the file was edited or is damaged, so the run cannot be resumed from it",
-        hint="restore the file from a backup, or start the search again with a new --out",
+        hint="restore the file from a backup, or start the search again in a new run folder",
     )
 
 
@@ -151,7 +151,7 @@ def check_state(data: Any, path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("state_format") != STATE_FORMAT:
         raise SearchConfigError(
             f"{path}: not a stylehunt search state of format {STATE_FORMAT} (got {_short(data.get('state_format') if isinstance(data, dict) else data)})",
-            hint="resume with the stylehunt version that started the run, or choose another --out",
+            hint="resume with the stylehunt version that started the run, or start the search again in a new run folder",
         )
     for key, kind, name in (("config_hash", str, "a string"), ("config", dict, "an object"),
                             ("status", str, "a string"), ("phases", dict, "an object")):
@@ -175,7 +175,7 @@ def read_state(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     path = Path(run_dir) / STATE_FILE
     if not os.path.lexists(path):
         return None
-    hint = "the file is written atomically, so this is not an interrupted write; start the search again with a new --out"
+    hint = "the file is written atomically, so this is not an interrupted write; start the search again in a new run folder"
     data = read_json(path, max_bytes=MAX_STATE_BYTES, what=f"{path} (the search state)",
                      error=lambda message, hint=hint: SearchConfigError(message, hint=hint))
     return check_state(data, path)
@@ -263,7 +263,7 @@ def open_store(out: Path | None, resume: bool, config: dict[str, Any], writer: b
     if not resume:
         raise SearchConfigError(
             f"run folder {out} already holds a search ({STATE_FILE}, status {saved.get('status')!r})",
-            hint=f"resume it with --resume {out} (resume=True), or choose another --out",
+            hint="resume it (resume=True), or choose another `out`",
             cli_hint=f"resume it with --resume {out}, or choose another --out", param="out",
         )
     if saved["config_hash"] != config_hash(config):
@@ -273,6 +273,7 @@ def open_store(out: Path | None, resume: bool, config: dict[str, Any], writer: b
         raise ResumeMismatchError(
             f"cannot resume {out}: it was made with a different configuration: {listing or 'hash differs'}{more}",
             differences=tuple(diffs),
-            hint="resume with the run's own settings (the CLI fills omitted options from the run), or start a new --out",
+            hint="resume with the run's own settings, or start the search again in a new run folder",
+            cli_hint="drop those options (omitted options are taken from the run), or start a new --out",
         )
     return RunStore(out / STATE_FILE, config, writer, data=saved), True
