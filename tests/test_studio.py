@@ -8,11 +8,13 @@ what to install.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import re
 import shutil
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -118,6 +120,27 @@ def _wait_text(page, elem_id: str, text: str) -> str:
 
     expect(page.locator(f"#{elem_id}")).to_contain_text(text, timeout=WAIT)
     return page.locator(f"#{elem_id}").inner_text()
+
+
+@contextlib.contextmanager
+def _held_draw(studio, nth: int):
+    """``studio.draw`` holds its ``nth`` image until the test sets the gate: a Cancel lands mid-action on a
+    machine of any speed. Yields ``(drawn, gate)``; the method is restored after."""
+    drawn, gate, real_draw = [], threading.Event(), studio.draw
+
+    def held_draw(*args, **kwargs):
+        image = real_draw(*args, **kwargs)
+        drawn.append(image)
+        if len(drawn) == nth:
+            gate.wait(60)
+        return image
+
+    studio.draw = held_draw  # an instance attribute over the method
+    try:
+        yield drawn, gate
+    finally:
+        gate.set()
+        del studio.draw
 
 
 def _shot(page, name: str) -> None:
@@ -246,7 +269,6 @@ def test_atlas_cell_added_to_a_saved_preset(browser_page, studio_env):
 
 
 def test_a_cancelled_atlas_stops_between_images_and_leaves_the_pipeline_bare(browser_page, studio_env):
-    import threading
     import time
 
     import stylehunt
@@ -258,18 +280,8 @@ def test_a_cancelled_atlas_stops_between_images_and_leaves_the_pipeline_bare(bro
     _fill(page, "atlas-size", SIZE)
     # the cancel lands while the second head's image is being made: that image is held until Cancel is
     # pressed (counting on the images being slow raced on a fast, idle machine)
-    studio, drawn, gate = studio_env["page"].studio, [], threading.Event()
-    real_draw = studio.draw
-
-    def held_draw(*args, **kwargs):  # the unguided image, head 1, then head 2 waits for the test
-        image = real_draw(*args, **kwargs)
-        drawn.append(image)
-        if len(drawn) == 3:
-            gate.wait(60)
-        return image
-
-    studio.draw = held_draw  # an instance attribute over the method, deleted below
-    try:
+    studio = studio_env["page"].studio
+    with _held_draw(studio, 3) as (drawn, gate):  # the unguided image, head 1, then head 2 waits for the test
         page.locator("#atlas-render").click()
         _wait_text(page, "atlas-msg", "head 1 of 8")
         page.locator("#atlas-cancel").click()
@@ -282,15 +294,11 @@ def test_a_cancelled_atlas_stops_between_images_and_leaves_the_pipeline_bare(bro
         assert len(drawn) == 3  # no image was asked for after the cancel
         with studio.lock:  # the image being made when the cancel came is finished first
             assert stylehunt.get_applied(studio.pipe) is None
-    finally:
-        gate.set()
-        del studio.draw
 
 
 def test_a_cancelled_model_load_keeps_the_loaded_model(browser_page, studio_env, monkeypatch):
     """Loading a model is one library call: Cancel ends the page's wait at once, and the pipeline the
     load returns afterwards is dropped, so the model loaded before stays."""
-    import threading
     import time
 
     import stylehunt.models
@@ -334,7 +342,7 @@ def test_search_stopped_then_resumed_is_the_clis_run(browser_page, studio_env):
     _fill(page, "search-prompts", "a red barn\na blue lake")
     _fill(page, "rounds", "2")
     _fill(page, "per-round", "1")
-    _fill(page, "search-steps", "4")  # seconds of work left when the first unit (the baseline) is recorded
+    _fill(page, "search-steps", "16")  # seconds of work left when the first unit (the baseline) is recorded, even alone on an idle machine
     _fill(page, "search-size", SIZE)
     page.locator("#search-start").click()
     from playwright.sync_api import expect
@@ -361,8 +369,6 @@ def test_search_stopped_then_resumed_is_the_clis_run(browser_page, studio_env):
 
 
 def test_publish_behind_confirmation_to_the_local_hub(browser_page, studio_env):
-    import threading
-
     from stylehunt import load_preset
 
     page = browser_page
@@ -377,28 +383,18 @@ def test_publish_behind_confirmation_to_the_local_hub(browser_page, studio_env):
     _fill(page, "publish-name", "tiny-sd3/studio-warm")
     _fill(page, "publish-token", WRITE_TOKEN)
     # a Prepare cancelled between its two preview images prepares nothing: Publish still asks for one
-    studio, drawn, gate = studio_env["page"].studio, [], threading.Event()
-    real_draw = studio.draw
-
-    def held_draw(*args, **kwargs):  # the first preview image waits until the test has pressed Cancel
-        image = real_draw(*args, **kwargs)
-        drawn.append(image)
-        if len(drawn) == 1:
-            gate.wait(60)
-        return image
-
-    studio.draw = held_draw  # an instance attribute over the method, deleted below
-    page.locator("#publish-plan").click()
-    _wait_text(page, "publish-msg", "image 1 of 2")
-    page.locator("#publish-plan-stop").click()
-    gate.set()
-    _wait_text(page, "publish-msg", "cancelled: nothing was prepared")
-    assert len(drawn) == 1  # the second image was never asked for
+    studio = studio_env["page"].studio
+    with _held_draw(studio, 1) as (drawn, gate):  # the first preview image waits until Cancel is pressed
+        page.locator("#publish-plan").click()
+        _wait_text(page, "publish-msg", "image 1 of 2")
+        page.locator("#publish-plan-stop").click()
+        gate.set()
+        _wait_text(page, "publish-msg", "cancelled: nothing was prepared")
+        assert len(drawn) == 1  # the second image was never asked for
     page.locator("#publish-confirm input").check()
     page.locator("#publish-go").click()
     _wait_text(page, "publish-msg", "nothing prepared to publish")
     page.locator("#publish-confirm input").uncheck()
-    del studio.draw
     page.locator("#publish-plan").click()
     _wait_text(page, "publish-msg", "ready")
     from playwright.sync_api import expect
