@@ -151,9 +151,9 @@ class PresetNotFoundError(StylehuntError, LookupError):
         available: tuple[str, ...] = (),
         suggestions: tuple[str, ...] = (),
         hint: str | None = None,
-        param: str | None = None, **common: str | None
+        **common: str | None,
     ):
-        super().__init__(message, hint=hint, param=param, **common)
+        super().__init__(message, hint=hint, **common)
         self.ref = ref
         self.available = tuple(available)
         self.suggestions = tuple(suggestions)
@@ -162,9 +162,8 @@ class PresetNotFoundError(StylehuntError, LookupError):
 class RegistryIndexError(StylehuntError, ValueError):
     """The registry catalogue (``index.json``, bundled or refreshed) is malformed."""
 
-    def __init__(self, message: str, *, source: str, hint: str | None = None, param: str | None = None,
-                 **common: str | None):
-        super().__init__(message, hint=hint, param=param, **common)
+    def __init__(self, message: str, *, source: str, hint: str | None = None, **common: str | None):
+        super().__init__(message, hint=hint, **common)
         self.source = source
 
 
@@ -199,8 +198,8 @@ class HubOfflineError(StylehuntError, ConnectionError):
     hint = "run `stylehunt pull REF` while online (then it loads offline), or unset HF_HUB_OFFLINE"
 
     def __init__(self, message: str, *, repo_id: str, revision: str | None = None, hint: str | None = None,
-                 cli_hint: str | None = None, **common: str | None):
-        super().__init__(message, hint=hint, cli_hint=cli_hint, **common)
+                 **common: str | None):
+        super().__init__(message, hint=hint, **common)
         self.repo_id = repo_id
         self.revision = revision
 
@@ -218,9 +217,8 @@ class VersionExistsError(StylehuntError, FileExistsError):
 
     hint = "bump `version` (published versions are immutable)"
 
-    def __init__(self, message: str, *, repo_id: str, version: str, hint: str | None = None,
-                 param: str | None = None, **common: str | None):
-        super().__init__(message, hint=hint, param=param, **common)
+    def __init__(self, message: str, *, repo_id: str, version: str, hint: str | None = None, **common: str | None):
+        super().__init__(message, hint=hint, **common)
         self.repo_id = repo_id
         self.version = version
 
@@ -229,8 +227,8 @@ class HubRevisionNotFoundError(HubRepoNotFoundError):
     """The Hub repo exists but the revision (tag, branch or commit) does not; ``available`` lists its tags."""
 
     def __init__(
-        self, message: str, *, repo_id: str, revision: str | None, available: tuple[str, ...] = (), hint: str | None = None,
-        **common: str | None
+        self, message: str, *, repo_id: str, revision: str | None, available: tuple[str, ...] = (),
+        hint: str | None = None, **common: str | None,
     ):
         super().__init__(message, repo_id=repo_id, revision=revision, hint=hint, **common)
         self.available = tuple(available)

@@ -50,16 +50,8 @@ from ..headhunter.settings import (  # torch-free: the defaults, their help text
 
 logger = logging.getLogger(__name__)
 
-#: The tiny models as the help lists them, from the names the loader accepts.
-
-# Options that are search settings: option -> `SearchSettings` field (--resolution sets both sides).
-_SETTING_OPTIONS = {
-    **{name: name for name in ("strategy", "rounds", "per_round", "scale", "strength", "steps", "frames", "identity",
-                               "batch_size", "screen_steps", "screen_prompts", "rerank", "keep")},
-    "resolution": "height",
-    "cfg": "cfg_scale",
-}
-# The other options that decide the result: recorded in command.json as the run's inputs.
+# The options that decide the result besides the settings (`stylehunt.headhunter.command.OPTION_SETTINGS`):
+# recorded in command.json as the run's inputs.
 _INPUTS = (
     "model", "model_id", "style", "objective", "prompts", "prompt_column", "category", "num_prompts",
     "num_heldout", "prompt_seed", "seed", "layers", "name", "version", "license", "dtype",
@@ -72,8 +64,9 @@ def _option_name(key: str) -> str:
 
 def _settings(opts: dict[str, Any]) -> SearchSettings:
     """The settings the options give, built and checked once: this object is what the search gets."""
-    values = {field: opts[option] for option, field in _SETTING_OPTIONS.items()}
-    return SearchSettings(**values, width=opts["resolution"])
+    from ..headhunter.command import OPTION_SETTINGS
+
+    return SearchSettings(**{field: opts[option] for option, fields in OPTION_SETTINGS.items() for field in fields})
 
 
 def _given(ctx: click.Context, key: str) -> bool:
@@ -98,11 +91,12 @@ def _recorded_value(ctx: click.Context, key: str, value: Any, path: Path) -> Any
         ) from None
 
 
-def _resume_record(ctx: click.Context, opts: dict[str, Any], run_dir: Path) -> tuple[dict[str, Any], Any]:
+def _resume_record(ctx: click.Context, opts: dict[str, Any],
+                   run_dir: Path) -> tuple[dict[str, Any], SearchSettings | None]:
     """The options and the settings of the run in ``run_dir``: its recorded settings object as it is,
     and its inputs for the options not given. An option given with another value than the run's is refused.
     ``(opts, None)`` for a run started from Python (nothing recorded: every option is given again)."""
-    from ..headhunter.command import COMMAND_FILE, read_command
+    from ..headhunter.command import COMMAND_FILE, OPTION_SETTINGS, read_command
 
     record = read_command(run_dir)
     if record is None:
@@ -115,7 +109,7 @@ def _resume_record(ctx: click.Context, opts: dict[str, Any], run_dir: Path) -> t
             "edited or is damaged", hint=f"remove it from {path}, or start the search again with a new --out")
     merged, diffs = dict(opts), []
     recorded = {key: _recorded_value(ctx, key, record.inputs[key], path) for key in _INPUTS if key in record.inputs}
-    recorded.update({option: getattr(record.settings, field) for option, field in _SETTING_OPTIONS.items()})
+    recorded.update({option: getattr(record.settings, fields[0]) for option, fields in OPTION_SETTINGS.items()})
     for key, value in recorded.items():
         if _given(ctx, key) and opts[key] != value:
             diffs.append((_option_name(key), value, opts[key]))

@@ -8,7 +8,6 @@ are not settings (model, objective, prompts, ...) as the front end gave them. `w
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +16,10 @@ from typing import Any, Mapping
 from ..errors import SearchConfigError
 from ..files import atomic_write_bytes, read_json
 from .settings import SearchSettings
+from .store import _short, json_bytes
 
-__all__ = ["COMMAND_FILE", "COMMAND_FORMAT", "MAX_COMMAND_BYTES", "RunCommand", "write_command", "read_command"]
+__all__ = ["COMMAND_FILE", "COMMAND_FORMAT", "MAX_COMMAND_BYTES", "OPTION_SETTINGS", "RunCommand", "write_command",
+           "read_command"]
 
 COMMAND_FILE = "command.json"
 #: The layout of ``command.json``: ``{"format": 2, "settings": {...}, "inputs": {...}}``. A file without
@@ -27,9 +28,9 @@ COMMAND_FORMAT = 2
 #: Largest ``command.json`` read back (a few hundred bytes of options).
 MAX_COMMAND_BYTES = 1024 * 1024
 
-#: The first layout's options that were settings, and the `SearchSettings` fields each one set
-#: (``--resolution`` set both sides, ``--cfg`` the CFG scale); its other options are inputs.
-_FLAT_SETTINGS: dict[str, tuple[str, ...]] = {
+#: The CLI's options that are search settings, and the `SearchSettings` fields each one sets
+#: (``--resolution`` both sides, ``--cfg`` the CFG scale): the keys of the first layout that are not inputs.
+OPTION_SETTINGS: dict[str, tuple[str, ...]] = {
     **{name: (name,) for name in ("strategy", "rounds", "per_round", "scale", "strength", "steps", "frames",
                                   "identity", "batch_size", "screen_steps", "screen_prompts", "rerank", "keep")},
     "resolution": ("height", "width"),
@@ -53,8 +54,6 @@ class RunCommand:
 def write_command(run_dir: Path, command: RunCommand | Mapping[str, Any]) -> None:
     """Record how a new run was started in ``run_dir/command.json`` (atomically): a `RunCommand`, or
     any JSON-ready mapping a Python caller keeps there (`read_command` reads back only the former)."""
-    from .store import json_bytes
-
     data = command.to_dict() if isinstance(command, RunCommand) else dict(command)
     atomic_write_bytes(run_dir / COMMAND_FILE, json_bytes(data))
 
@@ -91,8 +90,8 @@ def _flat(data: dict[str, Any], what: str) -> RunCommand:
     """A first-layout file: the settings options become `SearchSettings`, the rest stay inputs."""
     values, inputs = {}, {}
     for key, value in data.items():
-        if key in _FLAT_SETTINGS:
-            values.update({name: value for name in _FLAT_SETTINGS[key]})
+        if key in OPTION_SETTINGS:
+            values.update({name: value for name in OPTION_SETTINGS[key]})
         else:
             inputs[key] = value
     return RunCommand(_settings(values, what, ""), inputs)
@@ -115,7 +114,3 @@ def _damaged(what: str, problem: str) -> SearchConfigError:
     return SearchConfigError(f"{what}: {problem}; the file was edited or is damaged",
                              hint="give every option again, or start the search again in a new run folder")
 
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
